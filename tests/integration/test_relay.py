@@ -1,0 +1,226 @@
+"""The outbox relay on real brokers and both databases: order, headers, crashes, refill, and a
+faust agent consuming the relay's topic end to end with an idempotent inbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from infra.local_broker import LocalBroker
+from services.common.events import RecordedEvent
+from services.common.kafka_settings import ensure_topics
+from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer
+from services.common.store import EventStore, sqlite_url
+from tests.support import new_event, unique_id, wait_until
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _populate(store: EventStore, streams: int = 3, per_stream: int = 4) -> list[RecordedEvent]:
+    ids = [unique_id() for _ in range(streams)]
+    out: list[RecordedEvent] = []
+    for v in range(per_stream):
+        for s in ids:
+            out += store.append(s, "t", v, [new_event(f"{s}:{v}")])
+    return out
+
+
+def _read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+    """Read a topic from the beginning until at least `expected` records arrived."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), what=f"partitions of {topic}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+
+        def enough() -> bool:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            return len(records) >= expected
+
+        wait_until(enough, timeout=timeout, what=f"{expected} records on {topic}")
+        return records
+    finally:
+        consumer.close()
+
+
+def _by_stream(records: list[Any]) -> dict[str, list[int]]:
+    versions: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        e = RecordedEvent.from_bytes(r.value)
+        versions[e.stream_id].append(e.version)
+    return versions
+
+
+def test_relay_publishes_every_event_in_stream_order_with_its_headers(store: EventStore, kafka_broker: Any,
+                                                                      kafka_topic_prefix: str) -> None:
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=4)
+    stored = _populate(store)
+    producer = kafka_producer(kafka_broker.bootstrap)
+    try:
+        relay = OutboxRelay(store, producer, topic, batch_size=5)
+        assert relay.publish_pending() == len(stored)
+        assert relay.cursor() == stored[-1].position
+        assert relay.publish_pending() == 0
+    finally:
+        producer.close()
+    records = _read_topic(kafka_broker.bootstrap, topic, len(stored))
+    assert len(records) == len(stored)
+    by_id = {e.event_id: e for e in stored}
+    for r in records:
+        event = RecordedEvent.from_bytes(r.value)
+        assert r.value == by_id[event.event_id].to_bytes(), "identical bytes on the topic"
+        assert r.key == event.stream_id.encode()
+        headers = dict(r.headers)
+        assert headers[HEADER_EVENT_ID] == event.event_id.encode()
+        assert headers[HEADER_EVENT_TYPE] == b"google.protobuf.StringValue"
+    assert all(v == sorted(v) for v in _by_stream(records).values()), "per-stream order kept"
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+def test_a_crash_after_publish_before_the_cursor_is_saved_loses_nothing(
+        store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    stored = _populate(store)
+
+    def crash(batch: list[RecordedEvent]) -> None:
+        raise SimulatedCrash
+
+    producer = kafka_producer(kafka_broker.bootstrap)
+    try:
+        with pytest.raises(SimulatedCrash):
+            OutboxRelay(store, producer, topic, batch_size=4, after_send=crash).publish_pending()
+        restarted = OutboxRelay(store, producer, topic, batch_size=4)
+        assert restarted.cursor() == 0, "the crash came before the cursor was saved"
+        assert restarted.publish_pending() == len(stored)
+    finally:
+        producer.close()
+    records = _read_topic(kafka_broker.bootstrap, topic, len(stored) + 4)
+    ids = [RecordedEvent.from_bytes(r.value).event_id for r in records]
+    assert set(ids) == {e.event_id for e in stored}, "every event published"
+    assert len(ids) == len(stored) + 4, "the first batch twice: a harmless duplicate"
+    for versions in _by_stream(records).values():
+        firsts = list(dict.fromkeys(versions))
+        assert firsts == sorted(firsts)
+
+
+def test_a_killed_relay_process_resumes_without_losing_events(tmp_path: Path, kafka_broker: Any,
+                                                              kafka_topic_prefix: str) -> None:
+    """Appends keep coming while the relay process is killed with SIGKILL and restarted."""
+    url = sqlite_url(tmp_path / "marriage.db")
+    store = EventStore.open(url, region="640000", service="marriage")
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    argv = [sys.executable, "-m", "services.cli", "relay", "--db", url, "--service", "marriage",
+            "--region", "640000", "--kafka", kafka_broker.bootstrap, "--topic", topic]
+    first = _populate(store, streams=4, per_stream=10)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    relay_view = OutboxRelay.__new__(OutboxRelay)  # only to read its cursor row
+    relay_view.store, relay_view.name = store, f"relay:{topic}"
+    wait_until(lambda: _cursor_or_zero(relay_view) > 0, what="the relay to publish something")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    second = _populate(store, streams=2, per_stream=5)  # appended while no relay runs
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        head = store.head()[0]
+        wait_until(lambda: _cursor_or_zero(relay_view) == head, what="the restarted relay to catch up")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        store.close()
+    all_events = first + second
+    records = _read_topic(kafka_broker.bootstrap, topic, len(all_events))
+    assert {RecordedEvent.from_bytes(r.value).event_id for r in records} == {e.event_id for e in all_events}
+
+
+def _cursor_or_zero(relay: OutboxRelay) -> int:
+    try:
+        return relay.cursor()
+    except Exception:  # the row does not exist until the relay process created it
+        return 0
+
+
+def test_a_broker_that_lost_its_data_is_refilled_from_the_store(tmp_path: Path) -> None:
+    """The local broker is memory-only: after a restart its topics are gone, and republishing
+    from position 0 brings every event back."""
+    store = EventStore.open(sqlite_url(tmp_path / "relief.db"), region="510000", service="relief")
+    stored = _populate(store)
+    topic = "tongban.relief.events.v1"
+    with LocalBroker(log_dir=tmp_path) as broker:
+        producer = kafka_producer(broker.bootstrap)
+        OutboxRelay(store, producer, topic).publish_pending()
+        producer.close()
+    with LocalBroker(log_dir=tmp_path) as fresh:  # a new, empty broker
+        producer = kafka_producer(fresh.bootstrap)
+        relay = OutboxRelay(store, producer, topic)
+        assert relay.publish_pending() == 0, "the cursor says all was published..."
+        relay.republish_from(0)
+        assert relay.publish_pending() == len(stored), "...so the refill starts from position 0"
+        producer.close()
+        records = _read_topic(fresh.bootstrap, topic, len(stored))
+        assert sorted(RecordedEvent.from_bytes(r.value).position for r in records) == [e.position for e in stored]
+    store.close()
+
+
+def test_a_faust_agent_consumes_the_relay_topic_once_despite_redelivery(
+        store: EventStore, kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path) -> None:
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=4)
+    stored = _populate(store, streams=5, per_stream=4)
+    producer = kafka_producer(kafka_broker.bootstrap)
+    relay = OutboxRelay(store, producer, topic)
+    relay.publish_pending()
+
+    consumer_url = sqlite_url(tmp_path / "echo.db")
+    consumer_store = EventStore.open(consumer_url, region="510000", service="echo")
+    env = {**os.environ, "TONGBAN_KAFKA": kafka_broker.bootstrap, "ECHO_TOPIC": topic, "ECHO_STORE": consumer_url,
+           "ECHO_DATADIR": str(tmp_path / "faust"), "ECHO_GROUP": kafka_topic_prefix}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-m", "tests.faust_echo_app", "worker", "--without-web", "--loglevel=warn"]
+        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def seen_count() -> int:
+            return sum(consumer_store.stream_version(f"seen-{s}") for s in {e.stream_id for e in stored})
+
+        def worker_log() -> str:
+            return log_path.read_text(errors="replace")
+
+        wait_until(lambda: seen_count() == len(stored) or worker.poll() is not None, timeout=90,
+                   what="the faust agent to process every event")
+        assert worker.poll() is None, f"worker died:\n{worker_log()[-3000:]}"
+        # Deliberate redelivery of everything: the broker gets every event a second time.
+        relay.republish_from(0)
+        relay.publish_pending()
+        wait_until(lambda: worker_log().count("duplicate ") >= len(stored), timeout=60,
+                   what="the agent to receive the redelivered events")
+        assert seen_count() == len(stored), "redelivery had no effect"
+        for e in stored:
+            [seen] = [s for s in consumer_store.read_stream(f"seen-{e.stream_id}") if s.causation_id == e.event_id]
+            assert seen.message().value == e.event_id
+            assert seen.correlation_id == e.correlation_id
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        producer.close()
+        consumer_store.close()
