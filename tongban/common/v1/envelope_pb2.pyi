@@ -19,7 +19,7 @@ class TraceContext(_message.Message):
     def __init__(self, traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class EventEnvelope(_message.Message):
-    __slots__ = ("event_id", "stream_id", "stream_type", "version", "type", "schema_version", "payload", "occurred_at", "recorded_at", "region", "service", "actor", "correlation_id", "causation_id", "trace", "prev_hash", "hash", "position", "global_hash")
+    __slots__ = ("event_id", "stream_id", "stream_type", "version", "type", "schema_version", "payload", "occurred_at", "recorded_at", "region", "service", "actor", "correlation_id", "causation_id", "trace", "prev_hash", "hash", "position", "global_hash", "signature", "signing_key_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,8 @@ class EventEnvelope(_message.Message):
     HASH_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     stream_id: str
     stream_type: str
@@ -58,4 +60,6 @@ class EventEnvelope(_message.Message):
     hash: bytes
     position: int
     global_hash: bytes
-    def __init__(self, event_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., stream_type: _Optional[str] = ..., version: _Optional[int] = ..., type: _Optional[str] = ..., schema_version: _Optional[int] = ..., payload: _Optional[bytes] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., region: _Optional[_Union[_types_pb2.RegionCode, _Mapping]] = ..., service: _Optional[str] = ..., actor: _Optional[_Union[_types_pb2.Actor, _Mapping]] = ..., correlation_id: _Optional[str] = ..., causation_id: _Optional[str] = ..., trace: _Optional[_Union[TraceContext, _Mapping]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ..., position: _Optional[int] = ..., global_hash: _Optional[bytes] = ...) -> None: ...
+    signature: bytes
+    signing_key_id: str
+    def __init__(self, event_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., stream_type: _Optional[str] = ..., version: _Optional[int] = ..., type: _Optional[str] = ..., schema_version: _Optional[int] = ..., payload: _Optional[bytes] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., region: _Optional[_Union[_types_pb2.RegionCode, _Mapping]] = ..., service: _Optional[str] = ..., actor: _Optional[_Union[_types_pb2.Actor, _Mapping]] = ..., correlation_id: _Optional[str] = ..., causation_id: _Optional[str] = ..., trace: _Optional[_Union[TraceContext, _Mapping]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ..., position: _Optional[int] = ..., global_hash: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., signing_key_id: _Optional[str] = ...) -> None: ...
