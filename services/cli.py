@@ -24,10 +24,28 @@ def _store_url(value: str) -> str:
     return value
 
 
+def _existing_store_url(value: str) -> str:
+    """Like _store_url, but an SQLite path must exist: opening a missing file would create it."""
+    url = _store_url(value)
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"no store at {path}")
+    return url
+
+
 def cmd_store_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy import inspect
+
     from services.common.store import EventStore, verify_store
 
     store = EventStore.open(args.db, region="", service="", create=False)
+    if not inspect(store.engine).has_table("events"):
+        print(f"{args.db} is not a Tongban event store (no events table)", file=sys.stderr)
+        store.close()
+        return 2
     try:
         report = verify_store(store)
     finally:
@@ -102,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "intact; otherwise print the first bad event (position, stream, version, what is wrong) and "
                     "exit 1.",
         epilog="example: tongban store verify --db data/640000/marriage.db")
-    verify.add_argument("--db", required=True, type=_store_url,
+    verify.add_argument("--db", required=True, type=_existing_store_url,
                         help="an SQLite file path or a SQLAlchemy URL (postgresql+psycopg://user@host/db)")
     verify.set_defaults(func=cmd_store_verify)
 
