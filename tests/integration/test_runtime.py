@@ -1,0 +1,193 @@
+"""The service host (services.common.runtime) without its faust worker: refilling a broker that
+lost its data (invariant 1: the stores are the truth, Kafka can be refilled from them), and how
+one message is dispatched to a service's reactions. The whole host with its worker, two regions
+at once, is exercised by test_handoff_regions.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.wrappers_pb2 import StringValue
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from infra.local_broker import LocalBroker
+from services.common.events import RecordedEvent
+from services.common.kafka_settings import ensure_topics
+from services.common.relay import OutboxRelay, kafka_producer
+from services.common.runtime import HostConfig, Reaction, ServiceDefinition, ServiceHost, refill_if_broker_lost
+from services.common.store import EventStore, StoreTransaction, sqlite_url
+from tests.support import new_event, unique_id, wait_until
+
+pytestmark = pytest.mark.kafka
+STRING = StringValue.DESCRIPTOR.full_name
+
+
+def _populate(store: EventStore, count: int) -> list[RecordedEvent]:
+    return [e for i in range(count) for e in store.append(unique_id(), "t", 0, [new_event(f"event {i}")])]
+
+
+def _event_ids_on(bootstrap: str, topic: str, expected: set[str], timeout: float = 30.0) -> set[str]:
+    """Read `topic` from its beginning until every id in `expected` was seen; returns all ids."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    seen: set[str] = set()
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), what=f"partitions of {topic}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+
+        def complete() -> bool:
+            for batch in consumer.poll(timeout_ms=200).values():
+                seen.update(RecordedEvent.from_bytes(r.value).event_id for r in batch)
+            return expected <= seen
+
+        wait_until(complete, timeout=timeout, what=f"{len(expected)} events on {topic}")
+        return seen
+    finally:
+        consumer.close()
+
+
+def test_a_wiped_topic_is_refilled_even_when_another_region_recreated_it_first(
+        tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> None:
+    """Every region publishes to the same service topic, so "the topic is empty" cannot tell a
+    region that the broker lost its events: another region may already have refilled its own.
+    The topic's id can: a recreated topic has a new one."""
+    bootstrap, topic = kafka_broker.bootstrap, f"{kafka_topic_prefix}.events"
+    ningxia = EventStore.open(sqlite_url(tmp_path / "ningxia.db"), region="640000", service="relief")
+    sichuan = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region="510000", service="relief")
+    producer = kafka_producer(bootstrap)
+    try:
+        ours = _populate(ningxia, 6)
+        relay = OutboxRelay(ningxia, producer, topic)
+        assert refill_if_broker_lost(ningxia, relay, bootstrap) is False, "a first start has nothing to refill"
+        assert relay.publish_pending() == 6
+        assert refill_if_broker_lost(ningxia, relay, bootstrap) is False, "same topic: the cursor stands"
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics([topic])
+            wait_until(lambda: topic not in admin.list_topics(), what="the topic to be gone")
+        finally:
+            admin.close()
+        # Sichuan's host comes back first: the topic exists again and holds Sichuan's events only.
+        ensure_topics(bootstrap, [topic])
+        _populate(sichuan, 2)
+        assert OutboxRelay(sichuan, producer, topic).publish_pending() == 2
+
+        assert refill_if_broker_lost(ningxia, relay, bootstrap) is True
+        assert relay.cursor() == 0
+        assert relay.publish_pending() == 6
+        assert {e.event_id for e in ours} <= _event_ids_on(bootstrap, topic, {e.event_id for e in ours})
+    finally:
+        producer.close()
+        ningxia.close()
+        sichuan.close()
+
+
+def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_running(tmp_path: Path) -> None:
+    """The embedded broker keeps nothing across a restart; a host started afterwards, and a host
+    running through it, both publish their whole store again."""
+    with LocalBroker(log_dir=tmp_path) as broker:
+        config = HostConfig(region="640000", kafka=broker.bootstrap, data_dir=tmp_path / "data",
+                            relay_interval=0.05, refill_check_interval=0.3, scheduler_interval=0.2)
+        definition = ServiceDefinition(name="relief", handoff_hooks=None)
+        first = ServiceHost(definition, config)
+        first.prepare()
+        assert first.store is not None
+        stored = {e.event_id for e in _populate(first.store, 5)}
+        first.start_background()
+        try:
+            _event_ids_on(broker.bootstrap, first.events_topic, stored)
+        finally:
+            first.stop_background()
+            first.close()
+
+        broker.stop()
+        broker.start()  # same port, empty
+        second = ServiceHost(definition, config)
+        second.prepare()
+        second.start_background()
+        try:
+            _event_ids_on(broker.bootstrap, second.events_topic, stored)  # refilled on start
+            broker.stop()
+            broker.start()
+            _event_ids_on(broker.bootstrap, second.events_topic, stored)  # refilled while running
+        finally:
+            second.stop_background()
+            second.close()
+
+
+# --- dispatch --------------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+        self.seen: list[str] = []
+
+    def react(self, tx: StoreTransaction, event: RecordedEvent) -> None:
+        if event.message().value == "explode":  # type: ignore[attr-defined]
+            raise RuntimeError("a bug in the reaction")
+        self.seen.append(event.event_id)
+
+    def on_decision(self, store: EventStore, key: bytes | None, value: bytes, headers: Any) -> None:
+        self.raw.append(value)
+
+
+@pytest.fixture
+def host(tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> Iterator[tuple[ServiceHost, Recorder]]:
+    recorder = Recorder()
+    definition = ServiceDefinition(
+        name="relief",
+        reactions=[Reaction(name="echo", event_types=frozenset({STRING}), handle=recorder.react,
+                            topic="tongban.marriage.events.v1",
+                            wants=lambda e: e.message().value != "not for us")],  # type: ignore[attr-defined]
+        raw_handlers={"tongban.registry.decisions.v1": recorder.on_decision},
+        handoff_hooks=None,
+    )
+    config = HostConfig(region="510000", kafka=kafka_broker.bootstrap, data_dir=tmp_path,
+                        topic_prefix=kafka_topic_prefix)
+    service_host = ServiceHost(definition, config)
+    service_host.prepare()
+    try:
+        yield service_host, recorder
+    finally:
+        service_host.close()
+
+
+def test_a_message_reaches_its_reaction_once_and_a_bad_one_never_stops_the_consumer(
+        host: tuple[ServiceHost, Recorder], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    service_host, recorder = host
+    store = service_host.store
+    assert store is not None
+    marriage = service_host.topic("tongban.marriage.events.v1")
+    decisions = service_host.topic("tongban.registry.decisions.v1")
+    assert service_host.topics() == [service_host.events_topic, marriage, decisions]
+    assert service_host.group_id.endswith("tongban-relief-510000")
+
+    source = EventStore.open(sqlite_url(tmp_path / "marriage.db"), region="640000", service="marriage")
+    try:
+        wanted, unwanted, explodes = (source.append(unique_id(), "t", 0, [new_event(text)])[0]
+                                      for text in ("married", "not for us", "explode"))
+    finally:
+        source.close()
+    with caplog.at_level(logging.INFO, logger="services.common.runtime"):
+        for event in (wanted, wanted, unwanted, explodes):
+            service_host.dispatch(marriage, None, event.to_bytes(), [])
+        service_host.dispatch(marriage, None, b"\x00 not an envelope", [])
+        service_host.dispatch(service_host.events_topic, None, wanted.to_bytes(), [])  # no reaction on this topic
+        service_host.dispatch(decisions, b"110101199003077777", b"a registry decision", [])
+    assert recorder.seen == [wanted.event_id], "applied once; filtered and failing ones not at all"
+    assert store.is_processed("echo", wanted.event_id)
+    assert not store.is_processed("echo", unwanted.event_id), "a filtered message leaves no inbox row"
+    assert not store.is_processed("echo", explodes.event_id), "a failed one stays unprocessed for a republish"
+    assert recorder.raw == [b"a registry decision"]
+    log = caplog.text
+    assert f"applied {STRING} {wanted.event_id} (echo)" in log
+    assert f"duplicate {STRING} {wanted.event_id} (echo)" in log
+    assert f"skipping {STRING} {explodes.event_id} (echo): unexpected error" in log
+    assert "dropping undecodable message" in log
