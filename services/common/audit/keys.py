@@ -1,0 +1,177 @@
+"""Per-region Ed25519 keys for checkpoints, and the public keys each region trusts.
+
+Layout, under a region's directory `DATA/<region>/keys/`:
+
+    signing.key          the region's private key (PKCS#8 PEM, mode 0600): only this region signs
+    <region>.pub         its public key (SubjectPublicKeyInfo PEM), to hand to the other regions
+    trusted/<other>.pub  public keys of other regions, received out of band (a key ceremony, a
+                         signed letter); a checkpoint is only kept if one of these verifies it
+
+A key is named `<region>/<first 16 hex digits of SHA-256 of the raw public key>`, so a region can
+rotate keys (`trusted/<region>-<anything>.pub` holds more than one) and a checkpoint names the
+key that signed it. Keys are never taken from the checkpoint topic itself: anyone who can write
+to the topic could then vouch for their own forgeries."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from services.common.audit.datadir import KEYS_DIR, region_dir
+
+SIGNING_KEY_FILE = "signing.key"
+TRUSTED_DIR = "trusted"
+PUBLIC_SUFFIX = ".pub"
+
+
+def key_id_for(region: str, public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return f"{region}/{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@dataclass(frozen=True)
+class RegionKey:
+    """A region's signing key."""
+
+    region: str
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    @property
+    def key_id(self) -> str:
+        return key_id_for(self.region, self.public_key)
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
+
+    @classmethod
+    def generate(cls, region: str) -> RegionKey:
+        return cls(region, Ed25519PrivateKey.generate())
+
+
+def keys_dir(data_dir: Path, region: str) -> Path:
+    return region_dir(data_dir, region) / KEYS_DIR
+
+
+def ensure_region_key(data_dir: Path, region: str) -> RegionKey:
+    """The region's signing key, generated on first use (with its public key file beside it)."""
+    directory = keys_dir(data_dir, region)
+    path = directory / SIGNING_KEY_FILE
+    if path.exists():
+        return load_region_key(data_dir, region)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = RegionKey.generate(region)
+    pem = key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+    # Created 0600 from the start (not chmod-ed afterwards): the key is never readable by others,
+    # not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    (directory / f"{region}{PUBLIC_SUFFIX}").write_bytes(public_pem(key.public_key))
+    return key
+
+
+def load_region_key(data_dir: Path, region: str) -> RegionKey:
+    path = keys_dir(data_dir, region) / SIGNING_KEY_FILE
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return RegionKey(region, private)
+
+
+def exchange_public_keys(data_dir: Path, regions: Iterable[str]) -> None:
+    """Give every region the public key of every other (the development stand-in for a key
+    ceremony): copies `<r>.pub` into each other region's `trusted/`."""
+    chosen = sorted(set(regions))
+    for region in chosen:
+        ensure_region_key(data_dir, region)
+    for holder in chosen:
+        trusted = keys_dir(data_dir, holder) / TRUSTED_DIR
+        trusted.mkdir(parents=True, exist_ok=True)
+        for other in chosen:
+            if other != holder:
+                source = keys_dir(data_dir, other) / f"{other}{PUBLIC_SUFFIX}"
+                (trusted / source.name).write_bytes(source.read_bytes())
+
+
+class KeyRing:
+    """Public keys by key id, each bound to the one region it may speak for."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+
+    def add(self, region: str, public_key: Ed25519PublicKey) -> str:
+        key_id = key_id_for(region, public_key)
+        self._keys[key_id] = (region, public_key)
+        return key_id
+
+    def add_pem_file(self, path: Path, region: str | None = None) -> str:
+        """Add the key in `path`; its region is `region`, else the file name up to the first "-"
+        or "." (`510000.pub`, `510000-2026.pub`)."""
+        key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"{path} is not an Ed25519 public key")
+        return self.add(region or path.name.split(".")[0].split("-")[0], key)
+
+    def add_directory(self, directory: Path) -> None:
+        if directory.is_dir():
+            for path in sorted(directory.glob(f"*{PUBLIC_SUFFIX}")):
+                self.add_pem_file(path)
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def regions(self) -> set[str]:
+        return {region for region, _ in self._keys.values()}
+
+    def check(self, data: bytes, signature: bytes, key_id: str, region: str) -> str | None:
+        """Why `signature` over `data` is not `region`'s, or None when it is."""
+        entry = self._keys.get(key_id)
+        if entry is None:
+            return f"signed with key {key_id!r}, which is not a trusted key of region {region}"
+        key_region, public_key = entry
+        if key_region != region:
+            return f"key {key_id!r} belongs to region {key_region}, not to {region}"
+        try:
+            public_key.verify(signature, data)
+        except InvalidSignature:
+            return f"the signature does not verify with {key_id!r}: forged or altered"
+        return None
+
+
+def trusted_keyring(data_dir: Path, holder: str) -> KeyRing:
+    """The keys region `holder` trusts: its own public key and those in its `trusted/`."""
+    ring = KeyRing()
+    directory = keys_dir(data_dir, holder)
+    own = directory / f"{holder}{PUBLIC_SUFFIX}"
+    if own.is_file():
+        ring.add_pem_file(own, holder)
+    ring.add_directory(directory / TRUSTED_DIR)
+    return ring
+
+
+def keyring_from_directory(directory: Path) -> KeyRing:
+    """An auditor's own set of trusted public keys (`--trusted-keys DIR` of `<region>.pub` files)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no directory of trusted keys at {directory}")
+    ring = KeyRing()
+    ring.add_directory(directory)
+    return ring
