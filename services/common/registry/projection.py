@@ -1,0 +1,158 @@
+"""Every region's view of the registry: the `registry_entries` read model, and the recorded query.
+
+Each region's service keeps one row per claim anyone made on anyone, from the decisions topic
+(`decision_reaction` calls `apply_decision` for every decision, whoever it is addressed to), so a
+window can see who holds a person without asking another region. A row shows the latest decision
+on its claim.
+
+Decisions of one person arrive in order (the topic is keyed by citizen id), and redeliveries are
+dropped by the inbox before they get here; as a second guard an older kind of decision never
+overwrites a later one (granted/denied < confirmed < released/expired), so even a stray
+re-sent decision cannot bring a released hold back to life in the view.
+
+Rebuilding: the rows for this region's own claims can be re-derived from its log
+(RegistryDecisionRecorded); the rows for other regions' claims exist only on the decisions topic,
+so this read model is rebuilt by replaying that topic into an empty table with a fresh inbox.
+
+The table is defined on the store's shared SQLAlchemy `metadata`, like the `deadlines` table: a
+store opened after this module is imported (importing services.common.registry imports it) gets
+the table from `create_schema()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.common.errors import FieldViolation, InvalidArgument
+from services.common.events import Actor, NewEvent, from_micros, to_micros
+from services.common.identity import CitizenId
+from services.common.registry.domain import HOLDING, ClaimKind, Outcome, RegistryDecision
+from services.common.store import ANY_VERSION, EventStore, StoreTransaction
+from services.common.store.schema import metadata
+from services.common.telemetry import current_trace_context
+from tongban.registry.v1 import registry_pb2
+
+QUERY_STREAM_TYPE = "registry.PersonQueries"
+QUERY_STREAM_PREFIX = "registry-queries-"
+MAX_REASON = 500
+
+registry_entries = Table(
+    "registry_entries",
+    metadata,
+    Column("region", String(12), primary_key=True),
+    Column("service", String(40), primary_key=True),
+    Column("claim_id", String(150), primary_key=True),
+    Column("citizen_id", String(18), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("case_id", String(150), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_rank", Integer, nullable=False),
+    Column("holder_case_id", String(150), nullable=False),
+    Column("holder_region", String(12), nullable=False),
+    Column("holder_service", String(40), nullable=False),
+    Column("decided_at_us", BigInteger, nullable=False),
+    Column("decision_id", String(64), nullable=False),
+    Column("correlation_id", String(200), nullable=False),
+)
+Index("ix_registry_entries_citizen", registry_entries.c.citizen_id)
+
+# How far along its life a claim is: a row only moves forwards.
+_RANK = {
+    Outcome.GRANTED: 1, Outcome.DENIED: 1, Outcome.CONFIRMED: 2, Outcome.RELEASED: 3, Outcome.EXPIRED: 3,
+}
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One claim on a person, as the registry last decided it."""
+
+    citizen_id: str
+    kind: ClaimKind
+    claim_id: str
+    case_id: str
+    region: str
+    service: str
+    status: Outcome  # the latest decision on the claim
+    holder_case_id: str  # on "denied": who held the person then
+    holder_region: str
+    holder_service: str
+    decided_at: datetime  # of the latest decision
+
+    @property
+    def holding(self) -> bool:
+        """The claim holds the person now (granted or confirmed)."""
+        return self.status in HOLDING
+
+
+def apply_decision(tx: StoreTransaction, decision: RegistryDecision) -> None:
+    """Bring the claim's row up to `decision` (any region's), in the caller's transaction."""
+    outcome = Outcome(decision.outcome)
+    values: dict[str, Any] = {
+        "region": decision.region, "service": decision.service, "claim_id": decision.claim_id,
+        "citizen_id": decision.citizen_id, "kind": ClaimKind(decision.kind).value, "case_id": decision.case_id,
+        "status": outcome.value, "status_rank": _RANK[outcome],
+        "holder_case_id": decision.holder_case_id, "holder_region": decision.holder_region,
+        "holder_service": decision.holder_service, "decided_at_us": to_micros(decision.decided_at),
+        "decision_id": decision.decision_id, "correlation_id": decision.correlation_id,
+    }
+    dialect = tx.store.dialect
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(registry_entries).values(**values)
+    keys = ("region", "service", "claim_id")
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in values if name not in keys},
+        where=registry_entries.c.status_rank <= statement.excluded.status_rank,
+    )
+    tx.connection.execute(statement)
+
+
+def entries_of(tx: StoreTransaction, citizen_id: str) -> list[RegistryEntry]:
+    rows = tx.connection.execute(
+        select(registry_entries).where(registry_entries.c.citizen_id == citizen_id)
+        .order_by(registry_entries.c.kind, registry_entries.c.decided_at_us, registry_entries.c.region,
+                  registry_entries.c.service, registry_entries.c.claim_id)
+    )
+    return [
+        RegistryEntry(
+            citizen_id=r.citizen_id, kind=ClaimKind(r.kind), claim_id=r.claim_id, case_id=r.case_id,
+            region=r.region, service=r.service, status=Outcome(r.status), holder_case_id=r.holder_case_id,
+            holder_region=r.holder_region, holder_service=r.holder_service,
+            decided_at=from_micros(int(r.decided_at_us)),
+        )
+        for r in rows
+    ]
+
+
+def query_person(store: EventStore, citizen_id: str, *, actor: Actor, reason: str) -> list[RegistryEntry]:
+    """A person's registry entries, every claim anyone made on them as last decided. The query
+    itself is recorded first (RegistryQueried: who asked, why), in the same transaction that reads
+    the answer: no answer without its record. Raises InvalidArgument naming the field for a bad
+    citizen id or a missing reason (a look at personal data must state its purpose)."""
+    violations: list[FieldViolation] = []
+    citizen: CitizenId | None = None
+    try:
+        citizen = CitizenId.parse(citizen_id, today=store.clock.now().date())
+    except InvalidArgument as exc:
+        violations.extend(exc.violations)
+    if not reason.strip():
+        violations.append(FieldViolation("reason", "a query must say why the person is looked up"))
+    elif len(reason) > MAX_REASON:
+        violations.append(FieldViolation("reason", f"must have at most {MAX_REASON} characters"))
+    if violations:
+        raise InvalidArgument(violations)
+    assert citizen is not None  # no violations means it parsed
+    event = NewEvent.from_message(
+        registry_pb2.RegistryQueried(citizen_id=citizen.value, reason=reason),
+        event_id=str(uuid.uuid4()), actor=actor, correlation_id=f"registry-query-{uuid.uuid4()}",
+        occurred_at=store.clock.now(), trace=current_trace_context(),
+    )
+    with store.transaction() as tx:
+        tx.append(f"{QUERY_STREAM_PREFIX}{citizen.value}", QUERY_STREAM_TYPE, ANY_VERSION, [event])
+        return entries_of(tx, citizen.value)

@@ -1,0 +1,211 @@
+"""The registry's rules, pure (services/common/registry/domain.py): OneHolderPerPersonAndKind,
+SameCaseHoldsAlready, UnconfirmedHoldExpires, DecisionsAreIdempotent — and the property the
+worker's crash safety rests on: replaying inputs from an older record gives no new decision."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.events import TraceContext
+from services.common.registry.domain import (
+    Claimant,
+    ClaimKind,
+    ClaimMessage,
+    ExpiryCheck,
+    Outcome,
+    PersonRecord,
+    RegistryDecision,
+    RegistryInput,
+    claim_key,
+    decide,
+    decision_id,
+    due_expiries,
+    record_from_json,
+    record_to_json,
+)
+
+PERSON = "640104199001010018"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TTL = timedelta(minutes=30)
+NINGXIA = Claimant("marriage-1", "640000", "marriage")
+SICHUAN = Claimant("marriage-7", "510000", "marriage")
+SHAANXI = Claimant("marriage-3", "610000", "marriage")
+
+
+def claim(action: str, claim_id: str, claimant: Claimant, *, kind: ClaimKind = ClaimKind.LIVE_MARRIAGE,
+          at: datetime = T0) -> ClaimMessage:
+    return ClaimMessage(action=action, claim_id=claim_id, citizen_id=PERSON, kind=kind,  # type: ignore[arg-type]
+                        claimant=claimant, correlation_id=f"corr-{claim_id}",
+                        trace=TraceContext(f"00-{'a' * 32}-{'b' * 16}-01"), at=at)
+
+
+def run(inputs: list[RegistryInput], record: PersonRecord | None = None,
+        ) -> tuple[PersonRecord | None, list[RegistryDecision]]:
+    out: list[RegistryDecision] = []
+    for message in inputs:
+        result = decide(record, message, claim_ttl=TTL)
+        record = result.record
+        out.extend(result.decisions)
+    return record, out
+
+
+def outcomes(decisions: list[RegistryDecision]) -> list[tuple[str, str]]:
+    return [(d.region, str(d.outcome)) for d in decisions]
+
+
+def test_of_three_regions_claiming_one_person_the_first_is_granted_and_the_others_denied_naming_it() -> None:
+    """OneHolderPerPersonAndKind (民法典 第1042条: no bigamy)."""
+    _, decisions = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN),
+                        claim("request", "c3", SHAANXI)])
+    assert outcomes(decisions) == [("640000", "granted"), ("510000", "denied"), ("610000", "denied")]
+    for denied in decisions[1:]:
+        assert (denied.holder_case_id, denied.holder_region, denied.holder_service) == ("marriage-1", "640000",
+                                                                                          "marriage")
+    granted = decisions[0]
+    assert granted.decided_at == T0 and granted.correlation_id == "corr-c1" and granted.holding
+    assert granted.decision_id == decision_id("640000", "marriage", "c1", "granted")
+
+
+def test_each_kind_has_its_own_holder() -> None:
+    """A live marriage in one place and 低保 in another do not exclude each other."""
+    relief = Claimant("relief-9", "510000", "relief")
+    _, decisions = run([claim("request", "c1", NINGXIA),
+                        claim("request", "d1", relief, kind=ClaimKind.DIBAO),
+                        claim("request", "d2", Claimant("relief-2", "640000", "relief"), kind=ClaimKind.DIBAO)])
+    assert outcomes(decisions) == [("640000", "granted"), ("510000", "granted"), ("640000", "denied")]
+    assert decisions[2].holder_case_id == "relief-9"
+
+
+def test_a_redelivered_request_repeats_its_decision_and_never_grants_twice() -> None:
+    """DecisionsAreIdempotent: even after the hold was released, the old request's redelivery
+    repeats the old grant (same id, dropped by the receivers' inboxes), it does not grant anew."""
+    record, first = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN)])
+    record, later = run([claim("release", "c1", NINGXIA, at=T0 + timedelta(minutes=1))], record)
+    assert outcomes(later) == [("640000", "released")]
+    result = decide(record, claim("request", "c1", NINGXIA, at=T0 + timedelta(minutes=2)), claim_ttl=TTL)
+    assert result.repeated and result.decisions == (first[0],) and result.record is record
+    result = decide(record, claim("request", "c2", SICHUAN, at=T0 + timedelta(minutes=2)), claim_ttl=TTL)
+    assert result.decisions == (first[1],), "the denial stands; a new claim is needed to try again"
+
+
+def test_a_new_claim_by_the_case_that_holds_the_person_is_granted_and_the_case_still_holds_once() -> None:
+    """SameCaseHoldsAlready: a retried command with a fresh claim id; releasing the hold through
+    either claim ends both."""
+    record, decisions = run([claim("request", "c1", NINGXIA), claim("request", "c1b", NINGXIA),
+                             claim("request", "c2", SICHUAN)])
+    assert outcomes(decisions) == [("640000", "granted"), ("640000", "granted"), ("510000", "denied")]
+    assert record is not None and len(record.holds) == 1
+    _, released = run([claim("release", "c1b", NINGXIA)], record)
+    assert sorted(d.claim_id for d in released) == ["c1", "c1b"]
+    assert {d.outcome for d in released} == {Outcome.RELEASED}
+
+
+def test_an_unconfirmed_grant_expires_after_the_ttl_and_frees_the_person() -> None:
+    """UnconfirmedHoldExpires: not a moment early; decided at the expiry instant."""
+    record, _ = run([claim("request", "c1", NINGXIA)])
+    assert record is not None
+    early = decide(record, ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL - timedelta(seconds=1)),
+                   claim_ttl=TTL)
+    assert early.decisions == () and due_expiries(record, T0 + TTL - timedelta(seconds=1)) == []
+    assert due_expiries(record, T0 + TTL) == [claim_key("640000", "marriage", "c1")]
+    late = decide(record, ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL + timedelta(seconds=9)),
+                  claim_ttl=TTL)
+    assert outcomes(list(late.decisions)) == [("640000", "expired")]
+    assert late.decisions[0].decided_at == T0 + TTL
+    _, after = run([claim("request", "c2", SICHUAN, at=T0 + TTL + timedelta(seconds=10))], late.record)
+    assert outcomes(after) == [("510000", "granted")]
+
+
+def test_a_confirmed_hold_never_expires() -> None:
+    record, decisions = run([claim("request", "c1", NINGXIA),
+                             claim("confirm", "c1", NINGXIA, at=T0 + TTL - timedelta(seconds=1))])
+    assert outcomes(decisions) == [("640000", "granted"), ("640000", "confirmed")]
+    assert record is not None and due_expiries(record, T0 + 100 * TTL) == []
+    _, later = run([claim("request", "c2", SICHUAN, at=T0 + 100 * TTL)], record)
+    assert outcomes(later) == [("510000", "denied")]
+
+
+def test_an_input_taken_in_after_the_expiry_instant_finds_the_hold_expired() -> None:
+    """The order in which the expiry check and a late input reach the worker does not matter: a
+    confirmation too late gets `expired`, and a rival's claim after the TTL is granted."""
+    record, _ = run([claim("request", "c1", NINGXIA)])
+    _, late_confirm = run([claim("confirm", "c1", NINGXIA, at=T0 + TTL)], record)
+    assert outcomes(late_confirm) == [("640000", "expired")]
+    _, rival = run([claim("request", "c2", SICHUAN, at=T0 + TTL)], record)
+    assert outcomes(rival) == [("640000", "expired"), ("510000", "granted")]
+
+
+def test_confirming_or_releasing_a_claim_that_holds_nothing_decides_nothing() -> None:
+    record, _ = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN)])
+    for message in (claim("confirm", "c2", SICHUAN), claim("release", "c2", SICHUAN),
+                    claim("confirm", "never", SICHUAN), claim("release", "c1", SICHUAN)):
+        result = decide(record, message, claim_ttl=TTL)
+        assert result.decisions == () and result.note, message
+
+
+def test_the_same_claim_id_in_two_regions_is_two_claims() -> None:
+    """Claim ids are each service's own; the registry qualifies them with region and service."""
+    _, decisions = run([claim("request", "c1", NINGXIA), claim("request", "c1", SICHUAN)])
+    assert outcomes(decisions) == [("640000", "granted"), ("510000", "denied")]
+    assert decisions[0].decision_id != decision_id("510000", "marriage", "c1", "granted")
+
+
+def test_the_record_survives_its_json_form() -> None:
+    record, _ = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN),
+                     claim("request", "d1", SHAANXI, kind=ClaimKind.NURSING_SUBSIDY),
+                     claim("confirm", "d1", SHAANXI)])
+    assert record is not None
+    assert record_from_json(record_to_json(record)) == record
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: int) -> None:
+    """What a crash does to the worker: the table may be recovered at an older record than the
+    decisions already sent, and inputs after the committed offset are processed again (possibly
+    with duplicates). Whatever the combination, no decision appears that was not decided before,
+    and no person is ever granted twice at once."""
+    rng = random.Random(seed)
+    claimants = [Claimant(f"case-{i}", region, "marriage") for i, region in enumerate(("640000", "510000", "610000"))]
+    inputs: list[RegistryInput] = []
+    requested: set[str] = set()
+    at = T0
+    for n in range(30):
+        at += timedelta(minutes=rng.choice((1, 5, 20)))
+        who = rng.randrange(3)
+        claim_id = f"c{who}-{n // 6}"
+        roll = rng.random()
+        # A claim's stream is one partition of its service topic: its request comes before the rest.
+        if claim_id not in requested or roll < 0.4:
+            inputs.append(claim("request", claim_id, claimants[who], at=at))
+            requested.add(claim_id)
+        elif roll < 0.65:
+            inputs.append(claim("confirm", claim_id, claimants[who], at=at))
+        elif roll < 0.85:
+            inputs.append(claim("release", claim_id, claimants[who], at=at))
+        else:
+            inputs.append(ExpiryCheck(claim_key(claimants[who].region, "marriage", claim_id), PERSON, at))
+    records: list[PersonRecord | None] = [None]
+    sent: list[RegistryDecision] = []
+    for message in inputs:
+        result = decide(records[-1], message, claim_ttl=TTL)
+        records.append(result.record)
+        sent.extend(result.decisions)
+    first_sent = {d.decision_id: d for d in sent}
+    for _ in range(10):
+        committed = rng.randrange(len(inputs) + 1)
+        recovered = rng.randrange(committed, len(inputs) + 1)  # the changelog is never behind the offset
+        replay = list(inputs[committed:])
+        replay += rng.sample(inputs, k=3)  # duplicate forwards
+        _, again = run(replay, records[recovered])
+        for d in again:
+            assert first_sent.get(d.decision_id) == d, "a replayed input decided something new"
+    holding: set[str] = set()
+    for d in first_sent.values():  # what the receivers' inboxes let through, in order
+        if d.outcome == Outcome.GRANTED:
+            holding.add(d.case_id)
+        elif d.outcome in (Outcome.RELEASED, Outcome.EXPIRED):
+            holding.discard(d.case_id)
+        assert len(holding) <= 1, "two cases held the person at once"

@@ -1,0 +1,87 @@
+"""The registry worker's per-message work without faust or a broker: which service-topic messages
+it forwards, and how a claims-topic message becomes decisions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.events import Actor, RecordedEvent, TraceContext
+from services.common.hashing import GENESIS, event_hash
+from services.common.registry.adapters import decision_from_proto
+from services.common.registry.domain import ClaimKind, Outcome
+from services.common.registry.worker import decision_message, forward, parse_duration, take
+from services.common.relay import HEADER_EVENT_TYPE
+from tongban.registry.v1 import registry_pb2
+
+PERSON = "640104199001010018"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TRACEPARENT = f"00-{'c' * 32}-{'d' * 16}-01"
+
+
+def stored(message: object, *, region: str = "640000", service: str = "marriage") -> RecordedEvent:
+    """A claim event as a store would have recorded and the relay sent it (hash included)."""
+    draft = RecordedEvent(
+        event_id="e-1", stream_id="registry-claim-c1", stream_type="registry.Claim", version=1,
+        type=message.DESCRIPTOR.full_name, schema_version=1,  # type: ignore[attr-defined]
+        payload=message.SerializeToString(deterministic=True),  # type: ignore[attr-defined]
+        occurred_at=NOW, recorded_at=NOW, region=region, service=service,
+        actor=Actor.system(region, "test"), correlation_id="corr-1", causation_id="cmd-1",
+        trace=TraceContext(TRACEPARENT), prev_hash=GENESIS, hash=b"", position=1, global_hash=b"",
+    )
+    return replace(draft, hash=event_hash(GENESIS, draft))
+
+
+def request(region: str = "640000", service: str = "marriage") -> registry_pb2.ClaimRequested:
+    return registry_pb2.ClaimRequested(claim_id="c1", citizen_id=PERSON, kind=registry_pb2.LIVE_MARRIAGE,
+                                       case_id="marriage-1", region=region, service=service)
+
+
+def test_a_claim_is_forwarded_keyed_by_the_person() -> None:
+    event = stored(request())
+    out = forward(event.to_bytes(), [(HEADER_EVENT_TYPE, event.type.encode()), ("traceparent", TRACEPARENT.encode())],
+                  now=NOW)
+    assert out is not None and out.key == PERSON.encode()
+    assert ("traceparent", TRACEPARENT.encode()) in out.headers
+
+
+def test_other_events_and_claims_in_another_regions_name_are_not_forwarded() -> None:
+    """docs/cross-region.md: the envelope's region is the sender; a claim declaring another
+    claimant is dropped, so no region can claim in another's name."""
+    other = stored(registry_pb2.RegistryQueried(citizen_id=PERSON, reason="x"))
+    assert forward(other.to_bytes(), [(HEADER_EVENT_TYPE, other.type.encode())], now=NOW) is None
+    assert forward(other.to_bytes(), None, now=NOW) is None
+    impostor = stored(request(region="510000"))
+    assert forward(impostor.to_bytes(), None, now=NOW) is None
+    tampered = stored(request()).to_bytes().replace(b"marriage-1", b"marriage-2")
+    assert forward(tampered, None, now=NOW) is None
+
+
+def test_a_claims_topic_message_is_decided_once_and_repeated_after() -> None:
+    out = forward(stored(request()).to_bytes(), None, now=NOW)
+    assert out is not None
+    first = take(None, out.key, out.value, out.headers, claim_ttl=timedelta(hours=1))
+    assert first.record is not None and [d.outcome for d in first.decisions] == [Outcome.GRANTED]
+    [granted] = first.decisions
+    assert granted.kind is ClaimKind.LIVE_MARRIAGE and granted.decided_at == NOW
+    assert granted.trace.traceparent.split("-")[1] == "c" * 32, "the decision continues the claim's trace"
+    again = take(first.record, out.key, out.value, out.headers, claim_ttl=timedelta(hours=1))
+    assert again.record is None and again.decisions == first.decisions
+    wire = decision_message(granted)
+    assert wire.key == PERSON.encode()
+    assert decision_from_proto(registry_pb2.RegistryDecision.FromString(wire.value)) == granted
+
+
+def test_a_message_keyed_by_another_person_is_not_decided() -> None:
+    out = forward(stored(request()).to_bytes(), None, now=NOW)
+    assert out is not None
+    taken = take(None, b"110101199003070011", out.value, out.headers, claim_ttl=timedelta(hours=1))
+    assert taken.record is None and taken.decisions == () and taken.note
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("24h", 86400),
+                                               ("7d", 604800), ("250ms", 0.25)])
+def test_claim_ttl_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
