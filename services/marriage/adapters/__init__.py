@@ -1,0 +1,1 @@
+"""Translations between the domain and the outside: stored payloads, gRPC messages, registry."""

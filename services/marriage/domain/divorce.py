@@ -1,0 +1,278 @@
+"""The Divorce aggregate: divorce by agreement (协议离婚, 民法典 第1076-1078条).
+
+Receipt (受理) → cooling-off of thirty days from the day after receipt, during which either spouse
+may withdraw → a window of the following thirty days in which both must request the certificate
+at the receiving office, else the application is deemed withdrawn → review → registration.
+
+The periods' ends are deadlines (architecture invariant 6). When one fires, the period's last day
+is computed again with the calendar then installed: a newer official calendar may have moved it
+later, and a deemed withdrawal is never enforced on a provisional calendar (see
+services/common/working_days.py) — it is checked again a week later instead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from services.common.working_days import Calendar
+from services.marriage.domain.events import (
+    CoolingOffEnded,
+    DivorceApplicationReceived,
+    DivorceCertificateRequested,
+    DivorceDeemedWithdrawn,
+    DivorceEvent,
+    DivorcePeriodEndRescheduled,
+    DivorceRegistered,
+    DivorceTerminated,
+    DivorceWithdrawn,
+)
+from services.marriage.domain.marriage import Marriage
+from services.marriage.domain.periods import (
+    CERTIFICATE_WINDOW,
+    COOLING_OFF,
+    DivorcePeriods,
+    cooling_off_last_day,
+    window_last_day,
+)
+from services.marriage.domain.rules import (
+    ApplicantsAreTheSpouses,
+    AtReceivingOffice,
+    BothSpousesInPerson,
+    CertificateRequested,
+    CertificateRequestWithinWindow,
+    CoolingOffPeriod,
+    MarriageSubsists,
+    OneDivorceApplicationAtATime,
+    WithdrawalWithinCoolingOff,
+    WithdrawingPartyIsSpouse,
+    WrittenDivorceAgreement,
+    check,
+)
+from services.marriage.domain.values import DivorceAgreement, Spouse, day_after
+
+STREAM_TYPE = "marriage.Divorce"
+
+# How long a deemed withdrawal waits before the calendar is checked again while the window's last
+# day is still only provisional.
+PROVISIONAL_RECHECK_DAYS = 7
+
+
+class DivorceState(StrEnum):
+    COOLING_OFF = "cooling_off"
+    AWAITING_CERTIFICATE_REQUEST = "awaiting_certificate_request"
+    CERTIFICATE_REQUESTED = "certificate_requested"
+    REGISTERED = "registered"
+    WITHDRAWN = "withdrawn"
+    DEEMED_WITHDRAWN = "deemed_withdrawn"
+    TERMINATED = "terminated"
+
+
+OPEN_STATES = frozenset({DivorceState.COOLING_OFF, DivorceState.AWAITING_CERTIFICATE_REQUEST,
+                         DivorceState.CERTIFICATE_REQUESTED})
+
+
+def deadline_id_for(case_id: str, number: int, period: str) -> str:
+    """Deadline ids derived from the case: a retried command or handler names the same deadline,
+    and the deadline store refuses a second one."""
+    return f"{case_id}-{number}-{period.replace('_', '-')}"
+
+
+def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spouse, agreement: DivorceAgreement,
+            both_present: bool, office_code: str, region: str, periods: DivorcePeriods) -> list[DivorceEvent]:
+    """受理: the office records receipt of the application and the signed agreement."""
+    check(
+        MarriageSubsists(marriage.state.value if marriage.state else "unknown"),
+        OneDivorceApplicationAtATime(marriage.open_divorce_case_id),
+        ApplicantsAreTheSpouses(frozenset({spouse_a.citizen_id, spouse_b.citizen_id}),
+                                frozenset(p.citizen_id for p in marriage.parties)),
+        BothSpousesInPerson(both_present),
+        WrittenDivorceAgreement(agreement.signed_by_both),
+    )
+    return [DivorceApplicationReceived(
+        case_id=case_id, marriage_case_id=marriage.case_id, office_code=office_code, region=region,
+        spouse_a=spouse_a, spouse_b=spouse_b, agreement=agreement, received_on=periods.received_on,
+        cooling_off_last_day=periods.cooling_off_last_day, expected_window_last_day=periods.window_last_day,
+        cooling_off_deadline_id=deadline_id_for(case_id, 1, COOLING_OFF), provisional_calendar=periods.provisional,
+    )]
+
+
+@dataclass
+class Divorce:
+    case_id: str = ""
+    version: int = 0
+    state: DivorceState | None = None
+    marriage_case_id: str = ""
+    office_code: str = ""
+    region: str = ""
+    spouse_a: Spouse | None = None
+    spouse_b: Spouse | None = None
+    agreement: DivorceAgreement | None = None
+    received_on: date | None = None
+    cooling_off_last_day: date | None = None
+    window_last_day: date | None = None
+    provisional_calendar: bool = False
+    pending_deadline_id: str = ""
+    deadlines_scheduled: int = 0
+    due_on: date | None = None  # when the pending deadline fires
+    certificate_number: str = ""
+    registered_on: date | None = None
+    withdrawn_by: str = ""
+    closing_reason: str = ""
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def spouses(self) -> tuple[Spouse, Spouse]:
+        assert self.spouse_a is not None and self.spouse_b is not None, "an empty divorce has no spouses"
+        return self.spouse_a, self.spouse_b
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def _next_deadline_id(self, period: str) -> str:
+        return deadline_id_for(self.case_id, self.deadlines_scheduled + 1, period)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def withdraw(self, *, citizen_id: str, office_code: str, today: date, reason: str) -> list[DivorceEvent]:
+        check(
+            WithdrawingPartyIsSpouse(citizen_id, self.spouses),
+            WithdrawalWithinCoolingOff(self._state_name),
+            AtReceivingOffice(office_code, self.office_code),
+        )
+        return [DivorceWithdrawn(citizen_id, today, reason)]
+
+    def request_certificate(self, *, office_code: str, both_present: bool, today: date) -> list[DivorceEvent]:
+        assert self.cooling_off_last_day is not None
+        check(
+            CoolingOffPeriod(self.state is DivorceState.COOLING_OFF, self.cooling_off_last_day),
+            CertificateRequestWithinWindow(self._state_name),
+            AtReceivingOffice(office_code, self.office_code),
+            BothSpousesInPerson(both_present),
+        )
+        return [DivorceCertificateRequested(today)]
+
+    def check_can_register(self, office_code: str) -> None:
+        check(CertificateRequested(self._state_name), AtReceivingOffice(office_code, self.office_code))
+
+    def register(self, *, office_code: str, certificate_number: str, today: date) -> list[DivorceEvent]:
+        self.check_can_register(office_code)
+        return [DivorceRegistered(certificate_number, today)]
+
+    def terminate(self, *, reason: str, judgment_number: str) -> list[DivorceEvent]:
+        if not self.is_open:
+            return []
+        return [DivorceTerminated(reason, judgment_number)]
+
+    # -- deadlines ----------------------------------------------------------------------------
+
+    def end_cooling_off(self, *, deadline_id: str, calendar: Calendar) -> list[DivorceEvent]:
+        """The cooling-off deadline fired. Stale firings (the case moved on, or the deadline was
+        replaced) change nothing."""
+        if self.state is not DivorceState.COOLING_OFF or deadline_id != self.pending_deadline_id:
+            return []
+        assert self.received_on is not None and self.cooling_off_last_day is not None
+        last = cooling_off_last_day(self.received_on, calendar)
+        if last > self.cooling_off_last_day:  # a newer official calendar ends it later
+            return [DivorcePeriodEndRescheduled(COOLING_OFF, last, day_after(last), not calendar.is_official(last),
+                                                self._next_deadline_id(COOLING_OFF))]
+        window = window_last_day(self.cooling_off_last_day, calendar)
+        return [CoolingOffEnded(self.cooling_off_last_day, window, self._next_deadline_id(CERTIFICATE_WINDOW),
+                                not calendar.is_official(window))]
+
+    def end_certificate_window(self, *, deadline_id: str, calendar: Calendar, today: date) -> list[DivorceEvent]:
+        """The window deadline fired: deemed withdrawn (第1077条第2款), unless the window's end is
+        later on the calendar installed now, or still only provisional."""
+        if self.state is not DivorceState.AWAITING_CERTIFICATE_REQUEST or deadline_id != self.pending_deadline_id:
+            return []
+        assert self.cooling_off_last_day is not None and self.window_last_day is not None
+        last = window_last_day(self.cooling_off_last_day, calendar)
+        provisional = not calendar.is_official(last)
+        if last > self.window_last_day:
+            return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, day_after(last), provisional,
+                                                self._next_deadline_id(CERTIFICATE_WINDOW))]
+        if provisional:
+            recheck = today + timedelta(days=PROVISIONAL_RECHECK_DAYS)
+            return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, recheck, True,
+                                                self._next_deadline_id(CERTIFICATE_WINDOW))]
+        return [DivorceDeemedWithdrawn(self.window_last_day)]
+
+    @property
+    def _state_name(self) -> str:
+        return self.state.value if self.state else "unknown"
+
+    # -- folding ------------------------------------------------------------------------------
+
+    def apply(self, event: DivorceEvent) -> None:
+        self.version += 1
+        match event:
+            case DivorceApplicationReceived():
+                self.case_id = event.case_id
+                self.marriage_case_id = event.marriage_case_id
+                self.office_code = event.office_code
+                self.region = event.region
+                self.spouse_a, self.spouse_b = event.spouse_a, event.spouse_b
+                self.agreement = event.agreement
+                self.received_on = event.received_on
+                self.cooling_off_last_day = event.cooling_off_last_day
+                self.window_last_day = event.expected_window_last_day
+                self.provisional_calendar = event.provisional_calendar
+                self.pending_deadline_id = event.cooling_off_deadline_id
+                self.deadlines_scheduled = 1
+                self.due_on = day_after(event.cooling_off_last_day)
+                self.state = DivorceState.COOLING_OFF
+            case DivorceWithdrawn():
+                self.state = DivorceState.WITHDRAWN
+                self.withdrawn_by = event.citizen_id
+                self.closing_reason = event.reason
+                self._no_deadline()
+            case CoolingOffEnded():
+                self.state = DivorceState.AWAITING_CERTIFICATE_REQUEST
+                self.cooling_off_last_day = event.cooling_off_last_day
+                self.window_last_day = event.window_last_day
+                self.provisional_calendar = event.provisional_calendar
+                self.pending_deadline_id = event.window_deadline_id
+                self.deadlines_scheduled += 1
+                self.due_on = day_after(event.window_last_day)
+            case DivorcePeriodEndRescheduled():
+                if event.period == COOLING_OFF:
+                    self.cooling_off_last_day = event.last_day
+                else:
+                    self.window_last_day = event.last_day
+                self.provisional_calendar = event.provisional_calendar
+                self.pending_deadline_id = event.deadline_id
+                self.deadlines_scheduled += 1
+                self.due_on = event.due_on
+            case DivorceCertificateRequested():
+                self.state = DivorceState.CERTIFICATE_REQUESTED
+                self._no_deadline()
+            case DivorceRegistered():
+                self.state = DivorceState.REGISTERED
+                self.certificate_number = event.certificate_number
+                self.registered_on = event.registered_on
+            case DivorceDeemedWithdrawn():
+                self.state = DivorceState.DEEMED_WITHDRAWN
+                self.closing_reason = "no certificate request within the window (民法典 第1077条第2款)"
+                self._no_deadline()
+            case DivorceTerminated():
+                self.state = DivorceState.TERMINATED
+                self.closing_reason = event.reason
+                self._no_deadline()
+            case _:
+                raise TypeError(f"not a divorce event: {type(event).__name__}")
+
+    def _no_deadline(self) -> None:
+        self.pending_deadline_id = ""
+        self.due_on = None
+
+    @classmethod
+    def fold(cls, history: Iterable[tuple[DivorceEvent, datetime]]) -> Divorce:
+        divorce = cls()
+        for event, recorded_at in history:
+            divorce.apply(event)
+            divorce.opened_at = divorce.opened_at or recorded_at
+            divorce.updated_at = recorded_at
+        return divorce

@@ -1,0 +1,229 @@
+"""The events of the marriage service, past tense. Each field is decided before the event is made
+(ids, dates, numbers), so folding it only assigns. The stored form is the protobuf message of the
+same name in proto/tongban/marriage/v1/events.proto, field for field (adapters/payloads.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from services.marriage.domain.values import DivorceAgreement, PartyRecord, Spouse
+
+# -- marriage.Marriage ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarriageApplicationReceived:
+    case_id: str
+    office_code: str
+    region: str
+    application_date: date
+    party_a: PartyRecord
+    party_b: PartyRecord
+
+
+@dataclass(frozen=True)
+class PartyClaimGranted:
+    claim_id: str
+    citizen_id: str
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class PartyClaimDenied:
+    claim_id: str
+    citizen_id: str
+    decision_id: str
+    outcome: str  # "denied" | "expired"
+    holder_case_id: str
+    holder_region: str
+    holder_service: str
+
+
+@dataclass(frozen=True)
+class PartyClaimReleased:
+    claim_id: str
+    citizen_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarriageRegistered:
+    certificate_number: str
+    registered_on: date
+    office_code: str
+
+
+@dataclass(frozen=True)
+class MarriageRefused:
+    rule: str
+    article: str
+    reason: str
+    citizen_id: str
+    holder_case_id: str
+    holder_region: str
+
+
+@dataclass(frozen=True)
+class DivorceProceedingOpened:
+    divorce_case_id: str
+    office_code: str
+
+
+@dataclass(frozen=True)
+class DivorceProceedingClosed:
+    divorce_case_id: str
+    outcome: str  # "withdrawn" | "deemed_withdrawn" | "terminated"
+
+
+@dataclass(frozen=True)
+class MarriageDissolvedByDivorce:
+    divorce_case_id: str
+    divorce_certificate_number: str
+    dissolved_on: date
+
+
+@dataclass(frozen=True)
+class CourtJudgmentRecorded:
+    judgment: str  # JudgmentKind value
+    court: str
+    judgment_number: str
+    judgment_date: date
+    ground: str
+    recorded_on: date
+
+
+# -- marriage.Divorce -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DivorceApplicationReceived:
+    case_id: str
+    marriage_case_id: str
+    office_code: str
+    region: str
+    spouse_a: Spouse
+    spouse_b: Spouse
+    agreement: DivorceAgreement
+    received_on: date
+    cooling_off_last_day: date
+    expected_window_last_day: date
+    cooling_off_deadline_id: str
+    provisional_calendar: bool
+
+
+@dataclass(frozen=True)
+class DivorceWithdrawn:
+    citizen_id: str
+    withdrawn_on: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class CoolingOffEnded:
+    cooling_off_last_day: date
+    window_last_day: date
+    window_deadline_id: str
+    provisional_calendar: bool
+
+
+@dataclass(frozen=True)
+class DivorcePeriodEndRescheduled:
+    period: str  # "cooling_off" | "certificate_window"
+    last_day: date
+    due_on: date
+    provisional_calendar: bool
+    deadline_id: str
+
+
+@dataclass(frozen=True)
+class DivorceCertificateRequested:
+    requested_on: date
+
+
+@dataclass(frozen=True)
+class DivorceRegistered:
+    certificate_number: str
+    registered_on: date
+
+
+@dataclass(frozen=True)
+class DivorceDeemedWithdrawn:
+    window_last_day: date
+
+
+@dataclass(frozen=True)
+class DivorceTerminated:
+    reason: str
+    judgment_number: str
+
+
+# -- marriage.CertificateReissue, marriage.StatusQuery, marriage.CertificateNumbers -----------
+
+
+@dataclass(frozen=True)
+class CertificateReissued:
+    case_id: str
+    office_code: str
+    region: str
+    record_case_id: str
+    applicant_citizen_id: str
+    requested_document: str
+    issued_document: str
+    certificate_number: str
+    original_certificate_number: str
+    status_change: str
+    issued_on: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class MaritalStatusQueried:
+    case_id: str
+    citizen_id: str
+    reason: str
+    requesting_body: str
+    queried_on: date
+    status: str
+    marriage_case_id: str
+    since: date | None
+    office_code: str
+    region: str
+    source_region: str
+
+
+@dataclass(frozen=True)
+class CertificateNumberIssued:
+    certificate_number: str
+    office_code: str
+    year: int
+    sequence: int
+    document: str
+    case_id: str
+
+
+MarriageEvent = (
+    MarriageApplicationReceived
+    | PartyClaimGranted
+    | PartyClaimDenied
+    | PartyClaimReleased
+    | MarriageRegistered
+    | MarriageRefused
+    | DivorceProceedingOpened
+    | DivorceProceedingClosed
+    | MarriageDissolvedByDivorce
+    | CourtJudgmentRecorded
+)
+
+DivorceEvent = (
+    DivorceApplicationReceived
+    | DivorceWithdrawn
+    | CoolingOffEnded
+    | DivorcePeriodEndRescheduled
+    | DivorceCertificateRequested
+    | DivorceRegistered
+    | DivorceDeemedWithdrawn
+    | DivorceTerminated
+)
+
+DomainEvent = MarriageEvent | DivorceEvent | CertificateReissued | MaritalStatusQueried | CertificateNumberIssued

@@ -1,0 +1,253 @@
+"""The Marriage aggregate: a registration application, and then the marriage record for its whole
+life (registered → dissolved by divorce, or declared void/annulled by a court).
+
+Registration is asynchronous (architecture invariant 5): the application asks the national
+per-person registry for both persons, and the case is registered only when both holds are granted;
+a denial refuses it and gives back any hold it got. Command methods check the rules and return new
+events; `apply` only assigns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from services.marriage.domain.events import (
+    CourtJudgmentRecorded,
+    DivorceProceedingClosed,
+    DivorceProceedingOpened,
+    MarriageApplicationReceived,
+    MarriageDissolvedByDivorce,
+    MarriageEvent,
+    MarriageRefused,
+    MarriageRegistered,
+    PartyClaimDenied,
+    PartyClaimGranted,
+    PartyClaimReleased,
+)
+from services.marriage.domain.rules import (
+    AppearInPerson,
+    DistinctParties,
+    FreeConsent,
+    MarriageBetweenManAndWoman,
+    MarriageSubsists,
+    MinimumMarriageAge,
+    NoExistingMarriage,
+    NoProhibitedKinshipDeclared,
+    NoSpouseDeclared,
+    OneDivorceApplicationAtATime,
+    check,
+)
+from services.marriage.domain.values import JudgmentKind, Party, PartyRecord
+
+STREAM_TYPE = "marriage.Marriage"
+
+
+class MarriageState(StrEnum):
+    AWAITING_REGISTRY = "awaiting_registry"
+    REGISTERED = "registered"
+    REFUSED = "refused"
+    DISSOLVED_BY_DIVORCE = "dissolved_by_divorce"
+    VOID = "void"
+    ANNULLED = "annulled"
+
+
+def claim_id_for(case_id: str, party: Party) -> str:
+    """A party's registry claim id, derived from the case: a retried request names the same claim,
+    and the registry answers it with the same decision."""
+    return f"{case_id}-{'a' if party is Party.A else 'b'}"
+
+
+def apply_for_registration(*, case_id: str, office_code: str, region: str, application_date: date,
+                           party_a: PartyRecord, party_b: PartyRecord) -> list[MarriageEvent]:
+    """结婚登记申请: the conditions the office can check itself, on the application date. The one it
+    cannot — no live marriage anywhere in the country — is the registry's to decide."""
+    check(
+        DistinctParties(party_a.citizen_id, party_b.citizen_id),
+        MarriageBetweenManAndWoman(party_a.sex, party_b.sex),
+    )
+    for role, party in ((Party.A.value, party_a), (Party.B.value, party_b)):
+        check(
+            MinimumMarriageAge(role, party.sex, party.birth_date, application_date),
+            FreeConsent(role, party.declaration),
+            AppearInPerson(role, party.declaration),
+            NoSpouseDeclared(role, party.declaration),
+            NoProhibitedKinshipDeclared(role, party.declaration),
+        )
+    return [MarriageApplicationReceived(case_id, office_code, region, application_date, party_a, party_b)]
+
+
+@dataclass
+class Marriage:
+    case_id: str = ""
+    version: int = 0
+    state: MarriageState | None = None
+    office_code: str = ""
+    region: str = ""
+    application_date: date | None = None
+    party_a: PartyRecord | None = None
+    party_b: PartyRecord | None = None
+    granted: dict[str, str] = field(default_factory=dict)  # claim id → decision id
+    lost: dict[str, str] = field(default_factory=dict)  # claim id → decision id (denied or expired)
+    released: set[str] = field(default_factory=set)
+    certificate_number: str = ""
+    registered_on: date | None = None
+    refusal: MarriageRefused | None = None
+    open_divorce_case_id: str = ""
+    dissolution: MarriageDissolvedByDivorce | None = None
+    judgment: CourtJudgmentRecorded | None = None
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def parties(self) -> tuple[PartyRecord, PartyRecord]:
+        assert self.party_a is not None and self.party_b is not None, "an empty marriage has no parties"
+        return self.party_a, self.party_b
+
+    def party_of_claim(self, claim_id: str) -> tuple[str, PartyRecord] | None:
+        for role, party in zip((Party.A.value, Party.B.value), self.parties, strict=True):
+            if party.claim_id == claim_id:
+                return role, party
+        return None
+
+    @property
+    def ready_to_register(self) -> bool:
+        """Both persons are held for this case: the office may register it."""
+        return (self.state is MarriageState.AWAITING_REGISTRY
+                and all(p.claim_id in self.granted for p in self.parties)
+                and not self.lost)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state is MarriageState.REGISTERED
+
+    # -- registry decisions -------------------------------------------------------------------
+
+    def record_grant(self, claim_id: str, decision_id: str) -> list[MarriageEvent]:
+        """The registry holds one person for this case. A grant that reaches a refused case is
+        recorded and given back at once, so the person is not held for nothing."""
+        found = self.party_of_claim(claim_id)
+        if found is None or claim_id in self.granted or claim_id in self.lost:
+            return []  # not ours, or a decision seen before
+        _, party = found
+        granted = PartyClaimGranted(claim_id, party.citizen_id, decision_id)
+        if self.state is MarriageState.AWAITING_REGISTRY:
+            return [granted]
+        if self.state is MarriageState.REFUSED:
+            return [granted, PartyClaimReleased(claim_id, party.citizen_id, "the marriage application was refused")]
+        return []
+
+    def register(self, certificate_number: str, registered_on: date) -> list[MarriageEvent]:
+        if not self.ready_to_register:
+            raise ValueError(f"marriage {self.case_id} is not ready to register (state {self.state})")
+        return [MarriageRegistered(certificate_number, registered_on, self.office_code)]
+
+    def record_loss(self, claim_id: str, decision_id: str, *, outcome: str, holder_case_id: str,
+                    holder_region: str, holder_service: str) -> list[MarriageEvent]:
+        """The registry denied a claim (someone else holds the person) or let a granted one expire.
+        A waiting case is refused naming the holder, and gives back the other party's hold."""
+        found = self.party_of_claim(claim_id)
+        if found is None or claim_id in self.lost:
+            return []
+        role, party = found
+        events: list[MarriageEvent] = [PartyClaimDenied(
+            claim_id, party.citizen_id, decision_id, outcome, holder_case_id, holder_region, holder_service)]
+        if self.state is not MarriageState.AWAITING_REGISTRY:
+            return events
+        rule = NoExistingMarriage(role, holder_region, holder_case_id, outcome)
+        events.append(MarriageRefused(rule.name, rule.article, rule.message, party.citizen_id,
+                                      holder_case_id, holder_region))
+        for other in self.parties:
+            if other.claim_id != claim_id and other.claim_id in self.granted and other.claim_id not in self.released:
+                events.append(PartyClaimReleased(other.claim_id, other.citizen_id,
+                                                 "the marriage application was refused"))
+        return events
+
+    # -- divorce and judgments ----------------------------------------------------------------
+
+    def open_divorce(self, divorce_case_id: str, office_code: str) -> list[MarriageEvent]:
+        check(MarriageSubsists(self._state_name), OneDivorceApplicationAtATime(self.open_divorce_case_id))
+        return [DivorceProceedingOpened(divorce_case_id, office_code)]
+
+    def close_divorce(self, divorce_case_id: str, outcome: str) -> list[MarriageEvent]:
+        if self.open_divorce_case_id != divorce_case_id:
+            return []
+        return [DivorceProceedingClosed(divorce_case_id, outcome)]
+
+    def dissolve_by_divorce(self, divorce_case_id: str, certificate_number: str,
+                            dissolved_on: date) -> list[MarriageEvent]:
+        check(MarriageSubsists(self._state_name))
+        return [MarriageDissolvedByDivorce(divorce_case_id, certificate_number, dissolved_on),
+                *self._release_all("the divorce was registered")]
+
+    def record_judgment(self, *, judgment: JudgmentKind, court: str, judgment_number: str, judgment_date: date,
+                        ground: str, recorded_on: date) -> list[MarriageEvent]:
+        """A court declared the marriage void or annulled it: recorded against the marriage, which
+        ends any divorce still open and frees both persons."""
+        check(MarriageSubsists(self._state_name))
+        events: list[MarriageEvent] = [CourtJudgmentRecorded(
+            judgment.value, court, judgment_number, judgment_date, ground, recorded_on)]
+        if self.open_divorce_case_id:
+            events.append(DivorceProceedingClosed(self.open_divorce_case_id, "terminated"))
+        events.extend(self._release_all(f"the marriage was declared {judgment.value} by {court}"))
+        return events
+
+    def _release_all(self, reason: str) -> list[MarriageEvent]:
+        return [PartyClaimReleased(p.claim_id, p.citizen_id, reason)
+                for p in self.parties if p.claim_id not in self.released]
+
+    @property
+    def _state_name(self) -> str:
+        return self.state.value if self.state else "unknown"
+
+    # -- folding ------------------------------------------------------------------------------
+
+    def apply(self, event: MarriageEvent) -> None:
+        self.version += 1
+        match event:
+            case MarriageApplicationReceived():
+                self.case_id = event.case_id
+                self.office_code = event.office_code
+                self.region = event.region
+                self.application_date = event.application_date
+                self.party_a, self.party_b = event.party_a, event.party_b
+                self.state = MarriageState.AWAITING_REGISTRY
+            case PartyClaimGranted():
+                self.granted[event.claim_id] = event.decision_id
+            case PartyClaimDenied():
+                self.lost[event.claim_id] = event.decision_id
+            case PartyClaimReleased():
+                self.released.add(event.claim_id)
+            case MarriageRegistered():
+                self.state = MarriageState.REGISTERED
+                self.certificate_number = event.certificate_number
+                self.registered_on = event.registered_on
+            case MarriageRefused():
+                self.state = MarriageState.REFUSED
+                self.refusal = event
+            case DivorceProceedingOpened():
+                self.open_divorce_case_id = event.divorce_case_id
+            case DivorceProceedingClosed():
+                self.open_divorce_case_id = ""
+            case MarriageDissolvedByDivorce():
+                self.state = MarriageState.DISSOLVED_BY_DIVORCE
+                self.dissolution = event
+                self.open_divorce_case_id = ""
+            case CourtJudgmentRecorded():
+                self.state = MarriageState(event.judgment)
+                self.judgment = event
+            case _:
+                raise TypeError(f"not a marriage event: {type(event).__name__}")
+
+    @classmethod
+    def fold(cls, history: Iterable[tuple[MarriageEvent, datetime]]) -> Marriage:
+        """The marriage from its stored events, each with the time it was recorded."""
+        marriage = cls()
+        for event, recorded_at in history:
+            marriage.apply(event)
+            marriage.opened_at = marriage.opened_at or recorded_at
+            marriage.updated_at = recorded_at
+        return marriage

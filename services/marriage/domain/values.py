@@ -1,0 +1,125 @@
+"""Value objects of marriage registration, and the civil day in China that every period and age is
+counted in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from enum import StrEnum
+
+# Ages, registration dates and divorce periods are civil days at the office, in China's one time
+# zone: a UTC instant near midnight is already the next day in Beijing. A fixed UTC+8 rather than
+# the tz database's Asia/Shanghai: China has kept UTC+8 without daylight saving since 1991, and a
+# fixed offset needs no tz data in the image.
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def china_date(instant: datetime) -> date:
+    """The civil day in China at `instant` (timezone-aware)."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: pass a timezone-aware instant")
+    return instant.astimezone(CHINA).date()
+
+
+def start_of_china_day(day: date) -> datetime:
+    """00:00 in China on `day`, as a UTC instant: when a period whose last day was the day before
+    has run out."""
+    return datetime.combine(day, time(0, 0), tzinfo=CHINA).astimezone(UTC)
+
+
+def day_after(day: date) -> date:
+    return day + timedelta(days=1)
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Party(StrEnum):
+    """The two sides of a registration, as the request names them."""
+
+    A = "party_a"
+    B = "party_b"
+
+
+@dataclass(frozen=True)
+class MarriageDeclaration:
+    """What each party signs at the window (民法典 第1046-1049条)."""
+
+    consents: bool
+    no_spouse: bool
+    no_prohibited_kinship: bool
+    appears_in_person: bool
+
+
+@dataclass(frozen=True)
+class PartyRecord:
+    citizen_id: str
+    name: str
+    sex: Sex
+    birth_date: date
+    declaration: MarriageDeclaration
+    claim_id: str
+
+
+@dataclass(frozen=True)
+class Spouse:
+    citizen_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DivorceAgreement:
+    """The written agreement of 民法典 第1076条: the intention to divorce and the agreed handling of
+    children, property and debts."""
+
+    signed_by_both: bool
+    intention: str
+    children_arrangement: str
+    property_arrangement: str
+    debt_arrangement: str
+    document_sha256: str = ""
+
+
+class JudgmentKind(StrEnum):
+    VOID = "void"  # 婚姻无效, 民法典 第1051条
+    ANNULLED = "annulled"  # 撤销婚姻, 第1052-1053条
+
+
+class Document(StrEnum):
+    MARRIAGE_CERTIFICATE = "marriage_certificate"  # 结婚证
+    DIVORCE_CERTIFICATE = "divorce_certificate"  # 离婚证
+    REISSUED_MARRIAGE_CERTIFICATE = "reissued_marriage_certificate"  # 补发结婚证
+    REISSUED_DIVORCE_CERTIFICATE = "reissued_divorce_certificate"  # 补发离婚证
+    REGISTRATION_RECORD_CERTIFICATE = "registration_record_certificate"  # 婚姻登记记录证明
+
+    @property
+    def number_prefix(self) -> str:
+        """The 字号 prefix the registration system gives each kind of document."""
+        return _PREFIXES[self]
+
+
+_PREFIXES = {
+    Document.MARRIAGE_CERTIFICATE: "J",
+    Document.DIVORCE_CERTIFICATE: "L",
+    Document.REISSUED_MARRIAGE_CERTIFICATE: "BJ",
+    Document.REISSUED_DIVORCE_CERTIFICATE: "BL",
+    Document.REGISTRATION_RECORD_CERTIFICATE: "JLZ",
+}
+
+
+def certificate_number(document: Document, office_code: str, year: int, sequence: int) -> str:
+    """字号: document prefix, office, year, sequence within the office's year. Unique per office
+    because the sequence comes from one counter per office and year (see the application)."""
+    return f"{document.number_prefix}{office_code}-{year}-{sequence:06d}"
+
+
+class MaritalStatus(StrEnum):
+    """A person's status as this region's records show it."""
+
+    UNMARRIED_ON_RECORD = "unmarried_on_record"  # no marriage registered here
+    MARRIED = "married"
+    DIVORCED = "divorced"
+    VOID = "void"
+    ANNULLED = "annulled"

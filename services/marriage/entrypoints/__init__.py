@@ -1,0 +1,1 @@
+"""How the outside reaches the service: the gRPC servicer."""

@@ -1,0 +1,76 @@
+"""The gRPC servicer of tongban.marriage.v1.MarriageService. It only translates: request →
+command (adapters), the handler does the work, the case is read back as the answer. The caller's
+actor comes from grpc_context's interceptor, which also maps every refusal to its status
+(architecture invariant 7)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+
+from services.common.grpc_context import current_actor
+from services.marriage.adapters import grpc_mapping as mapping
+from services.marriage.application import handlers, queries
+from services.marriage.application.unit import Deps
+from tongban.marriage.v1 import marriage_service_pb2 as api
+from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
+
+
+class MarriageServicer(api_grpc.MarriageServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def RegisterMarriage(self, request: api.RegisterMarriageRequest, context: grpc.ServicerContext) -> api.Case:
+        case_id = handlers.register_marriage(self.deps, mapping.register_marriage(request), current_actor())
+        # Never wait past the caller's own deadline: it would get DEADLINE_EXCEEDED, not its case.
+        remaining = context.time_remaining()
+        timeout = request.wait_seconds if remaining is None else min(request.wait_seconds, max(0.0, remaining - 0.5))
+        return mapping.case_message(queries.wait_until_settled(self.deps, case_id, timeout))
+
+    def ReceiveDivorce(self, request: api.ReceiveDivorceRequest, context: grpc.ServicerContext) -> api.Case:
+        return self._case(handlers.receive_divorce(self.deps, mapping.receive_divorce(request), current_actor()))
+
+    def WithdrawDivorce(self, request: api.WithdrawDivorceRequest, context: grpc.ServicerContext) -> api.Case:
+        return self._case(handlers.withdraw_divorce(self.deps, mapping.withdraw_divorce(request), current_actor()))
+
+    def RequestDivorceCertificate(self, request: api.RequestDivorceCertificateRequest,
+                                  context: grpc.ServicerContext) -> api.Case:
+        command = mapping.request_divorce_certificate(request)
+        return self._case(handlers.request_divorce_certificate(self.deps, command, current_actor()))
+
+    def RegisterDivorce(self, request: api.RegisterDivorceRequest, context: grpc.ServicerContext) -> api.Case:
+        return self._case(handlers.register_divorce(self.deps, mapping.register_divorce(request), current_actor()))
+
+    def ReissueCertificate(self, request: api.ReissueCertificateRequest, context: grpc.ServicerContext) -> api.Case:
+        command = mapping.reissue_certificate(request)
+        return self._case(handlers.reissue_certificate(self.deps, command, current_actor()))
+
+    def QueryMaritalStatus(self, request: api.QueryMaritalStatusRequest, context: grpc.ServicerContext) -> api.Case:
+        command = mapping.query_marital_status(request)
+        return self._case(handlers.query_marital_status(self.deps, command, current_actor()))
+
+    def RecordCourtJudgment(self, request: api.RecordCourtJudgmentRequest,
+                            context: grpc.ServicerContext) -> api.Case:
+        command = mapping.record_court_judgment(request)
+        return self._case(handlers.record_court_judgment(self.deps, command, current_actor()))
+
+    def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.Case:
+        return mapping.case_message(queries.get_case(self.deps, request.case_id.strip()))
+
+    def ListCases(self, request: api.ListCasesRequest, context: grpc.ServicerContext) -> api.ListCasesResponse:
+        page = queries.list_office_cases(
+            self.deps, office_code=request.office_code.strip() or current_actor().office_code,
+            case_type=request.case_type.strip(), state=request.state.strip(), queue=request.queue.strip(),
+            page_size=request.page_size, page_token=request.page_token,
+        )
+        return mapping.case_page(page)
+
+    def _case(self, case_id: str) -> api.Case:
+        return mapping.case_message(queries.get_case(self.deps, case_id))
+
+
+def marriage_servicer(deps: Deps) -> Callable[[grpc.Server], None]:
+    """An adder for `create_server(servicers=[...])`."""
+    servicer = MarriageServicer(deps)
+    return lambda server: api_grpc.add_MarriageServiceServicer_to_server(servicer, server)

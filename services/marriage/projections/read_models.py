@@ -1,0 +1,321 @@
+"""The marriage service's read models, in its own store:
+
+* `marriage_cases`: one row per case (marriage, divorce, reissue, status query) for an office's
+  case list and work queues;
+* `marriage_person_status`: citizen ID → current marital status as this region's records show it.
+
+Both are derived from the folded aggregates, by the same functions whether a handler refreshes them
+in its own transaction (`refresh`) or `rebuild(store)` replays the log: the audit tool rebuilds
+and compares, so the two paths must not be able to differ.
+
+Lock order (as services/common/deadlines.py asks): handlers append first, taking the store head
+lock, and only then touch these rows; `rebuild` takes the head lock before anything else.
+
+The tables live on the store's shared SQLAlchemy `metadata`: a store whose `create_schema()` runs
+after this module is imported (bootstrap imports it) creates them with the other tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text, and_, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from services.common.events import RecordedEvent, from_micros, to_micros
+from services.common.store import EventStore, StoreTransaction
+from services.common.store.schema import events, metadata, store_head
+from services.common.store.store import row_to_event
+from services.marriage.adapters.cases import CASE_STREAM_TYPES, CaseAggregate, OneShotCase, case_type, fold_case
+from services.marriage.adapters.payloads import decode
+from services.marriage.domain import marriage as marriage_module
+from services.marriage.domain.divorce import Divorce
+from services.marriage.domain.events import CertificateReissued
+from services.marriage.domain.marriage import Marriage, MarriageState
+from services.marriage.domain.reissue import StatusOnRecord
+from services.marriage.domain.values import MaritalStatus
+
+marriage_cases = Table(
+    "marriage_cases",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("case_type", String(20), nullable=False),
+    Column("state", String(40), nullable=False),
+    Column("office_code", String(100), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("due_on", String(10), nullable=True),  # ISO date: sorts and compares as text
+    Column("party_names", Text, nullable=False),  # one name a line
+    Column("related_case_id", String(200), nullable=False),
+)
+# An office's list and queues: by office, type and state, oldest first.
+Index("ix_marriage_cases_queue", marriage_cases.c.office_code, marriage_cases.c.case_type,
+      marriage_cases.c.state, marriage_cases.c.opened_at_us)
+
+marriage_person_status = Table(
+    "marriage_person_status",
+    metadata,
+    Column("citizen_id", String(18), primary_key=True),
+    Column("status", String(24), nullable=False),
+    Column("marriage_case_id", String(200), nullable=False),
+    Column("since", String(10), nullable=True),
+)
+
+# Named work queues: (case type, state).
+QUEUES: dict[str, tuple[str, str]] = {
+    "awaiting_registry": ("marriage", MarriageState.AWAITING_REGISTRY.value),
+    "cooling_off": ("divorce", "cooling_off"),
+    "awaiting_certificate_request": ("divorce", "awaiting_certificate_request"),
+    "awaiting_divorce_registration": ("divorce", "certificate_requested"),
+}
+
+_REBUILD_PAGE = 1000
+NAME_SEPARATOR = "\n"  # names never hold a line break; they may hold "/" or spaces
+
+
+# -- deriving rows from aggregates (the one place both paths share) ---------------------------
+
+
+def case_row(aggregate: CaseAggregate) -> dict[str, object]:
+    opened = aggregate.opened_at
+    updated = aggregate.updated_at
+    assert opened is not None and updated is not None, "a stored case has been recorded"
+    row: dict[str, object] = {
+        "case_id": aggregate.case_id, "case_type": case_type(aggregate), "opened_at_us": to_micros(opened),
+        "updated_at_us": to_micros(updated), "version": aggregate.version, "due_on": None, "party_names": "",
+        "related_case_id": "",
+    }
+    if isinstance(aggregate, Marriage):
+        assert aggregate.state is not None
+        row.update(state=aggregate.state.value, office_code=aggregate.office_code, region=aggregate.region,
+                   party_names=NAME_SEPARATOR.join(p.name for p in aggregate.parties))
+    elif isinstance(aggregate, Divorce):
+        assert aggregate.state is not None
+        row.update(state=aggregate.state.value, office_code=aggregate.office_code, region=aggregate.region,
+                   party_names=NAME_SEPARATOR.join(s.name for s in aggregate.spouses),
+                   related_case_id=aggregate.marriage_case_id,
+                   due_on=aggregate.due_on.isoformat() if aggregate.due_on else None)
+    else:
+        event = aggregate.event
+        related = event.record_case_id if isinstance(event, CertificateReissued) else event.marriage_case_id
+        row.update(state=aggregate.state, office_code=event.office_code, region=event.region,
+                   related_case_id=related)
+    return row
+
+
+def person_rows(marriage: Marriage) -> list[dict[str, object]]:
+    """What a marriage says about its two parties now; nothing while it is not (or never was)
+    registered."""
+    status_since: tuple[MaritalStatus, date | None]
+    match marriage.state:
+        case MarriageState.REGISTERED:
+            status_since = (MaritalStatus.MARRIED, marriage.registered_on)
+        case MarriageState.DISSOLVED_BY_DIVORCE:
+            assert marriage.dissolution is not None
+            status_since = (MaritalStatus.DIVORCED, marriage.dissolution.dissolved_on)
+        case MarriageState.VOID | MarriageState.ANNULLED:
+            assert marriage.judgment is not None
+            status_since = (MaritalStatus(marriage.state.value), marriage.judgment.judgment_date)
+        case _:
+            return []
+    status, since = status_since
+    return [{"citizen_id": p.citizen_id, "status": status.value, "marriage_case_id": marriage.case_id,
+             "since": since.isoformat() if since else None} for p in marriage.parties]
+
+
+def supersedes(new: dict[str, object], current: dict[str, object] | None) -> bool:
+    """Whether `new` replaces a person's current row: news about the same marriage does, and so
+    does a new marriage; news about an older marriage (its record corrected later) does not."""
+    return (current is None or current["marriage_case_id"] == new["marriage_case_id"]
+            or new["status"] == MaritalStatus.MARRIED.value)
+
+
+# -- keeping them current inside a handler's transaction --------------------------------------
+
+
+def refresh(tx: StoreTransaction, stream_ids: Iterable[str]) -> None:
+    """Bring the rows of these case streams up to what `tx` has appended to them."""
+    conn = tx.connection
+    for stream_id in dict.fromkeys(stream_ids):
+        aggregate = fold_case(tx.read_stream(stream_id))
+        if aggregate is None:
+            continue
+        _upsert_case(conn, case_row(aggregate))
+        if isinstance(aggregate, Marriage):
+            for row in person_rows(aggregate):
+                _upsert_person(conn, row)
+
+
+def _upsert_case(conn: Connection, row: dict[str, object]) -> None:
+    updated = conn.execute(update(marriage_cases).where(marriage_cases.c.case_id == row["case_id"]).values(**row))
+    if updated.rowcount == 0:
+        conn.execute(insert(marriage_cases).values(**row))
+
+
+def _upsert_person(conn: Connection, row: dict[str, object]) -> None:
+    current = conn.execute(select(marriage_person_status)
+                           .where(marriage_person_status.c.citizen_id == row["citizen_id"])).first()
+    if current is None:
+        conn.execute(insert(marriage_person_status).values(**row))
+    elif supersedes(row, dict(current._mapping)):
+        conn.execute(update(marriage_person_status)
+                     .where(marriage_person_status.c.citizen_id == row["citizen_id"]).values(**row))
+
+
+# -- rebuilding from the log ------------------------------------------------------------------
+
+
+def rebuild(store: EventStore) -> tuple[int, int]:
+    """Recreate both tables from the store's log in one transaction, holding the store head lock
+    so that no append commits in between. Returns (cases, persons)."""
+    with store.transaction() as tx:
+        conn = tx.connection
+        lock = select(store_head.c.position).where(store_head.c.id == 1)
+        if store.dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
+            lock = lock.with_for_update()
+        conn.execute(lock).one()
+        cases, persons = rows_from_log(_case_events(conn))
+        conn.execute(delete(marriage_cases))
+        conn.execute(delete(marriage_person_status))
+        _insert_all(conn, cases, persons)
+        return len(cases), len(persons)
+
+
+def rows_from_log(log: Iterable[RecordedEvent]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Both tables' rows from a log in position order (other services' and streams' events are
+    skipped). Pure: the same log gives the same rows."""
+    streams: dict[str, list[RecordedEvent]] = {}
+    marriages: dict[str, Marriage] = {}
+    persons: dict[str, dict[str, object]] = {}
+    for event in log:
+        if event.stream_type not in CASE_STREAM_TYPES:
+            continue
+        streams.setdefault(event.stream_id, []).append(event)
+        if event.stream_type == marriage_module.STREAM_TYPE:
+            # Person rows follow the log event by event, as the handlers' refreshes did.
+            marriage = marriages.setdefault(event.stream_id, Marriage())
+            marriage.apply(decode(event))
+            for row in person_rows(marriage):
+                if supersedes(row, persons.get(str(row["citizen_id"]))):
+                    persons[str(row["citizen_id"])] = row
+    cases = [case_row(aggregate) for history in streams.values() if (aggregate := fold_case(history))]
+    return cases, list(persons.values())
+
+
+def _insert_all(conn: Connection, cases: list[dict[str, object]], persons: list[dict[str, object]]) -> None:
+    if cases:
+        conn.execute(insert(marriage_cases), cases)
+    if persons:
+        conn.execute(insert(marriage_person_status), persons)
+
+
+class MarriageReadModels:
+    """Both tables as one projection for `tongban audit replay` (services/common/audit/projections.py).
+
+    Rows are derived from whole folded cases, not from one event at a time, so there is no
+    one-event `apply`: the live service refreshes them with `refresh(tx, ...)` in the command's
+    transaction, and a replay uses `rebuild`."""
+
+    name = "marriage.read_models"
+    tables = (marriage_cases, marriage_person_status)
+
+    def apply(self, connection: Connection, event: RecordedEvent) -> None:
+        raise NotImplementedError("marriage read models fold whole cases: use rebuild(events, connection), "
+                                  "or refresh(tx, stream_ids) inside a transaction of the store")
+
+    def rebuild(self, events: Iterable[RecordedEvent], connection: Connection) -> None:
+        cases, persons = rows_from_log(events)
+        _insert_all(connection, cases, persons)
+
+
+def _case_events(conn: Connection) -> Iterable[RecordedEvent]:
+    after = 0
+    while True:
+        page = conn.execute(
+            select(events).where(events.c.stream_type.in_(sorted(CASE_STREAM_TYPES)), events.c.position > after)
+            .order_by(events.c.position).limit(_REBUILD_PAGE)
+        ).all()
+        for row in page:
+            yield row_to_event(row)
+        if len(page) < _REBUILD_PAGE:
+            return
+        after = int(page[-1].position)
+
+
+def snapshot(store: EventStore) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Both tables' rows in key order, for comparing a live read model with a rebuilt one."""
+    with store.engine.connect() as conn:
+        cases = [dict(r._mapping) for r in conn.execute(select(marriage_cases).order_by(marriage_cases.c.case_id))]
+        persons = [dict(r._mapping) for r in conn.execute(
+            select(marriage_person_status).order_by(marriage_person_status.c.citizen_id))]
+    return cases, persons
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def status_on_record(conn: Connection, citizen_id: str) -> StatusOnRecord:
+    row = conn.execute(select(marriage_person_status)
+                       .where(marriage_person_status.c.citizen_id == citizen_id)).first()
+    if row is None:
+        return StatusOnRecord(MaritalStatus.UNMARRIED_ON_RECORD)
+    return StatusOnRecord(MaritalStatus(row.status), row.marriage_case_id,
+                          date.fromisoformat(row.since) if row.since else None)
+
+
+@dataclass(frozen=True)
+class CaseListRow:
+    case_id: str
+    case_type: str
+    state: str
+    office_code: str
+    opened_at: datetime
+    updated_at: datetime
+    due_on: date | None
+    party_names: tuple[str, ...]
+    related_case_id: str
+
+
+def list_cases(conn: Connection, *, office_code: str, case_type_: str = "", state: str = "",
+               limit: int = 50, after: tuple[int, str] | None = None) -> list[CaseListRow]:
+    """An office's cases, oldest first, keyset-paged after (opened_at_us, case_id)."""
+    query = select(marriage_cases).where(marriage_cases.c.office_code == office_code)
+    if case_type_:
+        query = query.where(marriage_cases.c.case_type == case_type_)
+    if state:
+        query = query.where(marriage_cases.c.state == state)
+    if after is not None:
+        opened_us, case_id = after
+        query = query.where(or_(marriage_cases.c.opened_at_us > opened_us,
+                                and_(marriage_cases.c.opened_at_us == opened_us, marriage_cases.c.case_id > case_id)))
+    query = query.order_by(marriage_cases.c.opened_at_us, marriage_cases.c.case_id).limit(limit)
+    return [
+        CaseListRow(
+            case_id=r.case_id, case_type=r.case_type, state=r.state, office_code=r.office_code,
+            opened_at=from_micros(int(r.opened_at_us)), updated_at=from_micros(int(r.updated_at_us)),
+            due_on=date.fromisoformat(r.due_on) if r.due_on else None,
+            party_names=tuple(n for n in r.party_names.split(NAME_SEPARATOR) if n), related_case_id=r.related_case_id,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+__all__ = [
+    "QUEUES",
+    "CaseListRow",
+    "MarriageReadModels",
+    "OneShotCase",
+    "case_row",
+    "list_cases",
+    "marriage_cases",
+    "marriage_person_status",
+    "person_rows",
+    "rebuild",
+    "refresh",
+    "rows_from_log",
+    "snapshot",
+    "status_on_record",
+]

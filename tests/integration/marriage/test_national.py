@@ -1,0 +1,203 @@
+"""Marriage registration across regions on a real broker with the real registry worker: Ningxia
+(640000) and Sichuan (510000) each run the marriage service; every case is driven through a real
+gRPC server and channel.
+
+One exchange (worker + two regions) serves the whole module: starting faust is the slow part, and
+every test uses people of its own, so the tests cannot see each other's claims."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.grpc_context import error_details
+from services.common.telemetry import memory_tracing
+from services.marriage.domain.values import CHINA
+from tests.integration.marriage.exchange import Region, region, register_request, registry_worker
+from tests.support import wait_until
+from tests.unit.marriage.people import (
+    GUANGYUAN_OFFICE,
+    NINGXIA,
+    SICHUAN,
+    YINCHUAN_OFFICE,
+    YINCHUAN_OFFICE_2,
+    clerk,
+    couple,
+    man,
+    woman,
+)
+from tongban.marriage.v1 import events_pb2
+from tongban.marriage.v1 import marriage_service_pb2 as api
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA).astimezone(UTC)  # a Monday
+YINCHUAN = clerk(YINCHUAN_OFFICE, NINGXIA)
+YINCHUAN_2 = clerk(YINCHUAN_OFFICE_2, NINGXIA)
+GUANGYUAN = clerk(GUANGYUAN_OFFICE, SICHUAN)
+AGREEMENT = events_pb2.DivorceAgreement(
+    signed_by_both=True, intention="双方自愿离婚", children_arrangement="无子女",
+    property_arrangement="各自名下财产归各自所有", debt_arrangement="无共同债务")
+
+
+@pytest.fixture(scope="module")
+def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region]]:
+    memory_tracing()  # spans get real trace ids, so the journey's trace can be followed
+    prefix = f"t.marriage-national.{uuid.uuid4().hex[:10]}"
+    data = tmp_path_factory.mktemp("nation")
+    with registry_worker(kafka_broker.bootstrap, prefix, data / "registry"), \
+            region(NINGXIA, kafka_broker.bootstrap, prefix, data, START) as ningxia, \
+            region(SICHUAN, kafka_broker.bootstrap, prefix, data, START) as sichuan:
+        yield ningxia, sichuan
+
+
+def _refusal(call: Any) -> Any:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return error_details(caught.value)
+
+
+def _claim(case: api.Case, party: str) -> str:
+    return f"{case.case_id}-{party}"
+
+
+def test_the_same_person_registering_in_both_regions_at_once_gets_exactly_one_marriage_民法典_1042(
+        nation: tuple[Region, Region]) -> None:
+    ningxia, sichuan = nation
+    groom, first_bride, second_bride = man(), woman(), woman(address="510802")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        at_ningxia = pool.submit(ningxia.call, "RegisterMarriage", register_request(groom, first_bride), YINCHUAN)
+        at_sichuan = pool.submit(sichuan.call, "RegisterMarriage", register_request(groom, second_bride), GUANGYUAN)
+        cases = {NINGXIA: ningxia.settled(at_ningxia.result(), YINCHUAN),
+                 SICHUAN: sichuan.settled(at_sichuan.result(), GUANGYUAN)}
+    assert sorted(c.state for c in cases.values()) == ["refused", "registered"], "exactly one marriage"
+    [(won, registered)] = [(code, c) for code, c in cases.items() if c.state == "registered"]
+    [(lost, refused)] = [(code, c) for code, c in cases.items() if c.state == "refused"]
+    assert registered.marriage.certificate_number.startswith("J")
+    assert refused.marriage.refusal_rule == "NoExistingMarriage"
+    assert refused.marriage.holder_region == won, "the refusal names where the person is held"
+    loser = ningxia if lost == NINGXIA else sichuan
+    winner = sichuan if loser is ningxia else ningxia
+    # The refused case gives back the hold it got on the bride, so she is free to marry.
+    loser.wait_for_claim(_claim(refused, "b"), "released")
+    history = [h.type.rsplit(".", 1)[-1] for h in loser.call("GetCase", api.GetCaseRequest(case_id=refused.case_id),
+                                                                   YINCHUAN if loser is ningxia else GUANGYUAN).history]
+    assert history[0] == "MarriageApplicationReceived" and "MarriageRefused" in history
+    # Both regions answer a status query from what they know: the winner from its own record, the
+    # loser from the registry's view of the confirmed marriage elsewhere.
+    winner.wait_for_claim(_claim(registered, "a"), "confirmed", other=loser)
+    court = clerk(YINCHUAN_OFFICE if loser is ningxia else GUANGYUAN_OFFICE, lost, role="court")
+    answer = loser.call("QueryMaritalStatus", api.QueryMaritalStatusRequest(
+        citizen_id=groom, reason="重婚案件审理", requesting_body="人民法院"), court)
+    assert answer.status_query.answer.status == "married"
+    assert answer.status_query.answer.source_region == won
+
+
+def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_in_the_other_民法典_1077_1078(
+        nation: tuple[Region, Region]) -> None:
+    ningxia, sichuan = nation
+    people = couple()
+    married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
+                                           YINCHUAN), YINCHUAN)
+    assert married.state == "registered"
+    assert ningxia.host.store is not None
+    journey = ningxia.host.store.read_stream(married.case_id)
+    assert len({e.trace.traceparent.split("-")[1] for e in journey}) == 1, \
+        "the registration is one trace, from the window through the registry and back (invariant 8)"
+    spouses = {"spouse_a": events_pb2.Spouse(citizen_id=people.husband, name="男方"),
+               "spouse_b": events_pb2.Spouse(citizen_id=people.wife, name="女方")}
+    divorce = ningxia.call("ReceiveDivorce", api.ReceiveDivorceRequest(
+        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN)
+    assert divorce.state == "cooling_off"
+    too_early = _refusal(lambda: ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
+        divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN))
+    assert (too_early.code, too_early.rule) == (grpc.StatusCode.FAILED_PRECONDITION, "CoolingOffPeriod")
+    # Still married: the bride cannot marry in Sichuan during the cooling-off.
+    blocked = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN)
+    assert (blocked.state, blocked.marriage.holder_region) == ("refused", NINGXIA)
+
+    ningxia.clock.advance(timedelta(days=31))  # the scheduler thread fires the end of the cooling-off
+    by_id = api.GetCaseRequest(case_id=divorce.case_id)
+    wait_until(lambda: ningxia.call("GetCase", by_id, YINCHUAN).state == "awaiting_certificate_request",
+               what="the cooling-off to end")
+    queue = ningxia.call("ListCases", api.ListCasesRequest(queue="awaiting_certificate_request"), YINCHUAN)
+    assert divorce.case_id in [c.case_id for c in queue.cases]
+    ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
+        divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN)
+    registered = ningxia.call("RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=divorce.case_id),
+                              YINCHUAN)
+    assert registered.state == "registered" and registered.divorce.certificate_number.startswith("L")
+    marriage = ningxia.call("GetCase", api.GetCaseRequest(case_id=married.case_id), YINCHUAN)
+    assert marriage.state == "dissolved_by_divorce"
+
+    ningxia.wait_for_claim(_claim(married, "b"), "released", other=sichuan)
+    remarried = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN)
+    assert remarried.state == "registered", remarried.marriage.refusal_reason
+
+
+def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Region, Region]) -> None:
+    ningxia, _ = nation
+    people = couple()
+    married = ningxia.call("RegisterMarriage", register_request(people.husband, people.wife), YINCHUAN)
+    assert married.state == "registered"
+    reissue = api.ReissueCertificateRequest(record_case_id=married.case_id, applicant_citizen_id=people.wife,
+                                            reason="遗失")
+    first = ningxia.call("ReissueCertificate", reissue, YINCHUAN_2)  # at any office
+    assert first.reissue.issued.issued_document == "reissued_marriage_certificate"
+    assert first.reissue.issued.certificate_number.startswith(f"BJ{YINCHUAN_OFFICE_2}-")
+
+    spouses = {"spouse_a": events_pb2.Spouse(citizen_id=people.husband, name="男方"),
+               "spouse_b": events_pb2.Spouse(citizen_id=people.wife, name="女方")}
+    divorce = ningxia.call("ReceiveDivorce", api.ReceiveDivorceRequest(
+        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN)
+    withdraw = api.WithdrawDivorceRequest(divorce_case_id=divorce.case_id, citizen_id=people.husband, reason="和好")
+    elsewhere = _refusal(lambda: ningxia.call("WithdrawDivorce", withdraw, YINCHUAN_2))
+    assert elsewhere.rule == "AtReceivingOffice"
+    assert ningxia.call("WithdrawDivorce", withdraw, YINCHUAN).state == "withdrawn"
+
+    judgment = api.RecordCourtJudgmentRequest(
+        marriage_case_id=married.case_id, judgment=api.JUDGMENT_VOID, court="银川市兴庆区人民法院",
+        judgment_number="(2026)宁0104民初88号", judgment_date={"year": 2026, "month": 3, "day": 1}, ground="重婚")
+    voided = ningxia.call("RecordCourtJudgment", judgment, YINCHUAN)
+    assert voided.state == "void" and voided.marriage.judgment.judgment_number == "(2026)宁0104民初88号"
+    assert voided.history[-1].actor.clerk_id == YINCHUAN.clerk_id
+    ningxia.wait_for_claim(_claim(married, "a"), "released")
+    second = ningxia.call("ReissueCertificate", reissue, YINCHUAN)
+    assert second.reissue.issued.issued_document == "registration_record_certificate"
+    assert "void" in second.reissue.issued.status_change
+
+
+def test_bad_input_and_broken_rules_are_refused_with_details_and_nothing_is_stored(
+        nation: tuple[Region, Region]) -> None:
+    """Architecture invariant 7, through the real front door."""
+    ningxia, _ = nation
+    store = ningxia.host.store
+    assert store is not None
+    head = store.head()
+    bad_id = man()[:-1] + "Y"
+    invalid = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(bad_id, woman()), YINCHUAN))
+    assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in invalid.field_violations] == ["party_a.citizen_id"]
+    too_young = man(born=date(2005, 1, 1))
+    underage = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(too_young, woman()), YINCHUAN))
+    assert (underage.code, underage.rule) == (grpc.StatusCode.FAILED_PRECONDITION, "MinimumMarriageAge")
+    assert "第1047条" in underage.message
+    window = clerk(YINCHUAN_OFFICE, NINGXIA, role="window")
+    nosy = _refusal(lambda: ningxia.call("QueryMaritalStatus", api.QueryMaritalStatusRequest(
+        citizen_id=man(), reason="好奇", requesting_body="无"), window))
+    assert (nosy.code, nosy.rule) == (grpc.StatusCode.PERMISSION_DENIED, "AuthorisedStatusQuery")
+    missing = _refusal(lambda: ningxia.call("GetCase", api.GetCaseRequest(case_id="marriage-640000-none"), YINCHUAN))
+    assert missing.code == grpc.StatusCode.NOT_FOUND
+    foreign = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(man(), woman()), GUANGYUAN))
+    assert (foreign.code, foreign.rule) == (grpc.StatusCode.PERMISSION_DENIED, "ClerkOfThisRegion")
+    assert store.head() == head, "nothing was appended"
+    health = health_pb2_grpc.HealthStub(ningxia.channel).Check(health_pb2.HealthCheckRequest(service=""))
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+

@@ -1,0 +1,256 @@
+"""Divorce by agreement (民法典 第1076-1078条), reissue and status-query rules, one test each (pure
+domain: no store). Periods are checked against the official 2026 calendar."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+
+from services.common.errors import RuleViolation
+from services.common.identity.citizen_id import CitizenId
+from services.common.working_days import NATIONAL, Calendar
+from services.marriage.domain import divorce as divorce_module
+from services.marriage.domain.divorce import Divorce, DivorceState
+from services.marriage.domain.events import (
+    CoolingOffEnded,
+    DivorceDeemedWithdrawn,
+    DivorcePeriodEndRescheduled,
+    MarriageApplicationReceived,
+    MarriageDissolvedByDivorce,
+    MarriageRegistered,
+    PartyClaimGranted,
+    PartyClaimReleased,
+)
+from services.marriage.domain.marriage import Marriage
+from services.marriage.domain.periods import divorce_periods
+from services.marriage.domain.reissue import StatusOnRecord, answer_status_query, decide_reissue
+from services.marriage.domain.rules import ClerkOfThisRegion, check
+from services.marriage.domain.values import Document, JudgmentKind, MaritalStatus, PartyRecord, Sex, Spouse
+from tests.unit.marriage.people import AGREEMENT, DECLARED, GUANGYUAN_OFFICE, NINGXIA, YINCHUAN_OFFICE, man, woman
+
+RECEIVED = date(2026, 9, 3)  # 30 days later is 3 October, inside National Day 2026 (1-7 October)
+
+
+def _party(citizen_id: str, claim: str) -> PartyRecord:
+    cid = CitizenId(citizen_id)
+    return PartyRecord(cid.value, "某某", Sex(cid.sex), cid.birth_date, DECLARED, claim)
+
+
+def _registered() -> Marriage:
+    a, b = _party(man(), "m-a"), _party(woman(), "m-b")
+    marriage = Marriage()
+    for event in (MarriageApplicationReceived("m", YINCHUAN_OFFICE, NINGXIA, date(2020, 5, 20), a, b),
+                  PartyClaimGranted("m-a", a.citizen_id, "d1"), PartyClaimGranted("m-b", b.citizen_id, "d2"),
+                  MarriageRegistered("J1", date(2020, 5, 20), YINCHUAN_OFFICE)):
+        marriage.apply(event)
+    return marriage
+
+
+def _spouses(marriage: Marriage) -> tuple[Spouse, Spouse]:
+    return tuple(Spouse(p.citizen_id, p.name) for p in marriage.parties)  # type: ignore[return-value]
+
+
+def _receive(marriage: Marriage, *, both_present: bool = True, agreement=AGREEMENT,  # type: ignore[no-untyped-def]
+             spouses: tuple[Spouse, Spouse] | None = None) -> Divorce:
+    a, b = spouses or _spouses(marriage)
+    divorce = Divorce()
+    for event in divorce_module.receive(case_id="d", marriage=marriage, spouse_a=a, spouse_b=b, agreement=agreement,
+                                        both_present=both_present, office_code=YINCHUAN_OFFICE, region=NINGXIA,
+                                        periods=divorce_periods(RECEIVED, NATIONAL)):
+        divorce.apply(event)
+    return divorce
+
+
+def _rule(call) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuleViolation) as caught:
+        call()
+    return caught.value.rule
+
+
+def test_cooling_off_ends_30_days_after_receipt_rolled_past_national_day_2026_民法典_1077_and_203() -> None:
+    periods = divorce_periods(RECEIVED, NATIONAL)
+    assert periods.cooling_off_last_day == date(2026, 10, 8), "3 October falls in the 1-7 October holiday"
+    # The window is the 30 days after the (rolled) cooling-off: 7 November is a Saturday.
+    assert periods.window_last_day == date(2026, 11, 9)
+    assert not periods.provisional
+
+
+def test_divorce_needs_a_subsisting_marriage_民法典_1076() -> None:
+    marriage = _registered()
+    marriage.apply(MarriageDissolvedByDivorce("d0", "L1", date(2024, 1, 1)))
+    assert _rule(lambda: _receive(marriage)) == "MarriageSubsists"
+
+
+def test_one_divorce_application_at_a_time() -> None:
+    marriage = _registered()
+    marriage.apply(marriage.open_divorce("d-open", YINCHUAN_OFFICE)[0])
+    assert _rule(lambda: _receive(marriage)) == "OneDivorceApplicationAtATime"
+
+
+def test_the_applicants_are_the_two_spouses_民法典_1076() -> None:
+    marriage = _registered()
+    a, _ = _spouses(marriage)
+    assert _rule(lambda: _receive(marriage, spouses=(a, Spouse(woman(), "他人")))) == "ApplicantsAreTheSpouses"
+
+
+def test_both_spouses_apply_in_person_民法典_1076() -> None:
+    assert _rule(lambda: _receive(_registered(), both_present=False)) == "BothSpousesInPerson"
+
+
+def test_a_written_agreement_signed_by_both_民法典_1076() -> None:
+    unsigned = replace(AGREEMENT, signed_by_both=False)
+    assert _rule(lambda: _receive(_registered(), agreement=unsigned)) == "WrittenDivorceAgreement"
+
+
+def test_either_spouse_may_withdraw_during_the_cooling_off_at_the_receiving_office_民法典_1077() -> None:
+    divorce = _receive(_registered())
+    spouse = divorce.spouses[1].citizen_id
+    assert _rule(lambda: divorce.withdraw(citizen_id=spouse, office_code=GUANGYUAN_OFFICE, today=RECEIVED,
+                                          reason="")) == "AtReceivingOffice"
+    assert _rule(lambda: divorce.withdraw(citizen_id=man(), office_code=YINCHUAN_OFFICE, today=RECEIVED,
+                                          reason="")) == "WithdrawingPartyIsSpouse"
+    assert divorce.withdraw(citizen_id=spouse, office_code=YINCHUAN_OFFICE, today=RECEIVED, reason="不愿离婚")
+
+
+def test_no_withdrawal_once_the_cooling_off_has_ended_民法典_1077() -> None:
+    divorce = _receive(_registered())
+    divorce.apply(divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)[0])
+    spouse = divorce.spouses[0].citizen_id
+    assert _rule(lambda: divorce.withdraw(citizen_id=spouse, office_code=YINCHUAN_OFFICE, today=RECEIVED,
+                                          reason="")) == "WithdrawalWithinCoolingOff"
+
+
+def test_cooling_off_period_no_certificate_request_before_it_ends_民法典_1077() -> None:
+    divorce = _receive(_registered())
+    refusal_rule = _rule(lambda: divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=True,
+                                                              today=RECEIVED))
+    assert refusal_rule == "CoolingOffPeriod"
+
+
+def test_certificate_request_by_both_in_person_at_the_receiving_office_within_the_window_民法典_1078() -> None:
+    divorce = _receive(_registered())
+    [ended] = divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)
+    assert isinstance(ended, CoolingOffEnded) and ended.window_last_day == date(2026, 11, 9)
+    divorce.apply(ended)
+    assert _rule(lambda: divorce.request_certificate(office_code=GUANGYUAN_OFFICE, both_present=True,
+                                                     today=RECEIVED)) == "AtReceivingOffice"
+    assert _rule(lambda: divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=False,
+                                                     today=RECEIVED)) == "BothSpousesInPerson"
+    assert _rule(lambda: divorce.register(office_code=YINCHUAN_OFFICE, certificate_number="L1",
+                                          today=RECEIVED)) == "CertificateRequested"
+    divorce.apply(divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=True, today=RECEIVED)[0])
+    assert divorce.state is DivorceState.CERTIFICATE_REQUESTED and divorce.pending_deadline_id == ""
+
+
+def test_deemed_withdrawn_when_the_window_passes_民法典_1077() -> None:
+    divorce = _receive(_registered())
+    divorce.apply(divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)[0])
+    assert divorce.end_certificate_window(deadline_id="stale", calendar=NATIONAL, today=date(2026, 11, 10)) == []
+    [deemed] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL,
+                                              today=date(2026, 11, 10))
+    assert isinstance(deemed, DivorceDeemedWithdrawn)
+    divorce.apply(deemed)
+    assert _rule(lambda: divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=True,
+                                                     today=date(2026, 11, 10))) == "CertificateRequestWithinWindow"
+
+
+def test_a_deemed_withdrawal_is_not_enforced_on_a_provisional_calendar() -> None:
+    """working_days: a provisional date must not be enforced against the applicant; the window's
+    end is checked again a week later instead."""
+    marriage = _registered()
+    a, b = _spouses(marriage)
+    divorce = Divorce()
+    for event in divorce_module.receive(case_id="d", marriage=marriage, spouse_a=a, spouse_b=b, agreement=AGREEMENT,
+                                        both_present=True, office_code=YINCHUAN_OFFICE, region=NINGXIA,
+                                        periods=divorce_periods(date(2026, 12, 15), NATIONAL)):
+        divorce.apply(event)
+    assert divorce.provisional_calendar, "the window ends in 2027, beyond the official calendar"
+    divorce.apply(divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)[0])
+    assert divorce.window_last_day is not None
+    fired_on = divorce.window_last_day + timedelta(days=1)
+    [held] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL,
+                                            today=fired_on)
+    assert isinstance(held, DivorcePeriodEndRescheduled) and held.provisional_calendar
+    assert (held.due_on - fired_on).days == 7
+    divorce.apply(held)
+    assert divorce.state is DivorceState.AWAITING_CERTIFICATE_REQUEST, "still open: the request is still accepted"
+
+
+def test_a_period_end_the_calendar_moved_later_since_receipt_is_rescheduled_民法典_203() -> None:
+    """A regional or newly published holiday on the last day, known only when the deadline fires,
+    moves the end to the next working day instead of ending the cooling-off early."""
+    divorce = _receive(_registered())
+    assert divorce.cooling_off_last_day == date(2026, 10, 8)
+    local = Calendar(extra_holidays=frozenset({date(2026, 10, 8), date(2026, 10, 9)}))
+    [moved] = divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=local)
+    assert isinstance(moved, DivorcePeriodEndRescheduled)
+    assert (moved.last_day, moved.due_on) == (date(2026, 10, 10), date(2026, 10, 11)), "10 October is a 调休 workday"
+    divorce.apply(moved)
+    assert divorce.state is DivorceState.COOLING_OFF and divorce.pending_deadline_id == moved.deadline_id
+    [ended] = divorce.end_cooling_off(deadline_id=moved.deadline_id, calendar=local)
+    assert isinstance(ended, CoolingOffEnded) and ended.cooling_off_last_day == date(2026, 10, 10)
+
+
+def test_registering_the_divorce_dissolves_the_marriage_and_releases_both_persons() -> None:
+    marriage = _registered()
+    events = marriage.dissolve_by_divorce("d", "L640104-MRO-01-2026-000001", date(2026, 10, 20))
+    assert isinstance(events[0], MarriageDissolvedByDivorce)
+    assert {e.claim_id for e in events if isinstance(e, PartyClaimReleased)} == {"m-a", "m-b"}
+
+
+def test_a_court_judgment_voids_the_marriage_ends_an_open_divorce_and_releases_both_民法典_1051() -> None:
+    marriage = _registered()
+    marriage.apply(marriage.open_divorce("d-open", YINCHUAN_OFFICE)[0])
+    events = marriage.record_judgment(judgment=JudgmentKind.VOID, court="银川市兴庆区人民法院",
+                                      judgment_number="(2026)宁0104民初1号", judgment_date=date(2026, 6, 1),
+                                      ground="重婚", recorded_on=date(2026, 6, 2))
+    for event in events:
+        marriage.apply(event)
+    assert marriage.state.value == "void" and marriage.open_divorce_case_id == ""  # type: ignore[union-attr]
+    assert marriage.released == {"m-a", "m-b"}
+    assert _rule(lambda: marriage.record_judgment(judgment=JudgmentKind.ANNULLED, court="c", judgment_number="n",
+                                                  judgment_date=date(2026, 6, 1), ground="",
+                                                  recorded_on=date(2026, 6, 2))) == "MarriageSubsists"
+
+
+# -- reissue (补领) and status queries ----------------------------------------------------------
+
+
+def test_reissue_gives_the_certificate_again_while_the_status_holds() -> None:
+    marriage = _registered()
+    decision = decide_reissue(marriage, applicant=marriage.parties[0].citizen_id, applicant_remarried=False)
+    assert decision.issued is Document.REISSUED_MARRIAGE_CERTIFICATE and decision.status_change == ""
+
+
+def test_reissue_gives_a_registration_record_certificate_when_the_status_changed_since() -> None:
+    marriage = _registered()
+    marriage.apply(MarriageDissolvedByDivorce("d", "L1", date(2025, 3, 1)))
+    decision = decide_reissue(marriage, applicant=marriage.parties[1].citizen_id, applicant_remarried=False)
+    assert decision.issued is Document.REGISTRATION_RECORD_CERTIFICATE
+    assert "2025-03-01" in decision.status_change
+
+
+def test_reissue_only_for_a_party_to_the_registration() -> None:
+    marriage = _registered()
+    assert _rule(lambda: decide_reissue(marriage, applicant=man(), applicant_remarried=False)) == "ApplicantIsParty"
+
+
+def test_status_query_only_for_authorised_roles_and_recorded_with_the_answer_个人信息保护法_34() -> None:
+    def ask(role: str) -> object:
+        return answer_status_query(case_id="q", citizen_id="x", reason="审判需要", requesting_body="法院", role=role,
+                                   authorised_roles={"court"}, on_record=StatusOnRecord(MaritalStatus.MARRIED, "m"),
+                                   queried_on=RECEIVED, office_code=YINCHUAN_OFFICE, region=NINGXIA)
+
+    assert _rule(lambda: ask("window")) == "AuthorisedStatusQuery"
+    answer = ask("court")
+    assert answer.status == "married" and answer.source_region == NINGXIA  # type: ignore[attr-defined]
+
+
+def test_only_a_clerk_at_an_office_of_this_region_records_a_registration() -> None:
+    with pytest.raises(RuleViolation):
+        check(ClerkOfThisRegion("clerk", "510000", GUANGYUAN_OFFICE, NINGXIA))
+    with pytest.raises(RuleViolation):
+        check(ClerkOfThisRegion("system", NINGXIA, "", NINGXIA))
+    check(ClerkOfThisRegion("clerk", NINGXIA, YINCHUAN_OFFICE, NINGXIA))
