@@ -46,6 +46,11 @@ class RuleViolation(TongbanError):
         super().__init__(f"{rule}: {message}")
 
 
+class NotAuthorised(RuleViolation):
+    """The caller's role or office may not do this (e.g. a status query by a window clerk): a rule
+    about who may act, answered PERMISSION_DENIED rather than FAILED_PRECONDITION."""
+
+
 class ConcurrencyConflict(TongbanError):
     """The stream moved on since the caller read it. Nothing was appended; reload and retry."""
 

@@ -35,6 +35,7 @@ from services.common.errors import (
     ConcurrencyConflict,
     FieldViolation,
     InvalidArgument,
+    NotAuthorised,
     NotFound,
     RuleViolation,
     TongbanError,
@@ -205,7 +206,8 @@ def status_for_error(error: TongbanError) -> status_pb2.Status:
             ]
         )
         info = error_details_pb2.ErrorInfo(reason=error.rule, domain=ERROR_DOMAIN)
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(error), details=_packed(failure, info))
+        code = code_pb2.PERMISSION_DENIED if isinstance(error, NotAuthorised) else code_pb2.FAILED_PRECONDITION
+        return status_pb2.Status(code=code, message=str(error), details=_packed(failure, info))
     if isinstance(error, ConcurrencyConflict):
         info = error_details_pb2.ErrorInfo(
             reason="CONCURRENCY_CONFLICT",

@@ -17,6 +17,7 @@ from services.common.errors import (
     ConcurrencyConflict,
     FieldViolation,
     InvalidArgument,
+    NotAuthorised,
     NotFound,
     RuleViolation,
     TongbanError,
@@ -49,6 +50,7 @@ ERRORS: dict[str, TongbanError] = {
         ]
     ),
     "rule": RuleViolation("MinimumMarriageAge", "男方未满二十二周岁 (民法典 第1047条)"),
+    "forbidden": NotAuthorised("AuthorisedStatusQuery", "role 'window' may not query marital status"),
     "conflict": ConcurrencyConflict("marriage-1", expected=3, actual=4),
     "owner": WrongOwner("disability-7", "510000"),
     "missing": NotFound("case", "relief-9"),
@@ -186,6 +188,12 @@ def test_rule_violation_names_the_rule(channel: grpc.Channel) -> None:
     assert details.code is grpc.StatusCode.FAILED_PRECONDITION
     assert details.rule == details.reason == "MinimumMarriageAge"
     assert "民法典 第1047条" in details.message
+
+
+def test_a_rule_about_who_may_act_is_permission_denied_and_names_the_rule(channel: grpc.Channel) -> None:
+    details = error_details(_refusal(channel, "Fail", "forbidden"))
+    assert details.code is grpc.StatusCode.PERMISSION_DENIED
+    assert details.rule == "AuthorisedStatusQuery"
 
 
 def test_concurrency_conflict_is_aborted(channel: grpc.Channel) -> None:
