@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from opentelemetry import trace
 
 from services.common.events import RecordedEvent
@@ -36,7 +37,7 @@ def consume(store: EventStore, consumer: str, raw: bytes, headers: Headers, hand
     for a corrupt message (logged and skipped: the store that published it still holds the truth)."""
     try:
         event = decode(raw)
-    except (CorruptEnvelope, ValueError) as exc:
+    except (CorruptEnvelope, ValueError, DecodeError) as exc:
         log.error("%s: dropping undecodable message: %s", consumer, exc)
         return False
     tc = trace_from_kafka_headers(headers) if headers else event.trace

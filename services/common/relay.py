@@ -82,7 +82,10 @@ class OutboxRelay:
     def republish_from(self, position: int = 0) -> None:
         """Move the cursor back so events after `position` are published again (refill a broker
         that lost its data; consumers shrug off what they already processed)."""
-        self._save_cursor(position, allow_backwards=True)
+        now = to_micros(self.store.clock.now())
+        with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            conn.execute(update(relay_cursors).where(relay_cursors.c.name == self.name)
+                         .values(position=position, updated_at_us=now))
 
     def publish_pending(self, max_events: int | None = None) -> int:
         """Publish everything after the cursor (up to `max_events`); returns how many were sent."""
@@ -96,21 +99,42 @@ class OutboxRelay:
             self._send(batch)
             if self._after_send is not None:
                 self._after_send(batch)
-            cursor = batch[-1].position
-            self._save_cursor(cursor)
             sent += len(batch)
+            if not self._advance_cursor(cursor, batch[-1].position):
+                # republish_from() moved the cursor while this batch was in flight: honour the
+                # rewind (a concurrent refill) instead of overwriting it.
+                cursor = self.cursor()
+                continue
+            cursor = batch[-1].position
         return sent
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+    def run(self, stop: threading.Event, poll_interval: float = 0.2,
+            new_producer: Callable[[], Producer] | None = None) -> None:
         """Publish until `stop` is set, polling the log when idle. Errors are logged and retried:
-        the cursor only moves after the broker acknowledged, so a retry never loses an event."""
+        the cursor only moves after the broker acknowledged, so a retry never loses an event.
+        With `new_producer`, a failed publish also replaces the producer: an idempotent producer
+        whose broker restarted empty can stay in a fatal state for good."""
         while not stop.is_set():
             try:
                 if self.publish_pending():
                     continue
             except Exception:
                 log.exception("relay %s failed to publish; retrying", self.name)
+                if new_producer is not None:
+                    self._renew_producer(new_producer)
             stop.wait(poll_interval)
+
+    def _renew_producer(self, new_producer: Callable[[], Producer]) -> None:
+        old = self.producer
+        try:
+            self.producer = new_producer()
+        except Exception:
+            log.exception("relay %s: cannot create a producer yet", self.name)
+            return
+        try:
+            old.close(timeout=0)
+        except Exception:
+            log.debug("closing the failed producer failed", exc_info=True)
 
     def _send(self, batch: list[RecordedEvent]) -> None:
         futures = [self._send_one(e) for e in batch]
@@ -137,10 +161,13 @@ class OutboxRelay:
             if exists is None:
                 conn.execute(insert(relay_cursors).values(name=self.name, position=0, updated_at_us=0))
 
-    def _save_cursor(self, position: int, *, allow_backwards: bool = False) -> None:
+    def _advance_cursor(self, expected: int, position: int) -> bool:
+        """Move the cursor from `expected` to `position`; False if someone else moved it."""
         now = to_micros(self.store.clock.now())
         with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            query = update(relay_cursors).where(relay_cursors.c.name == self.name)
-            if not allow_backwards:  # two relays on one store must never move a cursor back
-                query = query.where(relay_cursors.c.position <= position)
-            conn.execute(query.values(position=position, updated_at_us=now))
+            result = conn.execute(
+                update(relay_cursors)
+                .where(relay_cursors.c.name == self.name, relay_cursors.c.position == expected)
+                .values(position=position, updated_at_us=now)
+            )
+            return result.rowcount == 1

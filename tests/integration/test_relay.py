@@ -224,3 +224,28 @@ def test_a_faust_agent_consumes_the_relay_topic_once_despite_redelivery(
             worker.kill()
         producer.close()
         consumer_store.close()
+
+
+def test_a_rewind_during_a_batch_is_honoured_not_overwritten(store: EventStore, kafka_broker: Any,
+                                                             kafka_topic_prefix: str) -> None:
+    """A refill (republish_from) decided while a batch is in flight must not be undone by that
+    batch's cursor save: the relay goes back and publishes from the rewound position."""
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    stored = _populate(store)
+    producer = kafka_producer(kafka_broker.bootstrap)
+    batches: list[int] = []
+
+    def rewind_once(batch: list[RecordedEvent]) -> None:
+        batches.append(batch[0].position)
+        if len(batches) == 2:  # the cursor is at 5 and this batch (6..10) is in flight
+            relay.republish_from(0)
+
+    try:
+        relay = OutboxRelay(store, producer, topic, batch_size=5, after_send=rewind_once)
+        sent = relay.publish_pending()
+    finally:
+        producer.close()
+    assert batches[:3] == [1, 6, 1], "after the rewind the relay went back to the start"
+    assert sent == len(stored) + 10
+    assert relay.cursor() == stored[-1].position
