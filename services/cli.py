@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 DESCRIPTION = """\
 Tongban (通办): event-sourced civil-affairs services that hand cases across regions with a
@@ -28,8 +29,6 @@ def _existing_store_url(value: str) -> str:
     """Like _store_url, but an SQLite path must exist: opening a missing file would create it."""
     url = _store_url(value)
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
             raise argparse.ArgumentTypeError(f"no store at {path}")
@@ -90,13 +89,29 @@ def cmd_relay(args: argparse.Namespace) -> int:
         if args.once:
             print(f"published {relay.publish_pending()} events", flush=True)
         else:
-            relay.run(stop)
+            relay.run(stop, new_producer=lambda: kafka_producer(args.kafka))
     except KeyboardInterrupt:
         pass
     finally:
-        producer.close(timeout=10)
+        relay.producer.close(timeout=10)
         store.close()
     return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+        except grpc.RpcError as error:
+            print(f"{args.address}: {error.code().name} {error.details() or ''}".rstrip(), file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{args.address}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
 def cmd_bench_store(args: argparse.Namespace) -> int:
@@ -148,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--once", action="store_true", help="publish what is pending, then exit")
     relay.set_defaults(func=cmd_relay)
 
+    # These hand their arguments to their own parsers (see DELEGATED in main).
+    sub.add_parser("serve", help="run one service of one region (gRPC, relay, scheduler, consumers)",
+                   description="Run one service of one region. See `tongban serve --help`.", add_help=False)
+    sub.add_parser("registry", help="run the per-person registry worker (faust)",
+                   description="Run the registry worker. See `tongban registry --help`.", add_help=False)
+
+    health = sub.add_parser(
+        "health", help="ask a gRPC endpoint whether it is serving",
+        description="Call the standard gRPC health service of an endpoint. Exit 0 when it answers SERVING, "
+                    "1 otherwise (used by container healthchecks).",
+        epilog="example: tongban health 127.0.0.1:50051")
+    health.add_argument("address", help="host:port of the gRPC server")
+    health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
+    health.set_defaults(func=cmd_health)
+
     bench = sub.add_parser("bench", help="measure performance, print numbers",
                            description="Benchmarks. Each prints its numbers and can write them as JSON.")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
@@ -165,10 +196,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="streams for the single-append test, one event each (default 10000)")
     bstore.add_argument("--quick", action="store_true", help="smaller sizes, for a first look (1000 streams)")
     bstore.set_defaults(func=cmd_bench_store)
+
+    from services.common.audit.cli import add_audit_bench_parser, add_audit_parser
+    from services.marriage.entrypoints.cli import add_marriage_commands
+
+    add_audit_bench_parser(bench_sub)
+    add_audit_parser(sub)
+    add_marriage_commands(sub)
     return parser
 
 
+def _run_service(argv: Sequence[str]) -> int:
+    from services.common.runtime import main as serve_main
+
+    return serve_main(argv)
+
+
+def _run_registry(argv: Sequence[str]) -> int:
+    from services.common.registry.worker import main as registry_main
+
+    return registry_main(argv)
+
+
+# Subcommands whose arguments belong to another module's parser: `tongban serve --help` shows it.
+DELEGATED = {"serve": _run_service, "registry": _run_registry}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -57,3 +57,18 @@ def test_store_verify_names_a_missing_store(tmp_path: Path) -> None:
     result = tongban("store", "verify", "--db", str(tmp_path / "nope.db"))
     assert result.returncode == 2 and "no store at" in result.stderr
     assert not (tmp_path / "nope.db").exists(), "verifying must not create a store"
+
+
+def test_health_answers_serving_for_a_running_server_and_fails_for_none() -> None:
+    from infra.postgres import free_port
+    from services.common.grpc_context import create_server
+
+    server, port = create_server("127.0.0.1:0")
+    server.start()
+    try:
+        up = tongban("health", f"127.0.0.1:{port}")
+        assert up.returncode == 0 and "SERVING" in up.stdout
+    finally:
+        server.stop(grace=None)
+    down = tongban("health", f"127.0.0.1:{free_port()}", "--timeout", "1")
+    assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
