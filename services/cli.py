@@ -199,10 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from services.common.audit.cli import add_audit_bench_parser, add_audit_parser
     from services.marriage.entrypoints.cli import add_marriage_commands
+    from services.stack.cli import add_stack_commands
 
     add_audit_bench_parser(bench_sub)
     add_audit_parser(sub)
     add_marriage_commands(sub)
+    add_stack_commands(sub)
     return parser
 
 

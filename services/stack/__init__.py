@@ -1,0 +1,12 @@
+"""The local stack: one command runs every region's services on one machine.
+
+- `up`        the supervisor: the broker (local tansu unless TONGBAN_KAFKA), the registry worker and
+              `tongban serve` for each region and service, with SQLite stores under a data
+              directory; it writes `DIR/stack.json` so the other commands find the stack.
+- `demo`      realistic cross-region marriage scenarios driven through the gRPC front doors only.
+- `window`    a clerk's command line against a running stack (`tongban window marriage ...`).
+- `stackfile` what `up` leaves for the others: endpoints, broker, pids; whether a stack is running.
+- `registry_backup` keeps the registry's table across restarts of the memory-only broker.
+- `cli`       `add_stack_commands(subparsers)`: `up`, `demo`, `window` and `clock` for `tongban`.
+
+Nothing is started or opened at import."""

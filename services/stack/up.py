@@ -1,0 +1,446 @@
+"""`tongban up`: the supervisor of a whole local stack on one machine.
+
+Children, started in this order and stopped in the reverse one:
+1. the broker: the local tansu broker (memory-only) on a free loopback port, unless a Kafka is
+   given (`--kafka` or TONGBAN_KAFKA);
+2. the registry worker (`tongban registry`), after its table was restored if the broker lost it
+   (registry_backup.py);
+3. `tongban serve` for every region and service, each with its SQLite store under DIR, its gRPC
+   server on a free port, relay, deadline scheduler and consumers, on the controlled clock
+   (services/common/clock_control.py) so the demo can move time for all of them.
+
+Once every gRPC endpoint answers the health service, the supervisor writes `DIR/stack.json`
+(stackfile.py) and prints the endpoints. It then watches: a child that exits on its own is reported
+with the tail of its log, and the whole stack stops (exit 1) rather than limp on. Ctrl-C or SIGTERM
+stops it cleanly (exit 0). Children run in their own process group, so the terminal's Ctrl-C
+reaches only the supervisor, which stops the services first (their relays flush to a broker that
+is still there), then the registry, then the broker; and each child is told by the kernel to stop
+if the supervisor dies (PR_SET_PDEATHSIG).
+
+A restart on the same DIR resumes: the stores are on disk, each service host refills a fresh
+broker from its store (services/common/runtime.py), and the registry's table comes back from its
+backup."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.stack.stackfile import (
+    LOGS_DIR,
+    DataDirLock,
+    Endpoint,
+    StackInfo,
+    remove_stack,
+    write_stack,
+)
+
+DEFAULT_REGIONS = ("640000", "510000", "610000")
+KNOWN_SERVICES = ("marriage", "disability", "relief")
+KAFKA_ENV = "TONGBAN_KAFKA"
+DATA_ENV = "TONGBAN_DATA"
+TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
+REGISTRY_PARTITIONS = 8
+# Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
+_TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT"})
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+if TYPE_CHECKING:
+    from services.stack.registry_backup import ChangelogMirror
+
+
+class StackError(RuntimeError):
+    """The stack could not start, or a part of it died."""
+
+
+def available_services() -> tuple[str, ...]:
+    """The services this checkout can host (those with a bootstrap module), in a stable order."""
+    import importlib.util
+
+    found = []
+    for name in KNOWN_SERVICES:
+        with contextlib.suppress(ModuleNotFoundError):
+            if importlib.util.find_spec(f"services.{name}.bootstrap") is not None:
+                found.append(name)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    services: tuple[str, ...] = ()  # default: every available service
+    kafka: str | None = None  # None: start the local broker
+    topic_prefix: str = ""  # prefixes topics, group ids and the registry's app id (a shared broker)
+    clock: str = "controlled"
+    start_timeout: float = 120.0
+    stop_timeout: float = 30.0
+    scheduler_interval: float = 1.0
+    relay_interval: float = 0.2
+    loglevel: str = "warning"
+
+    def service_names(self) -> tuple[str, ...]:
+        return self.services or available_services()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / LOGS_DIR
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+
+    @property
+    def registry_app_id(self) -> str:
+        from services.common.registry.worker import DEFAULT_APP_ID
+
+        return f"{self.topic_prefix}-registry" if self.topic_prefix else DEFAULT_APP_ID
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    region: str = ""
+    service: str = ""
+    address: str = ""
+    expected_exit: bool = False  # set once the supervisor asked it to stop
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of its log (logs grow across restarts: only the last 64 KiB are read)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 65536))
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(log unreadable: {exc})"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: the kernel sends SIGTERM to the child when the
+    # supervisor dies (even by SIGKILL), so no service or broker outlives it.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None) -> Child:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # PR_SET_PDEATHSIG fires when the spawning *thread* ends: only ask for it from the main thread.
+    on_main = threading.current_thread() is threading.main_thread()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, process_group=0, preexec_fn=_die_with_parent if on_main and sys.platform == "linux" else None,
+        )
+    return Child(name, process, log_path)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The children run `python -m services.cli`: make the project importable whatever the cwd.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop(TOPIC_PREFIX_ENV, None)  # given explicitly on each command line
+    return env
+
+
+def stop_child(child: Child, timeout: float) -> int | None:
+    """SIGTERM, wait, then SIGKILL. Returns the exit code."""
+    process = child.process
+    if process.poll() is None:
+        child.expected_exit = True
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(timeout=10)
+    return process.returncode
+
+
+class Stack:
+    """The supervisor. `start()` brings everything up and returns the StackInfo it wrote;
+    `supervise(stop)` watches until `stop` is set or a child dies; `stop()` takes it all down (safe to
+    call twice, and after a failed start)."""
+
+    def __init__(self, config: StackConfig, *, out: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.out = out or (lambda line: print(line, flush=True))
+        self.info: StackInfo | None = None
+        self._lock = DataDirLock(config.data_dir)
+        self._broker: Child | None = None
+        self._broker_address = config.kafka or ""
+        self._registry: Child | None = None
+        self._services: list[Child] = []
+        self._mirror: ChangelogMirror | None = None
+        self._stopped = False
+        self._started = time.monotonic()
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def start(self) -> StackInfo:
+        config = self.config
+        services = config.service_names()
+        if not services:
+            raise StackError("no service to run: this checkout has no services/<name>/bootstrap.py")
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            remove_stack(config.data_dir)  # left over from a supervisor that was killed
+            self._start_broker()
+            self._start_registry()
+            for region in config.regions:
+                for service in services:
+                    self._start_service(region, service)
+            self._wait_until_serving()
+            info = StackInfo(
+                data_dir=str(config.data_dir), kafka=self._broker_address, local_broker=self._broker is not None,
+                topic_prefix=config.topic_prefix, clock=config.clock, supervisor_pid=os.getpid(),
+                started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                broker_pid=self._broker.process.pid if self._broker else None,
+                registry_pid=self._registry.process.pid if self._registry else None,
+                endpoints=tuple(Endpoint(c.region, c.service, c.address, c.process.pid) for c in self._services),
+            )
+            write_stack(config.data_dir, info)
+            self.info = info
+            return info
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_broker(self) -> None:
+        if self.config.kafka:
+            self.out(f"  broker    {self.config.kafka} (given)")
+            return
+        from infra.brokers import free_ports, log_says_address_in_use, wait_until_answers
+        from infra.local_broker import tansu_binary
+
+        binary = tansu_binary()
+        # LocalBroker's own spawn leaves tansu in the supervisor's process group, where the
+        # terminal's Ctrl-C would stop it before the services flushed to it; started here instead.
+        for attempt in range(3):
+            port = free_ports(1)[0]
+            url = f"tcp://127.0.0.1:{port}"
+            log_path = self.config.logs_dir / "broker.log"
+            env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+            child = spawn("broker", [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                          log_path, env=env)
+            self._broker = child
+            address = f"127.0.0.1:{port}"
+            try:
+                wait_until_answers(address, child.process, log_path, 30.0, "tansu")
+            except Exception:
+                stop_child(child, 5)
+                self._broker = None
+                if attempt < 2 and log_says_address_in_use(log_path):
+                    continue  # someone took the port between choosing and binding it
+                raise
+            self._broker_address = address
+            self.out(f"  broker    {address} (local tansu, memory-only: refilled from the stores)")
+            return
+
+    def _start_registry(self) -> None:
+        from services.common.kafka_settings import events_topic
+        from services.common.registry.topics import CLAIMING_SERVICES, CLAIMS_TOPIC, DECISIONS_TOPIC
+        from services.stack.registry_backup import (
+            BACKUP_FILE,
+            ChangelogMirror,
+            TableBackup,
+            changelog_topic,
+            restore_changelog,
+        )
+
+        config = self.config
+        registry_dir = config.data_dir / "registry"
+        backup = TableBackup(registry_dir / BACKUP_FILE)
+        topic = changelog_topic(config.registry_app_id)  # the app id carries the prefix already
+        restored = restore_changelog(backup, self._broker_address, topic, REGISTRY_PARTITIONS)
+        if restored:
+            self.out(f"  registry  table restored from its backup ({restored} people) into the fresh broker")
+        argv = [sys.executable, "-m", "services.cli", "registry", "--kafka", self._broker_address,
+                "--app-id", config.registry_app_id, "--datadir", str(registry_dir / "faust"),
+                "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
+                "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel]
+        for service in CLAIMING_SERVICES:
+            argv += ["--service-topic", config.topic(events_topic(service))]
+        self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())
+        mirror = ChangelogMirror(backup, self._broker_address, topic)
+        mirror.start()
+        self._mirror = mirror
+
+    def _start_service(self, region: str, service: str) -> None:
+        config = self.config
+        endpoint_file = config.data_dir / region / f"{service}.endpoint"
+        endpoint_file.unlink(missing_ok=True)  # only the new process's address counts
+        argv = [sys.executable, "-m", "services.cli", "serve", "--service", service, "--region", region,
+                "--kafka", self._broker_address, "--data-dir", str(config.data_dir), "--clock", config.clock,
+                "--grpc", "127.0.0.1:0", "--scheduler-interval", str(config.scheduler_interval),
+                "--relay-interval", str(config.relay_interval), "--loglevel", config.loglevel]
+        if config.topic_prefix:
+            argv += ["--topic-prefix", config.topic_prefix]
+        child = spawn(f"{service} {region}", argv, config.logs_dir / f"{region}-{service}.log", env=_child_env())
+        child.region, child.service = region, service
+        self._services.append(child)
+
+    def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + self.config.start_timeout
+        pending = list(self._services)
+        while pending:
+            problem = self.check()
+            if problem:
+                raise StackError(problem)
+            for child in list(pending):
+                endpoint_file = self.config.data_dir / child.region / f"{child.service}.endpoint"
+                if not child.address and endpoint_file.exists():
+                    child.address = endpoint_file.read_text().strip()
+                if child.address and _serving(child.address):
+                    pending.remove(child)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in pending)
+                raise StackError(f"not serving after {self.config.start_timeout:.0f}s: {names}; "
+                                 f"see the logs in {self.config.logs_dir}")
+            time.sleep(0.2)  # polling child processes that have no other way to tell us
+
+    # -- watch and stop -------------------------------------------------------------------------
+
+    def children(self) -> list[Child]:
+        return [c for c in (self._broker, self._registry, *self._services) if c is not None]
+
+    def check(self) -> str | None:
+        """A message naming a child that exited on its own, with its log's tail; None if all run."""
+        for child in self.children():
+            code = child.process.poll()
+            if code is not None and not child.expected_exit:
+                return (f"{child.name} (pid {child.process.pid}) exited unexpectedly with code {code}; "
+                        f"log {child.log_path}:\n{child.tail()}")
+        return None
+
+    def supervise(self, stop: threading.Event, *, interval: float = 0.5) -> int:
+        """Until `stop` is set (0) or a child dies (1, reported)."""
+        while not stop.wait(interval):
+            problem = self.check()
+            if problem:
+                self.out(f"tongban up: {problem}")
+                self.out("tongban up: stopping the stack")
+                return 1
+        return 0
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        timeout = self.config.stop_timeout
+        # Services first (their relays flush to the broker), then the registry, then the broker.
+        threads = [threading.Thread(target=stop_child, args=(c, timeout)) for c in self._services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self._registry is not None:
+            stop_child(self._registry, timeout)
+        if self._mirror is not None and not self._mirror.drain_and_stop():
+            self.out("tongban up: warning: the registry table backup may miss its latest changes")
+        if self._broker is not None:
+            stop_child(self._broker, timeout)
+        for child in self._services:
+            (self.config.data_dir / child.region / f"{child.service}.endpoint").unlink(missing_ok=True)
+        remove_stack(self.config.data_dir)
+        self._lock.release()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+
+def _serving(address: str) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def endpoint_table(info: StackInfo, logs_dir: Path) -> str:
+    from services.common.identity import RegionCode
+
+    lines = [f"  {'region':<8}{'name':<16}{'service':<12}{'gRPC':<22}{'pid':<9}log"]
+    for e in info.endpoints:
+        name = RegionCode(e.region).name
+        lines.append(f"  {e.region:<8}{name:<{16 - _wide(name)}}{e.service:<12}{e.address:<22}{e.pid:<9}"
+                     f"{logs_dir / f'{e.region}-{e.service}.log'}")
+    return "\n".join(lines)
+
+
+def _wide(text: str) -> int:
+    """How many extra columns CJK characters take (each is two columns wide in a terminal)."""
+    return sum(1 for ch in text if ord(ch) > 0x2E80)
+
+
+def run_up(config: StackConfig) -> int:
+    """`tongban up`: start, print, supervise until Ctrl-C/SIGTERM or a child dies, stop in order."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = Stack(config)
+    print(f"tongban up: starting the stack on {config.data_dir} "
+          f"(regions {', '.join(config.regions)}; services {', '.join(config.service_names())})", flush=True)
+    # Until the stack runs, a signal interrupts the start (which stops what started); then it only
+    # asks the supervision loop to finish.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        info = stack.start()
+    except KeyboardInterrupt:
+        print("tongban up: interrupted while starting; stopped", flush=True)
+        return 130
+    except Exception as exc:
+        print(f"tongban up: could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if info.registry_pid is not None:
+            print(f"  registry  pid {info.registry_pid}  log {config.logs_dir / 'registry.log'}")
+        print(endpoint_table(info, config.logs_dir))
+        print(f"ready in {stack.elapsed():.1f}s; stack file {config.data_dir / 'stack.json'}")
+        first = info.endpoints[0]
+        print(f"try: tongban window marriage list --data {config.data_dir} --region {first.region}  |  "
+              f"tongban demo --data {config.data_dir}")
+        print("Ctrl-C stops everything.", flush=True)
+        code = stack.supervise(stop)
+    finally:
+        print("tongban up: stopping services, registry, broker ...", flush=True)
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("tongban up: stopped", flush=True)
+    return code
