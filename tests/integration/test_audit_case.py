@@ -105,3 +105,24 @@ def test_an_auditor_must_say_who_and_why(tmp_path: Path, capsys: pytest.CaptureF
     store = _store(tmp_path, "640000")
     assert store.read_stream(reads_stream(case_id)) == [], "nothing shown, nothing recorded"
     store.close()
+
+
+def test_without_as_of_the_whole_history_shows_even_when_the_stores_clock_ran_ahead(tmp_path: Path) -> None:
+    """A demo moves its services' clocks forward (cooling-off periods): events recorded 'in the
+    future' of the auditor's machine are still the case's history and must all be shown."""
+    from services.common.audit.datadir import StoreRef
+    from services.common.audit.trail import find_case
+    from services.common.clock import FakeClock
+    from services.common.events import NewEvent
+
+    store = EventStore.open(sqlite_url(tmp_path / "m.db"), region="640000", service="marriage",
+                            clock=FakeClock(from_micros(0) + timedelta(days=365 * 80)))  # 2049
+    from google.protobuf.wrappers_pb2 import StringValue
+
+    store.append("case-x", "t", 0, [NewEvent.from_message(
+        StringValue(value="later"), event_id="e-1", actor=Actor.system("640000", "t"), correlation_id="case-x",
+        occurred_at=store.clock.now())])
+    ref = StoreRef(region="640000", service="marriage", url=sqlite_url(tmp_path / "m.db"))
+    trail = find_case([(ref, store)], "case-x")
+    store.close()
+    assert [t.event.event_id for t in trail.events] == ["e-1"] and trail.later == 0

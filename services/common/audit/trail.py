@@ -141,9 +141,10 @@ class CaseTrail:
 
 def find_case(stores: Sequence[tuple[StoreRef, EventStore]], case_id: str,
               as_of: datetime | None = None) -> CaseTrail:
-    """Everything the stores hold of the case's thread, as of `as_of` (default: now)."""
+    """Everything the stores hold of the case's thread, as of `as_of` (default: all of it — the
+    stores' own clocks may run ahead of this machine's, e.g. a demo that moved time forward)."""
     load_payload_types()
-    as_of = as_of or datetime.now(UTC)
+    everything = as_of is None
     correlation_ids = {case_id}
     for _, store in stores:
         correlation_ids.update(e.correlation_id for e in store.read_stream(case_id))
@@ -156,11 +157,13 @@ def find_case(stores: Sequence[tuple[StoreRef, EventStore]], case_id: str,
                 if event.event_id in seen:
                     continue
                 seen.add(event.event_id)
-                if event.recorded_at > as_of:
+                if as_of is not None and event.recorded_at > as_of:
                     later += 1
                     continue
                 found.append(TrailEvent(ref.label, event, payload_json(event)))
     found.sort(key=lambda t: (t.event.recorded_at, t.store, t.event.position))
+    if everything:
+        as_of = max([datetime.now(UTC), *(t.event.recorded_at for t in found)])
     return CaseTrail(case_id, as_of, sorted(correlation_ids), found, later, _state(found))
 
 
