@@ -20,8 +20,10 @@ import grpc
 from services.common.clock import Clock
 from services.common.consumer import Headers
 from services.common.deadlines import Deadline, DeadlineHandler
+from services.common.handoff import HandoffHooks
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.store import EventStore, StoreTransaction
+from services.marriage.application import handoffs
 from services.marriage.application.reactions import deadline_handlers, when_registry_decides_register_or_refuse
 from services.marriage.application.unit import SERVICE, Deps, MarriageSettings
 from services.marriage.domain.periods import DEADLINE_KINDS
@@ -42,13 +44,16 @@ class MarriageService:
     * `deadline_handlers`: kind → handler, for a DeadlineScheduler over the same store;
     * `on_registry_decision`: the DecisionHandler for registry decisions addressed to it;
     * `on_decision_message(store, raw, headers)`: the whole reaction to one raw message of the
-      decisions topic (inbox, registry view, the decision recorded, then `on_registry_decision`)."""
+      decisions topic (inbox, registry view, the decision recorded, then `on_registry_decision`);
+    * `handoff_hooks`: for `handoff_reaction(region, hooks, service="marriage")`: a reissue asked
+      here for another region's record, and this archive's answer to other regions' (handoffs.py)."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
     deadline_handlers: Mapping[str, DeadlineHandler]
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
+    handoff_hooks: HandoffHooks
 
 
 def bootstrap(store: EventStore, clock: Clock | None = None, region: str | None = None, *,
@@ -66,6 +71,7 @@ def bootstrap(store: EventStore, clock: Clock | None = None, region: str | None 
         deadline_handlers=deadline_handlers(deps),
         on_registry_decision=on_decision,
         on_decision_message=decision_reaction(region, SERVICE, on_decision),
+        handoff_hooks=handoffs.reissue_hooks(deps),
     )
 
 
@@ -106,10 +112,19 @@ def service_definition(settings: MarriageSettings | None = None) -> ServiceDefin
     def on_decisions(store: EventStore, key: bytes | None, value: bytes, headers: Headers) -> None:
         wired(store).on_decision_message(store, value, headers)
 
+    # Like the deadline handlers, the hooks find their region's service through the transaction's store.
+    hooks = HandoffHooks(
+        on_received=lambda tx, h: handoffs.when_asked_for_a_record_answer_from_the_archive(wired(tx.store).deps, tx, h),
+        on_refused=lambda tx, h: handoffs.when_archive_refuses_close_refused(wired(tx.store).deps, tx, h),
+        on_outcome=lambda tx, h, outcome: handoffs.when_archive_answers_issue_here(wired(tx.store).deps, tx, h,
+                                                                                   outcome),
+    )
     return ServiceDefinition(
         name=SERVICE,
         servicers=[lambda store: wired(store).servicer],
         deadline_handlers={kind: on_deadline(kind) for kind in DEADLINE_KINDS},
         raw_handlers={DECISIONS_TOPIC: on_decisions},
-        handoff_hooks=None,  # marriage registers at any office; it hands no case to another region
+        # Marriage registers at any office and forwards no case, but a reissue asked here for a
+        # record another region holds asks that region's archive (REQUEST_WORK).
+        handoff_hooks=hooks,
     )

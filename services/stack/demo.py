@@ -11,9 +11,11 @@ across them. The demo plays the clerks:
    (第1077条), an early certificate request is refused, the demo moves every region's clock past
    the cooling-off, both ask for the certificate within the window and the divorce is registered;
 3. the former wife marries again in Xi'an once the registry has released her;
-4. certificates are reissued: in Xi'an her new marriage certificate; in Yinchuan, asked for her
-   divorce certificate, the office issues a registration record certificate instead, since the
-   registry shows her married again in Shaanxi; and a court in Sichuan asks about the man of (1).
+4. certificates are reissued: in Xi'an her new marriage certificate; in Xi'an too, asked for her
+   divorce certificate (a Yinchuan record: any office in the country reissues, 国务院令第804号),
+   Ningxia's archive answers through a hand-off and Xi'an issues a registration record certificate
+   instead, since the registry shows her married again in Shaanxi; and a court in Sichuan asks
+   about the man of (1).
 
 Each outcome is checked (✓/✗). The demo ends with cases per region, events per store,
 `tongban audit verify` over the data directory, and the elapsed time; it exits 1 if any outcome
@@ -341,12 +343,17 @@ class Demo:
             answer = status.status_query.answer
             self.check(answer.status == "married" and answer.source_region == XIAN.region,
                        f"{YINCHUAN.city} sees her married in region {answer.source_region or '-'}")
-            record = self.call(YINCHUAN, "ReissueCertificate", api.ReissueCertificateRequest(
-                record_case_id=divorce.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失"))
+            # Asked in Xi'an for a Yinchuan record: Ningxia's archive answers through a hand-off.
+            asked = self.call(XIAN, "ReissueCertificate", api.ReissueCertificateRequest(
+                record_case_id=divorce.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失", wait_seconds=30))
+            record = self.poll(f"{YINCHUAN.city}'s archive to answer {XIAN.city}",
+                               lambda: self.call(XIAN, "GetCase", api.GetCaseRequest(case_id=asked.case_id)),
+                               lambda c: c.state != "awaiting_archive", interval=1.0)
             issued = record.reissue.issued
             self.check(issued.issued_document == "registration_record_certificate",
-                       f"asked in {YINCHUAN.city} for her divorce certificate, she gets a registration record "
-                       f"certificate {issued.certificate_number}: {issued.status_change or '-'}")
+                       f"asked in {XIAN.city} for her {YINCHUAN.city} divorce certificate, she gets a registration "
+                       f"record certificate {issued.certificate_number or '-'}: "
+                       f"{issued.status_change or record.reissue.refusal_reason or '-'}")
             court = api.QueryMaritalStatusRequest(citizen_id=wang.citizen_id, reason="重婚案件审理",
                                                   requesting_body="广元市利州区人民法院")
             winner = self.winner

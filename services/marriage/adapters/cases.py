@@ -11,9 +11,9 @@ from services.marriage.adapters.payloads import decode
 from services.marriage.domain import divorce as divorce_module
 from services.marriage.domain import marriage as marriage_module
 from services.marriage.domain.divorce import Divorce
-from services.marriage.domain.events import CertificateReissued, MaritalStatusQueried
+from services.marriage.domain.events import CertificateReissued, MaritalStatusQueried, ReissueRequested
 from services.marriage.domain.marriage import Marriage
-from services.marriage.domain.reissue import REISSUE_STREAM_TYPE, STATUS_QUERY_STREAM_TYPE
+from services.marriage.domain.reissue import REISSUE_STREAM_TYPE, STATUS_QUERY_STREAM_TYPE, RemoteReissue
 
 CASE_STREAM_TYPES = frozenset({
     marriage_module.STREAM_TYPE, divorce_module.STREAM_TYPE, REISSUE_STREAM_TYPE, STATUS_QUERY_STREAM_TYPE,
@@ -44,7 +44,7 @@ class OneShotCase:
         return "issued" if isinstance(self.event, CertificateReissued) else "answered"
 
 
-CaseAggregate = Marriage | Divorce | OneShotCase
+CaseAggregate = Marriage | Divorce | OneShotCase | RemoteReissue
 
 
 def fold_marriage(events: Sequence[RecordedEvent]) -> Marriage:
@@ -53,6 +53,10 @@ def fold_marriage(events: Sequence[RecordedEvent]) -> Marriage:
 
 def fold_divorce(events: Sequence[RecordedEvent]) -> Divorce:
     return Divorce.fold((decode(e), e.recorded_at) for e in events)
+
+
+def fold_remote_reissue(events: Sequence[RecordedEvent]) -> RemoteReissue:
+    return RemoteReissue.fold((decode(e), e.recorded_at) for e in events)
 
 
 def fold_case(events: Sequence[RecordedEvent]) -> CaseAggregate | None:
@@ -64,6 +68,9 @@ def fold_case(events: Sequence[RecordedEvent]) -> CaseAggregate | None:
         return fold_marriage(events)
     if stream_type == divorce_module.STREAM_TYPE:
         return fold_divorce(events)
+    first = decode(events[0])
+    if isinstance(first, ReissueRequested):
+        return fold_remote_reissue(events)
     return OneShotCase(decode(events[0]), len(events), events[0].recorded_at, events[-1].recorded_at)
 
 
@@ -72,4 +79,6 @@ def case_type(aggregate: CaseAggregate) -> str:
         return "marriage"
     if isinstance(aggregate, Divorce):
         return "divorce"
+    if isinstance(aggregate, RemoteReissue):
+        return "reissue"
     return "reissue" if isinstance(aggregate.event, CertificateReissued) else "status_query"

@@ -17,6 +17,7 @@ from services.marriage.domain import commands
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import CertificateReissued
 from services.marriage.domain.marriage import Marriage
+from services.marriage.domain.reissue import RemoteReissue
 from services.marriage.domain.values import DivorceAgreement, JudgmentKind, MarriageDeclaration, Spouse
 from services.marriage.projections.read_models import CaseListRow
 from tongban.common.v1 import types_pb2
@@ -103,6 +104,15 @@ def case_message(found: CaseWithHistory) -> api.Case:
     elif isinstance(case, Divorce):
         message.office_code, message.region = case.office_code, case.region
         message.divorce.CopyFrom(_divorce_detail(case))
+    elif isinstance(case, RemoteReissue):
+        message.office_code, message.region = case.requested.office_code, case.requested.region
+        detail = message.reissue
+        detail.requested.CopyFrom(to_message(case.requested))
+        if case.archive is not None:
+            detail.archive.CopyFrom(to_message(case.archive))
+        if case.issued is not None:
+            detail.issued.CopyFrom(to_message(case.issued))
+        detail.refusal_reason = case.refusal_reason
     else:
         message.office_code, message.region = case.event.office_code, case.event.region
         if isinstance(case.event, CertificateReissued):
@@ -113,7 +123,7 @@ def case_message(found: CaseWithHistory) -> api.Case:
 
 
 def _state(case: CaseAggregate) -> str:
-    if isinstance(case, OneShotCase):
+    if isinstance(case, OneShotCase | RemoteReissue):
         return case.state
     return case.state.value if case.state else ""
 

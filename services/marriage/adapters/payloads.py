@@ -30,9 +30,10 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.DivorceApplicationReceived, ev.DivorceWithdrawn, ev.CoolingOffEnded, ev.DivorcePeriodEndRescheduled,
     ev.DivorceCertificateRequested, ev.DivorceRegistered, ev.DivorceDeemedWithdrawn, ev.DivorceTerminated,
     ev.CertificateReissued, ev.MaritalStatusQueried, ev.CertificateNumberIssued,
+    ev.ReissueRequested, ev.ArchiveExtractReceived, ev.ReissueRefused,
 )
 VALUE_CLASSES: tuple[type, ...] = (
-    values.MarriageDeclaration, values.PartyRecord, values.Spouse, values.DivorceAgreement,
+    values.MarriageDeclaration, values.PartyRecord, values.Spouse, values.DivorceAgreement, ev.ArchiveExtract,
 )
 
 _PROTO_OF: dict[type, type[Message]] = {cls: getattr(events_pb2, cls.__name__) for cls in EVENT_CLASSES + VALUE_CLASSES}

@@ -8,10 +8,12 @@ import uuid
 from datetime import datetime
 
 from services.common.events import Actor
+from services.common.handoff import request_work
 from services.common.registry.domain import ClaimKind
 from services.common.registry.projection import entries_of
 from services.common.store import NO_STREAM, StoreTransaction
 from services.common.telemetry import current_trace_context
+from services.marriage.adapters.payloads import to_message
 from services.marriage.application.unit import (
     Cause,
     Deps,
@@ -38,14 +40,18 @@ from services.marriage.domain.commands import (
     WithdrawDivorce,
 )
 from services.marriage.domain.divorce import Divorce
+from services.marriage.domain.events import ReissueRequested
 from services.marriage.domain.marriage import Marriage, apply_for_registration, claim_id_for
 from services.marriage.domain.periods import divorce_periods
 from services.marriage.domain.reissue import (
     REISSUE_STREAM_TYPE,
+    REISSUE_WORK,
     STATUS_QUERY_STREAM_TYPE,
+    ReissueDecision,
     StatusOnRecord,
     answer_status_query,
     decide_reissue,
+    record_region_of,
     reissued,
 )
 from services.marriage.domain.rules import ClerkOfThisRegion, check
@@ -208,25 +214,49 @@ def _close_divorce(tx: StoreTransaction, divorce: Divorce, events: list, outcome
 
 
 def reissue_certificate(deps: Deps, cmd: ReissueCertificate, actor: Actor) -> str:
-    """补领 at any office of the region: the certificate again, or a registration record
-    certificate when the status it certifies has changed since."""
+    """补领 at any office in the country: the certificate again, or a registration record
+    certificate when the status it certifies has changed since. A record this region holds is
+    decided here at once; one another region holds (its code is in the record's case id) is asked
+    of that region's archive, and the case waits in "awaiting_archive" for the answer."""
     now = deps.clock.now()
     today = china_date(now)
     applicant = cmd.validated(today)
     _clerk_here(deps, actor)
     case_id = new_case_id("reissue", deps.region)
     cause = _cause(actor, case_id, now)
+    record_region = record_region_of(cmd.record_case_id)
+    if record_region and record_region != deps.region:
+        return _reissue_from_another_archive(deps, cmd, actor, applicant, case_id, record_region, cause)
     with deps.store.transaction() as tx:
-        record = _load_record(tx, cmd.record_case_id)
-        remarried = isinstance(record, Divorce) and _has_other_live_marriage(
-            tx, applicant, record.marriage_case_id)
-        decision = decide_reissue(record, applicant=applicant, applicant_remarried=remarried)
+        _, decision = decide_from_archive(tx, cmd.record_case_id, applicant)
         number = issue_certificate_number(tx, document=decision.issued, office_code=actor.office_code, on=today,
                                           case_id=case_id, cause=cause)
         event = reissued(case_id=case_id, office_code=actor.office_code, region=deps.region,
                          record_case_id=cmd.record_case_id, applicant=applicant, decision=decision,
                          certificate_number=number, issued_on=today, reason=cmd.reason.strip())
         append(tx, case_id, REISSUE_STREAM_TYPE, NO_STREAM, [event], cause)
+        refresh_read_models(tx, case_id)
+    return case_id
+
+
+def _reissue_from_another_archive(deps: Deps, cmd: ReissueCertificate, actor: Actor, applicant: str, case_id: str,
+                                  record_region: str, cause: Cause) -> str:
+    """补领 here of a record `record_region` holds (国务院令第804号: any office in the country): open
+    the case and ask that region's archive (hand-off REQUEST_WORK, docs/cross-region.md) in one
+    transaction. Its answer issues here (handoffs.when_archive_answers_issue_here)."""
+    handoff_id = uuid.uuid4().hex
+    event = ReissueRequested(
+        case_id=case_id, office_code=actor.office_code, region=deps.region, record_case_id=cmd.record_case_id,
+        record_region=record_region, applicant_citizen_id=applicant, reason=cmd.reason.strip(),
+        requested_on=china_date(cause.occurred_at), handoff_id=handoff_id,
+    )
+    with deps.store.transaction() as tx:
+        [opened] = append(tx, case_id, REISSUE_STREAM_TYPE, NO_STREAM, [event], cause)
+        request_work(tx, case_id=case_id, to_region=record_region, work=REISSUE_WORK,
+                     accept_within=deps.settings.reissue_accept_within,
+                     answer_within=deps.settings.reissue_answer_within, actor=actor,
+                     case_snapshot=to_message(event), handoff_id=handoff_id, occurred_at=cause.occurred_at,
+                     causation_id=opened.event_id, trace=cause.trace)
         refresh_read_models(tx, case_id)
     return case_id
 
@@ -248,6 +278,15 @@ def query_marital_status(deps: Deps, cmd: QueryMaritalStatus, actor: Actor) -> s
         append(tx, case_id, STATUS_QUERY_STREAM_TYPE, NO_STREAM, [event], cause)
         refresh_read_models(tx, case_id)
     return case_id
+
+
+def decide_from_archive(tx: StoreTransaction, record_case_id: str, applicant: str
+                        ) -> tuple[Marriage | Divorce, ReissueDecision]:
+    """This region's record and what its reissue is to be. Raises NotFound for a record this
+    region does not hold, RuleViolation when there is nothing to reissue to this applicant."""
+    record = _load_record(tx, record_case_id)
+    remarried = isinstance(record, Divorce) and _has_other_live_marriage(tx, applicant, record.marriage_case_id)
+    return record, decide_reissue(record, applicant=applicant, applicant_remarried=remarried)
 
 
 def _load_record(tx: StoreTransaction, case_id: str) -> Marriage | Divorce:
@@ -276,6 +315,7 @@ def _has_other_live_marriage(tx: StoreTransaction, citizen_id: str, marriage_cas
 
 
 __all__ = [
+    "decide_from_archive",
     "query_marital_status",
     "receive_divorce",
     "record_court_judgment",

@@ -12,6 +12,7 @@ from services.common.events import RecordedEvent, to_micros
 from services.marriage.adapters.cases import CaseAggregate, fold_case
 from services.marriage.application.unit import Deps
 from services.marriage.domain.marriage import Marriage, MarriageState
+from services.marriage.domain.reissue import RemoteReissue
 from services.marriage.projections.read_models import QUEUES, CaseListRow, list_cases
 
 DEFAULT_PAGE_SIZE = 50
@@ -39,14 +40,16 @@ def get_case(deps: Deps, case_id: str) -> CaseWithHistory:
 
 
 def wait_until_settled(deps: Deps, case_id: str, timeout: float) -> CaseWithHistory:
-    """The marriage case once the registry has answered (registered or refused), or as it stands
-    after `timeout` seconds: a window gets its answer in one call when the registry is quick, and
-    the case in any case."""
+    """The case once what it waits for has answered (a marriage: the registry; a reissue of
+    another region's record: that region's archive), or as it stands after `timeout` seconds: a
+    window gets its answer in one call when the answer is quick, and the case in any case."""
     deadline = time.monotonic() + max(0.0, min(timeout, deps.settings.max_wait_seconds))
     pause = threading.Event()  # never set: an interruptible pause between reads
     while True:
         found = get_case(deps, case_id)
-        waiting = isinstance(found.case, Marriage) and found.case.state is MarriageState.AWAITING_REGISTRY
+        case = found.case
+        waiting = ((isinstance(case, Marriage) and case.state is MarriageState.AWAITING_REGISTRY)
+                   or (isinstance(case, RemoteReissue) and case.is_open))
         if not waiting or time.monotonic() >= deadline:
             return found
         pause.wait(_WAIT_POLL_SECONDS)

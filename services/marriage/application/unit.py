@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -64,7 +64,11 @@ class MarriageSettings:
 
     calendar: Calendar = NATIONAL  # a region may add its own days off (working_days.Calendar)
     status_query_roles: frozenset[str] = DEFAULT_STATUS_QUERY_ROLES
-    max_wait_seconds: float = 60.0  # RegisterMarriage waits at most this long for the registry
+    max_wait_seconds: float = 60.0  # RegisterMarriage (and a reissue elsewhere) waits at most this long
+    # A reissue asked here for another region's record: that region's archive answers by machine,
+    # so these limits only catch a region that is down (the hand-off then shows as overdue).
+    reissue_accept_within: timedelta = timedelta(days=1)
+    reissue_answer_within: timedelta = timedelta(days=2)
 
 
 @dataclass(frozen=True)

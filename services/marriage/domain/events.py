@@ -178,6 +178,52 @@ class CertificateReissued:
 
 
 @dataclass(frozen=True)
+class ReissueRequested:
+    """A reissue asked here for a record `record_region` holds: the case waits for its archive."""
+
+    case_id: str
+    office_code: str
+    region: str
+    record_case_id: str
+    record_region: str
+    applicant_citizen_id: str
+    reason: str
+    requested_on: date
+    handoff_id: str
+
+
+@dataclass(frozen=True)
+class ArchiveExtract:
+    """The record as the holding region's archive shows it, and what the asking office is to issue."""
+
+    record_case_id: str
+    record_region: str
+    requested_document: str
+    issued_document: str
+    original_certificate_number: str
+    status_change: str
+    registered_on: date | None
+    party_a_citizen_id: str
+    party_a_name: str
+    party_b_citizen_id: str
+    party_b_name: str
+
+
+@dataclass(frozen=True)
+class ArchiveExtractReceived:
+    case_id: str
+    handoff_id: str
+    extract: ArchiveExtract
+
+
+@dataclass(frozen=True)
+class ReissueRefused:
+    case_id: str
+    handoff_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class MaritalStatusQueried:
     case_id: str
     citizen_id: str
@@ -226,4 +272,6 @@ DivorceEvent = (
     | DivorceTerminated
 )
 
-DomainEvent = MarriageEvent | DivorceEvent | CertificateReissued | MaritalStatusQueried | CertificateNumberIssued
+ReissueEvent = ReissueRequested | ArchiveExtractReceived | ReissueRefused | CertificateReissued
+
+DomainEvent = MarriageEvent | DivorceEvent | ReissueEvent | MaritalStatusQueried | CertificateNumberIssued

@@ -3,18 +3,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import date
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from services.marriage.domain.divorce import Divorce, DivorceState
-from services.marriage.domain.events import CertificateReissued, MaritalStatusQueried
+from services.marriage.domain.events import (
+    ArchiveExtract,
+    ArchiveExtractReceived,
+    CertificateReissued,
+    MaritalStatusQueried,
+    ReissueEvent,
+    ReissueRefused,
+    ReissueRequested,
+)
 from services.marriage.domain.marriage import Marriage, MarriageState
 from services.marriage.domain.rules import ApplicantIsParty, AuthorisedStatusQuery, RegisteredRecord, check
 from services.marriage.domain.values import Document, MaritalStatus
 
 REISSUE_STREAM_TYPE = "marriage.CertificateReissue"
 STATUS_QUERY_STREAM_TYPE = "marriage.StatusQuery"
+# The hand-off work name of a reissue asked in one region for a record another region holds.
+REISSUE_WORK = "marriage.certificate_reissue"
+
+# Record case ids carry their region: "marriage-<GB/T 2260 code>-<id>", "divorce-<code>-<id>".
+_RECORD_ID = re.compile(r"^(?:marriage|divorce)-(\d{6})-")
+
+
+def record_region_of(record_case_id: str) -> str:
+    """The region holding a marriage or divorce record, from its case id; "" if the id names none
+    (the handler then looks the id up here and answers NOT_FOUND as before)."""
+    match = _RECORD_ID.match(record_case_id)
+    return match.group(1) if match else ""
 
 
 @dataclass(frozen=True)
@@ -89,3 +110,95 @@ def answer_status_query(*, case_id: str, citizen_id: str, reason: str, requestin
         since=on_record.since, office_code=office_code, region=region,
         source_region=on_record.source_region or region,
     )
+
+
+# -- a reissue asked here for a record another region holds -------------------------------------
+
+
+def archive_extract(record: Marriage | Divorce, decision: ReissueDecision, *, region: str) -> ArchiveExtract:
+    """The holding region's answer: the record as its archive shows it, and what to issue."""
+    if isinstance(record, Marriage):
+        a, b = record.parties
+        people = (a.citizen_id, a.name, b.citizen_id, b.name)
+    else:
+        sa, sb = record.spouses
+        people = (sa.citizen_id, sa.name, sb.citizen_id, sb.name)
+    registered_on = record.registered_on
+    return ArchiveExtract(
+        record_case_id=record.case_id, record_region=region, requested_document=decision.requested.value,
+        issued_document=decision.issued.value, original_certificate_number=decision.original_certificate_number,
+        status_change=decision.status_change, registered_on=registered_on, party_a_citizen_id=people[0],
+        party_a_name=people[1], party_b_citizen_id=people[2], party_b_name=people[3],
+    )
+
+
+@dataclass(frozen=True)
+class RemoteReissue:
+    """A reissue case whose record another region holds: awaiting its archive, then issued here
+    (with this office's number) or refused."""
+
+    requested: ReissueRequested
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    archive: ArchiveExtract | None = None
+    issued: CertificateReissued | None = None
+    refusal_reason: str = ""
+
+    @property
+    def case_id(self) -> str:
+        return self.requested.case_id
+
+    @property
+    def state(self) -> str:
+        if self.issued is not None:
+            return "issued"
+        return "refused" if self.refusal_reason else "awaiting_archive"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "awaiting_archive"
+
+    @classmethod
+    def fold(cls, history: Iterable[tuple[ReissueEvent, datetime]]) -> RemoteReissue:
+        case: RemoteReissue | None = None
+        for event, at in history:
+            if case is None:
+                assert isinstance(event, ReissueRequested), "a remote reissue starts with ReissueRequested"
+                case = cls(event, 1, at, at)
+                continue
+            case = replace(case, version=case.version + 1, updated_at=at)
+            match event:
+                case ArchiveExtractReceived():
+                    case = replace(case, archive=event.extract)
+                case CertificateReissued():
+                    case = replace(case, issued=event)
+                case ReissueRefused():
+                    case = replace(case, refusal_reason=event.reason or "refused by the holding region")
+                case _:
+                    pass
+        assert case is not None
+        return case
+
+    def issue(self, *, handoff_id: str, extract: ArchiveExtract, certificate_number: str,
+              issued_on: date) -> list[ReissueEvent]:
+        """The archive answered: record it and issue, here, the document it says. Nothing once the
+        case is closed (a redelivered answer)."""
+        if not self.is_open or handoff_id != self.requested.handoff_id:
+            return []
+        r = self.requested
+        return [
+            ArchiveExtractReceived(case_id=r.case_id, handoff_id=handoff_id, extract=extract),
+            CertificateReissued(
+                case_id=r.case_id, office_code=r.office_code, region=r.region, record_case_id=r.record_case_id,
+                applicant_citizen_id=r.applicant_citizen_id, requested_document=extract.requested_document,
+                issued_document=extract.issued_document, certificate_number=certificate_number,
+                original_certificate_number=extract.original_certificate_number,
+                status_change=extract.status_change, issued_on=issued_on, reason=r.reason,
+            ),
+        ]
+
+    def refuse(self, *, handoff_id: str, reason: str) -> list[ReissueEvent]:
+        if not self.is_open or handoff_id != self.requested.handoff_id:
+            return []
+        return [ReissueRefused(case_id=self.case_id, handoff_id=handoff_id, reason=reason)]

@@ -23,10 +23,7 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
 
     def RegisterMarriage(self, request: api.RegisterMarriageRequest, context: grpc.ServicerContext) -> api.Case:
         case_id = handlers.register_marriage(self.deps, mapping.register_marriage(request), current_actor())
-        # Never wait past the caller's own deadline: it would get DEADLINE_EXCEEDED, not its case.
-        remaining = context.time_remaining()
-        timeout = request.wait_seconds if remaining is None else min(request.wait_seconds, max(0.0, remaining - 0.5))
-        return mapping.case_message(queries.wait_until_settled(self.deps, case_id, timeout))
+        return self._settled(case_id, request.wait_seconds, context)
 
     def ReceiveDivorce(self, request: api.ReceiveDivorceRequest, context: grpc.ServicerContext) -> api.Case:
         return self._case(handlers.receive_divorce(self.deps, mapping.receive_divorce(request), current_actor()))
@@ -44,7 +41,8 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
 
     def ReissueCertificate(self, request: api.ReissueCertificateRequest, context: grpc.ServicerContext) -> api.Case:
         command = mapping.reissue_certificate(request)
-        return self._case(handlers.reissue_certificate(self.deps, command, current_actor()))
+        case_id = handlers.reissue_certificate(self.deps, command, current_actor())
+        return self._settled(case_id, request.wait_seconds, context)
 
     def QueryMaritalStatus(self, request: api.QueryMaritalStatusRequest, context: grpc.ServicerContext) -> api.Case:
         command = mapping.query_marital_status(request)
@@ -65,6 +63,12 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
             page_size=request.page_size, page_token=request.page_token,
         )
         return mapping.case_page(page)
+
+    def _settled(self, case_id: str, wait_seconds: float, context: grpc.ServicerContext) -> api.Case:
+        # Never wait past the caller's own deadline: it would get DEADLINE_EXCEEDED, not its case.
+        remaining = context.time_remaining()
+        timeout = wait_seconds if remaining is None else min(wait_seconds, max(0.0, remaining - 0.5))
+        return mapping.case_message(queries.wait_until_settled(self.deps, case_id, timeout))
 
     def _case(self, case_id: str) -> api.Case:
         return mapping.case_message(queries.get_case(self.deps, case_id))

@@ -33,7 +33,7 @@ from services.marriage.domain import marriage as marriage_module
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import CertificateReissued
 from services.marriage.domain.marriage import Marriage, MarriageState
-from services.marriage.domain.reissue import StatusOnRecord
+from services.marriage.domain.reissue import RemoteReissue, StatusOnRecord
 from services.marriage.domain.values import MaritalStatus
 
 marriage_cases = Table(
@@ -70,6 +70,7 @@ QUEUES: dict[str, tuple[str, str]] = {
     "cooling_off": ("divorce", "cooling_off"),
     "awaiting_certificate_request": ("divorce", "awaiting_certificate_request"),
     "awaiting_divorce_registration": ("divorce", "certificate_requested"),
+    "awaiting_archive": ("reissue", "awaiting_archive"),  # reissues waiting for another region's record
 }
 
 _REBUILD_PAGE = 1000
@@ -98,6 +99,10 @@ def case_row(aggregate: CaseAggregate) -> dict[str, object]:
                    party_names=NAME_SEPARATOR.join(s.name for s in aggregate.spouses),
                    related_case_id=aggregate.marriage_case_id,
                    due_on=aggregate.due_on.isoformat() if aggregate.due_on else None)
+    elif isinstance(aggregate, RemoteReissue):
+        asked = aggregate.requested
+        row.update(state=aggregate.state, office_code=asked.office_code, region=asked.region,
+                   related_case_id=asked.record_case_id)
     else:
         event = aggregate.event
         related = event.record_case_id if isinstance(event, CertificateReissued) else event.marriage_case_id

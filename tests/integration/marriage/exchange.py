@@ -2,8 +2,9 @@
 the session's broker, and regions each hosting the marriage service in-process through the service
 host (services/common/runtime.py) on a fake clock: gRPC server, outbox relay and deadline
 scheduler threads, exactly as `tongban serve` runs them. Only faust is left out of the regions: a
-plain consumer thread hands every message of the decisions topic to the host's dispatch, which
-is what the host's faust agent does."""
+plain consumer thread hands every message of the topics the host consumes (the marriage events
+topic, for hand-offs between regions, and the decisions topic) to the host's dispatch, which is
+what the host's faust agents do."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ class Region:
         wait_until(answered, timeout=60, what=f"the registry's answer for {case.case_id}")
         return latest[0]
 
+    def settled_reissue(self, case: api.Case, actor: Actor) -> api.Case:
+        """The reissue once the holding region's archive answered (issued or refused)."""
+        request = api.GetCaseRequest(case_id=case.case_id)
+        latest = [case]
+
+        def answered() -> bool:
+            latest[0] = self.call("GetCase", request, actor)
+            return latest[0].state != "awaiting_archive"
+
+        wait_until(answered, timeout=60, what=f"the holding region's archive to answer {case.case_id}")
+        return latest[0]
+
     def wait_for_claim(self, claim_id: str, status: str, *, other: Region | None = None) -> None:
         """Until `other` (default: this region) has seen the registry decide `status` on the claim."""
         viewer = other or self
@@ -109,8 +122,7 @@ def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: dateti
     host.start_background()
     channel = grpc.insecure_channel(f"127.0.0.1:{host.grpc_port}")
     here = Region(code, host, clock, channel, api_grpc.MarriageServiceStub(channel))
-    here._consumer = threading.Thread(target=_consume_decisions, args=(here, bootstrap), name=f"decisions-{code}",
-                                      daemon=True)
+    here._consumer = threading.Thread(target=_consume, args=(here, bootstrap), name=f"exchange-{code}", daemon=True)
     here._consumer.start()
     try:
         yield here
@@ -122,21 +134,24 @@ def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: dateti
         host.close()
 
 
-def _consume_decisions(here: Region, bootstrap: str) -> None:
-    """What the host's faust agent does for the decisions topic: every message to dispatch."""
-    topic = here.host.topic(DECISIONS_TOPIC)
+def _consume(here: Region, bootstrap: str) -> None:
+    """What the host's faust agents do for its topics: every message to dispatch."""
+    topics = here.host.topics()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     try:
-        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), what=f"partitions of {topic}")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        assigned = [TopicPartition(topic, p) for topic in topics for p in _partitions(consumer, topic)]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         while not here._stop.is_set():
-            for records in consumer.poll(timeout_ms=100).values():
+            for tp, records in consumer.poll(timeout_ms=100).items():
                 for record in records:
-                    here.host.dispatch(topic, record.key, record.value, record.headers)
+                    here.host.dispatch(tp.topic, record.key, record.value, record.headers)
     finally:
         consumer.close()
+
+
+def _partitions(consumer: KafkaConsumer, topic: str) -> list[int]:
+    return sorted(wait_until(lambda: consumer.partitions_for_topic(topic), what=f"partitions of {topic}"))
 
 
 def register_request(husband: str, wife: str, *, wait: float = 30.0) -> api.RegisterMarriageRequest:

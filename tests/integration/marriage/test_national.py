@@ -1,8 +1,8 @@
 """Marriage registration across regions on a real broker with the real registry worker: Ningxia
-(640000) and Sichuan (510000) each run the marriage service; every case is driven through a real
-gRPC server and channel.
+(640000), Sichuan (510000) and Shaanxi (610000) each run the marriage service; every case is
+driven through a real gRPC server and channel.
 
-One exchange (worker + two regions) serves the whole module: starting faust is the slow part, and
+One exchange (worker + three regions) serves the whole module: starting faust is the slow part, and
 every test uses people of its own, so the tests cannot see each other's claims."""
 
 from __future__ import annotations
@@ -42,20 +42,24 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA).astimezone(UTC)  # a Monday
 YINCHUAN = clerk(YINCHUAN_OFFICE, NINGXIA)
 YINCHUAN_2 = clerk(YINCHUAN_OFFICE_2, NINGXIA)
 GUANGYUAN = clerk(GUANGYUAN_OFFICE, SICHUAN)
+SHAANXI = "610000"
+XIAN_OFFICE = "610102-MRO-01"  # 新城区婚姻登记处
+XIAN = clerk(XIAN_OFFICE, SHAANXI)
 AGREEMENT = events_pb2.DivorceAgreement(
     signed_by_both=True, intention="双方自愿离婚", children_arrangement="无子女",
     property_arrangement="各自名下财产归各自所有", debt_arrangement="无共同债务")
 
 
 @pytest.fixture(scope="module")
-def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region]]:
+def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region, Region]]:
     memory_tracing()  # spans get real trace ids, so the journey's trace can be followed
     prefix = f"t.marriage-national.{uuid.uuid4().hex[:10]}"
     data = tmp_path_factory.mktemp("nation")
     with registry_worker(kafka_broker.bootstrap, prefix, data / "registry"), \
             region(NINGXIA, kafka_broker.bootstrap, prefix, data, START) as ningxia, \
-            region(SICHUAN, kafka_broker.bootstrap, prefix, data, START) as sichuan:
-        yield ningxia, sichuan
+            region(SICHUAN, kafka_broker.bootstrap, prefix, data, START) as sichuan, \
+            region(SHAANXI, kafka_broker.bootstrap, prefix, data, START) as shaanxi:
+        yield ningxia, sichuan, shaanxi
 
 
 def _refusal(call: Any) -> Any:
@@ -69,8 +73,8 @@ def _claim(case: api.Case, party: str) -> str:
 
 
 def test_the_same_person_registering_in_both_regions_at_once_gets_exactly_one_marriage_民法典_1042(
-        nation: tuple[Region, Region]) -> None:
-    ningxia, sichuan = nation
+        nation: tuple[Region, Region, Region]) -> None:
+    ningxia, sichuan, _ = nation
     groom, first_bride, second_bride = man(), woman(), woman(address="510802")
     with ThreadPoolExecutor(max_workers=2) as pool:
         at_ningxia = pool.submit(ningxia.call, "RegisterMarriage", register_request(groom, first_bride), YINCHUAN)
@@ -101,8 +105,8 @@ def test_the_same_person_registering_in_both_regions_at_once_gets_exactly_one_ma
 
 
 def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_in_the_other_民法典_1077_1078(
-        nation: tuple[Region, Region]) -> None:
-    ningxia, sichuan = nation
+        nation: tuple[Region, Region, Region]) -> None:
+    ningxia, sichuan, _ = nation
     people = couple()
     married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
                                            YINCHUAN), YINCHUAN)
@@ -141,9 +145,19 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
     remarried = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN)
     assert remarried.state == "registered", remarried.marriage.refusal_reason
 
+    # 补领 of the (dissolved) marriage's certificate asked in Sichuan: Ningxia's archive says the
+    # status changed, so Sichuan issues a registration record certificate (国务院令第804号).
+    asked = sichuan.call("ReissueCertificate", api.ReissueCertificateRequest(
+        record_case_id=married.case_id, applicant_citizen_id=people.husband, reason="遗失", wait_seconds=30),
+        GUANGYUAN)
+    record = sichuan.settled_reissue(asked, GUANGYUAN)
+    assert record.reissue.issued.issued_document == "registration_record_certificate"
+    assert "dissolved by divorce" in record.reissue.issued.status_change
+    assert record.reissue.issued.certificate_number.startswith(f"JLZ{GUANGYUAN_OFFICE}-")
 
-def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Region, Region]) -> None:
-    ningxia, _ = nation
+
+def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Region, Region, Region]) -> None:
+    ningxia, _, _ = nation
     people = couple()
     married = ningxia.call("RegisterMarriage", register_request(people.husband, people.wife), YINCHUAN)
     assert married.state == "registered"
@@ -174,10 +188,35 @@ def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Regi
     assert "void" in second.reissue.issued.status_change
 
 
+def test_a_certificate_is_reissued_at_an_office_of_another_region_from_the_holding_archive_国务院令804(
+        nation: tuple[Region, Region, Region]) -> None:
+    ningxia, _, shaanxi = nation
+    people = couple()
+    married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
+                                           YINCHUAN), YINCHUAN)
+    assert married.state == "registered"
+    asked = shaanxi.call("ReissueCertificate", api.ReissueCertificateRequest(
+        record_case_id=married.case_id, applicant_citizen_id=people.wife, reason="遗失", wait_seconds=30), XIAN)
+    assert asked.reissue.requested.record_region == NINGXIA
+    issued = shaanxi.settled_reissue(asked, XIAN)
+    assert (issued.state, issued.region, issued.office_code) == ("issued", SHAANXI, XIAN_OFFICE)
+    assert issued.reissue.issued.issued_document == "reissued_marriage_certificate"
+    assert issued.reissue.issued.certificate_number.startswith(f"BJ{XIAN_OFFICE}-")
+    assert issued.reissue.issued.original_certificate_number == married.marriage.certificate_number
+    archive = issued.reissue.archive
+    assert (archive.party_a_citizen_id, archive.party_b_citizen_id) == (people.husband, people.wife)
+    assert archive.registered_on == married.marriage.registered_on
+
+    unknown = shaanxi.call("ReissueCertificate", api.ReissueCertificateRequest(
+        record_case_id="marriage-640000-0000000000000000", applicant_citizen_id=people.wife, reason="遗失"), XIAN)
+    refused = shaanxi.settled_reissue(unknown, XIAN)
+    assert refused.state == "refused" and "marriage-640000-0000000000000000" in refused.reissue.refusal_reason
+
+
 def test_bad_input_and_broken_rules_are_refused_with_details_and_nothing_is_stored(
-        nation: tuple[Region, Region]) -> None:
+        nation: tuple[Region, Region, Region]) -> None:
     """Architecture invariant 7, through the real front door."""
-    ningxia, _ = nation
+    ningxia, _, _ = nation
     store = ningxia.host.store
     assert store is not None
     head = store.head()

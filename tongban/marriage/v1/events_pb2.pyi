@@ -301,6 +301,74 @@ class CertificateReissued(_message.Message):
     reason: str
     def __init__(self, case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., record_case_id: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., requested_document: _Optional[str] = ..., issued_document: _Optional[str] = ..., certificate_number: _Optional[str] = ..., original_certificate_number: _Optional[str] = ..., status_change: _Optional[str] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class ReissueRequested(_message.Message):
+    __slots__ = ("case_id", "office_code", "region", "record_case_id", "record_region", "applicant_citizen_id", "reason", "requested_on", "handoff_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_ON_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    office_code: str
+    region: str
+    record_case_id: str
+    record_region: str
+    applicant_citizen_id: str
+    reason: str
+    requested_on: _types_pb2.Date
+    handoff_id: str
+    def __init__(self, case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., record_case_id: _Optional[str] = ..., record_region: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., requested_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., handoff_id: _Optional[str] = ...) -> None: ...
+
+class ArchiveExtract(_message.Message):
+    __slots__ = ("record_case_id", "record_region", "requested_document", "issued_document", "original_certificate_number", "status_change", "registered_on", "party_a_citizen_id", "party_a_name", "party_b_citizen_id", "party_b_name")
+    RECORD_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_CERTIFICATE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_ON_FIELD_NUMBER: _ClassVar[int]
+    PARTY_A_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_A_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTY_B_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_B_NAME_FIELD_NUMBER: _ClassVar[int]
+    record_case_id: str
+    record_region: str
+    requested_document: str
+    issued_document: str
+    original_certificate_number: str
+    status_change: str
+    registered_on: _types_pb2.Date
+    party_a_citizen_id: str
+    party_a_name: str
+    party_b_citizen_id: str
+    party_b_name: str
+    def __init__(self, record_case_id: _Optional[str] = ..., record_region: _Optional[str] = ..., requested_document: _Optional[str] = ..., issued_document: _Optional[str] = ..., original_certificate_number: _Optional[str] = ..., status_change: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., party_a_citizen_id: _Optional[str] = ..., party_a_name: _Optional[str] = ..., party_b_citizen_id: _Optional[str] = ..., party_b_name: _Optional[str] = ...) -> None: ...
+
+class ArchiveExtractReceived(_message.Message):
+    __slots__ = ("case_id", "handoff_id", "extract")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTRACT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    handoff_id: str
+    extract: ArchiveExtract
+    def __init__(self, case_id: _Optional[str] = ..., handoff_id: _Optional[str] = ..., extract: _Optional[_Union[ArchiveExtract, _Mapping]] = ...) -> None: ...
+
+class ReissueRefused(_message.Message):
+    __slots__ = ("case_id", "handoff_id", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    handoff_id: str
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., handoff_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class MaritalStatusQueried(_message.Message):
     __slots__ = ("case_id", "citizen_id", "reason", "requesting_body", "queried_on", "status", "marriage_case_id", "since", "office_code", "region", "source_region")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

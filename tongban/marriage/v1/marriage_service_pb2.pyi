@@ -81,14 +81,16 @@ class RegisterDivorceRequest(_message.Message):
     def __init__(self, divorce_case_id: _Optional[str] = ...) -> None: ...
 
 class ReissueCertificateRequest(_message.Message):
-    __slots__ = ("record_case_id", "applicant_citizen_id", "reason")
+    __slots__ = ("record_case_id", "applicant_citizen_id", "reason", "wait_seconds")
     RECORD_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     APPLICANT_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     record_case_id: str
     applicant_citizen_id: str
     reason: str
-    def __init__(self, record_case_id: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    wait_seconds: float
+    def __init__(self, record_case_id: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
 
 class QueryMaritalStatusRequest(_message.Message):
     __slots__ = ("citizen_id", "reason", "requesting_body")
@@ -257,10 +259,16 @@ class DivorceDetail(_message.Message):
     def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., provisional_calendar: _Optional[bool] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., withdrawn_by: _Optional[str] = ..., closing_reason: _Optional[str] = ...) -> None: ...
 
 class ReissueDetail(_message.Message):
-    __slots__ = ("issued",)
+    __slots__ = ("issued", "requested", "archive", "refusal_reason")
     ISSUED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_REASON_FIELD_NUMBER: _ClassVar[int]
     issued: _events_pb2.CertificateReissued
-    def __init__(self, issued: _Optional[_Union[_events_pb2.CertificateReissued, _Mapping]] = ...) -> None: ...
+    requested: _events_pb2.ReissueRequested
+    archive: _events_pb2.ArchiveExtract
+    refusal_reason: str
+    def __init__(self, issued: _Optional[_Union[_events_pb2.CertificateReissued, _Mapping]] = ..., requested: _Optional[_Union[_events_pb2.ReissueRequested, _Mapping]] = ..., archive: _Optional[_Union[_events_pb2.ArchiveExtract, _Mapping]] = ..., refusal_reason: _Optional[str] = ...) -> None: ...
 
 class StatusQueryDetail(_message.Message):
     __slots__ = ("answer",)

@@ -129,7 +129,9 @@ class MarriageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReissueCertificate(self, request, context):
-        """补领: the certificate again, or a registration record certificate if the status changed.
+        """补领 at any office in the country: the certificate again, or a registration record certificate
+        if the status changed. For a record another region holds, that region's archive answers
+        through a hand-off; the case is "awaiting_archive", then "issued" or "refused".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
