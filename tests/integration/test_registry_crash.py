@@ -5,6 +5,8 @@ table comes back from the changelog, every claim is decided, and no person is gr
 from __future__ import annotations
 
 import collections
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from tests.registry_support import DecisionFeed, Region, WorkerProcess, new_pers
 
 pytestmark = pytest.mark.kafka
 
-PERSONS_PER_WAVE = 40
+PERSONS_PER_WAVE = 30
 RIVALS = ("640000", "510000", "610000")
 
 
@@ -48,7 +50,7 @@ def _recorded(regions: list[Region]) -> int:
 
 
 def test_a_worker_killed_mid_stream_recovers_its_table_and_never_grants_twice(
-        kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path) -> None:
+        kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path, kafka_timing: Callable[[str, float], None]) -> None:
     """Wave 1 is decided and committed. Wave 2 (new persons, three rival regions each) is being
     decided when the worker gets SIGKILL. While it is down, Chongqing claims everyone. After the
     restart: every claim has exactly one decision recorded, each person exactly one grant ever
@@ -70,8 +72,10 @@ def test_a_worker_killed_mid_stream_recovers_its_table_and_never_grants_twice(
     try:
         first_persons = [new_person() for _ in range(PERSONS_PER_WAVE)]
         wave1 = _claim_wave(rivals, first_persons, "w1")
+        started = time.monotonic()
         worker.start()
         feed.wait_for(lambda: _recorded(rivals) == len(wave1), timeout=90.0, what="wave 1 decided", worker=worker)
+        kafka_timing("registry worker start to wave 1 decided", time.monotonic() - started)
         feed.wait_for(lambda: _committed(bootstrap, worker.app_id, worker.claims_topic) >= len(wave1), timeout=30.0,
                       what="wave 1's offsets committed", worker=worker, interval=0.5)
 
@@ -83,10 +87,12 @@ def test_a_worker_killed_mid_stream_recovers_its_table_and_never_grants_twice(
         assert decided_at_kill < len(wave2), "the kill was meant to land mid-stream"
 
         wave3 = _claim_wave([chongqing], [*first_persons, *second_persons], "w3")  # while no worker runs
+        restarted = time.monotonic()
         worker.start()
         everything = [*wave1, *wave2, *wave3]
         feed.wait_for(lambda: _recorded([*rivals, chongqing]) >= len(everything), timeout=120.0,
                       what="every claim decided after the restart", worker=worker, interval=0.2)
+        kafka_timing("registry worker restart to every claim decided", time.monotonic() - restarted)
     finally:
         feed.stop()
         worker.stop()

@@ -12,7 +12,7 @@ from services.common.events import Actor, RecordedEvent, TraceContext
 from services.common.hashing import GENESIS, event_hash
 from services.common.registry.adapters import decision_from_proto
 from services.common.registry.domain import ClaimKind, Outcome
-from services.common.registry.worker import decision_message, forward, parse_duration, take
+from services.common.registry.worker import GapHealer, decision_message, forward, parse_duration, take
 from services.common.relay import HEADER_EVENT_TYPE
 from tongban.registry.v1 import registry_pb2
 
@@ -85,3 +85,30 @@ def test_a_message_keyed_by_another_person_is_not_decided() -> None:
                                                ("7d", 604800), ("250ms", 0.25)])
 def test_claim_ttl_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_a_hole_in_the_claims_topic_is_sought_back_over_not_decided_around() -> None:
+    """The decider's guard against a consumer that skips messages (worker.py, crash safety)."""
+    now = [100.0]
+    healer = GapHealer("claims", monotonic=lambda: now[0])
+    assert healer.check(0, 7, expected=None) is None, "no expectation before the first input"
+    assert healer.check(0, 7, expected=7) is None and not healer.skipping(0, 7, 7)
+    assert healer.check(0, 12, expected=8) == 8, "offsets 8..11 were skipped: seek back to 8"
+    assert healer.check(0, 13, expected=8) is None and healer.skipping(0, 13, 8), "fetched before the seek"
+    assert healer.check(1, 3, expected=3) is None and not healer.skipping(1, 3, 3), "other partitions go on"
+    assert healer.check(0, 8, expected=8) is None and not healer.skipping(0, 8, 8), "the hole is filled"
+
+
+def test_a_hole_that_never_fills_is_accepted_after_some_seeks() -> None:
+    """Records deleted by retention cannot come back: the decider goes on, loudly."""
+    now = [0.0]
+    healer = GapHealer("claims", monotonic=lambda: now[0])
+    seeks = 0
+    for _ in range(20):
+        if healer.check(2, 50, expected=40) == 40:
+            seeks += 1
+        elif not healer.skipping(2, 50, 40):
+            break
+        now[0] += GapHealer.RETRY_AFTER
+    assert seeks == GapHealer.MAX_SEEKS
+    assert not healer.skipping(2, 50, 40)

@@ -14,7 +14,7 @@ Rules, named as the decisions cite them:
   hold already expired, whatever order the expiry check and the input reach the worker in.
 - DecisionsAreIdempotent: an input decided before (a redelivery, or a re-run after a crash) gives
   the decisions it gave the first time, with the same ids, never new ones. A decision id derives
-  from (claim id, outcome).
+  from the claim (its id qualified by the claiming region and service) and the outcome.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The registry worker: the single writer per person (architecture invariant 5), a faust app.
 
-    python -m services.common.registry.worker --kafka HOST:PORT [--claim-ttl 24h] [...]
+    tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
+    python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
     (`worker --without-web` may be given too, for the same command line as other faust apps.)
 
 Flow (docs/cross-region.md):
@@ -42,7 +43,7 @@ development broker does not support reliably):
   table recovers and races with the seek to the committed offsets; it then commits past the hole).
   Hence the forwarder is a plain aiokafka consumer, and the decider checks each claims-topic
   offset against the next offset its table expects (the topic has no holes of its own) and seeks
-  back over a hole rather than deciding without it (`_GapHealer`).
+  back over a hole rather than deciding without it (`GapHealer`).
 
 Limits: the timer scans the whole local table every interval (fine for the claims in flight, not
 for a national population in one process); the record keeps what every input decided, so it
@@ -60,7 +61,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,6 @@ class WorkerSettings:
     # Of the claims topic and the table's changelog, which must agree (faust checks): choose it
     # once, since changing it moves people to other partitions.
     partitions: int = 8
-    extra_faust_settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.claim_ttl <= timedelta(0):
@@ -260,7 +260,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
 
     clock = clock or SystemClock()
     app = create_app(settings.app_id, settings.bootstrap, datadir=settings.datadir,
-                     topic_partitions=settings.partitions, **settings.extra_faust_settings)
+                     topic_partitions=settings.partitions)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     claims = app.topic(settings.claims_topic, partitions=settings.partitions, **raw)
     decisions = app.topic(settings.decisions_topic, partitions=settings.partitions, **raw)
@@ -272,7 +272,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     async def forward_claims() -> None:
         await _forward_loop(settings, claims, clock)
 
-    gaps = _GapHealer(settings.claims_topic)
+    gaps = GapHealer(settings.claims_topic)
 
     # An agent that fails on something other than bad data crashes the worker rather than skip
     # the input: the restarted worker processes it again (at-least-once).
@@ -308,6 +308,8 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     async def send_expiry_checks() -> None:
         now = clock.now()
         tick = time.monotonic()
+        for key in [k for k, when in sent.items() if tick - when > 10 * resend_after]:
+            del sent[key]  # long decided: keeps the map to the holds in flight
         for person, value in list(persons.items()):
             if value is None or person.startswith(_POSITION_PREFIX):
                 continue
@@ -330,7 +332,7 @@ def _position_key(partition: int) -> str:
     return f"{_POSITION_PREFIX}{partition}"
 
 
-class _GapHealer:
+class GapHealer:
     """Makes the decider see every offset of the claims topic, in order.
 
     faust-streaming 0.15.3 can hand an agent a partition's messages with a hole in them after a
@@ -343,8 +345,9 @@ class _GapHealer:
     RETRY_AFTER = 2.0  # seconds before seeking again for the same hole
     MAX_SEEKS = 5  # then the hole is taken as real (records deleted by retention) and logged
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.topic = topic
+        self._monotonic = monotonic
         self._seeks: dict[int, tuple[int, float, int]] = {}  # partition → (expected, when, attempts)
 
     def check(self, partition: int, offset: int, expected: int | None) -> int | None:
@@ -354,7 +357,7 @@ class _GapHealer:
             return None
         last = self._seeks.get(partition)
         attempts = last[2] if last is not None and last[0] == expected else 0
-        if last is not None and last[0] == expected and time.monotonic() - last[1] < self.RETRY_AFTER:
+        if last is not None and last[0] == expected and self._monotonic() - last[1] < self.RETRY_AFTER:
             return None  # a seek is under way: skipping() drops what was fetched before it
         if attempts >= self.MAX_SEEKS:
             log.error("%s[%d]: offsets %d..%d never came; going on from %d", self.topic, partition, expected,
@@ -362,7 +365,7 @@ class _GapHealer:
             self._seeks.pop(partition, None)
             return None
         log.warning("%s[%d]: got offset %d, expected %d; seeking back", self.topic, partition, offset, expected)
-        self._seeks[partition] = (expected, time.monotonic(), attempts + 1)
+        self._seeks[partition] = (expected, self._monotonic(), attempts + 1)
         return expected
 
     def skipping(self, partition: int, offset: int, expected: int | None) -> bool:
@@ -441,10 +444,13 @@ def parse_duration(text: str) -> timedelta:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.common.registry.worker",
+        # The CLI's entry point; `python -m services.common.registry.worker` takes the same arguments.
+        prog="tongban registry",
         description="Run the per-person registry worker: it reads the claims on the service topics, decides "
                     "one person at a time in a faust table (one holder per person and kind), releases "
-                    "unconfirmed claims after --claim-ttl, and publishes the decisions.",
+                    "unconfirmed claims after --claim-ttl, and publishes the decisions. Stops on SIGTERM or "
+                    "Ctrl-C; safe to kill at any moment.",
+        epilog="example: tongban registry --kafka 127.0.0.1:9092 --claim-ttl 24h",
     )
     parser.add_argument("legacy", nargs="*", metavar="worker", help=argparse.SUPPRESS)
     parser.add_argument("--without-web", action="store_true", help=argparse.SUPPRESS)  # web is always off
