@@ -133,7 +133,8 @@ def test_a_withdrawal_and_a_court_judgment_民法典_1051(stack: StackInfo) -> N
 def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(
         stack: StackInfo, tmp_path: Path) -> None:
     """Architecture invariant 7 as a clerk reads it."""
-    bad_id = person("male")[:-1] + ("0" if person("male")[-1] != "0" else "1")
+    good = person("male")
+    bad_id = good[:-1] + ("0" if good[-1] != "0" else "1")  # any other check character is wrong
     invalid = window(stack, "register", bad_id, "王磊", person("female"), "李娜")
     assert invalid.returncode == 1
     assert "INVALID_ARGUMENT" in invalid.stderr and "party_a.citizen_id: GB 11643" in invalid.stderr
