@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +142,17 @@ def add_stack_commands(subparsers: Any) -> None:
                                     epilog="example:\n  tongban clock show --data data")
     advance = clock_actions.add_parser(
         "advance", help="move every region's clock forward", formatter_class=_Formatter,
-        description="Add DURATION to the offset of every controlled clock on DIR.",
-        epilog="example:\n  tongban clock advance 31d --data data   (past a divorce's 30-day cooling-off)")
-    advance.add_argument("duration", type=parse_duration, metavar="DURATION", help="e.g. 31d, 12h, 1d12h, 90m")
+        description="Add DURATION to the offset of every controlled clock on DIR, or move them to the start of a\n"
+                    "day (China time) with --to. A deadline falls due at 00:00 China time on the day after the\n"
+                    "last day a case reports, so `--to` that day carries every region past it, holidays and\n"
+                    "make-up working days included.",
+        epilog="examples:\n"
+               "  tongban clock advance --to 2027-01-05 --data data   (a divorce's cooling-off ran until 2027-01-04)\n"
+               "  tongban clock advance 12h --data data")
+    advance.add_argument("duration", type=parse_duration, metavar="DURATION", nargs="?",
+                         help="e.g. 31d, 12h, 1d12h, 90m")
+    advance.add_argument("--to", type=parse_day, metavar="YYYY-MM-DD",
+                         help="move to 00:00 China time on this day (nothing moves if the stack is already past it)")
     for parser in (show, advance):
         parser.add_argument("--data", type=Path, default=default_data,
                             help=f"the stack's data directory (env {DATA_ENV}, default ./data)")
@@ -186,11 +194,28 @@ def cmd_clock(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"tongban clock: no data directory {args.data}", file=sys.stderr)
         return 2
-    offset = advance(args.data, args.duration) if args.clock_command == "advance" else read_offset(args.data)
+    if args.clock_command == "advance":
+        if (args.duration is None) == (args.to is None):
+            print("tongban clock advance: give either DURATION (e.g. 31d) or --to YYYY-MM-DD", file=sys.stderr)
+            return 2
+        delta = args.duration
+        if args.to is not None:
+            target = datetime.combine(args.to, datetime.min.time(), tzinfo=CHINA).astimezone(UTC)
+            delta = max(timedelta(0), target - (datetime.now(UTC) + read_offset(args.data)))
+        offset = advance(args.data, delta)
+    else:
+        offset = read_offset(args.data)
     now = (datetime.now(UTC) + offset).astimezone(CHINA)
     print(f"stack time {now:%Y-%m-%d %H:%M} China time (offset {offset.days} days "
           f"{offset.seconds // 3600} hours from real time)")
     return 0
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day: {text!r} (write YYYY-MM-DD, e.g. 2027-01-05)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,11 +9,12 @@ import argparse
 import itertools
 import os
 import random
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,13 @@ def test_a_divorce_by_hand_through_the_cooling_off_and_the_certificate_window_æ°
     assert "nothing was recorded" in early.stderr
     assert divorce in done(window(stack, "queue", "cooling_off"))
 
-    moved = subprocess.run([sys.executable, "-m", "services.stack.cli", "clock", "advance", "31d", "--data",
-                            stack.data_dir], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert moved.returncode == 0 and "offset 31 days" in moved.stdout, moved.stderr
+    # Move to the end the case itself reports, never by a fixed count of days: a 30th day on a
+    # holiday rolls the end to the next working day (received 2026-12-02: 2027-01-01 â†’ 2027-01-04).
+    last_day = date.fromisoformat(re.search(r"cooling-off until (\d{4}-\d{2}-\d{2})", received).group(1))
+    runs_out = (last_day + timedelta(days=1)).isoformat()
+    moved = subprocess.run([sys.executable, "-m", "services.stack.cli", "clock", "advance", "--to", runs_out,
+                            "--data", stack.data_dir], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0 and f"stack time {runs_out}" in moved.stdout, moved.stderr
     wait_until(lambda: divorce in done(window(stack, "queue", "awaiting_certificate_request")), timeout=30,
                interval=0.5, what="the cooling-off deadline to fire")
 
