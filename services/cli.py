@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from services import catalogue
+
 DESCRIPTION = """\
 Tongban (通办): event-sourced civil-affairs services that hand cases across regions with a
 verifiable audit trail. Each region runs its own marriage, disability and relief services, each
@@ -154,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: tongban relay --db data/640000/marriage.db --service marriage --region 640000 "
                "--kafka 127.0.0.1:9092")
     relay.add_argument("--db", required=True, type=_store_url, help="SQLite file path or SQLAlchemy URL")
-    relay.add_argument("--service", required=True, choices=["marriage", "disability", "relief"])
+    relay.add_argument("--service", required=True, choices=catalogue.names(),
+                       help="the store's service (services/catalogue.py)")
     relay.add_argument("--region", required=True, help="GB/T 2260 code of the region, e.g. 640000")
     relay.add_argument("--kafka", required=True, help="bootstrap servers, host:port")
     relay.add_argument("--topic", help="override the topic (default tongban.<service>.events.v1)")
@@ -198,18 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.set_defaults(func=cmd_bench_store)
 
     from services.common.audit.cli import add_audit_bench_parser, add_audit_parser
-    from services.marriage.entrypoints.cli import add_marriage_commands
     from services.stack.cli import add_stack_commands
 
     add_audit_bench_parser(bench_sub)
     add_audit_parser(sub)
-    add_marriage_commands(sub)
+    for service in catalogue.SERVICES:  # each service's operator commands: `tongban marriage …`
+        service.add_commands(sub)
     add_stack_commands(sub)
     return parser
 
 
 def _run_service(argv: Sequence[str]) -> int:
-    from services.common.runtime import main as serve_main
+    from services.host.cli import main as serve_main
 
     return serve_main(argv)
 

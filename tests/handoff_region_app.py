@@ -1,6 +1,6 @@
-"""A minimal service for the hand-off tests, run by the real host (services.common.runtime):
+"""A minimal service for the hand-off tests, run by the real host (services.host):
 
-    python -m services.common.runtime --definition tests.handoff_region_app:definition --region 640000 ...
+    python -m services.host --definition tests.handoff_region_app:definition --region 640000 ...
 
 Its cases are streams of StringValue notes (stream id = case id, type "test.Case"). Its own API is
 one command, AddNote, guarded by ensure_owner like any write command of a real service; the rest
@@ -21,9 +21,9 @@ from services.common.errors import InvalidArgument
 from services.common.events import Actor, NewEvent
 from services.common.grpc_context import current_actor
 from services.common.handoff import Handoff, HandoffHooks, Kind, ensure_owner
-from services.common.runtime import ServiceDefinition
 from services.common.store import EventStore, StoreTransaction
 from services.common.telemetry import current_trace_context
+from services.host import ServiceDefinition, Wiring
 
 SERVICE = "casework"
 CASE_TYPE = "test.Case"
@@ -77,8 +77,7 @@ def outcome_arrived(tx: StoreTransaction, h: Handoff, outcome: Message) -> None:
 
 
 def definition() -> ServiceDefinition:
-    return ServiceDefinition(
-        name=SERVICE,
-        servicers=[casework_servicer],
+    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: Wiring(
+        servicers=[casework_servicer(infrastructure.store)],
         handoff_hooks=HandoffHooks(case_snapshot=snapshot, on_taken_over=taken_over, on_outcome=outcome_arrived),
-    )
+    ))

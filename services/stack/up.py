@@ -18,7 +18,7 @@ is still there), then the registry, then the broker; and each child is told by t
 if the supervisor dies (PR_SET_PDEATHSIG).
 
 A restart on the same DIR resumes: the stores are on disk, each service host refills a fresh
-broker from its store (services/common/runtime.py), and the registry's table comes back from its
+broker from its store (services/host/), and the registry's table comes back from its
 backup."""
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from services.stack.stackfile import (
 )
 
 DEFAULT_REGIONS = ("640000", "510000", "610000")
-KNOWN_SERVICES = ("marriage", "disability", "relief")
 KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
@@ -66,15 +65,10 @@ class StackError(RuntimeError):
 
 
 def available_services() -> tuple[str, ...]:
-    """The services this checkout can host (those with a bootstrap module), in a stable order."""
-    import importlib.util
+    """The services this checkout can host: the catalogue's, in its order."""
+    from services import catalogue
 
-    found = []
-    for name in KNOWN_SERVICES:
-        with contextlib.suppress(ModuleNotFoundError):
-            if importlib.util.find_spec(f"services.{name}.bootstrap") is not None:
-                found.append(name)
-    return tuple(found)
+    return catalogue.names()
 
 
 @dataclass(frozen=True)
@@ -257,8 +251,9 @@ class Stack:
             return
 
     def _start_registry(self) -> None:
+        from services import catalogue
         from services.common.kafka_settings import events_topic
-        from services.common.registry.topics import CLAIMING_SERVICES, CLAIMS_TOPIC, DECISIONS_TOPIC
+        from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
         from services.stack.registry_backup import (
             BACKUP_FILE,
             ChangelogMirror,
@@ -278,7 +273,7 @@ class Stack:
                 "--app-id", config.registry_app_id, "--datadir", str(registry_dir / "faust"),
                 "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
                 "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel]
-        for service in CLAIMING_SERVICES:
+        for service in catalogue.claiming():  # the services whose topics carry claims
             argv += ["--service-topic", config.topic(events_topic(service))]
         self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())
         mirror = ChangelogMirror(backup, self._broker_address, topic)

@@ -73,7 +73,7 @@ def test_every_topic_the_stack_uses_is_created() -> None:
 
 
 def test_each_region_has_its_database_and_every_service_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.common.runtime import build_parser, config_from_args, load_definition
+    from services.host.cli import build_parser, config_from_args, load_definition
 
     init_sql = (ROOT / "infra/postgres/init-databases.sql").read_text()
     assert SERVE, "the compose file runs services"

@@ -1,4 +1,4 @@
-"""Two regions, each a real host process (services.common.runtime) with its own SQLite store, on
+"""Two regions, each a real host process (services.host) with its own SQLite store, on
 the session broker: cases and requests handed between Ningxia (640000) and Sichuan (510000) over
 Kafka, driven through each region's gRPC front door (architecture invariants 1, 4, 6, 7).
 
@@ -117,7 +117,7 @@ class Regions:
 
 def _start(code: str, data_dir: Path, bootstrap: str, prefix: str) -> Region:
     log_path = data_dir / f"host-{code}.log"
-    argv = [sys.executable, "-m", "services.common.runtime", "--definition", "tests.handoff_region_app:definition",
+    argv = [sys.executable, "-m", "services.host", "--definition", "tests.handoff_region_app:definition",
             "--region", code, "--kafka", bootstrap, "--data-dir", str(data_dir), "--clock", "controlled",
             "--topic-prefix", prefix, "--scheduler-interval", "0.2", "--loglevel", "info"]
     env = {k: v for k, v in os.environ.items() if k not in ("TONGBAN_TRACING",)}

@@ -1,4 +1,4 @@
-"""The service host (services.common.runtime) without its faust worker: refilling a broker that
+"""The service host (services.host) without its faust worker: refilling a broker that
 lost its data (invariant 1: the stores are the truth, Kafka can be refilled from them), and how
 one message is dispatched to a service's reactions. The whole host with its worker, two regions
 at once, is exercised by test_handoff_regions.py."""
@@ -18,8 +18,8 @@ from infra.local_broker import LocalBroker
 from services.common.events import RecordedEvent
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
-from services.common.runtime import HostConfig, Reaction, ServiceDefinition, ServiceHost, refill_if_broker_lost
 from services.common.store import EventStore, StoreTransaction, sqlite_url
+from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, Wiring, refill_if_broker_lost
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -94,7 +94,7 @@ def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_runn
     with LocalBroker(log_dir=tmp_path) as broker:
         config = HostConfig(region="640000", kafka=broker.bootstrap, data_dir=tmp_path / "data",
                             relay_interval=0.05, refill_check_interval=0.3, scheduler_interval=0.2)
-        definition = ServiceDefinition(name="relief", handoff_hooks=None)
+        definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: Wiring(handoff_hooks=None))
         first = ServiceHost(definition, config)
         first.prepare()
         assert first.store is not None
@@ -134,21 +134,21 @@ class Recorder:
             raise RuntimeError("a bug in the reaction")
         self.seen.append(event.event_id)
 
-    def on_decision(self, store: EventStore, key: bytes | None, value: bytes, headers: Any) -> None:
+    def on_decision(self, key: bytes | None, value: bytes, headers: Any) -> None:
         self.raw.append(value)
 
 
 @pytest.fixture
 def host(tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> Iterator[tuple[ServiceHost, Recorder]]:
     recorder = Recorder()
-    definition = ServiceDefinition(
-        name="relief",
+    wiring = Wiring(
         reactions=[Reaction(name="echo", event_types=frozenset({STRING}), handle=recorder.react,
                             topic="tongban.marriage.events.v1",
                             wants=lambda e: e.message().value != "not for us")],  # type: ignore[attr-defined]
         raw_handlers={"tongban.registry.decisions.v1": recorder.on_decision},
         handoff_hooks=None,
     )
+    definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: wiring)
     config = HostConfig(region="510000", kafka=kafka_broker.bootstrap, data_dir=tmp_path,
                         topic_prefix=kafka_topic_prefix)
     service_host = ServiceHost(definition, config)
@@ -175,7 +175,7 @@ def test_a_message_reaches_its_reaction_once_and_a_bad_one_never_stops_the_consu
                                       for text in ("married", "not for us", "explode"))
     finally:
         source.close()
-    with caplog.at_level(logging.INFO, logger="services.common.runtime"):
+    with caplog.at_level(logging.INFO, logger="services.host"):
         for event in (wanted, wanted, unwanted, explodes):
             service_host.dispatch(marriage, None, event.to_bytes(), [])
         service_host.dispatch(marriage, None, b"\x00 not an envelope", [])

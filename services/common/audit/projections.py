@@ -191,15 +191,15 @@ _MODULE_NAMES = ("projections", "projection")
 
 
 def service_providers() -> list[str]:
-    """`<package>.projections:register_projections` for every package directly under `services`
-    and `services.common` that has one. A package without a projections module is skipped; one
+    """`<package>.projections:register_projections` for every service of the catalogue and every
+    package of `services.common` that has one. A package without a projections module is skipped; one
     whose module fails to import is an error (better a loud audit than one that silently skips a
     read model); one whose module has no provider function is logged."""
-    import services
     import services.common
+    from services import catalogue
 
     found: list[str] = []
-    packages = [f"services.{i.name}" for i in pkgutil.iter_modules(services.__path__) if i.ispkg]
+    packages = [service.package for service in catalogue.SERVICES]
     packages += [f"services.common.{i.name}" for i in pkgutil.iter_modules(services.common.__path__) if i.ispkg]
     for package in packages:
         if package in _SKIPPED_PACKAGES:

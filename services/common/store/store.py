@@ -202,6 +202,13 @@ class StoreTransaction:
                                  processed_at_us=to_micros(self.store.clock.now()))
         )
 
+    def lock_head(self) -> None:
+        """Take the store head lock now rather than at the first append: a read that must see every
+        earlier commit (an owner check, a counter) then cannot interleave with a writer. On
+        PostgreSQL it is SELECT … FOR UPDATE of the head row, held to commit; on SQLite, BEGIN
+        IMMEDIATE already holds the write lock. Re-entrant within the transaction."""
+        self._lock_head()
+
     def _lock_head(self) -> tuple[int, bytes, int]:
         if self._head is None:
             query = select(store_head.c.position, store_head.c.global_hash, store_head.c.recorded_at_us)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from services.common.events import RecordedEvent
 from services.marriage.adapters.payloads import decode
@@ -44,19 +45,12 @@ class OneShotCase:
         return "issued" if isinstance(self.event, CertificateReissued) else "answered"
 
 
+A = TypeVar("A", Marriage, Divorce, RemoteReissue)
 CaseAggregate = Marriage | Divorce | OneShotCase | RemoteReissue
 
 
-def fold_marriage(events: Sequence[RecordedEvent]) -> Marriage:
-    return Marriage.fold((decode(e), e.recorded_at) for e in events)
-
-
-def fold_divorce(events: Sequence[RecordedEvent]) -> Divorce:
-    return Divorce.fold((decode(e), e.recorded_at) for e in events)
-
-
-def fold_remote_reissue(events: Sequence[RecordedEvent]) -> RemoteReissue:
-    return RemoteReissue.fold((decode(e), e.recorded_at) for e in events)
+def _fold(cls: type[A], events: Sequence[RecordedEvent]) -> A:
+    return cls.fold((decode(e), e.recorded_at) for e in events)
 
 
 def fold_case(events: Sequence[RecordedEvent]) -> CaseAggregate | None:
@@ -65,12 +59,12 @@ def fold_case(events: Sequence[RecordedEvent]) -> CaseAggregate | None:
         return None
     stream_type = events[0].stream_type
     if stream_type == marriage_module.STREAM_TYPE:
-        return fold_marriage(events)
+        return _fold(Marriage, events)
     if stream_type == divorce_module.STREAM_TYPE:
-        return fold_divorce(events)
+        return _fold(Divorce, events)
     first = decode(events[0])
     if isinstance(first, ReissueRequested):
-        return fold_remote_reissue(events)
+        return _fold(RemoteReissue, events)
     return OneShotCase(decode(events[0]), len(events), events[0].recorded_at, events[-1].recorded_at)
 
 

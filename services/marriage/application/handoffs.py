@@ -31,14 +31,14 @@ from services.common.handoff import (
     complete_handoff,
     refuse_handoff,
 )
+from services.common.kit import Provenance, UnitOfWork
 from services.common.store import StoreTransaction
 from services.common.telemetry import current_trace_context
-from services.marriage.adapters.cases import fold_remote_reissue
-from services.marriage.adapters.payloads import from_message, to_message, type_name
+from services.marriage.adapters.payloads import from_message, to_message
 from services.marriage.application.handlers import decide_from_archive
-from services.marriage.application.unit import Cause, Deps, append, issue_certificate_number, refresh_read_models
+from services.marriage.application.unit import Deps, issue_certificate_number
 from services.marriage.domain.events import ArchiveExtract, ReissueRequested
-from services.marriage.domain.reissue import REISSUE_STREAM_TYPE, REISSUE_WORK, RemoteReissue, archive_extract
+from services.marriage.domain.reissue import REISSUE_WORK, RemoteReissue, archive_extract
 from services.marriage.domain.values import Document, china_date
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def when_asked_for_a_record_answer_from_the_archive(deps: Deps, tx: StoreTransac
         refuse_handoff(tx, h.handoff_id, "the request names no reissue case", actor=actor)
         return
     try:
-        record, decision = decide_from_archive(tx, asked.record_case_id, asked.applicant_citizen_id)
+        with deps.units.joining(tx, _provenance(deps, tx, h, ARCHIVE)) as uow:  # reads only
+            record, decision = decide_from_archive(uow, asked.record_case_id, asked.applicant_citizen_id)
     except (NotFound, RuleViolation) as refusal:
         # Nothing was appended yet: refusing is the whole answer, and the asking case ends refused.
         refuse_handoff(tx, h.handoff_id, str(refusal), actor=actor)
@@ -74,29 +75,25 @@ def when_archive_answers_issue_here(deps: Deps, tx: StoreTransaction, h: Handoff
     if not isinstance(extract, ArchiveExtract):
         log.error("hand-off %s answered with %s, not an ArchiveExtract", h.handoff_id, outcome.DESCRIPTOR.full_name)
         return
-    case = _open_case(tx, h)
-    if case is None:
-        return
-    cause = _cause(deps, tx, h)
-    today = china_date(cause.occurred_at)
-    number = issue_certificate_number(tx, document=Document(extract.issued_document),
-                                      office_code=case.requested.office_code, on=today, case_id=case.case_id,
-                                      cause=cause)
-    events = case.issue(handoff_id=h.handoff_id, extract=extract, certificate_number=number, issued_on=today)
-    append(tx, case.case_id, REISSUE_STREAM_TYPE, case.version, events, cause)
-    refresh_read_models(tx, case.case_id)
+    with deps.units.joining(tx, _provenance(deps, tx, h, REISSUE_DESK)) as uow:
+        case = _open_case(uow, h)
+        if case is None or case.requested is None:
+            return
+        today = china_date(uow.provenance.occurred_at)
+        number = issue_certificate_number(uow, document=Document(extract.issued_document),
+                                          office_code=case.requested.office_code, on=today, case_id=case.case_id)
+        uow.record(case, case.issue(handoff_id=h.handoff_id, extract=extract, certificate_number=number,
+                                    issued_on=today))
 
 
 def when_archive_refuses_close_refused(deps: Deps, tx: StoreTransaction, h: Handoff) -> None:
     """Asking region, on HandoffRefused: the case ends refused with the holding region's reason."""
     if h.work != REISSUE_WORK:
         return
-    case = _open_case(tx, h)
-    if case is None:
-        return
-    events = case.refuse(handoff_id=h.handoff_id, reason=h.refusal_reason)
-    append(tx, case.case_id, REISSUE_STREAM_TYPE, case.version, events, _cause(deps, tx, h))
-    refresh_read_models(tx, case.case_id)
+    with deps.units.joining(tx, _provenance(deps, tx, h, REISSUE_DESK)) as uow:
+        case = _open_case(uow, h)
+        if case is not None:
+            uow.record(case, case.refuse(handoff_id=h.handoff_id, reason=h.refusal_reason))
 
 
 def reissue_hooks(deps: Deps) -> HandoffHooks:
@@ -118,18 +115,17 @@ def _snapshot(h: Handoff) -> ReissueRequested | None:
     return asked if isinstance(asked, ReissueRequested) else None
 
 
-def _open_case(tx: StoreTransaction, h: Handoff) -> RemoteReissue | None:
-    stream = tx.read_stream(h.case_id)
-    if not stream or stream[0].type != type_name(ReissueRequested):
-        log.error("hand-off %s names %s, which is no reissue case here", h.handoff_id, h.case_id)
+def _open_case(uow: UnitOfWork, h: Handoff) -> RemoteReissue | None:
+    case = uow.find(RemoteReissue, h.case_id)
+    if case is None or case.requested is None:
+        log.error("hand-off %s names %s, which is no reissue case asked here", h.handoff_id, h.case_id)
         return None
-    case = fold_remote_reissue(stream)
     return case if case.is_open and case.requested.handoff_id == h.handoff_id else None
 
 
-def _cause(deps: Deps, tx: StoreTransaction, h: Handoff) -> Cause:
+def _provenance(deps: Deps, tx: StoreTransaction, h: Handoff, component: str) -> Provenance:
     # Caused by the hand-off message just recorded, in the trace of the journey that started at
     # the asking window (the consumer's span continues it).
     [last] = tx.read_stream(h.stream_id, after_version=h.version - 1)
-    return Cause(actor=Actor.system(deps.region, REISSUE_DESK), correlation_id=h.case_id,
-                 causation_id=last.event_id, occurred_at=deps.clock.now(), trace=current_trace_context())
+    return Provenance(actor=Actor.system(deps.region, component), correlation_id=h.case_id,
+                      causation_id=last.event_id, occurred_at=deps.clock.now(), trace=current_trace_context())

@@ -11,11 +11,12 @@ services/common/working_days.py) — it is checked again a week later instead.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
+from services.common.kit.aggregate import Aggregate
 from services.common.working_days import Calendar
 from services.marriage.domain.events import (
     CoolingOffEnded,
@@ -99,9 +100,11 @@ def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spo
 
 
 @dataclass
-class Divorce:
+class Divorce(Aggregate):
+    stream_type: ClassVar[str] = STREAM_TYPE
+    what: ClassVar[str] = "divorce"
+
     case_id: str = ""
-    version: int = 0
     state: DivorceState | None = None
     marriage_case_id: str = ""
     office_code: str = ""
@@ -120,8 +123,6 @@ class Divorce:
     registered_on: date | None = None
     withdrawn_by: str = ""
     closing_reason: str = ""
-    opened_at: datetime | None = None
-    updated_at: datetime | None = None
 
     @property
     def spouses(self) -> tuple[Spouse, Spouse]:
@@ -206,8 +207,7 @@ class Divorce:
 
     # -- folding ------------------------------------------------------------------------------
 
-    def apply(self, event: DivorceEvent) -> None:
-        self.version += 1
+    def when(self, event: DivorceEvent) -> None:
         match event:
             case DivorceApplicationReceived():
                 self.case_id = event.case_id
@@ -267,12 +267,3 @@ class Divorce:
     def _no_deadline(self) -> None:
         self.pending_deadline_id = ""
         self.due_on = None
-
-    @classmethod
-    def fold(cls, history: Iterable[tuple[DivorceEvent, datetime]]) -> Divorce:
-        divorce = cls()
-        for event, recorded_at in history:
-            divorce.apply(event)
-            divorce.opened_at = divorce.opened_at or recorded_at
-            divorce.updated_at = recorded_at
-        return divorce

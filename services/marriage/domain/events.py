@@ -30,14 +30,23 @@ class PartyClaimGranted:
 
 
 @dataclass(frozen=True)
+class ClaimHolder:
+    """Who holds a person in the registry (empty when a claim expired rather than lost)."""
+
+    case_id: str
+    region: str
+    service: str
+
+
+@dataclass(frozen=True)
 class PartyClaimDenied:
+    """Schema version 2: the holder as one value (version 1 had three flat holder_* fields)."""
+
     claim_id: str
     citizen_id: str
     decision_id: str
     outcome: str  # "denied" | "expired"
-    holder_case_id: str
-    holder_region: str
-    holder_service: str
+    holder: ClaimHolder
 
 
 @dataclass(frozen=True)

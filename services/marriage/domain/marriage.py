@@ -8,12 +8,14 @@ events; `apply` only assigns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
+from typing import ClassVar
 
+from services.common.kit.aggregate import Aggregate
 from services.marriage.domain.events import (
+    ClaimHolder,
     CourtJudgmentRecorded,
     DivorceProceedingClosed,
     DivorceProceedingOpened,
@@ -79,9 +81,11 @@ def apply_for_registration(*, case_id: str, office_code: str, region: str, appli
 
 
 @dataclass
-class Marriage:
+class Marriage(Aggregate):
+    stream_type: ClassVar[str] = STREAM_TYPE
+    what: ClassVar[str] = "marriage"
+
     case_id: str = ""
-    version: int = 0
     state: MarriageState | None = None
     office_code: str = ""
     region: str = ""
@@ -97,8 +101,6 @@ class Marriage:
     open_divorce_case_id: str = ""
     dissolution: MarriageDissolvedByDivorce | None = None
     judgment: CourtJudgmentRecorded | None = None
-    opened_at: datetime | None = None
-    updated_at: datetime | None = None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -153,8 +155,8 @@ class Marriage:
         if found is None or claim_id in self.lost:
             return []
         role, party = found
-        events: list[MarriageEvent] = [PartyClaimDenied(
-            claim_id, party.citizen_id, decision_id, outcome, holder_case_id, holder_region, holder_service)]
+        holder = ClaimHolder(holder_case_id, holder_region, holder_service)
+        events: list[MarriageEvent] = [PartyClaimDenied(claim_id, party.citizen_id, decision_id, outcome, holder)]
         if self.state is not MarriageState.AWAITING_REGISTRY:
             return events
         rule = NoExistingMarriage(role, holder_region, holder_case_id, outcome)
@@ -205,8 +207,7 @@ class Marriage:
 
     # -- folding ------------------------------------------------------------------------------
 
-    def apply(self, event: MarriageEvent) -> None:
-        self.version += 1
+    def when(self, event: MarriageEvent) -> None:
         match event:
             case MarriageApplicationReceived():
                 self.case_id = event.case_id
@@ -241,13 +242,3 @@ class Marriage:
                 self.judgment = event
             case _:
                 raise TypeError(f"not a marriage event: {type(event).__name__}")
-
-    @classmethod
-    def fold(cls, history: Iterable[tuple[MarriageEvent, datetime]]) -> Marriage:
-        """The marriage from its stored events, each with the time it was recorded."""
-        marriage = cls()
-        for event, recorded_at in history:
-            marriage.apply(event)
-            marriage.opened_at = marriage.opened_at or recorded_at
-            marriage.updated_at = recorded_at
-        return marriage

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+from typing import ClassVar
 
+from services.common.kit.aggregate import Aggregate
 from services.marriage.domain.divorce import Divorce, DivorceState
 from services.marriage.domain.events import (
     ArchiveExtract,
@@ -132,22 +134,25 @@ def archive_extract(record: Marriage | Divorce, decision: ReissueDecision, *, re
     )
 
 
-@dataclass(frozen=True)
-class RemoteReissue:
-    """A reissue case whose record another region holds: awaiting its archive, then issued here
-    (with this office's number) or refused."""
+@dataclass
+class RemoteReissue(Aggregate):
+    """A reissue case. One asked here for a record another region holds waits for its archive
+    (ReissueRequested), then is issued here (with this office's number) or refused; one whose
+    record this region holds is issued at once (its stream is CertificateReissued alone)."""
 
-    requested: ReissueRequested
-    version: int
-    opened_at: datetime
-    updated_at: datetime
+    stream_type: ClassVar[str] = REISSUE_STREAM_TYPE
+    what: ClassVar[str] = "reissue"
+
+    requested: ReissueRequested | None = None
     archive: ArchiveExtract | None = None
     issued: CertificateReissued | None = None
     refusal_reason: str = ""
 
     @property
     def case_id(self) -> str:
-        return self.requested.case_id
+        if self.requested is not None:
+            return self.requested.case_id
+        return self.issued.case_id if self.issued is not None else ""
 
     @property
     def state(self) -> str:
@@ -157,34 +162,26 @@ class RemoteReissue:
 
     @property
     def is_open(self) -> bool:
-        return self.state == "awaiting_archive"
+        return self.requested is not None and self.state == "awaiting_archive"
 
-    @classmethod
-    def fold(cls, history: Iterable[tuple[ReissueEvent, datetime]]) -> RemoteReissue:
-        case: RemoteReissue | None = None
-        for event, at in history:
-            if case is None:
-                assert isinstance(event, ReissueRequested), "a remote reissue starts with ReissueRequested"
-                case = cls(event, 1, at, at)
-                continue
-            case = replace(case, version=case.version + 1, updated_at=at)
-            match event:
-                case ArchiveExtractReceived():
-                    case = replace(case, archive=event.extract)
-                case CertificateReissued():
-                    case = replace(case, issued=event)
-                case ReissueRefused():
-                    case = replace(case, refusal_reason=event.reason or "refused by the holding region")
-                case _:
-                    pass
-        assert case is not None
-        return case
+    def when(self, event: ReissueEvent) -> None:
+        match event:
+            case ReissueRequested():
+                self.requested = event
+            case ArchiveExtractReceived():
+                self.archive = event.extract
+            case CertificateReissued():
+                self.issued = event
+            case ReissueRefused():
+                self.refusal_reason = event.reason or "refused by the holding region"
+            case _:
+                raise TypeError(f"not a reissue event: {type(event).__name__}")
 
     def issue(self, *, handoff_id: str, extract: ArchiveExtract, certificate_number: str,
               issued_on: date) -> list[ReissueEvent]:
         """The archive answered: record it and issue, here, the document it says. Nothing once the
         case is closed (a redelivered answer)."""
-        if not self.is_open or handoff_id != self.requested.handoff_id:
+        if not self.is_open or self.requested is None or handoff_id != self.requested.handoff_id:
             return []
         r = self.requested
         return [
@@ -199,6 +196,19 @@ class RemoteReissue:
         ]
 
     def refuse(self, *, handoff_id: str, reason: str) -> list[ReissueEvent]:
-        if not self.is_open or handoff_id != self.requested.handoff_id:
+        if not self.is_open or self.requested is None or handoff_id != self.requested.handoff_id:
             return []
         return [ReissueRefused(case_id=self.case_id, handoff_id=handoff_id, reason=reason)]
+
+
+@dataclass
+class StatusQuery(Aggregate):
+    """A recorded marital-status query: the question, the asker and the answer, in one event."""
+
+    stream_type: ClassVar[str] = STATUS_QUERY_STREAM_TYPE
+    what: ClassVar[str] = "status query"
+
+    answer: MaritalStatusQueried | None = None
+
+    def when(self, event: MaritalStatusQueried) -> None:
+        self.answer = event

@@ -1,43 +1,20 @@
 """The legal rules of marriage registration, each a named object with the article it encodes.
 
-A rule is checked with `check(...)`: the first broken one becomes a RuleViolation (gRPC
-FAILED_PRECONDITION naming the rule; architecture invariant 7). Messages name the party by role,
-never by citizen ID, so a refusal on a screen or in a log does not leak the number."""
+A rule is checked with `check(...)` (the kit's rule shape, services/common/kit/rules.py): the
+first broken one becomes a RuleViolation (gRPC FAILED_PRECONDITION naming the rule; invariant 7).
+Messages name the party by role, never by citizen ID, so a refusal on a screen or in a log does not leak the number."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from services.common.errors import NotAuthorised, RuleViolation
 from services.common.identity.citizen_id import age_on
+from services.common.kit.rules import Rule, check
 from services.marriage.domain.values import MarriageDeclaration, Sex, Spouse
-
-
-class Rule(Protocol):
-    name: ClassVar[str]
-    article: ClassVar[str]
-
-    def is_broken(self) -> bool: ...
-
-    @property
-    def message(self) -> str: ...
-
-
-def check(*rules: Rule) -> None:
-    """Raise RuleViolation for the first broken rule, in the order given."""
-    for rule in rules:
-        if rule.is_broken():
-            raise violation(rule)
-
-
-def violation(rule: Rule) -> RuleViolation:
-    # Rules about who may act answer PERMISSION_DENIED (NotAuthorised), the rest FAILED_PRECONDITION.
-    error: type[RuleViolation] = getattr(rule, "error", RuleViolation)
-    return error(rule.name, f"{rule.message} ({rule.article})")
-
 
 # -- marriage ---------------------------------------------------------------------------------
 
@@ -45,7 +22,7 @@ MINIMUM_AGE = {Sex.MALE: 22, Sex.FEMALE: 20}
 
 
 @dataclass(frozen=True)
-class MinimumMarriageAge:
+class MinimumMarriageAge(Rule):
     """男不得早于二十二周岁，女不得早于二十周岁; the age is reached on the birthday itself."""
 
     name: ClassVar[str] = "MinimumMarriageAge"
@@ -65,7 +42,7 @@ class MinimumMarriageAge:
 
 
 @dataclass(frozen=True)
-class MarriageBetweenManAndWoman:
+class MarriageBetweenManAndWoman(Rule):
     """结婚登记 is for a man and a woman (要求结婚的男女双方)."""
 
     name: ClassVar[str] = "MarriageBetweenManAndWoman"
@@ -82,7 +59,7 @@ class MarriageBetweenManAndWoman:
 
 
 @dataclass(frozen=True)
-class DistinctParties:
+class DistinctParties(Rule):
     """The same person cannot be both parties."""
 
     name: ClassVar[str] = "DistinctParties"
@@ -99,7 +76,7 @@ class DistinctParties:
 
 
 @dataclass(frozen=True)
-class FreeConsent:
+class FreeConsent(Rule):
     """结婚应当男女双方完全自愿."""
 
     name: ClassVar[str] = "FreeConsent"
@@ -116,7 +93,7 @@ class FreeConsent:
 
 
 @dataclass(frozen=True)
-class AppearInPerson:
+class AppearInPerson(Rule):
     """男女双方应当亲自到婚姻登记机关申请结婚登记."""
 
     name: ClassVar[str] = "AppearInPerson"
@@ -133,7 +110,7 @@ class AppearInPerson:
 
 
 @dataclass(frozen=True)
-class NoSpouseDeclared:
+class NoSpouseDeclared(Rule):
     """禁止重婚: each party declares having no spouse (the registry checks it nationwide too)."""
 
     name: ClassVar[str] = "NoSpouseDeclared"
@@ -150,7 +127,7 @@ class NoSpouseDeclared:
 
 
 @dataclass(frozen=True)
-class NoProhibitedKinshipDeclared:
+class NoProhibitedKinshipDeclared(Rule):
     """直系血亲或者三代以内的旁系血亲禁止结婚: each party declares there is no such relation."""
 
     name: ClassVar[str] = "NoProhibitedKinshipDeclared"
@@ -167,7 +144,7 @@ class NoProhibitedKinshipDeclared:
 
 
 @dataclass(frozen=True)
-class NoExistingMarriage:
+class NoExistingMarriage(Rule):
     """One live marriage per person, nationwide: the per-person registry denied the claim because
     another case holds the person (or the claim expired before both were granted)."""
 
@@ -193,7 +170,7 @@ class NoExistingMarriage:
 
 
 @dataclass(frozen=True)
-class MarriageSubsists:
+class MarriageSubsists(Rule):
     """Divorce, judgments and the like apply to a marriage that is registered and not dissolved."""
 
     name: ClassVar[str] = "MarriageSubsists"
@@ -209,7 +186,7 @@ class MarriageSubsists:
 
 
 @dataclass(frozen=True)
-class OneDivorceApplicationAtATime:
+class OneDivorceApplicationAtATime(Rule):
     name: ClassVar[str] = "OneDivorceApplicationAtATime"
     article: ClassVar[str] = "民法典 第1077条"
     open_divorce_case_id: str
@@ -223,7 +200,7 @@ class OneDivorceApplicationAtATime:
 
 
 @dataclass(frozen=True)
-class ApplicantsAreTheSpouses:
+class ApplicantsAreTheSpouses(Rule):
     """Both applicants must be the two parties of the marriage."""
 
     name: ClassVar[str] = "ApplicantsAreTheSpouses"
@@ -240,7 +217,7 @@ class ApplicantsAreTheSpouses:
 
 
 @dataclass(frozen=True)
-class BothSpousesInPerson:
+class BothSpousesInPerson(Rule):
     """夫妻双方自愿离婚的，应当签订书面离婚协议，并亲自到婚姻登记机关申请离婚登记 (1076);
     双方应当亲自到婚姻登记机关申请发给离婚证 (1078)."""
 
@@ -257,7 +234,7 @@ class BothSpousesInPerson:
 
 
 @dataclass(frozen=True)
-class WrittenDivorceAgreement:
+class WrittenDivorceAgreement(Rule):
     name: ClassVar[str] = "WrittenDivorceAgreement"
     article: ClassVar[str] = "民法典 第1076条"
     signed_by_both: bool
@@ -271,7 +248,7 @@ class WrittenDivorceAgreement:
 
 
 @dataclass(frozen=True)
-class CoolingOffPeriod:
+class CoolingOffPeriod(Rule):
     """自婚姻登记机关收到离婚登记申请之日起三十日内，任何一方不愿意离婚的，可以向婚姻登记机关撤回;
     the certificate may be requested only after those thirty days (第1077条)."""
 
@@ -289,7 +266,7 @@ class CoolingOffPeriod:
 
 
 @dataclass(frozen=True)
-class WithdrawalWithinCoolingOff:
+class WithdrawalWithinCoolingOff(Rule):
     name: ClassVar[str] = "WithdrawalWithinCoolingOff"
     article: ClassVar[str] = "民法典 第1077条第1款"
     state: str
@@ -303,7 +280,7 @@ class WithdrawalWithinCoolingOff:
 
 
 @dataclass(frozen=True)
-class CertificateRequestWithinWindow:
+class CertificateRequestWithinWindow(Rule):
     """届满后三十日内，双方应当亲自到婚姻登记机关申请发给离婚证；未申请的，视为撤回离婚登记申请."""
 
     name: ClassVar[str] = "CertificateRequestWithinWindow"
@@ -319,7 +296,7 @@ class CertificateRequestWithinWindow:
 
 
 @dataclass(frozen=True)
-class CertificateRequested:
+class CertificateRequested(Rule):
     """The office registers a divorce only after both requested the certificate in time."""
 
     name: ClassVar[str] = "CertificateRequested"
@@ -335,7 +312,7 @@ class CertificateRequested:
 
 
 @dataclass(frozen=True)
-class AtReceivingOffice:
+class AtReceivingOffice(Rule):
     """Withdrawal and the certificate request go to the office that received the application
     (民法典 第1077条; 民政部《关于调整婚姻登记办理程序的通知》(民发〔2020〕116号))."""
 
@@ -353,7 +330,7 @@ class AtReceivingOffice:
 
 
 @dataclass(frozen=True)
-class WithdrawingPartyIsSpouse:
+class WithdrawingPartyIsSpouse(Rule):
     name: ClassVar[str] = "WithdrawingPartyIsSpouse"
     article: ClassVar[str] = "民法典 第1077条第1款"
     citizen_id: str
@@ -371,7 +348,7 @@ class WithdrawingPartyIsSpouse:
 
 
 @dataclass(frozen=True)
-class ApplicantIsParty:
+class ApplicantIsParty(Rule):
     """补领 is for a party to the registration, after the office checked the archive."""
 
     name: ClassVar[str] = "ApplicantIsParty"
@@ -388,7 +365,7 @@ class ApplicantIsParty:
 
 
 @dataclass(frozen=True)
-class RegisteredRecord:
+class RegisteredRecord(Rule):
     """Only a registration that took place has a certificate to reissue."""
 
     name: ClassVar[str] = "RegisteredRecord"
@@ -404,7 +381,7 @@ class RegisteredRecord:
 
 
 @dataclass(frozen=True)
-class AuthorisedStatusQuery:
+class AuthorisedStatusQuery(Rule):
     """Only authorised bodies may look up a person's marital status, and every query is recorded
     (个人信息保护法 第十三条、第三十四条)."""
 
@@ -423,7 +400,7 @@ class AuthorisedStatusQuery:
 
 
 @dataclass(frozen=True)
-class ClerkOfThisRegion:
+class ClerkOfThisRegion(Rule):
     """Registrations are made by a clerk at an office of the region whose service records them."""
 
     name: ClassVar[str] = "ClerkOfThisRegion"
@@ -440,3 +417,6 @@ class ClerkOfThisRegion:
     @property
     def message(self) -> str:
         return f"only a clerk at an office of region {self.region} can record this"
+
+
+__all__ = ["Rule", "check"]  # re-exported: the domain checks its rules through this module

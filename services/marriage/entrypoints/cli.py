@@ -1,6 +1,6 @@
-"""`tongban marriage ...`: operator commands of the marriage service. `add_marriage_commands(sub)`
-adds them to the project CLI's subparsers (services/cli.py); nothing heavy is imported until a
-command runs."""
+"""`tongban marriage ...`: operator commands of the marriage service. `add_commands(sub)` adds
+them to the project CLI's subparsers (services/cli.py, through the catalogue); nothing heavy is
+imported until a command runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 
-def add_marriage_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     marriage = sub.add_parser(
         "marriage", help="marriage registration: read models and cases",
         description="Operator commands of one region's marriage registration service.")

@@ -1,6 +1,6 @@
 """A small national exchange for the marriage tests: the real registry worker (a faust process) on
 the session's broker, and regions each hosting the marriage service in-process through the service
-host (services/common/runtime.py) on a fake clock: gRPC server, outbox relay and deadline
+host (services/host/) on a fake clock: gRPC server, outbox relay and deadline
 scheduler threads, exactly as `tongban serve` runs them. Only faust is left out of the regions: a
 plain consumer thread hands every message of the topics the host consumes (the marriage events
 topic, for hand-offs between regions, and the decisions topic) to the host's dispatch, which is
@@ -28,8 +28,8 @@ from services.common.grpc_context import actor_metadata
 from services.common.kafka_settings import ensure_topics
 from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
 from services.common.registry.projection import registry_entries
-from services.common.runtime import HostConfig, ServiceHost
-from services.marriage.bootstrap import service_definition
+from services.host import HostConfig, ServiceHost
+from services.marriage.bootstrap import definition
 from tests.support import wait_until
 from tongban.marriage.v1 import marriage_service_pb2 as api
 from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
@@ -117,7 +117,7 @@ def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: dateti
     clock = FakeClock(start)
     config = HostConfig(region=code, kafka=bootstrap, data_dir=data_dir, topic_prefix=prefix,
                         partitions=PARTITIONS, relay_interval=0.05, scheduler_interval=0.1)
-    host = ServiceHost(service_definition(), config, clock=clock)
+    host = ServiceHost(definition(), config, clock=clock)
     host.prepare()
     host.start_background()
     channel = grpc.insecure_channel(f"127.0.0.1:{host.grpc_port}")

@@ -14,11 +14,14 @@ from services.common.clock import FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import ConcurrencyConflict, NotFound, RuleViolation
 from services.common.events import TraceContext
+from services.common.kit import Provenance
 from services.common.registry import ClaimKind, RegistryDecision, claim_stream_id, decision_id
 from services.common.registry.adapters import decision_to_proto
 from services.common.store import EventStore
+from services.host import Infrastructure
+from services.marriage.adapters.payloads import CODEC
 from services.marriage.application import handlers, queries
-from services.marriage.application.unit import DEFAULT_STATUS_QUERY_ROLES, Cause, append, load_marriage
+from services.marriage.application.unit import DEFAULT_STATUS_QUERY_ROLES
 from services.marriage.bootstrap import MarriageService, bootstrap
 from services.marriage.domain.commands import (
     PartyInput,
@@ -30,7 +33,7 @@ from services.marriage.domain.commands import (
     RequestDivorceCertificate,
     WithdrawDivorce,
 )
-from services.marriage.domain.marriage import claim_id_for
+from services.marriage.domain.marriage import Marriage, claim_id_for
 from services.marriage.domain.values import CHINA, Party, Spouse
 from services.marriage.projections.read_models import MarriageReadModels, rebuild, snapshot
 from tests.unit.marriage.people import (
@@ -52,7 +55,7 @@ def china(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> d
 
 @pytest.fixture
 def service(store: EventStore) -> MarriageService:
-    return bootstrap(store)
+    return bootstrap(Infrastructure.over(store))
 
 
 def register(service: MarriageService, people: Couple, actor=CLERK) -> str:  # type: ignore[no-untyped-def]
@@ -227,13 +230,13 @@ def test_two_receipts_racing_for_one_marriage_one_conflicts(service: MarriageSer
     version, is refused by the store instead of opening a second proceeding."""
     people = couple()
     marriage_id = register_married(service, people)
-    with store.transaction() as tx:
-        stale = load_marriage(tx, marriage_id)
+    provenance = Provenance(CLERK, "x", "y", store.clock.now(), TraceContext())
+    with service.deps.units.begin(provenance) as uow:
+        stale = uow.load(Marriage, marriage_id)
     _receive_divorce(service, marriage_id, people)
+    decided = stale.open_divorce("divorce-2", YINCHUAN_OFFICE)
     with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
-        cause = Cause(CLERK, "x", "y", store.clock.now(), TraceContext())
-        append(tx, marriage_id, "marriage.Marriage", stale.version, stale.open_divorce("divorce-2", YINCHUAN_OFFICE),
-               cause)
+        tx.append(marriage_id, Marriage.stream_type, stale.version, [CODEC.new_event(e, provenance) for e in decided])
 
 
 def test_read_models_rebuilt_from_the_log_equal_the_live_ones(

@@ -12,8 +12,9 @@ import pytest
 from services.common.clock import FakeClock
 from services.common.grpc_context import create_server
 from services.common.store import EventStore, sqlite_url
+from services.host import Infrastructure
 from services.marriage.bootstrap import bootstrap
-from services.marriage.entrypoints.cli import add_marriage_commands
+from services.marriage.entrypoints.cli import add_commands
 from services.marriage.projections.read_models import marriage_cases, snapshot
 from tests.unit.marriage.people import NINGXIA, YINCHUAN_OFFICE, couple
 from tests.unit.marriage.test_application import register_married
@@ -21,7 +22,7 @@ from tests.unit.marriage.test_application import register_married
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tongban")
-    add_marriage_commands(parser.add_subparsers(dest="command", required=True))
+    add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))
 
@@ -29,7 +30,7 @@ def _run(argv: list[str]) -> int:
 def test_rebuild_and_case_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "marriage.db"
     store = EventStore.open(sqlite_url(path), region=NINGXIA, service="marriage", clock=FakeClock())
-    service = bootstrap(store)
+    service = bootstrap(Infrastructure.over(store))
     case_id = register_married(service, couple())
     live = snapshot(store)
     with store.engine.begin() as conn:

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from services.common.kit.codec import current_fields, unwrap_optional
 from services.marriage.adapters import payloads
 from tongban.marriage.v1 import events_pb2
 
 
 def _sample(hint: Any, seed: int) -> Any:
-    target, _ = payloads._unwrap(hint)
+    target, _ = unwrap_optional(hint)
     if target is str:
         return f"value-{seed}"
     if target is bool:
@@ -44,8 +45,8 @@ def test_event_round_trips_through_its_payload(cls: type) -> None:
     assert message.DESCRIPTOR.full_name == f"tongban.marriage.v1.{cls.__name__}"
     stored = type(message).FromString(message.SerializeToString(deterministic=True))
     assert payloads.from_message(stored) == event
-    proto_fields = {f.name for f in message.DESCRIPTOR.fields}
-    assert proto_fields == {f.name for f in dataclasses.fields(cls)}, "the dataclass and the message agree"
+    assert current_fields(type(message)) == {f.name for f in dataclasses.fields(cls)}, \
+        "the dataclass and the message (less the fields only old versions used) agree"
 
 
 def test_every_event_message_has_a_domain_event() -> None:

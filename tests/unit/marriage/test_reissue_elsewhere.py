@@ -15,6 +15,7 @@ import pytest
 from services.common.clock import FakeClock
 from services.common.handoff import get_handoff, handoff_reaction
 from services.common.store import EventStore, sqlite_url
+from services.host import Infrastructure
 from services.marriage.application import handlers, queries
 from services.marriage.bootstrap import MarriageService, bootstrap
 from services.marriage.domain.commands import ReissueCertificate
@@ -30,14 +31,14 @@ XIAN = clerk_of(XIAN_OFFICE, SHAANXI)
 
 @pytest.fixture
 def holder(store: EventStore) -> MarriageService:
-    return bootstrap(store)  # 640000: the region holding the record
+    return bootstrap(Infrastructure.over(store))  # 640000: the region holding the record
 
 
 @pytest.fixture
 def asker(tmp_path: Path, clock: FakeClock) -> Iterator[MarriageService]:
     other = EventStore.open(sqlite_url(tmp_path / "shaanxi.db"), region=SHAANXI, service="marriage", clock=clock)
     try:
-        yield bootstrap(other)
+        yield bootstrap(Infrastructure.over(other))
     finally:
         other.close()
 

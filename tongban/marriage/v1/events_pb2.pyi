@@ -62,7 +62,7 @@ class PartyClaimGranted(_message.Message):
     def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., decision_id: _Optional[str] = ...) -> None: ...
 
 class PartyClaimDenied(_message.Message):
-    __slots__ = ("claim_id", "citizen_id", "decision_id", "outcome", "holder_case_id", "holder_region", "holder_service")
+    __slots__ = ("claim_id", "citizen_id", "decision_id", "outcome", "holder_case_id", "holder_region", "holder_service", "holder")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class PartyClaimDenied(_message.Message):
     HOLDER_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_REGION_FIELD_NUMBER: _ClassVar[int]
     HOLDER_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
     citizen_id: str
     decision_id: str
@@ -77,7 +78,18 @@ class PartyClaimDenied(_message.Message):
     holder_case_id: str
     holder_region: str
     holder_service: str
-    def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., outcome: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ...) -> None: ...
+    holder: ClaimHolder
+    def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., outcome: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ..., holder: _Optional[_Union[ClaimHolder, _Mapping]] = ...) -> None: ...
+
+class ClaimHolder(_message.Message):
+    __slots__ = ("case_id", "region", "service")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    region: str
+    service: str
+    def __init__(self, case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
 
 class PartyClaimReleased(_message.Message):
     __slots__ = ("claim_id", "citizen_id", "reason")

@@ -1,0 +1,55 @@
+"""The aggregate base: command methods decide and return new events; `when` only assigns; the
+fold is written once, here.
+
+Replay must give the same state every time (house style, "impure apply"): everything an event
+carries — ids, dates, numbers — is decided before it is made, so `when` reads nothing but the
+event. The version and the open/update times come from the store, and are kept by the base."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+
+@dataclass
+class Aggregate:
+    """One case (or other consistency boundary) as the fold of its stream.
+
+    `stream_type` names the stream in the store (e.g. "marriage.Marriage"); `what` is how an error
+    names it ("marriage 'marriage-640000-…' not found")."""
+
+    stream_type: ClassVar[str] = ""
+    what: ClassVar[str] = ""
+
+    version: int = 0
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def when(self, event: Any) -> None:
+        """Assign what `event` says. Never validates, never reads a clock: decide did that."""
+        raise NotImplementedError
+
+    def apply(self, event: Any) -> None:
+        self.when(event)
+        self.version += 1
+
+    @classmethod
+    def fold(cls, history: Iterable[tuple[Any, datetime]]) -> Self:
+        """The aggregate from its events, each with the time the store recorded it."""
+        state = cls()
+        for event, recorded_at in history:
+            state.apply(event)
+            state.opened_at = state.opened_at or recorded_at
+            state.updated_at = recorded_at
+        return state
+
+    def applied(self, events: Sequence[Any]) -> Self:
+        """A copy with `events` applied: what the aggregate will be once they are recorded. The
+        loaded state stays untouched, as the base of the expected version."""
+        after = copy.deepcopy(self)
+        for event in events:
+            after.apply(event)
+        return after

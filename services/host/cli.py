@@ -1,0 +1,105 @@
+"""`tongban serve`: one service of one region from arguments and environment.
+
+    python -m services.host --service marriage --region 640000 --kafka 127.0.0.1:9092
+
+The service is found in the catalogue (services/catalogue.py), or given as `--definition
+module:attr` (a ServiceDefinition, or a function returning one: the tests' own services)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.common.store import sqlite_url
+from services.host.definition import ServiceDefinition
+from services.host.host import CLOCKS, HostConfig, ServiceHost
+
+KAFKA_ENV = "TONGBAN_KAFKA"
+DATA_ENV = "TONGBAN_DATA"
+REGION_ENV = "TONGBAN_REGION"
+GRPC_ENV = "TONGBAN_GRPC"
+CLOCK_ENV = "TONGBAN_CLOCK"
+TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
+
+
+def load_definition(service: str | None, definition: str | None) -> ServiceDefinition:
+    """`--definition module:attr`, else the catalogue's entry for `service`."""
+    if not definition:
+        from services.catalogue import entry
+
+        assert service is not None
+        return entry(service).definition()
+    module_name, _, attr = definition.partition(":")
+    found = getattr(importlib.import_module(module_name), attr or "definition")
+    result = found() if callable(found) and not isinstance(found, ServiceDefinition) else found
+    if not isinstance(result, ServiceDefinition):
+        raise TypeError(f"{definition} is not a ServiceDefinition")
+    if service and result.name != service:
+        raise ValueError(f"{definition} defines service {result.name!r}, not {service!r}")
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="tongban serve",
+        description="Run one service of one region: gRPC front door, outbox relay, deadline scheduler and Kafka "
+                    "consumers in one process. Stops cleanly on SIGTERM or Ctrl-C.",
+        epilog="example: tongban serve --service marriage --region 640000 --kafka 127.0.0.1:9092")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--service", help="a service of the catalogue (tongban serve --help lists them)")
+    which.add_argument("--definition", metavar="MODULE:ATTR", help="load the service definition from here")
+    parser.add_argument("--region", default=env.get(REGION_ENV), help=f"GB/T 2260 code (env {REGION_ENV})")
+    parser.add_argument("--kafka", default=env.get(KAFKA_ENV), help=f"bootstrap servers host:port (env {KAFKA_ENV})")
+    parser.add_argument("--data-dir", type=Path, default=Path(env.get(DATA_ENV, "data")),
+                        help=f"SQLite stores, faust state, endpoint files, the clock offset (env {DATA_ENV}, "
+                             "default ./data)")
+    parser.add_argument("--store", help="store URL or SQLite path (default <data-dir>/<region>/<service>.db)")
+    parser.add_argument("--grpc", default=env.get(GRPC_ENV, "127.0.0.1:0"),
+                        help=f"gRPC listen address (env {GRPC_ENV}; default 127.0.0.1:0, a free port, printed)")
+    parser.add_argument("--tracing", choices=["none", "console", "otlp", "memory"],
+                        help="span exporter (default: env TONGBAN_TRACING, else none)")
+    parser.add_argument("--clock", choices=CLOCKS, default=env.get(CLOCK_ENV, "system"),
+                        help=f"'controlled' adds the offset in <data-dir>/clock-offset (time travel; env {CLOCK_ENV})")
+    parser.add_argument("--topic-prefix", default=env.get(TOPIC_PREFIX_ENV, ""),
+                        help="prefix for every topic and the consumer group (side-by-side runs on one broker)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of topics this host creates")
+    parser.add_argument("--scheduler-interval", type=float, default=1.0, help="seconds between deadline passes")
+    parser.add_argument("--relay-interval", type=float, default=0.2, help="seconds between idle relay polls")
+    parser.add_argument("--refill-check-interval", type=float, default=30.0,
+                        help="seconds between checks that the broker still holds this store's events")
+    parser.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> HostConfig:
+    if not args.region:
+        raise SystemExit(f"--region (or {REGION_ENV}) is required")
+    if not args.kafka:
+        raise SystemExit(f"--kafka (or {KAFKA_ENV}) is required")
+    from services.common.errors import InvalidArgument
+    from services.common.identity import RegionCode
+
+    try:
+        RegionCode.parse(args.region)
+    except InvalidArgument as bad:
+        raise SystemExit(f"--region {args.region!r}: {bad}") from None
+    store = args.store
+    if store and "://" not in store:
+        store = sqlite_url(store)
+    return HostConfig(
+        region=args.region, kafka=args.kafka, data_dir=args.data_dir, store_url=store, grpc_address=args.grpc,
+        tracing=args.tracing, topic_prefix=args.topic_prefix, clock=args.clock, partitions=args.partitions,
+        relay_interval=args.relay_interval, scheduler_interval=args.scheduler_interval,
+        refill_check_interval=args.refill_check_interval, loglevel=args.loglevel,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    definition = load_definition(args.service, args.definition)
+    host = ServiceHost(definition, config_from_args(args))
+    return host.run()

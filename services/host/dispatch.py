@@ -1,0 +1,86 @@
+"""Dispatching one Kafka message to what a service wired for its topic:
+
+- on a topic with a raw handler (e.g. `tongban.registry.decisions.v1`, whose messages are not
+  stored-event envelopes): to that handler, which keeps its own inbox;
+- otherwise: decode and verify the envelope, pick the reactions for its event type, let each
+  one's `wants` filter it (nothing is recorded for a message a reaction does not want, not even
+  an inbox row), and apply the reaction through `consume` (the inbox: exactly one effect however
+  often the message arrives)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from sqlalchemy.exc import OperationalError
+
+from services.common.consumer import CorruptEnvelope, Headers, consume, decode
+from services.common.errors import ConcurrencyConflict, TongbanError
+from services.common.store import EventStore
+from services.host.definition import RawHandler, Reaction
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Routes messages of (prefixed) topics. `reactions` are (topic, reaction) pairs."""
+
+    def __init__(self, store: EventStore, reactions: Sequence[tuple[str, Reaction]],
+                 raw_handlers: Mapping[str, RawHandler], stop: threading.Event) -> None:
+        self.store = store
+        self._raw = dict(raw_handlers)
+        self._stop = stop
+        self._by_topic_type: dict[tuple[str, str], list[Reaction]] = defaultdict(list)
+        for topic, reaction in reactions:
+            for event_type in reaction.event_types:
+                self._by_topic_type[(topic, event_type)].append(reaction)
+
+    def dispatch(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        """Handle one message of `topic`. Never raises for a bad message: it is logged and skipped,
+        and stays unprocessed in the inbox, so a republish brings it back."""
+        raw = self._raw.get(topic)
+        if raw is not None:
+            self._guarded(f"raw message on {topic}", lambda: raw(key, value, headers))
+            return
+        try:
+            event = decode(value)
+        except (CorruptEnvelope, ValueError, DecodeError) as exc:
+            log.error("dropping undecodable message on %s: %s", topic, exc)
+            return
+        for reaction in self._by_topic_type.get((topic, event.type), ()):
+            if reaction.wants is not None and not reaction.wants(event):
+                continue
+            what = f"{event.type} {event.event_id} ({reaction.name})"
+            applied = self._guarded(what, lambda r=reaction: consume(self.store, r.name, value, headers, r.handle))
+            if applied is not None:
+                log.info("%s %s", "applied" if applied else "duplicate", what)
+
+    def _guarded(self, what: str, work: Callable[[], Any]) -> Any:
+        """Run `work`, retrying what a retry can fix: a version conflict with a concurrent writer
+        (a few times), a database that went away (until it is back, or the host stops). A message
+        refused by the protocol, or a bug, is logged and skipped; returns None then."""
+        conflicts = 0
+        delay = 0.1
+        while True:
+            try:
+                return work()
+            except ConcurrencyConflict as conflict:
+                conflicts += 1
+                if conflicts >= 10:
+                    log.error("skipping %s: still conflicting after %d attempts: %s", what, conflicts, conflict)
+                    return None
+            except OperationalError:
+                log.warning("database unavailable while handling %s; retrying in %.1fs", what, delay, exc_info=True)
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)
+            except TongbanError as refused:
+                log.warning("rejected %s: %s", what, refused)
+                return None
+            except Exception:
+                log.exception("skipping %s: unexpected error", what)
+                return None

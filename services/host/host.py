@@ -1,0 +1,285 @@
+"""The host of one service of one region (docs/cross-region.md, "One service process").
+
+A faust worker runs in the main thread (faust needs it). Its start-up hook starts, in threads:
+the gRPC server (the service's servicers and the hand-off API, behind the grpc_context
+interceptor, with server reflection), the outbox relay, and the deadline scheduler; they stop
+with the worker (SIGTERM or SIGINT). The worker's agents consume the service's own topic and any
+topic it asks for, and hand each message to the dispatcher (dispatch.py).
+
+`prepare()` opens the store, then calls the service's composition root once (definition.py), and
+refills the broker if it lost this store's events (refill.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from services.common.clock import Clock, SystemClock
+from services.common.clock_control import ControlledClock
+from services.common.consumer import Headers
+from services.common.deadlines import DeadlineScheduler
+from services.common.grpc_context import create_server
+from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
+from services.common.handoff import handoff_reaction, handoff_servicer_adder
+from services.common.kafka_settings import ensure_topics, events_topic
+from services.common.relay import OutboxRelay, Producer, kafka_producer
+from services.common.store import EventStore, sqlite_url
+from services.common.telemetry import setup_tracing
+from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
+from services.host.dispatch import Dispatcher
+from services.host.refill import refill_if_broker_lost
+
+log = logging.getLogger(__name__)
+
+CLOCKS = ("system", "controlled")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    region: str
+    kafka: str
+    data_dir: Path
+    store_url: str | None = None  # default: SQLite at <data_dir>/<region>/<service>.db
+    grpc_address: str = "127.0.0.1:0"
+    tracing: str | None = None  # none | console | otlp | memory (default: TONGBAN_TRACING, else none)
+    topic_prefix: str = ""  # prepended to every topic and the group id (tests, side-by-side demos)
+    clock: str = "system"  # or "controlled": real time plus the offset file under data_dir
+    partitions: int = 4
+    relay_interval: float = 0.2
+    scheduler_interval: float = 1.0
+    refill_check_interval: float = 30.0
+    loglevel: str = "warning"
+
+    def instance_dir(self, service: str) -> Path:
+        return self.data_dir / self.region / service
+
+
+class ServiceHost:
+    """One service of one region: store, gRPC, relay, scheduler and the faust app. `prepare()`
+    opens the store and the topics; `run()` runs the worker until a signal stops it."""
+
+    def __init__(self, definition: ServiceDefinition, config: HostConfig, *, clock: Clock | None = None,
+                 settings: Any = None) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.config = config
+        self.service = definition.name
+        self.region = config.region
+        self.clock = clock or _clock(config)
+        self.store: EventStore | None = None
+        self.grpc_port: int | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: grpc.Server | None = None
+        self._producer: Producer | None = None
+        self._relay: OutboxRelay | None = None
+        self.wiring: Wiring | None = None  # the service's composition root, called once by prepare()
+        self._reactions: list[Reaction] = []
+        self._raw_handlers: dict[str, RawHandler] = {}
+        self._dispatcher: Dispatcher | None = None
+
+    # -- names ------------------------------------------------------------------------------
+
+    def topic(self, name: str) -> str:
+        return f"{self.config.topic_prefix}.{name}" if self.config.topic_prefix else name
+
+    @property
+    def events_topic(self) -> str:
+        return self.topic(events_topic(self.service))
+
+    @property
+    def group_id(self) -> str:
+        return self.topic(f"tongban-{self.service}-{self.region}")
+
+    @property
+    def endpoint_file(self) -> Path:
+        return self.config.data_dir / self.region / f"{self.service}.endpoint"
+
+    def topics(self) -> list[str]:
+        """Every topic the host consumes: its own events topic first."""
+        names = [self.events_topic, *(self._reaction_topic(r) for r in self._reactions), *self._raw_handlers]
+        return list(dict.fromkeys(names))
+
+    def _reaction_topic(self, reaction: Reaction) -> str:
+        return self.topic(reaction.topic or events_topic(self.service))
+
+    def _collect_reactions(self, wiring: Wiring) -> list[Reaction]:
+        reactions = list(wiring.reactions)
+        if wiring.handoff_hooks is not None:
+            reaction = handoff_reaction(self.region, wiring.handoff_hooks, service=self.service)
+            reactions.append(Reaction(name=reaction.name, event_types=reaction.event_types, handle=reaction,
+                                      wants=reaction.wants))
+        names = [r.name for r in reactions]
+        if len(names) != len(set(names)):
+            raise ValueError(f"reaction names must be unique within a service: {names}")
+        return reactions
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Open the store (creating its tables), wire the service once over it, make sure the
+        topics exist, and refill the broker if it lost this store's events."""
+        self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
+        url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
+        self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock)
+        self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
+        self._reactions = self._collect_reactions(self.wiring)
+        self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
+        self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
+                                      self._raw_handlers, self._stop)
+        ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
+        self._producer = kafka_producer(self.config.kafka)
+        self._relay = OutboxRelay(self.store, self._producer, self.events_topic)
+        refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
+
+    def start_background(self) -> None:
+        """gRPC server, relay and scheduler threads (the worker's start-up hook)."""
+        store, relay = self._require()
+        wiring = self.wiring
+        assert wiring is not None
+        adders = list(wiring.servicers)
+        if wiring.handoff_hooks is not None:
+            adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
+        self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders)
+        self._server.start()
+        handlers = {**HANDOFF_DEADLINE_HANDLERS, **wiring.deadline_handlers} \
+            if wiring.handoff_hooks is not None else dict(wiring.deadline_handlers)
+        scheduler = DeadlineScheduler(store, self.clock, handlers, name=f"{self.service}-{self.region}")
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._relay_loop, args=(relay,), name="relay", daemon=True),
+            threading.Thread(target=scheduler.run, args=(self._stop, self.config.scheduler_interval),
+                             name="deadlines", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        host = self.config.grpc_address.rsplit(":", 1)[0]
+        endpoint = f"{host}:{self.grpc_port}"
+        self.endpoint_file.write_text(endpoint + "\n")
+        print(f"tongban {self.service} {self.region}: gRPC on {endpoint}", flush=True)
+
+    def stop_background(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop(grace=5).wait()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self._threads = []
+        self.endpoint_file.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+        if self.store is not None:
+            self.store.close()
+
+    def run(self) -> int:
+        """Prepare, then run the faust worker in this (main) thread until SIGTERM/SIGINT."""
+        import faust
+
+        setup_tracing(f"tongban-{self.service}", region=self.region, exporter=self.config.tracing)
+        self.prepare()
+        try:
+            app = self.build_app()
+            worker = faust.Worker(app, _host_service(self), loglevel=self.config.loglevel, quiet=True,
+                                  redirect_stdouts=False)
+            try:
+                worker.execute_from_commandline()
+            except SystemExit as done:
+                return int(done.code or 0)
+            return 0
+        finally:
+            self.close()
+
+    def build_app(self) -> Any:
+        from services.common.faust_app import create_app, raw_topic
+
+        app = create_app(self.group_id, self.config.kafka, datadir=self.config.instance_dir(self.service) / "faust")
+        for index, name in enumerate(self.topics()):
+            app.agent(raw_topic(app, name), name=f"{self.group_id}.dispatch-{index}")(self._agent(name))
+        return app
+
+    def _agent(self, topic: str) -> Callable[[Any], Any]:
+        async def dispatch_all(stream: Any) -> None:
+            async for event in stream.events():
+                # The store is synchronous: keep the event loop (heartbeats) free meanwhile.
+                await asyncio.to_thread(self.dispatch, topic, event.key, event.value, event.headers)
+
+        return dispatch_all
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def dispatch(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        """Handle one message of `topic` (a prefixed name): see dispatch.py."""
+        if self._dispatcher is None:
+            raise RuntimeError("ServiceHost.prepare() has not run")
+        self._dispatcher.dispatch(topic, key, value, headers)
+
+    def _relay_loop(self, relay: OutboxRelay) -> None:
+        store, _ = self._require()
+        next_check = time.monotonic() + self.config.refill_check_interval
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self.config.refill_check_interval
+                    refill_if_broker_lost(store, relay, self.config.kafka, partitions=self.config.partitions)
+                if relay.publish_pending():
+                    continue
+            except Exception:
+                # The cursor only moves after the broker acknowledged: a retry never loses an event.
+                log.exception("relay %s failed; retrying with a new producer", relay.name)
+                self._renew_producer(relay)
+            self._stop.wait(self.config.relay_interval)
+
+    def _renew_producer(self, relay: OutboxRelay) -> None:
+        """Replace the relay's producer. An idempotent producer whose broker restarted empty asks
+        for a new producer id and, refused (tansu answers InitProducerId with UnknownError), stays
+        in a fatal state for good; a fresh one starts clean."""
+        old = self._producer
+        try:
+            self._producer = relay.producer = kafka_producer(self.config.kafka)
+        except Exception:
+            log.exception("relay %s: cannot create a producer yet", relay.name)
+            return
+        if old is not None:
+            try:
+                old.close(timeout=0)
+            except Exception:
+                log.debug("closing the failed producer failed", exc_info=True)
+
+    def _require(self) -> tuple[EventStore, OutboxRelay]:
+        if self.store is None or self._relay is None:
+            raise RuntimeError("ServiceHost.prepare() has not run")
+        return self.store, self._relay
+
+
+def _host_service(host: ServiceHost) -> Any:
+    """A mode.Service that the faust worker starts and stops with itself (defined here so that
+    importing this module does not import faust)."""
+    import mode
+
+    class HostService(mode.Service):
+        async def on_start(self) -> None:
+            await asyncio.to_thread(host.start_background)
+
+        async def on_stop(self) -> None:
+            await asyncio.to_thread(host.stop_background)
+
+    return HostService()
+
+
+def _clock(config: HostConfig) -> Clock:
+    if config.clock == "controlled":
+        return ControlledClock(config.data_dir)
+    if config.clock == "system":
+        return SystemClock()
+    raise ValueError(f"clock must be one of {CLOCKS}, not {config.clock!r}")

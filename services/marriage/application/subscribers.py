@@ -1,0 +1,99 @@
+"""What travels with the marriage service's events, registered once on its units of work
+(bootstrap.py) and run by the unit of work in the recording transaction — never called by a
+handler, so none can forget one:
+
+* registry effects of a marriage: both persons claimed when the application is received,
+  confirmed once it is registered, released when the marriage no longer needs them;
+* a divorce's periods as deadlines: scheduled when a period starts, cancelled when the case
+  leaves the state that was waiting for it;
+* the read models of every case touched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.common.deadlines import cancel_deadline, schedule_deadline
+from services.common.kit import Change, Subscribers, UnitOfWork
+from services.common.registry.claims import confirm_claim, release_claim, request_claim
+from services.common.registry.domain import ClaimKind
+from services.marriage.domain.divorce import Divorce
+from services.marriage.domain.events import (
+    CoolingOffEnded,
+    DivorceApplicationReceived,
+    DivorceCertificateRequested,
+    DivorcePeriodEndRescheduled,
+    DivorceTerminated,
+    DivorceWithdrawn,
+    MarriageApplicationReceived,
+    MarriageRegistered,
+    PartyClaimReleased,
+)
+from services.marriage.domain.marriage import Marriage
+from services.marriage.domain.periods import (
+    CERTIFICATE_WINDOW_ENDS,
+    COOLING_OFF,
+    COOLING_OFF_ENDS,
+    DIVORCE_PERIOD_RULE,
+    period_runs_out_at,
+)
+from services.marriage.domain.values import start_of_china_day
+from services.marriage.projections.read_models import refresh
+
+
+def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: Change) -> None:
+    marriage = change.after
+    assert isinstance(marriage, Marriage)
+    for event, recorded in zip(change.events, change.recorded, strict=True):
+        # The claims belong to the marriage's thread, caused by the event that needs them.
+        who = change.provenance.correlated_with(marriage.case_id).caused_by(recorded.event_id).fields()
+        if isinstance(event, MarriageApplicationReceived):
+            for party in (event.party_a, event.party_b):
+                request_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
+                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, **who)  # type: ignore[arg-type]
+        elif isinstance(event, MarriageRegistered):
+            for party in marriage.parties:
+                confirm_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
+                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, **who)  # type: ignore[arg-type]
+        elif isinstance(event, PartyClaimReleased):
+            release_claim(uow.tx, claim_id=event.claim_id, citizen_id=event.citizen_id,
+                          kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, reason=event.reason,
+                          **who)  # type: ignore[arg-type]
+
+
+def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
+    before = change.before
+    assert isinstance(before, Divorce) and isinstance(change.after, Divorce)
+    case_id = change.after.case_id
+    who = change.provenance.fields()
+    for event in change.events:
+        match event:
+            case DivorceApplicationReceived():
+                schedule_deadline(uow.tx, deadline_id=event.cooling_off_deadline_id, kind=COOLING_OFF_ENDS,
+                                  case_stream_id=case_id, due_at=period_runs_out_at(event.cooling_off_last_day),
+                                  rule=DIVORCE_PERIOD_RULE, **who)  # type: ignore[arg-type]
+            case CoolingOffEnded():
+                schedule_deadline(uow.tx, deadline_id=event.window_deadline_id, kind=CERTIFICATE_WINDOW_ENDS,
+                                  case_stream_id=case_id, due_at=period_runs_out_at(event.window_last_day),
+                                  rule=DIVORCE_PERIOD_RULE, **who)  # type: ignore[arg-type]
+            case DivorcePeriodEndRescheduled():
+                kind = COOLING_OFF_ENDS if event.period == COOLING_OFF else CERTIFICATE_WINDOW_ENDS
+                schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=kind, case_stream_id=case_id,
+                                  due_at=start_of_china_day(event.due_on), rule=DIVORCE_PERIOD_RULE,
+                                  **who)  # type: ignore[arg-type]
+            case DivorceWithdrawn() | DivorceCertificateRequested() | DivorceTerminated():
+                if before.pending_deadline_id:
+                    cancel_deadline(uow.tx, before.pending_deadline_id, type(event).__name__,
+                                    **who)  # type: ignore[arg-type]
+            case _:
+                pass
+
+
+def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence[Change]) -> None:
+    refresh(uow.tx, [c.stream_id for c in changes])
+
+
+def marriage_subscribers() -> Subscribers:
+    return (Subscribers()
+            .on(Marriage, when_a_marriage_changes_keep_the_registry_in_step)
+            .on(Divorce, when_a_divorce_changes_keep_its_deadlines)
+            .on_commit(when_cases_change_refresh_the_read_models))
