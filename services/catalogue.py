@@ -30,12 +30,13 @@ class CatalogueEntry:
     claims: bool = False  # claims persons in the per-person registry (its topic is forwarded)
 
     def _attribute(self, module: str, name: str) -> Callable[..., Any] | None:
+        wanted = f"{self.package}.{module}"
         try:
-            found = importlib.import_module(f"{self.package}.{module}")
+            found = importlib.import_module(wanted)
         except ModuleNotFoundError as missing:
-            if missing.name == f"{self.package}.{module}":
-                return None
-            raise
+            if missing.name and (wanted == missing.name or wanted.startswith(missing.name + ".")):
+                return None  # the service has no such module: it offers nothing there
+            raise  # the module exists but one of its imports is missing: that is a bug, say so
         return getattr(found, name, None)
 
     def definition(self) -> ServiceDefinition:

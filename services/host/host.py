@@ -129,7 +129,8 @@ class ServiceHost:
         topics exist, and refill the broker if it lost this store's events."""
         self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
-        self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock)
+        self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
+                                     tables=self.definition.tables)
         self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
@@ -25,6 +24,7 @@ from services.common.errors import NotFound, WrongOwner
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext
 from services.common.handoff import adapters, projections
 from services.common.handoff import domain as d
+from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
 from services.common.store.schema import store_head
 from services.common.telemetry import current_trace_context
@@ -36,17 +36,6 @@ ANSWER_DEADLINE = "handoff.answer_overdue"
 _DEADLINE_STAGE = {ACCEPTANCE_DEADLINE: d.Stage.ACCEPTANCE, ANSWER_DEADLINE: d.Stage.ANSWER}
 _STAGE_RULE = {d.Stage.ACCEPTANCE: "HandoffAcceptanceLimit", d.Stage.ANSWER: "HandoffAnswerLimit"}
 MAX_LIST = 1000
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What every appended event records besides its payload (invariant 2)."""
-
-    actor: Actor
-    correlation_id: str
-    causation_id: str
-    occurred_at: datetime
-    trace: TraceContext
 
 
 # --- ownership ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import MetaData, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -45,20 +45,25 @@ class EventStore:
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
-             create: bool = True) -> EventStore:
+             create: bool = True, tables: Sequence[MetaData] = ()) -> EventStore:
+        """Open (and unless `create=False`, create) a store. `tables` are the components' own
+        tables (read models, views) created beside the store's: each component declares them in
+        a MetaData of its own, so a schema does not depend on what happened to be imported."""
         store = cls(create_store_engine(url), region=region, service=service, clock=clock)
         if create:
-            store.create_schema()
+            store.create_schema(tables)
         return store
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self) -> None:
+    def create_schema(self, tables: Sequence[MetaData] = ()) -> None:
         """Create the tables (idempotent) and the immutability triggers."""
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             metadata.create_all(conn)
+            for component in tables:
+                component.create_all(conn)
             if conn.execute(select(store_head.c.id)).first() is None:
                 conn.execute(insert(store_head).values(id=1, position=0, global_hash=GENESIS, recorded_at_us=0))
             for ddl in IMMUTABILITY_DDL.get(self.dialect, []):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
@@ -51,23 +50,13 @@ from services.marriage.domain.rules import (
     WrittenDivorceAgreement,
     check,
 )
-from services.marriage.domain.values import DivorceAgreement, Spouse, day_after
+from services.marriage.domain.values import DivorceAgreement, DivorceState, Spouse, day_after
 
 STREAM_TYPE = "marriage.Divorce"
 
 # How long a deemed withdrawal waits before the calendar is checked again while the window's last
 # day is still only provisional.
 PROVISIONAL_RECHECK_DAYS = 7
-
-
-class DivorceState(StrEnum):
-    COOLING_OFF = "cooling_off"
-    AWAITING_CERTIFICATE_REQUEST = "awaiting_certificate_request"
-    CERTIFICATE_REQUESTED = "certificate_requested"
-    REGISTERED = "registered"
-    WITHDRAWN = "withdrawn"
-    DEEMED_WITHDRAWN = "deemed_withdrawn"
-    TERMINATED = "terminated"
 
 
 OPEN_STATES = frozenset({DivorceState.COOLING_OFF, DivorceState.AWAITING_CERTIFICATE_REQUEST,
@@ -84,7 +73,7 @@ def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spo
             both_present: bool, office_code: str, region: str, periods: DivorcePeriods) -> list[DivorceEvent]:
     """受理: the office records receipt of the application and the signed agreement."""
     check(
-        MarriageSubsists(marriage.state.value if marriage.state else "unknown"),
+        MarriageSubsists(marriage.state),
         OneDivorceApplicationAtATime(marriage.open_divorce_case_id),
         ApplicantsAreTheSpouses(frozenset({spouse_a.citizen_id, spouse_b.citizen_id}),
                                 frozenset(p.citizen_id for p in marriage.parties)),
@@ -141,7 +130,7 @@ class Divorce(Aggregate):
     def withdraw(self, *, citizen_id: str, office_code: str, today: date, reason: str) -> list[DivorceEvent]:
         check(
             WithdrawingPartyIsSpouse(citizen_id, self.spouses),
-            WithdrawalWithinCoolingOff(self._state_name),
+            WithdrawalWithinCoolingOff(self.state),
             AtReceivingOffice(office_code, self.office_code),
         )
         return [DivorceWithdrawn(citizen_id, today, reason)]
@@ -150,14 +139,14 @@ class Divorce(Aggregate):
         assert self.cooling_off_last_day is not None
         check(
             CoolingOffPeriod(self.state is DivorceState.COOLING_OFF, self.cooling_off_last_day),
-            CertificateRequestWithinWindow(self._state_name),
+            CertificateRequestWithinWindow(self.state),
             AtReceivingOffice(office_code, self.office_code),
             BothSpousesInPerson(both_present),
         )
         return [DivorceCertificateRequested(today)]
 
     def check_can_register(self, office_code: str) -> None:
-        check(CertificateRequested(self._state_name), AtReceivingOffice(office_code, self.office_code))
+        check(CertificateRequested(self.state), AtReceivingOffice(office_code, self.office_code))
 
     def register(self, *, office_code: str, certificate_number: str, today: date) -> list[DivorceEvent]:
         self.check_can_register(office_code)
@@ -200,10 +189,6 @@ class Divorce(Aggregate):
             return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, recheck, True,
                                                 self._next_deadline_id(CERTIFICATE_WINDOW))]
         return [DivorceDeemedWithdrawn(self.window_last_day)]
-
-    @property
-    def _state_name(self) -> str:
-        return self.state.value if self.state else "unknown"
 
     # -- folding ------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
@@ -41,18 +40,9 @@ from services.marriage.domain.rules import (
     OneDivorceApplicationAtATime,
     check,
 )
-from services.marriage.domain.values import JudgmentKind, Party, PartyRecord
+from services.marriage.domain.values import JudgmentKind, MarriageState, Party, PartyRecord
 
 STREAM_TYPE = "marriage.Marriage"
-
-
-class MarriageState(StrEnum):
-    AWAITING_REGISTRY = "awaiting_registry"
-    REGISTERED = "registered"
-    REFUSED = "refused"
-    DISSOLVED_BY_DIVORCE = "dissolved_by_divorce"
-    VOID = "void"
-    ANNULLED = "annulled"
 
 
 def claim_id_for(case_id: str, party: Party) -> str:
@@ -171,7 +161,7 @@ class Marriage(Aggregate):
     # -- divorce and judgments ----------------------------------------------------------------
 
     def open_divorce(self, divorce_case_id: str, office_code: str) -> list[MarriageEvent]:
-        check(MarriageSubsists(self._state_name), OneDivorceApplicationAtATime(self.open_divorce_case_id))
+        check(MarriageSubsists(self.state), OneDivorceApplicationAtATime(self.open_divorce_case_id))
         return [DivorceProceedingOpened(divorce_case_id, office_code)]
 
     def close_divorce(self, divorce_case_id: str, outcome: str) -> list[MarriageEvent]:
@@ -181,7 +171,7 @@ class Marriage(Aggregate):
 
     def dissolve_by_divorce(self, divorce_case_id: str, certificate_number: str,
                             dissolved_on: date) -> list[MarriageEvent]:
-        check(MarriageSubsists(self._state_name))
+        check(MarriageSubsists(self.state))
         return [MarriageDissolvedByDivorce(divorce_case_id, certificate_number, dissolved_on),
                 *self._release_all("the divorce was registered")]
 
@@ -189,7 +179,7 @@ class Marriage(Aggregate):
                         ground: str, recorded_on: date) -> list[MarriageEvent]:
         """A court declared the marriage void or annulled it: recorded against the marriage, which
         ends any divorce still open and frees both persons."""
-        check(MarriageSubsists(self._state_name))
+        check(MarriageSubsists(self.state))
         events: list[MarriageEvent] = [CourtJudgmentRecorded(
             judgment.value, court, judgment_number, judgment_date, ground, recorded_on)]
         if self.open_divorce_case_id:
@@ -200,10 +190,6 @@ class Marriage(Aggregate):
     def _release_all(self, reason: str) -> list[MarriageEvent]:
         return [PartyClaimReleased(p.claim_id, p.citizen_id, reason)
                 for p in self.parties if p.claim_id not in self.released]
-
-    @property
-    def _state_name(self) -> str:
-        return self.state.value if self.state else "unknown"
 
     # -- folding ------------------------------------------------------------------------------
 

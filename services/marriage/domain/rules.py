@@ -14,7 +14,12 @@ from typing import ClassVar
 from services.common.errors import NotAuthorised, RuleViolation
 from services.common.identity.citizen_id import age_on
 from services.common.kit.rules import Rule, check
-from services.marriage.domain.values import MarriageDeclaration, Sex, Spouse
+from services.marriage.domain.values import DivorceState, MarriageDeclaration, MarriageState, Sex, Spouse
+
+
+def _named(state: MarriageState | DivorceState | None) -> str:
+    return state.value.replace("_", " ") if state is not None else "unknown"
+
 
 # -- marriage ---------------------------------------------------------------------------------
 
@@ -175,14 +180,14 @@ class MarriageSubsists(Rule):
 
     name: ClassVar[str] = "MarriageSubsists"
     article: ClassVar[str] = "民法典 第1076条"
-    state: str
+    state: MarriageState | None
 
     def is_broken(self) -> bool:
-        return self.state != "registered"
+        return self.state is not MarriageState.REGISTERED
 
     @property
     def message(self) -> str:
-        return f"the marriage is {self.state.replace('_', ' ')}, not a subsisting registered marriage"
+        return f"the marriage is {_named(self.state)}, not a subsisting registered marriage"
 
 
 @dataclass(frozen=True)
@@ -269,14 +274,14 @@ class CoolingOffPeriod(Rule):
 class WithdrawalWithinCoolingOff(Rule):
     name: ClassVar[str] = "WithdrawalWithinCoolingOff"
     article: ClassVar[str] = "民法典 第1077条第1款"
-    state: str
+    state: DivorceState | None
 
     def is_broken(self) -> bool:
-        return self.state != "cooling_off"
+        return self.state is not DivorceState.COOLING_OFF
 
     @property
     def message(self) -> str:
-        return f"a divorce application can only be withdrawn during the cooling-off (it is {self.state})"
+        return f"a divorce application can only be withdrawn during the cooling-off (it is {_named(self.state)})"
 
 
 @dataclass(frozen=True)
@@ -285,14 +290,14 @@ class CertificateRequestWithinWindow(Rule):
 
     name: ClassVar[str] = "CertificateRequestWithinWindow"
     article: ClassVar[str] = "民法典 第1077条第2款"
-    state: str
+    state: DivorceState | None
 
     def is_broken(self) -> bool:
-        return self.state != "awaiting_certificate_request"
+        return self.state is not DivorceState.AWAITING_CERTIFICATE_REQUEST
 
     @property
     def message(self) -> str:
-        return f"the divorce application is {self.state.replace('_', ' ')}: no certificate request is open"
+        return f"the divorce application is {_named(self.state)}: no certificate request is open"
 
 
 @dataclass(frozen=True)
@@ -301,14 +306,14 @@ class CertificateRequested(Rule):
 
     name: ClassVar[str] = "CertificateRequested"
     article: ClassVar[str] = "民法典 第1078条"
-    state: str
+    state: DivorceState | None
 
     def is_broken(self) -> bool:
-        return self.state != "certificate_requested"
+        return self.state is not DivorceState.CERTIFICATE_REQUESTED
 
     @property
     def message(self) -> str:
-        return f"the divorce application is {self.state.replace('_', ' ')}, not awaiting registration"
+        return f"the divorce application is {_named(self.state)}, not awaiting registration"
 
 
 @dataclass(frozen=True)

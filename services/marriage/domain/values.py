@@ -123,3 +123,28 @@ class MaritalStatus(StrEnum):
     DIVORCED = "divorced"
     VOID = "void"
     ANNULLED = "annulled"
+
+
+class MarriageState(StrEnum):
+    """Where a marriage case stands (marriage.Marriage)."""
+
+
+    AWAITING_REGISTRY = "awaiting_registry"
+    REGISTERED = "registered"
+    REFUSED = "refused"
+    DISSOLVED_BY_DIVORCE = "dissolved_by_divorce"
+    VOID = "void"
+    ANNULLED = "annulled"
+
+
+class DivorceState(StrEnum):
+    """Where a divorce by agreement stands (divorce.Divorce)."""
+
+
+    COOLING_OFF = "cooling_off"
+    AWAITING_CERTIFICATE_REQUEST = "awaiting_certificate_request"
+    CERTIFICATE_REQUESTED = "certificate_requested"
+    REGISTERED = "registered"
+    WITHDRAWN = "withdrawn"
+    DEEMED_WITHDRAWN = "deemed_withdrawn"
+    TERMINATED = "terminated"
