@@ -39,7 +39,7 @@ class Actor:
 
     def to_proto(self) -> types_pb2.Actor:
         return types_pb2.Actor(
-            kind=types_pb2.Actor.Kind.Value(self.kind.upper()),
+            kind=types_pb2.Actor.Kind.Value("KIND_" + self.kind.upper()),
             clerk_id=self.clerk_id,
             office_code=self.office_code,
             region=types_pb2.RegionCode(code=self.region),
@@ -49,7 +49,7 @@ class Actor:
     @classmethod
     def from_proto(cls, message: types_pb2.Actor) -> Actor:
         return cls(
-            kind=types_pb2.Actor.Kind.Name(message.kind).lower(),
+            kind=types_pb2.Actor.Kind.Name(message.kind).removeprefix("KIND_").lower(),
             clerk_id=message.clerk_id,
             office_code=message.office_code,
             region=message.region.code,

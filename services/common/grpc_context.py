@@ -42,6 +42,7 @@ from services.common.errors import (
     WrongOwner,
 )
 from services.common.events import ACTOR_KINDS, Actor
+from services.common.reflection import ServiceRecorder, add_reflection
 from services.common.telemetry import (
     context_from_grpc_metadata,
     grpc_rpc_attributes,
@@ -540,7 +541,8 @@ def create_server(
     health service beside them answering SERVING. Binds `address` ("127.0.0.1:0" picks a free
     port) and returns the server and the bound port.
 
-    Pass your own `health_servicer` to flip statuses later (e.g. enter_graceful_shutdown())."""
+    Pass your own `health_servicer` to flip statuses later (e.g. enter_graceful_shutdown()).
+    Server reflection lists every service added, itself included (services/common/reflection.py)."""
     interceptor = ServerContextInterceptor(authenticator, exempt=exempt)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
@@ -548,11 +550,13 @@ def create_server(
         # Without this Linux lets a second instance bind the same port and silently share calls.
         options=[("grpc.so_reuseport", 0), *options],
     )
+    added = ServiceRecorder(server)  # reflection lists what the adders add
     for add in servicers:
-        add(server)
+        add(added)
     health_servicer = health_servicer or health.HealthServicer()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, added)
+    add_reflection(server, added.service_names)
     port = server.add_insecure_port(address)
     if port == 0:  # older grpc reported a failed bind this way instead of raising
         raise RuntimeError(f"could not bind gRPC server to {address}")

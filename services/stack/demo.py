@@ -182,7 +182,7 @@ class Demo:
         from tongban.marriage.v1 import marriage_service_pb2 as api
 
         request = api.GetCaseRequest(case_id=case.case_id)
-        return self.poll(f"the registry's answer on {case.case_id}", lambda: self.call(office, "GetCase", request),
+        return self.poll(f"the registry's answer on {case.case_id}", lambda: self.call(office, "GetCase", request).case,
                          lambda c: c.state != "awaiting_registry", interval=0.5)
 
     @contextmanager
@@ -228,7 +228,7 @@ class Demo:
                 # Each thread runs in its own copy of the context: one trace, both calls in it.
                 futures = {o.region: pool.submit(contextvars.copy_context().run, self.call, o, "RegisterMarriage",
                                                  requests[o.region]) for o in (YINCHUAN, GUANGYUAN)}
-                first = {region: future.result() for region, future in futures.items()}
+                first = {region: future.result().case for region, future in futures.items()}
             cases = {o.region: self.settled(o, first[o.region]) for o in (YINCHUAN, GUANGYUAN)}
             for office in (YINCHUAN, GUANGYUAN):
                 c = cases[office.region]
@@ -254,7 +254,7 @@ class Demo:
 
         zhao, chen = p["zhao"], p["chen"]
         with self.journey(f"2. {zhao.name} and {chen.name} marry in {YINCHUAN.city}, then divorce there by agreement"):
-            married = self.settled(YINCHUAN, self.call(YINCHUAN, "RegisterMarriage", register_request(zhao, chen)))
+            married = self.settled(YINCHUAN, self.call(YINCHUAN, "RegisterMarriage", register_request(zhao, chen)).case)
             self.require(married.state == "registered",
                          f"married in {YINCHUAN.city}: 结婚证 {married.marriage.certificate_number or '-'}")
             agreement = events_pb2.DivorceAgreement(
@@ -263,7 +263,7 @@ class Demo:
             divorce = self.call(YINCHUAN, "ReceiveDivorce", api.ReceiveDivorceRequest(
                 marriage_case_id=married.case_id, agreement=agreement, both_appear_in_person=True,
                 spouse_a=events_pb2.Spouse(citizen_id=zhao.citizen_id, name=zhao.name),
-                spouse_b=events_pb2.Spouse(citizen_id=chen.citizen_id, name=chen.name)))
+                spouse_b=events_pb2.Spouse(citizen_id=chen.citizen_id, name=chen.name))).case
             d = divorce.divorce
             self.require(divorce.state == "cooling_off",
                          f"divorce {divorce.case_id} received: cooling-off until {iso(d.cooling_off_last_day)}, "
@@ -277,7 +277,7 @@ class Demo:
             # still married in Yinchuan, and they are turned away. (It also tells the demo that Xi'an's
             # view of the registry has her marriage: scenario 3 then waits for it to go.)
             still = self.poll(f"{XIAN.city} to see her marriage", lambda: self.call(XIAN, "QueryMaritalStatus",
-                                                                                  status_check(chen, XIAN)),
+                                                                                  status_check(chen, XIAN)).case,
                               lambda c: c.status_query.answer.status == "married", interval=1.0)
             answer = still.status_query.answer
             self.check(answer.status == "married" and answer.source_region == YINCHUAN.region,
@@ -293,18 +293,18 @@ class Demo:
             self.note(f"moving every region's clock forward {jump.days} days "
                       f"{jump.seconds // 3600} hours, past the cooling-off ...")
             by_id = api.GetCaseRequest(case_id=divorce.case_id)
-            opened = self.poll("the cooling-off deadline to fire", lambda: self.call(YINCHUAN, "GetCase", by_id),
+            opened = self.poll("the cooling-off deadline to fire", lambda: self.call(YINCHUAN, "GetCase", by_id).case,
                                lambda c: c.state == "awaiting_certificate_request", timeout=30)
             self.require(opened.state == "awaiting_certificate_request",
                          "the scheduler ended the cooling-off: the certificate window is open")
-            requested = self.call(YINCHUAN, "RequestDivorceCertificate", certificate)
+            requested = self.call(YINCHUAN, "RequestDivorceCertificate", certificate).case
             self.check(requested.state == "certificate_requested", "both spouses asked for the certificate in person, "
                                                                     "within the window")
             registered = self.call(YINCHUAN, "RegisterDivorce", api.RegisterDivorceRequest(
-                divorce_case_id=divorce.case_id))
+                divorce_case_id=divorce.case_id)).case
             self.require(registered.state == "registered" and bool(registered.divorce.certificate_number),
                          f"divorce registered: 离婚证 {registered.divorce.certificate_number or '-'}")
-            marriage = self.call(YINCHUAN, "GetCase", api.GetCaseRequest(case_id=married.case_id))
+            marriage = self.call(YINCHUAN, "GetCase", api.GetCaseRequest(case_id=married.case_id)).case
             self.check(marriage.state == "dissolved_by_divorce", f"the marriage {married.case_id} is dissolved")
             return registered
 
@@ -315,11 +315,11 @@ class Demo:
             # The clerk checks the national record first: she shows as married until the registry has
             # taken Yinchuan's release (each check is recorded as a query).
             status = self.poll("the registry to release her", lambda: self.call(XIAN, "QueryMaritalStatus",
-                                                                                 status_check(chen, XIAN)),
+                                                                                 status_check(chen, XIAN)).case,
                                lambda c: c.status_query.answer.status != "married", interval=1.0)
             self.check(status.status_query.answer.status != "married",
                        f"{XIAN.city} sees her free to marry: {status.status_query.answer.status}")
-            married = self.settled(XIAN, self.call(XIAN, "RegisterMarriage", register_request(liu, chen)))
+            married = self.settled(XIAN, self.call(XIAN, "RegisterMarriage", register_request(liu, chen)).case)
             self.require(married.state == "registered",
                          f"married in {XIAN.city}: 结婚证 {married.marriage.certificate_number or '-'}"
                          + (f" ({married.marriage.refusal_rule})" if married.marriage.refusal_rule else ""))
@@ -331,23 +331,24 @@ class Demo:
         chen, wang = p["chen"], p["wang"]
         with self.journey(f"4. certificates reissued, and a court's question in {GUANGYUAN.city}"):
             again = self.call(XIAN, "ReissueCertificate", api.ReissueCertificateRequest(
-                record_case_id=shaanxi.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失"))
+                record_case_id=shaanxi.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失")).case
             issued = again.reissue.issued
             self.check(issued.issued_document == "reissued_marriage_certificate",
                        f"{XIAN.city} reissues her marriage certificate: {issued.certificate_number}")
             query = api.QueryMaritalStatusRequest(citizen_id=chen.citizen_id, reason="补领离婚证前核查婚姻状况",
                                                   requesting_body="银川市兴庆区婚姻登记处")
             status = self.poll("Yinchuan to learn of the marriage in Shaanxi",
-                               lambda: self.call(YINCHUAN, "QueryMaritalStatus", query),
+                               lambda: self.call(YINCHUAN, "QueryMaritalStatus", query).case,
                                lambda c: c.status_query.answer.source_region == XIAN.region, interval=1.0)
             answer = status.status_query.answer
             self.check(answer.status == "married" and answer.source_region == XIAN.region,
                        f"{YINCHUAN.city} sees her married in region {answer.source_region or '-'}")
             # Asked in Xi'an for a Yinchuan record: Ningxia's archive answers through a hand-off.
             asked = self.call(XIAN, "ReissueCertificate", api.ReissueCertificateRequest(
-                record_case_id=divorce.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失", wait_seconds=30))
+                record_case_id=divorce.case_id, applicant_citizen_id=chen.citizen_id, reason="遗失",
+                wait_seconds=30)).case
             record = self.poll(f"{YINCHUAN.city}'s archive to answer {XIAN.city}",
-                               lambda: self.call(XIAN, "GetCase", api.GetCaseRequest(case_id=asked.case_id)),
+                               lambda: self.call(XIAN, "GetCase", api.GetCaseRequest(case_id=asked.case_id)).case,
                                lambda c: c.state != "awaiting_archive", interval=1.0)
             issued = record.reissue.issued
             self.check(issued.issued_document == "registration_record_certificate",
@@ -358,7 +359,7 @@ class Demo:
                                                   requesting_body="广元市利州区人民法院")
             winner = self.winner
             asked = self.poll("Guangyuan to see the marriage of (1)",
-                              lambda: self.call(GUANGYUAN, "QueryMaritalStatus", court, role="court"),
+                              lambda: self.call(GUANGYUAN, "QueryMaritalStatus", court, role="court").case,
                               lambda c: c.status_query.answer.status == "married", interval=1.0)
             answer = asked.status_query.answer
             self.check(answer.status == "married" and (not winner or (answer.source_region or GUANGYUAN.region)

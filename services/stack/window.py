@@ -333,7 +333,7 @@ def _register(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
         party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration),
         party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration),
         wait_seconds=args.wait)
-    return _call(stub, "RegisterMarriage", request, metadata, args)
+    return _call(stub, "RegisterMarriage", request, metadata, args).case
 
 
 def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -347,7 +347,7 @@ def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.
         marriage_case_id=args.marriage_case, agreement=agreement, both_appear_in_person=not args.not_in_person,
         spouse_a=events_pb2.Spouse(citizen_id=args.spouse_a.strip(), name=args.name_a),
         spouse_b=events_pb2.Spouse(citizen_id=args.spouse_b.strip(), name=args.name_b))
-    return _call(stub, "ReceiveDivorce", request, metadata, args)
+    return _call(stub, "ReceiveDivorce", request, metadata, args).case
 
 
 def _withdraw_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -355,7 +355,7 @@ def _withdraw_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse
 
     request = api.WithdrawDivorceRequest(divorce_case_id=args.divorce_case, citizen_id=args.citizen_id.strip(),
                                          reason=args.reason)
-    return _call(stub, "WithdrawDivorce", request, metadata, args)
+    return _call(stub, "WithdrawDivorce", request, metadata, args).case
 
 
 def _request_certificate(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -363,14 +363,14 @@ def _request_certificate(stub: Any, metadata: list[tuple[str, str]], args: argpa
 
     request = api.RequestDivorceCertificateRequest(divorce_case_id=args.divorce_case,
                                                    both_appear_in_person=not args.not_in_person)
-    return _call(stub, "RequestDivorceCertificate", request, metadata, args)
+    return _call(stub, "RequestDivorceCertificate", request, metadata, args).case
 
 
 def _register_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     return _call(stub, "RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=args.divorce_case), metadata,
-                 args)
+                 args).case
 
 
 def _reissue(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -378,7 +378,7 @@ def _reissue(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespac
 
     request = api.ReissueCertificateRequest(record_case_id=args.record_case,
                                             applicant_citizen_id=args.applicant.strip(), reason=args.reason)
-    return _call(stub, "ReissueCertificate", request, metadata, args)
+    return _call(stub, "ReissueCertificate", request, metadata, args).case
 
 
 def _status(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -386,7 +386,7 @@ def _status(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace
 
     request = api.QueryMaritalStatusRequest(citizen_id=args.citizen_id.strip(), reason=args.reason,
                                             requesting_body=args.requesting_body)
-    return _call(stub, "QueryMaritalStatus", request, metadata, args)
+    return _call(stub, "QueryMaritalStatus", request, metadata, args).case
 
 
 def _judgment(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -401,13 +401,13 @@ def _judgment(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
         judgment=api.JUDGMENT_VOID if args.judgment == "void" else api.JUDGMENT_ANNULLED,
         court=args.court, judgment_number=args.number, ground=args.ground,
         judgment_date={"year": day.year, "month": day.month, "day": day.day})
-    return _call(stub, "RecordCourtJudgment", request, metadata, args)
+    return _call(stub, "RecordCourtJudgment", request, metadata, args).case
 
 
 def _show(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
-    return _call(stub, "GetCase", api.GetCaseRequest(case_id=args.case_id), metadata, args)
+    return _call(stub, "GetCase", api.GetCaseRequest(case_id=args.case_id), metadata, args).case
 
 
 def _list(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -499,7 +499,7 @@ def format_case(case: Any, *, history: bool = False) -> str:
         lines.append("  history:")
         for h in case.history:
             actor = h.actor
-            system = actor.kind == actor.SYSTEM
+            system = actor.kind == actor.KIND_SYSTEM
             who = f"system ({actor.clerk_id or actor.role})" if system else f"{actor.clerk_id}@{actor.office_code}"
             lines.append(f"    v{h.version:<3} {_time(h.recorded_at)}  {h.type.rsplit('.', 1)[-1]:<32} {who}")
     return "\n".join(lines)

@@ -451,11 +451,12 @@ def test_the_api_answers_bad_input_first_then_ownership_then_rules(
     assert store.head() == head, "no refusal stored anything"
 
     asked = stub.RequestWork(api.RequestWorkRequest(case_id="relief-3", to_region=SHAANXI, work="核对",
-                                                    handoff_id="h-42", **limits), metadata=meta)
-    assert (asked.handoff_id, asked.direction, asked.state) == ("h-42", api.OUTGOING, api.PENDING)
-    listed = stub.ListHandoffs(api.ListHandoffsRequest(direction=api.OUTGOING), metadata=meta)
+                                                    handoff_id="h-42", **limits), metadata=meta).handoff
+    assert (asked.handoff_id, asked.direction, asked.state) == ("h-42", api.DIRECTION_OUTGOING,
+                                                                 api.HANDOFF_STATE_PENDING)
+    listed = stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_OUTGOING), metadata=meta)
     assert [h.handoff_id for h in listed.handoffs] == ["h-42"]
-    assert stub.ListHandoffs(api.ListHandoffsRequest(direction=api.INCOMING), metadata=meta).handoffs == []
+    assert stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_INCOMING), metadata=meta).handoffs == []
     unknown = refusal(stub.CompleteHandoff, api.CompleteHandoffRequest(
         handoff_id="h-42", outcome={"type": "no.such.Type", "data": b""}))
     assert [v.field for v in unknown.field_violations] == ["outcome.type"]

@@ -84,7 +84,7 @@ class Region:
 
     def handoff(self, handoff_id: str) -> api.Handoff | None:
         try:
-            return self.stub.GetHandoff(api.GetHandoffRequest(handoff_id=handoff_id), metadata=self.meta)
+            return self.stub.GetHandoff(api.GetHandoffRequest(handoff_id=handoff_id), metadata=self.meta).handoff
         except grpc.RpcError as missing:
             if missing.code() is grpc.StatusCode.NOT_FOUND:
                 return None
@@ -160,12 +160,12 @@ def test_a_case_handed_back_and_forth_moves_owner_only_on_acceptance_and_outcome
     case = unique_id("disability")
     nx.add_note(case, "application received at the Yinchuan window")
     there = nx.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=SICHUAN, work="户籍地审核决定",
-                                                       **LONG), metadata=nx.meta)
-    assert (there.direction, there.state) == (api.OUTGOING, api.PENDING)
+                                                       **LONG), metadata=nx.meta).handoff
+    assert (there.direction, there.state) == (api.DIRECTION_OUTGOING, api.HANDOFF_STATE_PENDING)
 
-    received = sc.wait_state(there.handoff_id, api.PENDING)
+    received = sc.wait_state(there.handoff_id, api.HANDOFF_STATE_PENDING)
     latest_at_origin = nx.store.read_stream(case)[-1]
-    assert (received.direction, received.from_region, received.case_id) == (api.INCOMING, NINGXIA, case)
+    assert (received.direction, received.from_region, received.case_id) == (api.DIRECTION_INCOMING, NINGXIA, case)
     assert received.origin_latest_hash == latest_at_origin.hash
     assert StringValue.FromString(received.case_snapshot.data).value == "application received at the Yinchuan window"
     for call, request in ((sc.add_note, None),
@@ -178,9 +178,9 @@ def test_a_case_handed_back_and_forth_moves_owner_only_on_acceptance_and_outcome
             denied = sc.refused(call, request)
         assert (denied.code, denied.owner_region) == (grpc.StatusCode.PERMISSION_DENIED, NINGXIA)
 
-    accepted = sc.stub.AcceptHandoff(api.AcceptHandoffRequest(handoff_id=there.handoff_id), metadata=sc.meta)
-    assert accepted.state == api.ACCEPTED
-    nx.wait_state(there.handoff_id, api.ACCEPTED)
+    accepted = sc.stub.AcceptHandoff(api.AcceptHandoffRequest(handoff_id=there.handoff_id), metadata=sc.meta).handoff
+    assert accepted.state == api.HANDOFF_STATE_ACCEPTED
+    nx.wait_state(there.handoff_id, api.HANDOFF_STATE_ACCEPTED)
     with pytest.raises(grpc.RpcError) as moved:
         nx.add_note(case, "too late: the case is Sichuan's now")
     assert (error_details(moved.value).code, error_details(moved.value).owner_region) == (
@@ -189,16 +189,17 @@ def test_a_case_handed_back_and_forth_moves_owner_only_on_acceptance_and_outcome
     decision = StringValue(value="approved: 110 yuan/month from March")
     sc.stub.CompleteHandoff(api.CompleteHandoffRequest(handoff_id=there.handoff_id, outcome=events_pb2.TypedMessage(
         type=decision.DESCRIPTOR.full_name, data=decision.SerializeToString())), metadata=sc.meta)
-    answered = nx.wait_state(there.handoff_id, api.ANSWERED)
+    answered = nx.wait_state(there.handoff_id, api.HANDOFF_STATE_ANSWERED)
     assert StringValue.FromString(answered.outcome.data) == decision
     assert nx.store.read_stream(case)[-1].message() == StringValue(
         value="outcome from 510000: approved: 110 yuan/month from March"), "recorded in the origin case"
 
     # And back: Sichuan, now the owner, forwards the case to Ningxia.
-    back = sc.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=NINGXIA, **LONG), metadata=sc.meta)
-    nx.wait_state(back.handoff_id, api.PENDING)
+    back = sc.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=NINGXIA, **LONG),
+                               metadata=sc.meta).handoff
+    nx.wait_state(back.handoff_id, api.HANDOFF_STATE_PENDING)
     nx.stub.AcceptHandoff(api.AcceptHandoffRequest(handoff_id=back.handoff_id), metadata=nx.meta)
-    sc.wait_state(back.handoff_id, api.ACCEPTED)
+    sc.wait_state(back.handoff_id, api.HANDOFF_STATE_ACCEPTED)
     nx.add_note(case, "back home")
     with pytest.raises(grpc.RpcError) as gone:
         sc.add_note(case, "no longer ours")
@@ -208,9 +209,9 @@ def test_a_case_handed_back_and_forth_moves_owner_only_on_acceptance_and_outcome
     assert sc.types(there.handoff_id) == ["HandoffReceived", "HandoffAccepted", "HandoffOutcome"]
     assert nx.types(back.handoff_id) == ["HandoffReceived", "HandoffAccepted"]
     assert sc.types(back.handoff_id) == ["HandoffSent", "HandoffAccepted"]
-    outgoing = nx.stub.ListHandoffs(api.ListHandoffsRequest(direction=api.OUTGOING), metadata=nx.meta)
-    incoming = nx.stub.ListHandoffs(api.ListHandoffsRequest(direction=api.INCOMING, state=api.ACCEPTED),
-                                    metadata=nx.meta)
+    outgoing = nx.stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_OUTGOING), metadata=nx.meta)
+    incoming = nx.stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_INCOMING,
+                                                            state=api.HANDOFF_STATE_ACCEPTED), metadata=nx.meta)
     assert there.handoff_id in [h.handoff_id for h in outgoing.handoffs]
     assert back.handoff_id in [h.handoff_id for h in incoming.handoffs]
 
@@ -219,11 +220,12 @@ def test_a_refusal_travels_back_and_the_sender_keeps_the_case(regions: Regions) 
     nx, sc = regions.ningxia, regions.sichuan
     case = unique_id("disability")
     nx.add_note(case, "application")
-    sent = nx.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=SICHUAN, **LONG), metadata=nx.meta)
-    sc.wait_state(sent.handoff_id, api.PENDING)
+    sent = nx.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=SICHUAN, **LONG),
+                               metadata=nx.meta).handoff
+    sc.wait_state(sent.handoff_id, api.HANDOFF_STATE_PENDING)
     sc.stub.RefuseHandoff(api.RefuseHandoffRequest(handoff_id=sent.handoff_id, reason="户籍不在四川"),
                           metadata=sc.meta)
-    refused = nx.wait_state(sent.handoff_id, api.REFUSED)
+    refused = nx.wait_state(sent.handoff_id, api.HANDOFF_STATE_REFUSED)
     assert refused.refusal_reason == "户籍不在四川"
     nx.add_note(case, "still ours: tell the applicant")
     with pytest.raises(grpc.RpcError) as denied:
@@ -237,13 +239,13 @@ def test_requested_work_is_answered_without_moving_ownership(regions: Regions) -
     case = unique_id("relief")
     nx.add_note(case, "低保 application by a residence-permit holder")
     asked = nx.stub.RequestWork(api.RequestWorkRequest(case_id=case, to_region=SICHUAN, work="家庭经济状况核对",
-                                                       **LONG), metadata=nx.meta)
-    sc.wait_state(asked.handoff_id, api.PENDING)
+                                                       **LONG), metadata=nx.meta).handoff
+    sc.wait_state(asked.handoff_id, api.HANDOFF_STATE_PENDING)
     sc.stub.AcceptHandoff(api.AcceptHandoffRequest(handoff_id=asked.handoff_id), metadata=sc.meta)
     check = StringValue(value="per-capita monthly income 420 yuan; no vehicle")
     sc.stub.CompleteHandoff(api.CompleteHandoffRequest(handoff_id=asked.handoff_id, outcome=events_pb2.TypedMessage(
         type=check.DESCRIPTOR.full_name, data=check.SerializeToString())), metadata=sc.meta)
-    nx.wait_state(asked.handoff_id, api.ANSWERED)
+    nx.wait_state(asked.handoff_id, api.HANDOFF_STATE_ANSWERED)
     assert nx.store.read_stream(case)[-1].message().value.endswith("420 yuan; no vehicle")  # type: ignore[attr-defined]
     nx.add_note(case, "the case never left Ningxia")
     with pytest.raises(grpc.RpcError) as denied:
@@ -287,10 +289,10 @@ def test_republishing_every_event_of_both_stores_changes_nothing(regions: Region
     case = unique_id("relief")
     nx.add_note(case, "application")
     asked = nx.stub.RequestWork(api.RequestWorkRequest(case_id=case, to_region=SICHUAN, work="核对", **LONG),
-                                metadata=nx.meta)
-    sc.wait_state(asked.handoff_id, api.PENDING)
+                                metadata=nx.meta).handoff
+    sc.wait_state(asked.handoff_id, api.HANDOFF_STATE_PENDING)
     sc.stub.RefuseHandoff(api.RefuseHandoffRequest(handoff_id=asked.handoff_id, reason="no record"), metadata=sc.meta)
-    nx.wait_state(asked.handoff_id, api.REFUSED)
+    nx.wait_state(asked.handoff_id, api.HANDOFF_STATE_REFUSED)
     before = (_snapshot(nx.store), _snapshot(sc.store))
     to_sichuan, to_ningxia = _addressed_to(nx.store, SICHUAN), _addressed_to(sc.store, NINGXIA)
     assert to_sichuan and to_ningxia
@@ -320,18 +322,19 @@ def test_a_message_whose_declared_sender_cannot_have_sent_it_is_rejected(regions
     nx, sc = regions.ningxia, regions.sichuan
     case = unique_id("disability")
     nx.add_note(case, "application")
-    genuine = nx.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=SICHUAN, **LONG), metadata=nx.meta)
-    sc.wait_state(genuine.handoff_id, api.PENDING)
+    genuine = nx.stub.ForwardCase(api.ForwardCaseRequest(case_id=case, to_region=SICHUAN, **LONG),
+                                  metadata=nx.meta).handoff
+    sc.wait_state(genuine.handoff_id, api.HANDOFF_STATE_PENDING)
 
     forger = EventStore.open(sqlite_url(tmp_path / "forger.db"), region=SHAANXI, service=SERVICE)
     actor = Actor.system(SHAANXI, "forger")
     now = forger.clock.now()
     poses_as_ningxia = events_pb2.HandoffSent(
-        handoff_id=unique_id("forged"), kind=events_pb2.FORWARD_CASE, case_id=case, from_region=NINGXIA,
+        handoff_id=unique_id("forged"), kind=events_pb2.HANDOFF_KIND_FORWARD_CASE, case_id=case, from_region=NINGXIA,
         to_region=SICHUAN, sent_at=adapters.timestamp(now), accept_within=Duration(seconds=60),
         answer_within=Duration(seconds=60), sent_by=actor.to_proto())
     answers_for_sichuan = events_pb2.HandoffAccepted(
-        handoff_id=genuine.handoff_id, kind=events_pb2.FORWARD_CASE, case_id=case, from_region=NINGXIA,
+        handoff_id=genuine.handoff_id, kind=events_pb2.HANDOFF_KIND_FORWARD_CASE, case_id=case, from_region=NINGXIA,
         to_region=SHAANXI, accepted_by=actor.to_proto(), accepted_at=adapters.timestamp(now))
     forged = []
     for message in (poses_as_ningxia, answers_for_sichuan):
@@ -350,7 +353,7 @@ def test_a_message_whose_declared_sender_cannot_have_sent_it_is_rejected(regions
     wait_until(lambda: f"rejected {forged[1].type} {forged[1].event_id}" in nx.log(), timeout=WAIT,
                what="Ningxia to reject Shaanxi's answer to a hand-off sent to Sichuan")
     assert sc.handoff(poses_as_ningxia.handoff_id) is None
-    assert nx.wait_state(genuine.handoff_id, api.PENDING).state == api.PENDING
+    assert nx.wait_state(genuine.handoff_id, api.HANDOFF_STATE_PENDING).state == api.HANDOFF_STATE_PENDING
     for region, event in ((sc, forged[0]), (nx, forged[1])):
         assert not any(region.store.is_processed(c, event.event_id) for c in ("handoff",)), "no inbox row either"
 
@@ -363,13 +366,13 @@ def test_an_unanswered_request_shows_as_overdue_when_the_clock_passes_its_limit(
     nx.add_note(case, "application")
     asked = nx.stub.RequestWork(api.RequestWorkRequest(
         case_id=case, to_region=SICHUAN, work="家庭经济状况核对", accept_within=Duration(seconds=3600),
-        answer_within=Duration(seconds=7200)), metadata=nx.meta)
-    sc.wait_state(asked.handoff_id, api.PENDING)
+        answer_within=Duration(seconds=7200)), metadata=nx.meta).handoff
+    sc.wait_state(asked.handoff_id, api.HANDOFF_STATE_PENDING)
     overdue = nx.stub.ListOverdue(api.ListOverdueRequest(), metadata=nx.meta)
     assert asked.handoff_id not in [h.handoff_id for h in overdue.handoffs]
 
     clock_control.advance(regions.data_dir, timedelta(hours=3))
-    for region, direction in ((nx, api.OUTGOING), (sc, api.INCOMING)):
+    for region, direction in ((nx, api.DIRECTION_OUTGOING), (sc, api.DIRECTION_INCOMING)):
         def fired(r: Region = region) -> bool:
             r.alive()
             return r.types(asked.handoff_id).count("HandoffOverdue") == 2
@@ -377,8 +380,8 @@ def test_an_unanswered_request_shows_as_overdue_when_the_clock_passes_its_limit(
         wait_until(fired, timeout=WAIT, what=f"{region.code}'s scheduler to record both limits as passed")
         listed = region.stub.ListOverdue(api.ListOverdueRequest(direction=direction), metadata=region.meta)
         [late] = [h for h in listed.handoffs if h.handoff_id == asked.handoff_id]
-        assert list(late.overdue) == [events_pb2.ACCEPTANCE, events_pb2.ANSWER]
-        assert late.state == api.PENDING
+        assert list(late.overdue) == [events_pb2.HANDOFF_STAGE_ACCEPTANCE, events_pb2.HANDOFF_STAGE_ANSWER]
+        assert late.state == api.HANDOFF_STATE_PENDING
 
 
 def test_hosts_stop_cleanly_on_sigterm(regions: Regions) -> None:

@@ -67,7 +67,7 @@ def wire(d: RegistryDecision) -> bytes:
 def recorded_outcomes(store: EventStore, claim_id: str) -> list[str]:
     events = store.read_stream(claim_stream_id(claim_id))
     return [registry_pb2.DecisionOutcome.Name(registry_pb2.RegistryDecisionRecorded.FromString(e.payload)
-                                              .decision.outcome).lower()
+                                              .decision.outcome).removeprefix("DECISION_OUTCOME_").lower()
             for e in events if e.type == DECISION_RECORDED]
 
 
@@ -241,8 +241,8 @@ def test_query_person_over_grpc_answers_from_the_view_and_records_the_calling_cl
                                                                                reason="registration 2026-001"),
                                        metadata=actor_metadata(window))
     by_claim = {e.claim_id: e for e in answer.entries}
-    assert by_claim["c-9"].holding and by_claim["c-9"].status == registry_pb2.GRANTED
-    assert by_claim["c-1"].status == registry_pb2.DENIED and by_claim["c-1"].holder_region == "510000"
+    assert by_claim["c-9"].holding and by_claim["c-9"].status == registry_pb2.DECISION_OUTCOME_GRANTED
+    assert by_claim["c-1"].status == registry_pb2.DECISION_OUTCOME_DENIED and by_claim["c-1"].holder_region == "510000"
     [queried] = store.read_stream(f"registry-queries-{citizen}")
     assert queried.actor == window and queried.message().reason == "registration 2026-001"
     with pytest.raises(grpc.RpcError) as refused:

@@ -35,7 +35,7 @@ def stored(message: object, *, region: str = "640000", service: str = "marriage"
 
 
 def request(region: str = "640000", service: str = "marriage") -> registry_pb2.ClaimRequested:
-    return registry_pb2.ClaimRequested(claim_id="c1", citizen_id=PERSON, kind=registry_pb2.LIVE_MARRIAGE,
+    return registry_pb2.ClaimRequested(claim_id="c1", citizen_id=PERSON, kind=registry_pb2.CLAIM_KIND_LIVE_MARRIAGE,
                                        case_id="marriage-1", region=region, service=service)
 
 

@@ -19,14 +19,14 @@ from tongban.handoff.v1 import handoff_service_pb2 as api
 
 STREAM_TYPE = "handoff.Handoff"
 
-_KIND_TO_PB = {d.Kind.FORWARD_CASE: pb.FORWARD_CASE, d.Kind.REQUEST_WORK: pb.REQUEST_WORK}
+_KIND_TO_PB = {d.Kind.FORWARD_CASE: pb.HANDOFF_KIND_FORWARD_CASE, d.Kind.REQUEST_WORK: pb.HANDOFF_KIND_REQUEST_WORK}
 _KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
-_STAGE_TO_PB = {d.Stage.ACCEPTANCE: pb.ACCEPTANCE, d.Stage.ANSWER: pb.ANSWER}
+_STAGE_TO_PB = {d.Stage.ACCEPTANCE: pb.HANDOFF_STAGE_ACCEPTANCE, d.Stage.ANSWER: pb.HANDOFF_STAGE_ANSWER}
 _STAGE_FROM_PB = {v: k for k, v in _STAGE_TO_PB.items()}
-DIRECTION_TO_PB = {d.Direction.OUTGOING: api.OUTGOING, d.Direction.INCOMING: api.INCOMING}
+DIRECTION_TO_PB = {d.Direction.OUTGOING: api.DIRECTION_OUTGOING, d.Direction.INCOMING: api.DIRECTION_INCOMING}
 DIRECTION_FROM_PB = {v: k for k, v in DIRECTION_TO_PB.items()}
-STATE_TO_PB = {d.State.PENDING: api.PENDING, d.State.ACCEPTED: api.ACCEPTED, d.State.REFUSED: api.REFUSED,
-               d.State.ANSWERED: api.ANSWERED}
+STATE_TO_PB = {d.State.PENDING: api.HANDOFF_STATE_PENDING, d.State.ACCEPTED: api.HANDOFF_STATE_ACCEPTED,
+               d.State.REFUSED: api.HANDOFF_STATE_REFUSED, d.State.ANSWERED: api.HANDOFF_STATE_ANSWERED}
 STATE_FROM_PB = {v: k for k, v in STATE_TO_PB.items()}
 
 SENT = pb.HandoffSent.DESCRIPTOR.full_name

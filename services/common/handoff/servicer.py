@@ -31,11 +31,11 @@ class HandoffServicer(api_grpc.HandoffServiceServicer):
         self.store = store
         self.hooks = hooks or HandoffHooks()
 
-    def ForwardCase(self, request: api.ForwardCaseRequest, context: grpc.ServicerContext) -> api.Handoff:
-        return self._send(request, d.Kind.FORWARD_CASE)
+    def ForwardCase(self, request: api.ForwardCaseRequest, context: grpc.ServicerContext) -> api.ForwardCaseResponse:
+        return api.ForwardCaseResponse(handoff=self._send(request, d.Kind.FORWARD_CASE))
 
-    def RequestWork(self, request: api.RequestWorkRequest, context: grpc.ServicerContext) -> api.Handoff:
-        return self._send(request, d.Kind.REQUEST_WORK)
+    def RequestWork(self, request: api.RequestWorkRequest, context: grpc.ServicerContext) -> api.RequestWorkResponse:
+        return api.RequestWorkResponse(handoff=self._send(request, d.Kind.REQUEST_WORK))
 
     def _send(self, request: api.ForwardCaseRequest | api.RequestWorkRequest, kind: d.Kind) -> api.Handoff:
         actor = current_actor()
@@ -48,34 +48,38 @@ class HandoffServicer(api_grpc.HandoffServiceServicer):
                            case_snapshot=snapshot, handoff_id=request.handoff_id or None)
         return self._view(handoff)
 
-    def AcceptHandoff(self, request: api.AcceptHandoffRequest, context: grpc.ServicerContext) -> api.Handoff:
+    def AcceptHandoff(self, request: api.AcceptHandoffRequest,
+                      context: grpc.ServicerContext) -> api.AcceptHandoffResponse:
         actor = current_actor()
         handoff_id = _handoff_id(request.handoff_id)
         with self.store.transaction() as tx:
             handoff = application.accept_handoff(tx, handoff_id, actor=actor)
             if self.hooks.on_taken_over is not None:
                 self.hooks.on_taken_over(tx, handoff)
-        return self._view(handoff)
+        return api.AcceptHandoffResponse(handoff=self._view(handoff))
 
-    def RefuseHandoff(self, request: api.RefuseHandoffRequest, context: grpc.ServicerContext) -> api.Handoff:
+    def RefuseHandoff(self, request: api.RefuseHandoffRequest,
+                      context: grpc.ServicerContext) -> api.RefuseHandoffResponse:
         actor = current_actor()
         handoff_id = _handoff_id(request.handoff_id)
         if not request.reason.strip():
             raise InvalidArgument.single("reason", "a refusal gives its reason to the origin region")
         with self.store.transaction() as tx:
             handoff = application.refuse_handoff(tx, handoff_id, request.reason, actor=actor)
-        return self._view(handoff)
+        return api.RefuseHandoffResponse(handoff=self._view(handoff))
 
-    def CompleteHandoff(self, request: api.CompleteHandoffRequest, context: grpc.ServicerContext) -> api.Handoff:
+    def CompleteHandoff(self, request: api.CompleteHandoffRequest,
+                        context: grpc.ServicerContext) -> api.CompleteHandoffResponse:
         actor = current_actor()
         handoff_id = _handoff_id(request.handoff_id)
         outcome = _outcome(request)
         with self.store.transaction() as tx:
             handoff = application.complete_handoff(tx, handoff_id, outcome, actor=actor)
-        return self._view(handoff)
+        return api.CompleteHandoffResponse(handoff=self._view(handoff))
 
-    def GetHandoff(self, request: api.GetHandoffRequest, context: grpc.ServicerContext) -> api.Handoff:
-        return self._view(application.get_handoff(self.store, _handoff_id(request.handoff_id)))
+    def GetHandoff(self, request: api.GetHandoffRequest, context: grpc.ServicerContext) -> api.GetHandoffResponse:
+        handoff = application.get_handoff(self.store, _handoff_id(request.handoff_id))
+        return api.GetHandoffResponse(handoff=self._view(handoff))
 
     def ListHandoffs(self, request: api.ListHandoffsRequest,
                      context: grpc.ServicerContext) -> api.ListHandoffsResponse:
@@ -84,11 +88,12 @@ class HandoffServicer(api_grpc.HandoffServiceServicer):
         found = application.list_handoffs(self.store, direction, state, limit=_list_limit(request.limit))
         return self._list(found)
 
-    def ListOverdue(self, request: api.ListOverdueRequest, context: grpc.ServicerContext) -> api.ListHandoffsResponse:
+    def ListOverdue(self, request: api.ListOverdueRequest, context: grpc.ServicerContext) -> api.ListOverdueResponse:
         now = self.store.clock.now()
         found = application.list_overdue(self.store, now, direction=_direction(request.direction),
                                          limit=_list_limit(request.limit))
-        return self._list(found, now)
+        listed = self._list(found, now)
+        return api.ListOverdueResponse(handoffs=listed.handoffs, as_of=listed.as_of)
 
     def _view(self, handoff: d.Handoff) -> api.Handoff:
         return adapters.to_view(handoff, self.store.clock.now())

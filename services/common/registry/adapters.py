@@ -13,19 +13,19 @@ from tongban.common.v1 import envelope_pb2
 from tongban.registry.v1 import registry_pb2
 
 _KINDS: dict[ClaimKind, int] = {
-    ClaimKind.LIVE_MARRIAGE: registry_pb2.LIVE_MARRIAGE,
-    ClaimKind.DIBAO: registry_pb2.DIBAO,
-    ClaimKind.LIVING_SUBSIDY: registry_pb2.LIVING_SUBSIDY,
-    ClaimKind.NURSING_SUBSIDY: registry_pb2.NURSING_SUBSIDY,
+    ClaimKind.LIVE_MARRIAGE: registry_pb2.CLAIM_KIND_LIVE_MARRIAGE,
+    ClaimKind.DIBAO: registry_pb2.CLAIM_KIND_DIBAO,
+    ClaimKind.LIVING_SUBSIDY: registry_pb2.CLAIM_KIND_LIVING_SUBSIDY,
+    ClaimKind.NURSING_SUBSIDY: registry_pb2.CLAIM_KIND_NURSING_SUBSIDY,
 }
 _KINDS_BACK = {number: kind for kind, number in _KINDS.items()}
 
 _OUTCOMES: dict[Outcome, int] = {
-    Outcome.GRANTED: registry_pb2.GRANTED,
-    Outcome.DENIED: registry_pb2.DENIED,
-    Outcome.CONFIRMED: registry_pb2.CONFIRMED,
-    Outcome.RELEASED: registry_pb2.RELEASED,
-    Outcome.EXPIRED: registry_pb2.EXPIRED,
+    Outcome.GRANTED: registry_pb2.DECISION_OUTCOME_GRANTED,
+    Outcome.DENIED: registry_pb2.DECISION_OUTCOME_DENIED,
+    Outcome.CONFIRMED: registry_pb2.DECISION_OUTCOME_CONFIRMED,
+    Outcome.RELEASED: registry_pb2.DECISION_OUTCOME_RELEASED,
+    Outcome.EXPIRED: registry_pb2.DECISION_OUTCOME_EXPIRED,
 }
 _OUTCOMES_BACK = {number: outcome for outcome, number in _OUTCOMES.items()}
 

@@ -70,7 +70,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     with grpc.insecure_channel(args.address) as channel:
         try:
             case = api_grpc.MarriageServiceStub(channel).GetCase(
-                api.GetCaseRequest(case_id=args.case_id), metadata=actor_metadata(actor), timeout=args.timeout)
+                api.GetCaseRequest(case_id=args.case_id), metadata=actor_metadata(actor), timeout=args.timeout).case
         except grpc.RpcError as error:
             print(json.dumps(error_details(error).as_dict(), ensure_ascii=False, indent=2), file=sys.stderr)
             return 1

@@ -21,40 +21,52 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    def RegisterMarriage(self, request: api.RegisterMarriageRequest, context: grpc.ServicerContext) -> api.Case:
+    def RegisterMarriage(self, request: api.RegisterMarriageRequest,
+                         context: grpc.ServicerContext) -> api.RegisterMarriageResponse:
         case_id = handlers.register_marriage(self.deps, mapping.register_marriage(request), current_actor())
-        return self._settled(case_id, request.wait_seconds, context)
+        return api.RegisterMarriageResponse(case=self._settled(case_id, request.wait_seconds, context))
 
-    def ReceiveDivorce(self, request: api.ReceiveDivorceRequest, context: grpc.ServicerContext) -> api.Case:
-        return self._case(handlers.receive_divorce(self.deps, mapping.receive_divorce(request), current_actor()))
+    def ReceiveDivorce(self, request: api.ReceiveDivorceRequest,
+                       context: grpc.ServicerContext) -> api.ReceiveDivorceResponse:
+        case_id = handlers.receive_divorce(self.deps, mapping.receive_divorce(request), current_actor())
+        return api.ReceiveDivorceResponse(case=self._case(case_id))
 
-    def WithdrawDivorce(self, request: api.WithdrawDivorceRequest, context: grpc.ServicerContext) -> api.Case:
-        return self._case(handlers.withdraw_divorce(self.deps, mapping.withdraw_divorce(request), current_actor()))
+    def WithdrawDivorce(self, request: api.WithdrawDivorceRequest,
+                        context: grpc.ServicerContext) -> api.WithdrawDivorceResponse:
+        case_id = handlers.withdraw_divorce(self.deps, mapping.withdraw_divorce(request), current_actor())
+        return api.WithdrawDivorceResponse(case=self._case(case_id))
 
     def RequestDivorceCertificate(self, request: api.RequestDivorceCertificateRequest,
-                                  context: grpc.ServicerContext) -> api.Case:
+                                  context: grpc.ServicerContext) -> api.RequestDivorceCertificateResponse:
         command = mapping.request_divorce_certificate(request)
-        return self._case(handlers.request_divorce_certificate(self.deps, command, current_actor()))
+        case_id = handlers.request_divorce_certificate(self.deps, command, current_actor())
+        return api.RequestDivorceCertificateResponse(case=self._case(case_id))
 
-    def RegisterDivorce(self, request: api.RegisterDivorceRequest, context: grpc.ServicerContext) -> api.Case:
-        return self._case(handlers.register_divorce(self.deps, mapping.register_divorce(request), current_actor()))
+    def RegisterDivorce(self, request: api.RegisterDivorceRequest,
+                        context: grpc.ServicerContext) -> api.RegisterDivorceResponse:
+        case_id = handlers.register_divorce(self.deps, mapping.register_divorce(request), current_actor())
+        return api.RegisterDivorceResponse(case=self._case(case_id))
 
-    def ReissueCertificate(self, request: api.ReissueCertificateRequest, context: grpc.ServicerContext) -> api.Case:
+    def ReissueCertificate(self, request: api.ReissueCertificateRequest,
+                           context: grpc.ServicerContext) -> api.ReissueCertificateResponse:
         command = mapping.reissue_certificate(request)
         case_id = handlers.reissue_certificate(self.deps, command, current_actor())
-        return self._settled(case_id, request.wait_seconds, context)
+        return api.ReissueCertificateResponse(case=self._settled(case_id, request.wait_seconds, context))
 
-    def QueryMaritalStatus(self, request: api.QueryMaritalStatusRequest, context: grpc.ServicerContext) -> api.Case:
+    def QueryMaritalStatus(self, request: api.QueryMaritalStatusRequest,
+                           context: grpc.ServicerContext) -> api.QueryMaritalStatusResponse:
         command = mapping.query_marital_status(request)
-        return self._case(handlers.query_marital_status(self.deps, command, current_actor()))
+        case_id = handlers.query_marital_status(self.deps, command, current_actor())
+        return api.QueryMaritalStatusResponse(case=self._case(case_id))
 
     def RecordCourtJudgment(self, request: api.RecordCourtJudgmentRequest,
-                            context: grpc.ServicerContext) -> api.Case:
+                            context: grpc.ServicerContext) -> api.RecordCourtJudgmentResponse:
         command = mapping.record_court_judgment(request)
-        return self._case(handlers.record_court_judgment(self.deps, command, current_actor()))
+        case_id = handlers.record_court_judgment(self.deps, command, current_actor())
+        return api.RecordCourtJudgmentResponse(case=self._case(case_id))
 
-    def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.Case:
-        return mapping.case_message(queries.get_case(self.deps, request.case_id.strip()))
+    def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
+        return api.GetCaseResponse(case=mapping.case_message(queries.get_case(self.deps, request.case_id.strip())))
 
     def ListCases(self, request: api.ListCasesRequest, context: grpc.ServicerContext) -> api.ListCasesResponse:
         page = queries.list_office_cases(

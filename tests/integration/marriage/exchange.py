@@ -58,7 +58,7 @@ class Region:
         latest = [case]
 
         def answered() -> bool:
-            latest[0] = self.call("GetCase", request, actor)
+            latest[0] = self.call("GetCase", request, actor).case
             return latest[0].state != "awaiting_registry"
 
         wait_until(answered, timeout=60, what=f"the registry's answer for {case.case_id}")
@@ -70,7 +70,7 @@ class Region:
         latest = [case]
 
         def answered() -> bool:
-            latest[0] = self.call("GetCase", request, actor)
+            latest[0] = self.call("GetCase", request, actor).case
             return latest[0].state != "awaiting_archive"
 
         wait_until(answered, timeout=60, what=f"the holding region's archive to answer {case.case_id}")

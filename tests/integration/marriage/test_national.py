@@ -79,8 +79,8 @@ def test_the_same_person_registering_in_both_regions_at_once_gets_exactly_one_ma
     with ThreadPoolExecutor(max_workers=2) as pool:
         at_ningxia = pool.submit(ningxia.call, "RegisterMarriage", register_request(groom, first_bride), YINCHUAN)
         at_sichuan = pool.submit(sichuan.call, "RegisterMarriage", register_request(groom, second_bride), GUANGYUAN)
-        cases = {NINGXIA: ningxia.settled(at_ningxia.result(), YINCHUAN),
-                 SICHUAN: sichuan.settled(at_sichuan.result(), GUANGYUAN)}
+        cases = {NINGXIA: ningxia.settled(at_ningxia.result().case, YINCHUAN),
+                 SICHUAN: sichuan.settled(at_sichuan.result().case, GUANGYUAN)}
     assert sorted(c.state for c in cases.values()) == ["refused", "registered"], "exactly one marriage"
     [(won, registered)] = [(code, c) for code, c in cases.items() if c.state == "registered"]
     [(lost, refused)] = [(code, c) for code, c in cases.items() if c.state == "refused"]
@@ -91,15 +91,16 @@ def test_the_same_person_registering_in_both_regions_at_once_gets_exactly_one_ma
     winner = sichuan if loser is ningxia else ningxia
     # The refused case gives back the hold it got on the bride, so she is free to marry.
     loser.wait_for_claim(_claim(refused, "b"), "released")
-    history = [h.type.rsplit(".", 1)[-1] for h in loser.call("GetCase", api.GetCaseRequest(case_id=refused.case_id),
-                                                                   YINCHUAN if loser is ningxia else GUANGYUAN).history]
+    shown = loser.call("GetCase", api.GetCaseRequest(case_id=refused.case_id),
+                       YINCHUAN if loser is ningxia else GUANGYUAN).case
+    history = [h.type.rsplit(".", 1)[-1] for h in shown.history]
     assert history[0] == "MarriageApplicationReceived" and "MarriageRefused" in history
     # Both regions answer a status query from what they know: the winner from its own record, the
     # loser from the registry's view of the confirmed marriage elsewhere.
     winner.wait_for_claim(_claim(registered, "a"), "confirmed", other=loser)
     court = clerk(YINCHUAN_OFFICE if loser is ningxia else GUANGYUAN_OFFICE, lost, role="court")
     answer = loser.call("QueryMaritalStatus", api.QueryMaritalStatusRequest(
-        citizen_id=groom, reason="重婚案件审理", requesting_body="人民法院"), court)
+        citizen_id=groom, reason="重婚案件审理", requesting_body="人民法院"), court).case
     assert answer.status_query.answer.status == "married"
     assert answer.status_query.answer.source_region == won
 
@@ -109,7 +110,7 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
     ningxia, sichuan, _ = nation
     people = couple()
     married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
-                                           YINCHUAN), YINCHUAN)
+                                           YINCHUAN).case, YINCHUAN)
     assert married.state == "registered"
     assert ningxia.host.store is not None
     journey = ningxia.host.store.read_stream(married.case_id)
@@ -118,13 +119,13 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
     spouses = {"spouse_a": events_pb2.Spouse(citizen_id=people.husband, name="男方"),
                "spouse_b": events_pb2.Spouse(citizen_id=people.wife, name="女方")}
     divorce = ningxia.call("ReceiveDivorce", api.ReceiveDivorceRequest(
-        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN)
+        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN).case
     assert divorce.state == "cooling_off"
     too_early = _refusal(lambda: ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
         divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN))
     assert (too_early.code, too_early.rule) == (grpc.StatusCode.FAILED_PRECONDITION, "CoolingOffPeriod")
     # Still married: the bride cannot marry in Sichuan during the cooling-off.
-    blocked = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN)
+    blocked = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN).case
     assert (blocked.state, blocked.marriage.holder_region) == ("refused", NINGXIA)
 
     # To the end the case reports (a holiday rolls it), never a fixed count of days; the scheduler
@@ -132,27 +133,27 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
     last_day = divorce.divorce.cooling_off_last_day
     ningxia.clock.set(start_of_china_day(date(last_day.year, last_day.month, last_day.day) + timedelta(days=1)))
     by_id = api.GetCaseRequest(case_id=divorce.case_id)
-    wait_until(lambda: ningxia.call("GetCase", by_id, YINCHUAN).state == "awaiting_certificate_request",
+    wait_until(lambda: ningxia.call("GetCase", by_id, YINCHUAN).case.state == "awaiting_certificate_request",
                what="the cooling-off to end")
     queue = ningxia.call("ListCases", api.ListCasesRequest(queue="awaiting_certificate_request"), YINCHUAN)
     assert divorce.case_id in [c.case_id for c in queue.cases]
     ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
         divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN)
     registered = ningxia.call("RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=divorce.case_id),
-                              YINCHUAN)
+                              YINCHUAN).case
     assert registered.state == "registered" and registered.divorce.certificate_number.startswith("L")
-    marriage = ningxia.call("GetCase", api.GetCaseRequest(case_id=married.case_id), YINCHUAN)
+    marriage = ningxia.call("GetCase", api.GetCaseRequest(case_id=married.case_id), YINCHUAN).case
     assert marriage.state == "dissolved_by_divorce"
 
     ningxia.wait_for_claim(_claim(married, "b"), "released", other=sichuan)
-    remarried = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN)
+    remarried = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife), GUANGYUAN).case
     assert remarried.state == "registered", remarried.marriage.refusal_reason
 
     # 补领 of the (dissolved) marriage's certificate asked in Sichuan: Ningxia's archive says the
     # status changed, so Sichuan issues a registration record certificate (国务院令第804号).
     asked = sichuan.call("ReissueCertificate", api.ReissueCertificateRequest(
         record_case_id=married.case_id, applicant_citizen_id=people.husband, reason="遗失", wait_seconds=30),
-        GUANGYUAN)
+        GUANGYUAN).case
     record = sichuan.settled_reissue(asked, GUANGYUAN)
     assert record.reissue.issued.issued_document == "registration_record_certificate"
     assert "dissolved by divorce" in record.reissue.issued.status_change
@@ -162,31 +163,31 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
 def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Region, Region, Region]) -> None:
     ningxia, _, _ = nation
     people = couple()
-    married = ningxia.call("RegisterMarriage", register_request(people.husband, people.wife), YINCHUAN)
+    married = ningxia.call("RegisterMarriage", register_request(people.husband, people.wife), YINCHUAN).case
     assert married.state == "registered"
     reissue = api.ReissueCertificateRequest(record_case_id=married.case_id, applicant_citizen_id=people.wife,
                                             reason="遗失")
-    first = ningxia.call("ReissueCertificate", reissue, YINCHUAN_2)  # at any office
+    first = ningxia.call("ReissueCertificate", reissue, YINCHUAN_2).case  # at any office
     assert first.reissue.issued.issued_document == "reissued_marriage_certificate"
     assert first.reissue.issued.certificate_number.startswith(f"BJ{YINCHUAN_OFFICE_2}-")
 
     spouses = {"spouse_a": events_pb2.Spouse(citizen_id=people.husband, name="男方"),
                "spouse_b": events_pb2.Spouse(citizen_id=people.wife, name="女方")}
     divorce = ningxia.call("ReceiveDivorce", api.ReceiveDivorceRequest(
-        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN)
+        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN).case
     withdraw = api.WithdrawDivorceRequest(divorce_case_id=divorce.case_id, citizen_id=people.husband, reason="和好")
     elsewhere = _refusal(lambda: ningxia.call("WithdrawDivorce", withdraw, YINCHUAN_2))
     assert elsewhere.rule == "AtReceivingOffice"
-    assert ningxia.call("WithdrawDivorce", withdraw, YINCHUAN).state == "withdrawn"
+    assert ningxia.call("WithdrawDivorce", withdraw, YINCHUAN).case.state == "withdrawn"
 
     judgment = api.RecordCourtJudgmentRequest(
         marriage_case_id=married.case_id, judgment=api.JUDGMENT_VOID, court="银川市兴庆区人民法院",
         judgment_number="(2026)宁0104民初88号", judgment_date={"year": 2026, "month": 3, "day": 1}, ground="重婚")
-    voided = ningxia.call("RecordCourtJudgment", judgment, YINCHUAN)
+    voided = ningxia.call("RecordCourtJudgment", judgment, YINCHUAN).case
     assert voided.state == "void" and voided.marriage.judgment.judgment_number == "(2026)宁0104民初88号"
     assert voided.history[-1].actor.clerk_id == YINCHUAN.clerk_id
     ningxia.wait_for_claim(_claim(married, "a"), "released")
-    second = ningxia.call("ReissueCertificate", reissue, YINCHUAN)
+    second = ningxia.call("ReissueCertificate", reissue, YINCHUAN).case
     assert second.reissue.issued.issued_document == "registration_record_certificate"
     assert "void" in second.reissue.issued.status_change
 
@@ -196,10 +197,10 @@ def test_a_certificate_is_reissued_at_an_office_of_another_region_from_the_holdi
     ningxia, _, shaanxi = nation
     people = couple()
     married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
-                                           YINCHUAN), YINCHUAN)
+                                           YINCHUAN).case, YINCHUAN)
     assert married.state == "registered"
     asked = shaanxi.call("ReissueCertificate", api.ReissueCertificateRequest(
-        record_case_id=married.case_id, applicant_citizen_id=people.wife, reason="遗失", wait_seconds=30), XIAN)
+        record_case_id=married.case_id, applicant_citizen_id=people.wife, reason="遗失", wait_seconds=30), XIAN).case
     assert asked.reissue.requested.record_region == NINGXIA
     issued = shaanxi.settled_reissue(asked, XIAN)
     assert (issued.state, issued.region, issued.office_code) == ("issued", SHAANXI, XIAN_OFFICE)
@@ -211,7 +212,7 @@ def test_a_certificate_is_reissued_at_an_office_of_another_region_from_the_holdi
     assert archive.registered_on == married.marriage.registered_on
 
     unknown = shaanxi.call("ReissueCertificate", api.ReissueCertificateRequest(
-        record_case_id="marriage-640000-0000000000000000", applicant_citizen_id=people.wife, reason="遗失"), XIAN)
+        record_case_id="marriage-640000-0000000000000000", applicant_citizen_id=people.wife, reason="遗失"), XIAN).case
     refused = shaanxi.settled_reissue(unknown, XIAN)
     assert refused.state == "refused" and "marriage-640000-0000000000000000" in refused.reissue.refusal_reason
 

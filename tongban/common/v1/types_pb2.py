@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtongban/common/v1/types.proto\x12\x11tongban.common.v1\"\x1a\n\nRegionCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"Z\n\x06Office\x12\x13\n\x0boffice_code\x18\x01 \x01(\t\x12-\n\x06region\x18\x02 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04name\x18\x03 \x01(\t\"_\n\x06Person\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x33\n\x0chukou_region\x18\x03 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\"\xda\x01\n\x05\x41\x63tor\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.tongban.common.v1.Actor.Kind\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12-\n\x06region\x18\x04 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04role\x18\x05 \x01(\t\"@\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x43LERK\x10\x01\x12\n\n\x06SYSTEM\x10\x02\x12\x0b\n\x07\x41UDITOR\x10\x03\"\x14\n\x05Money\x12\x0b\n\x03\x66\x65n\x18\x01 \x01(\x03\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtongban/common/v1/types.proto\x12\x11tongban.common.v1\"\x1a\n\nRegionCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"Z\n\x06Office\x12\x13\n\x0boffice_code\x18\x01 \x01(\t\x12-\n\x06region\x18\x02 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04name\x18\x03 \x01(\t\"_\n\x06Person\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x33\n\x0chukou_region\x18\x03 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\"\xe9\x01\n\x05\x41\x63tor\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.tongban.common.v1.Actor.Kind\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12-\n\x06region\x18\x04 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04role\x18\x05 \x01(\t\"O\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_CLERK\x10\x01\x12\x0f\n\x0bKIND_SYSTEM\x10\x02\x12\x10\n\x0cKIND_AUDITOR\x10\x03\"\x14\n\x05Money\x12\x0b\n\x03\x66\x65n\x18\x01 \x01(\x03\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PERSON']._serialized_start=172
   _globals['_PERSON']._serialized_end=267
   _globals['_ACTOR']._serialized_start=270
-  _globals['_ACTOR']._serialized_end=488
+  _globals['_ACTOR']._serialized_end=503
   _globals['_ACTOR_KIND']._serialized_start=424
-  _globals['_ACTOR_KIND']._serialized_end=488
-  _globals['_MONEY']._serialized_start=490
-  _globals['_MONEY']._serialized_end=510
-  _globals['_DATE']._serialized_start=512
-  _globals['_DATE']._serialized_end=560
+  _globals['_ACTOR_KIND']._serialized_end=503
+  _globals['_MONEY']._serialized_start=505
+  _globals['_MONEY']._serialized_end=525
+  _globals['_DATE']._serialized_start=527
+  _globals['_DATE']._serialized_end=575
 # @@protoc_insertion_point(module_scope)

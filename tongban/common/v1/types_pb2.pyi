@@ -38,13 +38,13 @@ class Actor(_message.Message):
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[Actor.Kind]
-        CLERK: _ClassVar[Actor.Kind]
-        SYSTEM: _ClassVar[Actor.Kind]
-        AUDITOR: _ClassVar[Actor.Kind]
+        KIND_CLERK: _ClassVar[Actor.Kind]
+        KIND_SYSTEM: _ClassVar[Actor.Kind]
+        KIND_AUDITOR: _ClassVar[Actor.Kind]
     KIND_UNSPECIFIED: Actor.Kind
-    CLERK: Actor.Kind
-    SYSTEM: Actor.Kind
-    AUDITOR: Actor.Kind
+    KIND_CLERK: Actor.Kind
+    KIND_SYSTEM: Actor.Kind
+    KIND_AUDITOR: Actor.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     CLERK_ID_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]

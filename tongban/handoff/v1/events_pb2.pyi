@@ -15,20 +15,20 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class HandoffKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     HANDOFF_KIND_UNSPECIFIED: _ClassVar[HandoffKind]
-    FORWARD_CASE: _ClassVar[HandoffKind]
-    REQUEST_WORK: _ClassVar[HandoffKind]
+    HANDOFF_KIND_FORWARD_CASE: _ClassVar[HandoffKind]
+    HANDOFF_KIND_REQUEST_WORK: _ClassVar[HandoffKind]
 
 class HandoffStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     HANDOFF_STAGE_UNSPECIFIED: _ClassVar[HandoffStage]
-    ACCEPTANCE: _ClassVar[HandoffStage]
-    ANSWER: _ClassVar[HandoffStage]
+    HANDOFF_STAGE_ACCEPTANCE: _ClassVar[HandoffStage]
+    HANDOFF_STAGE_ANSWER: _ClassVar[HandoffStage]
 HANDOFF_KIND_UNSPECIFIED: HandoffKind
-FORWARD_CASE: HandoffKind
-REQUEST_WORK: HandoffKind
+HANDOFF_KIND_FORWARD_CASE: HandoffKind
+HANDOFF_KIND_REQUEST_WORK: HandoffKind
 HANDOFF_STAGE_UNSPECIFIED: HandoffStage
-ACCEPTANCE: HandoffStage
-ANSWER: HandoffStage
+HANDOFF_STAGE_ACCEPTANCE: HandoffStage
+HANDOFF_STAGE_ANSWER: HandoffStage
 
 class TypedMessage(_message.Message):
     __slots__ = ("type", "data")

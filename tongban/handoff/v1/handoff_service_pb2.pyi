@@ -17,24 +17,24 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DIRECTION_UNSPECIFIED: _ClassVar[Direction]
-    OUTGOING: _ClassVar[Direction]
-    INCOMING: _ClassVar[Direction]
+    DIRECTION_OUTGOING: _ClassVar[Direction]
+    DIRECTION_INCOMING: _ClassVar[Direction]
 
 class HandoffState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     HANDOFF_STATE_UNSPECIFIED: _ClassVar[HandoffState]
-    PENDING: _ClassVar[HandoffState]
-    ACCEPTED: _ClassVar[HandoffState]
-    REFUSED: _ClassVar[HandoffState]
-    ANSWERED: _ClassVar[HandoffState]
+    HANDOFF_STATE_PENDING: _ClassVar[HandoffState]
+    HANDOFF_STATE_ACCEPTED: _ClassVar[HandoffState]
+    HANDOFF_STATE_REFUSED: _ClassVar[HandoffState]
+    HANDOFF_STATE_ANSWERED: _ClassVar[HandoffState]
 DIRECTION_UNSPECIFIED: Direction
-OUTGOING: Direction
-INCOMING: Direction
+DIRECTION_OUTGOING: Direction
+DIRECTION_INCOMING: Direction
 HANDOFF_STATE_UNSPECIFIED: HandoffState
-PENDING: HandoffState
-ACCEPTED: HandoffState
-REFUSED: HandoffState
-ANSWERED: HandoffState
+HANDOFF_STATE_PENDING: HandoffState
+HANDOFF_STATE_ACCEPTED: HandoffState
+HANDOFF_STATE_REFUSED: HandoffState
+HANDOFF_STATE_ANSWERED: HandoffState
 
 class Handoff(_message.Message):
     __slots__ = ("handoff_id", "kind", "direction", "state", "case_id", "from_region", "to_region", "work", "case_snapshot", "origin_latest_hash", "sent_at", "accept_by", "answer_by", "accepted_at", "closed_at", "refusal_reason", "outcome", "overdue", "sent_by", "decided_by", "correlation_id", "version")
@@ -163,6 +163,50 @@ class ListOverdueRequest(_message.Message):
     def __init__(self, direction: _Optional[_Union[Direction, str]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class ListHandoffsResponse(_message.Message):
+    __slots__ = ("handoffs", "as_of")
+    HANDOFFS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    handoffs: _containers.RepeatedCompositeFieldContainer[Handoff]
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, handoffs: _Optional[_Iterable[_Union[Handoff, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ForwardCaseResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class RequestWorkResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class AcceptHandoffResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class RefuseHandoffResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class CompleteHandoffResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class GetHandoffResponse(_message.Message):
+    __slots__ = ("handoff",)
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    handoff: Handoff
+    def __init__(self, handoff: _Optional[_Union[Handoff, _Mapping]] = ...) -> None: ...
+
+class ListOverdueResponse(_message.Message):
     __slots__ = ("handoffs", "as_of")
     HANDOFFS_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]

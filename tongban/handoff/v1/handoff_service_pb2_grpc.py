@@ -38,32 +38,32 @@ class HandoffServiceStub:
         self.ForwardCase = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/ForwardCase',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseResponse.FromString,
                 _registered_method=True)
         self.RequestWork = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/RequestWork',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkResponse.FromString,
                 _registered_method=True)
         self.AcceptHandoff = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/AcceptHandoff',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffResponse.FromString,
                 _registered_method=True)
         self.RefuseHandoff = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/RefuseHandoff',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffResponse.FromString,
                 _registered_method=True)
         self.CompleteHandoff = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/CompleteHandoff',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffResponse.FromString,
                 _registered_method=True)
         self.GetHandoff = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/GetHandoff',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffResponse.FromString,
                 _registered_method=True)
         self.ListHandoffs = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/ListHandoffs',
@@ -73,7 +73,7 @@ class HandoffServiceStub:
         self.ListOverdue = channel.unary_unary(
                 '/tongban.handoff.v1.HandoffService/ListOverdue',
                 request_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueRequest.SerializeToString,
-                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListHandoffsResponse.FromString,
+                response_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueResponse.FromString,
                 _registered_method=True)
 
 
@@ -141,32 +141,32 @@ def add_HandoffServiceServicer_to_server(servicer, server):
             'ForwardCase': grpc.unary_unary_rpc_method_handler(
                     servicer.ForwardCase,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseResponse.SerializeToString,
             ),
             'RequestWork': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestWork,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkResponse.SerializeToString,
             ),
             'AcceptHandoff': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptHandoff,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffResponse.SerializeToString,
             ),
             'RefuseHandoff': grpc.unary_unary_rpc_method_handler(
                     servicer.RefuseHandoff,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffResponse.SerializeToString,
             ),
             'CompleteHandoff': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteHandoff,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffResponse.SerializeToString,
             ),
             'GetHandoff': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHandoff,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffResponse.SerializeToString,
             ),
             'ListHandoffs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListHandoffs,
@@ -176,7 +176,7 @@ def add_HandoffServiceServicer_to_server(servicer, server):
             'ListOverdue': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOverdue,
                     request_deserializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueRequest.FromString,
-                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListHandoffsResponse.SerializeToString,
+                    response_serializer=tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -205,7 +205,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/ForwardCase',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ForwardCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -232,7 +232,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/RequestWork',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RequestWorkResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -259,7 +259,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/AcceptHandoff',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.AcceptHandoffResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -286,7 +286,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/RefuseHandoff',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.RefuseHandoffResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -313,7 +313,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/CompleteHandoff',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.CompleteHandoffResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -340,7 +340,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/GetHandoff',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.Handoff.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.GetHandoffResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -394,7 +394,7 @@ class HandoffService:
             target,
             '/tongban.handoff.v1.HandoffService/ListOverdue',
             tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueRequest.SerializeToString,
-            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListHandoffsResponse.FromString,
+            tongban_dot_handoff_dot_v1_dot_handoff__service__pb2.ListOverdueResponse.FromString,
             options,
             channel_credentials,
             insecure,

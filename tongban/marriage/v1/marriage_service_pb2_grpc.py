@@ -38,47 +38,47 @@ class MarriageServiceStub:
         self.RegisterMarriage = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/RegisterMarriage',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageResponse.FromString,
                 _registered_method=True)
         self.ReceiveDivorce = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/ReceiveDivorce',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceResponse.FromString,
                 _registered_method=True)
         self.WithdrawDivorce = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/WithdrawDivorce',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceResponse.FromString,
                 _registered_method=True)
         self.RequestDivorceCertificate = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/RequestDivorceCertificate',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateResponse.FromString,
                 _registered_method=True)
         self.RegisterDivorce = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/RegisterDivorce',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceResponse.FromString,
                 _registered_method=True)
         self.ReissueCertificate = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/ReissueCertificate',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateResponse.FromString,
                 _registered_method=True)
         self.QueryMaritalStatus = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/QueryMaritalStatus',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusResponse.FromString,
                 _registered_method=True)
         self.RecordCourtJudgment = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/RecordCourtJudgment',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentResponse.FromString,
                 _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/GetCase',
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseRequest.SerializeToString,
-                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseResponse.FromString,
                 _registered_method=True)
         self.ListCases = channel.unary_unary(
                 '/tongban.marriage.v1.MarriageService/ListCases',
@@ -171,47 +171,47 @@ def add_MarriageServiceServicer_to_server(servicer, server):
             'RegisterMarriage': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterMarriage,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageResponse.SerializeToString,
             ),
             'ReceiveDivorce': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveDivorce,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceResponse.SerializeToString,
             ),
             'WithdrawDivorce': grpc.unary_unary_rpc_method_handler(
                     servicer.WithdrawDivorce,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceResponse.SerializeToString,
             ),
             'RequestDivorceCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestDivorceCertificate,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateResponse.SerializeToString,
             ),
             'RegisterDivorce': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterDivorce,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceResponse.SerializeToString,
             ),
             'ReissueCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.ReissueCertificate,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateResponse.SerializeToString,
             ),
             'QueryMaritalStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryMaritalStatus,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusResponse.SerializeToString,
             ),
             'RecordCourtJudgment': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordCourtJudgment,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentResponse.SerializeToString,
             ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseRequest.FromString,
-                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.SerializeToString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseResponse.SerializeToString,
             ),
             'ListCases': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCases,
@@ -245,7 +245,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/RegisterMarriage',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterMarriageResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -272,7 +272,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/ReceiveDivorce',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReceiveDivorceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -299,7 +299,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/WithdrawDivorce',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.WithdrawDivorceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -326,7 +326,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/RequestDivorceCertificate',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RequestDivorceCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -353,7 +353,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/RegisterDivorce',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RegisterDivorceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -380,7 +380,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/ReissueCertificate',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ReissueCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -407,7 +407,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/QueryMaritalStatus',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.QueryMaritalStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -434,7 +434,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/RecordCourtJudgment',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.RecordCourtJudgmentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -461,7 +461,7 @@ class MarriageService:
             target,
             '/tongban.marriage.v1.MarriageService/GetCase',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseRequest.SerializeToString,
-            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.Case.FromString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.GetCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,30 +14,30 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class ClaimKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CLAIM_KIND_UNSPECIFIED: _ClassVar[ClaimKind]
-    LIVE_MARRIAGE: _ClassVar[ClaimKind]
-    DIBAO: _ClassVar[ClaimKind]
-    LIVING_SUBSIDY: _ClassVar[ClaimKind]
-    NURSING_SUBSIDY: _ClassVar[ClaimKind]
+    CLAIM_KIND_LIVE_MARRIAGE: _ClassVar[ClaimKind]
+    CLAIM_KIND_DIBAO: _ClassVar[ClaimKind]
+    CLAIM_KIND_LIVING_SUBSIDY: _ClassVar[ClaimKind]
+    CLAIM_KIND_NURSING_SUBSIDY: _ClassVar[ClaimKind]
 
 class DecisionOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DECISION_OUTCOME_UNSPECIFIED: _ClassVar[DecisionOutcome]
-    GRANTED: _ClassVar[DecisionOutcome]
-    DENIED: _ClassVar[DecisionOutcome]
-    CONFIRMED: _ClassVar[DecisionOutcome]
-    RELEASED: _ClassVar[DecisionOutcome]
-    EXPIRED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_GRANTED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_DENIED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_CONFIRMED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_RELEASED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_EXPIRED: _ClassVar[DecisionOutcome]
 CLAIM_KIND_UNSPECIFIED: ClaimKind
-LIVE_MARRIAGE: ClaimKind
-DIBAO: ClaimKind
-LIVING_SUBSIDY: ClaimKind
-NURSING_SUBSIDY: ClaimKind
+CLAIM_KIND_LIVE_MARRIAGE: ClaimKind
+CLAIM_KIND_DIBAO: ClaimKind
+CLAIM_KIND_LIVING_SUBSIDY: ClaimKind
+CLAIM_KIND_NURSING_SUBSIDY: ClaimKind
 DECISION_OUTCOME_UNSPECIFIED: DecisionOutcome
-GRANTED: DecisionOutcome
-DENIED: DecisionOutcome
-CONFIRMED: DecisionOutcome
-RELEASED: DecisionOutcome
-EXPIRED: DecisionOutcome
+DECISION_OUTCOME_GRANTED: DecisionOutcome
+DECISION_OUTCOME_DENIED: DecisionOutcome
+DECISION_OUTCOME_CONFIRMED: DecisionOutcome
+DECISION_OUTCOME_RELEASED: DecisionOutcome
+DECISION_OUTCOME_EXPIRED: DecisionOutcome
 
 class ClaimRequested(_message.Message):
     __slots__ = ("claim_id", "citizen_id", "kind", "case_id", "region", "service")
