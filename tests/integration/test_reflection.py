@@ -18,6 +18,7 @@ from services.common.grpc_context import actor_metadata, create_server
 from services.common.handoff import handoff_servicer_adder
 from services.common.registry import registry_servicer
 from services.common.store import EventStore, sqlite_url
+from services.host import Infrastructure
 from services.marriage.bootstrap import bootstrap
 from tongban.marriage.v1 import marriage_service_pb2
 
@@ -37,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 
 
 def test_reflection_lists_every_service_added_and_describes_their_methods(store: EventStore) -> None:
-    servicers = [bootstrap(store).servicer, handoff_servicer_adder(store), registry_servicer(store)]
+    servicers = [bootstrap(Infrastructure.over(store)).servicer, handoff_servicer_adder(store), registry_servicer(store)]
     server, port = create_server("127.0.0.1:0", servicers=servicers)
     server.start()
     try:
