@@ -38,7 +38,8 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 
 
 def test_reflection_lists_every_service_added_and_describes_their_methods(store: EventStore) -> None:
-    servicers = [bootstrap(Infrastructure.over(store)).servicer, handoff_servicer_adder(store), registry_servicer(store)]
+    marriage = bootstrap(Infrastructure.over(store))
+    servicers = [marriage.servicer, handoff_servicer_adder(store), registry_servicer(store)]
     server, port = create_server("127.0.0.1:0", servicers=servicers)
     server.start()
     try:
