@@ -202,6 +202,17 @@ class StoreTransaction:
                                  processed_at_us=to_micros(self.store.clock.now()))
         )
 
+    def lock_head(self) -> None:
+        """Take the store's single head-row lock now and hold it until this transaction ends.
+
+        Every append takes it anyway (see the module docstring); take it earlier when what you read
+        must not change before you commit: a read of the log you rebuild a table from, an owner or
+        counter you check before appending. Writers then queue behind you, and you read what every
+        earlier writer committed. On PostgreSQL it is SELECT ... FOR UPDATE on the `store_head`
+        row (re-entrant within the transaction); on SQLite the write transaction's BEGIN IMMEDIATE
+        already holds the database's write lock, so it only reads the head. Idempotent."""
+        self._lock_head()
+
     def _lock_head(self) -> tuple[int, bytes, int]:
         if self._head is None:
             query = select(store_head.c.position, store_head.c.global_hash, store_head.c.recorded_at_us)
