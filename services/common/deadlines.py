@@ -48,7 +48,7 @@ from services.common.events import (
     to_micros,
 )
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
-from services.common.store.schema import events, metadata, store_head
+from services.common.store.schema import events, metadata
 from services.common.store.store import row_to_event
 from tongban.common.v1 import deadlines_pb2
 
@@ -336,11 +336,8 @@ def rebuild_deadlines_table(store: EventStore) -> int:
     with store.transaction() as tx:
         conn = tx.connection
         # Take the store head lock first, as an append would: no deadline event can commit
-        # between our read of the log and our commit. SQLite's BEGIN IMMEDIATE already holds it.
-        lock = select(store_head.c.position).where(store_head.c.id == 1)
-        if store.dialect != "sqlite":
-            lock = lock.with_for_update()
-        conn.execute(lock).one()
+        # between our read of the log and our commit.
+        tx.lock_head()
         rows: dict[str, dict[str, Any]] = {}
         after = 0
         while True:

@@ -143,12 +143,9 @@ def restore_changelog(backup: TableBackup, bootstrap: str, topic: str, partition
 
 def _claims_position(key: bytes) -> bool:
     """Whether a table key is one of the worker's claims-topic positions ("~next-offset/<n>"), not
-    a person. The prefix is the worker's (private, hence looked up leniently)."""
-    from services.common.registry import worker
+    a person."""
+    from services.common.registry.worker import POSITION_PREFIX as prefix
 
-    prefix = getattr(worker, "_POSITION_PREFIX", None)
-    if not prefix:
-        return False
     try:
         name = json.loads(key)
     except ValueError:

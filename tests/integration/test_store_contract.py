@@ -201,3 +201,44 @@ def test_postgres_writers_commit_while_another_transaction_is_open(postgres_url:
         assert verify_store(store).ok
     finally:
         store.close()
+
+
+def test_lock_head_keeps_writers_waiting_until_the_holder_ends(store: EventStore) -> None:
+    """A transaction that took the head lock before appending anything (a rebuild reading the
+    log, an owner check) keeps every other writer waiting until it commits; its own later append
+    takes the next position, before theirs."""
+    store.append(unique_id(), "t", NO_STREAM, [new_event("before")])
+    locked, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with store.transaction() as tx:
+            tx.lock_head()
+            tx.lock_head()  # idempotent within the transaction
+            locked.set()
+            release.wait(timeout=30)
+            tx.append("holder", "t", NO_STREAM, [new_event("holder")])
+
+    def writer() -> None:
+        store.append("writer", "t", NO_STREAM, [new_event("writer")])
+
+    th = threading.Thread(target=holder)
+    th.start()
+    assert locked.wait(timeout=30)
+    tw = threading.Thread(target=writer)
+    tw.start()
+    if store.dialect == "postgresql":
+        # Proof that the writer is queued on the lock, not merely slow to start.
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")
+
+        def writer_waits() -> bool:
+            with store.engine.connect() as conn:
+                return bool(conn.execute(waiting).scalar())
+
+        wait_until(writer_waits, what="the writer waiting on the head lock")
+    assert [e.position for e in store.read_log(after=0)] == [1], "nothing else committed meanwhile"
+    release.set()
+    th.join(timeout=30)
+    tw.join(timeout=30)
+    assert [(e.position, e.stream_id) for e in store.read_log(after=1)] == [(2, "holder"), (3, "writer")]
+    assert verify_store(store).ok

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
-from sqlalchemy import select
 
 from services.common.deadlines import Deadline, DeadlineHandler, cancel_deadline, schedule_deadline
 from services.common.errors import NotFound, WrongOwner
@@ -26,7 +25,6 @@ from services.common.handoff import adapters, projections
 from services.common.handoff import domain as d
 from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
-from services.common.store.schema import store_head
 from services.common.telemetry import current_trace_context
 
 TxOrStore = StoreTransaction | EventStore
@@ -58,21 +56,20 @@ def ensure_owner(tx_or_store: TxOrStore, case_id: str, region: str | None = None
     Every write command on a case calls it first (architecture invariant 4)."""
     region = region or _store(tx_or_store).region
     if isinstance(tx_or_store, StoreTransaction):
-        _lock_store(tx_or_store)
+        # Take the store head lock now, as the command's first append would: the ownership read
+        # below then cannot interleave with an acceptance being recorded (on PostgreSQL, READ
+        # COMMITTED would otherwise let a check pass on an owner that is changing).
+        tx_or_store.lock_head()
     owner = owner_of(tx_or_store, case_id, region)
     if owner != region:
         raise WrongOwner(case_id, owner)
 
 
-def _lock_store(tx: StoreTransaction) -> None:
-    """Take the store head lock now, as the command's first append would: the ownership read below
-    then cannot interleave with an acceptance being recorded (on PostgreSQL, READ COMMITTED would
-    otherwise let a check pass on an owner that is changing). SQLite's BEGIN IMMEDIATE already
-    holds the write lock; the lock is re-entrant within the transaction."""
-    if tx.store.dialect != "sqlite":
-        tx.connection.execute(select(store_head.c.position).where(store_head.c.id == 1).with_for_update()).one()
-
-
+    if isinstance(tx_or_store, StoreTransaction):
+        # Take the store head lock now, as the command's first append would: the ownership read
+        # below then cannot interleave with an acceptance being recorded (on PostgreSQL, READ
+        # COMMITTED would otherwise let a check pass on an owner that is changing).
+        tx_or_store.lock_head()
 # --- commands ----------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from services.common.events import RecordedEvent, to_micros
 from services.common.handoff import adapters
 from services.common.handoff import domain as d
 from services.common.store import EventStore
-from services.common.store.schema import events, metadata, store_head
+from services.common.store.schema import events, metadata
 from services.common.store.store import row_to_event
 
 handoffs = Table(
@@ -142,10 +142,7 @@ def rebuild_handoff_tables(store: EventStore) -> int:
     meanwhile); returns how many hand-offs there are."""
     with store.transaction() as tx:
         conn = tx.connection
-        lock = select(store_head.c.position).where(store_head.c.id == 1)
-        if store.dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
-            lock = lock.with_for_update()
-        conn.execute(lock).one()
+        tx.lock_head()  # no hand-off event can commit between our read of the log and our commit
         conn.execute(delete(handoffs))
         conn.execute(delete(case_owners))
         states: dict[str, d.Handoff] = {}

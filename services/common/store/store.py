@@ -208,10 +208,14 @@ class StoreTransaction:
         )
 
     def lock_head(self) -> None:
-        """Take the store head lock now rather than at the first append: a read that must see every
-        earlier commit (an owner check, a counter) then cannot interleave with a writer. On
-        PostgreSQL it is SELECT … FOR UPDATE of the head row, held to commit; on SQLite, BEGIN
-        IMMEDIATE already holds the write lock. Re-entrant within the transaction."""
+        """Take the store's single head-row lock now and hold it until this transaction ends.
+
+        Every append takes it anyway (see the module docstring); take it earlier when what you read
+        must not change before you commit: a read of the log you rebuild a table from, an owner or
+        counter you check before appending. Writers then queue behind you, and you read what every
+        earlier writer committed. On PostgreSQL it is SELECT ... FOR UPDATE on the `store_head`
+        row (re-entrant within the transaction); on SQLite the write transaction's BEGIN IMMEDIATE
+        already holds the database's write lock, so it only reads the head. Idempotent."""
         self._lock_head()
 
     def _lock_head(self) -> tuple[int, bytes, int]:

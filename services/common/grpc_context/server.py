@@ -1,4 +1,4 @@
-"""The server-side seam every service's gRPC API goes through, and its client-side mirror.
+"""The server side of the seam every service's gRPC API goes through.
 
 One interceptor gives every call three things, so servicers only translate:
 - a SERVER span named after the method, child of the caller's W3C trace context, around the
@@ -6,42 +6,30 @@ One interceptor gives every call three things, so servicers only translate:
 - the calling `Actor`, resolved from call metadata by an `Authenticator` and readable by the
   handler through `current_actor()` (events record it, invariant 2);
 - the mapping of the TongbanError family to gRPC statuses with google.rpc rich details
-  (invariant 7), in one place; anything unexpected becomes INTERNAL without leaking internals.
+  (invariant 7, `status.py`); anything unexpected becomes INTERNAL without leaking internals.
 
-Clients attach their actor with `actor_metadata(actor)` and decode refusals with
-`error_details(rpc_error)`.
+`create_server` builds a server with the interceptor and the standard health service.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn, Protocol
+from typing import Any, Final, NoReturn
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common.errors import (
-    ConcurrencyConflict,
-    FieldViolation,
-    InvalidArgument,
-    NotAuthorised,
-    NotFound,
-    RuleViolation,
-    TongbanError,
-    WrongOwner,
-)
-from services.common.events import ACTOR_KINDS, Actor
+from services.common.errors import RuleViolation, TongbanError
+from services.common.events import Actor
+from services.common.grpc_context.identity import Authenticator, TrustedHeaders, actor_bound
+from services.common.grpc_context.status import internal_status, status_for_error
 from services.common.reflection import ServiceRecorder, add_reflection
 from services.common.telemetry import (
     context_from_grpc_metadata,
@@ -52,14 +40,6 @@ from services.common.telemetry import (
 
 log = logging.getLogger(__name__)
 
-CLERK_ID_KEY: Final = "x-tongban-clerk-id"
-OFFICE_KEY: Final = "x-tongban-office"
-REGION_KEY: Final = "x-tongban-region"
-ROLE_KEY: Final = "x-tongban-role"
-# Optional: absent means a clerk, by far the most common caller (windows, reviewers, approvers).
-ACTOR_KIND_KEY: Final = "x-tongban-actor-kind"
-
-ERROR_DOMAIN: Final = "tongban"
 HEALTH_PREFIX: Final = "/grpc.health.v1.Health/"
 # Infrastructure probes carry no clerk; reflection only describes the API.
 DEFAULT_EXEMPT: Final = (
@@ -82,240 +62,6 @@ _SERVER_FAULTS: Final = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-
-# --- the calling actor -----------------------------------------------------------------------
-
-
-class Unauthenticated(TongbanError):
-    """The call carries no usable identity; `key` names the metadata key at fault."""
-
-    def __init__(self, key: str, problem: str = "missing") -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{problem} metadata key {key!r}")
-
-
-class NoActor(RuntimeError):
-    """current_actor() was asked outside a call that has one."""
-
-
-class Authenticator(Protocol):
-    def authenticate(self, metadata: Mapping[str, str]) -> Actor:
-        """The actor the call metadata names; raises Unauthenticated naming the key at fault."""
-        ...
-
-
-_REGION_CODE = re.compile(r"^\d{6}$")
-
-
-@dataclass(frozen=True)
-class TrustedHeaders:
-    """Believes the identity headers as sent. The seam where verifying them (mTLS, signed
-    tokens) will go; until then a deployment must only expose the port to trusted callers."""
-
-    def authenticate(self, metadata: Mapping[str, str]) -> Actor:
-        kind = metadata.get(ACTOR_KIND_KEY, "clerk").strip() or "clerk"
-        if kind not in ACTOR_KINDS:
-            raise Unauthenticated(ACTOR_KIND_KEY, f"invalid (not one of {', '.join(ACTOR_KINDS)})")
-        clerk_id = _required(metadata, CLERK_ID_KEY)
-        # A system actor (scheduler, relay) belongs to a region, not to an office.
-        office = _required(metadata, OFFICE_KEY) if kind == "clerk" else metadata.get(OFFICE_KEY, "").strip()
-        region = _required(metadata, REGION_KEY)
-        if not _REGION_CODE.match(region):
-            raise Unauthenticated(REGION_KEY, "invalid (not a six-digit GB/T 2260 code)")
-        role = _required(metadata, ROLE_KEY)
-        return Actor(kind=kind, clerk_id=clerk_id, office_code=office, region=region, role=role)
-
-
-def _required(metadata: Mapping[str, str], key: str) -> str:
-    value = metadata.get(key, "").strip()
-    if not value:
-        raise Unauthenticated(key)
-    return value
-
-
-_current_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("tongban_current_actor", default=None)
-
-
-def current_actor() -> Actor:
-    """The actor of the gRPC call being handled (or set by `acting_as`)."""
-    actor = _current_actor.get()
-    if actor is None:
-        raise NoActor(
-            "no actor for this call: current_actor() works inside a handler of a method that is "
-            "not exempt from identity, or inside acting_as(...)"
-        )
-    return actor
-
-
-@contextmanager
-def acting_as(actor: Actor) -> Iterator[Actor]:
-    """Make `actor` the current actor for the block: for consumers, schedulers and tests that
-    call handlers without a gRPC call."""
-    token = _current_actor.set(actor)
-    try:
-        yield actor
-    finally:
-        _current_actor.reset(token)
-
-
-def actor_metadata(actor: Actor) -> list[tuple[str, str]]:
-    """Call metadata naming `actor`, for a client (the CLI, a window application, tests)."""
-    pairs = [
-        (ACTOR_KIND_KEY, actor.kind),
-        (CLERK_ID_KEY, actor.clerk_id),
-        (OFFICE_KEY, actor.office_code),
-        (REGION_KEY, actor.region),
-        (ROLE_KEY, actor.role),
-    ]
-    for key, value in pairs:
-        # gRPC refuses non-ASCII text metadata with an obscure error at call time; say which.
-        if not value.isascii():
-            raise ValueError(f"{key} must be ASCII for gRPC metadata, not {value!r}")
-    return [(key, value) for key, value in pairs if value]
-
-
-# --- errors → statuses -----------------------------------------------------------------------
-
-
-def _packed(*details: Any) -> list[any_pb2.Any]:
-    packed = []
-    for detail in details:
-        message = any_pb2.Any()
-        message.Pack(detail)
-        packed.append(message)
-    return packed
-
-
-def status_for_error(error: TongbanError) -> status_pb2.Status:
-    """The google.rpc Status a TongbanError answers with (invariant 7)."""
-    if isinstance(error, InvalidArgument):
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
-            ]
-        )
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=_packed(bad_request))
-    if isinstance(error, RuleViolation):
-        failure = error_details_pb2.PreconditionFailure(
-            violations=[
-                error_details_pb2.PreconditionFailure.Violation(
-                    type="RULE", subject=error.rule, description=error.message
-                )
-            ]
-        )
-        info = error_details_pb2.ErrorInfo(reason=error.rule, domain=ERROR_DOMAIN)
-        code = code_pb2.PERMISSION_DENIED if isinstance(error, NotAuthorised) else code_pb2.FAILED_PRECONDITION
-        return status_pb2.Status(code=code, message=str(error), details=_packed(failure, info))
-    if isinstance(error, ConcurrencyConflict):
-        info = error_details_pb2.ErrorInfo(
-            reason="CONCURRENCY_CONFLICT",
-            domain=ERROR_DOMAIN,
-            metadata={
-                "stream_id": error.stream_id,
-                "expected_version": str(error.expected),
-                "actual_version": str(error.actual),
-            },
-        )
-        return status_pb2.Status(code=code_pb2.ABORTED, message=str(error), details=_packed(info))
-    if isinstance(error, WrongOwner):
-        info = error_details_pb2.ErrorInfo(
-            reason="WRONG_OWNER",
-            domain=ERROR_DOMAIN,
-            metadata={"owner_region": error.owner_region, "case_id": error.case_id},
-        )
-        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=str(error), details=_packed(info))
-    if isinstance(error, NotFound):
-        resource = error_details_pb2.ResourceInfo(resource_type=error.what, resource_name=error.key)
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=str(error), details=_packed(resource))
-    if isinstance(error, Unauthenticated):
-        info = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain=ERROR_DOMAIN, metadata={"key": error.key})
-        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=str(error), details=_packed(info))
-    raise TypeError(f"no gRPC mapping for {type(error).__name__}")
-
-
-def _internal_status(trace_id: str) -> status_pb2.Status:
-    # The trace id lets an operator find the logged traceback without telling the caller anything.
-    suffix = f" (trace {trace_id})" if trace_id else ""
-    return status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error{suffix}")
-
-
-@dataclass(frozen=True)
-class ErrorDetails:
-    """What a failed call said, decoded from its rich status."""
-
-    code: grpc.StatusCode
-    message: str
-    field_violations: tuple[FieldViolation, ...] = ()
-    rule: str | None = None
-    reason: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    owner_region: str | None = None
-    resource: tuple[str, str] | None = None  # (type, name) of what was not found
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data, for a CLI to print as JSON."""
-        result: dict[str, Any] = {"code": self.code.name, "message": self.message}
-        if self.field_violations:
-            result["field_violations"] = [
-                {"field": v.field, "description": v.description} for v in self.field_violations
-            ]
-        for key in ("rule", "reason", "owner_region"):
-            if getattr(self, key) is not None:
-                result[key] = getattr(self, key)
-        if self.metadata:
-            result["metadata"] = dict(self.metadata)
-        if self.resource is not None:
-            result["resource"] = {"type": self.resource[0], "name": self.resource[1]}
-        return result
-
-
-def error_details(rpc_error: grpc.RpcError) -> ErrorDetails:
-    """Decode a failed call's google.rpc details (from any server using this module's mapping;
-    other errors give just code and message)."""
-    code = rpc_error.code() if isinstance(rpc_error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    message = (rpc_error.details() or "") if isinstance(rpc_error, grpc.Call) else str(rpc_error)
-    try:
-        status = rpc_status.from_call(rpc_error) if isinstance(rpc_error, grpc.Call) else None
-    except ValueError:  # details that contradict the status line are not to be trusted
-        status = None
-    if status is None:
-        return ErrorDetails(code=code, message=message)
-    violations: list[FieldViolation] = []
-    rule = reason = owner = None
-    metadata: dict[str, str] = {}
-    resource = None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            violations.extend(FieldViolation(v.field, v.description) for v in bad_request.field_violations)
-        elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-            failure = error_details_pb2.PreconditionFailure()
-            detail.Unpack(failure)
-            rule = next((v.subject for v in failure.violations if v.type == "RULE"), rule)
-        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-            metadata.update(info.metadata)
-            owner = info.metadata.get("owner_region", owner)
-        elif detail.Is(error_details_pb2.ResourceInfo.DESCRIPTOR):
-            info_r = error_details_pb2.ResourceInfo()
-            detail.Unpack(info_r)
-            resource = (info_r.resource_type, info_r.resource_name)
-    return ErrorDetails(
-        code=code,
-        message=status.message,
-        field_violations=tuple(violations),
-        rule=rule,
-        reason=reason,
-        metadata=metadata,
-        owner_region=owner,
-        resource=resource,
-    )
 
 
 # --- the server interceptor ------------------------------------------------------------------
@@ -380,12 +126,10 @@ class _ServerCall:
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        token = _current_actor.set(self.actor)
-        try:
-            with trace.use_span(self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                yield
-        finally:
-            _current_actor.reset(token)
+        with actor_bound(self.actor), trace.use_span(
+            self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            yield
 
     def succeeded(self) -> None:
         self.span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.OK.value[0])
@@ -417,7 +161,7 @@ class _ServerCall:
         trace_id = trace.format_trace_id(span_context.trace_id) if span_context.is_valid else ""
         log.error("unexpected error in %s (trace %s)", self.method, trace_id or "-", exc_info=exc)
         self.span.record_exception(exc)
-        return _internal_status(trace_id)
+        return internal_status(trace_id)
 
     def _record(self, code: grpc.StatusCode, exc: Exception) -> None:
         self.span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -563,23 +307,3 @@ def create_server(
     return server, port
 
 
-__all__ = [
-    "ACTOR_KIND_KEY",
-    "CLERK_ID_KEY",
-    "DEFAULT_EXEMPT",
-    "OFFICE_KEY",
-    "REGION_KEY",
-    "ROLE_KEY",
-    "Authenticator",
-    "ErrorDetails",
-    "NoActor",
-    "ServerContextInterceptor",
-    "TrustedHeaders",
-    "Unauthenticated",
-    "acting_as",
-    "actor_metadata",
-    "create_server",
-    "current_actor",
-    "error_details",
-    "status_for_error",
-]

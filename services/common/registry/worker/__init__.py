@@ -1,0 +1,89 @@
+"""The registry worker: the single writer per person (architecture invariant 5), a faust app.
+
+    tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
+    python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
+
+Modules: `settings` (WorkerSettings, table names), `forwarder` (step 1 below), `decider` (the work
+of step 2 on one message, and the expiry inputs of step 3, without faust), `gap_healer`, `app`
+(the faust app: tables, task, agent, timer) and `cli` (the command line).
+
+Flow (docs/cross-region.md):
+1. The forwarder reads the service topics (tongban.<service>.events.v1) in the consumer group
+   "<app-id>.forward", keeps the claim events (ClaimRequested / ClaimConfirmed / ClaimReleased, hash
+   checked, the declared claimant being the region and service whose store recorded them) and
+   forwards each one, byte for byte, to the worker's own topic tongban.registry.claims.v1 keyed by
+   citizen id, stamped with the time it was taken in. This is the repartition by citizen id.
+2. The agent `decide` reads that topic — so one partition, hence one worker, decides every input
+   about a person, in order — folds each input into the person's record in the faust table
+   `registry-persons` (keyed by citizen id, kept in its changelog topic) with `domain.decide`, and
+   sends the decisions to tongban.registry.decisions.v1 keyed by citizen id.
+3. A timer looks for granted holds past the claim time-to-live and puts an ExpiryDue input for them
+   on the claims topic. It never changes the table itself: expiry is decided by `decide`, in line
+   with every other input about the person.
+
+Crash safety (kill -9 at any instant; at-least-once delivery, no Kafka transactions, which the
+development broker does not support reliably):
+- Decisions depend on nothing but the record and the input: the time is the one stamped on the
+  input when it was forwarded, never the clock at processing time, and the timer's expiries are
+  inputs too. So processing the same inputs from the same record gives the same decisions, with
+  the same ids (derived from the claim and the outcome).
+- The record remembers what each input decided. An input seen before — a redelivery, a duplicate
+  forward, or a re-run after a crash — repeats its decisions instead of deciding again.
+- `decide` writes the record (and the partition's next offset) to the table, then sends each
+  decision and waits for the broker's acknowledgement. faust commits an input's offset only after
+  the agent moved past it, and flushes its producer (the changelog included) before committing.
+- Killed after the table write but before the decisions were sent: the offset is not committed,
+  the restarted worker recovers the record from the changelog, processes the input again, finds
+  it remembered and sends the same decisions (receivers' inboxes drop those that did arrive).
+  Killed after sending but before the changelog write landed: the input is processed again from
+  the older record, which by determinism decides the same again. Either way a grant is only ever
+  decided from a record holding every earlier decision about the person, or repeated with its
+  original id: never a second grant.
+- The forwarder commits a batch only after every claim in it was acknowledged on the claims topic:
+  killed before, the batch is forwarded again, and the duplicates are inputs seen before. A lost
+  expiry check is sent again by the restarted timer, since the hold is still due.
+- faust-streaming 0.15.3 was seen to skip messages after a restart (its fetcher runs while the
+  table recovers and races with the seek to the committed offsets; it then commits past the hole).
+  Hence the forwarder is a plain aiokafka consumer, and the decider checks each claims-topic
+  offset against the next offset its table expects (the topic has no holes of its own) and seeks
+  back over a hole rather than deciding without it (`GapHealer`).
+
+Limits: the timer scans the whole local table every interval (fine for the claims in flight, not
+for a national population in one process); the record keeps what every input decided, so it
+grows with the claims on a person (a handful in a lifetime). Table recovery trusts faust to read
+the changelog up to its high-water mark.
+"""
+
+from services.common.registry.worker.app import build_app
+from services.common.registry.worker.cli import build_parser, main, parse_duration, run
+from services.common.registry.worker.decider import HEADER_DECISION_ID, Taken, decision_message, expiry_input, take
+from services.common.registry.worker.forwarder import Outgoing, forward
+from services.common.registry.worker.gap_healer import GapHealer
+from services.common.registry.worker.settings import (
+    DEFAULT_APP_ID,
+    DEFAULT_CLAIM_TTL,
+    POSITION_PREFIX,
+    TABLE_NAME,
+    WorkerSettings,
+)
+
+__all__ = [
+    "DEFAULT_APP_ID",
+    "DEFAULT_CLAIM_TTL",
+    "HEADER_DECISION_ID",
+    "POSITION_PREFIX",
+    "TABLE_NAME",
+    "GapHealer",
+    "Outgoing",
+    "Taken",
+    "WorkerSettings",
+    "build_app",
+    "build_parser",
+    "decision_message",
+    "expiry_input",
+    "forward",
+    "main",
+    "parse_duration",
+    "run",
+    "take",
+]

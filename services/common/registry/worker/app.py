@@ -1,0 +1,95 @@
+"""The registry's faust app: the forwarder task, the decide agent over the persons table, and the
+expiry timer (the flow and its crash safety are in the package docstring)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from services.common.clock import Clock, SystemClock
+from services.common.registry.domain import due_expiries, record_from_json
+from services.common.registry.worker.decider import decision_message, expiry_input, take
+from services.common.registry.worker.forwarder import deliver, forward_loop
+from services.common.registry.worker.gap_healer import GapHealer
+from services.common.registry.worker.settings import POSITION_PREFIX, TABLE_NAME, WorkerSettings
+
+log = logging.getLogger("tongban.registry.worker")
+
+
+def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
+    """The registry's faust app (not started). `clock` stamps the inputs and drives expiry."""
+    import faust
+    from faust.types import TP
+    from mode import CrashingSupervisor
+
+    from services.common.faust_app import create_app
+
+    clock = clock or SystemClock()
+    app = create_app(settings.app_id, settings.bootstrap, datadir=settings.datadir,
+                     topic_partitions=settings.partitions)
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    claims = app.topic(settings.claims_topic, partitions=settings.partitions, **raw)
+    decisions = app.topic(settings.decisions_topic, partitions=settings.partitions, **raw)
+    # Keys and values use the app's serializers: raw (the citizen id's bytes) and JSON (the record).
+    persons = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+    ttl = settings.claim_ttl
+
+    @app.task
+    async def forward_claims() -> None:
+        await forward_loop(settings, claims, clock)
+
+    gaps = GapHealer(settings.claims_topic)
+
+    # An agent that fails on something other than bad data crashes the worker rather than skip
+    # the input: the restarted worker processes it again (at-least-once).
+    @app.agent(claims, name="decide", supervisor_strategy=CrashingSupervisor)
+    async def decide_claims(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            partition, offset = event.message.partition, event.message.offset
+            position = persons.get(_position_key(partition))
+            expected = None if position is None else int(position["next"])
+            seek_to = gaps.check(partition, offset, expected)
+            if seek_to is not None:
+                await app.consumer.seek(TP(settings.claims_topic, partition), seek_to)
+                continue
+            if gaps.skipping(partition, offset, expected):
+                continue
+            person = event.key.decode("utf-8", "replace")
+            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl)
+            if taken.note:
+                log.info("%s: %s", person[:6] + "…", taken.note)  # no full citizen id in logs
+            if taken.record is not None:
+                persons[person] = taken.record  # the changelog write comes before the decisions
+            if expected is None or offset >= expected:
+                persons[_position_key(partition)] = {"next": offset + 1}
+            for decision in taken.decisions:
+                await deliver(decisions, decision_message(decision))
+                log.info("decided %s %s on claim %s of %s/%s", decision.outcome, decision.kind, decision.claim_id,
+                         decision.region, decision.service)
+
+    sent: dict[str, float] = {}  # claim key → when its expiry check was last sent (monotonic)
+    resend_after = max(5.0, 10 * settings.expiry_check_interval)
+
+    @app.timer(settings.expiry_check_interval, name="expiry-checks")
+    async def send_expiry_checks() -> None:
+        now = clock.now()
+        tick = time.monotonic()
+        for key in [k for k, when in sent.items() if tick - when > 10 * resend_after]:
+            del sent[key]  # long decided: keeps the map to the holds in flight
+        for person, value in list(persons.items()):
+            if value is None or person.startswith(POSITION_PREFIX):
+                continue
+            for key in due_expiries(record_from_json(value), now):
+                # Not again while the first one is likely still on its way; again after that, in
+                # case it was lost with a crash.
+                if tick - sent.get(key, float("-inf")) < resend_after:
+                    continue
+                sent[key] = tick
+                await deliver(claims, expiry_input(person, key, now=now))
+
+    return app
+
+
+def _position_key(partition: int) -> str:
+    return f"{POSITION_PREFIX}{partition}"

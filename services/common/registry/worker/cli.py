@@ -1,0 +1,104 @@
+"""The registry worker's command line:
+
+    tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
+    python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
+    (`worker --without-web` may be given too, for the same command line as other faust apps.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from services.common.clock import Clock
+from services.common.kafka_settings import ensure_topics
+from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
+from services.common.registry.worker.app import build_app
+from services.common.registry.worker.settings import DEFAULT_APP_ID, DEFAULT_CLAIM_TTL, WorkerSettings
+from services.common.telemetry import setup_tracing
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """"90s", "15m", "24h", "7d", "250ms", or plain seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 15m, 24h, 7d)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        # The CLI's entry point; `python -m services.common.registry.worker` takes the same arguments.
+        prog="tongban registry",
+        description="Run the per-person registry worker: it reads the claims on the service topics, decides "
+                    "one person at a time in a faust table (one holder per person and kind), releases "
+                    "unconfirmed claims after --claim-ttl, and publishes the decisions. Stops on SIGTERM or "
+                    "Ctrl-C; safe to kill at any moment.",
+        epilog="example: tongban registry --kafka 127.0.0.1:9092 --claim-ttl 24h",
+    )
+    parser.add_argument("legacy", nargs="*", metavar="worker", help=argparse.SUPPRESS)
+    parser.add_argument("--without-web", action="store_true", help=argparse.SUPPRESS)  # web is always off
+    parser.add_argument("--kafka", default=os.environ.get("TONGBAN_KAFKA"),
+                        help="bootstrap servers, host:port (default: $TONGBAN_KAFKA)")
+    parser.add_argument("--app-id", default=DEFAULT_APP_ID,
+                        help="faust app id: consumer group and table changelog prefix (default %(default)s)")
+    parser.add_argument("--service-topic", action="append", dest="service_topics", metavar="TOPIC",
+                        help="a topic carrying claims, repeatable (default: the marriage, disability and relief "
+                             "topics)")
+    parser.add_argument("--claims-topic", default=CLAIMS_TOPIC, help="the worker's input topic (%(default)s)")
+    parser.add_argument("--decisions-topic", default=DECISIONS_TOPIC, help="where decisions go (%(default)s)")
+    parser.add_argument("--claim-ttl", type=parse_duration, default=DEFAULT_CLAIM_TTL,
+                        help="release a granted claim not confirmed within this time (default 24h)")
+    parser.add_argument("--expiry-check-interval", type=float, default=1.0, metavar="SECONDS",
+                        help="how often to look for expired claims (default %(default)s)")
+    parser.add_argument("--partitions", type=int, default=8,
+                        help="partitions of the claims and decisions topics and of the table (default %(default)s)")
+    parser.add_argument("--datadir", type=Path, default=Path("data/registry"),
+                        help="faust's local directory (default %(default)s)")
+    parser.add_argument("--loglevel", default="warning", help="faust/log level (default %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if any(word != "worker" for word in args.legacy):
+        build_parser().error(f"unexpected arguments: {' '.join(args.legacy)}")
+    if not args.kafka:
+        build_parser().error("--kafka (or TONGBAN_KAFKA) is required")
+    settings = WorkerSettings(
+        bootstrap=args.kafka, datadir=args.datadir, app_id=args.app_id,
+        service_topics=tuple(args.service_topics or WorkerSettings.service_topics),
+        claims_topic=args.claims_topic, decisions_topic=args.decisions_topic, claim_ttl=args.claim_ttl,
+        expiry_check_interval=args.expiry_check_interval, partitions=args.partitions,
+    )
+    return run(settings, loglevel=args.loglevel)
+
+
+def run(settings: WorkerSettings, *, clock: Clock | None = None, loglevel: str = "warning") -> int:
+    """Create the topics, then run the worker until SIGTERM / Ctrl-C."""
+    import faust
+
+    setup_tracing("tongban-registry")
+    # The service topics are normally created by the relays; creating a missing one here lets the
+    # worker start first. Existing topics keep their partition counts.
+    ensure_topics(settings.bootstrap, list(settings.service_topics))
+    ensure_topics(settings.bootstrap, [settings.claims_topic, settings.decisions_topic],
+                  partitions=settings.partitions)
+    settings.datadir.mkdir(parents=True, exist_ok=True)
+    app = build_app(settings, clock=clock)
+    worker = faust.Worker(app, loglevel=loglevel)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0

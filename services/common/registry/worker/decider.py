@@ -1,0 +1,96 @@
+"""The decider's work on one claims-topic message, without faust: the input it holds, the
+person's new record and the decisions (step 2 of the flow in the package docstring), and the
+expiry inputs the timer puts on the claims topic (step 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry import trace
+
+from services.common.consumer import CorruptEnvelope, Headers, decode
+from services.common.events import TraceContext
+from services.common.registry.adapters import NotAClaim, claim_message, decision_to_proto, instant, timestamp
+from services.common.registry.domain import (
+    ExpiryCheck,
+    PersonRecord,
+    RegistryDecision,
+    RegistryInput,
+    decide,
+    record_from_json,
+    record_to_json,
+)
+from services.common.registry.worker.forwarder import Outgoing
+from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers, trace_from_kafka_headers
+from tongban.registry.v1 import worker_pb2
+
+HEADER_DECISION_ID = "tongban-decision-id"
+
+
+def expiry_input(citizen_id: str, claim_key: str, *, now: datetime) -> Outgoing:
+    value = worker_pb2.RegistryInput(
+        expiry_due=worker_pb2.ExpiryDue(citizen_id=citizen_id, claim_id=claim_key), received_at=timestamp(now)
+    )
+    return Outgoing(citizen_id.encode(), value.SerializeToString(), [])
+
+
+@dataclass(frozen=True)
+class Taken:
+    record: dict[str, Any] | None  # the person's new table value; None when it did not change
+    decisions: tuple[RegistryDecision, ...]
+    note: str = ""
+
+
+def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
+         claim_ttl: timedelta) -> Taken:
+    """Decide one claims-topic message against the person's table value."""
+    citizen_id = key.decode("utf-8", "replace")
+    try:
+        registry_input, parent = _registry_input(raw, headers)
+    except (NotAClaim, CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
+        return Taken(None, (), note=f"not an input: {exc}")
+    tracer = trace.get_tracer("tongban.registry")
+    with tracer.start_as_current_span("registry decide", context=context_from_trace(parent),
+                                      kind=trace.SpanKind.CONSUMER) as span:
+        if isinstance(registry_input, ExpiryCheck):
+            message: RegistryInput = registry_input
+        else:
+            # The decisions carry this span's context: the claimant continues the journey from here.
+            message = registry_input(current_trace_context())
+        if message.citizen_id != citizen_id:
+            return Taken(None, (), note=f"keyed by another person than the input names ({message.citizen_id})")
+        record: PersonRecord | None = record_from_json(current) if current is not None else None
+        result = decide(record, message, claim_ttl=claim_ttl)
+        span.set_attribute("tongban.registry.decisions", len(result.decisions))
+        span.set_attribute("tongban.registry.repeated", result.repeated)
+        changed = result.record is not record and not result.repeated
+        return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note)
+
+
+def decision_message(decision: RegistryDecision) -> Outgoing:
+    headers = [(HEADER_DECISION_ID, decision.decision_id.encode()), *kafka_headers(decision.trace)]
+    return Outgoing(decision.citizen_id.encode(), decision_to_proto(decision).SerializeToString(deterministic=True),
+                    headers)
+
+
+def _registry_input(
+    raw: bytes, headers: Headers
+) -> tuple[ExpiryCheck | Callable[[TraceContext], RegistryInput], TraceContext]:
+    """The input in a claims-topic message, and the trace it continues. A claim's trace is only
+    known once the decide span exists, hence a function of it."""
+    wrapper = worker_pb2.RegistryInput.FromString(raw)
+    at = instant(wrapper.received_at)
+    which = wrapper.WhichOneof("input")
+    if which == "expiry_due":
+        due = wrapper.expiry_due
+        return ExpiryCheck(claim_key=due.claim_id, citizen_id=due.citizen_id, at=at), TraceContext()
+    if which != "claim_event":
+        raise ValueError("empty registry input")
+    event = decode(wrapper.claim_event)
+    claim_message(event, at=at, trace=event.trace)  # validates now, before the span opens
+    received = trace_from_kafka_headers(headers)
+    return (lambda tc: claim_message(event, at=at, trace=tc)), (received if received.traceparent else event.trace)

@@ -1,0 +1,119 @@
+"""The forwarder: the claims on the service topics, repartitioned by citizen id onto the claims
+topic (step 1 of the flow in the package docstring), and the acknowledged send both steps use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from services.common.clock import Clock
+from services.common.consumer import CorruptEnvelope, Headers, decode
+from services.common.registry.adapters import CLAIM_EVENT_TYPES, NotAClaim, claim_message, timestamp
+from services.common.registry.worker.settings import WorkerSettings
+from services.common.relay import HEADER_EVENT_TYPE
+from services.common.telemetry import kafka_headers, trace_from_kafka_headers
+from tongban.registry.v1 import worker_pb2
+
+log = logging.getLogger("tongban.registry.worker")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send: key, value and headers."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def forward(raw: bytes, headers: Headers, *, now: datetime) -> Outgoing | None:
+    """The claims-topic message for one service-topic message; None for any other event, or for a
+    claim the registry cannot take (logged)."""
+    declared = _header(headers, HEADER_EVENT_TYPE)
+    if declared is not None and declared not in CLAIM_EVENT_TYPES:
+        return None  # the relay names the type: most events are skipped without decoding them
+    try:
+        event = decode(raw)
+        message = claim_message(event, at=now, trace=event.trace)
+    except NotAClaim as exc:
+        if event.type in CLAIM_EVENT_TYPES:
+            log.error("not forwarding claim event %s from %s/%s: %s", event.event_id, event.region, event.service,
+                      exc)
+        return None
+    except (CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
+        log.error("skipping an undecodable message on a service topic: %s", exc)
+        return None
+    value = worker_pb2.RegistryInput(claim_event=raw, received_at=timestamp(now))
+    return Outgoing(message.citizen_id.encode(), value.SerializeToString(), _trace_headers(headers))
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
+        if key == name and value is not None:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def _trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
+    return kafka_headers(trace_from_kafka_headers(headers)) if headers else []
+
+
+async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock) -> None:
+    """Forward the claims on the service topics to the claims topic, committing a batch's offsets
+    only once every claim in it was acknowledged (at-least-once; a duplicate is an input seen
+    before). A plain aiokafka consumer rather than a faust agent: faust's consumer, shared with
+    the table's recovery, can skip messages after a restart, and nothing downstream could notice
+    a claim that never reached the claims topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    from services.common.kafka_settings import aiokafka_consumer_config
+
+    consumer = AIOKafkaConsumer(*settings.service_topics,
+                                **aiokafka_consumer_config(settings.bootstrap, f"{settings.app_id}.forward"))
+    await consumer.start()
+    try:
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        outgoing = forward(record.value, record.headers, now=clock.now())
+                        if outgoing is not None:
+                            await deliver(claims, outgoing)
+                if batches:
+                    await consumer.commit()  # the positions after the records just forwarded
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Forwards are acknowledged before any commit (deliver retries until they are), so a
+                # failed fetch or commit loses nothing: the next commit covers what was forwarded.
+                log.exception("forwarding claims failed; retrying")
+                await asyncio.sleep(1.0)  # back-off before a retry, not synchronisation
+    finally:
+        await consumer.stop()
+
+
+async def deliver(topic: Any, outgoing: Outgoing) -> None:
+    """Send and wait for the broker's acknowledgement, retrying until it comes: the agent must not
+    move past its input (and let its offset be committed) before its output is durable."""
+    delay = 0.5
+    while True:
+        try:
+            pending = await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers, force=True)
+            await pending
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sending to %s failed; retrying in %.1fs", topic.get_topic_name(), delay)
+            await asyncio.sleep(delay)  # back-off before a retry, not synchronisation
+            delay = min(delay * 2, 10.0)

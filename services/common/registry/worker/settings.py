@@ -1,0 +1,43 @@
+"""What a registry worker is configured with, and the names it gives its tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from services.common.kafka_settings import events_topic
+from services.common.registry.topics import CLAIMING_SERVICES, CLAIMS_TOPIC, DECISIONS_TOPIC
+
+# The faust table of person records, keyed by citizen id; its changelog
+# (`<app-id>-registry-persons-changelog`) is the only durable copy (services/stack/registry_backup.py).
+TABLE_NAME = "registry-persons"
+# Table keys that are not citizen ids: where each partition of the claims topic stands.
+POSITION_PREFIX = "~next-offset/"
+DEFAULT_APP_ID = "tongban-registry"
+DEFAULT_CLAIM_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    bootstrap: str
+    datadir: Path
+    app_id: str = DEFAULT_APP_ID
+    service_topics: tuple[str, ...] = tuple(events_topic(s) for s in CLAIMING_SERVICES)
+    claims_topic: str = CLAIMS_TOPIC
+    decisions_topic: str = DECISIONS_TOPIC
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL
+    expiry_check_interval: float = 1.0  # seconds between scans for due holds
+    # Of the claims topic and the table's changelog, which must agree (faust checks): choose it
+    # once, since changing it moves people to other partitions.
+    partitions: int = 8
+
+    def __post_init__(self) -> None:
+        if self.claim_ttl <= timedelta(0):
+            raise ValueError("claim_ttl must be positive")
+        if self.expiry_check_interval <= 0:
+            raise ValueError("expiry_check_interval must be positive")
+        if self.partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if not self.service_topics:
+            raise ValueError("the worker needs at least one service topic")
