@@ -30,6 +30,7 @@ from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import DivorceEvent, ReissueRequested
 from services.marriage.domain.marriage import Marriage, apply_for_registration, claim_id_for
 from services.marriage.domain.periods import divorce_periods
+from services.marriage.domain.record_rules import ClerkOfThisRegion
 from services.marriage.domain.reissue import (
     REISSUE_WORK,
     ReissueDecision,
@@ -41,7 +42,7 @@ from services.marriage.domain.reissue import (
     record_region_of,
     reissued,
 )
-from services.marriage.domain.rules import ClerkOfThisRegion, check
+from services.marriage.domain.rules import check
 from services.marriage.domain.values import Document, MaritalStatus, Party, china_date
 from services.marriage.projections.read_models import status_on_record
 

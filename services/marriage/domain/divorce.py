@@ -17,6 +17,19 @@ from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
 from services.common.working_days import Calendar
+from services.marriage.domain.divorce_rules import (
+    ApplicantsAreTheSpouses,
+    AtReceivingOffice,
+    BothSpousesInPerson,
+    CertificateRequested,
+    CertificateRequestWithinWindow,
+    CoolingOffPeriod,
+    MarriageSubsists,
+    OneDivorceApplicationAtATime,
+    WithdrawalWithinCoolingOff,
+    WithdrawingPartyIsSpouse,
+    WrittenDivorceAgreement,
+)
 from services.marriage.domain.events import (
     CoolingOffEnded,
     DivorceApplicationReceived,
@@ -36,20 +49,7 @@ from services.marriage.domain.periods import (
     cooling_off_last_day,
     window_last_day,
 )
-from services.marriage.domain.rules import (
-    ApplicantsAreTheSpouses,
-    AtReceivingOffice,
-    BothSpousesInPerson,
-    CertificateRequested,
-    CertificateRequestWithinWindow,
-    CoolingOffPeriod,
-    MarriageSubsists,
-    OneDivorceApplicationAtATime,
-    WithdrawalWithinCoolingOff,
-    WithdrawingPartyIsSpouse,
-    WrittenDivorceAgreement,
-    check,
-)
+from services.marriage.domain.rules import check
 from services.marriage.domain.values import DivorceAgreement, DivorceState, Spouse, day_after
 
 STREAM_TYPE = "marriage.Divorce"

@@ -13,6 +13,7 @@ from datetime import date
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
+from services.marriage.domain.divorce_rules import MarriageSubsists, OneDivorceApplicationAtATime
 from services.marriage.domain.events import (
     ClaimHolder,
     CourtJudgmentRecorded,
@@ -32,12 +33,10 @@ from services.marriage.domain.rules import (
     DistinctParties,
     FreeConsent,
     MarriageBetweenManAndWoman,
-    MarriageSubsists,
     MinimumMarriageAge,
     NoExistingMarriage,
     NoProhibitedKinshipDeclared,
     NoSpouseDeclared,
-    OneDivorceApplicationAtATime,
     check,
 )
 from services.marriage.domain.values import JudgmentKind, MarriageState, Party, PartyRecord

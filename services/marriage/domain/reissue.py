@@ -21,7 +21,8 @@ from services.marriage.domain.events import (
     ReissueRequested,
 )
 from services.marriage.domain.marriage import Marriage, MarriageState
-from services.marriage.domain.rules import ApplicantIsParty, AuthorisedStatusQuery, RegisteredRecord, check
+from services.marriage.domain.record_rules import ApplicantIsParty, AuthorisedStatusQuery, RegisteredRecord
+from services.marriage.domain.rules import check
 from services.marriage.domain.values import Document, MaritalStatus
 
 REISSUE_STREAM_TYPE = "marriage.CertificateReissue"

@@ -25,8 +25,9 @@ from services.marriage.domain.events import (
 )
 from services.marriage.domain.marriage import Marriage
 from services.marriage.domain.periods import divorce_periods
+from services.marriage.domain.record_rules import ClerkOfThisRegion
 from services.marriage.domain.reissue import StatusOnRecord, answer_status_query, decide_reissue
-from services.marriage.domain.rules import ClerkOfThisRegion, check
+from services.marriage.domain.rules import check
 from services.marriage.domain.values import Document, JudgmentKind, MaritalStatus, PartyRecord, Sex, Spouse
 from tests.unit.marriage.people import AGREEMENT, DECLARED, GUANGYUAN_OFFICE, NINGXIA, YINCHUAN_OFFICE, man, woman
 

@@ -1,0 +1,85 @@
+"""The rules of reissues, status queries and of who records at an office, each a named rule with
+its article (the kit's rule shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import ClassVar
+
+from services.common.errors import NotAuthorised, RuleViolation
+from services.common.kit.rules import Rule
+
+# -- reissue, status query, registration office ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicantIsParty(Rule):
+    """补领 is for a party to the registration, after the office checked the archive."""
+
+    name: ClassVar[str] = "ApplicantIsParty"
+    article: ClassVar[str] = "婚姻登记条例 (补领结婚证、离婚证)"
+    applicant: str
+    parties: frozenset[str]
+
+    def is_broken(self) -> bool:
+        return self.applicant not in self.parties
+
+    @property
+    def message(self) -> str:
+        return "the applicant is not a party to this registration"
+
+
+@dataclass(frozen=True)
+class RegisteredRecord(Rule):
+    """Only a registration that took place has a certificate to reissue."""
+
+    name: ClassVar[str] = "RegisteredRecord"
+    article: ClassVar[str] = "婚姻登记条例 (补领结婚证、离婚证)"
+    has_certificate: bool
+
+    def is_broken(self) -> bool:
+        return not self.has_certificate
+
+    @property
+    def message(self) -> str:
+        return "no certificate was ever issued for this case"
+
+
+@dataclass(frozen=True)
+class AuthorisedStatusQuery(Rule):
+    """Only authorised bodies may look up a person's marital status, and every query is recorded
+    (个人信息保护法 第十三条、第三十四条)."""
+
+    name: ClassVar[str] = "AuthorisedStatusQuery"
+    article: ClassVar[str] = "个人信息保护法 第三十四条"
+    error: ClassVar[type[RuleViolation]] = NotAuthorised
+    role: str
+    authorised_roles: Collection[str]
+
+    def is_broken(self) -> bool:
+        return self.role not in self.authorised_roles
+
+    @property
+    def message(self) -> str:
+        return f"role {self.role!r} is not authorised to query marital status"
+
+
+@dataclass(frozen=True)
+class ClerkOfThisRegion(Rule):
+    """Registrations are made by a clerk at an office of the region whose service records them."""
+
+    name: ClassVar[str] = "ClerkOfThisRegion"
+    article: ClassVar[str] = "婚姻登记条例 第二条"
+    error: ClassVar[type[RuleViolation]] = NotAuthorised
+    actor_kind: str
+    actor_region: str
+    office_code: str
+    region: str
+
+    def is_broken(self) -> bool:
+        return self.actor_kind != "clerk" or not self.office_code or self.actor_region != self.region
+
+    @property
+    def message(self) -> str:
+        return f"only a clerk at an office of region {self.region} can record this"
