@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from services.common.events import Actor
 from services.common.identity import make_citizen_id
+from services.common.kit.provenance import Provenance
 from services.common.registry import (
     ClaimKind,
     RegistryDecision,
@@ -141,8 +142,8 @@ class Region:
         # A span of its own, as a gRPC call would have: the decision must come back in this trace.
         with tracer().start_as_current_span(f"claim {claim_id}"):
             request_claim(tx, claim_id=claim_id, citizen_id=citizen_id, kind=kind, case_id=case_id,
-                          actor=self.actor, correlation_id=case_id, causation_id=f"cmd-{claim_id}",
-                          occurred_at=datetime.now(UTC))
+                          provenance=Provenance(actor=self.actor, correlation_id=case_id,
+                                                causation_id=f"cmd-{claim_id}", occurred_at=datetime.now(UTC)))
 
     def decisions(self, claim_id: str) -> list[RegistryDecision]:
         """The decisions this region recorded on its claim, in order."""

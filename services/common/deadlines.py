@@ -47,6 +47,7 @@ from services.common.events import (
     micros_of_timestamp,
     to_micros,
 )
+from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
 from services.common.store.schema import events, metadata
 from services.common.store.store import row_to_event
@@ -122,11 +123,7 @@ def schedule_deadline(
     due_at: datetime,
     rule: str,
     data: bytes = b"",
-    actor: Actor,
-    correlation_id: str,
-    causation_id: str,
-    occurred_at: datetime,
-    trace: TraceContext | None = None,
+    provenance: Provenance,
 ) -> RecordedEvent:
     """Schedule a deadline inside the caller's transaction, so it commits atomically with the case
     event that needs it (a divorce application received → its cooling-off end) or not at all.
@@ -145,11 +142,7 @@ def schedule_deadline(
         deadline_id=deadline_id, kind=kind, case_stream_id=case_stream_id,
         due_at=_timestamp(due_us), rule=rule, data=data,
     )
-    event = NewEvent.from_message(
-        message, event_id=str(uuid.uuid4()), actor=actor, correlation_id=correlation_id,
-        occurred_at=occurred_at, causation_id=causation_id, trace=trace,
-    )
-    [recorded] = tx.append(deadline_stream_id(deadline_id), STREAM_TYPE, NO_STREAM, [event])
+    [recorded] = tx.append(deadline_stream_id(deadline_id), STREAM_TYPE, NO_STREAM, [provenance.new_event(message)])
     tx.connection.execute(insert(deadlines).values(
         deadline_id=deadline_id, kind=kind, case_stream_id=case_stream_id, due_at_us=due_us, state=PENDING,
     ))
@@ -161,17 +154,14 @@ def cancel_deadline(
     deadline_id: str,
     reason: str,
     *,
-    actor: Actor,
-    causation_id: str,
-    occurred_at: datetime,
-    correlation_id: str | None = None,
-    trace: TraceContext | None = None,
+    provenance: Provenance,
 ) -> RecordedEvent | None:
     """Cancel a pending deadline inside the caller's transaction (a divorce withdrawn during the
     cooling-off cancels its certificate-window deadline). A deadline already fired or cancelled —
     before this call or by a scheduler committing during it — is left as it is and None returned,
-    so a retried command is harmless. `correlation_id` defaults to the deadline's own (the case's
-    thread). An id never scheduled raises NotFound: that is a bug in the caller, not a race."""
+    so a retried command is harmless. An empty correlation id in `provenance` means the
+    deadline's own (the case's thread). An id never scheduled raises NotFound: that is a bug in
+    the caller, not a race."""
     stream_id = deadline_stream_id(deadline_id)
     stream = tx.read_stream(stream_id)
     if not stream:
@@ -179,12 +169,9 @@ def cancel_deadline(
     if len(stream) > _SCHEDULED_VERSION:
         return None
     scheduled = stream[0]
-    event = NewEvent.from_message(
-        deadlines_pb2.DeadlineCancelled(deadline_id=deadline_id, reason=reason),
-        event_id=str(uuid.uuid4()), actor=actor,
-        correlation_id=scheduled.correlation_id if correlation_id is None else correlation_id,
-        occurred_at=occurred_at, causation_id=causation_id, trace=trace,
-    )
+    thread = provenance.correlation_id or scheduled.correlation_id
+    event = provenance.correlated_with(thread).new_event(
+        deadlines_pb2.DeadlineCancelled(deadline_id=deadline_id, reason=reason))
     try:
         [recorded] = tx.append(stream_id, STREAM_TYPE, _SCHEDULED_VERSION, [event])
     except ConcurrencyConflict as conflict:

@@ -16,6 +16,7 @@ from services.common.audit.kafka_log import topic_template
 from services.common.audit.replay import replay_stores
 from services.common.deadlines import FIRED, deadlines, schedule_deadline
 from services.common.kafka_settings import ensure_topics
+from services.common.kit.provenance import Provenance
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.store.engine import create_store_engine
@@ -96,8 +97,10 @@ def test_replay_on_postgres_and_sqlite_compares_in_one_snapshot(store: EventStor
         with store.transaction() as tx:
             [e] = tx.append(f"case-{i}", "t", 0, [new_event(f"case {i}")])
             schedule_deadline(tx, deadline_id=f"case-{i}-limit", kind="k", case_stream_id=f"case-{i}",
-                              due_at=store.clock.now(), rule="r", actor=CLERK, correlation_id=f"case-{i}",
-                              causation_id=e.event_id, occurred_at=store.clock.now())
+                              due_at=store.clock.now(), rule="r", provenance=Provenance(actor=CLERK,
+                                                                                        correlation_id=f"case-{i}",
+                                                                                        causation_id=e.event_id,
+                                                                                        occurred_at=store.clock.now()))
     ref = StoreRef("640000", "marriage", store.engine.url.render_as_string(hide_password=False))
     report = replay_stores([(ref, store)], registry())
     assert report.ok

@@ -31,6 +31,7 @@ from services.common.deadlines import (
 )
 from services.common.errors import ConcurrencyConflict, NotFound
 from services.common.events import Actor, NewEvent, TraceContext, to_micros
+from services.common.kit.provenance import Provenance
 from services.common.store import ANY_VERSION, NO_STREAM, EventStore, StoreTransaction, verify_store
 from tests.support import CLERK, new_event, unique_id, wait_until
 from tongban.common.v1 import deadlines_pb2
@@ -58,11 +59,10 @@ def _open_case(store: EventStore, clock: FakeClock, *, kind: str, rule: str, due
     received = new_event("application received", correlation_id=case, occurred_at=clock.now())
     with store.transaction() as tx:
         [recorded] = tx.append(case, case_type, NO_STREAM, [received])
-        schedule_deadline(
-            tx, deadline_id=deadline_id, kind=kind, case_stream_id=case, due_at=clock.now() + due_in,
-            rule=rule, data=data, actor=CLERK, correlation_id=case, causation_id=recorded.event_id,
-            occurred_at=clock.now(), trace=TRACE,
-        )
+        schedule_deadline(tx, deadline_id=deadline_id, kind=kind, case_stream_id=case, due_at=clock.now() + due_in,
+                          rule=rule, data=data, provenance=Provenance(actor=CLERK, correlation_id=case,
+                                                                      causation_id=recorded.event_id,
+                                                                      occurred_at=clock.now(), trace=TRACE))
     return case, deadline_id
 
 
@@ -259,7 +259,8 @@ def test_a_cancelled_deadline_never_fires(store: EventStore, clock: FakeClock) -
     with store.transaction() as tx:
         [withdrawn] = tx.append(case, DIVORCE_CASE, 1, [new_event("withdrawn", correlation_id=case)])
         cancelled = cancel_deadline(tx, deadline_id, "withdrawn by a spouse during cooling-off",
-                                    actor=CLERK, causation_id=withdrawn.event_id, occurred_at=clock.now())
+                                    provenance=Provenance(actor=CLERK, correlation_id="",
+                                                          causation_id=withdrawn.event_id, occurred_at=clock.now()))
     assert cancelled is not None
     assert cancelled.correlation_id == case and cancelled.version == 2
     message = cancelled.message()
@@ -267,8 +268,9 @@ def test_a_cancelled_deadline_never_fires(store: EventStore, clock: FakeClock) -
     assert message.reason == "withdrawn by a spouse during cooling-off"
 
     with store.transaction() as tx:  # a retried withdrawal
-        assert cancel_deadline(tx, deadline_id, "again", actor=CLERK, causation_id="cmd-2",
-                               occurred_at=clock.now()) is None
+        assert cancel_deadline(tx, deadline_id, "again", provenance=Provenance(actor=CLERK, correlation_id="",
+                                                                               causation_id="cmd-2",
+                                                                               occurred_at=clock.now())) is None
 
     clock.advance(timedelta(days=60))
     assert scheduler.fire_due() == []
@@ -287,12 +289,15 @@ def test_cancelling_a_fired_deadline_is_a_no_op_and_an_unknown_one_is_an_error(
     DeadlineScheduler(store, clock, {PUBLIC_NOTICE_ENDS: _reaction("public notice ended")}, name="s").fire_due()
     head = store.head()
     with store.transaction() as tx:
-        assert cancel_deadline(tx, deadline_id, "too late", actor=CLERK, causation_id="cmd-3",
-                               occurred_at=clock.now()) is None
+        assert cancel_deadline(tx, deadline_id, "too late", provenance=Provenance(actor=CLERK, correlation_id="",
+                                                                                  causation_id="cmd-3",
+                                                                                  occurred_at=clock.now())) is None
     assert store.head() == head
     assert _state(store, deadline_id) == FIRED
     with pytest.raises(NotFound), store.transaction() as tx:
-        cancel_deadline(tx, "never-scheduled", "?", actor=CLERK, causation_id="cmd-4", occurred_at=clock.now())
+        cancel_deadline(tx, "never-scheduled", "?", provenance=Provenance(actor=CLERK, correlation_id="",
+                                                                          causation_id="cmd-4",
+                                                                          occurred_at=clock.now()))
 
 
 def test_a_failing_handler_leaves_its_deadline_pending_until_fixed_while_others_fire(
@@ -369,7 +374,9 @@ def test_rebuild_reproduces_the_deadlines_table_exactly_from_the_log(store: Even
     clock.advance(timedelta(days=8))
     DeadlineScheduler(store, clock, {PUBLIC_NOTICE_ENDS: _reaction("public notice ended")}, name="s").fire_due()
     with store.transaction() as tx:
-        cancel_deadline(tx, opened[2][1], "withdrawn", actor=CLERK, causation_id="cmd-5", occurred_at=clock.now())
+        cancel_deadline(tx, opened[2][1], "withdrawn", provenance=Provenance(actor=CLERK, correlation_id="",
+                                                                             causation_id="cmd-5",
+                                                                             occurred_at=clock.now()))
     expected = _table(store)
     assert sorted(state for *_, state in expected) == [CANCELLED, FIRED, PENDING, PENDING]
 
@@ -391,8 +398,9 @@ def test_scheduling_commits_atomically_with_the_callers_append(store: EventStore
     with pytest.raises(RuntimeError), store.transaction() as tx:
         [received] = tx.append(case, DIVORCE_CASE, NO_STREAM, [new_event("received", correlation_id=case)])
         schedule_deadline(tx, deadline_id=f"{case}-cooling-off", kind=COOLING_OFF_ENDS, case_stream_id=case,
-                          due_at=clock.now() + timedelta(days=30), rule=DIVORCE_RULE, actor=CLERK,
-                          correlation_id=case, causation_id=received.event_id, occurred_at=clock.now())
+                          due_at=clock.now() + timedelta(days=30), rule=DIVORCE_RULE,
+                          provenance=Provenance(actor=CLERK, correlation_id=case, causation_id=received.event_id,
+                                                occurred_at=clock.now()))
         raise RuntimeError("the office's printer jammed before commit")
     assert store.stream_version(case) == 0
     assert store.stream_version(deadline_stream_id(f"{case}-cooling-off")) == 0
@@ -412,8 +420,9 @@ def test_scheduling_the_same_deadline_twice_voids_the_second_transaction(
     with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
         tx.append(case, DIVORCE_CASE, 1, [new_event("received again", correlation_id=case)])
         schedule_deadline(tx, deadline_id=deadline_id, kind=COOLING_OFF_ENDS, case_stream_id=case,
-                          due_at=clock.now() + timedelta(days=40), rule=DIVORCE_RULE, actor=CLERK,
-                          correlation_id=case, causation_id="cmd-6", occurred_at=clock.now())
+                          due_at=clock.now() + timedelta(days=40), rule=DIVORCE_RULE,
+                          provenance=Provenance(actor=CLERK, correlation_id=case, causation_id="cmd-6",
+                                                occurred_at=clock.now()))
     assert store.head() == head
     assert [row[3] for row in _table(store)] == [to_micros(clock.now() + timedelta(days=30))]
 

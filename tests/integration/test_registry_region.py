@@ -14,6 +14,7 @@ from services.common.errors import ConcurrencyConflict, InvalidArgument, NotFoun
 from services.common.events import Actor, TraceContext
 from services.common.grpc_context import actor_metadata, create_server, error_details
 from services.common.identity import make_citizen_id
+from services.common.kit.provenance import Provenance
 from services.common.registry import (
     CLAIM_MUST_BE_GRANTED,
     ClaimKind,
@@ -45,8 +46,8 @@ def person(n: int = 1) -> str:
 def claim(store: EventStore, claim_id: str, citizen_id: str, *, kind: ClaimKind = ClaimKind.LIVE_MARRIAGE,
           case_id: str = "marriage-1") -> None:
     with store.transaction() as tx:
-        request_claim(tx, claim_id=claim_id, citizen_id=citizen_id, kind=kind, case_id=case_id, actor=CLERK,
-                      correlation_id=case_id, causation_id="cmd-1", occurred_at=NOW)
+        request_claim(tx, claim_id=claim_id, citizen_id=citizen_id, kind=kind, case_id=case_id,
+                      provenance=Provenance(actor=CLERK, correlation_id=case_id, causation_id="cmd-1", occurred_at=NOW))
 
 
 def decision(claim_id: str, citizen_id: str, outcome: str, *, region: str = "640000", service: str = "marriage",
@@ -80,8 +81,8 @@ def test_a_claim_is_recorded_in_the_command_transaction_and_bad_input_never_reac
     assert (message.citizen_id, message.region, message.service) == (person(), "640000", "marriage")
     head = store.head()
     with pytest.raises(InvalidArgument) as bad, store.transaction() as tx:
-        request_claim(tx, claim_id="c-2", citizen_id="640104199001010019", kind="bigamy",  # type: ignore[arg-type]
-                      case_id="", actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW)
+        request_claim(tx, claim_id="c-2", citizen_id="640104199001010019", kind="bigamy", case_id="",
+                      provenance=Provenance(actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW))
     assert {v.field for v in bad.value.violations} == {"citizen_id", "kind", "case_id"}
     with pytest.raises(ConcurrencyConflict):
         claim(store, "c-1", person(2))  # a claim id is used once: a retried command does not claim twice
@@ -97,8 +98,8 @@ def test_a_decision_for_this_region_is_recorded_once_and_its_reaction_commits_wi
     def on_decision(tx: StoreTransaction, d: RegistryDecision) -> None:
         seen.append(str(d.outcome))
         confirm_claim(tx, claim_id=d.claim_id, citizen_id=d.citizen_id, kind=d.kind, case_id=d.case_id,
-                      actor=Actor.system("640000", "marriage"), correlation_id=d.correlation_id,
-                      causation_id=d.decision_id, occurred_at=d.decided_at)
+                      provenance=Provenance(actor=Actor.system("640000", "marriage"), correlation_id=d.correlation_id,
+                                            causation_id=d.decision_id, occurred_at=d.decided_at))
 
     react = decision_reaction("640000", "marriage", on_decision)
     granted = wire(decision("c-1", citizen, "granted"))
@@ -165,7 +166,8 @@ def test_only_a_granted_claim_can_be_confirmed(store: EventStore) -> None:
     def confirm() -> None:
         with store.transaction() as tx:
             confirm_claim(tx, claim_id="c-1", citizen_id=citizen, kind=ClaimKind.LIVE_MARRIAGE, case_id="marriage-1",
-                          actor=CLERK, correlation_id="marriage-1", causation_id="cmd-2", occurred_at=NOW)
+                          provenance=Provenance(actor=CLERK, correlation_id="marriage-1", causation_id="cmd-2",
+                                                occurred_at=NOW))
 
     with pytest.raises(RuleViolation) as undecided:
         confirm()
@@ -177,7 +179,7 @@ def test_only_a_granted_claim_can_be_confirmed(store: EventStore) -> None:
         confirm()
     with pytest.raises(NotFound), store.transaction() as tx:
         confirm_claim(tx, claim_id="never", citizen_id=citizen, kind=ClaimKind.LIVE_MARRIAGE, case_id="marriage-1",
-                      actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW)
+                      provenance=Provenance(actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW))
 
 
 def test_releasing_twice_records_one_release(store: EventStore) -> None:
@@ -187,17 +189,17 @@ def test_releasing_twice_records_one_release(store: EventStore) -> None:
     def release() -> str:
         with store.transaction() as tx:
             return release_claim(tx, claim_id="c-1", citizen_id=citizen, kind=ClaimKind.NURSING_SUBSIDY,
-                                 case_id="disability-4", reason="application withdrawn", actor=CLERK,
-                                 correlation_id="disability-4", causation_id=unique_id("cmd"),
-                                 occurred_at=NOW).event_id
+                                 case_id="disability-4", reason="application withdrawn",
+                                 provenance=Provenance(actor=CLERK, correlation_id="disability-4",
+                                                       causation_id=unique_id("cmd"), occurred_at=NOW)).event_id
 
     assert release() == release()
     with store.transaction() as tx:
         local = read_claim(tx, "c-1")
     assert local is not None and local.released is not None
     with pytest.raises(InvalidArgument) as wrong, store.transaction() as tx:
-        release_claim(tx, claim_id="c-1", citizen_id=citizen, kind=ClaimKind.DIBAO, case_id="disability-4",
-                      reason="", actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW)
+        release_claim(tx, claim_id="c-1", citizen_id=citizen, kind=ClaimKind.DIBAO, case_id="disability-4", reason="",
+                      provenance=Provenance(actor=CLERK, correlation_id="x", causation_id="y", occurred_at=NOW))
     assert {v.field for v in wrong.value.violations} == {"reason"}
 
 

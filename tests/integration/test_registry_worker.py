@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from services.common.kafka_settings import ensure_topics
+from services.common.kit.provenance import Provenance
 from services.common.registry import ClaimKind, RegistryDecision, confirm_claim, query_person
 from services.common.store import StoreTransaction
 from services.common.telemetry import memory_tracing
@@ -140,8 +141,8 @@ def test_an_unconfirmed_claim_expires_and_frees_the_person_while_a_confirmed_one
     def confirm_on_grant(tx: StoreTransaction, d: RegistryDecision) -> None:
         if d.outcome == "granted":
             confirm_claim(tx, claim_id=d.claim_id, citizen_id=d.citizen_id, kind=d.kind, case_id=d.case_id,
-                          actor=marriage.actor, correlation_id=d.correlation_id, causation_id=d.decision_id,
-                          occurred_at=d.decided_at)
+                          provenance=Provenance(actor=marriage.actor, correlation_id=d.correlation_id,
+                                                causation_id=d.decision_id, occurred_at=d.decided_at))
 
     marriage = registry.region("640000", "marriage", confirm_on_grant)
     ningxia = registry.region("640000", "relief")

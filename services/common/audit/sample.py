@@ -20,6 +20,7 @@ from google.protobuf.wrappers_pb2 import StringValue
 from services.common.audit.datadir import StoreRef, store_path
 from services.common.clock import FakeClock
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext
+from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction, sqlite_url
 
 REGIONS = ("640000", "510000", "610000")
@@ -88,18 +89,18 @@ def populate(data_dir: Path, *, regions: Sequence[str] = REGIONS, services: Sequ
                         recorded = tx.append(case_id, CASE_STREAM_TYPE, version, new)
                         version += len(new)
                         if chunk[0] == 0 and i % 2 == 0:
+                            cause = Provenance(actor, case_id, recorded[0].event_id, clock.now(), recorded[0].trace)
                             recorded.append(schedule_deadline(
                                 tx, deadline_id=f"{case_id}-review", kind=DEADLINE_KIND, case_stream_id=case_id,
-                                due_at=clock.now() + timedelta(days=3), rule="审核时限 (sample)", actor=actor,
-                                correlation_id=case_id, causation_id=recorded[0].event_id, occurred_at=clock.now(),
-                                trace=recorded[0].trace))
+                                due_at=clock.now() + timedelta(days=3), rule="审核时限 (sample)", provenance=cause))
                         if on_append is not None:
                             on_append(tx, recorded)
                     clock.advance(timedelta(seconds=30))
                 if i % 4 == 2:
                     with store.transaction() as tx:
-                        cancel_deadline(tx, f"{case_id}-review", "withdrawn (sample)", actor=actor,
-                                        causation_id=case_id, occurred_at=clock.now())
+                        cancel_deadline(tx, f"{case_id}-review", "withdrawn (sample)",
+                                        provenance=Provenance(actor=actor, correlation_id="", causation_id=case_id,
+                                                              occurred_at=clock.now()))
         # Fire the deadlines still pending: every state (pending for none, fired, cancelled) in the model.
         clock.advance(timedelta(days=4))
         for store in opened.values():

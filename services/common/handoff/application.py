@@ -195,13 +195,13 @@ def append(tx: StoreTransaction, before: d.Handoff | None, event: d.Event, prove
 
 def _keep_deadlines(tx: StoreTransaction, h: d.Handoff, event: d.Event, recorded: RecordedEvent) -> None:
     """Both sides watch both limits: each sees its hand-off on its overdue list on its own."""
-    who = dict(actor=Actor.system(tx.store.region, "handoff"), causation_id=recorded.event_id,
-               occurred_at=recorded.occurred_at, trace=recorded.trace)
+    who = Provenance(Actor.system(tx.store.region, "handoff"), recorded.correlation_id, recorded.event_id,
+                     recorded.occurred_at, recorded.trace)
     if isinstance(event, d.HandoffSent | d.HandoffReceived):
         for stage, kind in ((d.Stage.ACCEPTANCE, ACCEPTANCE_DEADLINE), (d.Stage.ANSWER, ANSWER_DEADLINE)):
             schedule_deadline(tx, deadline_id=_deadline_id(h.handoff_id, stage), kind=kind,
                               case_stream_id=h.stream_id, due_at=h.due_at(stage), rule=_STAGE_RULE[stage],
-                              correlation_id=recorded.correlation_id, **who)
+                              provenance=who)
         return
     closes: tuple[d.Stage, ...] = ()
     if isinstance(event, d.HandoffAccepted):
@@ -210,7 +210,7 @@ def _keep_deadlines(tx: StoreTransaction, h: d.Handoff, event: d.Event, recorded
         closes = (d.Stage.ACCEPTANCE, d.Stage.ANSWER)
     for stage in closes:
         # Returns None for a deadline that already fired (or was cancelled): nothing to undo.
-        cancel_deadline(tx, _deadline_id(h.handoff_id, stage), f"{type(event).__name__} recorded", **who)
+        cancel_deadline(tx, _deadline_id(h.handoff_id, stage), f"{type(event).__name__} recorded", provenance=who)
 
 
 def _deadline_id(handoff_id: str, stage: d.Stage) -> str:

@@ -6,7 +6,7 @@ a hand-off step, a registry claim — so no layer invents its own bundle of the 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from google.protobuf.message import Message
@@ -25,7 +25,7 @@ class Provenance:
     correlation_id: str
     causation_id: str
     occurred_at: datetime
-    trace: TraceContext
+    trace: TraceContext = field(default_factory=TraceContext)
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
@@ -47,11 +47,6 @@ class Provenance:
 
     def as_system(self, region: str, component: str) -> Provenance:
         return replace(self, actor=Actor.system(region, component))
-
-    def fields(self) -> dict[str, object]:
-        """As the keyword arguments of the store-level writers (deadlines, registry claims)."""
-        return {"actor": self.actor, "correlation_id": self.correlation_id, "causation_id": self.causation_id,
-                "occurred_at": self.occurred_at, "trace": self.trace}
 
     def new_event(self, message: Message, *, schema_version: int = 1, event_id: str | None = None) -> NewEvent:
         return NewEvent.from_message(message, event_id=event_id or str(uuid.uuid4()), actor=self.actor,

@@ -13,13 +13,12 @@ one region's service: the registry qualifies them with region and service.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
-from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext
+from services.common.events import NewEvent, RecordedEvent
 from services.common.identity import CitizenId
+from services.common.kit.provenance import Provenance
 from services.common.registry.adapters import kind_from_proto, kind_to_proto, outcome_from_proto
 from services.common.registry.domain import ClaimKind, Outcome
 from services.common.store import ANY_VERSION, NO_STREAM, StoreTransaction
@@ -60,11 +59,7 @@ def request_claim(
     citizen_id: str,
     kind: ClaimKind,
     case_id: str,
-    actor: Actor,
-    correlation_id: str,
-    causation_id: str,
-    occurred_at: datetime,
-    trace: TraceContext | None = None,
+    provenance: Provenance,
 ) -> RecordedEvent:
     """Ask the registry for `kind` on the person, for `case_id` of this store's region and service.
 
@@ -76,8 +71,7 @@ def request_claim(
         claim_id=claim_id, citizen_id=citizen.value, kind=kind_to_proto(kind), case_id=case_id,
         region=tx.store.region, service=tx.store.service,
     )
-    event = _event(message, actor=actor, correlation_id=correlation_id, causation_id=causation_id,
-                   occurred_at=occurred_at, trace=trace)
+    event = _event(message, provenance)
     [recorded] = tx.append(claim_stream_id(claim_id), STREAM_TYPE, NO_STREAM, [event])
     return recorded
 
@@ -89,11 +83,7 @@ def confirm_claim(
     citizen_id: str,
     kind: ClaimKind,
     case_id: str,
-    actor: Actor,
-    correlation_id: str,
-    causation_id: str,
-    occurred_at: datetime,
-    trace: TraceContext | None = None,
+    provenance: Provenance,
 ) -> RecordedEvent:
     """Confirm a granted claim (the marriage is registered, the benefit approved): the hold then
     no longer expires. Raises NotFound for a claim this store never made, and RuleViolation
@@ -108,8 +98,7 @@ def confirm_claim(
         claim_id=claim_id, citizen_id=citizen.value, kind=kind_to_proto(kind), case_id=case_id,
         region=tx.store.region, service=tx.store.service,
     )
-    event = _event(message, actor=actor, correlation_id=correlation_id, causation_id=causation_id,
-                   occurred_at=occurred_at, trace=trace)
+    event = _event(message, provenance)
     [recorded] = tx.append(claim_stream_id(claim_id), STREAM_TYPE, ANY_VERSION, [event])
     return recorded
 
@@ -122,11 +111,7 @@ def release_claim(
     kind: ClaimKind,
     case_id: str,
     reason: str,
-    actor: Actor,
-    correlation_id: str,
-    causation_id: str,
-    occurred_at: datetime,
-    trace: TraceContext | None = None,
+    provenance: Provenance,
 ) -> RecordedEvent:
     """Give the person up for `kind` (the case was refused, withdrawn, ended: a divorce, a 低保
     termination). Allowed in any state, also before the decision arrived: the registry releases
@@ -142,8 +127,7 @@ def release_claim(
         claim_id=claim_id, citizen_id=citizen.value, kind=kind_to_proto(kind), case_id=case_id,
         region=tx.store.region, service=tx.store.service, reason=reason,
     )
-    event = _event(message, actor=actor, correlation_id=correlation_id, causation_id=causation_id,
-                   occurred_at=occurred_at, trace=trace)
+    event = _event(message, provenance)
     [recorded] = tx.append(claim_stream_id(claim_id), STREAM_TYPE, ANY_VERSION, [event])
     return recorded
 
@@ -206,11 +190,10 @@ def _validated(tx: StoreTransaction, *, claim_id: str, citizen_id: str, kind: Cl
     return citizen, claim_kind
 
 
-def _event(message: registry_pb2.ClaimRequested | registry_pb2.ClaimConfirmed | registry_pb2.ClaimReleased, *,
-           actor: Actor, correlation_id: str, causation_id: str, occurred_at: datetime,
-           trace: TraceContext | None) -> NewEvent:
+def _event(message: registry_pb2.ClaimRequested | registry_pb2.ClaimConfirmed | registry_pb2.ClaimReleased,
+           provenance: Provenance) -> NewEvent:
     # Without an explicit trace the claim joins the caller's current span (a gRPC call, a
     # consumer): the registry's decision then continues the same journey (invariant 8).
-    return NewEvent.from_message(message, event_id=str(uuid.uuid4()), actor=actor, correlation_id=correlation_id,
-                                 occurred_at=occurred_at, causation_id=causation_id,
-                                 trace=trace if trace is not None else current_trace_context())
+    if not provenance.trace.traceparent:
+        provenance = replace(provenance, trace=current_trace_context())
+    return provenance.new_event(message)

@@ -45,45 +45,45 @@ def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: C
     assert isinstance(marriage, Marriage)
     for event, recorded in zip(change.events, change.recorded, strict=True):
         # The claims belong to the marriage's thread, caused by the event that needs them.
-        who = change.provenance.correlated_with(marriage.case_id).caused_by(recorded.event_id).fields()
+        who = change.provenance.correlated_with(marriage.case_id).caused_by(recorded.event_id)
         if isinstance(event, MarriageApplicationReceived):
             for party in (event.party_a, event.party_b):
                 request_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
-                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, **who)  # type: ignore[arg-type]
+                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
         elif isinstance(event, MarriageRegistered):
             for party in marriage.parties:
                 confirm_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
-                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, **who)  # type: ignore[arg-type]
+                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
         elif isinstance(event, PartyClaimReleased):
             release_claim(uow.tx, claim_id=event.claim_id, citizen_id=event.citizen_id,
                           kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, reason=event.reason,
-                          **who)  # type: ignore[arg-type]
+                          provenance=who)
 
 
 def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
     before = change.before
     assert isinstance(before, Divorce) and isinstance(change.after, Divorce)
     case_id = change.after.case_id
-    who = change.provenance.fields()
+    who = change.provenance
     for event in change.events:
         match event:
             case DivorceApplicationReceived():
                 schedule_deadline(uow.tx, deadline_id=event.cooling_off_deadline_id, kind=COOLING_OFF_ENDS,
                                   case_stream_id=case_id, due_at=period_runs_out_at(event.cooling_off_last_day),
-                                  rule=DIVORCE_PERIOD_RULE, **who)  # type: ignore[arg-type]
+                                  rule=DIVORCE_PERIOD_RULE, provenance=who)
             case CoolingOffEnded():
                 schedule_deadline(uow.tx, deadline_id=event.window_deadline_id, kind=CERTIFICATE_WINDOW_ENDS,
                                   case_stream_id=case_id, due_at=period_runs_out_at(event.window_last_day),
-                                  rule=DIVORCE_PERIOD_RULE, **who)  # type: ignore[arg-type]
+                                  rule=DIVORCE_PERIOD_RULE, provenance=who)
             case DivorcePeriodEndRescheduled():
                 kind = COOLING_OFF_ENDS if event.period == COOLING_OFF else CERTIFICATE_WINDOW_ENDS
                 schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=kind, case_stream_id=case_id,
                                   due_at=start_of_china_day(event.due_on), rule=DIVORCE_PERIOD_RULE,
-                                  **who)  # type: ignore[arg-type]
+                                  provenance=who)
             case DivorceWithdrawn() | DivorceCertificateRequested() | DivorceTerminated():
                 if before.pending_deadline_id:
                     cancel_deadline(uow.tx, before.pending_deadline_id, type(event).__name__,
-                                    **who)  # type: ignore[arg-type]
+                                    provenance=who)
             case _:
                 pass
 
