@@ -36,6 +36,7 @@ from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.store.schema import events
 from services.common.telemetry import tracer
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import wait_until
 from tongban.registry.v1 import registry_pb2
 
@@ -116,7 +117,7 @@ class Region:
         self.region = region
         self.service = service
         self.store = EventStore.open(sqlite_url(workdir / f"{region}-{service}-{uuid.uuid4().hex[:6]}.db"),
-                                     region=region, service=service)
+                                     region=region, service=service, tables=COMPONENT_TABLES)
         self.react = decision_reaction(region, service, on_decision or (lambda tx, d: None))
         self._producer = kafka_producer(bootstrap)
         self._relay = OutboxRelay(self.store, self._producer, topic)

@@ -12,11 +12,9 @@ The `deadlines` table is a read model so the scheduler finds due deadlines with 
 instead of folding every deadline stream. It is written in the same transaction as the events
 that change it, and `rebuild_deadlines_table` recreates it from the log.
 
-The table is defined on the store's shared SQLAlchemy `metadata` (services/common/store/schema.py):
-a store whose `create_schema()` runs after this module is imported (every service that schedules
-deadlines imports it from its handlers, and the composition root opens the store afterwards)
-creates it with the other store tables, in the same database, with no extra set-up step. A service
-that never imports this module gets no such table, and needs none.
+The table is declared on this module's own `TABLES` metadata, which the store creates when it is
+given it (`EventStore.open(tables=…)`, `ensure_tables`): the host passes it, and so does a
+`DeadlineScheduler` over a store. A store's schema never depends on what happened to be imported.
 
 Lock order: every function here appends to the deadline stream (taking the store head lock) before
 it touches a `deadlines` row, and so must a handler's own SQL; with the head lock always first,
@@ -34,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import BigInteger, Column, Index, String, Table, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, delete, func, insert, select, update
 
 from services.common.clock import Clock
 from services.common.errors import ConcurrencyConflict, NotFound
@@ -49,7 +47,7 @@ from services.common.events import (
 )
 from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
-from services.common.store.schema import events, metadata
+from services.common.store.schema import events
 from services.common.store.store import row_to_event
 from tongban.common.v1 import deadlines_pb2
 
@@ -73,9 +71,11 @@ _SCHEDULED_TYPE = deadlines_pb2.DeadlineScheduled.DESCRIPTOR.full_name
 _FIRED_TYPE = deadlines_pb2.DeadlineFired.DESCRIPTOR.full_name
 _CANCELLED_TYPE = deadlines_pb2.DeadlineCancelled.DESCRIPTOR.full_name
 
+TABLES = MetaData()  # this component's own tables (see the module docstring)
+
 deadlines = Table(
     "deadlines",
-    metadata,
+    TABLES,
     Column("deadline_id", String(MAX_DEADLINE_ID), primary_key=True),
     Column("kind", String(100), nullable=False),
     Column("case_stream_id", String(200), nullable=False),
@@ -194,6 +194,7 @@ class DeadlineScheduler:
         self.clock = clock
         self.handlers = dict(handlers)
         self.name = name
+        store.ensure_tables(TABLES)
         self._actor = Actor.system(store.region, _SCHEDULER_COMPONENT)
 
     def fire_due(self, limit: int = 100) -> list[Deadline]:

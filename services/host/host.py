@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from services.common import deadlines
 from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
 from services.common.consumer import Headers
@@ -29,17 +30,22 @@ from services.common.deadlines import DeadlineScheduler
 from services.common.grpc_context import create_server
 from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
 from services.common.handoff import handoff_reaction, handoff_servicer_adder
+from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
+from services.host.refill import TABLES as RELAY_TOPIC_TABLES
 from services.host.refill import refill_if_broker_lost
 
 log = logging.getLogger(__name__)
 
 CLOCKS = ("system", "controlled")
+# What every host uses whatever its service: deadlines (the scheduler), the hand-off tables (its
+# API and reaction), and which topic each relay cursor counts for.
+HOST_TABLES = (deadlines.TABLES, handoff_projections.TABLES, RELAY_TOPIC_TABLES)
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ class ServiceHost:
         self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
-                                     tables=self.definition.tables)
+                                     tables=[*HOST_TABLES, *self.definition.tables])
         self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}

@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import BigInteger, Column, String, Table, insert, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, select, update
 
 from services.common.events import to_micros
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay
 from services.common.store import EventStore
 from services.common.store.engine import WRITE
-from services.common.store.schema import metadata
 
 log = logging.getLogger(__name__)
+
+TABLES = MetaData()  # the host's own table
 
 # Which incarnation of a topic each relay cursor counts for.
 relay_topics = Table(
     "relay_topics",
-    metadata,
+    TABLES,
     Column("relay", String(100), primary_key=True),
     Column("topic_id", String(64), nullable=False),
     Column("checked_at_us", BigInteger, nullable=False),

@@ -2,10 +2,8 @@
 
 Importing this module builds nothing. `bootstrap(infrastructure)` wires one region's service over
 an open store, once; the host calls it through `definition()` after opening the store, and tests
-call it on stores of their own — the same function either way.
-
-Importing the handlers (via this module) defines the read-model, deadline and registry tables on
-the store's shared metadata, so a store opened afterwards creates them with its schema."""
+call it on stores of their own — the same function either way. It makes sure the store has the
+tables of every component the service uses (TABLES)."""
 
 from __future__ import annotations
 
@@ -14,11 +12,14 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.common import deadlines
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.handoff import HandoffHooks, ensure_owner
+from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
+from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.marriage.adapters.payloads import CODEC
@@ -28,6 +29,10 @@ from services.marriage.application.subscribers import marriage_subscribers
 from services.marriage.application.unit import SERVICE, Deps, MarriageSettings
 from services.marriage.entrypoints.grpc_server import marriage_servicer
 from services.marriage.projections import read_models
+
+# The tables of the components the service uses: its read models, the registry's view of the
+# persons it claims, its deadlines, and the hand-off tables that record who owns a case.
+TABLES = (read_models.TABLES, registry_projection.TABLES, deadlines.TABLES, handoff_projections.TABLES)
 
 __all__ = ["SERVICE", "MarriageService", "bootstrap", "definition", "read_models"]
 
@@ -75,6 +80,7 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
     def owner_check(tx: StoreTransaction, stream_id: str) -> None:
         ensure_owner(tx, stream_id, region)
 
+    store.ensure_tables(*TABLES)
     units = UnitsOfWork(store, CODEC, marriage_subscribers(), owner_check=owner_check)
     deps = Deps(units=units, clock=infrastructure.clock, region=region,
                 settings=infrastructure.settings or MarriageSettings())
@@ -91,4 +97,5 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
 
 def definition() -> ServiceDefinition:
     """The marriage service as its host (and the catalogue) sees it."""
-    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: bootstrap(infrastructure).wiring)
+    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: bootstrap(infrastructure).wiring,
+                             tables=TABLES)

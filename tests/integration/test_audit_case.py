@@ -16,6 +16,7 @@ from services.common.audit.trail import reads_stream
 from services.common.events import Actor, RecordedEvent, TraceContext, from_micros
 from services.common.hashing import event_hash
 from services.common.store import EventStore, sqlite_url
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.integration.test_audit_helpers import dataset, run
 
 
@@ -116,7 +117,7 @@ def test_without_as_of_the_whole_history_shows_even_when_the_stores_clock_ran_ah
     from services.common.events import NewEvent
 
     store = EventStore.open(sqlite_url(tmp_path / "m.db"), region="640000", service="marriage",
-                            clock=FakeClock(from_micros(0) + timedelta(days=365 * 80)))  # 2049
+                            clock=FakeClock(from_micros(0) + timedelta(days=365 * 80)), tables=COMPONENT_TABLES)  # 2049
     from google.protobuf.wrappers_pb2 import StringValue
 
     store.append("case-x", "t", 0, [NewEvent.from_message(

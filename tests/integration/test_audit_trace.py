@@ -24,6 +24,7 @@ from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.integration.test_audit_helpers import run
 from tests.support import wait_until
 
@@ -39,9 +40,9 @@ def test_audit_case_shows_one_trace_from_a_window_in_one_region_to_a_decision_in
     for region in ("640000", "510000"):
         store_path(tmp_path, region, "disability").parent.mkdir(parents=True)
     residence = EventStore.open(sqlite_url(store_path(tmp_path, "640000", "disability")), region="640000",
-                                service="disability")
+                                service="disability", tables=COMPONENT_TABLES)
     hukou = EventStore.open(sqlite_url(store_path(tmp_path, "510000", "disability")), region="510000",
-                            service="disability")
+                            service="disability", tables=COMPONENT_TABLES)
     case_id = f"disability-{uuid.uuid4().hex[:8]}"
 
     def apply(request: StringValue, context: grpc.ServicerContext) -> StringValue:

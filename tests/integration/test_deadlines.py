@@ -33,6 +33,7 @@ from services.common.errors import ConcurrencyConflict, NotFound
 from services.common.events import Actor, NewEvent, TraceContext, to_micros
 from services.common.kit.provenance import Provenance
 from services.common.store import ANY_VERSION, NO_STREAM, EventStore, StoreTransaction, verify_store
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import CLERK, new_event, unique_id, wait_until
 from tongban.common.v1 import deadlines_pb2
 
@@ -221,7 +222,7 @@ def test_a_restarted_scheduler_fires_what_was_scheduled_before_and_never_refires
     finally:
         before.close()
 
-    after = EventStore.open(store_url, region="640000", service="marriage", clock=clock)
+    after = EventStore.open(store_url, region="640000", service="marriage", clock=clock, tables=COMPONENT_TABLES)
     try:
         calls: list[Deadline] = []
         scheduler = DeadlineScheduler(after, clock, {

@@ -51,6 +51,7 @@ from services.common.handoff import (
 from services.common.store import EventStore, sqlite_url, verify_store
 from services.common.store.schema import inbox
 from services.common.telemetry import memory_tracing
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.handoff_region_app import add_note
 from tongban.handoff.v1 import handoff_service_pb2 as api
 from tongban.handoff.v1 import handoff_service_pb2_grpc as api_grpc
@@ -118,8 +119,8 @@ def exchange(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -
     else:
         server = request.getfixturevalue("postgres_server")
         urls = [server.create_database(), server.create_database()]
-    origin = EventStore.open(urls[0], region=NINGXIA, service=SERVICE, clock=clock)
-    receiver = EventStore.open(urls[1], region=SICHUAN, service=SERVICE, clock=clock)
+    origin = EventStore.open(urls[0], region=NINGXIA, service=SERVICE, clock=clock, tables=COMPONENT_TABLES)
+    receiver = EventStore.open(urls[1], region=SICHUAN, service=SERVICE, clock=clock, tables=COMPONENT_TABLES)
     try:
         yield Exchange(origin, receiver)
     finally:
@@ -291,7 +292,8 @@ def test_redelivering_every_message_changes_nothing_on_either_side(exchange: Exc
 def test_a_message_whose_declared_sender_did_not_publish_it_is_rejected_and_nothing_stored(
         exchange: Exchange, tmp_path: Path, clock: FakeClock) -> None:
     t = exchange.t
-    forger = EventStore.open(sqlite_url(tmp_path / "forger.db"), region=SHAANXI, service=SERVICE, clock=clock)
+    forger = EventStore.open(sqlite_url(tmp_path / "forger.db"), region=SHAANXI, service=SERVICE, clock=clock,
+                             tables=COMPONENT_TABLES)
     try:
         open_case(forger, "disability-7")
         # The forger's own store would refuse to send on Ningxia's behalf, so write the event raw.
@@ -403,7 +405,8 @@ def _tables(store: EventStore) -> tuple[list[Any], list[Any]]:
 
 @pytest.fixture
 def api_stub(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[api_grpc.HandoffServiceStub, EventStore]]:
-    store = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region=SICHUAN, service=SERVICE, clock=clock)
+    store = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region=SICHUAN, service=SERVICE, clock=clock,
+                            tables=COMPONENT_TABLES)
     server, port = create_server("127.0.0.1:0", servicers=[handoff_servicer_adder(store)])
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -32,6 +32,7 @@ from services.common.handoff import projections as tables
 from services.common.kafka_settings import events_topic
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.handoff_region_app import ADD_NOTE, SERVICE
 from tests.support import unique_id, wait_until
 from tongban.handoff.v1 import events_pb2
@@ -326,7 +327,8 @@ def test_a_message_whose_declared_sender_cannot_have_sent_it_is_rejected(regions
                                   metadata=nx.meta).handoff
     sc.wait_state(genuine.handoff_id, api.HANDOFF_STATE_PENDING)
 
-    forger = EventStore.open(sqlite_url(tmp_path / "forger.db"), region=SHAANXI, service=SERVICE)
+    forger = EventStore.open(sqlite_url(tmp_path / "forger.db"), region=SHAANXI, service=SERVICE,
+                             tables=COMPONENT_TABLES)
     actor = Actor.system(SHAANXI, "forger")
     now = forger.clock.now()
     poses_as_ningxia = events_pb2.HandoffSent(

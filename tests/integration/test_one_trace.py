@@ -20,6 +20,7 @@ from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -31,8 +32,10 @@ def test_one_trace_runs_from_a_window_call_to_a_consumer_in_another_region(
         tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> None:
     memory = memory_tracing().memory
     assert memory is not None
-    yinchuan = EventStore.open(sqlite_url(tmp_path / "640000.db"), region="640000", service="marriage")
-    guangyuan = EventStore.open(sqlite_url(tmp_path / "510000.db"), region="510000", service="marriage")
+    yinchuan = EventStore.open(sqlite_url(tmp_path / "640000.db"), region="640000", service="marriage",
+                               tables=COMPONENT_TABLES)
+    guangyuan = EventStore.open(sqlite_url(tmp_path / "510000.db"), region="510000", service="marriage",
+                                tables=COMPONENT_TABLES)
 
     def open_case(request: StringValue, context: grpc.ServicerContext) -> StringValue:
         # What every command handler does: the actor from the interceptor, the trace of the call.

@@ -20,6 +20,7 @@ from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, Wiring, refill_if_broker_lost
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -57,8 +58,10 @@ def test_a_wiped_topic_is_refilled_even_when_another_region_recreated_it_first(
     region that the broker lost its events: another region may already have refilled its own.
     The topic's id can: a recreated topic has a new one."""
     bootstrap, topic = kafka_broker.bootstrap, f"{kafka_topic_prefix}.events"
-    ningxia = EventStore.open(sqlite_url(tmp_path / "ningxia.db"), region="640000", service="relief")
-    sichuan = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region="510000", service="relief")
+    ningxia = EventStore.open(sqlite_url(tmp_path / "ningxia.db"), region="640000", service="relief",
+                              tables=COMPONENT_TABLES)
+    sichuan = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region="510000", service="relief",
+                              tables=COMPONENT_TABLES)
     producer = kafka_producer(bootstrap)
     try:
         ours = _populate(ningxia, 6)
@@ -169,7 +172,8 @@ def test_a_message_reaches_its_reaction_once_and_a_bad_one_never_stops_the_consu
     assert service_host.topics() == [service_host.events_topic, marriage, decisions]
     assert service_host.group_id.endswith("tongban-relief-510000")
 
-    source = EventStore.open(sqlite_url(tmp_path / "marriage.db"), region="640000", service="marriage")
+    source = EventStore.open(sqlite_url(tmp_path / "marriage.db"), region="640000", service="marriage",
+                             tables=COMPONENT_TABLES)
     try:
         wanted, unwanted, explodes = (source.append(unique_id(), "t", 0, [new_event(text)])[0]
                                       for text in ("married", "not for us", "explode"))

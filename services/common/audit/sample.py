@@ -63,6 +63,7 @@ def populate(data_dir: Path, *, regions: Sequence[str] = REGIONS, services: Sequ
     """Create (or extend) the stores and fill them. `on_append(tx, recorded)` runs inside every
     case transaction, for a caller's own read model. `batch` appends a case's steps in one
     transaction (fast, for the benchmark) instead of one transaction per step."""
+    from services.common.deadlines import TABLES as deadlines_tables
     from services.common.deadlines import DeadlineScheduler, cancel_deadline, schedule_deadline
 
     clock = clock or FakeClock()
@@ -73,7 +74,8 @@ def populate(data_dir: Path, *, regions: Sequence[str] = REGIONS, services: Sequ
             for service in services:
                 path = store_path(data_dir, region, service)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                store = EventStore.open(sqlite_url(path), region=region, service=service, clock=clock)
+                store = EventStore.open(sqlite_url(path), region=region, service=service, clock=clock,
+                                        tables=[deadlines_tables])
                 opened[(region, service)] = store
                 dataset.stores.append(StoreRef(region, service, sqlite_url(path)))
         for (region, service), store in opened.items():

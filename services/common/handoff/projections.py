@@ -5,9 +5,8 @@ change them and rebuildable from the log:
 - `case_owners`: which region owns a case this store has seen handed off. A case with no row was
   never handed off and belongs to the region whose store holds it.
 
-Both tables are defined on the store's shared metadata, like `deadlines`: a store whose
-`create_schema()` runs after this module is imported creates them (the runtime, and any service
-that hands cases off, import it before opening their store).
+Both tables are declared on this module's own `TABLES` metadata, which the store creates when
+given it (the host passes it; so does a service that checks owners, through its composition root).
 
 Lock order, as in deadlines.py: every writer here appends the hand-off event first (taking the
 store head lock) and only then touches these rows."""
@@ -18,19 +17,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, delete, insert, select, update
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from services.common.events import RecordedEvent, to_micros
 from services.common.handoff import adapters
 from services.common.handoff import domain as d
 from services.common.store import EventStore
-from services.common.store.schema import events, metadata
+from services.common.store.schema import events
 from services.common.store.store import row_to_event
+
+TABLES = MetaData()  # this component's own tables (see the module docstring)
 
 handoffs = Table(
     "handoffs",
-    metadata,
+    TABLES,
     Column("handoff_id", String(100), primary_key=True),
     Column("direction", String(8), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -49,7 +50,7 @@ Index("ix_handoffs_case", handoffs.c.case_id)
 
 case_owners = Table(
     "case_owners",
-    metadata,
+    TABLES,
     Column("case_id", String(200), primary_key=True),
     Column("owner_region", String(12), nullable=False),
     Column("handoff_id", String(100), nullable=False),  # the hand-off that last set the owner

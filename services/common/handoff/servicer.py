@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.events import decode_payload
 from services.common.grpc_context import current_actor
-from services.common.handoff import adapters, application
+from services.common.handoff import adapters, application, projections
 from services.common.handoff import domain as d
 from services.common.handoff.hooks import HandoffHooks
 from services.common.store import EventStore
@@ -106,6 +106,7 @@ class HandoffServicer(api_grpc.HandoffServiceServicer):
 
 def handoff_servicer_adder(store: EventStore, hooks: HandoffHooks | None = None) -> Callable[[grpc.Server], None]:
     """For `create_server(servicers=[...])`."""
+    store.ensure_tables(projections.TABLES)
     servicer = HandoffServicer(store, hooks)
     return lambda server: api_grpc.add_HandoffServiceServicer_to_server(servicer, server)
 

@@ -14,9 +14,8 @@ Rebuilding: the rows for this region's own claims can be re-derived from its log
 (RegistryDecisionRecorded); the rows for other regions' claims exist only on the decisions topic,
 so this read model is rebuilt by replaying that topic into an empty table with a fresh inbox.
 
-The table is defined on the store's shared SQLAlchemy `metadata`, like the `deadlines` table: a
-store opened after this module is imported (importing services.common.registry imports it) gets
-the table from `create_schema()`.
+The table is declared on this module's own `TABLES` metadata, which the store creates when given
+it: a claiming service's composition root passes it.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, select
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import FieldViolation, InvalidArgument
@@ -34,7 +33,6 @@ from services.common.events import Actor, NewEvent, from_micros, to_micros
 from services.common.identity import CitizenId
 from services.common.registry.domain import HOLDING, ClaimKind, Outcome, RegistryDecision
 from services.common.store import ANY_VERSION, EventStore, StoreTransaction
-from services.common.store.schema import metadata
 from services.common.telemetry import current_trace_context
 from tongban.registry.v1 import registry_pb2
 
@@ -42,9 +40,11 @@ QUERY_STREAM_TYPE = "registry.PersonQueries"
 QUERY_STREAM_PREFIX = "registry-queries-"
 MAX_REASON = 500
 
+TABLES = MetaData()  # this component's own tables (see the module docstring)
+
 registry_entries = Table(
     "registry_entries",
-    metadata,
+    TABLES,
     Column("region", String(12), primary_key=True),
     Column("service", String(40), primary_key=True),
     Column("claim_id", String(150), primary_key=True),

@@ -42,32 +42,44 @@ class EventStore:
         self.region = region
         self.service = service
         self.clock = clock or SystemClock()
+        self._ensured: set[int] = set()  # ids of the component MetaData whose tables exist here
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
              create: bool = True, tables: Sequence[MetaData] = ()) -> EventStore:
         """Open (and unless `create=False`, create) a store. `tables` are the components' own
-        tables (read models, views) created beside the store's: each component declares them in
-        a MetaData of its own, so a schema does not depend on what happened to be imported."""
+        tables (read models, views, deadlines) created beside the store's: each component declares
+        them in a MetaData of its own, so a schema does not depend on what happened to be imported."""
         store = cls(create_store_engine(url), region=region, service=service, clock=clock)
         if create:
-            store.create_schema(tables)
+            store.create_schema()
+        store.ensure_tables(*tables)
         return store
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self, tables: Sequence[MetaData] = ()) -> None:
-        """Create the tables (idempotent) and the immutability triggers."""
+    def create_schema(self) -> None:
+        """Create the store's tables (idempotent) and the immutability triggers."""
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             metadata.create_all(conn)
-            for component in tables:
-                component.create_all(conn)
             if conn.execute(select(store_head.c.id)).first() is None:
                 conn.execute(insert(store_head).values(id=1, position=0, global_hash=GENESIS, recorded_at_us=0))
             for ddl in IMMUTABILITY_DDL.get(self.dialect, []):
                 conn.exec_driver_sql(ddl)
+
+    def ensure_tables(self, *components: MetaData) -> None:
+        """Create a component's tables in this store unless they exist (idempotent; each MetaData
+        is created once per store object). Composition roots and schedulers call it for the tables
+        they use, so a store serves whoever is wired over it."""
+        new = [m for m in components if id(m) not in self._ensured]
+        if not new:
+            return
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            for component in new:
+                component.create_all(conn)
+        self._ensured.update(id(m) for m in new)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -44,11 +44,11 @@ def add_commands(sub: Any) -> None:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.common.store import EventStore, sqlite_url
-    from services.marriage import bootstrap  # defines the service's tables on the store metadata
+    from services.marriage import bootstrap
     from services.marriage.projections.read_models import rebuild
 
     url = args.db if "://" in args.db else sqlite_url(args.db)
-    store = EventStore.open(url, region=args.region, service=bootstrap.SERVICE)
+    store = EventStore.open(url, region=args.region, service=bootstrap.SERVICE, tables=bootstrap.TABLES)
     try:
         cases, persons = rebuild(store)
     finally:

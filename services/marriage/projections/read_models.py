@@ -11,8 +11,8 @@ and compares, so the two paths must not be able to differ.
 Lock order (as services/common/deadlines.py asks): handlers append first, taking the store head
 lock, and only then touch these rows; `rebuild` takes the head lock before anything else.
 
-The tables live on the store's shared SQLAlchemy `metadata`: a store whose `create_schema()` runs
-after this module is imported (bootstrap imports it) creates them with the other tables."""
+The tables are declared on this module's own `TABLES` metadata; the service's composition root
+gives it to the store."""
 
 from __future__ import annotations
 
@@ -20,12 +20,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from services.common.events import RecordedEvent, from_micros, to_micros
 from services.common.store import EventStore, StoreTransaction
-from services.common.store.schema import events, metadata, store_head
+from services.common.store.schema import events
 from services.common.store.store import row_to_event
 from services.marriage.adapters.cases import CASE_STREAM_TYPES, CaseAggregate, OneShotCase, case_type, fold_case
 from services.marriage.adapters.payloads import decode
@@ -36,9 +50,11 @@ from services.marriage.domain.marriage import Marriage, MarriageState
 from services.marriage.domain.reissue import RemoteReissue, StatusOnRecord
 from services.marriage.domain.values import MaritalStatus
 
+TABLES = MetaData()  # this service's read models
+
 marriage_cases = Table(
     "marriage_cases",
-    metadata,
+    TABLES,
     Column("case_id", String(200), primary_key=True),
     Column("case_type", String(20), nullable=False),
     Column("state", String(40), nullable=False),
@@ -57,7 +73,7 @@ Index("ix_marriage_cases_queue", marriage_cases.c.office_code, marriage_cases.c.
 
 marriage_person_status = Table(
     "marriage_person_status",
-    metadata,
+    TABLES,
     Column("citizen_id", String(18), primary_key=True),
     Column("status", String(24), nullable=False),
     Column("marriage_case_id", String(200), nullable=False),
@@ -178,10 +194,7 @@ def rebuild(store: EventStore) -> tuple[int, int]:
     so that no append commits in between. Returns (cases, persons)."""
     with store.transaction() as tx:
         conn = tx.connection
-        lock = select(store_head.c.position).where(store_head.c.id == 1)
-        if store.dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
-            lock = lock.with_for_update()
-        conn.execute(lock).one()
+        tx.lock_head()  # no append commits while the log is read and the tables rewritten
         cases, persons = rows_from_log(_case_events(conn))
         conn.execute(delete(marriage_cases))
         conn.execute(delete(marriage_person_status))

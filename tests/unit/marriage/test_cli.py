@@ -16,6 +16,7 @@ from services.host import Infrastructure
 from services.marriage.bootstrap import bootstrap
 from services.marriage.entrypoints.cli import add_commands
 from services.marriage.projections.read_models import marriage_cases, snapshot
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.unit.marriage.people import NINGXIA, YINCHUAN_OFFICE, couple
 from tests.unit.marriage.test_application import register_married
 
@@ -29,7 +30,8 @@ def _run(argv: list[str]) -> int:
 
 def test_rebuild_and_case_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "marriage.db"
-    store = EventStore.open(sqlite_url(path), region=NINGXIA, service="marriage", clock=FakeClock())
+    store = EventStore.open(sqlite_url(path), region=NINGXIA, service="marriage", clock=FakeClock(),
+                            tables=COMPONENT_TABLES)
     service = bootstrap(Infrastructure.over(store))
     case_id = register_married(service, couple())
     live = snapshot(store)

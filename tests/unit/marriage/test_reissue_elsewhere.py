@@ -20,6 +20,7 @@ from services.marriage.application import handlers, queries
 from services.marriage.bootstrap import MarriageService, bootstrap
 from services.marriage.domain.commands import ReissueCertificate
 from services.marriage.domain.reissue import RemoteReissue
+from tests.fixtures.stores import COMPONENT_TABLES
 from tests.unit.marriage.people import YINCHUAN_OFFICE, couple
 from tests.unit.marriage.people import clerk as clerk_of
 from tests.unit.marriage.test_application import china, register_married
@@ -36,7 +37,8 @@ def holder(store: EventStore) -> MarriageService:
 
 @pytest.fixture
 def asker(tmp_path: Path, clock: FakeClock) -> Iterator[MarriageService]:
-    other = EventStore.open(sqlite_url(tmp_path / "shaanxi.db"), region=SHAANXI, service="marriage", clock=clock)
+    other = EventStore.open(sqlite_url(tmp_path / "shaanxi.db"), region=SHAANXI, service="marriage", clock=clock,
+                            tables=COMPONENT_TABLES)
     try:
         yield bootstrap(Infrastructure.over(other))
     finally:
