@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from infra.brokers import (
+from infra.broker_processes import (
     BrokerStartError,
     free_ports,
     log_says_address_in_use,

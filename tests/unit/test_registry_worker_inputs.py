@@ -88,7 +88,7 @@ def test_claim_ttl_durations(text: str, seconds: float) -> None:
 
 
 def test_a_hole_in_the_claims_topic_is_sought_back_over_not_decided_around() -> None:
-    """The decider's guard against a consumer that skips messages (worker.py, crash safety)."""
+    """The decider's guard against a consumer that skips messages (worker/__init__.py, crash safety)."""
     now = [100.0]
     healer = GapHealer("claims", monotonic=lambda: now[0])
     assert healer.check(0, 7, expected=None) is None, "no expectation before the first input"

@@ -2,7 +2,7 @@
 holds a person for a live marriage, 低保, the living subsidy or the nursing subsidy, nationwide.
 
 A service claims in its own command transaction (`request_claim`, then `confirm_claim` or
-`release_claim`); its relay publishes the claim; the registry worker (`worker.py`, a faust app)
+`release_claim`); its relay publishes the claim; the registry worker (`worker/`, a faust app)
 decides one person at a time and publishes the decision; the service's agent hands every
 decision message to `decision_reaction(...)`, which records it and calls the service back.
 `query_person` (and the gRPC `RegistryService.QueryPerson`) answers from the region's view of all

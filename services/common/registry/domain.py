@@ -1,7 +1,7 @@
 """The per-person registry's rules as pure code (architecture invariant 5): one person's record,
 and what each input the registry worker takes in does to it. No I/O, no clock: every input
 carries the time it was taken in, so deciding the same inputs again gives the same decisions —
-the property the worker's crash safety rests on (see worker.py).
+the property the worker's crash safety rests on (see worker/__init__.py).
 
 Rules, named as the decisions cite them:
 - OneHolderPerPersonAndKind: for each kind (a live marriage, 低保, the living subsidy, the nursing
