@@ -14,11 +14,13 @@ one region's service: the registry qualifies them with region and service.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
-from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
+from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.common.events import NewEvent, RecordedEvent
 from services.common.identity import CitizenId
 from services.common.kit.provenance import Provenance
+from services.common.kit.rules import Rule, check
 from services.common.registry.adapters import kind_from_proto, kind_to_proto, outcome_from_proto
 from services.common.registry.domain import ClaimKind, Outcome
 from services.common.store import ANY_VERSION, NO_STREAM, StoreTransaction
@@ -31,7 +33,27 @@ STREAM_PREFIX = "registry-claim-"
 MAX_CLAIM_ID = 150
 MAX_CASE_ID = 150
 
-CLAIM_MUST_BE_GRANTED = "RegistryClaimMustBeGranted"
+
+
+@dataclass(frozen=True)
+class RegistryClaimMustBeGranted(Rule):
+    """A hold is confirmed only once the registry granted it (architecture invariant 5: the
+    registry, the single writer per person, decides; a service never assumes its answer)."""
+
+    article: ClassVar[str] = "Tongban invariant 5 (one writer per person)"
+    claim_id: str
+    outcome: Outcome | None
+
+    def is_broken(self) -> bool:
+        return self.outcome not in (Outcome.GRANTED, Outcome.CONFIRMED)
+
+    @property
+    def message(self) -> str:
+        state = "not decided yet" if self.outcome is None else f"{self.outcome}"
+        return f"registry claim {self.claim_id} is {state}; only a granted claim can be confirmed"
+
+
+CLAIM_MUST_BE_GRANTED = RegistryClaimMustBeGranted.name
 
 _REQUESTED = registry_pb2.ClaimRequested.DESCRIPTOR.full_name
 _RELEASED = registry_pb2.ClaimReleased.DESCRIPTOR.full_name
@@ -90,10 +112,7 @@ def confirm_claim(
     (RegistryClaimMustBeGranted) unless the latest decision recorded on it is a grant."""
     citizen, kind = _validated(tx, claim_id=claim_id, citizen_id=citizen_id, kind=kind, case_id=case_id)
     claim = _matching_claim(tx, claim_id=claim_id, citizen=citizen, kind=kind, case_id=case_id)
-    if claim.last_outcome not in (Outcome.GRANTED, Outcome.CONFIRMED):
-        state = "not decided yet" if claim.last_outcome is None else f"{claim.last_outcome}"
-        raise RuleViolation(CLAIM_MUST_BE_GRANTED, f"registry claim {claim_id} is {state}; only a granted claim "
-                                                   "can be confirmed")
+    check(RegistryClaimMustBeGranted(claim_id, claim.last_outcome))
     message = registry_pb2.ClaimConfirmed(
         claim_id=claim_id, citizen_id=citizen.value, kind=kind_to_proto(kind), case_id=case_id,
         region=tx.store.region, service=tx.store.service,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.common.errors import FieldViolation, InvalidArgument, RuleViolation
+from services.common.errors import FieldViolation, InvalidArgument
 from services.common.events import Actor
 from services.common.handoff.domain.events import (
     HANDOFF_ID,
@@ -28,43 +28,41 @@ from services.common.handoff.domain.events import (
 )
 from services.common.handoff.domain.state import Handoff
 from services.common.identity import RegionCode
+from services.common.kit.rules import Rule
 
-
-class Rule:
-    name: str = ""
-    message: str = ""
-
-    def violation(self, detail: str = "") -> RuleViolation:
-        return RuleViolation(self.name, f"{self.message}{': ' + detail if detail else ''}")
+# The protocol's rules (docs/cross-region.md), in the kit's shape: a refusal names the rule and
+# the text it rests on, like every other refusal. A forward is 异地代收代办 / 多地联办 under the
+# State Council's 跨省通办 guidance; "one owner at a time" is architecture invariant 4.
+HANDOFF_BASIS = "国办发〔2020〕35号 跨省通办"
 
 
 class NoHandoffToOwnRegion(Rule):
-    name = "NoHandoffToOwnRegion"
+    article = HANDOFF_BASIS
     message = "a hand-off goes to another region"
 
 
 class OneForwardAtATime(Rule):
-    name = "OneForwardAtATime"
+    article = "Tongban invariant 4 (one owner at a time)"
     message = "the case already has a forward waiting for acceptance; one owner at a time"
 
 
 class OnlyTheReceiverDecides(Rule):
-    name = "OnlyTheReceiverDecides"
+    article = HANDOFF_BASIS
     message = "only the region a hand-off was sent to accepts, refuses or answers it"
 
 
 class ReceiverDecidesOnce(Rule):
-    name = "ReceiverDecidesOnce"
+    article = HANDOFF_BASIS
     message = "the hand-off was already accepted or refused"
 
 
 class AnswerOnlyAfterAcceptance(Rule):
-    name = "AnswerOnlyAfterAcceptance"
+    article = HANDOFF_BASIS
     message = "accept the hand-off before sending its outcome"
 
 
 class OneAnswerPerHandoff(Rule):
-    name = "OneAnswerPerHandoff"
+    article = HANDOFF_BASIS
     message = "the hand-off was already answered"
 
 
