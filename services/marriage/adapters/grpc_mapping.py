@@ -124,7 +124,7 @@ def case_message(found: CaseWithHistory) -> api.Case:
 
 def _state(case: CaseAggregate) -> str:
     if isinstance(case, OneShotCase | RemoteReissue):
-        return case.state
+        return str(case.state)
     return case.state.value if case.state else ""
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from services.common.events import Actor
 from services.common.handoff import request_work
 from services.common.kit import Provenance, UnitOfWork
-from services.common.registry.domain import ClaimKind
+from services.common.registry.domain import ClaimKind, Outcome
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
 from services.marriage.application.unit import Deps, issue_certificate_number, new_case_id
@@ -255,7 +255,7 @@ def _status_everywhere(uow: UnitOfWork, citizen_id: str) -> StatusOnRecord:
     if local.status is MaritalStatus.MARRIED:
         return local
     for entry in entries_of(uow.tx, citizen_id):
-        if (entry.kind is ClaimKind.LIVE_MARRIAGE and entry.status == "confirmed"
+        if (entry.kind is ClaimKind.LIVE_MARRIAGE and entry.status == Outcome.CONFIRMED
                 and entry.case_id != local.marriage_case_id):
             return StatusOnRecord(MaritalStatus.MARRIED, entry.case_id, china_date(entry.decided_at), entry.region)
     return local

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from services.common.deadlines import Deadline, DeadlineHandler
 from services.common.events import Actor
 from services.common.kit import Provenance, UnitOfWork
-from services.common.registry.domain import RegistryDecision
+from services.common.registry.domain import Outcome, RegistryDecision
 from services.common.store import StoreTransaction
 from services.marriage.application.handlers import close_divorce
 from services.marriage.application.unit import SERVICE, Deps, issue_certificate_number
@@ -47,7 +47,7 @@ def when_registry_decides_register_or_refuse(deps: Deps) -> Callable[[StoreTrans
 
 
 def _decide(uow: UnitOfWork, marriage: Marriage, decision: RegistryDecision) -> list[MarriageEvent]:
-    if decision.outcome == "granted":
+    if decision.outcome == Outcome.GRANTED:
         events = marriage.record_grant(decision.claim_id, decision.decision_id)
         after = marriage.applied(events)
         if after.ready_to_register:
@@ -56,7 +56,7 @@ def _decide(uow: UnitOfWork, marriage: Marriage, decision: RegistryDecision) -> 
                                               office_code=marriage.office_code, on=today, case_id=marriage.case_id)
             events = [*events, *after.register(number, today)]
         return events
-    if decision.outcome in ("denied", "expired"):
+    if decision.outcome in (Outcome.DENIED, Outcome.EXPIRED):
         return marriage.record_loss(decision.claim_id, decision.decision_id, outcome=decision.outcome,
                                     holder_case_id=decision.holder_case_id, holder_region=decision.holder_region,
                                     holder_service=decision.holder_service)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
@@ -24,6 +25,13 @@ from services.marriage.domain.marriage import Marriage, MarriageState
 from services.marriage.domain.record_rules import ApplicantIsParty, AuthorisedStatusQuery, RegisteredRecord
 from services.marriage.domain.rules import check
 from services.marriage.domain.values import Document, MaritalStatus
+
+
+class ReissueState(StrEnum):
+    AWAITING_ARCHIVE = "awaiting_archive"  # asked of the region holding the record
+    ISSUED = "issued"
+    REFUSED = "refused"
+
 
 REISSUE_STREAM_TYPE = "marriage.CertificateReissue"
 STATUS_QUERY_STREAM_TYPE = "marriage.StatusQuery"
@@ -156,14 +164,14 @@ class RemoteReissue(Aggregate):
         return self.issued.case_id if self.issued is not None else ""
 
     @property
-    def state(self) -> str:
+    def state(self) -> ReissueState:
         if self.issued is not None:
-            return "issued"
-        return "refused" if self.refusal_reason else "awaiting_archive"
+            return ReissueState.ISSUED
+        return ReissueState.REFUSED if self.refusal_reason else ReissueState.AWAITING_ARCHIVE
 
     @property
     def is_open(self) -> bool:
-        return self.requested is not None and self.state == "awaiting_archive"
+        return self.requested is not None and self.state is ReissueState.AWAITING_ARCHIVE
 
     def when(self, event: ReissueEvent) -> None:
         match event:

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from services.common.identity.citizen_id import age_on
 from services.common.kit.rules import Rule, check
+from services.common.registry.domain import Outcome
 from services.marriage.domain.values import MarriageDeclaration, Sex
 
 # -- marriage ---------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ class NoExistingMarriage(Rule):
 
     @property
     def message(self) -> str:
-        if self.outcome == "expired":
+        if self.outcome == Outcome.EXPIRED:
             return f"the registry's hold on {self.role} expired before both parties were granted"
         return (f"{self.role} already has a live marriage on record "
                 f"(case {self.holder_case_id or '?'} in region {self.holder_region or '?'})")

@@ -117,7 +117,7 @@ def case_row(aggregate: CaseAggregate) -> dict[str, object]:
                    due_on=aggregate.due_on.isoformat() if aggregate.due_on else None)
     elif isinstance(aggregate, RemoteReissue):
         asked = aggregate.requested
-        row.update(state=aggregate.state, office_code=asked.office_code, region=asked.region,
+        row.update(state=str(aggregate.state), office_code=asked.office_code, region=asked.region,
                    related_case_id=asked.record_case_id)
     else:
         event = aggregate.event
