@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services import catalogue
 from services.stack.demo_marriage import DEMO_REGIONS, OFFICES, Demo
 from services.stack.stackfile import StackInfo, running_stack, supervisor_running
 from services.stack.up import Stack, StackConfig, StackError
@@ -123,7 +124,7 @@ def run_demo(data_dir: Path, *, kafka: str | None = None, topic_prefix: str = ""
                 print(f"tongban demo: {problem}", file=sys.stderr, flush=True)
                 return EXIT_USAGE
             say(f"tongban demo: starting a stack on {data_dir} (regions {', '.join(DEMO_REGIONS)})")
-            stack = Stack(StackConfig(data_dir, regions=DEMO_REGIONS, services=("marriage",), kafka=kafka,
+            stack = Stack(StackConfig(data_dir, regions=DEMO_REGIONS, services=catalogue.names(), kafka=kafka,
                                       topic_prefix=topic_prefix, scheduler_interval=0.5), out=say)
             try:
                 info = stack.start()

@@ -134,7 +134,7 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
     replay.add_argument("--from-kafka", metavar="HOST:PORT", help="rebuild from the topics on this broker")
     replay.add_argument("--service", action="append", default=[],
                         help="with --from-kafka and no stores: the services whose topics to read "
-                             "(default marriage, disability, relief)")
+                             "(default: every service of the catalogue)")
     _add_topics(replay, checkpoints=False)
     replay.add_argument("--projections", action="append", default=[], metavar="MODULE:FUNCTION",
                         help="also register the projections of this provider (function(registry))")

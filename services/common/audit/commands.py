@@ -117,7 +117,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     with stack:
         if args.from_kafka:
-            services = sorted({r.service for r in refs}) or args.service or ["marriage", "disability", "relief"]
+            from services import catalogue
+
+            services = sorted({r.service for r in refs}) or args.service or list(catalogue.names())
             logs = read_topic_logs(args.from_kafka, [topic_for(s) for s in services], idle=args.idle)
             live = {(r.region, r.service): s for r, s in stores}
             report = replay_topic_logs(logs, registry, lambda region, service: live.get((region, service)),

@@ -9,5 +9,3 @@ DECISIONS_TOPIC: Final = "tongban.registry.decisions.v1"
 # The worker's own input, keyed by citizen id: claims forwarded from the service topics and the
 # expiry checks of its timer. Only the worker reads it.
 CLAIMS_TOPIC: Final = "tongban.registry.claims.v1"
-# The services whose topics carry claims.
-CLAIMING_SERVICES: Final = ("marriage", "disability", "relief")

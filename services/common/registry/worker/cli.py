@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _catalogued_topics() -> tuple[str, ...]:
+    """The events topics of the services that claim persons (services/catalogue.py)."""
+    from services import catalogue
+    from services.common.kafka_settings import events_topic
+
+    return tuple(events_topic(name) for name in catalogue.claiming())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if any(word != "worker" for word in args.legacy):
@@ -77,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().error("--kafka (or TONGBAN_KAFKA) is required")
     settings = WorkerSettings(
         bootstrap=args.kafka, datadir=args.datadir, app_id=args.app_id,
-        service_topics=tuple(args.service_topics or WorkerSettings.service_topics),
+        service_topics=tuple(args.service_topics or _catalogued_topics()),
         claims_topic=args.claims_topic, decisions_topic=args.decisions_topic, claim_ttl=args.claim_ttl,
         expiry_check_interval=args.expiry_check_interval, partitions=args.partitions,
     )

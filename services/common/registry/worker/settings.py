@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from services.common.kafka_settings import events_topic
-from services.common.registry.topics import CLAIMING_SERVICES, CLAIMS_TOPIC, DECISIONS_TOPIC
+from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
 
 # The faust table of person records, keyed by citizen id; its changelog
 # (`<app-id>-registry-persons-changelog`) is the only durable copy (services/stack/registry_backup.py).
@@ -23,7 +22,7 @@ class WorkerSettings:
     bootstrap: str
     datadir: Path
     app_id: str = DEFAULT_APP_ID
-    service_topics: tuple[str, ...] = tuple(events_topic(s) for s in CLAIMING_SERVICES)
+    service_topics: tuple[str, ...] = ()  # the topics carrying claims (the CLI: the catalogue's)
     claims_topic: str = CLAIMS_TOPIC
     decisions_topic: str = DECISIONS_TOPIC
     claim_ttl: timedelta = DEFAULT_CLAIM_TTL
