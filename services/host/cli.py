@@ -43,6 +43,8 @@ def load_definition(service: str | None, definition: str | None) -> ServiceDefin
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from services import catalogue
+
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="tongban serve",
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "consumers in one process. Stops cleanly on SIGTERM or Ctrl-C.",
         epilog="example: tongban serve --service marriage --region 640000 --kafka 127.0.0.1:9092")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--service", help="a service of the catalogue (tongban serve --help lists them)")
+    which.add_argument("--service", choices=catalogue.names(),
+                       help="a service of the catalogue (services/catalogue.py): " + ", ".join(catalogue.names()))
     which.add_argument("--definition", metavar="MODULE:ATTR", help="load the service definition from here")
     parser.add_argument("--region", default=env.get(REGION_ENV), help=f"GB/T 2260 code (env {REGION_ENV})")
     parser.add_argument("--kafka", default=env.get(KAFKA_ENV), help=f"bootstrap servers host:port (env {KAFKA_ENV})")
