@@ -82,8 +82,7 @@ def when_certificate_window_ends_deem_divorce_withdrawn(deps: Deps) -> DeadlineH
         with deps.units.joining(tx, _fired(deps, deadline)) as uow:
             divorce = uow.load(Divorce, deadline.case_stream_id)
             events = divorce.end_certificate_window(deadline_id=deadline.deadline_id,
-                                                    calendar=deps.settings.calendar,
-                                                    today=china_date(deadline.fired_at))
+                                                    calendar=deps.settings.calendar)
             if any(isinstance(e, DivorceDeemedWithdrawn) for e in events):
                 close_divorce(uow, divorce, events, "deemed_withdrawn")
             else:

@@ -5,14 +5,15 @@ may withdraw → a window of the following thirty days in which both must reques
 at the receiving office, else the application is deemed withdrawn → review → registration.
 
 The periods' ends are deadlines (architecture invariant 6). When one fires, the period's last day
-is computed again with the calendar then installed: a newer official calendar may have moved it
-later, and a deemed withdrawal is never enforced on a provisional calendar (see
-services/common/working_days.py) — it is checked again a week later instead."""
+is computed again with the calendar then in force: a newer calendar (an official notice, a regional
+day off) may have moved it later, and then the deadline is rescheduled to the new end. Otherwise
+the deadline is enforced on that calendar — provisional or official — and never left pending:
+第1077条第2款 deems the application withdrawn when neither spouse came within the window."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
@@ -53,10 +54,6 @@ from services.marriage.domain.rules import check
 from services.marriage.domain.values import DivorceAgreement, DivorceState, Spouse, day_after
 
 STREAM_TYPE = "marriage.Divorce"
-
-# How long a deemed withdrawal waits before the calendar is checked again while the window's last
-# day is still only provisional.
-PROVISIONAL_RECHECK_DAYS = 7
 
 
 OPEN_STATES = frozenset({DivorceState.COOLING_OFF, DivorceState.AWAITING_CERTIFICATE_REQUEST,
@@ -173,9 +170,10 @@ class Divorce(Aggregate):
         return [CoolingOffEnded(self.cooling_off_last_day, window, self._next_deadline_id(CERTIFICATE_WINDOW),
                                 not calendar.is_official(window))]
 
-    def end_certificate_window(self, *, deadline_id: str, calendar: Calendar, today: date) -> list[DivorceEvent]:
+    def end_certificate_window(self, *, deadline_id: str, calendar: Calendar) -> list[DivorceEvent]:
         """The window deadline fired: deemed withdrawn (第1077条第2款), unless the window's end is
-        later on the calendar installed now, or still only provisional."""
+        later on the calendar in force now (then the deadline moves there). A provisional calendar
+        is the calendar in force until a notice replaces it: the withdrawal is not suspended."""
         if self.state is not DivorceState.AWAITING_CERTIFICATE_REQUEST or deadline_id != self.pending_deadline_id:
             return []
         assert self.cooling_off_last_day is not None and self.window_last_day is not None
@@ -183,10 +181,6 @@ class Divorce(Aggregate):
         provisional = not calendar.is_official(last)
         if last > self.window_last_day:
             return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, day_after(last), provisional,
-                                                self._next_deadline_id(CERTIFICATE_WINDOW))]
-        if provisional:
-            recheck = today + timedelta(days=PROVISIONAL_RECHECK_DAYS)
-            return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, recheck, True,
                                                 self._next_deadline_id(CERTIFICATE_WINDOW))]
         return [DivorceDeemedWithdrawn(self.window_last_day)]
 

@@ -148,18 +148,19 @@ def test_certificate_request_by_both_in_person_at_the_receiving_office_within_th
 def test_deemed_withdrawn_when_the_window_passes_民法典_1077() -> None:
     divorce = _receive(_registered())
     divorce.apply(divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)[0])
-    assert divorce.end_certificate_window(deadline_id="stale", calendar=NATIONAL, today=date(2026, 11, 10)) == []
-    [deemed] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL,
-                                              today=date(2026, 11, 10))
+    assert divorce.end_certificate_window(deadline_id="stale", calendar=NATIONAL) == []
+    [deemed] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)
     assert isinstance(deemed, DivorceDeemedWithdrawn)
     divorce.apply(deemed)
     assert _rule(lambda: divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=True,
                                                      today=date(2026, 11, 10))) == "CertificateRequestWithinWindow"
 
 
-def test_a_deemed_withdrawal_is_not_enforced_on_a_provisional_calendar() -> None:
-    """working_days: a provisional date must not be enforced against the applicant; the window's
-    end is checked again a week later instead."""
+def test_a_deemed_withdrawal_is_enforced_on_the_calendar_in_force_even_a_provisional_one_民法典_1077_2() -> None:
+    """第1077条第2款: neither spouse came within the window, so the application is deemed withdrawn.
+    The window ends in 2027, beyond the published calendar: the provisional year is the calendar in
+    force when the deadline fires, and the withdrawal is not suspended (domain rules: "never left
+    pending"). Afterwards a certificate request is refused."""
     marriage = _registered()
     a, b = _spouses(marriage)
     divorce = Divorce()
@@ -170,13 +171,13 @@ def test_a_deemed_withdrawal_is_not_enforced_on_a_provisional_calendar() -> None
     assert divorce.provisional_calendar, "the window ends in 2027, beyond the official calendar"
     divorce.apply(divorce.end_cooling_off(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)[0])
     assert divorce.window_last_day is not None
-    fired_on = divorce.window_last_day + timedelta(days=1)
-    [held] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL,
-                                            today=fired_on)
-    assert isinstance(held, DivorcePeriodEndRescheduled) and held.provisional_calendar
-    assert (held.due_on - fired_on).days == 7
-    divorce.apply(held)
-    assert divorce.state is DivorceState.AWAITING_CERTIFICATE_REQUEST, "still open: the request is still accepted"
+    [deemed] = divorce.end_certificate_window(deadline_id=divorce.pending_deadline_id, calendar=NATIONAL)
+    assert deemed == DivorceDeemedWithdrawn(divorce.window_last_day)
+    divorce.apply(deemed)
+    assert divorce.state is DivorceState.DEEMED_WITHDRAWN
+    assert _rule(lambda: divorce.request_certificate(office_code=YINCHUAN_OFFICE, both_present=True,
+                                                     today=divorce.window_last_day + timedelta(days=40))) \
+        == "CertificateRequestWithinWindow"
 
 
 def test_a_period_end_the_calendar_moved_later_since_receipt_is_rescheduled_民法典_203() -> None:
