@@ -99,7 +99,8 @@ def add_window_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_window(args: argparse.Namespace) -> int:
     """The `window` command: make the call, print the answer or the refusal. The service's action
-    parser set `handler`, `stub` (the gRPC stub class) and `show` (answer → text)."""
+    parser set `handler`, `stub` (the gRPC stub class), `show` (answer → text) and, where an answer
+    can be a recorded refusal, `refused` (answer → bool: exit 1)."""
     import grpc
 
     from services.common.grpc_context import error_details
@@ -122,7 +123,10 @@ def run_window(args: argparse.Namespace) -> int:
         print(json_format.MessageToJson(answer, preserving_proto_field_name=True, ensure_ascii=False))
     else:
         print(args.show(answer, history=getattr(args, "history", False)))
-    return EXIT_OK
+    # An answer can itself be a refusal the service recorded (a registration refused by the
+    # registry is a case in state "refused"): the clerk's script sees exit 1, as for any refusal.
+    refused: Callable[[Any], bool] | None = getattr(args, "refused", None)
+    return EXIT_REFUSED if refused is not None and refused(answer) else EXIT_OK
 
 
 @contextmanager
@@ -219,9 +223,22 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
         lines.append(f"  {violation.field}: {violation.description}")
     if details.rule:
         lines.append(f"  rule: {details.rule}")
+    elsewhere = _region_named_by(getattr(args, "case_id", "") or "", args)
+    if code == grpc.StatusCode.NOT_FOUND and elsewhere:
+        lines.append(f"  the case id names region {elsewhere} {region_name(elsewhere)}: its records are there "
+                     f"(ask with --region {elsewhere})")
     if details.owner_region:
         lines.append(f"  the case is owned by region {details.owner_region} {region_name(details.owner_region)}")
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                 grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ABORTED):
         lines.append("  nothing was recorded")  # architecture invariant 7
     return "\n".join(lines)
+
+
+def _region_named_by(case_id: str, args: argparse.Namespace | None) -> str:
+    """The region a case id names ("<kind>-<region>-<id>"), if it is not the window's own."""
+    import re
+
+    found = re.search(r"-(\d{6})-", case_id)
+    region = found.group(1) if found else ""
+    return region if region and args is not None and region != getattr(args, "region", None) else ""

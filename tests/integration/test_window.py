@@ -78,7 +78,9 @@ def test_a_clerk_registers_a_marriage_and_the_same_man_is_refused_in_another_reg
     assert "REGISTERED" in married and "结婚证 J640104-MRO-01-" in married
     assert f"party A: 王磊 {husband} (male" in married
 
-    refused = done(window(stack, "register", husband, "王磊", other, "张静", clerk=GUANGYUAN))
+    turned_away = window(stack, "register", husband, "王磊", other, "张静", clerk=GUANGYUAN)
+    assert turned_away.returncode == 1, "a refused registration is a refusal: exit 1, as --help says"
+    refused = turned_away.stdout
     assert "REFUSED" in refused and "NoExistingMarriage" in refused
     assert f"held in region 640000 宁夏回族自治区): party_a already has a live marriage on record (case " \
            f"{case_id(married)}" in refused
@@ -150,6 +152,9 @@ def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(
 
     missing = window(stack, "case", "show", "marriage-640000-none")
     assert missing.returncode == 1 and "not found (NOT_FOUND)" in missing.stderr
+    elsewhere = window(stack, "case", "show", "marriage-640000-none", clerk=GUANGYUAN)
+    assert "the case id names region 640000 宁夏回族自治区" in elsewhere.stderr
+    assert "--region 640000" in elsewhere.stderr
 
     anonymous = window(stack, "list", clerk={"TONGBAN_REGION": "640000", "TONGBAN_CLERK": "", "TONGBAN_OFFICE": ""})
     assert anonymous.returncode == 2 and "who is at the window? give --clerk" in anonymous.stderr

@@ -28,6 +28,11 @@ def _text(answer: Any, *, history: bool = False) -> str:
     return format_answer(answer, history=history)
 
 
+def _refused(answer: Any) -> bool:
+    """A case the service refused and recorded (不予登记): the window exits 1."""
+    return getattr(answer, "state", "") == "refused"
+
+
 def add_window_commands(services: Any) -> None:
     """Add `marriage` and its actions to the `tongban window` service subparsers."""
     marriage = services.add_parser(
@@ -58,7 +63,7 @@ def add_window_commands(services: Any) -> None:
                                + "; the registration is then refused")
     register.add_argument("--wait", type=float, default=30.0,
                           help="seconds to wait for the registry's answer (default 30, at most 60)")
-    register.set_defaults(handler=_register)
+    register.set_defaults(handler=_register, refused=_refused)  # exit 1 when the case is refused
 
     divorce = actions.add_parser(
         "divorce", help="离婚登记: receive, withdraw, request the certificate, register",
