@@ -27,6 +27,7 @@ from services.marriage.domain.divorce_rules import (
     CoolingOffPeriod,
     MarriageSubsists,
     OneDivorceApplicationAtATime,
+    SpousesNamedAsOnRecord,
     WithdrawalWithinCoolingOff,
     WithdrawingPartyIsSpouse,
     WrittenDivorceAgreement,
@@ -74,6 +75,9 @@ def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spo
         OneDivorceApplicationAtATime(marriage.open_divorce_case_id),
         ApplicantsAreTheSpouses(frozenset({spouse_a.citizen_id, spouse_b.citizen_id}),
                                 frozenset(p.citizen_id for p in marriage.parties)),
+        SpousesNamedAsOnRecord((("spouse_a", spouse_a.citizen_id, spouse_a.name),
+                                ("spouse_b", spouse_b.citizen_id, spouse_b.name)),
+                               tuple((p.citizen_id, p.name) for p in marriage.parties)),
         BothSpousesInPerson(both_present),
         WrittenDivorceAgreement(agreement.signed_by_both),
     )

@@ -66,6 +66,31 @@ class ApplicantsAreTheSpouses(Rule):
 
 
 @dataclass(frozen=True)
+class SpousesNamedAsOnRecord(Rule):
+    """The office checks each applicant's identity against the marriage record: the name given with
+    a citizen ID must be the name recorded for it (a swapped or misspelt name is refused, naming the
+    field). Messages name the field, never the citizen ID or the name."""
+
+    name: ClassVar[str] = "SpousesNamedAsOnRecord"
+    article: ClassVar[str] = "民法典 第1076条; 婚姻登记条例 第十一条"
+    given: tuple[tuple[str, str, str], ...]  # (field, citizen id, name) as the application gives them
+    recorded: tuple[tuple[str, str], ...]  # (citizen id, name) of the marriage's parties
+
+    def _wrong(self) -> list[str]:
+        on_record = dict(self.recorded)
+        return [field for field, citizen_id, name in self.given
+                if citizen_id in on_record and name.strip() != on_record[citizen_id].strip()]
+
+    def is_broken(self) -> bool:
+        return bool(self._wrong())
+
+    @property
+    def message(self) -> str:
+        return (f"{', '.join(f'{field}.name' for field in self._wrong())} differs from the name the marriage "
+                "record holds for that citizen ID")
+
+
+@dataclass(frozen=True)
 class BothSpousesInPerson(Rule):
     """夫妻双方自愿离婚的，应当签订书面离婚协议，并亲自到婚姻登记机关申请离婚登记 (1076);
     双方应当亲自到婚姻登记机关申请发给离婚证 (1078)."""

@@ -34,13 +34,13 @@ from tests.unit.marriage.people import AGREEMENT, DECLARED, GUANGYUAN_OFFICE, NI
 RECEIVED = date(2026, 9, 3)  # 30 days later is 3 October, inside National Day 2026 (1-7 October)
 
 
-def _party(citizen_id: str, claim: str) -> PartyRecord:
+def _party(citizen_id: str, claim: str, name: str) -> PartyRecord:
     cid = CitizenId(citizen_id)
-    return PartyRecord(cid.value, "某某", Sex(cid.sex), cid.birth_date, DECLARED, claim)
+    return PartyRecord(cid.value, name, Sex(cid.sex), cid.birth_date, DECLARED, claim)
 
 
 def _registered() -> Marriage:
-    a, b = _party(man(), "m-a"), _party(woman(), "m-b")
+    a, b = _party(man(), "m-a", "赵刚"), _party(woman(), "m-b", "陈丽")
     marriage = Marriage()
     for event in (MarriageApplicationReceived("m", YINCHUAN_OFFICE, NINGXIA, date(2020, 5, 20), a, b),
                   PartyClaimGranted("m-a", a.citizen_id, "d1"), PartyClaimGranted("m-b", b.citizen_id, "d2"),
@@ -94,6 +94,20 @@ def test_the_applicants_are_the_two_spouses_民法典_1076() -> None:
     marriage = _registered()
     a, _ = _spouses(marriage)
     assert _rule(lambda: _receive(marriage, spouses=(a, Spouse(woman(), "他人")))) == "ApplicantsAreTheSpouses"
+
+
+def test_each_spouse_is_named_as_the_marriage_record_names_them_民法典_1076() -> None:
+    """The office checks identity against the record: each citizen ID paired with the other
+    spouse's name is refused, naming both fields and neither the IDs nor the names."""
+    marriage = _registered()
+    a, b = _spouses(marriage)
+    swapped = (Spouse(a.citizen_id, b.name), Spouse(b.citizen_id, a.name))
+    with pytest.raises(RuleViolation) as caught:
+        _receive(marriage, spouses=swapped)
+    assert caught.value.rule == "SpousesNamedAsOnRecord"
+    assert "spouse_a.name, spouse_b.name differs" in caught.value.message
+    assert a.citizen_id not in caught.value.message and a.name not in caught.value.message
+    assert _receive(marriage, spouses=(Spouse(a.citizen_id, f" {a.name} "), b)), "surrounding spaces are no mismatch"
 
 
 def test_both_spouses_apply_in_person_民法典_1076() -> None:
