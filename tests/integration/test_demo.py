@@ -78,11 +78,11 @@ def test_the_demo_data_comes_back_on_a_fresh_broker_and_nobody_can_marry_twice_�
     with up(data, "--topic-prefix", prefix) as (_, info, _log):
         assert info.local_broker, "a fresh memory-only broker: everything it holds was refilled from the stores"
 
-        def window(region: str, office: str, *args: str) -> Any:
+        def window(region: str, office: str, *args: str, exit_code: int = 0) -> Any:
             env = {**os.environ, "TONGBAN_DATA": str(data), "TONGBAN_REGION": region, "TONGBAN_OFFICE": office,
                    "TONGBAN_CLERK": "c-09"}
             done = _cli("services.stack.cli", "window", "marriage", *args, "--json", env=env)
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == exit_code, done.stderr
             return json.loads(done.stdout)
 
         [xian] = window("610000", "610113-MRO-01", "list", "--type", "marriage", "--state", "registered")["cases"]
@@ -91,7 +91,8 @@ def test_the_demo_data_comes_back_on_a_fresh_broker_and_nobody_can_marry_twice_�
         divorced = window("640000", "640104-MRO-01", "case", "show", divorce["case_id"])["divorce"]["spouse_a"]
 
         groom = make_citizen_id("510802", birth_of(remarried["citizen_id"]), 777)
-        again = window("510000", "510802-MRO-01", "register", groom, "孙强", remarried["citizen_id"], "陈丽")
+        again = window("510000", "510802-MRO-01", "register", groom, "孙强", remarried["citizen_id"], "陈丽",
+                       exit_code=1)  # a refused registration: the window exits 1
         assert again["state"] == "refused", "she is married in Shaanxi"
         assert again["marriage"]["holder_region"] == "610000"
         bride = make_citizen_id("510802", birth_of(remarried["citizen_id"]), 778)
