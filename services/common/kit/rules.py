@@ -41,6 +41,12 @@ class Rule:
         return self.error(self.name, f"{text} ({self.article})" if self.article else text)
 
 
+def first_broken(*rules: Rule) -> Rule | None:
+    """The first broken rule, in the order given, or None: for refusals that are recorded as a
+    case's outcome (不予登记 with its reasons) rather than raised."""
+    return next((rule for rule in rules if rule.is_broken()), None)
+
+
 def check(*rules: Rule) -> None:
     """Raise the violation of the first broken rule, in the order given."""
     for rule in rules:

@@ -36,7 +36,7 @@ from services.marriage.domain.periods import (
     DIVORCE_PERIOD_RULE,
     period_runs_out_at,
 )
-from services.marriage.domain.values import start_of_china_day
+from services.marriage.domain.values import MarriageState, start_of_china_day
 from services.marriage.projections.read_models import refresh
 
 
@@ -47,6 +47,8 @@ def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: C
         # The claims belong to the marriage's thread, caused by the event that needs them.
         who = change.provenance.correlated_with(marriage.case_id).caused_by(recorded.event_id)
         if isinstance(event, MarriageApplicationReceived):
+            if marriage.state is not MarriageState.AWAITING_REGISTRY:
+                continue  # refused at the window (recorded with its reasons): nobody to claim
             for party in (event.party_a, event.party_b):
                 request_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
                               kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)

@@ -38,6 +38,7 @@ from services.marriage.domain.rules import (
     NoProhibitedKinshipDeclared,
     NoSpouseDeclared,
     check,
+    first_broken,
 )
 from services.marriage.domain.values import JudgmentKind, MarriageState, Party, PartyRecord
 
@@ -53,20 +54,27 @@ def claim_id_for(case_id: str, party: Party) -> str:
 def apply_for_registration(*, case_id: str, office_code: str, region: str, application_date: date,
                            party_a: PartyRecord, party_b: PartyRecord) -> list[MarriageEvent]:
     """结婚登记申请: the conditions the office can check itself, on the application date. The one it
-    cannot — no live marriage anywhere in the country — is the registry's to decide."""
-    check(
+    cannot — no live marriage anywhere in the country — is the registry's to decide.
+
+    A broken condition does not make the application vanish: it is recorded with the refusal and
+    its reasons (不予登记), so the office can hand the applicants a written refusal and an auditor
+    can count refusals. (Malformed input never gets this far: it is refused unrecorded.)"""
+    received = MarriageApplicationReceived(case_id, office_code, region, application_date, party_a, party_b)
+    broken = first_broken(
         DistinctParties(party_a.citizen_id, party_b.citizen_id),
         MarriageBetweenManAndWoman(party_a.sex, party_b.sex),
-    )
-    for role, party in ((Party.A.value, party_a), (Party.B.value, party_b)):
-        check(
+        *(rule for role, party in ((Party.A.value, party_a), (Party.B.value, party_b)) for rule in (
             MinimumMarriageAge(role, party.sex, party.birth_date, application_date),
             FreeConsent(role, party.declaration),
             AppearInPerson(role, party.declaration),
             NoSpouseDeclared(role, party.declaration),
             NoProhibitedKinshipDeclared(role, party.declaration),
-        )
-    return [MarriageApplicationReceived(case_id, office_code, region, application_date, party_a, party_b)]
+        )),
+    )
+    if broken is None:
+        return [received]
+    refused_party = party_b if getattr(broken, "role", Party.A.value) == Party.B.value else party_a
+    return [received, MarriageRefused(broken.name, broken.article, broken.message, refused_party.citizen_id, "", "")]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import date
 from typing import ClassVar
 
 from services.common.identity.citizen_id import age_on
-from services.common.kit.rules import Rule, check
+from services.common.kit.rules import Rule, check, first_broken
 from services.common.registry.domain import Outcome
 from services.marriage.domain.values import MarriageDeclaration, Sex
 
@@ -165,4 +165,4 @@ class NoExistingMarriage(Rule):
                 f"(case {self.holder_case_id or '?'} in region {self.holder_region or '?'})")
 
 
-__all__ = ["Rule", "check"]  # re-exported: the domain checks its rules through this module
+__all__ = ["Rule", "check", "first_broken"]  # re-exported: the domain checks its rules through this module

@@ -217,7 +217,7 @@ def test_a_certificate_is_reissued_at_an_office_of_another_region_from_the_holdi
     assert refused.state == "refused" and "marriage-640000-0000000000000000" in refused.reissue.refusal_reason
 
 
-def test_bad_input_and_broken_rules_are_refused_with_details_and_nothing_is_stored(
+def test_bad_input_is_refused_unrecorded_and_a_refusal_to_register_is_recorded_with_its_reasons(
         nation: tuple[Region, Region, Region]) -> None:
     """Architecture invariant 7, through the real front door."""
     ningxia, _, _ = nation
@@ -228,10 +228,6 @@ def test_bad_input_and_broken_rules_are_refused_with_details_and_nothing_is_stor
     invalid = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(bad_id, woman()), YINCHUAN))
     assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in invalid.field_violations] == ["party_a.citizen_id"]
-    too_young = man(born=date(2005, 1, 1))
-    underage = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(too_young, woman()), YINCHUAN))
-    assert (underage.code, underage.rule) == (grpc.StatusCode.FAILED_PRECONDITION, "MinimumMarriageAge")
-    assert "第1047条" in underage.message
     window = clerk(YINCHUAN_OFFICE, NINGXIA, role="window")
     nosy = _refusal(lambda: ningxia.call("QueryMaritalStatus", api.QueryMaritalStatusRequest(
         citizen_id=man(), reason="好奇", requesting_body="无"), window))
@@ -241,6 +237,13 @@ def test_bad_input_and_broken_rules_are_refused_with_details_and_nothing_is_stor
     foreign = _refusal(lambda: ningxia.call("RegisterMarriage", register_request(man(), woman()), GUANGYUAN))
     assert (foreign.code, foreign.rule) == (grpc.StatusCode.PERMISSION_DENIED, "ClerkOfThisRegion")
     assert store.head() == head, "nothing was appended"
+
+    # 不予登记 is a decision, not bad input: the refused application is recorded with its reasons.
+    too_young = man(born=date(2005, 1, 1))
+    underage = ningxia.call("RegisterMarriage", register_request(too_young, woman()), YINCHUAN).case
+    assert (underage.state, underage.marriage.refusal_rule) == ("refused", "MinimumMarriageAge")
+    assert "未满22周岁" in underage.marriage.refusal_reason
+    assert store.head()[0] == head[0] + 2, "the application and its refusal, nothing else (no registry claim)"
     health = health_pb2_grpc.HealthStub(ningxia.channel).Check(health_pb2.HealthCheckRequest(service=""))
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 

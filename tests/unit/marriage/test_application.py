@@ -33,12 +33,14 @@ from services.marriage.domain.commands import (
     RequestDivorceCertificate,
     WithdrawDivorce,
 )
-from services.marriage.domain.marriage import Marriage, claim_id_for
+from services.marriage.domain.marriage import Marriage, MarriageState, claim_id_for
 from services.marriage.domain.values import CHINA, Party, Spouse
 from services.marriage.projections.read_models import MarriageReadModels, rebuild, snapshot
 from tests.unit.marriage.people import (
     AGREEMENT,
     DECLARED,
+    GUANGYUAN_OFFICE,
+    SICHUAN,
     YINCHUAN_OFFICE,
     YINCHUAN_OFFICE_2,
     Couple,
@@ -129,14 +131,34 @@ def test_a_denial_refuses_naming_the_holder_and_releases_the_granted_partner(
 def test_a_refused_command_appends_nothing(service: MarriageService, store: EventStore) -> None:
     people = couple()
     head = store.head()
-    same_person = PartyInput(people.husband, "张三", DECLARED)
-    command = RegisterMarriage(same_person, same_person)
-    with pytest.raises(RuleViolation):
-        handlers.register_marriage(service.deps, command, CLERK)
     with pytest.raises(NotFound):
         handlers.receive_divorce(service.deps, ReceiveDivorce("marriage-640000-nothing", Spouse(people.husband, "a"),
                                                               Spouse(people.wife, "b"), AGREEMENT, True), CLERK)
+    with pytest.raises(RuleViolation):  # a clerk of another region records nothing here
+        handlers.register_marriage(service.deps, RegisterMarriage(PartyInput(people.husband, "张三", DECLARED),
+                                                                  PartyInput(people.wife, "李四", DECLARED)),
+                                   clerk(office=GUANGYUAN_OFFICE, region=SICHUAN))
     assert store.head() == head
+
+
+def test_a_registration_refused_at_the_window_is_a_recorded_case_with_its_reasons_民法典_1049(
+        service: MarriageService, store: EventStore) -> None:
+    """不予登记: the same person as both parties is refused, and the refusal is recorded — the
+    office hands the applicants a written refusal, an auditor counts it — without asking the
+    registry for anybody."""
+    people = couple()
+    same_person = PartyInput(people.husband, "张三", DECLARED)
+    case_id = handlers.register_marriage(service.deps, RegisterMarriage(same_person, same_person), CLERK)
+    found = queries.get_case(service.deps, case_id)
+    marriage = found.case
+    assert isinstance(marriage, Marriage) and marriage.state is MarriageState.REFUSED
+    assert marriage.refusal is not None and marriage.refusal.rule == "DistinctParties"
+    assert "第1049条" in marriage.refusal.article
+    assert [e.type.rsplit(".", 1)[-1] for e in store.read_stream(case_id)] == [
+        "MarriageApplicationReceived", "MarriageRefused"]
+    assert not [e for e in store.read_log() if e.stream_type == "registry.Claim"], "nobody was claimed"
+    refused = queries.list_office_cases(service.deps, office_code=YINCHUAN_OFFICE, state="refused")
+    assert case_id in [row.case_id for row in refused.cases]
 
 
 def _receive_divorce(service: MarriageService, marriage_id: str, people: Couple) -> str:
