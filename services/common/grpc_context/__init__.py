@@ -4,7 +4,10 @@
   handlers with `current_actor()`, named by clients with `actor_metadata(actor)`;
 - `status`: the TongbanError family mapped to google.rpc statuses with rich details (invariant 7);
 - `client`: the mirror of that mapping, decoding a refusal with `error_details(rpc_error)`;
-- `server`: the interceptor (span, actor, error mapping around every call) and `create_server`.
+- `hygiene`: every request decoded and held to its fields' rules (`tongban.common.v1.rules`) before
+  its handler runs, text normalised (INVALID_ARGUMENT naming the field otherwise);
+- `server`: the interceptor (span, actor, request hygiene, error mapping around every call) and
+  `create_server`.
 
 The names below are re-exported so callers import from the package, not from its modules.
 """

@@ -1,10 +1,13 @@
 """The server side of the seam every service's gRPC API goes through.
 
-One interceptor gives every call three things, so servicers only translate:
+One interceptor gives every call four things, so servicers only translate:
 - a SERVER span named after the method, child of the caller's W3C trace context, around the
   handler and everything it does (architecture invariant 8);
 - the calling `Actor`, resolved from call metadata by an `Authenticator` and readable by the
   handler through `current_actor()` (events record it, invariant 2);
+- the request checked before the handler sees it: bytes that do not decode, text outside its
+  field's rules (`tongban.common.v1.rules`) answer INVALID_ARGUMENT naming the field, and strings
+  reach the handler normalised (`hygiene.py`, invariant 7);
 - the mapping of the TongbanError family to gRPC statuses with google.rpc rich details
   (invariant 7, `status.py`); anything unexpected becomes INTERNAL without leaking internals.
 
@@ -26,8 +29,9 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common.errors import RuleViolation, TongbanError
+from services.common.errors import InvalidArgument, RuleViolation, TongbanError
 from services.common.events import Actor
+from services.common.grpc_context.hygiene import admitted, admitted_stream, guarded
 from services.common.grpc_context.identity import Authenticator, TrustedHeaders, actor_bound
 from services.common.grpc_context.status import internal_status, status_for_error
 from services.common.reflection import ServiceRecorder, add_reflection
@@ -201,35 +205,61 @@ class ServerContextInterceptor(grpc.ServerInterceptor):
         exempt = method.startswith(self._exempt)
         traced = not method.startswith(self._untraced)
         if exempt and not traced:
-            return handler
+            return _rebuilt(handler, _refusing, _refusing)
         metadata = _text_metadata(handler_call_details.invocation_metadata)
         authenticator = None if exempt else self._authenticator
 
         def new_call() -> _ServerCall:
             return _ServerCall(method, metadata, authenticator=authenticator, traced=traced)
 
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, new_call), **options)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, new_call), **options)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, new_call), **options)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, new_call), **options)
-        return handler
+        return _rebuilt(
+            handler,
+            lambda behavior, admit: _unary(behavior, new_call, admit),
+            lambda behavior, admit: _streaming(behavior, new_call, admit),
+        )
 
 
-def _unary(behavior: Behavior, new_call: Callable[[], _ServerCall]) -> Behavior:
+Admit = Callable[[Any], Any]
+Wrap = Callable[[Behavior, Admit], Behavior]
+
+
+def _rebuilt(handler: grpc.RpcMethodHandler, wrap_unary: Wrap, wrap_streaming: Wrap) -> grpc.RpcMethodHandler:
+    """`handler` with its request deserializer guarded and its behaviour wrapped, given how its
+    requests are admitted (one request, or a client stream of them; hygiene.py)."""
+    options = {
+        "request_deserializer": guarded(handler.request_deserializer),
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary, admitted), **options)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(wrap_streaming(handler.unary_stream, admitted), **options)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(wrap_unary(handler.stream_unary, admitted_stream), **options)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(wrap_streaming(handler.stream_stream, admitted_stream), **options)
+    return handler
+
+
+def _refusing(behavior: Behavior, admit: Admit) -> Behavior:
+    # For methods with neither identity nor span (health probes): only the request is checked.
+    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            request = admit(request)
+        except InvalidArgument as exc:
+            context.abort_with_status(rpc_status.to_status(status_for_error(exc)))
+        return behavior(request, context)
+
+    return handle
+
+
+def _unary(behavior: Behavior, new_call: Callable[[], _ServerCall], admit: Admit) -> Behavior:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
         call = new_call()
         try:
             call.authenticate()
             with call.active():
-                response = behavior(request, context)
+                response = behavior(admit(request), context)
         except Exception as exc:
             call.fail(exc, context)
         call.succeeded()
@@ -238,14 +268,14 @@ def _unary(behavior: Behavior, new_call: Callable[[], _ServerCall]) -> Behavior:
     return handle
 
 
-def _streaming(behavior: Behavior, new_call: Callable[[], _ServerCall]) -> Behavior:
+def _streaming(behavior: Behavior, new_call: Callable[[], _ServerCall], admit: Admit) -> Behavior:
     def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         call = new_call()
         ended = False
         try:
             call.authenticate()
             with call.active():
-                responses = iter(behavior(request, context))
+                responses = iter(behavior(admit(request), context))
             while True:
                 # Re-entered per item: grpc pulls items from its own loop, so neither the span
                 # nor the actor may stay attached to the thread between them.

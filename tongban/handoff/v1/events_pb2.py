@@ -26,33 +26,38 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tongban.common.v1 import types_pb2 as tongban_dot_common_dot_v1_dot_types__pb2
+from tongban.common.v1 import validation_pb2 as tongban_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftongban/handoff/v1/events.proto\x12\x12tongban.handoff.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtongban/common/v1/types.proto\"*\n\x0cTypedMessage\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xa8\x03\n\x0bHandoffSent\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x0c\n\x04work\x18\x06 \x01(\t\x12\x37\n\rcase_snapshot\x18\x07 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x1a\n\x12origin_latest_hash\x18\x08 \x01(\x0c\x12+\n\x07sent_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\raccept_within\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x07sent_by\x18\x0c \x01(\x0b\x32\x18.tongban.common.v1.Actor\"s\n\x0fHandoffReceived\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.tongban.handoff.v1.HandoffSent\x12\x15\n\rsent_event_id\x18\x02 \x01(\t\x12\x17\n\x0fsent_event_hash\x18\x03 \x01(\x0c\"\xed\x01\n\x0fHandoffAccepted\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12-\n\x0b\x61\x63\x63\x65pted_by\x18\x06 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfa\x01\n\x0eHandoffRefused\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12,\n\nrefused_by\x18\x07 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12.\n\nrefused_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x0eHandoffOutcome\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x31\n\x07outcome\x18\x06 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12,\n\ndecided_by\x18\x07 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12.\n\ndecided_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x16HandoffOutcomeReceived\x12\x33\n\x07outcome\x18\x01 \x01(\x0b\x32\".tongban.handoff.v1.HandoffOutcome\x12\x18\n\x10outcome_event_id\x18\x02 \x01(\t\x12\x1a\n\x12outcome_event_hash\x18\x03 \x01(\x0c\"\x81\x01\n\x0eHandoffOverdue\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12/\n\x05stage\x18\x02 \x01(\x0e\x32 .tongban.handoff.v1.HandoffStage\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*i\n\x0bHandoffKind\x12\x1c\n\x18HANDOFF_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19HANDOFF_KIND_FORWARD_CASE\x10\x01\x12\x1d\n\x19HANDOFF_KIND_REQUEST_WORK\x10\x02*e\n\x0cHandoffStage\x12\x1d\n\x19HANDOFF_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n\x18HANDOFF_STAGE_ACCEPTANCE\x10\x01\x12\x18\n\x14HANDOFF_STAGE_ANSWER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftongban/handoff/v1/events.proto\x12\x12tongban.handoff.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtongban/common/v1/types.proto\x1a\"tongban/common/v1/validation.proto\"?\n\x0cTypedMessage\x12\x17\n\x04type\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x16\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x42\x08\x8a\xb5\x18\x04\x08\x80\x80\x10\"\xa8\x03\n\x0bHandoffSent\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x0c\n\x04work\x18\x06 \x01(\t\x12\x37\n\rcase_snapshot\x18\x07 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x1a\n\x12origin_latest_hash\x18\x08 \x01(\x0c\x12+\n\x07sent_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\raccept_within\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x07sent_by\x18\x0c \x01(\x0b\x32\x18.tongban.common.v1.Actor\"s\n\x0fHandoffReceived\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.tongban.handoff.v1.HandoffSent\x12\x15\n\rsent_event_id\x18\x02 \x01(\t\x12\x17\n\x0fsent_event_hash\x18\x03 \x01(\x0c\"\xed\x01\n\x0fHandoffAccepted\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12-\n\x0b\x61\x63\x63\x65pted_by\x18\x06 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfa\x01\n\x0eHandoffRefused\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12,\n\nrefused_by\x18\x07 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12.\n\nrefused_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x0eHandoffOutcome\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x04 \x01(\t\x12\x11\n\tto_region\x18\x05 \x01(\t\x12\x31\n\x07outcome\x18\x06 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12,\n\ndecided_by\x18\x07 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12.\n\ndecided_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x16HandoffOutcomeReceived\x12\x33\n\x07outcome\x18\x01 \x01(\x0b\x32\".tongban.handoff.v1.HandoffOutcome\x12\x18\n\x10outcome_event_id\x18\x02 \x01(\t\x12\x1a\n\x12outcome_event_hash\x18\x03 \x01(\x0c\"\x81\x01\n\x0eHandoffOverdue\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12/\n\x05stage\x18\x02 \x01(\x0e\x32 .tongban.handoff.v1.HandoffStage\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*i\n\x0bHandoffKind\x12\x1c\n\x18HANDOFF_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19HANDOFF_KIND_FORWARD_CASE\x10\x01\x12\x1d\n\x19HANDOFF_KIND_REQUEST_WORK\x10\x02*e\n\x0cHandoffStage\x12\x1d\n\x19HANDOFF_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n\x18HANDOFF_STAGE_ACCEPTANCE\x10\x01\x12\x18\n\x14HANDOFF_STAGE_ANSWER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.handoff.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HANDOFFKIND']._serialized_start=1786
-  _globals['_HANDOFFKIND']._serialized_end=1891
-  _globals['_HANDOFFSTAGE']._serialized_start=1893
-  _globals['_HANDOFFSTAGE']._serialized_end=1994
-  _globals['_TYPEDMESSAGE']._serialized_start=151
-  _globals['_TYPEDMESSAGE']._serialized_end=193
-  _globals['_HANDOFFSENT']._serialized_start=196
-  _globals['_HANDOFFSENT']._serialized_end=620
-  _globals['_HANDOFFRECEIVED']._serialized_start=622
-  _globals['_HANDOFFRECEIVED']._serialized_end=737
-  _globals['_HANDOFFACCEPTED']._serialized_start=740
-  _globals['_HANDOFFACCEPTED']._serialized_end=977
-  _globals['_HANDOFFREFUSED']._serialized_start=980
-  _globals['_HANDOFFREFUSED']._serialized_end=1230
-  _globals['_HANDOFFOUTCOME']._serialized_start=1233
-  _globals['_HANDOFFOUTCOME']._serialized_end=1518
-  _globals['_HANDOFFOUTCOMERECEIVED']._serialized_start=1521
-  _globals['_HANDOFFOUTCOMERECEIVED']._serialized_end=1652
-  _globals['_HANDOFFOVERDUE']._serialized_start=1655
-  _globals['_HANDOFFOVERDUE']._serialized_end=1784
+  _globals['_TYPEDMESSAGE'].fields_by_name['type']._loaded_options = None
+  _globals['_TYPEDMESSAGE'].fields_by_name['type']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_TYPEDMESSAGE'].fields_by_name['data']._loaded_options = None
+  _globals['_TYPEDMESSAGE'].fields_by_name['data']._serialized_options = b'\212\265\030\004\010\200\200\020'
+  _globals['_HANDOFFKIND']._serialized_start=1843
+  _globals['_HANDOFFKIND']._serialized_end=1948
+  _globals['_HANDOFFSTAGE']._serialized_start=1950
+  _globals['_HANDOFFSTAGE']._serialized_end=2051
+  _globals['_TYPEDMESSAGE']._serialized_start=187
+  _globals['_TYPEDMESSAGE']._serialized_end=250
+  _globals['_HANDOFFSENT']._serialized_start=253
+  _globals['_HANDOFFSENT']._serialized_end=677
+  _globals['_HANDOFFRECEIVED']._serialized_start=679
+  _globals['_HANDOFFRECEIVED']._serialized_end=794
+  _globals['_HANDOFFACCEPTED']._serialized_start=797
+  _globals['_HANDOFFACCEPTED']._serialized_end=1034
+  _globals['_HANDOFFREFUSED']._serialized_start=1037
+  _globals['_HANDOFFREFUSED']._serialized_end=1287
+  _globals['_HANDOFFOUTCOME']._serialized_start=1290
+  _globals['_HANDOFFOUTCOME']._serialized_end=1575
+  _globals['_HANDOFFOUTCOMERECEIVED']._serialized_start=1578
+  _globals['_HANDOFFOUTCOMERECEIVED']._serialized_end=1709
+  _globals['_HANDOFFOVERDUE']._serialized_start=1712
+  _globals['_HANDOFFOVERDUE']._serialized_end=1841
 # @@protoc_insertion_point(module_scope)

@@ -26,54 +26,81 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tongban.common.v1 import types_pb2 as tongban_dot_common_dot_v1_dot_types__pb2
+from tongban.common.v1 import validation_pb2 as tongban_dot_common_dot_v1_dot_validation__pb2
 from tongban.handoff.v1 import events_pb2 as tongban_dot_handoff_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(tongban/handoff/v1/handoff_service.proto\x12\x12tongban.handoff.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtongban/common/v1/types.proto\x1a\x1ftongban/handoff/v1/events.proto\"\xb6\x06\n\x07Handoff\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x30\n\tdirection\x18\x03 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12/\n\x05state\x18\x04 \x01(\x0e\x32 .tongban.handoff.v1.HandoffState\x12\x0f\n\x07\x63\x61se_id\x18\x05 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x06 \x01(\t\x12\x11\n\tto_region\x18\x07 \x01(\t\x12\x0c\n\x04work\x18\x08 \x01(\t\x12\x37\n\rcase_snapshot\x18\t \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x1a\n\x12origin_latest_hash\x18\n \x01(\x0c\x12+\n\x07sent_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\taccept_by\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tanswer_by\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erefusal_reason\x18\x10 \x01(\t\x12\x31\n\x07outcome\x18\x11 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x31\n\x07overdue\x18\x12 \x03(\x0e\x32 .tongban.handoff.v1.HandoffStage\x12)\n\x07sent_by\x18\x13 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12,\n\ndecided_by\x18\x14 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12\x16\n\x0e\x63orrelation_id\x18\x15 \x01(\t\x12\x0f\n\x07version\x18\x16 \x01(\x04\"\xbe\x01\n\x12\x46orwardCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\tto_region\x18\x02 \x01(\t\x12\x0c\n\x04work\x18\x03 \x01(\t\x12\x30\n\raccept_within\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nhandoff_id\x18\x06 \x01(\t\"\xbe\x01\n\x12RequestWorkRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\tto_region\x18\x02 \x01(\t\x12\x0c\n\x04work\x18\x03 \x01(\t\x12\x30\n\raccept_within\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nhandoff_id\x18\x06 \x01(\t\"*\n\x14\x41\x63\x63\x65ptHandoffRequest\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\":\n\x14RefuseHandoffRequest\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"_\n\x16\x43ompleteHandoffRequest\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12\x31\n\x07outcome\x18\x02 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\"\'\n\x11GetHandoffRequest\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\"\x87\x01\n\x13ListHandoffsRequest\x12\x30\n\tdirection\x18\x01 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .tongban.handoff.v1.HandoffState\x12\r\n\x05limit\x18\x03 \x01(\x05\"U\n\x12ListOverdueRequest\x12\x30\n\tdirection\x18\x01 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12\r\n\x05limit\x18\x02 \x01(\x05\"p\n\x14ListHandoffsResponse\x12-\n\x08handoffs\x18\x01 \x03(\x0b\x32\x1b.tongban.handoff.v1.Handoff\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x13\x46orwardCaseResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"C\n\x13RequestWorkResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"E\n\x15\x41\x63\x63\x65ptHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"E\n\x15RefuseHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"G\n\x17\x43ompleteHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"B\n\x12GetHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"o\n\x13ListOverdueResponse\x12-\n\x08handoffs\x18\x01 \x03(\x0b\x32\x1b.tongban.handoff.v1.Handoff\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*V\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IRECTION_OUTGOING\x10\x01\x12\x16\n\x12\x44IRECTION_INCOMING\x10\x02*\x9b\x01\n\x0cHandoffState\x12\x1d\n\x19HANDOFF_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15HANDOFF_STATE_PENDING\x10\x01\x12\x1a\n\x16HANDOFF_STATE_ACCEPTED\x10\x02\x12\x19\n\x15HANDOFF_STATE_REFUSED\x10\x03\x12\x1a\n\x16HANDOFF_STATE_ANSWERED\x10\x04\x32\xa8\x06\n\x0eHandoffService\x12^\n\x0b\x46orwardCase\x12&.tongban.handoff.v1.ForwardCaseRequest\x1a\'.tongban.handoff.v1.ForwardCaseResponse\x12^\n\x0bRequestWork\x12&.tongban.handoff.v1.RequestWorkRequest\x1a\'.tongban.handoff.v1.RequestWorkResponse\x12\x64\n\rAcceptHandoff\x12(.tongban.handoff.v1.AcceptHandoffRequest\x1a).tongban.handoff.v1.AcceptHandoffResponse\x12\x64\n\rRefuseHandoff\x12(.tongban.handoff.v1.RefuseHandoffRequest\x1a).tongban.handoff.v1.RefuseHandoffResponse\x12j\n\x0f\x43ompleteHandoff\x12*.tongban.handoff.v1.CompleteHandoffRequest\x1a+.tongban.handoff.v1.CompleteHandoffResponse\x12[\n\nGetHandoff\x12%.tongban.handoff.v1.GetHandoffRequest\x1a&.tongban.handoff.v1.GetHandoffResponse\x12\x61\n\x0cListHandoffs\x12\'.tongban.handoff.v1.ListHandoffsRequest\x1a(.tongban.handoff.v1.ListHandoffsResponse\x12^\n\x0bListOverdue\x12&.tongban.handoff.v1.ListOverdueRequest\x1a\'.tongban.handoff.v1.ListOverdueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(tongban/handoff/v1/handoff_service.proto\x12\x12tongban.handoff.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtongban/common/v1/types.proto\x1a\"tongban/common/v1/validation.proto\x1a\x1ftongban/handoff/v1/events.proto\"\xb6\x06\n\x07Handoff\x12\x12\n\nhandoff_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.tongban.handoff.v1.HandoffKind\x12\x30\n\tdirection\x18\x03 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12/\n\x05state\x18\x04 \x01(\x0e\x32 .tongban.handoff.v1.HandoffState\x12\x0f\n\x07\x63\x61se_id\x18\x05 \x01(\t\x12\x13\n\x0b\x66rom_region\x18\x06 \x01(\t\x12\x11\n\tto_region\x18\x07 \x01(\t\x12\x0c\n\x04work\x18\x08 \x01(\t\x12\x37\n\rcase_snapshot\x18\t \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x1a\n\x12origin_latest_hash\x18\n \x01(\x0c\x12+\n\x07sent_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\taccept_by\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tanswer_by\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erefusal_reason\x18\x10 \x01(\t\x12\x31\n\x07outcome\x18\x11 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\x12\x31\n\x07overdue\x18\x12 \x03(\x0e\x32 .tongban.handoff.v1.HandoffStage\x12)\n\x07sent_by\x18\x13 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12,\n\ndecided_by\x18\x14 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12\x16\n\x0e\x63orrelation_id\x18\x15 \x01(\t\x12\x0f\n\x07version\x18\x16 \x01(\x04\"\xe9\x01\n\x12\x46orwardCaseRequest\x12\x1a\n\x07\x63\x61se_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x1b\n\tto_region\x18\x02 \x01(\tB\x08\x8a\xb5\x18\x04\x08@\x18\x04\x12\x17\n\x04work\x18\x03 \x01(\tB\t\x8a\xb5\x18\x05\x08\xd0\x0f\x18\x02\x12\x30\n\raccept_within\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\nhandoff_id\x18\x06 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\"\xe9\x01\n\x12RequestWorkRequest\x12\x1a\n\x07\x63\x61se_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x1b\n\tto_region\x18\x02 \x01(\tB\x08\x8a\xb5\x18\x04\x08@\x18\x04\x12\x17\n\x04work\x18\x03 \x01(\tB\t\x8a\xb5\x18\x05\x08\xd0\x0f\x18\x02\x12\x30\n\raccept_within\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\ranswer_within\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\nhandoff_id\x18\x06 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\"5\n\x14\x41\x63\x63\x65ptHandoffRequest\x12\x1d\n\nhandoff_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\"P\n\x14RefuseHandoffRequest\x12\x1d\n\nhandoff_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x19\n\x06reason\x18\x02 \x01(\tB\t\x8a\xb5\x18\x05\x08\xd0\x0f\x18\x02\"j\n\x16\x43ompleteHandoffRequest\x12\x1d\n\nhandoff_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x31\n\x07outcome\x18\x02 \x01(\x0b\x32 .tongban.handoff.v1.TypedMessage\"2\n\x11GetHandoffRequest\x12\x1d\n\nhandoff_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\"\x87\x01\n\x13ListHandoffsRequest\x12\x30\n\tdirection\x18\x01 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .tongban.handoff.v1.HandoffState\x12\r\n\x05limit\x18\x03 \x01(\x05\"U\n\x12ListOverdueRequest\x12\x30\n\tdirection\x18\x01 \x01(\x0e\x32\x1d.tongban.handoff.v1.Direction\x12\r\n\x05limit\x18\x02 \x01(\x05\"p\n\x14ListHandoffsResponse\x12-\n\x08handoffs\x18\x01 \x03(\x0b\x32\x1b.tongban.handoff.v1.Handoff\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x13\x46orwardCaseResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"C\n\x13RequestWorkResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"E\n\x15\x41\x63\x63\x65ptHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"E\n\x15RefuseHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"G\n\x17\x43ompleteHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"B\n\x12GetHandoffResponse\x12,\n\x07handoff\x18\x01 \x01(\x0b\x32\x1b.tongban.handoff.v1.Handoff\"o\n\x13ListOverdueResponse\x12-\n\x08handoffs\x18\x01 \x03(\x0b\x32\x1b.tongban.handoff.v1.Handoff\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*V\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IRECTION_OUTGOING\x10\x01\x12\x16\n\x12\x44IRECTION_INCOMING\x10\x02*\x9b\x01\n\x0cHandoffState\x12\x1d\n\x19HANDOFF_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15HANDOFF_STATE_PENDING\x10\x01\x12\x1a\n\x16HANDOFF_STATE_ACCEPTED\x10\x02\x12\x19\n\x15HANDOFF_STATE_REFUSED\x10\x03\x12\x1a\n\x16HANDOFF_STATE_ANSWERED\x10\x04\x32\xa8\x06\n\x0eHandoffService\x12^\n\x0b\x46orwardCase\x12&.tongban.handoff.v1.ForwardCaseRequest\x1a\'.tongban.handoff.v1.ForwardCaseResponse\x12^\n\x0bRequestWork\x12&.tongban.handoff.v1.RequestWorkRequest\x1a\'.tongban.handoff.v1.RequestWorkResponse\x12\x64\n\rAcceptHandoff\x12(.tongban.handoff.v1.AcceptHandoffRequest\x1a).tongban.handoff.v1.AcceptHandoffResponse\x12\x64\n\rRefuseHandoff\x12(.tongban.handoff.v1.RefuseHandoffRequest\x1a).tongban.handoff.v1.RefuseHandoffResponse\x12j\n\x0f\x43ompleteHandoff\x12*.tongban.handoff.v1.CompleteHandoffRequest\x1a+.tongban.handoff.v1.CompleteHandoffResponse\x12[\n\nGetHandoff\x12%.tongban.handoff.v1.GetHandoffRequest\x1a&.tongban.handoff.v1.GetHandoffResponse\x12\x61\n\x0cListHandoffs\x12\'.tongban.handoff.v1.ListHandoffsRequest\x1a(.tongban.handoff.v1.ListHandoffsResponse\x12^\n\x0bListOverdue\x12&.tongban.handoff.v1.ListOverdueRequest\x1a\'.tongban.handoff.v1.ListOverdueResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.handoff.v1.handoff_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIRECTION']._serialized_start=2519
-  _globals['_DIRECTION']._serialized_end=2605
-  _globals['_HANDOFFSTATE']._serialized_start=2608
-  _globals['_HANDOFFSTATE']._serialized_end=2763
-  _globals['_HANDOFF']._serialized_start=194
-  _globals['_HANDOFF']._serialized_end=1016
-  _globals['_FORWARDCASEREQUEST']._serialized_start=1019
-  _globals['_FORWARDCASEREQUEST']._serialized_end=1209
-  _globals['_REQUESTWORKREQUEST']._serialized_start=1212
-  _globals['_REQUESTWORKREQUEST']._serialized_end=1402
-  _globals['_ACCEPTHANDOFFREQUEST']._serialized_start=1404
-  _globals['_ACCEPTHANDOFFREQUEST']._serialized_end=1446
-  _globals['_REFUSEHANDOFFREQUEST']._serialized_start=1448
-  _globals['_REFUSEHANDOFFREQUEST']._serialized_end=1506
-  _globals['_COMPLETEHANDOFFREQUEST']._serialized_start=1508
-  _globals['_COMPLETEHANDOFFREQUEST']._serialized_end=1603
-  _globals['_GETHANDOFFREQUEST']._serialized_start=1605
-  _globals['_GETHANDOFFREQUEST']._serialized_end=1644
-  _globals['_LISTHANDOFFSREQUEST']._serialized_start=1647
-  _globals['_LISTHANDOFFSREQUEST']._serialized_end=1782
-  _globals['_LISTOVERDUEREQUEST']._serialized_start=1784
-  _globals['_LISTOVERDUEREQUEST']._serialized_end=1869
-  _globals['_LISTHANDOFFSRESPONSE']._serialized_start=1871
-  _globals['_LISTHANDOFFSRESPONSE']._serialized_end=1983
-  _globals['_FORWARDCASERESPONSE']._serialized_start=1985
-  _globals['_FORWARDCASERESPONSE']._serialized_end=2052
-  _globals['_REQUESTWORKRESPONSE']._serialized_start=2054
-  _globals['_REQUESTWORKRESPONSE']._serialized_end=2121
-  _globals['_ACCEPTHANDOFFRESPONSE']._serialized_start=2123
-  _globals['_ACCEPTHANDOFFRESPONSE']._serialized_end=2192
-  _globals['_REFUSEHANDOFFRESPONSE']._serialized_start=2194
-  _globals['_REFUSEHANDOFFRESPONSE']._serialized_end=2263
-  _globals['_COMPLETEHANDOFFRESPONSE']._serialized_start=2265
-  _globals['_COMPLETEHANDOFFRESPONSE']._serialized_end=2336
-  _globals['_GETHANDOFFRESPONSE']._serialized_start=2338
-  _globals['_GETHANDOFFRESPONSE']._serialized_end=2404
-  _globals['_LISTOVERDUERESPONSE']._serialized_start=2406
-  _globals['_LISTOVERDUERESPONSE']._serialized_end=2517
-  _globals['_HANDOFFSERVICE']._serialized_start=2766
-  _globals['_HANDOFFSERVICE']._serialized_end=3574
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['case_id']._loaded_options = None
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['case_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['to_region']._loaded_options = None
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['to_region']._serialized_options = b'\212\265\030\004\010@\030\004'
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['work']._loaded_options = None
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['work']._serialized_options = b'\212\265\030\005\010\320\017\030\002'
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_FORWARDCASEREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['case_id']._loaded_options = None
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['case_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['to_region']._loaded_options = None
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['to_region']._serialized_options = b'\212\265\030\004\010@\030\004'
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['work']._loaded_options = None
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['work']._serialized_options = b'\212\265\030\005\010\320\017\030\002'
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_REQUESTWORKREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_ACCEPTHANDOFFREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_ACCEPTHANDOFFREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_REFUSEHANDOFFREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_REFUSEHANDOFFREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_REFUSEHANDOFFREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REFUSEHANDOFFREQUEST'].fields_by_name['reason']._serialized_options = b'\212\265\030\005\010\320\017\030\002'
+  _globals['_COMPLETEHANDOFFREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_COMPLETEHANDOFFREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_GETHANDOFFREQUEST'].fields_by_name['handoff_id']._loaded_options = None
+  _globals['_GETHANDOFFREQUEST'].fields_by_name['handoff_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_DIRECTION']._serialized_start=2696
+  _globals['_DIRECTION']._serialized_end=2782
+  _globals['_HANDOFFSTATE']._serialized_start=2785
+  _globals['_HANDOFFSTATE']._serialized_end=2940
+  _globals['_HANDOFF']._serialized_start=230
+  _globals['_HANDOFF']._serialized_end=1052
+  _globals['_FORWARDCASEREQUEST']._serialized_start=1055
+  _globals['_FORWARDCASEREQUEST']._serialized_end=1288
+  _globals['_REQUESTWORKREQUEST']._serialized_start=1291
+  _globals['_REQUESTWORKREQUEST']._serialized_end=1524
+  _globals['_ACCEPTHANDOFFREQUEST']._serialized_start=1526
+  _globals['_ACCEPTHANDOFFREQUEST']._serialized_end=1579
+  _globals['_REFUSEHANDOFFREQUEST']._serialized_start=1581
+  _globals['_REFUSEHANDOFFREQUEST']._serialized_end=1661
+  _globals['_COMPLETEHANDOFFREQUEST']._serialized_start=1663
+  _globals['_COMPLETEHANDOFFREQUEST']._serialized_end=1769
+  _globals['_GETHANDOFFREQUEST']._serialized_start=1771
+  _globals['_GETHANDOFFREQUEST']._serialized_end=1821
+  _globals['_LISTHANDOFFSREQUEST']._serialized_start=1824
+  _globals['_LISTHANDOFFSREQUEST']._serialized_end=1959
+  _globals['_LISTOVERDUEREQUEST']._serialized_start=1961
+  _globals['_LISTOVERDUEREQUEST']._serialized_end=2046
+  _globals['_LISTHANDOFFSRESPONSE']._serialized_start=2048
+  _globals['_LISTHANDOFFSRESPONSE']._serialized_end=2160
+  _globals['_FORWARDCASERESPONSE']._serialized_start=2162
+  _globals['_FORWARDCASERESPONSE']._serialized_end=2229
+  _globals['_REQUESTWORKRESPONSE']._serialized_start=2231
+  _globals['_REQUESTWORKRESPONSE']._serialized_end=2298
+  _globals['_ACCEPTHANDOFFRESPONSE']._serialized_start=2300
+  _globals['_ACCEPTHANDOFFRESPONSE']._serialized_end=2369
+  _globals['_REFUSEHANDOFFRESPONSE']._serialized_start=2371
+  _globals['_REFUSEHANDOFFRESPONSE']._serialized_end=2440
+  _globals['_COMPLETEHANDOFFRESPONSE']._serialized_start=2442
+  _globals['_COMPLETEHANDOFFRESPONSE']._serialized_end=2513
+  _globals['_GETHANDOFFRESPONSE']._serialized_start=2515
+  _globals['_GETHANDOFFRESPONSE']._serialized_end=2581
+  _globals['_LISTOVERDUERESPONSE']._serialized_start=2583
+  _globals['_LISTOVERDUERESPONSE']._serialized_end=2694
+  _globals['_HANDOFFSERVICE']._serialized_start=2943
+  _globals['_HANDOFFSERVICE']._serialized_end=3751
 # @@protoc_insertion_point(module_scope)

@@ -24,22 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from tongban.common.v1 import validation_pb2 as tongban_dot_common_dot_v1_dot_validation__pb2
 from tongban.registry.v1 import registry_pb2 as tongban_dot_registry_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*tongban/registry/v1/registry_service.proto\x12\x13tongban.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"tongban/registry/v1/registry.proto\"8\n\x12QueryPersonRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"J\n\x13QueryPersonResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".tongban.registry.v1.RegistryEntry\"\xd3\x02\n\rRegistryEntry\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x10\n\x08\x63laim_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x34\n\x06status\x18\x07 \x01(\x0e\x32$.tongban.registry.v1.DecisionOutcome\x12\x16\n\x0eholder_case_id\x18\x08 \x01(\t\x12\x15\n\rholder_region\x18\t \x01(\t\x12\x16\n\x0eholder_service\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07holding\x18\x0c \x01(\x08\x32s\n\x0fRegistryService\x12`\n\x0bQueryPerson\x12\'.tongban.registry.v1.QueryPersonRequest\x1a(.tongban.registry.v1.QueryPersonResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*tongban/registry/v1/registry_service.proto\x12\x13tongban.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"tongban/common/v1/validation.proto\x1a\"tongban/registry/v1/registry.proto\"M\n\x12QueryPersonRequest\x12\x1c\n\ncitizen_id\x18\x01 \x01(\tB\x08\x8a\xb5\x18\x04\x08 \x18\x04\x12\x19\n\x06reason\x18\x02 \x01(\tB\t\x8a\xb5\x18\x05\x08\xd0\x0f\x18\x02\"J\n\x13QueryPersonResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".tongban.registry.v1.RegistryEntry\"\xd3\x02\n\rRegistryEntry\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x10\n\x08\x63laim_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x34\n\x06status\x18\x07 \x01(\x0e\x32$.tongban.registry.v1.DecisionOutcome\x12\x16\n\x0eholder_case_id\x18\x08 \x01(\t\x12\x15\n\rholder_region\x18\t \x01(\t\x12\x16\n\x0eholder_service\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07holding\x18\x0c \x01(\x08\x32s\n\x0fRegistryService\x12`\n\x0bQueryPerson\x12\'.tongban.registry.v1.QueryPersonRequest\x1a(.tongban.registry.v1.QueryPersonResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.registry.v1.registry_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUERYPERSONREQUEST']._serialized_start=136
-  _globals['_QUERYPERSONREQUEST']._serialized_end=192
-  _globals['_QUERYPERSONRESPONSE']._serialized_start=194
-  _globals['_QUERYPERSONRESPONSE']._serialized_end=268
-  _globals['_REGISTRYENTRY']._serialized_start=271
-  _globals['_REGISTRYENTRY']._serialized_end=610
-  _globals['_REGISTRYSERVICE']._serialized_start=612
-  _globals['_REGISTRYSERVICE']._serialized_end=727
+  _globals['_QUERYPERSONREQUEST'].fields_by_name['citizen_id']._loaded_options = None
+  _globals['_QUERYPERSONREQUEST'].fields_by_name['citizen_id']._serialized_options = b'\212\265\030\004\010 \030\004'
+  _globals['_QUERYPERSONREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_QUERYPERSONREQUEST'].fields_by_name['reason']._serialized_options = b'\212\265\030\005\010\320\017\030\002'
+  _globals['_QUERYPERSONREQUEST']._serialized_start=172
+  _globals['_QUERYPERSONREQUEST']._serialized_end=249
+  _globals['_QUERYPERSONRESPONSE']._serialized_start=251
+  _globals['_QUERYPERSONRESPONSE']._serialized_end=325
+  _globals['_REGISTRYENTRY']._serialized_start=328
+  _globals['_REGISTRYENTRY']._serialized_end=667
+  _globals['_REGISTRYSERVICE']._serialized_start=669
+  _globals['_REGISTRYSERVICE']._serialized_end=784
 # @@protoc_insertion_point(module_scope)
