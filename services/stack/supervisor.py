@@ -40,6 +40,7 @@ broker answers; Ctrl-C meanwhile stops the stack right after it."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -174,6 +175,10 @@ def run_up(config: StackConfig) -> int:
         signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
     for sig in previous:
         signal.signal(sig, lambda *_: stop.set())
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # The table mirror's Kafka client would fill the terminal with connection errors while a
+        # dead broker is restarted; the supervisor's own lines say what happens (-v shows them).
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         if info.registry_pid is not None:
             print(f"  registry  pid {info.registry_pid}  log {config.logs_dir / 'registry.log'}")

@@ -52,6 +52,7 @@ KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
 REGISTRY_PARTITIONS = 8
+_GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children whose broker died
 # Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
                         "OTEL_EXPORTER_OTLP_ENDPOINT"})
@@ -306,13 +307,13 @@ class Stack:
         """The new broker is empty (memory-only), on the same port: everything above it starts
         again, the registry after its table was restored (supervisor.py says why)."""
         port = int(self._broker_address.rpartition(":")[2])
-        self._stop_services()
-        for child in (self._registry, self._broker):  # the broker: one that came up in a failed attempt
-            if child is not None:
-                stop_child(child, self.config.stop_timeout)
         if self._mirror is not None:
             self._mirror.stop()  # its broker is gone: nothing left to drain
             self._mirror = None
+        # Nothing can flush to a dead broker: a short grace, then SIGKILL, which loses nothing (the
+        # stores are the truth, the relays' cursors and the registry's table wait for the broker).
+        others = [c for c in (self._registry, self._broker) if c is not None]  # a broker from a failed try
+        self._stop_services(others, timeout=_GRACE_WITHOUT_BROKER)
         self._registry = self._broker = None
         self._start_broker(keep_port=port)
         self._start_registry()
@@ -334,8 +335,10 @@ class Stack:
         self.info = info
         return info
 
-    def _stop_services(self) -> None:
-        threads = [threading.Thread(target=stop_child, args=(c, self.config.stop_timeout)) for c in self._services]
+    def _stop_services(self, others: list[Child] | None = None, timeout: float | None = None) -> None:
+        """Stop the services (and `others`) in parallel."""
+        timeout = self.config.stop_timeout if timeout is None else timeout
+        threads = [threading.Thread(target=stop_child, args=(c, timeout)) for c in [*self._services, *(others or ())]]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -129,3 +129,28 @@ def test_a_service_that_cannot_start_again_makes_up_give_up_with_its_reason(tmp_
     assert str(data / "logs" / "640000-marriage.log") in output
     assert not [pid for pid in _children(info) if _alive(pid)], "everything else was stopped"
     assert read_stack(data) is None
+
+
+@pytest.mark.slow
+def test_a_killed_local_broker_comes_back_on_its_address_and_the_stack_with_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with up(data, "--regions", "640000", "--services", "marriage") as (process, info, log):
+        case = _register(data)
+        assert info.broker_pid is not None
+        os.kill(info.broker_pid, signal.SIGKILL)
+
+        def restarted(i: StackInfo) -> bool:
+            return i.broker_pid != info.broker_pid and i.endpoints[0].pid != info.endpoints[0].pid
+        after = wait_until(lambda: _stack_with(data, restarted), timeout=50, interval=0.2,
+                           what="the stack file to show the restarted broker and service")
+        assert after.kafka == info.kafka, "the broker keeps its address"
+        assert after.registry_pid != info.registry_pid, "the registry was restarted on the empty broker"
+        wait_until(lambda: _serving(after.endpoints[0].address), timeout=30, what="the service to serve")
+
+        shown = _window(data, "case", "show", case)
+        assert shown.returncode == 0 and case in shown.stdout
+        _register(data)  # the registry's table was restored, the store refilled the broker
+        assert process.poll() is None
+    output = log.read_text()
+    assert f"broker (pid {info.broker_pid}) died: killed by SIGKILL" in output
+    assert f"broker is back on {info.kafka}" in output
