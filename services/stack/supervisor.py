@@ -86,10 +86,10 @@ class Supervisor:
             if child.name not in self._due and not child.expected_exit and child.process.poll() is not None:
                 self._died(child, child.uptime(), child.how_it_ended())
         now = time.monotonic()
-        due = sorted((when, name) for name, (when, _) in self._due.items() if when <= now)
-        if "broker" in self._due and due and due[0][1] != "broker":
-            due = []  # everything is restarted with the broker: wait for it
-        for _, name in due:
+        due = [name for when, name in sorted((when, name) for name, (when, _) in self._due.items()) if when <= now]
+        if "broker" in self._due:
+            due = [name for name in due if name == "broker"]  # the others are restarted with it: wait for it
+        for name in due:
             self._restart(self._due.pop(name)[1])
         for child in list(self._starting):
             self._check_starting(child)
@@ -100,7 +100,8 @@ class Supervisor:
             raise GaveUp(f"{child.name} cannot start: it ended {verdict.failed_starts} times in a row within "
                          f"{self.policy.quick:g}s of starting (last: {how}); log {child.log_path}:\n{child.tail()}")
         self._due[child.name] = (time.monotonic() + verdict.delay, child)
-        self.out(f"tongban up: {child.name} (pid {child.process.pid}) died: {how} after {uptime:.1f}s; "
+        ran = f" after {uptime:.1f}s" if uptime else ""  # 0: it never ran (a start that failed)
+        self.out(f"tongban up: {child.name} (pid {child.process.pid}) died: {how}{ran}; "
                  f"restarting in {verdict.delay:g}s (restart {verdict.restarts}); log {child.log_path}")
         if not how.startswith("killed"):
             self.out("\n".join(f"    | {line}" for line in child.tail(5).splitlines()))
