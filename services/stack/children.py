@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -27,6 +28,22 @@ class Child:
     service: str = ""
     address: str = ""
     expected_exit: bool = False  # set once the supervisor asked it to stop
+    started_at: float = field(default_factory=time.monotonic)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def how_it_ended(self) -> str:
+        """"exit code 1", "killed by SIGKILL" (or "running")."""
+        code = self.process.poll()
+        if code is None:
+            return "running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
 
     def tail(self, lines: int = 15) -> str:
         """The end of its log (logs grow across restarts: only the last 64 KiB are read)."""

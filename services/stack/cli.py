@@ -59,10 +59,12 @@ def parse_duration(text: str) -> timedelta:
 
 def add_stack_commands(subparsers: Any) -> None:
     """Add `up`, `demo`, `window` and `clock` to a `tongban` subparsers object."""
+    from services.stack.restart import RestartPolicy
     from services.stack.window import add_window_parser
 
     env = os.environ
     default_data = Path(env.get(DATA_ENV, "data"))
+    policy = RestartPolicy()
 
     up = subparsers.add_parser(
         "up", help="run the whole local stack: broker, registry, every service of every region",
@@ -73,10 +75,19 @@ def add_stack_commands(subparsers: Any) -> None:
                     "  - each service of each region (`tongban serve`), with its SQLite store under DIR/<region>/,\n"
                     "    its gRPC front door on a free port, relay, deadline scheduler and consumers.\n"
                     "When every front door answers, the endpoints are printed and written to DIR/stack.json, where\n"
-                    "`tongban window` and `tongban demo` find them. Logs are in DIR/logs/. A part that dies stops\n"
-                    "the whole stack (exit 1) with its log's tail. Ctrl-C stops services, registry and broker in\n"
-                    "that order (exit 0). Starting again on the same DIR resumes every case: the stores refill a\n"
-                    "fresh broker, and the registry's table comes back from DIR/registry/table-backup.db.\n"
+                    "`tongban window` and `tongban demo` find them. Logs are in DIR/logs/.\n"
+                    "A part that dies is reported (its exit code or signal and its log) and restarted, the rest\n"
+                    f"keeps running: after {policy.first_delay:g}s, then doubling up to {policy.max_delay:g}s "
+                    f"(back to {policy.first_delay:g}s once it stayed up\n{policy.stable_after:g}s). "
+                    "A restarted service has a new gRPC port, written to DIR/stack.json. A\n"
+                    "restarted local broker keeps its port and comes back empty: the registry and the services\n"
+                    "are restarted on it, the stores refill it and the registry's table is restored. A part that\n"
+                    f"dies {policy.give_up_after} times in a row within {policy.quick:g}s of starting cannot start: "
+                    "everything stops (exit 1),\n"
+                    "naming it. A part that dies before the stack first served stops the start (exit 1).\n"
+                    "Ctrl-C or SIGTERM stops services, registry and broker in that order (exit 0). Starting again\n"
+                    "on the same DIR resumes every case: the stores refill a fresh broker, and the registry's\n"
+                    "table comes back from DIR/registry/table-backup.db.\n"
                     "Time: the services run on the controlled clock (DIR/clock-offset); `tongban clock advance`\n"
                     "moves every region forward, e.g. through a divorce's cooling-off.",
         epilog="examples:\n"
@@ -161,7 +172,8 @@ def add_stack_commands(subparsers: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.stack.up import StackConfig, run_up
+    from services.stack.supervisor import run_up
+    from services.stack.up import StackConfig
 
     config = StackConfig(data_dir=args.data, regions=args.regions, services=args.services, kafka=args.kafka or None,
                          topic_prefix=args.topic_prefix, clock=args.clock, start_timeout=args.start_timeout,

@@ -201,6 +201,17 @@ class ChangelogMirror:
             self.mirrored += len(records)
         return len(records)
 
+    def stop(self) -> None:
+        """Stop without draining: for a broker that is gone (its changelog with it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close()
+            self._consumer = None
+
     def drain_and_stop(self, timeout: float = 15.0) -> bool:
         """Once the worker has stopped: copy what is left, then stop. True when the copy is known
         complete. The broker's reported end offsets can fall short (see restore_changelog), so the

@@ -10,12 +10,15 @@ Children, started in this order and stopped in the reverse one:
    (services/common/clock_control.py) so the demo can move time for all of them.
 
 Once every gRPC endpoint answers the health service, the supervisor writes `DIR/stack.json`
-(stackfile.py) and prints the endpoints. It then watches: a child that exits on its own is reported
-with the tail of its log, and the whole stack stops (exit 1) rather than limp on. Ctrl-C or SIGTERM
-stops it cleanly (exit 0). Children run in their own process group, so the terminal's Ctrl-C
-reaches only the supervisor, which stops the services first (their relays flush to a broker that
-is still there), then the registry, then the broker; and each child is told by the kernel to stop
-if the supervisor dies (PR_SET_PDEATHSIG).
+(stackfile.py) and prints the endpoints. A child that dies before that stops the start (exit 1, with
+its log's tail): a stack that never served has a configuration problem, not a crash. From then on
+the stack heals itself: a child that dies is reported and restarted with backoff, the rest keeps
+running, and a restarted service's new endpoint replaces its old one in the stack file
+(supervisor.py: what is restarted, when, and what a broker restart implies; restart.py: backoff
+and when to give up). Ctrl-C or SIGTERM stops it cleanly (exit 0). Children run in their own
+process group, so the terminal's Ctrl-C reaches only the supervisor, which stops the services
+first (their relays flush to a broker that is still there), then the registry, then the broker;
+and each child is told by the kernel to stop if the supervisor dies (PR_SET_PDEATHSIG).
 
 A restart on the same DIR resumes: the stores are on disk, each service host refills a fresh
 broker from its store (services/host/), and the registry's table comes back from its
@@ -24,17 +27,17 @@ backup."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.stack.children import Child, spawn, stop_child
+from services.stack.restart import RestartPolicy
 from services.stack.stackfile import (
     LOGS_DIR,
     DataDirLock,
@@ -49,17 +52,18 @@ KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
 REGISTRY_PARTITIONS = 8
+_GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children whose broker died
 # Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
                         "OTEL_EXPORTER_OTLP_ENDPOINT"})
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 if TYPE_CHECKING:
-    from services.stack.registry_backup import ChangelogMirror
+    from services.stack.registry_backup import ChangelogMirror, TableBackup
 
 
 class StackError(RuntimeError):
-    """The stack could not start, or a part of it died."""
+    """The stack could not start."""
 
 
 def available_services() -> tuple[str, ...]:
@@ -82,6 +86,7 @@ class StackConfig:
     scheduler_interval: float = 1.0
     relay_interval: float = 0.2
     loglevel: str = "warning"
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     def service_names(self) -> tuple[str, ...]:
         return self.services or available_services()
@@ -160,7 +165,10 @@ class Stack:
             self.stop()
             raise
 
-    def _start_broker(self) -> None:
+    def _start_broker(self, keep_port: int | None = None) -> None:
+        """Start the local broker; on `keep_port` when given (a restart: clients holding the
+        address reconnect), else on a free port, which is also the fallback when the kept port
+        was taken meanwhile."""
         if self.config.kafka:
             self.out(f"  broker    {self.config.kafka} (given)")
             return
@@ -171,7 +179,7 @@ class Stack:
         # LocalBroker's own spawn leaves tansu in the supervisor's process group, where the
         # terminal's Ctrl-C would stop it before the services flushed to it; started here instead.
         for attempt in range(3):
-            port = free_ports(1)[0]
+            port = keep_port if keep_port and attempt == 0 else free_ports(1)[0]
             url = f"tcp://127.0.0.1:{port}"
             log_path = self.config.logs_dir / "broker.log"
             env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
@@ -192,39 +200,44 @@ class Stack:
             return
 
     def _start_registry(self) -> None:
-        from services import catalogue
-        from services.common.kafka_settings import events_topic
-        from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
-        from services.stack.registry_backup import (
-            BACKUP_FILE,
-            ChangelogMirror,
-            TableBackup,
-            changelog_topic,
-            restore_changelog,
-        )
+        from services.stack.registry_backup import ChangelogMirror, restore_changelog
 
-        config = self.config
-        registry_dir = config.data_dir / "registry"
-        backup = TableBackup(registry_dir / BACKUP_FILE)
-        topic = changelog_topic(config.registry_app_id)  # the app id carries the prefix already
+        backup, topic = self._registry_backup()
         restored = restore_changelog(backup, self._broker_address, topic, REGISTRY_PARTITIONS)
         if restored:
             self.out(f"  registry  table restored from its backup ({restored} people) into the fresh broker")
+        self._spawn_registry()
+        mirror = ChangelogMirror(backup, self._broker_address, topic)
+        mirror.start()
+        self._mirror = mirror
+
+    def _registry_backup(self) -> tuple[TableBackup, str]:
+        from services.stack.registry_backup import BACKUP_FILE, TableBackup, changelog_topic
+
+        backup = TableBackup(self.config.data_dir / "registry" / BACKUP_FILE)
+        return backup, changelog_topic(self.config.registry_app_id)  # the app id carries the prefix already
+
+    def _spawn_registry(self) -> Child:
+        from services import catalogue
+        from services.common.kafka_settings import events_topic
+        from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
+
+        config = self.config
         argv = [sys.executable, "-m", "services.cli", "registry", "--kafka", self._broker_address,
-                "--app-id", config.registry_app_id, "--datadir", str(registry_dir / "faust"),
+                "--app-id", config.registry_app_id, "--datadir", str(config.data_dir / "registry" / "faust"),
                 "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
                 "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel]
         for service in catalogue.claiming():  # the services whose topics carry claims
             argv += ["--service-topic", config.topic(events_topic(service))]
         self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())
-        mirror = ChangelogMirror(backup, self._broker_address, topic)
-        mirror.start()
-        self._mirror = mirror
+        return self._registry
 
     def _start_service(self, region: str, service: str) -> None:
+        self._services.append(self._spawn_service(region, service))
+
+    def _spawn_service(self, region: str, service: str) -> Child:
         config = self.config
-        endpoint_file = config.data_dir / region / f"{service}.endpoint"
-        endpoint_file.unlink(missing_ok=True)  # only the new process's address counts
+        self.endpoint_file(region, service).unlink(missing_ok=True)  # only the new process's address counts
         argv = [sys.executable, "-m", "services.cli", "serve", "--service", service, "--region", region,
                 "--kafka", self._broker_address, "--data-dir", str(config.data_dir), "--clock", config.clock,
                 "--grpc", "127.0.0.1:0", "--scheduler-interval", str(config.scheduler_interval),
@@ -233,7 +246,10 @@ class Stack:
             argv += ["--topic-prefix", config.topic_prefix]
         child = spawn(f"{service} {region}", argv, config.logs_dir / f"{region}-{service}.log", env=_child_env())
         child.region, child.service = region, service
-        self._services.append(child)
+        return child
+
+    def endpoint_file(self, region: str, service: str) -> Path:
+        return self.config.data_dir / region / f"{service}.endpoint"
 
     def _wait_until_serving(self) -> None:
         deadline = time.monotonic() + self.config.start_timeout
@@ -243,10 +259,7 @@ class Stack:
             if problem:
                 raise StackError(problem)
             for child in list(pending):
-                endpoint_file = self.config.data_dir / child.region / f"{child.service}.endpoint"
-                if not child.address and endpoint_file.exists():
-                    child.address = endpoint_file.read_text().strip()
-                if child.address and _serving(child.address):
+                if self.serving(child):
                     pending.remove(child)
             if not pending:
                 return
@@ -255,6 +268,13 @@ class Stack:
                 raise StackError(f"not serving after {self.config.start_timeout:.0f}s: {names}; "
                                  f"see the logs in {self.config.logs_dir}")
             time.sleep(0.2)  # polling child processes that have no other way to tell us
+
+    def serving(self, child: Child) -> bool:
+        """Whether a service child has written its endpoint file and answers the health service."""
+        endpoint_file = self.endpoint_file(child.region, child.service)
+        if not child.address and endpoint_file.exists():
+            child.address = endpoint_file.read_text().strip()
+        return bool(child.address) and _serving(child.address)
 
     # -- watch and stop -------------------------------------------------------------------------
 
@@ -270,15 +290,59 @@ class Stack:
                         f"log {child.log_path}:\n{child.tail()}")
         return None
 
-    def supervise(self, stop: threading.Event, *, interval: float = 0.5) -> int:
-        """Until `stop` is set (0) or a child dies (1, reported)."""
-        while not stop.wait(interval):
-            problem = self.check()
-            if problem:
-                self.out(f"tongban up: {problem}")
-                self.out("tongban up: stopping the stack")
-                return 1
-        return 0
+    # -- restart (supervisor.py decides when) ---------------------------------------------------
+
+    def restart(self, child: Child) -> list[Child]:
+        """Start a dead child again; returns the services now starting (not serving yet)."""
+        if child.name == "broker":
+            return self._restart_broker()
+        if child.name == "registry":
+            self._spawn_registry()
+            return []
+        index = next(i for i, c in enumerate(self._services) if (c.region, c.service) == (child.region, child.service))
+        self._services[index] = self._spawn_service(child.region, child.service)
+        return [self._services[index]]
+
+    def _restart_broker(self) -> list[Child]:
+        """The new broker is empty (memory-only), on the same port: everything above it starts
+        again, the registry after its table was restored (supervisor.py says why)."""
+        port = int(self._broker_address.rpartition(":")[2])
+        if self._mirror is not None:
+            self._mirror.stop()  # its broker is gone: nothing left to drain
+            self._mirror = None
+        # Nothing can flush to a dead broker: a short grace, then SIGKILL, which loses nothing (the
+        # stores are the truth, the relays' cursors and the registry's table wait for the broker).
+        others = [c for c in (self._registry, self._broker) if c is not None]  # a broker from a failed try
+        self._stop_services(others, timeout=_GRACE_WITHOUT_BROKER)
+        self._registry = self._broker = None
+        self._start_broker(keep_port=port)
+        self._start_registry()
+        self._services = [self._spawn_service(c.region, c.service) for c in self._services]
+        return list(self._services)
+
+    def publish(self) -> StackInfo:
+        """Write the stack file again with the children's current pids and endpoints; a service
+        still starting keeps its last endpoint until it serves on its new one."""
+        assert self.info is not None, "publish() after start()"
+        last = {(e.region, e.service): e for e in self.info.endpoints}
+        info = replace(
+            self.info, kafka=self._broker_address,
+            broker_pid=self._broker.process.pid if self._broker else None,
+            registry_pid=self._registry.process.pid if self._registry else None,
+            endpoints=tuple(Endpoint(c.region, c.service, c.address, c.process.pid) if c.address
+                            else last[(c.region, c.service)] for c in self._services))
+        write_stack(self.config.data_dir, info)
+        self.info = info
+        return info
+
+    def _stop_services(self, others: list[Child] | None = None, timeout: float | None = None) -> None:
+        """Stop the services (and `others`) in parallel."""
+        timeout = self.config.stop_timeout if timeout is None else timeout
+        threads = [threading.Thread(target=stop_child, args=(c, timeout)) for c in [*self._services, *(others or ())]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def stop(self) -> None:
         if self._stopped:
@@ -286,11 +350,7 @@ class Stack:
         self._stopped = True
         timeout = self.config.stop_timeout
         # Services first (their relays flush to the broker), then the registry, then the broker.
-        threads = [threading.Thread(target=stop_child, args=(c, timeout)) for c in self._services]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        self._stop_services()
         if self._registry is not None:
             stop_child(self._registry, timeout)
         if self._mirror is not None and not self._mirror.drain_and_stop():
@@ -323,60 +383,3 @@ def _serving(address: str) -> bool:
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def endpoint_table(info: StackInfo, logs_dir: Path) -> str:
-    from services.common.identity import RegionCode
-
-    lines = [f"  {'region':<8}{'name':<16}{'service':<12}{'gRPC':<22}{'pid':<9}log"]
-    for e in info.endpoints:
-        name = RegionCode(e.region).name
-        lines.append(f"  {e.region:<8}{name:<{16 - _wide(name)}}{e.service:<12}{e.address:<22}{e.pid:<9}"
-                     f"{logs_dir / f'{e.region}-{e.service}.log'}")
-    return "\n".join(lines)
-
-
-def _wide(text: str) -> int:
-    """How many extra columns CJK characters take (each is two columns wide in a terminal)."""
-    return sum(1 for ch in text if ord(ch) > 0x2E80)
-
-
-def run_up(config: StackConfig) -> int:
-    """`tongban up`: start, print, supervise until Ctrl-C/SIGTERM or a child dies, stop in order."""
-    stop = threading.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = Stack(config)
-    print(f"tongban up: starting the stack on {config.data_dir} "
-          f"(regions {', '.join(config.regions)}; services {', '.join(config.service_names())})", flush=True)
-    # Until the stack runs, a signal interrupts the start (which stops what started); then it only
-    # asks the supervision loop to finish.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        info = stack.start()
-    except KeyboardInterrupt:
-        print("tongban up: interrupted while starting; stopped", flush=True)
-        return 130
-    except Exception as exc:
-        print(f"tongban up: could not start: {exc}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        if info.registry_pid is not None:
-            print(f"  registry  pid {info.registry_pid}  log {config.logs_dir / 'registry.log'}")
-        print(endpoint_table(info, config.logs_dir))
-        print(f"ready in {stack.elapsed():.1f}s; stack file {config.data_dir / 'stack.json'}")
-        first = info.endpoints[0]
-        print(f"try: tongban window marriage list --data {config.data_dir} --region {first.region}  |  "
-              f"tongban demo --data {config.data_dir}")
-        print("Ctrl-C stops everything.", flush=True)
-        code = stack.supervise(stop)
-    finally:
-        print("tongban up: stopping services, registry, broker ...", flush=True)
-        stack.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("tongban up: stopped", flush=True)
-    return code

@@ -1,6 +1,6 @@
 """`tongban up` as an operator runs it: one command brings up the broker, the registry and every
-region's services and prints their endpoints; Ctrl-C takes all of it down; a part that dies is
-reported rather than waited for. Each test runs its own local broker through `up`, independent of
+region's services and prints their endpoints; Ctrl-C takes all of it down (a part that dies is
+restarted: test_stack_supervisor.py). Each test runs its own local broker through `up`, independent of
 the session broker. A restart on a fresh broker is tested on the demo's data (test_demo.py)."""
 
 from __future__ import annotations
@@ -104,15 +104,3 @@ def test_up_serves_every_region_and_ctrl_c_stops_every_part_in_order(tmp_path: P
     assert read_stack(data) is None, "a stopped stack leaves no stack file behind"
     output = log.read_text()
     assert "stopping services, registry, broker" in output and "tongban up: stopped" in output
-
-
-def test_a_part_that_dies_is_reported_and_the_whole_stack_stops(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    with up(data, "--regions", "640000", "--services", "marriage") as (process, info, log):
-        [service] = info.endpoints
-        os.kill(service.pid, signal.SIGKILL)
-        assert process.wait(timeout=60) == 1, "a dead child is an error, not a hang"
-    output = log.read_text()
-    assert f"marriage 640000 (pid {service.pid}) exited unexpectedly" in output
-    assert str(data / "logs" / "640000-marriage.log") in output, "the report points at the child's log"
-    assert not [pid for pid in _children(info) if _alive(pid)]
