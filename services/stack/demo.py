@@ -15,7 +15,9 @@ across them. The demo plays the clerks:
    divorce certificate (a Yinchuan record: any office in the country reissues, 国务院令第804号),
    Ningxia's archive answers through a hand-off and Xi'an issues a registration record certificate
    instead, since the registry shows her married again in Shaanxi; and a court in Sichuan asks
-   about the man of (1).
+   about the man of (1);
+5. a man not yet 22 asks to marry in Guangyuan: the refusal (不予登记, 民法典 第1047条) is recorded
+   as a case with its reasons.
 
 Each outcome is checked (✓/✗). The demo ends with cases per region, events per store,
 `tongban audit verify` over the data directory, and the elapsed time; it exits 1 if any outcome
@@ -37,7 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services import catalogue
-from services.stack.demo_marriage import DEMO_REGIONS, OFFICES, Demo
+from services.stack.demo_harness import DEMO_REGIONS
+from services.stack.demo_marriage import OFFICES, Demo
 from services.stack.stackfile import StackInfo, running_stack, supervisor_running
 from services.stack.up import Stack, StackConfig, StackError
 

@@ -1,56 +1,32 @@
 """The demo's scenarios: the clerks of three offices and the marriage cases they carry through the
-gRPC front doors (see demo.py for the whole run). The harness — calls as an office's clerk,
-decoded refusals, ✓/✗ outcomes, polls with a deadline, one trace per journey — is the Demo
-class's plumbing; the scenarios are its methods, in the order `run` plays them."""
+gRPC front doors (see demo.py for the whole run, demo_harness.py for the plumbing). The
+scenarios are the Demo class's methods, in the order `run` plays them."""
 
 from __future__ import annotations
 
 import contextvars
 import random
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.stack.stackfile import StackInfo
+from services.stack.demo_harness import (
+    CHINA_TZ,
+    GUANGYUAN,
+    OFFICES,
+    XIAN,
+    YINCHUAN,
+    DemoFailed,
+    DemoHarness,
+    Person,
+    as_date,
+    iso,
+    register_request,
+    status_check,
+)
 
-DEMO_REGIONS = ("640000", "510000", "610000")
-SETTLE_TIMEOUT = 60.0
-
-
-class DemoFailed(Exception):
-    """An outcome the later scenarios depend on was wrong: they cannot run."""
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    citizen_id: str
-
-
-@dataclass(frozen=True)
-class Office:
-    region: str
-    city: str
-    office_code: str
-    clerk_id: str
-
-    def actor(self, role: str = "registrar") -> Any:
-        from services.common.events import Actor
-
-        return Actor(kind="clerk", clerk_id=self.clerk_id, office_code=self.office_code, region=self.region,
-                     role=role)
-
-
-YINCHUAN = Office("640000", "Yinchuan 银川", "640104-MRO-01", "yc-clerk-07")
-GUANGYUAN = Office("510000", "Guangyuan 广元", "510802-MRO-01", "gy-clerk-03")
-XIAN = Office("610000", "Xi'an 西安", "610113-MRO-01", "xa-clerk-11")
-OFFICES = (YINCHUAN, GUANGYUAN, XIAN)
+__all__ = ["OFFICES", "Demo", "make_people"]
 
 
 def make_people(rng: random.Random) -> dict[str, Person]:
@@ -69,101 +45,15 @@ def make_people(rng: random.Random) -> dict[str, Person]:
         "zhao": person("赵刚", "640104", date(1989, 2, 1), True),
         "chen": person("陈丽", "640104", date(1991, 7, 1), False),
         "liu": person("刘洋", "610113", date(1990, 4, 1), True),
+        "sun": person("孙浩", "510802", date(2006, 1, 1), True),  # not yet 22 while the demo runs
+        "wu": person("吴芳", "510802", date(2004, 3, 1), False),
     }
 
 
+
 @dataclass
-class Demo:
-    info: StackInfo
-    out: Callable[[str], None]
-    rng: random.Random = field(default_factory=random.Random)
-    results: list[tuple[bool, str]] = field(default_factory=list)
-    channels: dict[str, Any] = field(default_factory=dict)
-    stubs: dict[str, Any] = field(default_factory=dict)
+class Demo(DemoHarness):
     winner: str = ""  # the region where the man of scenario 1 is married
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.info.data_dir)
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    def connect(self) -> None:
-        import grpc
-
-        from services.common.telemetry import TracingClientInterceptor
-        from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
-
-        for region in DEMO_REGIONS:
-            channel = grpc.intercept_channel(grpc.insecure_channel(self.info.address(region, "marriage")),
-                                             TracingClientInterceptor())
-            self.channels[region] = channel
-            self.stubs[region] = api_grpc.MarriageServiceStub(channel)
-
-    def close(self) -> None:
-        for channel in self.channels.values():
-            channel.close()
-
-    def call(self, office: Office, method: str, request: Any, *, role: str = "registrar",
-             timeout: float = 70.0) -> Any:
-        from services.common.grpc_context import actor_metadata
-
-        stub = self.stubs[office.region]
-        return getattr(stub, method)(request, metadata=actor_metadata(office.actor(role)), timeout=timeout)
-
-    def refusal(self, office: Office, method: str, request: Any) -> Any:
-        """The decoded refusal of a call expected to be refused, or None if it was accepted."""
-        import grpc
-
-        from services.common.grpc_context import error_details
-
-        try:
-            self.call(office, method, request)
-        except grpc.RpcError as error:
-            return error_details(error)
-        return None
-
-    def check(self, ok: bool, text: str) -> bool:
-        self.results.append((ok, text))
-        self.out(f"  {'✓' if ok else '✗'} {text}")
-        return ok
-
-    def require(self, ok: bool, text: str) -> None:
-        if not self.check(ok, text):
-            raise DemoFailed(text)
-
-    def note(self, text: str) -> None:
-        self.out(f"    {text}")
-
-    def poll(self, what: str, fetch: Callable[[], Any], done: Callable[[Any], bool], *,
-             timeout: float = SETTLE_TIMEOUT, interval: float = 0.3) -> Any:
-        """`fetch()` until `done(result)`; the last result after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = fetch()
-            if done(result) or time.monotonic() > deadline:
-                if not done(result):
-                    self.note(f"(gave up waiting for {what} after {timeout:.0f}s)")
-                return result
-            time.sleep(interval)  # the services decide asynchronously; nothing to wait on but a poll
-
-    def settled(self, office: Office, case: Any) -> Any:
-        """The marriage once the registry answered for both persons."""
-        from tongban.marriage.v1 import marriage_service_pb2 as api
-
-        request = api.GetCaseRequest(case_id=case.case_id)
-        return self.poll(f"the registry's answer on {case.case_id}", lambda: self.call(office, "GetCase", request).case,
-                         lambda c: c.state != "awaiting_registry", interval=0.5)
-
-    @contextmanager
-    def journey(self, title: str) -> Iterator[None]:
-        """One scenario: one trace (its calls are children of one span), one heading."""
-        from opentelemetry import trace
-
-        self.out("")
-        self.out(title)
-        with trace.get_tracer("tongban.demo").start_as_current_span(f"demo: {title}"):
-            yield
 
     # -- the scenarios --------------------------------------------------------------------------
 
@@ -179,6 +69,7 @@ class Demo:
             divorce = self.divorce_in_yinchuan(people)
             shaanxi = self.remarriage_in_shaanxi(people)
             self.reissues(people, divorce, shaanxi)
+            self.refusal_recorded(people)
         except DemoFailed as failed:
             self.out(f"  stopping the scenarios here: {failed}")
         except grpc.RpcError as error:  # a call the scenario expected to succeed
@@ -339,66 +230,15 @@ class Demo:
 
     # -- the summary ----------------------------------------------------------------------------
 
-    def case_counts(self) -> dict[str, Counter[str]]:
-        """Cases at the demo's offices, by region and "type state"; empty if a region cannot answer."""
-        import grpc
-
-        try:
-            return self._case_counts()
-        except grpc.RpcError as error:
-            self.check(False, f"listing the cases failed: {error.code().name}")  # type: ignore[attr-defined]
-            return {}
-
-    def _case_counts(self) -> dict[str, Counter[str]]:
+    def refusal_recorded(self, p: dict[str, Person]) -> None:
         from tongban.marriage.v1 import marriage_service_pb2 as api
 
-        counts: dict[str, Counter[str]] = {}
-        self.connect()
-        try:
-            for office in OFFICES:
-                counter: Counter[str] = Counter()
-                token = ""
-                while True:
-                    page = self.call(office, "ListCases", api.ListCasesRequest(page_size=500, page_token=token))
-                    counter.update(f"{c.case_type} {c.state}" for c in page.cases)
-                    token = page.next_page_token
-                    if not token:
-                        break
-                counts[office.region] = counter
-        finally:
-            self.close()
-        return counts
-
-
-CHINA_TZ = timezone(timedelta(hours=8))  # periods run out at 00:00 China time
-
-
-def as_date(value: Any) -> date:
-    return date(value.year, value.month, value.day)
-
-
-def iso(value: Any) -> str:
-    return as_date(value).isoformat() if value.year else "-"
-
-
-def status_check(person: Person, office: Office) -> Any:
-    """A registrar's check of the national record before registering (recorded as a query)."""
-    from tongban.marriage.v1 import marriage_service_pb2 as api
-
-    return api.QueryMaritalStatusRequest(citizen_id=person.citizen_id, reason="结婚登记前核查婚姻状况",
-                                         requesting_body=f"婚姻登记处 {office.office_code}")
-
-
-def register_request(a: Person, b: Person, *, wait: float = 20.0) -> Any:
-    from tongban.marriage.v1 import marriage_service_pb2 as api
-
-    declaration = {"consents": True, "no_spouse": True, "no_prohibited_kinship": True, "appears_in_person": True}
-    return api.RegisterMarriageRequest(
-        party_a=api.PartyInput(citizen_id=a.citizen_id, name=a.name, declaration=declaration),
-        party_b=api.PartyInput(citizen_id=b.citizen_id, name=b.name, declaration=declaration),
-        wait_seconds=wait)
-
-
-# -- the data directory -------------------------------------------------------------------------
-
+        sun, wu = p["sun"], p["wu"]
+        with self.journey(f"5. {sun.name}, not yet 22, asks to marry {wu.name} in {GUANGYUAN.city}"):
+            case = self.call(GUANGYUAN, "RegisterMarriage", register_request(sun, wu)).case
+            self.check(case.state == "refused" and case.marriage.refusal_rule == "MinimumMarriageAge",
+                       f"refused at the window by MinimumMarriageAge (民法典 第1047条): {case.marriage.refusal_reason}")
+            kept = self.call(GUANGYUAN, "GetCase", api.GetCaseRequest(case_id=case.case_id)).case
+            self.check(kept.state == "refused", f"the refusal is recorded as case {case.case_id}: the office hands "
+                                                "them a written refusal (不予登记), an auditor can count it")
 
