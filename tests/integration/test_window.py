@@ -6,6 +6,7 @@ test uses people of its own, since the registry is national."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import random
@@ -135,6 +136,21 @@ def test_a_withdrawal_and_a_court_judgment_民法典_1051(stack: StackInfo) -> N
     asked = done(window(stack, "status", husband, "--reason", "案件审理", "--requesting-body", "人民法院",
                         "--role", "court", clerk=court))
     assert f"{husband}: VOID" in asked, asked
+
+
+def test_a_divorce_received_with_the_signed_agreement_as_a_file_民法典_1076(stack: StackInfo, tmp_path: Path) -> None:
+    """The agreement settles children, property and debts: given one by one, or as the signed
+    agreement itself, whose fingerprint is recorded. Neither is a usage error."""
+    husband, wife = person("male"), person("female")
+    marriage = case_id(done(window(stack, "register", husband, "郑伟", wife, "冯敏")))
+    unsettled = window(stack, "divorce", "receive", marriage, husband, "郑伟", wife, "冯敏")
+    assert unsettled.returncode == 2 and "--children, --property, --debts" in unsettled.stderr
+    scan = tmp_path / "协议书.pdf"
+    scan.write_bytes(b"%PDF-1.7 signed agreement")
+    received = done(window(stack, "divorce", "receive", marriage, husband, "郑伟", wife, "冯敏",
+                           "--agreement-file", str(scan), "--json"))
+    assert '"children_arrangement": "见所附离婚协议书"' in received
+    assert hashlib.sha256(scan.read_bytes()).hexdigest() in received, "the agreement's fingerprint is recorded"
 
 
 def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(

@@ -6,13 +6,16 @@ Each action is one call to tongban.marriage.v1.MarriageService, made by the wind
 from __future__ import annotations
 
 import argparse
+import hashlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from services.stack.window import Formatter, UsageError, call, common_options
 
 # The marriage service's named work queues (the server checks the name; listed here for --help).
 QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration")
+AS_IN_THE_AGREEMENT = "见所附离婚协议书"  # an arrangement the attached agreement states
 DECLARATIONS = ("consents", "no_spouse", "no_prohibited_kinship", "appears_in_person")
 
 
@@ -79,6 +82,9 @@ def add_window_commands(services: Any) -> None:
     receive = step(
         "receive", "受理: receive a divorce application; the cooling-off starts",
         "Receive both spouses' application with their written agreement. Both must appear in person.\n"
+        "The agreement settles children, property and debts (民法典 第1076条): give each with --children,\n"
+        "--property and --debts, or give the signed agreement itself with --agreement-file (its SHA-256\n"
+        "is recorded, and an arrangement not given reads 见所附离婚协议书: as in the attached agreement).\n"
         "The answer shows the last day of the cooling-off and of the certificate window.",
         "tongban window marriage divorce receive marriage-640000-… 640104199503140015 王磊 "
         "640104199708020025 李娜 --children 无子女 --property 各自名下财产归各自所有 --debts 无共同债务")
@@ -88,10 +94,13 @@ def add_window_commands(services: Any) -> None:
     receive.add_argument("spouse_b", metavar="B_CITIZEN_ID")
     receive.add_argument("name_b", metavar="B_NAME")
     receive.add_argument("--intention", default="双方自愿离婚", help="the agreement's intention (default 双方自愿离婚)")
-    # The agreement must settle children, property and debts (第1076条): asked for up front.
-    receive.add_argument("--children", required=True, help="agreed arrangement for children, e.g. 无子女")
-    receive.add_argument("--property", required=True, help="agreed division of property")
-    receive.add_argument("--debts", required=True, help="agreed handling of debts, e.g. 无共同债务")
+    # The agreement must settle children, property and debts (第1076条): each given here, or in
+    # the agreement's own file.
+    receive.add_argument("--children", help="agreed arrangement for children, e.g. 无子女")
+    receive.add_argument("--property", help="agreed division of property")
+    receive.add_argument("--debts", help="agreed handling of debts, e.g. 无共同债务")
+    receive.add_argument("--agreement-file", type=Path, metavar="FILE",
+                         help="the signed agreement (a scan or a text); its SHA-256 is recorded")
     receive.add_argument("--document-sha256", default="", help="fingerprint of the scanned agreement")
     receive.add_argument("--not-signed", action="store_true", help="the agreement is not signed by both")
     receive.add_argument("--not-in-person", action="store_true", help="a spouse did not appear in person")
@@ -226,9 +235,21 @@ def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.
     from tongban.marriage.v1 import events_pb2
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
+    fingerprint, as_attached = args.document_sha256, ""
+    if args.agreement_file is not None:
+        try:
+            fingerprint = hashlib.sha256(args.agreement_file.read_bytes()).hexdigest()
+        except OSError as problem:
+            raise UsageError(f"--agreement-file {args.agreement_file}: {problem.strerror or problem}") from None
+        as_attached = AS_IN_THE_AGREEMENT
+    missing = [f"--{flag}" for flag in ("children", "property", "debts") if getattr(args, flag) is None]
+    if missing and not as_attached:
+        raise UsageError(f"the agreement must settle children, property and debts (民法典 第1076条): give "
+                         f"{', '.join(missing)}, or the signed agreement with --agreement-file")
     agreement = events_pb2.DivorceAgreement(
-        signed_by_both=not args.not_signed, intention=args.intention, children_arrangement=args.children,
-        property_arrangement=args.property, debt_arrangement=args.debts, document_sha256=args.document_sha256)
+        signed_by_both=not args.not_signed, intention=args.intention,
+        children_arrangement=args.children or as_attached, property_arrangement=args.property or as_attached,
+        debt_arrangement=args.debts or as_attached, document_sha256=fingerprint)
     request = api.ReceiveDivorceRequest(
         marriage_case_id=args.marriage_case, agreement=agreement, both_appear_in_person=not args.not_in_person,
         spouse_a=events_pb2.Spouse(citizen_id=args.spouse_a.strip(), name=args.name_a),
