@@ -6,6 +6,7 @@ import pytest
 
 from services.common.errors import InvalidArgument
 from services.common.identity import PROVINCE_NAMES, RegionCode, RegionLevel
+from services.common.identity.regions import office_region
 
 
 @pytest.mark.parametrize("value", ["", "64010", "6401040", "64010a", "６４０１０４", " 640104"])
@@ -113,3 +114,16 @@ def test_gb2260_constructor_validates_and_str_is_the_code() -> None:
     assert str(RegionCode("640104")) == "640104"
     with pytest.raises(ValueError):
         RegionCode("990000")
+
+
+def test_a_division_contains_its_own_cities_and_counties_only() -> None:
+    ningxia, yinchuan, xingqing = RegionCode("640000"), RegionCode("640100"), RegionCode("640104")
+    assert ningxia.contains(yinchuan) and ningxia.contains(xingqing) and yinchuan.contains(xingqing)
+    assert not ningxia.contains(RegionCode("510802")) and not yinchuan.contains(RegionCode("640200"))
+    assert xingqing.contains(xingqing) and not xingqing.contains(yinchuan)
+
+
+def test_an_office_code_names_its_division_by_its_leading_code() -> None:
+    assert office_region("640104-MRO-01") == RegionCode("640104")
+    assert office_region("NONSENSE") is None and office_region("640104") is None and office_region("") is None
+    assert office_region("999999-MRO-01") is None, "not a GB/T 2260 code"

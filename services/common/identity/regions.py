@@ -123,6 +123,16 @@ class RegionCode:
             return None
         return RegionCode(self.value[:4] + "00")
 
+    def contains(self, other: RegionCode) -> bool:
+        """Whether `other` lies in this division (a province holds its cities and counties, a city
+        its counties; a county only itself)."""
+        match self.level:
+            case RegionLevel.PROVINCE:
+                return other.value[:2] == self.value[:2]
+            case RegionLevel.CITY:
+                return other.value[:4] == self.value[:4]
+        return other.value == self.value
+
     @property
     def name(self) -> str:
         """The Chinese name if the project knows it, else "" (the code may still be valid)."""
@@ -130,6 +140,15 @@ class RegionCode:
 
     def __str__(self) -> str:
         return self.value
+
+
+def office_region(office_code: str) -> RegionCode | None:
+    """The division an office code names: its leading six-digit GB/T 2260 code ("640104-MRO-01" is
+    an office of 兴庆区 640104). None for a code that does not start with one."""
+    head, sep, _ = office_code.partition("-")
+    if not sep or _violation(head) is not None:
+        return None
+    return RegionCode(head)
 
 
 def _violation(value: str) -> str | None:

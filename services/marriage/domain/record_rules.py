@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from services.common.errors import NotAuthorised, RuleViolation
+from services.common.identity.regions import RegionCode, office_region
 from services.common.kit.rules import Rule
 
 # -- reissue, status query, registration office ------------------------------------------------
@@ -67,7 +68,10 @@ class AuthorisedStatusQuery(Rule):
 
 @dataclass(frozen=True)
 class ClerkOfThisRegion(Rule):
-    """Registrations are made by a clerk at an office of the region whose service records them."""
+    """Registrations are made by a clerk at an office of the region whose service records them: the
+    office code names a county or city of that region (GB/T 2260), so an office of another region,
+    or a made-up one, records nothing here — and certificate numbers, which carry the office code,
+    are unique nationwide."""
 
     name: ClassVar[str] = "ClerkOfThisRegion"
     article: ClassVar[str] = "婚姻登记条例 第二条"
@@ -78,8 +82,12 @@ class ClerkOfThisRegion(Rule):
     region: str
 
     def is_broken(self) -> bool:
-        return self.actor_kind != "clerk" or not self.office_code or self.actor_region != self.region
+        office = office_region(self.office_code)
+        return (self.actor_kind != "clerk" or self.actor_region != self.region or office is None
+                or not RegionCode(self.region).contains(office))
 
     @property
     def message(self) -> str:
+        if self.actor_kind == "clerk" and self.actor_region == self.region:
+            return f"office {self.office_code!r} is not an office of region {self.region}"
         return f"only a clerk at an office of region {self.region} can record this"

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.common.errors import RuleViolation
+from services.common.errors import NotAuthorised, RuleViolation
 from services.common.identity.citizen_id import CitizenId
 from services.common.working_days import NATIONAL, Calendar
 from services.marriage.domain import divorce as divorce_module
@@ -270,3 +270,14 @@ def test_only_a_clerk_at_an_office_of_this_region_records_a_registration() -> No
     with pytest.raises(RuleViolation):
         check(ClerkOfThisRegion("system", NINGXIA, "", NINGXIA))
     check(ClerkOfThisRegion("clerk", NINGXIA, YINCHUAN_OFFICE, NINGXIA))
+
+
+@pytest.mark.parametrize("office", ["510811-MRO-05", "NONSENSE", "640104", "999999-MRO-01", ""])
+def test_an_office_of_another_region_or_a_made_up_one_records_nothing_婚姻登记条例_2(office: str) -> None:
+    """A clerk of Ningxia whose office code names a county of Sichuan (510811), or no county at all,
+    is refused: offices belong to one region, so certificate numbers (which carry the office code)
+    are unique nationwide."""
+    with pytest.raises(NotAuthorised) as refused:
+        check(ClerkOfThisRegion("clerk", NINGXIA, office, NINGXIA))
+    assert refused.value.rule == "ClerkOfThisRegion" and "is not an office of region 640000" in refused.value.message
+    check(ClerkOfThisRegion("clerk", "640100", "640104-MRO-01", "640100"))  # a city region holds its counties
