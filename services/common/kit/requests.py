@@ -81,8 +81,9 @@ def claim(tx: StoreTransaction, request: Request) -> str | None:
         .values(request_id=request.id, fingerprint=request.fingerprint, answer="",
                 recorded_at_us=to_micros(tx.store.clock.now()))
         .on_conflict_do_nothing(index_elements=["request_id"])
-    )
-    if claimed.rowcount == 1:
+        .returning(command_requests.c.request_id)  # a row when inserted (rowcount is not reliable)
+    ).first()
+    if claimed is not None:
         return None
     first = tx.connection.execute(
         select(command_requests.c.fingerprint, command_requests.c.answer)
