@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.common.kit import Change, Request, UnitOfWork
+from services.common.kit import Change, Provenance, Request, UnitOfWork
 from services.common.store import EventStore
 from services.host import Infrastructure
 from services.marriage.adapters import grpc_mapping as mapping
@@ -133,3 +133,13 @@ def test_invariant_9_a_retried_divorce_receipt_is_not_refused_as_a_second_open_d
     first = receive()
     head = store.head()
     assert receive() == first and store.head() == head
+
+
+def test_invariant_9_a_handler_that_forgets_its_answer_records_nothing(service: MarriageService) -> None:
+    units, request = service.deps.units, Request("req-forgot", "0" * 64)
+    provenance = Provenance.of_command(CLERK, "no-case", service.deps.clock.now())
+    with pytest.raises(RuntimeError, match=r"uow\.answer"), units.begin(provenance, request=request):
+        pass
+    with units.begin(provenance, request=request) as uow:
+        assert uow.first_answer is None, "the claim was rolled back with the rest"
+        uow.answer("no-case")
