@@ -32,6 +32,7 @@ from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLE
 from services.common.handoff import handoff_reaction, handoff_servicer_adder
 from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
+from services.common.kit import requests as command_requests
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 
 CLOCKS = ("system", "controlled")
 # What every host uses whatever its service: deadlines (the scheduler), the hand-off tables (its
-# API and reaction), and which topic each relay cursor counts for.
-HOST_TABLES = (deadlines.TABLES, handoff_projections.TABLES, RELAY_TOPIC_TABLES)
+# API and reaction), which topic each relay cursor counts for, and the commands' request ids
+# (the unit of work's, invariant 9).
+HOST_TABLES = (deadlines.TABLES, handoff_projections.TABLES, RELAY_TOPIC_TABLES, command_requests.TABLES)
 
 
 @dataclass(frozen=True)

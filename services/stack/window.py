@@ -116,6 +116,10 @@ def run_window(args: argparse.Namespace) -> int:
         details = error_details(error)
         print(format_refusal(details, args), file=sys.stderr)
         unreachable = details.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        if unreachable and getattr(args, "request_id", None):
+            # The call may have been recorded all the same: a retry with the same id is safe.
+            print(f"tongban window: the answer was lost; to retry this action, run it again with "
+                  f"--request-id {args.request_id}", file=sys.stderr)
         return EXIT_USAGE if unreachable else EXIT_REFUSED
     if args.json:
         from google.protobuf import json_format

@@ -153,6 +153,13 @@ def test_a_divorce_received_with_the_signed_agreement_as_a_file_民法典_1076(s
     assert hashlib.sha256(scan.read_bytes()).hexdigest() in received, "the agreement's fingerprint is recorded"
 
 
+def test_a_retry_with_the_same_request_id_gets_the_same_case_invariant_9(stack: StackInfo) -> None:
+    husband, wife, request_id = person("male"), person("female"), str(uuid.uuid4())
+    first = case_id(done(window(stack, "register", husband, "郑凯", wife, "冯雪", "--request-id", request_id)))
+    again = case_id(done(window(stack, "register", husband, "郑凯", wife, "冯雪", "--request-id", request_id)))
+    assert again == first, "a retried action is answered with its first case, not refused as a second one"
+
+
 def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(
         stack: StackInfo, tmp_path: Path) -> None:
     """Architecture invariant 7 as a clerk reads it."""

@@ -11,7 +11,15 @@ calls them (cosmicpython's unit of work collecting events for the bus, here in o
 
 Loading checks the owner (invariant 4) unless the caller says it only reads; a region refuses
 to write a case another region owns, naming the owner. The check is injected when the service is
-wired, so the core does not depend on the hand-off protocol that records ownership."""
+wired, so the core does not depend on the hand-off protocol that records ownership.
+
+A command with a client request id (invariant 9, requests.py) claims it as the unit of work opens:
+
+    with units.begin(provenance, request=request) as uow:
+        if uow.first_answer:                   # a retry of a command recorded before:
+            return uow.first_answer            #   its answer, and nothing recorded
+        uow.start(Marriage, case_id, events)
+        return uow.answer(case_id)             # recorded with the events, in their transaction"""
 
 from __future__ import annotations
 
@@ -23,9 +31,11 @@ from typing import Any, TypeVar
 
 from services.common.errors import NotFound
 from services.common.events import RecordedEvent
+from services.common.kit import requests
 from services.common.kit.aggregate import Aggregate
 from services.common.kit.codec import PayloadCodec
 from services.common.kit.provenance import Provenance
+from services.common.kit.requests import Request
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
 
 A = TypeVar("A", bound=Aggregate)
@@ -88,7 +98,7 @@ class UnitOfWork:
     """One transaction's worth of loading and recording, with one provenance."""
 
     def __init__(self, tx: StoreTransaction, provenance: Provenance, *, codec: PayloadCodec,
-                 subscribers: Subscribers, owner_check: OwnerCheck) -> None:
+                 subscribers: Subscribers, owner_check: OwnerCheck, request: Request | None = None) -> None:
         self.tx = tx
         self.provenance = provenance
         self._codec = codec
@@ -97,6 +107,10 @@ class UnitOfWork:
         self._streams: dict[int, str] = {}  # id(aggregate) → stream id, for the states handed out
         self._current: dict[str, Aggregate] = {}  # stream id → the latest state handed out
         self.changes: list[Change] = []
+        self.request = request
+        # The answer recorded the first time this request id was seen: this call is a retry.
+        self.first_answer: str | None = requests.claim(tx, request) if request else None
+        self._answer: str | None = None
 
     @property
     def store(self) -> EventStore:
@@ -130,6 +144,12 @@ class UnitOfWork:
 
     # -- recording -------------------------------------------------------------------------------
 
+    def answer(self, case_id: str) -> str:
+        """The command's answer (the case it produced or worked on), recorded with its request id
+        when it has one; returned, for `return uow.answer(case_id)`."""
+        self._answer = case_id
+        return case_id
+
     def start(self, cls: type[A], stream_id: str, events: Sequence[Any], *,
               provenance: Provenance | None = None) -> A:
         """Open a new stream with `events` (a stream that exists already is a conflict)."""
@@ -147,6 +167,9 @@ class UnitOfWork:
 
     def _append(self, stream_id: str, before: A, expected: int, events: Sequence[Any],
                 provenance: Provenance | None) -> A:
+        if self.first_answer is not None:
+            raise RuntimeError(f"request {self.request.id if self.request else ''} was answered before: "
+                               "return uow.first_answer, record nothing")
         if not events:
             return before if stream_id in self._current else self._track(stream_id, before)
         provenance = provenance or self.provenance
@@ -178,6 +201,15 @@ class UnitOfWork:
             for subscriber in self._subscribers.commit:
                 subscriber(self, self.changes)
 
+    def record_answer(self) -> None:
+        """Record the answer with the request id this unit of work claimed (none to record for a
+        call without one, or a retry). Called by the context managers below on a clean exit."""
+        if self.request is None or self.first_answer is not None:
+            return
+        if self._answer is None:
+            raise RuntimeError(f"request {self.request.id} has no answer: end with `return uow.answer(case_id)`")
+        requests.answer(self.tx, self.request, self._answer)
+
 
 class UnitsOfWork:
     """A service's way into its store, wired once by its composition root."""
@@ -188,19 +220,24 @@ class UnitsOfWork:
         self.codec = codec
         self.subscribers = subscribers or Subscribers()
         self.owner_check = owner_check
+        store.ensure_tables(requests.TABLES)
 
     @contextmanager
-    def begin(self, provenance: Provenance) -> Iterator[UnitOfWork]:
-        """A new transaction: committed, subscribers included, when the block ends cleanly."""
-        with self.store.transaction() as tx, self.joining(tx, provenance) as uow:
+    def begin(self, provenance: Provenance, *, request: Request | None = None) -> Iterator[UnitOfWork]:
+        """A new transaction: committed, subscribers included, when the block ends cleanly. With a
+        `request`, its id is claimed first: `uow.first_answer` is the answer of an earlier call
+        with the same id and content (InvalidArgument for other content)."""
+        with self.store.transaction() as tx, self.joining(tx, provenance, request=request) as uow:
             yield uow
 
     @contextmanager
-    def joining(self, tx: StoreTransaction, provenance: Provenance) -> Iterator[UnitOfWork]:
+    def joining(self, tx: StoreTransaction, provenance: Provenance, *,
+                request: Request | None = None) -> Iterator[UnitOfWork]:
         """A unit of work inside a transaction someone else owns (the inbox recording a message, the
         scheduler firing a deadline, a hand-off step): its subscribers run when the block ends, and
         everything commits with that transaction."""
         uow = UnitOfWork(tx, provenance, codec=self.codec, subscribers=self.subscribers,
-                         owner_check=self.owner_check)
+                         owner_check=self.owner_check, request=request)
         yield uow
         uow.run_subscribers()
+        uow.record_answer()

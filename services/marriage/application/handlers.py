@@ -1,7 +1,11 @@
 """One handler per command: validate, then in one unit of work load (the owner checked), let the
 aggregate decide, and record what it decided. The unit of work appends with the expected version
 and runs the effects that travel with the events (subscribers.py) in the same transaction. Each
-handler returns the id of the case it worked on; nothing is appended when it raises (invariant 7)."""
+handler returns the id of the case it worked on; nothing is appended when it raises (invariant 7).
+
+A command with a client request id (`request`, invariant 9) is claimed as its unit of work opens:
+a retry of one recorded before returns the first answer and records nothing — the case id minted
+for it is never used."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Sequence
 
 from services.common.events import Actor
 from services.common.handoff import request_work
-from services.common.kit import Provenance, UnitOfWork
+from services.common.kit import Provenance, Request, UnitOfWork
 from services.common.registry.domain import ClaimKind, Outcome
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
@@ -58,7 +62,7 @@ def _clerk_here(deps: Deps, actor: Actor) -> None:
 # -- marriage -----------------------------------------------------------------------------------
 
 
-def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor) -> str:
+def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: Request | None = None) -> str:
     """结婚登记: record the application and both declarations; the registry is asked for both
     persons as the application is recorded (subscribers.py). The registry's decisions finish it
     (reactions.when_registry_decides_register_or_refuse)."""
@@ -70,12 +74,14 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor) -> str:
     _clerk_here(deps, actor)
     events = apply_for_registration(case_id=case_id, office_code=actor.office_code, region=deps.region,
                                     application_date=today, party_a=party_a, party_b=party_b)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         uow.start(Marriage, case_id, events)
-    return case_id
+        return uow.answer(case_id)
 
 
-def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor) -> str:
+def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, request: Request | None = None) -> str:
     """A court's judgment voiding or annulling a marriage, recorded against it: both persons are
     released, and a divorce still open ends."""
     provenance = _command(deps, actor, cmd.marriage_case_id)
@@ -83,7 +89,9 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor) ->
     cmd.validate(today)
     assert cmd.judgment is not None and cmd.judgment_date is not None
     _clerk_here(deps, actor)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         marriage = uow.load(Marriage, cmd.marriage_case_id)
         open_divorce = uow.load(Divorce, marriage.open_divorce_case_id) if marriage.open_divorce_case_id else None
         uow.record(marriage, marriage.record_judgment(
@@ -93,13 +101,13 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor) ->
             uow.record(open_divorce, open_divorce.terminate(
                 reason=f"the marriage was declared {cmd.judgment.value} by {cmd.court.strip()}",
                 judgment_number=cmd.judgment_number.strip()))
-    return cmd.marriage_case_id
+        return uow.answer(cmd.marriage_case_id)
 
 
 # -- divorce by agreement -----------------------------------------------------------------------
 
 
-def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor) -> str:
+def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor, request: Request | None = None) -> str:
     """受理: record the application with its agreement, open the proceeding on the marriage (one
     at a time), and — as it is recorded — schedule the end of the cooling-off."""
     case_id = new_case_id("divorce", deps.region)
@@ -108,7 +116,9 @@ def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor) -> str:
     spouse_a, spouse_b, agreement = cmd.validated(today)
     _clerk_here(deps, actor)
     periods = divorce_periods(today, deps.settings.calendar)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         marriage = uow.load(Marriage, cmd.marriage_case_id)
         events = divorce_module.receive(case_id=case_id, marriage=marriage, spouse_a=spouse_a, spouse_b=spouse_b,
                                         agreement=agreement, both_present=cmd.both_appear_in_person,
@@ -116,41 +126,48 @@ def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor) -> str:
         # The marriage's version guards "one open divorce": of two receipts racing, one conflicts.
         uow.record(marriage, marriage.open_divorce(case_id, actor.office_code))
         uow.start(Divorce, case_id, events)
-    return case_id
+        return uow.answer(case_id)
 
 
-def withdraw_divorce(deps: Deps, cmd: WithdrawDivorce, actor: Actor) -> str:
+def withdraw_divorce(deps: Deps, cmd: WithdrawDivorce, actor: Actor, request: Request | None = None) -> str:
     provenance = _command(deps, actor, cmd.divorce_case_id)
     today = china_date(provenance.occurred_at)
     citizen_id = cmd.validated(today)
     _clerk_here(deps, actor)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         divorce = uow.load(Divorce, cmd.divorce_case_id)
         events = divorce.withdraw(citizen_id=citizen_id, office_code=actor.office_code, today=today,
                                   reason=cmd.reason.strip())
         close_divorce(uow, divorce, events, "withdrawn")
-    return divorce.case_id
+        return uow.answer(divorce.case_id)
 
 
-def request_divorce_certificate(deps: Deps, cmd: RequestDivorceCertificate, actor: Actor) -> str:
+def request_divorce_certificate(deps: Deps, cmd: RequestDivorceCertificate, actor: Actor,
+                                request: Request | None = None) -> str:
     provenance = _command(deps, actor, cmd.divorce_case_id)
     cmd.validate()
     _clerk_here(deps, actor)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         divorce = uow.load(Divorce, cmd.divorce_case_id)
         uow.record(divorce, divorce.request_certificate(office_code=actor.office_code,
                                                         both_present=cmd.both_appear_in_person,
                                                         today=china_date(provenance.occurred_at)))
-    return divorce.case_id
+        return uow.answer(divorce.case_id)
 
 
-def register_divorce(deps: Deps, cmd: RegisterDivorce, actor: Actor) -> str:
+def register_divorce(deps: Deps, cmd: RegisterDivorce, actor: Actor, request: Request | None = None) -> str:
     """离婚登记 after review: the certificate number, the marriage dissolved, both persons released."""
     provenance = _command(deps, actor, cmd.divorce_case_id)
     today = china_date(provenance.occurred_at)
     cmd.validate()
     _clerk_here(deps, actor)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         divorce = uow.load(Divorce, cmd.divorce_case_id)
         divorce.check_can_register(actor.office_code)  # before a number is taken
         marriage = uow.load(Marriage, divorce.marriage_case_id)
@@ -158,7 +175,7 @@ def register_divorce(deps: Deps, cmd: RegisterDivorce, actor: Actor) -> str:
                                           on=today, case_id=divorce.case_id)
         uow.record(divorce, divorce.register(office_code=actor.office_code, certificate_number=number, today=today))
         uow.record(marriage, marriage.dissolve_by_divorce(divorce.case_id, number, today))
-    return divorce.case_id
+        return uow.answer(divorce.case_id)
 
 
 def close_divorce(uow: UnitOfWork, divorce: Divorce, events: Sequence[DivorceEvent], outcome: str) -> None:
@@ -171,7 +188,7 @@ def close_divorce(uow: UnitOfWork, divorce: Divorce, events: Sequence[DivorceEve
 # -- reissue and status queries -----------------------------------------------------------------
 
 
-def reissue_certificate(deps: Deps, cmd: ReissueCertificate, actor: Actor) -> str:
+def reissue_certificate(deps: Deps, cmd: ReissueCertificate, actor: Actor, request: Request | None = None) -> str:
     """补领 at any office in the country: the certificate again, or a registration record
     certificate when the status it certifies has changed since. A record this region holds is
     decided here at once; one another region holds (its code is in the record's case id) is asked
@@ -183,8 +200,11 @@ def reissue_certificate(deps: Deps, cmd: ReissueCertificate, actor: Actor) -> st
     _clerk_here(deps, actor)
     record_region = record_region_of(cmd.record_case_id)
     if record_region and record_region != deps.region:
-        return _reissue_from_another_archive(deps, cmd, actor, applicant, case_id, record_region, provenance)
-    with deps.units.begin(provenance) as uow:
+        return _reissue_from_another_archive(deps, cmd, actor, applicant, case_id, record_region, provenance,
+                                             request)
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         _, decision = decide_from_archive(uow, cmd.record_case_id, applicant)
         number = issue_certificate_number(uow, document=decision.issued, office_code=actor.office_code, on=today,
                                           case_id=case_id)
@@ -192,11 +212,11 @@ def reissue_certificate(deps: Deps, cmd: ReissueCertificate, actor: Actor) -> st
                          record_case_id=cmd.record_case_id, applicant=applicant, decision=decision,
                          certificate_number=number, issued_on=today, reason=cmd.reason.strip())
         uow.start(RemoteReissue, case_id, [event])
-    return case_id
+        return uow.answer(case_id)
 
 
 def _reissue_from_another_archive(deps: Deps, cmd: ReissueCertificate, actor: Actor, applicant: str, case_id: str,
-                                  record_region: str, provenance: Provenance) -> str:
+                                  record_region: str, provenance: Provenance, request: Request | None) -> str:
     """补领 here of a record `record_region` holds (国务院令第804号: any office in the country): open
     the case and ask that region's archive (hand-off REQUEST_WORK, docs/cross-region.md) in one
     transaction. Its answer issues here (handoffs.when_archive_answers_issue_here)."""
@@ -206,31 +226,35 @@ def _reissue_from_another_archive(deps: Deps, cmd: ReissueCertificate, actor: Ac
         record_region=record_region, applicant_citizen_id=applicant, reason=cmd.reason.strip(),
         requested_on=china_date(provenance.occurred_at), handoff_id=handoff_id,
     )
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         uow.start(RemoteReissue, case_id, [event])
         request_work(uow.tx, case_id=case_id, to_region=record_region, work=REISSUE_WORK,
                      accept_within=deps.settings.reissue_accept_within,
                      answer_within=deps.settings.reissue_answer_within, actor=actor,
                      case_snapshot=to_message(event), handoff_id=handoff_id, occurred_at=provenance.occurred_at,
                      causation_id=uow.changes[-1].last_event_id, trace=provenance.trace)
-    return case_id
+        return uow.answer(case_id)
 
 
-def query_marital_status(deps: Deps, cmd: QueryMaritalStatus, actor: Actor) -> str:
+def query_marital_status(deps: Deps, cmd: QueryMaritalStatus, actor: Actor, request: Request | None = None) -> str:
     """The status as this region's records and the registry's view of all regions show it; the
     question, the asker (the event's actor) and the answer are recorded together."""
     case_id = new_case_id("status-query", deps.region)
     provenance = _command(deps, actor, case_id)
     today = china_date(provenance.occurred_at)
     citizen_id = cmd.validated(today)
-    with deps.units.begin(provenance) as uow:
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
         on_record = _status_everywhere(uow, citizen_id)
         event = answer_status_query(case_id=case_id, citizen_id=citizen_id, reason=cmd.reason.strip(),
                                     requesting_body=cmd.requesting_body.strip(), role=actor.role,
                                     authorised_roles=deps.settings.status_query_roles, on_record=on_record,
                                     queried_on=today, office_code=actor.office_code, region=deps.region)
         uow.start(StatusQuery, case_id, [event])
-    return case_id
+        return uow.answer(case_id)
 
 
 def decide_from_archive(uow: UnitOfWork, record_case_id: str, applicant: str

@@ -1,15 +1,18 @@
 """The gRPC servicer of tongban.marriage.v1.MarriageService. It only translates: request →
 command (adapters), the handler does the work, the case is read back as the answer. The caller's
 actor comes from grpc_context's interceptor, which also maps every refusal to its status
-(architecture invariant 7)."""
+(architecture invariant 7). Every command passes its request id and fingerprint (`_request`): a
+retry gets the first answer (invariant 9)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import grpc
+from google.protobuf.message import Message
 
 from services.common.grpc_context import current_actor
+from services.common.kit import Request
 from services.marriage.adapters import grpc_mapping as mapping
 from services.marriage.application import handlers, queries
 from services.marriage.application.unit import Deps
@@ -23,46 +26,50 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
 
     def RegisterMarriage(self, request: api.RegisterMarriageRequest,
                          context: grpc.ServicerContext) -> api.RegisterMarriageResponse:
-        case_id = handlers.register_marriage(self.deps, mapping.register_marriage(request), current_actor())
+        command = mapping.register_marriage(request)
+        case_id = handlers.register_marriage(self.deps, command, current_actor(), _request(request))
         return api.RegisterMarriageResponse(case=self._settled(case_id, request.wait_seconds, context))
 
     def ReceiveDivorce(self, request: api.ReceiveDivorceRequest,
                        context: grpc.ServicerContext) -> api.ReceiveDivorceResponse:
-        case_id = handlers.receive_divorce(self.deps, mapping.receive_divorce(request), current_actor())
+        command = mapping.receive_divorce(request)
+        case_id = handlers.receive_divorce(self.deps, command, current_actor(), _request(request))
         return api.ReceiveDivorceResponse(case=self._case(case_id))
 
     def WithdrawDivorce(self, request: api.WithdrawDivorceRequest,
                         context: grpc.ServicerContext) -> api.WithdrawDivorceResponse:
-        case_id = handlers.withdraw_divorce(self.deps, mapping.withdraw_divorce(request), current_actor())
+        command = mapping.withdraw_divorce(request)
+        case_id = handlers.withdraw_divorce(self.deps, command, current_actor(), _request(request))
         return api.WithdrawDivorceResponse(case=self._case(case_id))
 
     def RequestDivorceCertificate(self, request: api.RequestDivorceCertificateRequest,
                                   context: grpc.ServicerContext) -> api.RequestDivorceCertificateResponse:
         command = mapping.request_divorce_certificate(request)
-        case_id = handlers.request_divorce_certificate(self.deps, command, current_actor())
+        case_id = handlers.request_divorce_certificate(self.deps, command, current_actor(), _request(request))
         return api.RequestDivorceCertificateResponse(case=self._case(case_id))
 
     def RegisterDivorce(self, request: api.RegisterDivorceRequest,
                         context: grpc.ServicerContext) -> api.RegisterDivorceResponse:
-        case_id = handlers.register_divorce(self.deps, mapping.register_divorce(request), current_actor())
+        command = mapping.register_divorce(request)
+        case_id = handlers.register_divorce(self.deps, command, current_actor(), _request(request))
         return api.RegisterDivorceResponse(case=self._case(case_id))
 
     def ReissueCertificate(self, request: api.ReissueCertificateRequest,
                            context: grpc.ServicerContext) -> api.ReissueCertificateResponse:
         command = mapping.reissue_certificate(request)
-        case_id = handlers.reissue_certificate(self.deps, command, current_actor())
+        case_id = handlers.reissue_certificate(self.deps, command, current_actor(), _request(request))
         return api.ReissueCertificateResponse(case=self._settled(case_id, request.wait_seconds, context))
 
     def QueryMaritalStatus(self, request: api.QueryMaritalStatusRequest,
                            context: grpc.ServicerContext) -> api.QueryMaritalStatusResponse:
         command = mapping.query_marital_status(request)
-        case_id = handlers.query_marital_status(self.deps, command, current_actor())
+        case_id = handlers.query_marital_status(self.deps, command, current_actor(), _request(request))
         return api.QueryMaritalStatusResponse(case=self._case(case_id))
 
     def RecordCourtJudgment(self, request: api.RecordCourtJudgmentRequest,
                             context: grpc.ServicerContext) -> api.RecordCourtJudgmentResponse:
         command = mapping.record_court_judgment(request)
-        case_id = handlers.record_court_judgment(self.deps, command, current_actor())
+        case_id = handlers.record_court_judgment(self.deps, command, current_actor(), _request(request))
         return api.RecordCourtJudgmentResponse(case=self._case(case_id))
 
     def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
@@ -84,6 +91,12 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
 
     def _case(self, case_id: str) -> api.Case:
         return mapping.case_message(queries.get_case(self.deps, case_id))
+
+
+def _request(message: Message) -> Request | None:
+    # How long the caller waits for the answer is not part of what it asks.
+    ignoring = ("wait_seconds",) if "wait_seconds" in message.DESCRIPTOR.fields_by_name else ()
+    return Request.of(message, ignoring=ignoring)
 
 
 def marriage_servicer(deps: Deps) -> Callable[[grpc.Server], None]:

@@ -1,12 +1,15 @@
 """`tongban window marriage ...`: the marriage service's actions at a clerk's window.
 
 Each action is one call to tongban.marriage.v1.MarriageService, made by the window's frame
-(services/stack/window.py) as the clerk named there; the answer is printed by window_text.py."""
+(services/stack/window.py) as the clerk named there; the answer is printed by window_text.py.
+Every action that records something sends a request id (architecture invariant 9): a new one per
+invocation, or the one given with --request-id to retry an action whose answer was lost."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,24 @@ from services.stack.window import Formatter, UsageError, call, common_options
 QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration")
 AS_IN_THE_AGREEMENT = "见所附离婚协议书"  # an arrangement the attached agreement states
 DECLARATIONS = ("consents", "no_spouse", "no_prohibited_kinship", "appears_in_person")
+REQUEST_ID_HELP = (
+    "retry an action whose answer you did not get (a timeout, a dropped connection) with the request id "
+    "printed then: if the first call was recorded you get its case and nothing is recorded twice. "
+    "Default: a new id (a new action). Never reuse an id for another action: it is refused")
+
+
+def _command_options() -> argparse.ArgumentParser:
+    """The parent parser of the actions that record something: --request-id."""
+    once = argparse.ArgumentParser(add_help=False)
+    once.add_argument("--request-id", metavar="ID", help=REQUEST_ID_HELP)
+    return once
+
+
+def _request_id(args: argparse.Namespace) -> str:
+    """The action's request id: the one given, or a new UUID; kept on `args` so the frame can
+    print it when the answer is lost."""
+    args.request_id = (args.request_id or "").strip() or str(uuid.uuid4())
+    return str(args.request_id)
 
 
 def _stub(channel: Any) -> Any:
@@ -45,10 +66,12 @@ def add_window_commands(services: Any) -> None:
         formatter_class=Formatter)
     actions = marriage.add_subparsers(dest="window_action", metavar="ACTION", required=True)
     common = common_options()
+    command = [common, _command_options()]
 
-    def action(name: str, help_: str, description: str, example: str) -> argparse.ArgumentParser:
+    def action(name: str, help_: str, description: str, example: str, *, records: bool = True
+               ) -> argparse.ArgumentParser:
         return actions.add_parser(name, help=help_, description=description, epilog=f"example:\n  {example}",
-                                  parents=[common], formatter_class=Formatter)
+                                  parents=command if records else [common], formatter_class=Formatter)
 
     register = action(
         "register", "结婚登记: register a marriage (both parties present)",
@@ -77,7 +100,7 @@ def add_window_commands(services: Any) -> None:
 
     def step(name: str, help_: str, description: str, example: str) -> argparse.ArgumentParser:
         return steps.add_parser(name, help=help_, description=description, epilog=f"example:\n  {example}",
-                                parents=[common], formatter_class=Formatter)
+                                parents=command, formatter_class=Formatter)
 
     receive = step(
         "receive", "受理: receive a divorce application; the cooling-off starts",
@@ -186,14 +209,14 @@ def add_window_commands(services: Any) -> None:
         "list", "your office's cases, or one work queue",
         "List your office's cases (newest first), optionally of one type and state, or one work queue:\n"
         f"{', '.join(QUEUES)}.",
-        "tongban window marriage list --queue awaiting_certificate_request")
+        "tongban window marriage list --queue awaiting_certificate_request", records=False)
     _listing_options(listing, queue=True)
     listing.set_defaults(handler=_list)
 
     queue = action(
         "queue", "one work queue of your office",
         f"The cases waiting in one work queue of your office: {', '.join(QUEUES)}.",
-        "tongban window marriage queue cooling_off")
+        "tongban window marriage queue cooling_off", records=False)
     queue.add_argument("queue", metavar="QUEUE", choices=QUEUES, help=", ".join(QUEUES))
     _listing_options(queue, queue=False)
     queue.set_defaults(handler=_list)
@@ -227,7 +250,7 @@ def _register(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
     request = api.RegisterMarriageRequest(
         party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration),
         party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration),
-        wait_seconds=args.wait)
+        wait_seconds=args.wait, request_id=_request_id(args))
     return call(stub, "RegisterMarriage", request, metadata, args).case
 
 
@@ -253,7 +276,7 @@ def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.
     request = api.ReceiveDivorceRequest(
         marriage_case_id=args.marriage_case, agreement=agreement, both_appear_in_person=not args.not_in_person,
         spouse_a=events_pb2.Spouse(citizen_id=args.spouse_a.strip(), name=args.name_a),
-        spouse_b=events_pb2.Spouse(citizen_id=args.spouse_b.strip(), name=args.name_b))
+        spouse_b=events_pb2.Spouse(citizen_id=args.spouse_b.strip(), name=args.name_b), request_id=_request_id(args))
     return call(stub, "ReceiveDivorce", request, metadata, args).case
 
 
@@ -261,7 +284,7 @@ def _withdraw_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.WithdrawDivorceRequest(divorce_case_id=args.divorce_case, citizen_id=args.citizen_id.strip(),
-                                         reason=args.reason)
+                                         reason=args.reason, request_id=_request_id(args))
     return call(stub, "WithdrawDivorce", request, metadata, args).case
 
 
@@ -269,22 +292,24 @@ def _request_certificate(stub: Any, metadata: list[tuple[str, str]], args: argpa
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.RequestDivorceCertificateRequest(divorce_case_id=args.divorce_case,
-                                                   both_appear_in_person=not args.not_in_person)
+                                                   both_appear_in_person=not args.not_in_person,
+                                                   request_id=_request_id(args))
     return call(stub, "RequestDivorceCertificate", request, metadata, args).case
 
 
 def _register_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
-    return call(stub, "RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=args.divorce_case), metadata,
-                 args).case
+    request = api.RegisterDivorceRequest(divorce_case_id=args.divorce_case, request_id=_request_id(args))
+    return call(stub, "RegisterDivorce", request, metadata, args).case
 
 
 def _reissue(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.ReissueCertificateRequest(record_case_id=args.record_case,
-                                            applicant_citizen_id=args.applicant.strip(), reason=args.reason)
+                                            applicant_citizen_id=args.applicant.strip(), reason=args.reason,
+                                            request_id=_request_id(args))
     return call(stub, "ReissueCertificate", request, metadata, args).case
 
 
@@ -292,7 +317,7 @@ def _status(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.QueryMaritalStatusRequest(citizen_id=args.citizen_id.strip(), reason=args.reason,
-                                            requesting_body=args.requesting_body)
+                                            requesting_body=args.requesting_body, request_id=_request_id(args))
     return call(stub, "QueryMaritalStatus", request, metadata, args).case
 
 
@@ -307,7 +332,7 @@ def _judgment(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
         marriage_case_id=args.marriage_case,
         judgment=api.JUDGMENT_VOID if args.judgment == "void" else api.JUDGMENT_ANNULLED,
         court=args.court, judgment_number=args.number, ground=args.ground,
-        judgment_date={"year": day.year, "month": day.month, "day": day.day})
+        judgment_date={"year": day.year, "month": day.month, "day": day.day}, request_id=_request_id(args))
     return call(stub, "RecordCourtJudgment", request, metadata, args).case
 
 

@@ -34,90 +34,106 @@ class PartyInput(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., declaration: _Optional[_Union[_events_pb2.MarriageDeclaration, _Mapping]] = ...) -> None: ...
 
 class RegisterMarriageRequest(_message.Message):
-    __slots__ = ("party_a", "party_b", "wait_seconds")
+    __slots__ = ("party_a", "party_b", "wait_seconds", "request_id")
     PARTY_A_FIELD_NUMBER: _ClassVar[int]
     PARTY_B_FIELD_NUMBER: _ClassVar[int]
     WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     party_a: PartyInput
     party_b: PartyInput
     wait_seconds: float
-    def __init__(self, party_a: _Optional[_Union[PartyInput, _Mapping]] = ..., party_b: _Optional[_Union[PartyInput, _Mapping]] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
+    request_id: str
+    def __init__(self, party_a: _Optional[_Union[PartyInput, _Mapping]] = ..., party_b: _Optional[_Union[PartyInput, _Mapping]] = ..., wait_seconds: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReceiveDivorceRequest(_message.Message):
-    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "both_appear_in_person")
+    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "both_appear_in_person", "request_id")
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_A_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_B_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     BOTH_APPEAR_IN_PERSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     marriage_case_id: str
     spouse_a: _events_pb2.Spouse
     spouse_b: _events_pb2.Spouse
     agreement: _events_pb2.DivorceAgreement
     both_appear_in_person: bool
-    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., both_appear_in_person: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., both_appear_in_person: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class WithdrawDivorceRequest(_message.Message):
-    __slots__ = ("divorce_case_id", "citizen_id", "reason")
+    __slots__ = ("divorce_case_id", "citizen_id", "reason", "request_id")
     DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     divorce_case_id: str
     citizen_id: str
     reason: str
-    def __init__(self, divorce_case_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RequestDivorceCertificateRequest(_message.Message):
-    __slots__ = ("divorce_case_id", "both_appear_in_person")
+    __slots__ = ("divorce_case_id", "both_appear_in_person", "request_id")
     DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     BOTH_APPEAR_IN_PERSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     divorce_case_id: str
     both_appear_in_person: bool
-    def __init__(self, divorce_case_id: _Optional[str] = ..., both_appear_in_person: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., both_appear_in_person: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RegisterDivorceRequest(_message.Message):
-    __slots__ = ("divorce_case_id",)
+    __slots__ = ("divorce_case_id", "request_id")
     DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     divorce_case_id: str
-    def __init__(self, divorce_case_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReissueCertificateRequest(_message.Message):
-    __slots__ = ("record_case_id", "applicant_citizen_id", "reason", "wait_seconds")
+    __slots__ = ("record_case_id", "applicant_citizen_id", "reason", "wait_seconds", "request_id")
     RECORD_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     APPLICANT_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     record_case_id: str
     applicant_citizen_id: str
     reason: str
     wait_seconds: float
-    def __init__(self, record_case_id: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
+    request_id: str
+    def __init__(self, record_case_id: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., wait_seconds: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class QueryMaritalStatusRequest(_message.Message):
-    __slots__ = ("citizen_id", "reason", "requesting_body")
+    __slots__ = ("citizen_id", "reason", "requesting_body", "request_id")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REQUESTING_BODY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     reason: str
     requesting_body: str
-    def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., requesting_body: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., requesting_body: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecordCourtJudgmentRequest(_message.Message):
-    __slots__ = ("marriage_case_id", "judgment", "court", "judgment_number", "judgment_date", "ground")
+    __slots__ = ("marriage_case_id", "judgment", "court", "judgment_number", "judgment_date", "ground", "request_id")
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     JUDGMENT_FIELD_NUMBER: _ClassVar[int]
     COURT_FIELD_NUMBER: _ClassVar[int]
     JUDGMENT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     JUDGMENT_DATE_FIELD_NUMBER: _ClassVar[int]
     GROUND_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     marriage_case_id: str
     judgment: Judgment
     court: str
     judgment_number: str
     judgment_date: _types_pb2.Date
     ground: str
-    def __init__(self, marriage_case_id: _Optional[str] = ..., judgment: _Optional[_Union[Judgment, str]] = ..., court: _Optional[str] = ..., judgment_number: _Optional[str] = ..., judgment_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., ground: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, marriage_case_id: _Optional[str] = ..., judgment: _Optional[_Union[Judgment, str]] = ..., court: _Optional[str] = ..., judgment_number: _Optional[str] = ..., judgment_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., ground: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
     __slots__ = ("case_id",)
