@@ -7,13 +7,21 @@ Per store:   global_hash = SHA-256("tongban.global.v1\\0" || prev_global_hash ||
 The first event of a stream, and the first of a store, chain to 32 zero bytes. canonical_bytes is
 compact JSON with sorted keys over every provenance field and the payload (base64), so an auditor
 can recompute it with any JSON library; it deliberately excludes the store-assigned position and
-both hashes."""
+both hashes.
+
+`canonical_bytes_of` writes those bytes directly from the twenty stored fields, in the order of
+CANONICAL_FIELDS (the order of the `events` columns), with the string encoder `json.dumps` itself
+uses: the same bytes as `json.dumps(canonical_document(...))`, about four times faster, and the one
+path both appends and verification take (tests/unit/test_canonical_bytes.py holds the two equal)."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
+from collections.abc import Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from services.common.events import RecordedEvent, to_micros
@@ -49,14 +57,63 @@ def canonical_document(event: RecordedEvent) -> dict[str, Any]:
     }
 
 
-def canonical_bytes(event: RecordedEvent) -> bytes:
+def canonical_json(event: RecordedEvent) -> bytes:
+    """The reference definition: compact, sorted-key JSON of `canonical_document`."""
     return json.dumps(
         canonical_document(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
 
 
+# The stored fields that make up the canonical document, in the `events` table's column order.
+CANONICAL_FIELDS = (
+    "event_id", "stream_id", "stream_type", "version", "type", "schema_version", "payload",
+    "occurred_at_us", "recorded_at_us", "region", "service", "actor_kind", "actor_clerk_id",
+    "actor_office_code", "actor_region", "actor_role", "correlation_id", "causation_id",
+    "traceparent", "tracestate",
+)
+
+
+def canonical_bytes_of(fields: Sequence[Any]) -> bytes:
+    """canonical_json's bytes from the fields named by CANONICAL_FIELDS, in that order. Keys are
+    written in sorted order; strings through json's own encoder (`ensure_ascii=False`); integers as
+    json writes them."""
+    (event_id, stream_id, stream_type, version, type_, schema_version, payload, occurred_us,
+     recorded_us, region, service, a_kind, a_clerk, a_office, a_region, a_role, correlation_id,
+     causation_id, traceparent, tracestate) = fields
+    e = encode_basestring
+    return (
+        f'{{"actor":{{"clerk_id":{e(a_clerk)},"kind":{e(a_kind)},"office_code":{e(a_office)},'
+        f'"region":{e(a_region)},"role":{e(a_role)}}},"causation_id":{e(causation_id)},'
+        f'"correlation_id":{e(correlation_id)},"event_id":{e(event_id)},'
+        f'"occurred_at_us":{int.__repr__(occurred_us)},'
+        f'"payload":"{binascii.b2a_base64(payload, newline=False).decode("ascii")}",'
+        f'"recorded_at_us":{int.__repr__(recorded_us)},"region":{e(region)},'
+        f'"schema_version":{int.__repr__(schema_version)},"service":{e(service)},'
+        f'"stream_id":{e(stream_id)},"stream_type":{e(stream_type)},'
+        f'"trace":{{"traceparent":{e(traceparent)},"tracestate":{e(tracestate)}}},'
+        f'"type":{e(type_)},"version":{int.__repr__(version)}}}'
+    ).encode()
+
+
+def canonical_fields(event: RecordedEvent) -> tuple[Any, ...]:
+    """An event's CANONICAL_FIELDS, in order."""
+    a, t = event.actor, event.trace
+    return (event.event_id, event.stream_id, event.stream_type, event.version, event.type,
+            event.schema_version, event.payload, to_micros(event.occurred_at), to_micros(event.recorded_at),
+            event.region, event.service, a.kind, a.clerk_id, a.office_code, a.region, a.role,
+            event.correlation_id, event.causation_id, t.traceparent, t.tracestate)
+
+
+def canonical_bytes(event: RecordedEvent) -> bytes:
+    return canonical_bytes_of(canonical_fields(event))
+
+
+def hash_of(prev_hash: bytes, canonical: bytes) -> bytes:
+    return hashlib.sha256(_EVENT_DOMAIN + prev_hash + canonical).digest()
+
+
 def event_hash(prev_hash: bytes, event: RecordedEvent) -> bytes:
-    return hashlib.sha256(_EVENT_DOMAIN + prev_hash + canonical_bytes(event)).digest()
+    return hash_of(prev_hash, canonical_bytes(event))
 
 
 def global_hash(prev_global_hash: bytes, position: int, hash_: bytes) -> bytes:
