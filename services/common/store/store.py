@@ -11,20 +11,20 @@ inbox, say) hold no lock, and the lock is taken as late as possible: at the firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, func, insert, select, update
+from sqlalchemy import MetaData, func, insert, select
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
-from services.common.hashing import GENESIS, event_hash, global_hash
+from services.common.hashing import GENESIS, canonical_bytes_of, global_hash, hash_of
+from services.common.store import driver
 from services.common.store.engine import WRITE, create_store_engine
 from services.common.store.schema import IMMUTABILITY_DDL, events, inbox, metadata, store_head
 
@@ -125,10 +125,7 @@ class EventStore:
     def read_log(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with position > `after`, in global order. Gap-safe (see module docstring)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(events).where(events.c.position > after).order_by(events.c.position).limit(limit)
-            )
-            return [row_to_event(r) for r in rows]
+            return events_from_tuples(log_page(conn, after, None, limit))
 
     def iter_log(self, after: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
         while True:
@@ -153,7 +150,7 @@ class EventStore:
             rows = conn.execute(
                 select(events).where(events.c.correlation_id == correlation_id).order_by(events.c.position)
             )
-            return [row_to_event(r) for r in rows]
+            return events_from_tuples(rows)
 
 
 class StoreTransaction:
@@ -161,6 +158,7 @@ class StoreTransaction:
         self.store = store
         self.connection = connection
         self._head: tuple[int, bytes, int] | None = None  # position, global hash, recorded_at_us
+        self._sql = driver.statements(store.dialect)
         self._stream_heads: dict[str, tuple[int, bytes]] = {}
 
     def append(self, stream_id: str, stream_type: str, expected_version: int | None,
@@ -169,35 +167,38 @@ class StoreTransaction:
             return []
         if not stream_id:
             raise ValueError("stream_id must not be empty")
-        position, prev_global, last_recorded = self._lock_head()
+        position, prev_global, last_recorded = self._lock_head(stream_id)
         version, prev_hash = self._stream_head(stream_id)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyConflict(stream_id, expected_version, version)
         # recorded_at never goes backwards along the log, so "as of" reads agree with its order.
         recorded_us = max(to_micros(self.store.clock.now()), last_recorded)
+        recorded_at = _from_micros(recorded_us)
+        region, service = self.store.region, self.store.service
+        rows: list[tuple[Any, ...]] = []
         recorded: list[RecordedEvent] = []
         for new in new_events:
             version += 1
             position += 1
-            draft = RecordedEvent(
+            a, t = new.actor, new.trace
+            fields = (new.event_id, stream_id, stream_type, version, new.type, new.schema_version, new.payload,
+                      to_micros(new.occurred_at), recorded_us, region, service, a.kind, a.clerk_id,
+                      a.office_code, a.region, a.role, new.correlation_id, new.causation_id,
+                      t.traceparent, t.tracestate)
+            h = hash_of(prev_hash, canonical_bytes_of(fields))
+            g = global_hash(prev_global, position, h)
+            rows.append((position, *fields, prev_hash, h, g))
+            recorded.append(RecordedEvent(
                 event_id=new.event_id, stream_id=stream_id, stream_type=stream_type, version=version,
                 type=new.type, schema_version=new.schema_version, payload=new.payload,
-                occurred_at=new.occurred_at, recorded_at=from_micros(recorded_us),
-                region=self.store.region, service=self.store.service, actor=new.actor,
-                correlation_id=new.correlation_id, causation_id=new.causation_id, trace=new.trace,
-                prev_hash=prev_hash, hash=b"", position=position, global_hash=b"",
-            )
-            h = event_hash(prev_hash, draft)
-            g = global_hash(prev_global, position, h)
-            recorded.append(replace(draft, hash=h, global_hash=g))
+                occurred_at=new.occurred_at, recorded_at=recorded_at, region=region, service=service,
+                actor=a, correlation_id=new.correlation_id, causation_id=new.causation_id, trace=t,
+                prev_hash=prev_hash, hash=h, position=position, global_hash=g,
+            ))
             prev_hash, prev_global = h, g
         # Under the head lock no other writer can take these versions; the unique constraints
         # still guard (stream_id, version) and event_id, and raise IntegrityError on a reused id.
-        self.connection.execute(insert(events), [event_to_row(e) for e in recorded])
-        self.connection.execute(
-            update(store_head).where(store_head.c.id == 1)
-            .values(position=position, global_hash=prev_global, recorded_at_us=recorded_us)
-        )
+        driver.write_events(self.connection, self._sql, rows, (position, prev_global, recorded_us))
         self._head = (position, prev_global, recorded_us)
         self._stream_heads[stream_id] = (version, prev_hash)
         return recorded
@@ -230,23 +231,21 @@ class StoreTransaction:
         already holds the database's write lock, so it only reads the head. Idempotent."""
         self._lock_head()
 
-    def _lock_head(self) -> tuple[int, bytes, int]:
+    def _lock_head(self, stream_id: str | None = None) -> tuple[int, bytes, int]:
+        """Lock and read the head; with `stream_id`, read that stream's head in the same round trip."""
         if self._head is None:
-            query = select(store_head.c.position, store_head.c.global_hash, store_head.c.recorded_at_us)
-            query = query.where(store_head.c.id == 1)
-            if self.store.dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already serialises writers
-                query = query.with_for_update()
-            row = self.connection.execute(query).one()
-            self._head = (int(row.position), bytes(row.global_hash), int(row.recorded_at_us))
+            if stream_id in self._stream_heads:
+                stream_id = None
+            head, stream = driver.lock_head_and_stream(self.connection, self._sql, stream_id)
+            self._head = (int(head[0]), bytes(head[1]), int(head[2]))
+            if stream_id is not None:
+                self._stream_heads[stream_id] = (int(stream[0]), bytes(stream[1])) if stream else (0, GENESIS)
         return self._head
 
     def _stream_head(self, stream_id: str) -> tuple[int, bytes]:
         if stream_id not in self._stream_heads:
-            row = self.connection.execute(
-                select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
-                .order_by(events.c.version.desc()).limit(1)
-            ).first()
-            self._stream_heads[stream_id] = (int(row.version), bytes(row.hash)) if row else (0, GENESIS)
+            row = driver.fetch_one(self.connection, self._sql.stream_head, (stream_id,))
+            self._stream_heads[stream_id] = (int(row[0]), bytes(row[1])) if row else (0, GENESIS)
         return self._stream_heads[stream_id]
 
 
@@ -255,7 +254,13 @@ def _read_stream(conn: Connection, stream_id: str, *, after_version: int,
     query = select(events).where(events.c.stream_id == stream_id, events.c.version > after_version)
     if as_of is not None:
         query = query.where(events.c.recorded_at_us <= to_micros(as_of))
-    return [row_to_event(r) for r in conn.execute(query.order_by(events.c.version))]
+    return events_from_tuples(conn.execute(query.order_by(events.c.version)))
+
+
+def log_page(conn: Connection, after: int, up_to: int | None, limit: int) -> list[tuple[Any, ...]]:
+    """Rows (every `events` column, table order) with after < position <= up_to, in log order."""
+    sql = driver.statements(conn.dialect.name).log_page
+    return driver.fetch_all(conn, sql, (after, up_to if up_to is not None else 2**63 - 1, limit))
 
 
 def _stream_version(conn: Connection, stream_id: str) -> int:
@@ -281,6 +286,36 @@ def event_to_row(e: RecordedEvent) -> dict[str, Any]:
         "traceparent": e.trace.traceparent, "tracestate": e.trace.tracestate,
         "prev_hash": e.prev_hash, "hash": e.hash, "global_hash": e.global_hash,
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_micros(micros: int) -> datetime:
+    """events.from_micros without its per-call import: the same instant."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def events_from_tuples(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
+    """Decode rows holding every `events` column in table order (driver tuples or Core rows of
+    `select(events)`): by index, with each distinct actor built once per page."""
+    actors: dict[tuple[Any, ...], Actor] = {}
+    out: list[RecordedEvent] = []
+    append = out.append
+    for (position, event_id, stream_id, stream_type, version, type_, schema_version, payload, occurred_us,
+         recorded_us, region, service, a_kind, a_clerk, a_office, a_region, a_role, correlation_id,
+         causation_id, traceparent, tracestate, prev_hash, hash_, global_hash_) in rows:
+        key = (a_kind, a_clerk, a_office, a_region, a_role)
+        actor = actors.get(key)
+        if actor is None:
+            actor = actors[key] = Actor(*key)
+        append(RecordedEvent(
+            event_id, stream_id, stream_type, int(version), type_, int(schema_version), bytes(payload),
+            _EPOCH + timedelta(microseconds=int(occurred_us)), _EPOCH + timedelta(microseconds=int(recorded_us)),
+            region, service, actor, correlation_id, causation_id, TraceContext(traceparent, tracestate),
+            bytes(prev_hash), bytes(hash_), int(position), bytes(global_hash_),
+        ))
+    return out
 
 
 def row_to_event(r: Row[Any]) -> RecordedEvent:
