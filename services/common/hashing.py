@@ -73,25 +73,24 @@ CANONICAL_FIELDS = (
 )
 
 
-def canonical_bytes_of(fields: Sequence[Any]) -> bytes:
+def canonical_bytes_of(fields: Sequence[Any], e: Any = encode_basestring, b64: Any = binascii.b2a_base64) -> bytes:
     """canonical_json's bytes from the fields named by CANONICAL_FIELDS, in that order. Keys are
     written in sorted order; strings through json's own encoder (`ensure_ascii=False`); integers as
-    json writes them."""
+    json writes them (`int.__repr__`, which is what an f-string gives an int)."""
     (event_id, stream_id, stream_type, version, type_, schema_version, payload, occurred_us,
      recorded_us, region, service, a_kind, a_clerk, a_office, a_region, a_role, correlation_id,
      causation_id, traceparent, tracestate) = fields
-    e = encode_basestring
     return (
         f'{{"actor":{{"clerk_id":{e(a_clerk)},"kind":{e(a_kind)},"office_code":{e(a_office)},'
         f'"region":{e(a_region)},"role":{e(a_role)}}},"causation_id":{e(causation_id)},'
         f'"correlation_id":{e(correlation_id)},"event_id":{e(event_id)},'
-        f'"occurred_at_us":{int.__repr__(occurred_us)},'
-        f'"payload":"{binascii.b2a_base64(payload, newline=False).decode("ascii")}",'
-        f'"recorded_at_us":{int.__repr__(recorded_us)},"region":{e(region)},'
-        f'"schema_version":{int.__repr__(schema_version)},"service":{e(service)},'
+        f'"occurred_at_us":{occurred_us},'
+        f'"payload":"{b64(payload, newline=False).decode()}",'
+        f'"recorded_at_us":{recorded_us},"region":{e(region)},'
+        f'"schema_version":{schema_version},"service":{e(service)},'
         f'"stream_id":{e(stream_id)},"stream_type":{e(stream_type)},'
         f'"trace":{{"traceparent":{e(traceparent)},"tracestate":{e(tracestate)}}},'
-        f'"type":{e(type_)},"version":{int.__repr__(version)}}}'
+        f'"type":{e(type_)},"version":{version}}}'
     ).encode()
 
 
