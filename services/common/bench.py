@@ -10,6 +10,9 @@ PostgreSQL server, or the database named by --pg-url), in this order:
 4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
+With SQLite among the backends, the same run also measures single-event appends (measure 1) with
+raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py).
+
 Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
 numbers are for a store of that size. Only the store/relay calls are timed: building the events
 happens outside the clock. Nothing here judges the numbers; it only reports them.
@@ -279,6 +282,19 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
     return results
 
 
+def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[Measure]:
+    from services.common.bench_baselines import run_baselines
+
+    started = time.perf_counter()
+    rates, more = run_baselines(sizes.single_streams,
+                                lambda i: StringValue(value=_payload_text(i)).SerializeToString())
+    notes.extend(more)
+    for backend, rate in rates.items():
+        progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
+                 f"{_fmt(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
+    return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
+
+
 # -- output ------------------------------------------------------------------------------------
 
 
@@ -372,8 +388,12 @@ def run_store_bench(args: argparse.Namespace) -> int:
             except BenchError as exc:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
+        if "sqlite" in backends:
+            results += _baselines(sizes, notes, progress)
 
-    print(format_table(results, backends))
+    columns = [*backends, *(m.backend for m in results if m.backend not in backends)]
+
+    print(format_table(results, list(dict.fromkeys(columns))))
     print()
     for note in notes:
         print(note)

@@ -1,0 +1,126 @@
+"""Baselines for `tongban bench store`, measured in the same run as the store so the numbers share
+one machine's load: single-event appends with raw sqlite3, and with the `eventsourcing` library's
+SQLite recorder when it is installed (the dev extras pin it).
+
+Both write the same events as Tongban's append_single (one new stream, one ~200-byte payload, one
+transaction each) to a file in WAL mode with synchronous=FULL, Tongban's durability:
+- raw-sqlite3      BEGIN IMMEDIATE; INSERT one row of the same 24 columns (ids, provenance, hashes
+                   precomputed outside the clock); COMMIT. The floor: no locking protocol, no hash
+                   chain, no library. What "close to raw sqlite3" is measured against.
+- eventsourcing    `SQLiteApplicationRecorder.insert_events` (9.x): a stored event per new
+                   aggregate into its totally ordered log, the nearest thing to Tongban's global log.
+                   Its connections take SQLite's compiled default synchronous setting, which the
+                   run checks is FULL (2) in WAL mode, and says otherwise."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+RAW_SQLITE = "raw-sqlite3"
+EVENTSOURCING = "eventsourcing"
+
+_RAW_SCHEMA = """CREATE TABLE events (
+    position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL,
+    stream_type TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL, payload BLOB NOT NULL, occurred_at_us INTEGER NOT NULL,
+    recorded_at_us INTEGER NOT NULL, region TEXT NOT NULL, service TEXT NOT NULL,
+    actor_kind TEXT NOT NULL, actor_clerk_id TEXT NOT NULL, actor_office_code TEXT NOT NULL,
+    actor_region TEXT NOT NULL, actor_role TEXT NOT NULL, correlation_id TEXT NOT NULL,
+    causation_id TEXT NOT NULL, traceparent TEXT NOT NULL, tracestate TEXT NOT NULL,
+    prev_hash BLOB NOT NULL, hash BLOB NOT NULL, global_hash BLOB NOT NULL,
+    UNIQUE (stream_id, version))"""
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def raw_sqlite_single(count: int, payload: Callable[[int], bytes], directory: Path) -> float:
+    """Appends/s of one-row transactions with plain sqlite3, WAL and synchronous=FULL."""
+    conn = sqlite3.connect(directory / "raw.db", isolation_level=None, timeout=60)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(_RAW_SCHEMA)
+        digest = bytes(32)
+        rows = [
+            (i + 1, str(uuid.uuid4()), f"raw-{i:07d}", "bench", 1, "google.protobuf.StringValue", 1, payload(i),
+             1_767_225_600_000_000 + i, 1_767_225_600_000_000 + i, "640000", "bench", "clerk", "clerk-007",
+             "640104-MRO-01", "640000", "clerk", f"raw-{i}", f"cmd-{i}", f"00-{uuid.uuid4().hex}-{'0' * 16}-01", "",
+             digest, digest, digest)
+            for i in range(count)
+        ]
+        insert = f"INSERT INTO events VALUES ({', '.join('?' * 24)})"
+        started = time.perf_counter()
+        for row in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(insert, row)
+            conn.execute("COMMIT")
+        return _rate(count, time.perf_counter() - started)
+    finally:
+        conn.close()
+
+
+def eventsourcing_available() -> str | None:
+    """The installed eventsourcing version, or None."""
+    try:
+        from importlib.metadata import version
+
+        import eventsourcing.sqlite  # noqa: F401
+    except ImportError:
+        return None
+    return version("eventsourcing")
+
+
+def sqlite_default_synchronous(directory: Path) -> int:
+    """The synchronous level a new WAL-mode connection gets when it sets none (2 = FULL)."""
+    conn = sqlite3.connect(directory / "probe.db")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def eventsourcing_single(count: int, payload: Callable[[int], bytes], directory: Path) -> float:
+    """Appends/s of eventsourcing's SQLite application recorder, one stored event per call."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    datastore = SQLiteDatastore(str(directory / "eventsourcing.db"))
+    try:
+        recorder = SQLiteApplicationRecorder(datastore)
+        recorder.create_table()
+        work = [StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="bench:Started",
+                            state=payload(i)) for i in range(count)]
+        started = time.perf_counter()
+        for stored in work:
+            recorder.insert_events([stored])
+        return _rate(count, time.perf_counter() - started)
+    finally:
+        datastore.close()
+
+
+def run_baselines(count: int, payload: Callable[[int], bytes]) -> tuple[dict[str, float], list[str]]:
+    """{backend: appends/s} for the baselines that could run, and notes on what ran and how."""
+    results: dict[str, float] = {}
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tongban-bench-baseline-") as tmp:
+        directory = Path(tmp)
+        results[RAW_SQLITE] = raw_sqlite_single(count, payload, directory)
+        notes.append(f"{RAW_SQLITE}: plain sqlite3 {sqlite3.sqlite_version}, one INSERT per BEGIN IMMEDIATE/"
+                     "COMMIT, WAL, synchronous=FULL, no hash chain")
+        version = eventsourcing_available()
+        if version is None:
+            notes.append(f"{EVENTSOURCING}: not installed (pip install -e '.[dev]'); not measured")
+            return results, notes
+        results[EVENTSOURCING] = eventsourcing_single(count, payload, directory)
+        level = sqlite_default_synchronous(directory)
+        durability = "synchronous=FULL" if level == 2 else f"synchronous={level}, NOT FULL: not comparable"
+        notes.append(f"{EVENTSOURCING}: eventsourcing {version} SQLiteApplicationRecorder, WAL, {durability}")
+    return results, notes
