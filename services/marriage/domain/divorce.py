@@ -188,6 +188,25 @@ class Divorce(Aggregate):
                                                 self._next_deadline_id(CERTIFICATE_WINDOW))]
         return [DivorceDeemedWithdrawn(self.window_last_day)]
 
+    def recompute_period_end(self, *, calendar: Calendar) -> list[DivorceEvent]:
+        """A calendar notice was recorded: the pending period's last day on the calendar now in
+        force (民法典 第二百零三条). When it moved — later, or earlier than the day a provisional
+        calendar gave — the deadline moves to it; otherwise nothing changes."""
+        if self.state is DivorceState.COOLING_OFF:
+            assert self.received_on is not None
+            period, current = COOLING_OFF, self.cooling_off_last_day
+            last = cooling_off_last_day(self.received_on, calendar)
+        elif self.state is DivorceState.AWAITING_CERTIFICATE_REQUEST:
+            assert self.cooling_off_last_day is not None
+            period, current = CERTIFICATE_WINDOW, self.window_last_day
+            last = window_last_day(self.cooling_off_last_day, calendar)
+        else:
+            return []
+        if last == current:
+            return []
+        return [DivorcePeriodEndRescheduled(period, last, day_after(last), not calendar.is_official(last),
+                                            self._next_deadline_id(period))]
+
     # -- folding ------------------------------------------------------------------------------
 
     def when(self, event: DivorceEvent) -> None:
