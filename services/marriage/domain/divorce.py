@@ -8,7 +8,9 @@ The periods' ends are deadlines (architecture invariant 6). When one fires, the 
 is computed again with the calendar then in force: a newer calendar (an official notice, a regional
 day off) may have moved it later, and then the deadline is rescheduled to the new end. Otherwise
 the deadline is enforced on that calendar — provisional or official — and never left pending:
-第1077条第2款 deems the application withdrawn when neither spouse came within the window."""
+第1077条第2款 deems the application withdrawn when neither spouse came within the window. When a
+year's notice is recorded, `recompute_period_end` moves a pending period's end at once, earlier as
+well as later (docs/calendar.md)."""
 
 from __future__ import annotations
 
