@@ -116,6 +116,36 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from services.common import deadlines
+    from services.common.calendars import NoticeError, published_years, read_notice_file, record_notice
+    from services.common.events import Actor
+    from services.common.kit import Provenance
+    from services.common.store import EventStore
+
+    try:
+        notice = read_notice_file(args.file)
+    except NoticeError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 2
+    store = EventStore.open(args.db, region=args.region, service=args.service, tables=(deadlines.TABLES,))
+    try:
+        provenance = Provenance.of_command(Actor.system(args.region, "calendar-import"), "",
+                                           datetime.now(UTC))
+        recorded = record_notice(store, args.region, notice, provenance)
+        versions = published_years(store.read_stream(recorded.stream_id))[notice.year]
+    finally:
+        store.close()
+    kind = "PROVISIONAL estimate" if notice.provisional else f"notice {notice.notice_number}"
+    print(f"recorded {notice.year} ({kind}) as version {len(versions)} in {recorded.stream_id}: "
+          f"{len(notice.holidays)} holidays, {len(notice.make_up_working_days)} make-up working days; "
+          "pending deadlines are recomputed when the service's scheduler fires "
+          f"{recorded.stream_id}-{recorded.version}-published")
+    return 0
+
+
 def cmd_bench_store(args: argparse.Namespace) -> int:
     from services.common.bench import run_store_bench
 
@@ -181,6 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
     health.set_defaults(func=cmd_health)
+
+    calendar = sub.add_parser(
+        "calendar", help="the working-day calendar a region records",
+        description="The State Council's yearly holiday notice (放假安排) as data in a region's store. "
+                    "See docs/calendar.md.")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", metavar="ACTION", required=True)
+    cimport = calendar_sub.add_parser(
+        "import", help="record a year's holiday notice (a new version for its year)",
+        description="Validate a notice file (JSON: year, holidays, make_up_working_days, notice_number, "
+                    "source, provisional) and record it in the region's calendar stream as the next version "
+                    "of its year; the latest version is the calendar in force. Pending deadlines computed on "
+                    "the calendar it replaces are recomputed by the service's scheduler. Exit 2 with the "
+                    "problem named when the file is invalid.",
+        epilog="example: tongban calendar import --db data/640000/marriage.db --region 640000 "
+               "services/common/calendars/2027-provisional.json")
+    cimport.add_argument("--db", required=True, type=_existing_store_url, help="SQLite file path or SQLAlchemy URL")
+    cimport.add_argument("--region", required=True, help="GB/T 2260 code of the region, e.g. 640000")
+    cimport.add_argument("--service", default="marriage", choices=catalogue.names(),
+                         help="the store's service (default marriage)")
+    cimport.add_argument("file", type=Path, help="the notice file (JSON)")
+    cimport.set_defaults(func=cmd_calendar_import)
 
     bench = sub.add_parser("bench", help="measure performance, print numbers",
                            description="Benchmarks. Each prints its numbers and can write them as JSON.")

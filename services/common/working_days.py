@@ -26,11 +26,16 @@ binding the authority, not for one binding the applicant (e.g. a divorce applica
 withdrawn), which callers should not enforce while it is provisional. A result is provisional
 when `is_official` is false for the latest date it depends on: coverage is one contiguous range of
 years, so for a forward computation `is_official(result)` says whether all of it was official.
-Recompute stored deadlines once a newer `chinesecalendar` is installed.
+A region records each year's notice as data (`PublishedYear`, from the events of its calendar
+stream, services/common/calendars/): a `Calendar` with `years` uses them instead of the package's
+data or the provisional rule for those years, and a notice not marked provisional makes its year
+official. The calendar in force in a region is built from its store
+(`services.common.calendars.CalendarInForce`); a notice recorded there recomputes the pending
+deadlines computed on the calendar it replaces.
 
-Regions can add their own days off or on through a `Calendar` (e.g. a holiday an autonomous region
-declares for everyone in it, or next year's State Council notice entered before the library
-catches up). The module-level functions use the national calendar.
+Regions can also add their own days off or on (`extra_holidays`, `extra_working_days`: e.g. a
+holiday an autonomous region declares for everyone in it). The module-level functions use the
+national calendar of the package alone.
 
 Dates are civil dates in China. A `datetime` is refused: a UTC instant near midnight is the next
 day in Beijing, and only the caller knows which it meant."""
@@ -38,6 +43,7 @@ day in Beijing, and only the caller knows which it meant."""
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -46,6 +52,7 @@ import chinese_calendar
 
 OFFICIAL_FIRST_YEAR: int = min(chinese_calendar.holidays).year
 OFFICIAL_LAST_YEAR: int = max(chinese_calendar.holidays).year
+_PACKAGE_VERSION = importlib.metadata.version("chinesecalendar")
 
 # chinese_calendar's solar-term formula (used for 清明 in the provisional rule) stops at 2100.
 PROVISIONAL_LAST_YEAR = 2100
@@ -66,15 +73,54 @@ def _date_set(dates: Iterable[date], name: str) -> frozenset[date]:
     return result
 
 
+PROVISIONAL = "provisional"
+
+
+@dataclass(frozen=True)
+class PublishedYear:
+    """One year's holidays and make-up working days (调休) as a notice gives them (国务院办公厅
+    放假安排). A day in neither set works on weekdays and rests on Saturdays and Sundays.
+
+    `provisional` marks a region's estimate (e.g. services/common/calendars/2027-provisional.json)
+    rather than the notice itself; `label` says where it comes from (notice number and version)."""
+
+    year: int
+    holidays: frozenset[date]
+    make_up_working_days: frozenset[date]
+    label: str = ""
+    provisional: bool = False
+
+    def __post_init__(self) -> None:
+        holidays = _date_set(self.holidays, "holidays")
+        working = _date_set(self.make_up_working_days, "make_up_working_days")
+        outside = sorted(d.isoformat() for d in holidays | working if d.year != self.year)
+        if outside:
+            raise ValueError(f"dates outside {self.year}: {', '.join(outside)}")
+        both = sorted(d.isoformat() for d in holidays & working)
+        if both:
+            raise ValueError(f"dates both a holiday and a make-up working day: {', '.join(both)}")
+        object.__setattr__(self, "holidays", holidays)
+        object.__setattr__(self, "make_up_working_days", working)
+
+    def is_working_day(self, d: date) -> bool:
+        if d in self.make_up_working_days:
+            return True
+        return d not in self.holidays and d.weekday() < 5
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """The national calendar plus a region's own overrides.
+    """The national calendar, the years a region recorded, and the region's own overrides.
 
-    `extra_holidays` are rest days even if the national calendar says work; `extra_working_days`
-    are working days even if it says rest. A date may not be in both."""
+    `years` replace the package's data and the provisional rule for their years (one entry per
+    year: the version in force). `extra_holidays` are rest days even if the national calendar
+    says work; `extra_working_days` are working days even if it says rest. A date may not be in
+    both."""
 
     extra_holidays: frozenset[date] = field(default_factory=frozenset)
     extra_working_days: frozenset[date] = field(default_factory=frozenset)
+    years: tuple[PublishedYear, ...] = ()
+    _by_year: dict[int, PublishedYear] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         # Accept any iterable of dates (a set literal, a list from config) but keep it immutable.
@@ -85,13 +131,37 @@ class Calendar:
             raise ValueError(f"dates both extra holidays and extra working days: {sorted(both)}")
         object.__setattr__(self, "extra_holidays", holidays)
         object.__setattr__(self, "extra_working_days", working)
+        years = tuple(self.years)
+        by_year = {y.year: y for y in years}
+        if len(by_year) != len(years):
+            raise ValueError("one published year per year: give the version in force only")
+        object.__setattr__(self, "years", years)
+        object.__setattr__(self, "_by_year", by_year)
+
+    def with_years(self, years: Iterable[PublishedYear]) -> Calendar:
+        """This calendar (its regional overrides kept) with `years` in force instead of its own."""
+        return Calendar(self.extra_holidays, self.extra_working_days, tuple(years))
 
     def is_official(self, d: date) -> bool:
-        """Whether `d` is covered by the published national calendar, not the provisional rule.
+        """Whether `d` is covered by the published national calendar — the package's data or a
+        recorded notice — not the provisional rule or a provisional year.
 
         Regional overrides do not change this: they cannot tell us the national lunar holidays."""
         _check_date(d)
+        published = self._by_year.get(d.year)
+        if published is not None:
+            return not published.provisional
         return OFFICIAL_FIRST_YEAR <= d.year <= OFFICIAL_LAST_YEAR
+
+    def source_of(self, year: int) -> str:
+        """Where the calendar of `year` comes from: a recorded notice's label (prefixed
+        "provisional: " for an estimate), the package, or "provisional" (the rule)."""
+        published = self._by_year.get(year)
+        if published is not None:
+            return f"{PROVISIONAL}: {published.label}" if published.provisional else published.label
+        if OFFICIAL_FIRST_YEAR <= year <= OFFICIAL_LAST_YEAR:
+            return f"chinesecalendar {_PACKAGE_VERSION}"
+        return PROVISIONAL
 
     def is_working_day(self, d: date) -> bool:
         _check_date(d)
@@ -99,6 +169,9 @@ class Calendar:
             return True
         if d in self.extra_holidays:
             return False
+        published = self._by_year.get(d.year)
+        if published is not None:
+            return published.is_working_day(d)
         return _national_is_working_day(d)
 
     def add_working_days(self, start: date, n: int) -> date:

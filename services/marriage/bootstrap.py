@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from services.common import deadlines
+from services.common.calendars import CalendarInForce
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.handoff import HandoffHooks, ensure_owner
@@ -82,8 +83,9 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
 
     store.ensure_tables(*TABLES)
     units = UnitsOfWork(store, CODEC, marriage_subscribers(), owner_check=owner_check)
-    deps = Deps(units=units, clock=infrastructure.clock, region=region,
-                settings=infrastructure.settings or MarriageSettings())
+    settings = infrastructure.settings or MarriageSettings()
+    deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
+                calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_register_or_refuse(deps)
     return MarriageService(
         deps=deps,

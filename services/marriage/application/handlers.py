@@ -115,7 +115,7 @@ def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor, request: Requ
     today = china_date(provenance.occurred_at)
     spouse_a, spouse_b, agreement = cmd.validated(today)
     _clerk_here(deps, actor)
-    periods = divorce_periods(today, deps.settings.calendar)
+    periods = divorce_periods(today, deps.calendar())
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer

@@ -7,7 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from services.common.deadlines import Deadline, DeadlineHandler
+from sqlalchemy import select
+
+from services.common.calendars import CALENDAR_PUBLISHED
+from services.common.deadlines import PENDING, Deadline, DeadlineHandler
+from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
 from services.common.kit import Provenance, UnitOfWork
 from services.common.registry.domain import Outcome, RegistryDecision
@@ -17,7 +21,7 @@ from services.marriage.application.unit import SERVICE, Deps, issue_certificate_
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import DivorceDeemedWithdrawn, MarriageEvent
 from services.marriage.domain.marriage import Marriage
-from services.marriage.domain.periods import CERTIFICATE_WINDOW_ENDS, COOLING_OFF_ENDS
+from services.marriage.domain.periods import CERTIFICATE_WINDOW_ENDS, COOLING_OFF_ENDS, DEADLINE_KINDS
 from services.marriage.domain.values import Document, china_date
 
 log = logging.getLogger(__name__)
@@ -71,7 +75,7 @@ def when_cooling_off_ends_open_certificate_window(deps: Deps) -> DeadlineHandler
         with deps.units.joining(tx, _fired(deps, deadline)) as uow:
             divorce = uow.load(Divorce, deadline.case_stream_id)
             uow.record(divorce, divorce.end_cooling_off(deadline_id=deadline.deadline_id,
-                                                        calendar=deps.settings.calendar))
+                                                        calendar=deps.calendar(tx)))
 
     return react
 
@@ -82,11 +86,34 @@ def when_certificate_window_ends_deem_divorce_withdrawn(deps: Deps) -> DeadlineH
         with deps.units.joining(tx, _fired(deps, deadline)) as uow:
             divorce = uow.load(Divorce, deadline.case_stream_id)
             events = divorce.end_certificate_window(deadline_id=deadline.deadline_id,
-                                                    calendar=deps.settings.calendar)
+                                                    calendar=deps.calendar(tx))
             if any(isinstance(e, DivorceDeemedWithdrawn) for e in events):
                 close_divorce(uow, divorce, events, "deemed_withdrawn")
             else:
                 uow.record(divorce, events)
+
+    return react
+
+
+def when_a_calendar_notice_is_recorded_recompute_divorce_periods(deps: Deps) -> DeadlineHandler:
+    """A year's notice was recorded (国务院办公厅 放假安排): every divorce with a pending period
+    deadline gets the period's last day on the calendar now in force (民法典 第二百零三条). An end
+    that moved — later, or earlier than the provisional day — moves its deadline there; the others
+    stay as they are."""
+
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        calendar = deps.calendar(tx)
+        fired = _fired(deps, deadline)
+        pending = tx.connection.execute(
+            select(deadlines_table.c.case_stream_id).distinct()
+            .where(deadlines_table.c.state == PENDING, deadlines_table.c.kind.in_(DEADLINE_KINDS))
+            .order_by(deadlines_table.c.case_stream_id)).scalars().all()
+        with deps.units.joining(tx, fired) as uow:
+            for case_id in pending:
+                divorce = uow.find(Divorce, case_id)
+                if divorce is not None:
+                    uow.record(divorce, divorce.recompute_period_end(calendar=calendar),
+                               provenance=fired.correlated_with(case_id))
 
     return react
 
@@ -103,4 +130,5 @@ def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     return {
         COOLING_OFF_ENDS: when_cooling_off_ends_open_certificate_window(deps),
         CERTIFICATE_WINDOW_ENDS: when_certificate_window_ends_deem_divorce_withdrawn(deps),
+        CALENDAR_PUBLISHED: when_a_calendar_notice_is_recorded_recompute_divorce_periods(deps),
     }

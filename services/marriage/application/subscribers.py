@@ -78,6 +78,10 @@ def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -
                                   case_stream_id=case_id, due_at=period_runs_out_at(event.window_last_day),
                                   rule=DIVORCE_PERIOD_RULE, provenance=who)
             case DivorcePeriodEndRescheduled():
+                # Rescheduled when its deadline fired (already closed: nothing to cancel) or when a
+                # calendar notice moved it (the old deadline is still pending: it must not fire).
+                if before.pending_deadline_id:
+                    cancel_deadline(uow.tx, before.pending_deadline_id, type(event).__name__, provenance=who)
                 kind = COOLING_OFF_ENDS if event.period == COOLING_OFF else CERTIFICATE_WINDOW_ENDS
                 schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=kind, case_stream_id=case_id,
                                   due_at=start_of_china_day(event.due_on), rule=DIVORCE_PERIOD_RULE,

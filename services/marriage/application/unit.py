@@ -8,9 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from services.common.calendars import CalendarInForce
 from services.common.clock import Clock
 from services.common.kit import UnitOfWork, UnitsOfWork
-from services.common.store import EventStore
+from services.common.store import EventStore, StoreTransaction
 from services.common.working_days import NATIONAL, Calendar
 from services.marriage.domain.certificates import CertificateNumbers, counter_stream_id
 from services.marriage.domain.values import Document
@@ -26,7 +27,9 @@ DEFAULT_STATUS_QUERY_ROLES = frozenset({"registrar", "court", "public_security",
 class MarriageSettings:
     """Per-region configuration, with the national values as defaults."""
 
-    calendar: Calendar = NATIONAL  # a region may add its own days off (working_days.Calendar)
+    # The base of the calendar in force: the national calendar, with a region's own days off or on
+    # (working_days.Calendar). The years' notices recorded in the store override it (Deps.calendar).
+    calendar: Calendar = NATIONAL
     status_query_roles: frozenset[str] = DEFAULT_STATUS_QUERY_ROLES
     max_wait_seconds: float = 60.0  # RegisterMarriage (and a reissue elsewhere) waits at most this long
     # A reissue asked here for another region's record: that region's archive answers by machine,
@@ -43,6 +46,14 @@ class Deps:
     clock: Clock
     region: str
     settings: MarriageSettings = field(default_factory=MarriageSettings)
+    calendar_in_force: CalendarInForce | None = None  # wired by bootstrap over the service's store
+
+    def calendar(self, tx: StoreTransaction | None = None) -> Calendar:
+        """The calendar in force in the region (the notices recorded in its store over
+        `settings.calendar`), as `tx` sees it when given."""
+        if self.calendar_in_force is None:
+            return self.settings.calendar
+        return self.calendar_in_force(tx)
 
     @property
     def store(self) -> EventStore:

@@ -8,7 +8,9 @@ The periods' ends are deadlines (architecture invariant 6). When one fires, the 
 is computed again with the calendar then in force: a newer calendar (an official notice, a regional
 day off) may have moved it later, and then the deadline is rescheduled to the new end. Otherwise
 the deadline is enforced on that calendar — provisional or official — and never left pending:
-第1077条第2款 deems the application withdrawn when neither spouse came within the window."""
+第1077条第2款 deems the application withdrawn when neither spouse came within the window. When a
+year's notice is recorded, `recompute_period_end` moves a pending period's end at once, earlier as
+well as later (docs/calendar.md)."""
 
 from __future__ import annotations
 
@@ -187,6 +189,25 @@ class Divorce(Aggregate):
             return [DivorcePeriodEndRescheduled(CERTIFICATE_WINDOW, last, day_after(last), provisional,
                                                 self._next_deadline_id(CERTIFICATE_WINDOW))]
         return [DivorceDeemedWithdrawn(self.window_last_day)]
+
+    def recompute_period_end(self, *, calendar: Calendar) -> list[DivorceEvent]:
+        """A calendar notice was recorded: the pending period's last day on the calendar now in
+        force (民法典 第二百零三条). When it moved — later, or earlier than the day a provisional
+        calendar gave — the deadline moves to it; otherwise nothing changes."""
+        if self.state is DivorceState.COOLING_OFF:
+            assert self.received_on is not None
+            period, current = COOLING_OFF, self.cooling_off_last_day
+            last = cooling_off_last_day(self.received_on, calendar)
+        elif self.state is DivorceState.AWAITING_CERTIFICATE_REQUEST:
+            assert self.cooling_off_last_day is not None
+            period, current = CERTIFICATE_WINDOW, self.window_last_day
+            last = window_last_day(self.cooling_off_last_day, calendar)
+        else:
+            return []
+        if last == current:
+            return []
+        return [DivorcePeriodEndRescheduled(period, last, day_after(last), not calendar.is_official(last),
+                                            self._next_deadline_id(period))]
 
     # -- folding ------------------------------------------------------------------------------
 
