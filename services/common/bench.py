@@ -33,12 +33,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from google.protobuf.wrappers_pb2 import StringValue
 
+from services.common.bench_report import Measure, format_table, format_value, to_json
 from services.common.clock import SystemClock
 from services.common.events import Actor, NewEvent, TraceContext
 from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_store
@@ -59,14 +60,6 @@ CLERK = Actor(kind="clerk", clerk_id="clerk-007", office_code="640104-MRO-01", r
 
 class BenchError(RuntimeError):
     """The benchmark could not produce trustworthy numbers (for example the replay found a broken chain)."""
-
-
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    value: float
-    unit: str
-    backend: str
 
 
 @dataclass(frozen=True)
@@ -255,7 +248,7 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
 
     def record(name: str, value: float, unit: str, what: str, started: float) -> None:
         results.append(Measure(name, value, unit, backend))
-        progress(f"[{backend}] {name}: {what} … {_fmt(value, unit)} ({time.perf_counter() - started:.1f} s)")
+        progress(f"[{backend}] {name}: {what} … {format_value(value, unit)} ({time.perf_counter() - started:.1f} s)")
 
     try:
         existing, _ = store.head()
@@ -291,41 +284,8 @@ def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[
     notes.extend(more)
     for backend, rate in rates.items():
         progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
-                 f"{_fmt(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
+                 f"{format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
     return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "ms":
-        return f"{value:,.2f} ms" if value >= 1 else f"{value:,.3f} ms"
-    return f"{value:,.0f} {unit}"
-
-
-def format_table(results: list[Measure], backends: list[str]) -> str:
-    names = list(dict.fromkeys(m.name for m in results))
-    cells = {(m.name, m.backend): _fmt(m.value, m.unit) for m in results}
-    header = ["measure", *backends]
-    rows = [[name, *(cells.get((name, b), "-") for b in backends)] for name in names]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: list[str]) -> str:
-        # The measure name reads left-aligned, the numbers right-aligned so their digits line up.
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-def to_json(results: list[Measure]) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    for m in results:
-        # Enough digits for a sub-millisecond load time, no false precision on rates.
-        value = round(m.value, 4) if m.unit == "ms" else round(m.value, 1)
-        out.append({**asdict(m), "value": value})
-    return out
 
 
 # -- entry point -------------------------------------------------------------------------------

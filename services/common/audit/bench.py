@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.common.bench import Measure, format_table, to_json
+from services.common.bench_report import Measure, format_table, to_json
 
 BACKEND = "sqlite"
 REGIONS = ("640000", "510000")

@@ -1,0 +1,44 @@
+"""What every `tongban bench` prints and writes: one measure per (name, backend), a table whose
+numbers line up, and JSON `{"name", "value", "unit", "backend"}` for comparing runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    value: float
+    unit: str
+    backend: str
+
+
+def format_value(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:,.2f} ms" if value >= 1 else f"{value:,.3f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def format_table(results: list[Measure], backends: list[str]) -> str:
+    names = list(dict.fromkeys(m.name for m in results))
+    cells = {(m.name, m.backend): format_value(m.value, m.unit) for m in results}
+    header = ["measure", *backends]
+    rows = [[name, *(cells.get((name, b), "-") for b in backends)] for name in names]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        # The measure name reads left-aligned, the numbers right-aligned so their digits line up.
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def to_json(results: list[Measure]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for m in results:
+        # Enough digits for a sub-millisecond load time, no false precision on rates.
+        value = round(m.value, 4) if m.unit == "ms" else round(m.value, 1)
+        out.append({**asdict(m), "value": value})
+    return out
