@@ -241,8 +241,7 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
 
 def _region_named_by(case_id: str, args: argparse.Namespace | None) -> str:
     """The region a case id names ("<kind>-<region>-<id>"), if it is not the window's own."""
-    import re
+    from services.common.identity.case_ids import region_of_case
 
-    found = re.search(r"-(\d{6})-", case_id)
-    region = found.group(1) if found else ""
+    region = region_of_case(case_id)
     return region if region and args is not None and region != getattr(args, "region", None) else ""

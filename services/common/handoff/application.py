@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from services.common.deadlines import Deadline, DeadlineHandler, cancel_deadline, schedule_deadline
 from services.common.errors import NotFound, WrongOwner
-from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext
+from services.common.events import Actor, RecordedEvent, TraceContext
 from services.common.handoff import adapters, projections
 from services.common.handoff import domain as d
 from services.common.kit.provenance import Provenance
@@ -181,11 +181,7 @@ def _command(handoff: d.Handoff, last: RecordedEvent, actor: Actor, at: datetime
 def append(tx: StoreTransaction, before: d.Handoff | None, event: d.Event, provenance: Provenance) -> d.Handoff:
     """Append one hand-off event to its side's stream with the expected version, then bring the
     tables and the limit deadlines in line, all in `tx`. Returns the new state."""
-    new = NewEvent.from_message(
-        adapters.to_proto(event), event_id=str(uuid.uuid4()), actor=provenance.actor,
-        correlation_id=provenance.correlation_id, occurred_at=provenance.occurred_at,
-        causation_id=provenance.causation_id, trace=provenance.trace,
-    )
+    new = provenance.new_event(adapters.to_proto(event))
     after = d.evolve(before, event, provenance.correlation_id)
     [recorded] = tx.append(after.stream_id, adapters.STREAM_TYPE, before.version if before else NO_STREAM, [new])
     projections.project(tx.connection, before, after, event, recorded.recorded_at)

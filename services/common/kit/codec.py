@@ -26,6 +26,7 @@ from typing import Any, Union
 from google.protobuf.message import Message
 
 from services.common.events import NewEvent, RecordedEvent
+from services.common.kit.provenance import Provenance
 from tongban.common.v1 import types_pb2
 
 # Turns a payload of version N (parsed with the current message type) into version N+1, in place.
@@ -77,9 +78,9 @@ class PayloadCodec:
         _fill(message, obj)
         return message
 
-    def new_event(self, obj: Any, provenance: Any) -> NewEvent:
-        """The NewEvent that records `obj` with `provenance` (a kit Provenance), at the current
-        schema version of its class."""
+    def new_event(self, obj: Any, provenance: Provenance) -> NewEvent:
+        """The NewEvent that records `obj` with `provenance`, at the current schema version of its
+        class."""
         return provenance.new_event(self.to_message(obj), schema_version=self.schema_version(type(obj)))
 
     # -- reading ---------------------------------------------------------------------------------

@@ -45,9 +45,6 @@ class Provenance:
     def correlated_with(self, correlation_id: str) -> Provenance:
         return replace(self, correlation_id=correlation_id)
 
-    def as_system(self, region: str, component: str) -> Provenance:
-        return replace(self, actor=Actor.system(region, component))
-
     def new_event(self, message: Message, *, schema_version: int = 1, event_id: str | None = None) -> NewEvent:
         return NewEvent.from_message(message, event_id=event_id or str(uuid.uuid4()), actor=self.actor,
                                      correlation_id=self.correlation_id, occurred_at=self.occurred_at,

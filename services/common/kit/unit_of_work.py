@@ -138,10 +138,6 @@ class UnitOfWork:
             return None
         return self._track(stream_id, cls.fold((self._codec.decode(e), e.recorded_at) for e in stream))
 
-    def stream_type_of(self, stream_id: str) -> str | None:
-        stream = self.tx.read_stream(stream_id)
-        return stream[0].stream_type if stream else None
-
     # -- recording -------------------------------------------------------------------------------
 
     def answer(self, case_id: str) -> str:

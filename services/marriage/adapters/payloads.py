@@ -49,15 +49,6 @@ CODEC = PayloadCodec(
 )
 
 
-def type_name(event_class: type) -> str:
-    """The stored type name (full protobuf name) of an event class."""
-    return CODEC.type_name(event_class)
-
-
-def is_marriage_payload(type_name_: str) -> bool:
-    return CODEC.owns(type_name_)
-
-
 def to_message(obj: Any) -> Message:
     return CODEC.to_message(obj)
 

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from services.common.events import Actor
 from services.common.handoff import request_work
+from services.common.identity.case_ids import new_case_id
 from services.common.kit import Provenance, Request, UnitOfWork
 from services.common.registry.domain import ClaimKind, Outcome
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
-from services.marriage.application.unit import Deps, issue_certificate_number, new_case_id
+from services.marriage.application.unit import Deps, issue_certificate_number
 from services.marriage.domain import divorce as divorce_module
 from services.marriage.domain.commands import (
     QueryMaritalStatus,

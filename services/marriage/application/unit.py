@@ -4,7 +4,6 @@ the unit of work's (services/common/kit/unit_of_work.py, subscribers in subscrib
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -58,10 +57,6 @@ class Deps:
     @property
     def store(self) -> EventStore:
         return self.units.store
-
-
-def new_case_id(kind: str, region: str) -> str:
-    return f"{kind}-{region}-{uuid.uuid4().hex[:16]}"
 
 
 def issue_certificate_number(uow: UnitOfWork, *, document: Document, office_code: str, on: date,

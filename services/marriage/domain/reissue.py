@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
+from services.common.identity.case_ids import region_of_case
 from services.common.kit.aggregate import Aggregate
 from services.marriage.domain.divorce import Divorce, DivorceState
 from services.marriage.domain.events import (
@@ -39,14 +39,10 @@ STATUS_QUERY_STREAM_TYPE = "marriage.StatusQuery"
 REISSUE_WORK = "marriage.certificate_reissue"
 
 # Record case ids carry their region: "marriage-<GB/T 2260 code>-<id>", "divorce-<code>-<id>".
-_RECORD_ID = re.compile(r"^(?:marriage|divorce)-(\d{6})-")
-
-
 def record_region_of(record_case_id: str) -> str:
     """The region holding a marriage or divorce record, from its case id; "" if the id names none
     (the handler then looks the id up here and answers NOT_FOUND as before)."""
-    match = _RECORD_ID.match(record_case_id)
-    return match.group(1) if match else ""
+    return region_of_case(record_case_id, kinds=frozenset({"marriage", "divorce"}))
 
 
 @dataclass(frozen=True)
