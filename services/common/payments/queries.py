@@ -65,11 +65,12 @@ def recorded_lines(conn: Connection, service: str, line_ids: Sequence[str]) -> d
     return found
 
 
-def returned_dues(conn: Connection, service: str, not_in_batch: str) -> list[Due]:
-    """The lines the bank returned from other batches, as dues a run re-queues, by line id."""
+def returned_dues(conn: Connection, service: str, batch_id: str, month: str) -> list[Due]:
+    """The lines the bank returned from other batches, owed for `month` or before, as dues the run
+    of `month` re-queues, by line id."""
     c = payment_lines.c
     rows = conn.execute(select(*_LINE_COLUMNS).where(c.service == service, c.status == LineStatus.RETURNED,
-                                                     c.batch_id != not_in_batch).order_by(c.line_id))
+                                                     c.batch_id != batch_id, c.month <= month).order_by(c.line_id))
     return [Due(r.entitlement_id, r.case_id, r.citizen_id, r.name, r.benefit, r.month, r.amount_fen, r.bank_account)
             for r in rows]
 

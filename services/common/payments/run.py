@@ -90,7 +90,7 @@ class PaymentRuns:
             elif batch.state != BatchState.OPEN:
                 return RunResult(self._summary(batch_id), 0, 0)
         with self.store.engine.connect() as conn:
-            returned = queries.returned_dues(conn, self.service, batch_id)
+            returned = queries.returned_dues(conn, self.service, batch_id, month)
         added = skipped = 0
         for dues in _chunks(_chain(returned, source.due(month)), chunk):
             with self.units.begin(provenance) as uow:
@@ -130,7 +130,13 @@ class PaymentRuns:
         with self.store.engine.connect() as conn:
             return queries.batch_summary(conn, self.batch_id(month))
 
+    def roll(self, batch_id: str) -> list[queries.LineRow]:
+        """A batch's lines, by line id."""
+        with self.store.engine.connect() as conn:
+            return list(queries.batch_lines(conn, batch_id))
+
     def history(self, citizen_id: str) -> list[queries.LineRow]:
+        """A person's payment history, by month owed."""
         with self.store.engine.connect() as conn:
             return queries.history(conn, citizen_id)
 
