@@ -27,16 +27,20 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TextIO
 
-from services.common.kit import Provenance, Subscribers, UnitsOfWork
+from services.common.kit import Provenance, Request, Subscribers, UnitsOfWork
 from services.common.payments import bank, export, queries
 from services.common.payments.batch import PaymentBatch, batch_id_of
 from services.common.payments.codec import CODEC
 from services.common.payments.due import Due, DueSource, check_month
+from services.common.payments.events import PaymentBatchOpened
 from services.common.payments.projections import TABLES, refresh
 from services.common.payments.rules import BatchState
 from services.common.store import EventStore
 
 DEFAULT_CHUNK = 1000
+# A chunk is one event, and the relay publishes every event of the store: at about 150 bytes a
+# line, 5,000 lines stay well under Kafka's default 1 MB message limit.
+MAX_CHUNK = 5000
 
 
 def payment_subscribers() -> Subscribers:
@@ -63,7 +67,9 @@ class PaymentRuns:
     """One service's monthly runs in one region, and the bank's side of its batches."""
 
     def __init__(self, units: UnitsOfWork, region: str, service: str) -> None:
-        self.units = units
+        # Units that cannot read payment events (a service's own, with its codec) are replaced by
+        # payment units over the same store, so either may be passed.
+        self.units = units if units.codec.owns(_BATCH_OPENED) else payment_units(units.store)
         self.region = region
         self.service = service
 
@@ -79,8 +85,8 @@ class PaymentRuns:
     def run(self, month: str, source: DueSource, provenance: Provenance, chunk: int = DEFAULT_CHUNK) -> RunResult:
         """Pay `month`: open (or find) its batch, add every due not paid yet in chunks of `chunk`
         lines, one transaction each, then close it. Safe to call again, after success or a crash."""
-        if chunk < 1:
-            raise ValueError(f"chunk must be at least 1, not {chunk}")
+        if not 1 <= chunk <= MAX_CHUNK:
+            raise ValueError(f"chunk must be 1 to {MAX_CHUNK} lines, not {chunk}")
         batch_id = self.batch_id(check_month(month))
         provenance = provenance.correlated_with(batch_id)
         with self.units.begin(provenance) as uow:
@@ -95,6 +101,8 @@ class PaymentRuns:
         for dues in _chunks(_chain(returned, source.due(month)), chunk):
             with self.units.begin(provenance) as uow:
                 batch = uow.load(PaymentBatch, batch_id)
+                if batch.state != BatchState.OPEN:  # a run beside this one finished the month
+                    return RunResult(self._summary(batch_id), added, skipped)
                 recorded = queries.recorded_lines(uow.tx.connection, self.service, [d.line_id for d in dues])
                 events = batch.add_lines(dues, recorded)
                 uow.record(batch, events)
@@ -102,27 +110,32 @@ class PaymentRuns:
             added, skipped = added + count, skipped + len(dues) - count
         with self.units.begin(provenance) as uow:
             batch = uow.load(PaymentBatch, batch_id)
-            uow.record(batch, batch.close())
+            if batch.state == BatchState.OPEN:
+                uow.record(batch, batch.close())
         return RunResult(self._summary(batch_id), added, skipped)
 
     # -- the bank --------------------------------------------------------------------------------
 
-    def send(self, batch_id: str, provenance: Provenance) -> queries.BatchSummary:
+    # Each step takes the command's client request id (invariant 9), if it has one: a retry of a
+    # recorded step records nothing and returns quietly, instead of being refused by its rule.
+
+    def send(self, batch_id: str, provenance: Provenance, request: Request | None = None) -> queries.BatchSummary:
         """The batch goes to the bank, once (BatchSentOnce)."""
-        bank.send(self.units, batch_id, provenance)
+        bank.send(self.units, batch_id, provenance, request)
         return self._summary(batch_id)
 
-    def confirm(self, batch_id: str, line_ids: Sequence[str], provenance: Provenance) -> None:
+    def confirm(self, batch_id: str, line_ids: Sequence[str], provenance: Provenance,
+                request: Request | None = None) -> None:
         """The bank paid these lines of the batch."""
-        bank.confirm(self.units, self.service, batch_id, line_ids, provenance)
+        bank.confirm(self.units, self.service, batch_id, line_ids, provenance, request)
 
-    def return_(self, line_id: str, reason: str, provenance: Provenance) -> None:
+    def return_(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> None:
         """The bank returned the line: the next run re-queues it unless it is stopped."""
-        bank.return_(self.units, self.service, line_id, reason, provenance)
+        bank.return_(self.units, self.service, line_id, reason, provenance, request)
 
-    def stop(self, line_id: str, reason: str, provenance: Provenance) -> None:
+    def stop(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> None:
         """A returned line will not be paid again, for `reason`."""
-        bank.stop(self.units, self.service, line_id, reason, provenance)
+        bank.stop(self.units, self.service, line_id, reason, provenance, request)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -151,6 +164,9 @@ class PaymentRuns:
         if found is None:
             raise LookupError(f"no payment batch {batch_id}")
         return found
+
+
+_BATCH_OPENED = CODEC.type_name(PaymentBatchOpened)
 
 
 def _chain(first: Iterable[Due], then: Iterable[Due]) -> Iterator[Due]:
