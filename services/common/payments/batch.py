@@ -36,6 +36,7 @@ from services.common.payments.rules import (
     LinePaidOnce,
     NoPaymentInAdvance,
     OnlyReturnedLinesStop,
+    PayeeNamed,
     ReasonGiven,
 )
 
@@ -77,13 +78,14 @@ class PaymentBatch(Aggregate):
         """One chunk: the dues not paid yet, as lines. A due whose line is already in a batch
         (this one, recorded before a crash; or an earlier one) or was stopped is skipped
         (LinePaidOnce); a returned line comes back as a re-queued payment. A due with a bad
-        amount, or for a month after the batch's, refuses the whole chunk: its source is wrong."""
+        amount, no payee, or for a month after the batch's, refuses the whole chunk: its source is wrong."""
         check(ClosedBatchTakesNoLines(self.batch_id, self.state))
         lines: list[PaymentLine] = []
         seen: set[str] = set()
         for due in dues:
             line_id = due.line_id
-            check(AmountInWholeFen(line_id, due.amount_fen), NoPaymentInAdvance(due.month, self.month))
+            check(PayeeNamed(line_id, due.citizen_id, due.bank_account), AmountInWholeFen(line_id, due.amount_fen),
+                  NoPaymentInAdvance(due.month, self.month))
             prior = recorded.get(line_id)
             if line_id in seen or LinePaidOnce(line_id, self.batch_id, prior).is_broken():
                 continue

@@ -40,6 +40,24 @@ class AmountInWholeFen(Rule):
 
 
 @dataclass(frozen=True)
+class PayeeNamed(Rule):
+    """A line names what is owed, to whom, and the account it is paid into: the bank pays per
+    record, and a record without them can only come back."""
+
+    article: ClassVar[str] = MONTHLY
+    line_id: str
+    citizen_id: str
+    bank_account: str
+
+    def is_broken(self) -> bool:
+        return not (self.line_id.partition("@")[0] and self.citizen_id.strip() and self.bank_account.strip())
+
+    @property
+    def message(self) -> str:
+        return f"line {self.line_id} must name its entitlement, the person's citizen id and a bank account"
+
+
+@dataclass(frozen=True)
 class NoPaymentInAdvance(Rule):
     """A run pays the months up to its own (back-pay months included), never a month to come."""
 

@@ -5,6 +5,7 @@ returned per record, a returned payment re-queued or stopped with a reason, nobo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
@@ -84,6 +85,12 @@ def test_a_line_the_bank_returned_comes_back_as_a_requeued_payment() -> None:
 def test_amount_in_whole_fen_refuses_the_chunk(amount: object) -> None:
     """AmountInWholeFen (国发〔2015〕52号 按月发放): an amount is a positive integer of fen."""
     refused_by(rules.AmountInWholeFen, open_batch().add_lines, [due(1), due(2, amount_fen=amount)], {})
+
+
+@pytest.mark.parametrize("field", ["entitlement_id", "citizen_id", "bank_account"])
+def test_payee_named_refuses_a_line_without_entitlement_person_or_account(field: str) -> None:
+    """PayeeNamed (国发〔2015〕52号 按月发放: paid per record into the person's account)."""
+    refused_by(rules.PayeeNamed, open_batch().add_lines, [dataclasses.replace(due(1), **{field: ""})], {})
 
 
 def test_no_payment_in_advance_but_back_pay_months_are_paid() -> None:
