@@ -143,6 +143,11 @@ class PaymentRuns:
         with self.store.engine.connect() as conn:
             return queries.batch_summary(conn, self.batch_id(month))
 
+    def batches(self, month: str | None = None) -> list[queries.BatchSummary]:
+        """The monthly roll of this region: its batches by month, with counts and totals."""
+        with self.store.engine.connect() as conn:
+            return [b for b in queries.batches(conn, region=self.region, month=month) if b.service == self.service]
+
     def roll(self, batch_id: str) -> list[queries.LineRow]:
         """A batch's lines, by line id."""
         with self.store.engine.connect() as conn:

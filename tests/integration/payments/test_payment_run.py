@@ -113,6 +113,9 @@ def test_a_returned_payment_is_requeued_into_next_months_run_and_a_stopped_one_i
         (lines[2], "2027-03", march.batch_id, LineStatus.ADDED, 1)]
     assert runs.run("2027-05", SampleSource(0), provenance(step="may"), chunk=CHUNK).added == 0, \
         "re-queued once: not again while it is in April's batch"
+    assert [(b.month, b.state, b.line_count, b.total_fen) for b in runs.batches()] == [
+        ("2027-03", "sent", 4, 4 * AMOUNT_FEN), ("2027-04", "closed", 4, 4 * AMOUNT_FEN),
+        ("2027-05", "closed", 0, 0)], "the monthly roll of the region"
     stopped = [r for r in runs.roll(march.batch_id) if r.status == LineStatus.STOPPED]
     assert [(r.line_id, r.reason) for r in stopped] == [(lines[3], "person deceased: not paid again")]
 
