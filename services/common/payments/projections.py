@@ -124,7 +124,8 @@ def _add_lines(conn: Connection, event: ev.PaymentLinesAdded, at: int) -> None:
         values = dict(batch_id=event.batch_id, case_id=line.case_id, citizen_id=line.citizen_id, name=line.name,
                       benefit=line.benefit, amount_fen=line.amount_fen, bank_account=line.bank_account,
                       status=ev.LineStatus.ADDED, reason="", requeued_from=line.requeued_from, updated_at_us=at)
-        if line.requeued_from:  # the row of its first batch moves to this one
+        if line.requeued_from:  # the row moves to this batch, keeping why the bank returned it
+            del values["reason"]
             conn.execute(update(payment_lines).where(payment_lines.c.service == service,
                                                      payment_lines.c.line_id == line.line_id).values(**values))
         else:

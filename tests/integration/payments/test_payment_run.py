@@ -109,8 +109,8 @@ def test_a_returned_payment_is_requeued_into_next_months_run_and_a_stopped_one_i
     april = runs.run("2027-04", SampleSource(4, stopped={3}), provenance(step="april"), chunk=CHUNK)
     assert april.added == 3 + 1, "April's three, and March's returned line once more"
     requeued = [r for r in runs.roll(april.batch.batch_id) if r.requeued_from]
-    assert [(r.line_id, r.month, r.requeued_from, r.status, r.attempts) for r in requeued] == [
-        (lines[2], "2027-03", march.batch_id, LineStatus.ADDED, 1)]
+    assert [(r.line_id, r.month, r.requeued_from, r.status, r.attempts, r.reason) for r in requeued] == [
+        (lines[2], "2027-03", march.batch_id, LineStatus.ADDED, 1, "account closed")]
     assert runs.run("2027-05", SampleSource(0), provenance(step="may"), chunk=CHUNK).added == 0, \
         "re-queued once: not again while it is in April's batch"
     assert [(b.month, b.state, b.line_count, b.total_fen) for b in runs.batches()] == [
