@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from services.common.audit.datadir import StoreRef
+from services.common.audit.verify import audit_verify
 from services.common.store import EventStore
 from tests.integration.payments.support import chunks_in_log, lines_in_log, read_model_lines
 from tests.payments_sample.source import AMOUNT_FEN, SampleSource
-from tests.payments_sample.wiring import open_store, payment_runs, provenance
+from tests.payments_sample.wiring import REGION, SERVICE, open_store, payment_runs, provenance
 
 ROOT = Path(__file__).resolve().parents[3]
 PEOPLE = 45
@@ -77,6 +79,8 @@ def test_a_run_killed_mid_way_and_rerun_pays_each_person_exactly_once(
         assert (rerun.batch.state, rerun.batch.line_count, rerun.batch.total_fen) == (
             "closed", PEOPLE, PEOPLE * AMOUNT_FEN)
         assert_everyone_paid_once(store)
+        verified = audit_verify([StoreRef(REGION, SERVICE, store_url)], check_checkpoints_held=False)
+        assert verified.ok, "the killed run left every hash chain intact"
         assert runs.run("2027-03", SampleSource(PEOPLE), provenance(step="again"), chunk=CHUNK).added == 0
     finally:
         store.close()
