@@ -13,6 +13,7 @@ import pytest
 from services.common.errors import ConcurrencyConflict, RuleViolation
 from services.common.kit import Request, UnitsOfWork
 from services.common.payments import CODEC, PaymentRuns
+from services.common.payments.run import MAX_CHUNK
 from services.common.store import EventStore
 from tests.integration.payments.support import lines_in_log, read_model_lines
 from tests.kit_sample.bootstrap import CODEC as NOTES_CODEC
@@ -79,3 +80,12 @@ def test_two_runs_of_one_month_at_once_pay_each_person_once(store_url: str, stor
     assert result.batch.line_count == people
     log = lines_in_log(store, "2027-03")
     assert len(log) == people and set(log.values()) == {1}
+
+
+def test_a_chunk_is_at_most_one_kafka_message(store: EventStore) -> None:
+    """A chunk is one event the relay publishes: more than MAX_CHUNK lines is refused before
+    anything is recorded."""
+    head = store.head()
+    with pytest.raises(ValueError, match="chunk must be 1 to"):
+        payment_runs(store).run("2027-03", SampleSource(1), provenance(), chunk=MAX_CHUNK + 1)
+    assert store.head() == head
