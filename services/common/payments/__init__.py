@@ -12,7 +12,7 @@ return, stop), projections.py and queries.py (read models), export.py (CSV), ben
 
 from services.common.payments.batch import PaymentBatch, batch_id_of
 from services.common.payments.codec import CODEC
-from services.common.payments.due import Due, DueSource, line_id_of
+from services.common.payments.due import Due, DueSource, line_id_of, month_of, months, next_month
 from services.common.payments.events import LineStatus, PaymentLine
 from services.common.payments.projections import TABLES
 from services.common.payments.queries import BatchSummary, LineRow
@@ -32,6 +32,9 @@ __all__ = [
     "RunResult",
     "batch_id_of",
     "line_id_of",
+    "month_of",
+    "months",
+    "next_month",
     "payment_subscribers",
     "payment_units",
 ]

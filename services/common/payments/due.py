@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Protocol
 
@@ -19,6 +20,27 @@ def check_month(month: str) -> str:
     if not _MONTH.match(month):
         raise ValueError(f"a month reads YYYY-MM, not {month!r}")
     return month
+
+
+def month_of(day: date) -> str:
+    """The month a day falls in, "YYYY-MM"."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def next_month(month: str) -> str:
+    """The month after `month`: payment stops "from the month after" a death, a move, a lost 低保."""
+    year, number = (int(part) for part in check_month(month).split("-"))
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def months(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last`, both included (none when `first` is later): the months a
+    source owes, back-pay included."""
+    found, month = [], check_month(first)
+    while month <= check_month(last):
+        found.append(month)
+        month = next_month(month)
+    return found
 
 
 def line_id_of(entitlement_id: str, month: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from datetime import date
 
 import pytest
 
@@ -14,7 +15,7 @@ from services.common.errors import RuleViolation
 from services.common.kit.rules import Rule
 from services.common.payments import rules
 from services.common.payments.batch import PaymentBatch, batch_id_of
-from services.common.payments.due import Due, line_id_of
+from services.common.payments.due import Due, line_id_of, month_of, months, next_month
 from services.common.payments.events import LineStatus, PaymentLinesAdded, RecordedLine
 
 MARCH = batch_id_of("sample", "640000", "2027-03")
@@ -152,3 +153,14 @@ def test_the_fold_reads_counts_not_lines() -> None:
     """A batch's state is counts and totals (cheap to load on every chunk of a long run)."""
     batch = with_lines(open_batch(), due(1), due(2))
     assert not any(isinstance(v, PaymentLinesAdded | tuple | list) for v in vars(batch).values())
+
+
+def test_months_a_source_owes_run_from_the_first_to_the_last_included() -> None:
+    """Payment starts from a month and stops from the month after (国发〔2015〕52号); back-pay
+    months are owed one by one."""
+    assert month_of(date(2027, 12, 31)) == "2027-12"
+    assert next_month("2027-12") == "2028-01" and next_month("2027-01") == "2027-02"
+    assert months("2026-11", "2027-02") == ["2026-11", "2026-12", "2027-01", "2027-02"]
+    assert months("2027-03", "2027-02") == []
+    with pytest.raises(ValueError):
+        next_month("2027-13")
