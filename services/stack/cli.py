@@ -143,6 +143,10 @@ def add_stack_commands(subparsers: Any) -> None:
     window = add_window_parser(subparsers)
     window.set_defaults(func=cmd_window)
 
+    from services.web.cli import add_web_command
+
+    add_web_command(subparsers, default_data)
+
     clock = subparsers.add_parser(
         "clock", help="show or move the controlled clock of a local stack", formatter_class=_Formatter,
         description="Every service started by `tongban up` reads real time plus the offset in DIR/clock-offset.\n"
