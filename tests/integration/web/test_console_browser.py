@@ -11,7 +11,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from services.common.identity.citizen_id import make_citizen_id
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
 from services.web.app import ConsoleConfig, create_app
-from services.web.cli import build_console
 from services.web.credentials import credentials_for
 from services.web.gateway import Gateway
 from tests.integration.web.console import (
@@ -49,7 +47,8 @@ def person(sex: str, born: date | None = None) -> str:
 def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     data = tmp_path_factory.mktemp("web") / "data"
     supervisor = Stack(StackConfig(data, regions=("640000",), services=("marriage",), kafka=kafka_broker.bootstrap,
-                                   topic_prefix=f"t.web.{uuid.uuid4().hex[:10]}", scheduler_interval=0.5),
+                                   topic_prefix=f"t.web.{uuid.uuid4().hex[:10]}", scheduler_interval=0.5,
+                                   web_port=0),
                        out=lambda _line: None)
     info = supervisor.start()
     try:
@@ -59,9 +58,10 @@ def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def console(stack: StackInfo) -> Iterator[str]:
-    with serving(build_console(Path(stack.data_dir))) as base:
-        yield base
+def console(stack: StackInfo) -> str:
+    """The console `tongban up` started with the stack (a `tongban web` process of its own)."""
+    assert stack.web_url, "the stack started no web console"
+    return stack.web_url.rstrip("/")
 
 
 @pytest.fixture(scope="module")
