@@ -53,7 +53,7 @@ def china_today(clock: Clock) -> date:
 
 
 def create_app(config: ConsoleConfig) -> Starlette:
-    from services.web import pages_auditor, pages_clerk, pages_signin
+    from services.web import pages_auditor, pages_clerk, pages_handoffs, pages_signin
 
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(labels=labels, quote=quote, new_id=lambda: str(uuid.uuid4()))
@@ -62,6 +62,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         *pages_signin.routes(),
         *pages_clerk.routes(),
         *pages_auditor.routes(),
+        *pages_handoffs.routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

@@ -155,3 +155,11 @@ class WithdrawForm(ConsoleForm):
     citizen_id = CitizenIdField("撤回人 公民身份号码")
     reason = FreeTextField("撤回理由")
     request_id = HiddenField()
+
+
+class ReissueForm(ConsoleForm):
+    record_case_id = StringField("婚姻登记案件编号（可为外地登记）",
+                                 validators=[DataRequired(REQUIRED), Length(max=200)])
+    applicant_citizen_id = CitizenIdField("申请人 公民身份号码")
+    reason = FreeTextField("补领原因", validators=[DataRequired(REQUIRED)], default="证件遗失")
+    request_id = HiddenField()

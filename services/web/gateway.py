@@ -56,7 +56,14 @@ def _marriage_stub(channel: grpc.Channel) -> Any:
     return marriage_service_pb2_grpc.MarriageServiceStub(channel)
 
 
-STUBS: dict[str, Callable[[grpc.Channel], Any]] = {"marriage": _marriage_stub}
+def _handoff_stub(channel: grpc.Channel) -> Any:
+    from tongban.handoff.v1 import handoff_service_pb2_grpc
+
+    return handoff_service_pb2_grpc.HandoffServiceStub(channel)
+
+
+# Every service's front door also serves the hand-off API for that service's hand-offs.
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {"marriage": _marriage_stub, "handoff": _handoff_stub}
 
 Addresses = Callable[[str, str], str]  # (region, service) → "host:port"
 Credentials = Callable[[Clerk], list[tuple[str, str]]]  # the clerk → call metadata
@@ -84,9 +91,11 @@ class Gateway:
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
-    def call(self, clerk: Clerk, service: str, method: str, request: Any) -> Any:
+    def call(self, clerk: Clerk, service: str, method: str, request: Any, *, api: str = "") -> Any:
+        """Call `method` of the clerk's region's `service` (its `api`: the service's own by default,
+        or "handoff" for the hand-offs it sent and received)."""
         address = self._addresses(clerk.region, service)
-        stub = STUBS[service](self._channel(address))
+        stub = STUBS[api or service](self._channel(address))
         try:
             return getattr(stub, method)(request, metadata=self._credentials(clerk), timeout=CALL_TIMEOUT_SECONDS)
         except grpc.RpcError as error:

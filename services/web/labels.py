@@ -66,6 +66,15 @@ EVENTS: dict[str, str] = {
 
 SEX: dict[str, str] = {"male": "男", "female": "女"}
 
+# What a hand-off asks of the other region (its `work`), for the hand-offs page.
+WORK: dict[str, str] = {
+    "marriage.certificate_reissue": "补领婚姻登记证：调取档案",
+}
+
+
+def work(code: str) -> str:
+    return WORK.get(code, code)
+
 
 def state(code: str) -> str:
     return STATES.get(code, code)

@@ -33,6 +33,7 @@ from tests.support import wait_until
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 YINCHUAN = {"region": "640000", "office": "640104-MRO-01", "clerk": "yc-web-01"}
+GUANGYUAN = {"region": "510000", "office": "510802-MRO-01", "clerk": "gy-web-01"}
 PHONE = {"width": 390, "height": 844}
 _sequences = itertools.count(random.randrange(0, 200) * 2 + 301, 2)
 
@@ -46,7 +47,8 @@ def person(sex: str, born: date | None = None) -> str:
 @pytest.fixture(scope="module")
 def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     data = tmp_path_factory.mktemp("web") / "data"
-    supervisor = Stack(StackConfig(data, regions=("640000",), services=("marriage",), kafka=kafka_broker.bootstrap,
+    supervisor = Stack(StackConfig(data, regions=("640000", "510000"), services=("marriage",),
+                                   kafka=kafka_broker.bootstrap,
                                    topic_prefix=f"t.web.{uuid.uuid4().hex[:10]}", scheduler_interval=0.5,
                                    web_port=0),
                        out=lambda _line: None)
@@ -95,14 +97,14 @@ def register(page: Any, console: str, a: tuple[str, str], b: tuple[str, str]) ->
     page.click("main button[type=submit]")
 
 
-def settled_state(page: Any) -> str:
+def settled_state(page: Any, waiting: str = "awaiting_registry") -> str:
     """The case page's state once the registry answered (reloading while it waits)."""
     if page.locator("[data-state]").count() == 0:
         raise AssertionError(f"not a case page ({page.url}):\n{page.inner_text('main')}")
 
     def state() -> str | None:
         current = page.get_attribute("[data-state]", "data-state")
-        if current == "awaiting_registry":
+        if current == waiting:
             page.reload()
             return None
         return current
@@ -175,6 +177,31 @@ def test_a_refused_registration_is_shown_with_its_rule_and_can_be_printed_民法
     assert "第1047条" in refusal
     page.click("text=打印不予登记通知书")
     assert "不予办理婚姻登记告知书" in page.inner_text("h1")
+
+
+def test_a_certificate_registered_in_another_region_is_reissued_through_a_hand_off_国务院令第804号(
+        console: str, page: Any) -> None:
+    sign_in(page, console, **GUANGYUAN)
+    husband, wife = person("male"), person("female")
+    register(page, console, (husband, "孙强"), (wife, "周敏"))
+    assert settled_state(page) == "registered"
+    record = page.url.rsplit("/", 1)[-1]
+    assert record.startswith("marriage-510000-")
+
+    sign_in(page, console, **YINCHUAN)
+    page.goto(f"{console}/marriage/reissue")
+    page.fill("#record_case_id", record)
+    page.fill("#applicant_citizen_id", wife)
+    page.click("main button[type=submit]")
+    assert settled_state(page, waiting="awaiting_archive") == "issued"
+    assert "补发证件字号" in page.inner_text("main") and "四川省" in page.inner_text("main")
+    reissue_case = page.url.rsplit("/", 1)[-1]
+
+    page.goto(f"{console}/handoffs")
+    outgoing = page.inner_text("section.queue >> nth=1")
+    assert reissue_case in outgoing and "补领婚姻登记证：调取档案" in outgoing and "已办结" in outgoing
+    screenshot(page, "handoffs")
+    no_accessibility_violations(page, "hand-offs")
 
 
 def test_pages_fit_a_phone_screen(console: str, chromium: Any) -> None:
