@@ -47,9 +47,10 @@ def session_secret(data_dir: Path) -> str:
 def build_console(data_dir: Path) -> Any:
     from services.common.clock_control import ControlledClock
     from services.stack.stackfile import require_stack
-    from services.web.app import ConsoleConfig, create_app
+    from services.web.app import create_app
     from services.web.credentials import credentials_for, identity_provider
     from services.web.gateway import Gateway, stack_addresses
+    from services.web.rendering import ConsoleConfig
 
     info = require_stack(data_dir)
     gateway = Gateway(stack_addresses(data_dir), credentials_for)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from services.web.app import CHINA, clerk_of, config_of, render, signed_in_only
+from services.web.rendering import CHINA, clerk_of, config_of, render, signed_in_only
 from tongban.marriage.v1 import marriage_service_pb2 as pb
 
 

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from services.web import labels
-from services.web.app import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
 from services.web.forms import (
     DECLARATIONS,
     ReceiveDivorceForm,
@@ -24,6 +23,7 @@ from services.web.forms import (
     name_problem,
 )
 from services.web.gateway import Refused
+from services.web.rendering import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.marriage.v1 import events_pb2
 from tongban.marriage.v1 import marriage_service_pb2 as pb
 

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from services.web.app import clerk_of, config_of, csrf_ok, render, signed_in_only
 from services.web.forms import text_problem
 from services.web.gateway import Refused
+from services.web.rendering import clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.handoff.v1 import events_pb2 as handoff_events
 from tongban.handoff.v1 import handoff_service_pb2 as hpb
 

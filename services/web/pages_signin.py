@@ -13,8 +13,8 @@ from starlette.routing import Route
 from wtforms import SelectChoice
 
 from services.web import labels
-from services.web.app import config_of, csrf_ok, render, signed_in_only
 from services.web.forms import SignInForm
+from services.web.rendering import config_of, csrf_ok, render, signed_in_only
 from services.web.session import Clerk, expiry, sign_in, sign_out, signed_in
 
 

@@ -18,9 +18,10 @@ import pytest
 from services.common.identity.citizen_id import make_citizen_id
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
-from services.web.app import ConsoleConfig, create_app
+from services.web.app import create_app
 from services.web.credentials import credentials_for
 from services.web.gateway import Gateway
+from services.web.rendering import ConsoleConfig
 from tests.integration.web.console import (
     accessibility_violations,
     browser,
