@@ -62,8 +62,17 @@ def _handoff_stub(channel: grpc.Channel) -> Any:
     return handoff_service_pb2_grpc.HandoffServiceStub(channel)
 
 
-# Every service's front door also serves the hand-off API for that service's hand-offs.
-STUBS: dict[str, Callable[[grpc.Channel], Any]] = {"marriage": _marriage_stub, "handoff": _handoff_stub}
+def _audit_stub(channel: grpc.Channel) -> Any:
+    from tongban.audit.v1 import audit_service_pb2_grpc
+
+    return audit_service_pb2_grpc.AuditServiceStub(channel)
+
+
+# Every service's front door also serves the hand-off API for that service's hand-offs, and the
+# audit API for its store.
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+    "marriage": _marriage_stub, "handoff": _handoff_stub, "audit": _audit_stub,
+}
 
 Addresses = Callable[[str, str], str]  # (region, service) → "host:port"
 Credentials = Callable[[Clerk], list[tuple[str, str]]]  # the clerk → call metadata
@@ -91,15 +100,17 @@ class Gateway:
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
-    def call(self, clerk: Clerk, service: str, method: str, request: Any, *, api: str = "") -> Any:
-        """Call `method` of the clerk's region's `service` (its `api`: the service's own by default,
-        or "handoff" for the hand-offs it sent and received)."""
-        address = self._addresses(clerk.region, service)
+    def call(self, clerk: Clerk, service: str, method: str, request: Any, *, api: str = "",
+             region: str = "") -> Any:
+        """Call `method` of `service` in the clerk's region (or `region`: an auditor verifies every
+        region's stores), through its `api`: the service's own by default, "handoff" or "audit"."""
+        region = region or clerk.region
+        address = self._addresses(region, service)
         stub = STUBS[api or service](self._channel(address))
         try:
             return getattr(stub, method)(request, metadata=self._credentials(clerk), timeout=CALL_TIMEOUT_SECONDS)
         except grpc.RpcError as error:
-            raise self._translate(error, clerk.region, service) from None
+            raise self._translate(error, region, service) from None
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._lock:

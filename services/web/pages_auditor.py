@@ -13,13 +13,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from services.web.rendering import CHINA, clerk_of, config_of, render, signed_in_only
+from services.web.gateway import Refused, ServiceDown
+from services.web.rendering import CHINA, clerk_of, config_of, csrf_ok, render, signed_in_only
+from tongban.audit.v1 import audit_service_pb2 as apb
 from tongban.marriage.v1 import marriage_service_pb2 as pb
+
+SERVICES = ("marriage",)  # the services whose stores the auditor's page verifies
 
 
 def routes() -> list[Route]:
     return [
         Route("/audit", audit_home, methods=["GET"]),
+        Route("/audit/verify", verify_stores, methods=["GET", "POST"]),
         Route("/audit/cases/{case_id}", timeline, methods=["GET"]),
         Route("/audit/cases/{case_id}/history.jsonl", export_jsonl, methods=["GET"]),
     ]
@@ -31,6 +36,27 @@ async def audit_home(request: Request) -> Response:
     if case_id:
         return RedirectResponse(f"/audit/cases/{case_id}", status_code=303)
     return render(request, "audit_home.html")
+
+
+@signed_in_only
+async def verify_stores(request: Request) -> Response:
+    """Every store of every region the console knows, verified by its own service on request."""
+    if request.method == "GET":
+        return render(request, "audit_verify.html", results=None)
+    data = await request.form()
+    if not csrf_ok(request, data):
+        return RedirectResponse("/audit/verify", status_code=303)
+    config = config_of(request)
+    results = []
+    for region in config.regions:
+        for service in SERVICES:
+            try:
+                answer = config.gateway.call(clerk_of(request), service, "VerifyStore", apb.VerifyStoreRequest(),
+                                             api="audit", region=region)
+                results.append({"region": region, "service": service, "answer": answer, "problem": None})
+            except (ServiceDown, Refused) as problem:
+                results.append({"region": region, "service": service, "answer": None, "problem": str(problem)})
+    return render(request, "audit_verify.html", results=results)
 
 
 def _case(request: Request) -> Any:

@@ -147,6 +147,18 @@ def test_a_clerk_registers_a_marriage_and_an_auditor_reads_its_timeline(console:
     export = page.request.get(page.url + "/history.jsonl")
     assert export.ok and len(export.text().strip().splitlines()) >= 3
 
+    page.goto(f"{console}/audit/verify")  # still the registrar: a store-wide check is not a window's work
+    page.click("main button[type=submit]")
+    assert "only an auditor may verify a store" in page.inner_text("main")
+
+    sign_in(page, console, region="640000", office="640104-MRO-01", clerk="auditor-01", role="auditor")
+    page.goto(f"{console}/audit/verify")
+    page.click("main button[type=submit]")
+    verdicts = page.locator("[data-verdict]").evaluate_all("cells => cells.map(c => c.dataset.verdict)")
+    assert verdicts == ["ok", "ok"], page.inner_text("main")  # the marriage stores of 640000 and 510000
+    screenshot(page, "auditor-verify")
+    no_accessibility_violations(page, "verify")
+
 
 def test_fields_are_checked_as_typed_and_a_refused_form_keeps_what_was_typed(console: str, page: Any) -> None:
     sign_in(page, console, **YINCHUAN)
