@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 
 from services.common import deadlines
+from services.common.audit.grpc_api import audit_servicer_adder
 from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
 from services.common.consumer import Headers
@@ -155,6 +156,7 @@ class ServiceHost:
         wiring = self.wiring
         assert wiring is not None
         adders = list(wiring.servicers)
+        adders.append(audit_servicer_adder(store, region=self.region, service=self.service, clock=self.clock))
         if wiring.handoff_hooks is not None:
             adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
         self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders)

@@ -73,7 +73,8 @@ def add_stack_commands(subparsers: Any) -> None:
                     "  - a Kafka broker: the local tansu broker (memory-only), unless --kafka or TONGBAN_KAFKA;\n"
                     "  - the per-person registry worker;\n"
                     "  - each service of each region (`tongban serve`), with its SQLite store under DIR/<region>/,\n"
-                    "    its gRPC front door on a free port, relay, deadline scheduler and consumers.\n"
+                    "    its gRPC front door on a free port, relay, deadline scheduler and consumers;\n"
+                    "  - the web console for clerks and auditors on http://127.0.0.1:8080/ (--web-port, --no-web).\n"
                     "When every front door answers, the endpoints are printed and written to DIR/stack.json, where\n"
                     "`tongban window` and `tongban demo` find them. Logs are in DIR/logs/.\n"
                     "A part that dies is reported (its exit code or signal and its log) and restarted, the rest\n"
@@ -107,6 +108,9 @@ def add_stack_commands(subparsers: Any) -> None:
     up.add_argument("--clock", choices=["controlled", "system"], default="controlled",
                     help="controlled (default): real time plus DIR/clock-offset, which `tongban clock advance` "
                          "moves; system: real time only")
+    up.add_argument("--web-port", type=int, default=8080,
+                    help="port of the web console for clerks and auditors (default 8080; 0 picks a free one)")
+    up.add_argument("--no-web", action="store_true", help="do not start the web console")
     up.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every front door")
     up.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"],
                     help="log level of the children (their logs are in DIR/logs)")
@@ -143,6 +147,10 @@ def add_stack_commands(subparsers: Any) -> None:
     window = add_window_parser(subparsers)
     window.set_defaults(func=cmd_window)
 
+    from services.web.cli import add_web_command
+
+    add_web_command(subparsers, default_data)
+
     clock = subparsers.add_parser(
         "clock", help="show or move the controlled clock of a local stack", formatter_class=_Formatter,
         description="Every service started by `tongban up` reads real time plus the offset in DIR/clock-offset.\n"
@@ -178,7 +186,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     config = StackConfig(data_dir=args.data, regions=args.regions, services=args.services, kafka=args.kafka or None,
                          topic_prefix=args.topic_prefix, clock=args.clock, start_timeout=args.start_timeout,
-                         loglevel=args.loglevel)
+                         loglevel=args.loglevel, web_port=None if args.no_web else args.web_port)
     return run_up(config)
 
 

@@ -49,6 +49,7 @@ class StackInfo:
     broker_pid: int | None = None
     registry_pid: int | None = None
     endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
+    web_url: str = ""  # the web console, when the stack runs one
 
     @property
     def regions(self) -> list[str]:

@@ -122,6 +122,8 @@ class Supervisor:
                      "restarted on it (the stores refill it, the registry's table was restored)")
         elif child.name == "registry":
             self.out(f"tongban up: registry started again (pid {info.registry_pid})")
+        elif child.name == "web":
+            self.out(f"tongban up: web console started again on {info.web_url} (pid {child.process.pid})")
 
     def _check_starting(self, child: Child) -> None:
         if child.process.poll() is not None:
@@ -184,6 +186,8 @@ def run_up(config: StackConfig) -> int:
         if info.registry_pid is not None:
             print(f"  registry  pid {info.registry_pid}  log {config.logs_dir / 'registry.log'}")
         print(endpoint_table(info, config.logs_dir))
+        if info.web_url:
+            print(f"  web console  {info.web_url}  (sign in as a clerk; log {config.logs_dir / 'web.log'})")
         print(f"ready in {stack.elapsed():.1f}s; stack file {config.data_dir / 'stack.json'}")
         first = info.endpoints[0]
         print(f"try: tongban window marriage list --data {config.data_dir} --region {first.region}  |  "

@@ -27,9 +27,11 @@ backup."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -86,6 +88,8 @@ class StackConfig:
     scheduler_interval: float = 1.0
     relay_interval: float = 0.2
     loglevel: str = "warning"
+    # The web console: None runs none (tests of the stack alone), 0 a free port, else this port.
+    web_port: int | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     def service_names(self) -> tuple[str, ...]:
@@ -129,6 +133,8 @@ class Stack:
         self._broker_address = config.kafka or ""
         self._registry: Child | None = None
         self._services: list[Child] = []
+        self._web: Child | None = None
+        self._web_port = 0
         self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
@@ -160,6 +166,14 @@ class Stack:
             )
             write_stack(config.data_dir, info)
             self.info = info
+            if config.web_port is not None:
+                self._web_port = config.web_port or _free_port()
+                if not _port_free(self._web_port):
+                    raise StackError(f"port {self._web_port} for the web console is in use: give --web-port N "
+                                     "(0 picks a free port) or --no-web")
+                self._spawn_web()
+                info = self.info = replace(info, web_url=self._wait_for_web())
+                write_stack(config.data_dir, info)
             return info
         except BaseException:
             self.stop()
@@ -248,6 +262,24 @@ class Stack:
         child.region, child.service = region, service
         return child
 
+    def _spawn_web(self) -> Child:
+        argv = [sys.executable, "-m", "services.cli", "web", "--data", str(self.config.data_dir),
+                "--host", "127.0.0.1", "--port", str(self._web_port)]
+        self._web = spawn("web", argv, self.config.logs_dir / "web.log", env=_child_env())
+        return self._web
+
+    def _wait_for_web(self) -> str:
+        url = f"http://127.0.0.1:{self._web_port}/"
+        deadline = time.monotonic() + self.config.start_timeout
+        while not _web_answers(url):
+            problem = self.check()
+            if problem:
+                raise StackError(problem)
+            if time.monotonic() > deadline:
+                raise StackError(f"the web console does not answer on {url}; log {self.config.logs_dir / 'web.log'}")
+            time.sleep(0.2)  # polling a child process that has no other way to tell us
+        return url
+
     def endpoint_file(self, region: str, service: str) -> Path:
         return self.config.data_dir / region / f"{service}.endpoint"
 
@@ -279,7 +311,7 @@ class Stack:
     # -- watch and stop -------------------------------------------------------------------------
 
     def children(self) -> list[Child]:
-        return [c for c in (self._broker, self._registry, *self._services) if c is not None]
+        return [c for c in (self._broker, self._registry, *self._services, self._web) if c is not None]
 
     def check(self) -> str | None:
         """A message naming a child that exited on its own, with its log's tail; None if all run."""
@@ -298,6 +330,9 @@ class Stack:
             return self._restart_broker()
         if child.name == "registry":
             self._spawn_registry()
+            return []
+        if child.name == "web":
+            self._spawn_web()  # on the same port: the URL a clerk has open stays right
             return []
         index = next(i for i, c in enumerate(self._services) if (c.region, c.service) == (child.region, child.service))
         self._services[index] = self._spawn_service(child.region, child.service)
@@ -350,6 +385,8 @@ class Stack:
         self._stopped = True
         timeout = self.config.stop_timeout
         # Services first (their relays flush to the broker), then the registry, then the broker.
+        if self._web is not None:  # first: nobody starts work on a stack that is going away
+            stop_child(self._web, timeout)
         self._stop_services()
         if self._registry is not None:
             stop_child(self._registry, timeout)
@@ -371,6 +408,29 @@ class Stack:
 
     def elapsed(self) -> float:
         return time.monotonic() - self._started
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _web_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "signin", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def _serving(address: str) -> bool:
