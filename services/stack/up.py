@@ -27,11 +27,9 @@ backup."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.stack.children import Child, spawn, stop_child
+from services.stack.probes import free_port, port_free, web_answers
+from services.stack.probes import serving as front_door_serving
 from services.stack.restart import RestartPolicy
 from services.stack.stackfile import (
     LOGS_DIR,
@@ -167,8 +167,8 @@ class Stack:
             write_stack(config.data_dir, info)
             self.info = info
             if config.web_port is not None:
-                self._web_port = config.web_port or _free_port()
-                if not _port_free(self._web_port):
+                self._web_port = config.web_port or free_port()
+                if not port_free(self._web_port):
                     raise StackError(f"port {self._web_port} for the web console is in use: give --web-port N "
                                      "(0 picks a free port) or --no-web")
                 self._spawn_web()
@@ -271,7 +271,7 @@ class Stack:
     def _wait_for_web(self) -> str:
         url = f"http://127.0.0.1:{self._web_port}/"
         deadline = time.monotonic() + self.config.start_timeout
-        while not _web_answers(url):
+        while not web_answers(url):
             problem = self.check()
             if problem:
                 raise StackError(problem)
@@ -306,7 +306,7 @@ class Stack:
         endpoint_file = self.endpoint_file(child.region, child.service)
         if not child.address and endpoint_file.exists():
             child.address = endpoint_file.read_text().strip()
-        return bool(child.address) and _serving(child.address)
+        return bool(child.address) and front_door_serving(child.address)
 
     # -- watch and stop -------------------------------------------------------------------------
 
@@ -408,38 +408,3 @@ class Stack:
 
     def elapsed(self) -> float:
         return time.monotonic() - self._started
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _web_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "signin", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
-def _serving(address: str) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

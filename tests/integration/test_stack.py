@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.stack.probes import serving as _serving
 from services.stack.stackfile import StackInfo, read_stack, running_stack
-from services.stack.up import _serving
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow

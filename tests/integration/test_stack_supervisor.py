@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.stack.probes import serving as _serving
 from services.stack.restart import RestartPolicy, RestartState
 from services.stack.stackfile import StackInfo, read_stack
-from services.stack.up import _serving
 from tests.integration.test_stack import _alive, _children, _window, up
 from tests.support import wait_until
 
