@@ -7,9 +7,10 @@ Everything secret is made per start in the broker's temp dir: a CA and a server 
 and the SCRAM users, written into the KRaft metadata when the storage is formatted (``--add-scram``),
 so they exist before the broker accepts its first connection.
 
-The controller listener stays PLAINTEXT on loopback, never advertised: in combined mode the broker
-reaches its own controller through it as ``User:ANONYMOUS``, which is therefore a super user. That is
-acceptable for a test broker bound to 127.0.0.1; docker-compose.yml does not rely on it.
+The controller listener is TLS with client certificates (mutual TLS): in combined mode the broker
+reaches its own controller through it with its own certificate, as ``User:CN=kafka-broker``, a super
+user; anything without a certificate the CA signed cannot talk to the controller at all. The
+configuration is the one docker-compose.yml runs (infra/kafka/server.properties).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from typing import Protocol
 from infra.apache_kafka import _SERVER_PROPERTIES, ApacheKafka
 
 ADMIN = "admin"
+# The broker's certificate subject, and so its principal on the mutual-TLS controller listener.
+BROKER_NAME = "kafka-broker"
 MECHANISM = "SCRAM-SHA-512"
 
 _SECURED_PROPERTIES = """\
 listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=SASL_SSL://127.0.0.1:{port}
-listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+listener.name.controller.ssl.client.auth=required
 inter.broker.listener.name=SASL_SSL
 sasl.enabled.mechanisms={mechanism}
 sasl.mechanism.inter.broker.protocol={mechanism}
@@ -40,7 +44,7 @@ ssl.keystore.location={keystore}
 ssl.truststore.type=PEM
 ssl.truststore.location={ca}
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:{admin};User:ANONYMOUS
+super.users=User:{admin};User:CN={broker_name}
 allow.everyone.if.no.acl.found=false
 """
 
@@ -54,7 +58,8 @@ class AclLike(Protocol):
 
 
 def write_certificates(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A fresh CA (``ca.pem``) and a key + certificate for ``host`` signed by it (``broker.pem``)."""
+    """A fresh CA (``ca.pem``) and a key + certificate for ``host`` signed by it (``broker.pem``), whose
+    subject is ``CN=kafka-broker`` (the broker's principal when it calls its controller)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -77,7 +82,7 @@ def write_certificates(directory: Path, host: str = "127.0.0.1") -> tuple[Path, 
         san = x509.DNSName(host)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_NAME)]))
         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(valid[0]).not_valid_after(valid[1])
         .add_extension(x509.SubjectAlternativeName([san]), critical=False)
@@ -135,7 +140,7 @@ class SecuredKafka(ApacheKafka):
         kept = [line for line in plain.splitlines() if not line.startswith(_LISTENER_KEYS)]
         secured = _SECURED_PROPERTIES.format(
             port=port, controller_port=controller_port, mechanism=MECHANISM, admin=ADMIN,
-            admin_password=self.passwords[ADMIN], keystore=self._keystore, ca=self._ca_file,
+            admin_password=self.passwords[ADMIN], keystore=self._keystore, ca=self._ca_file, broker_name=BROKER_NAME,
         )
         return "\n".join(kept) + "\n" + secured
 
