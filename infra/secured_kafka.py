@@ -15,19 +15,15 @@ configuration is the one docker-compose.yml runs (infra/kafka/server.properties)
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from infra.apache_kafka import _SERVER_PROPERTIES, ApacheKafka
+from infra.kafka_secrets import BROKER_NAME, MECHANISM, write_certificates
 
 ADMIN = "admin"
-# The broker's certificate subject, and so its principal on the mutual-TLS controller listener.
-BROKER_NAME = "kafka-broker"
-MECHANISM = "SCRAM-SHA-512"
 
 _SECURED_PROPERTIES = """\
 listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
@@ -55,49 +51,6 @@ class AclLike(Protocol):
     pattern: str
     name: str
     operation: str
-
-
-def write_certificates(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A fresh CA (``ca.pem``) and a key + certificate for ``host`` signed by it (``broker.pem``), whose
-    subject is ``CN=kafka-broker`` (the broker's principal when it calls its controller)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=2))
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tongban test CA")])
-    ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(valid[0]).not_valid_after(valid[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    try:
-        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        san = x509.DNSName(host)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_NAME)]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0]).not_valid_after(valid[1])
-        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_path, keystore_path = directory / "ca.pem", directory / "broker.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    # Kafka's PEM key store: an unencrypted PKCS#8 key (no ssl.key.password) followed by the chain.
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    keystore_path.write_bytes(key_pem + cert.public_bytes(serialization.Encoding.PEM))
-    keystore_path.chmod(0o600)
-    return ca_path, keystore_path
 
 
 class SecuredKafka(ApacheKafka):

@@ -98,8 +98,10 @@ def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
 
 def registry_acls(services: Iterable[str]) -> list[Acl]:
     principal = user(REGISTRY_USER)
-    acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, (*_READ, "WRITE"))
-    acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE"))
+    # CREATE as well: faust declares the topics of its worker when it starts, and an existing topic is
+    # only reported as such to a principal allowed to create it.
+    acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, (*_READ, "WRITE", "CREATE"))
+    acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE", "CREATE"))
     acls += _grants(principal, TOPIC, PREFIXED, f"{REGISTRY_APP_ID}-", _OWN)
     # PREFIXED covers the worker's group and its forwarder's ("tongban-registry.forward").
     acls += _grants(principal, GROUP, PREFIXED, REGISTRY_APP_ID, ("READ",))

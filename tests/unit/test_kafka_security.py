@@ -34,9 +34,9 @@ BOOTSTRAP = "kafka:9092"
 
 @pytest.fixture
 def ca_file(tmp_path: Path) -> Path:
-    from infra.secured_kafka import write_certificates
+    from infra.kafka_secrets import write_certificates
 
-    ca, _ = write_certificates(tmp_path, host="kafka")
+    ca, _ = write_certificates(tmp_path, ["kafka"])
     return ca
 
 
