@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +51,7 @@ EVENTS = events_topic(SERVICE)
 # A region's own topic: one of its faust app's internal topics (here the leader topic faust makes).
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +168,45 @@ def test_a_region_writes_its_topics_and_its_consumer_reads_them_back(secured: Se
     finally:
         consumer.close()
     assert b"event of 640000" in seen
+
+
+def test_a_regions_faust_app_logs_in_from_the_environment_and_reads_its_topic(
+    secured: SecuredKafka, tmp_path: Path
+) -> None:
+    """Invariant 8: a service's faust app, configured only by the TONGBAN_KAFKA_* environment as in
+    docker-compose.yml, joins its region's group, makes its own internal topics and reads the service topic."""
+    client = producer(secured, region_security(secured, NINGXIA))
+    try:
+        client.send(EVENTS, b"for the faust app").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+    password_file = tmp_path / "password"
+    password_file.write_text(secured.passwords[region_user(NINGXIA)] + "\n")
+    env = {
+        **os.environ,
+        "TONGBAN_KAFKA": secured.bootstrap,
+        "TONGBAN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "TONGBAN_KAFKA_USERNAME": region_user(NINGXIA),
+        "TONGBAN_KAFKA_PASSWORD_FILE": str(password_file),
+        "TONGBAN_KAFKA_CA_FILE": str(secured.ca_file),
+        "READER_APP_ID": service_app_id(SERVICE, NINGXIA),
+        "READER_TOPIC": EVENTS,
+        "READER_DATADIR": str(tmp_path / "faust"),
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-m", "tests.faust_region_reader", "worker", "--without-web", "--loglevel=warn"]
+        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90.0
+        while "read for the faust app" not in log_path.read_text(errors="replace"):
+            assert worker.poll() is None, f"worker died:\n{log_path.read_text(errors='replace')[-3000:]}"
+            assert time.monotonic() < deadline, f"nothing read:\n{log_path.read_text(errors='replace')[-3000:]}"
+            time.sleep(0.2)  # polling a child's log file: there is nothing else to wait on
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
