@@ -25,8 +25,14 @@ SERVE = {name: s for name, s in TONGBAN.items() if s["command"][0] == "serve"}
 
 
 def _topics_created() -> set[str]:
+    return set(_partitions_created())
+
+
+def _partitions_created() -> dict[str, int]:
+    """topic -> partitions, from kafka-setup's `for topic in ...; do kafka-topics.sh ... --partitions N` loops."""
     script = " ".join(SERVICES["kafka-setup"]["command"])
-    return set(re.search(r"for topic in (.*?); do", script).group(1).split())  # type: ignore[union-attr]
+    loops = re.findall(r"for topic in ([^;]*?); do\s+\S*kafka-topics\.sh [^\n]*--partitions (\d+)", script)
+    return {topic: int(partitions) for names, partitions in loops for topic in names.split()}
 
 
 def test_every_image_is_pinned_or_built_from_this_repository() -> None:
@@ -173,9 +179,9 @@ def test_the_compose_broker_runs_the_security_settings_the_integration_test_prov
 def _acls_in_setup() -> set[Acl]:
     found: set[Acl] = set()
     for line in " ".join(SERVICES["kafka-setup"]["command"]).splitlines():
-        words = shlex.split(line.strip())
-        if not words or words[0] != "acl":
+        if not line.strip().startswith("acl "):
             continue
+        words = shlex.split(line.strip())
         options: dict[str, list[str]] = {}
         for flag, value in zip(words[2::2], words[3::2], strict=True):
             options.setdefault(flag, []).append(value)
@@ -204,6 +210,17 @@ def test_the_registry_worker_parses_its_command() -> None:
 
     args = registry_parser().parse_args(SERVICES["registry"]["command"][1:])
     assert args.service_topics
+
+
+def test_the_registry_topics_have_as_many_partitions_as_its_table() -> None:
+    """faust refuses to run a table whose source topic and changelog differ in partitions
+    (PartitionsMismatch): the claims and decisions topics are made with the worker's --partitions."""
+    from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
+    from services.common.registry.worker import build_parser as registry_parser
+
+    args = registry_parser().parse_args(SERVICES["registry"]["command"][1:])
+    created = _partitions_created()
+    assert (created[CLAIMS_TOPIC], created[DECISIONS_TOPIC]) == (args.partitions, args.partitions)
 
 
 def test_traces_flow_from_the_collector_to_the_viewer() -> None:
