@@ -6,7 +6,8 @@ Runs when ``TONGBAN_TEST_BROKER=apache``. On the default broker it is skipped, a
 (the development broker, /work/shared/notes/brokers.md) has no SASL, no TLS and no authoriser, so
 there is nothing to test there -- the development stack runs PLAINTEXT and trusts envelope signatures.
 
-One secured broker for the module (~10-25 s to start on 2 cores); every check is a single round trip.
+One secured broker for the session (tests/fixtures/brokers.py, ~10-25 s to start on 2 cores); every
+check is a single round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
-from infra.brokers import selected_broker_kind
 from infra.secured_kafka import SecuredKafka
-from services.common.kafka_acls import DECISIONS_TOPIC, deployment_acls, region_user, service_app_id
+from services.common.kafka_acls import DECISIONS_TOPIC, region_user, service_app_id
 from services.common.kafka_security import KafkaSecurity
 from services.common.kafka_settings import (
     aiokafka_producer_config,
@@ -37,13 +36,8 @@ from services.common.kafka_settings import (
     kafka_python_producer_config,
 )
 
-pytestmark = [
-    pytest.mark.kafka,
-    pytest.mark.skipif(
-        selected_broker_kind() != "apache",
-        reason="needs Apache Kafka (TONGBAN_TEST_BROKER=apache): tansu has no SASL, TLS or ACLs to test",
-    ),
-]
+# Skipped unless TONGBAN_TEST_BROKER=apache, with the reason (the secured_kafka_broker fixture says why).
+pytestmark = pytest.mark.kafka
 
 NINGXIA, SICHUAN = "640000", "510000"
 SERVICE = "marriage"
@@ -55,19 +49,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
-    users = {region_user(NINGXIA): "ningxia-secret", region_user(SICHUAN): "sichuan-secret"}
-    broker = SecuredKafka(
-        tmp_path_factory.mktemp("secured-kafka"), users=users, acls=deployment_acls([NINGXIA, SICHUAN], [SERVICE])
-    )
-    with broker:
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, **broker.client_config())
-        try:
-            # As in docker-compose.yml: the admin creates the exchange's topics; services never create them.
-            admin.create_topics([NewTopic(name, 1, 1) for name in (EVENTS, DECISIONS_TOPIC, NINGXIA_OWN_TOPIC)])
-        finally:
-            admin.close()
-        yield broker
+def secured(secured_kafka_broker: SecuredKafka) -> SecuredKafka:
+    """The session's secured broker with this module's topics, made by the admin as in docker-compose.yml
+    (services never create the exchange's topics)."""
+    admin = KafkaAdminClient(bootstrap_servers=secured_kafka_broker.bootstrap, **secured_kafka_broker.client_config())
+    try:
+        existing = set(admin.list_topics())
+        wanted = [name for name in (EVENTS, DECISIONS_TOPIC, NINGXIA_OWN_TOPIC) if name not in existing]
+        admin.create_topics([NewTopic(name, 1, 1) for name in wanted])
+    finally:
+        admin.close()
+    return secured_kafka_broker
 
 
 def region_security(broker: SecuredKafka, region: str, password: str | None = None) -> KafkaSecurity:

@@ -156,3 +156,27 @@ def test_acl_names_match_the_services_own_names() -> None:
     assert deployment_users(["640000"]) == ["registry", "auditor", "region-640000"]
     with pytest.raises(ValueError, match="6-digit"):
         region_user("64")
+
+
+def test_deployment_secrets_give_each_principal_its_own_directory_and_survive_a_rerun(tmp_path: Path) -> None:
+    """docker-compose.yml's kafka-secrets job: one directory per reader; a rerun (a restart, or a new region)
+    keeps every existing password and the CA, so nothing rotates behind the broker's back."""
+    from cryptography import x509
+
+    from infra.kafka_secrets import make_deployment_secrets
+
+    first = make_deployment_secrets(tmp_path, ["640000"])
+    assert set(first) == {"admin", "registry", "auditor", "region-640000"}
+    assert (tmp_path / "region-640000" / "password").read_text().strip() == first["region-640000"]
+    assert sorted(p.name for p in (tmp_path / "region-640000").iterdir()) == ["ca.pem", "password"]
+    assert first["admin"] not in "".join(p.read_text() for p in (tmp_path / "region-640000").iterdir())
+    assert f'password="{first["admin"]}"' in (tmp_path / "broker" / "admin.properties").read_text()
+    ca = (tmp_path / "broker" / "ca.pem").read_bytes()
+    cert = x509.load_pem_x509_certificates((tmp_path / "broker" / "broker.pem").read_bytes())[0]
+    assert "kafka" in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName
+    )
+
+    second = make_deployment_secrets(tmp_path, ["640000", "510000"])
+    assert {name: second[name] for name in first} == first
+    assert "region-510000" in second and (tmp_path / "broker" / "ca.pem").read_bytes() == ca
