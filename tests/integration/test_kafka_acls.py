@@ -27,7 +27,14 @@ from kafka.admin import NewTopic
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
 from infra.secured_kafka import SecuredKafka
-from services.common.kafka_acls import DECISIONS_TOPIC, region_user, service_app_id
+from services.common.kafka_acls import (
+    CHECKPOINT_TOPIC,
+    CLAIMS_TOPIC,
+    DECISIONS_TOPIC,
+    REGISTRY_USER,
+    region_user,
+    service_app_id,
+)
 from services.common.kafka_security import KafkaSecurity
 from services.common.kafka_settings import (
     aiokafka_producer_config,
@@ -45,6 +52,8 @@ EVENTS = events_topic(SERVICE)
 # A region's own topic: one of its faust app's internal topics (here the leader topic faust makes).
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
+# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
+TOPICS = {EVENTS: 4, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8, DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,8 +64,7 @@ def secured(secured_kafka_broker: SecuredKafka) -> SecuredKafka:
     admin = KafkaAdminClient(bootstrap_servers=secured_kafka_broker.bootstrap, **secured_kafka_broker.client_config())
     try:
         existing = set(admin.list_topics())
-        wanted = [name for name in (EVENTS, DECISIONS_TOPIC, NINGXIA_OWN_TOPIC) if name not in existing]
-        admin.create_topics([NewTopic(name, 1, 1) for name in wanted])
+        admin.create_topics([NewTopic(name, count, 1) for name, count in TOPICS.items() if name not in existing])
     finally:
         admin.close()
     return secured_kafka_broker
@@ -156,7 +164,7 @@ def test_a_region_writes_its_topics_and_its_consumer_reads_them_back(secured: Se
         seen: list[bytes] = []
         while b"event of 640000" not in seen and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=1_000).values():
-                seen += [record.value for record in records if record.offset == sent.offset]
+                seen += [r.value for r in records if (r.partition, r.offset) == (sent.partition, sent.offset)]
     finally:
         consumer.close()
     assert b"event of 640000" in seen
@@ -202,3 +210,59 @@ def test_a_regions_faust_app_logs_in_from_the_environment_and_reads_its_topic(
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+def test_a_marriage_is_registered_through_the_secured_exchange_with_each_principals_own_credentials(
+    secured: SecuredKafka, tmp_path: Path
+) -> None:
+    """Invariants 5 and 8 end to end, as docker-compose.yml runs them: 640000's marriage service (logged in as
+    region-640000) and the registry worker (as registry), each with only its own password and the deployment's
+    ACLs, carry a registration from claim to decision (民法典 第1049条: registered once the registry grants)."""
+    ids = ("640104199001010018", "640104199202020028")  # a man born 1990 and a woman born 1992, valid check digits
+    logs = {name: tmp_path / f"{name}.log" for name in ("registry", "serve")}
+    commands = {
+        "registry": (REGISTRY_USER, ["registry", "--datadir", str(tmp_path / "registry")]),
+        "serve": (region_user(NINGXIA), ["serve", "--service", SERVICE, "--region", NINGXIA,
+                                         "--data-dir", str(tmp_path / "data"), "--grpc", "127.0.0.1:0"]),
+    }
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, (user, argv) in commands.items():
+            password_file = tmp_path / f"{user}.password"
+            password_file.write_text(secured.passwords[user])
+            env = {**os.environ, "TONGBAN_KAFKA": secured.bootstrap, "TONGBAN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                   "TONGBAN_KAFKA_USERNAME": user, "TONGBAN_KAFKA_PASSWORD_FILE": str(password_file),
+                   "TONGBAN_KAFKA_CA_FILE": str(secured.ca_file)}
+            with logs[name].open("wb") as log:
+                workers.append(subprocess.Popen([sys.executable, "-m", "services.cli", *argv], cwd=ROOT, env=env,
+                                                stdout=log, stderr=subprocess.STDOUT))
+        address = _wait_for_grpc(logs["serve"], workers)
+        window = [sys.executable, "-m", "services.cli", "window", "marriage", "register", "--address", address,
+                  "--region", NINGXIA, "--clerk", "c-07", "--office", "640104-MRO-01", "--wait", "60",
+                  ids[0], "张三", ids[1], "李四"]
+        answer = subprocess.run(window, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        registry_log = logs["registry"].read_text(errors="replace")
+        assert "REGISTERED" in answer.stdout, f"{answer.stdout}{answer.stderr}\nregistry:\n{registry_log[-3000:]}"
+        for name, path in logs.items():
+            assert "AuthorizationFailed" not in path.read_text(errors="replace"), f"{name} was refused something"
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def _wait_for_grpc(log_path: Path, workers: list[subprocess.Popen[bytes]]) -> str:
+    """The address the service prints once it serves ("gRPC on HOST:PORT")."""
+    deadline = time.monotonic() + 120.0
+    while True:
+        text = log_path.read_text(errors="replace")
+        if "gRPC on " in text:
+            return text.split("gRPC on ", 1)[1].split()[0]
+        assert all(w.poll() is None for w in workers), f"a worker died:\n{text[-3000:]}"
+        assert time.monotonic() < deadline, f"the service did not start:\n{text[-3000:]}"
+        time.sleep(0.2)  # polling a child's log file: there is nothing else to wait on
