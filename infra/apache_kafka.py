@@ -262,18 +262,15 @@ class ApacheKafka:
             self._log_path = self._log_dir / f"kafka-{self._port}.log"
             self._data_dir = Path(tempfile.mkdtemp(prefix="tongban-kafka-data-"))
             config = self._data_dir / "server.properties"
-            config.write_text(
-                _SERVER_PROPERTIES.format(
-                    port=self._port, controller_port=controller_port, data_dir=self._data_dir / "logs"
-                )
-            )
+            config.write_text(self._server_properties(self._port, controller_port, self._data_dir))
             try:
                 with timed(self.timings, "format"):
                     self._format(java, classpath, config)
                 with timed(self.timings, "start"):
                     args = [java, f"-Xmx{self._heap}", *_JVM_OPTS, "-cp", classpath, "kafka.Kafka", str(config)]
                     self._proc = spawn(args, self._log_path)
-                    wait_until_answers(self.bootstrap, self._proc, self._log_path, self._start_timeout, "Apache Kafka")
+                    wait_until_answers(self.bootstrap, self._proc, self._log_path, self._start_timeout,
+                                       "Apache Kafka", client_config=self._probe_config())
                 return self
             except BrokerStartError:
                 self._stop_and_clean()
@@ -286,11 +283,23 @@ class ApacheKafka:
                 raise
         raise AssertionError("unreachable")
 
+    def _server_properties(self, port: int, controller_port: int, data_dir: Path) -> str:
+        """server.properties for one start; a secured variant (infra/secured_kafka.py) adds its listener."""
+        return _SERVER_PROPERTIES.format(port=port, controller_port=controller_port, data_dir=data_dir / "logs")
+
+    def _format_arguments(self) -> list[str]:
+        """Extra StorageTool arguments (a secured broker adds its SCRAM users here, before it first starts)."""
+        return []
+
+    def _probe_config(self) -> dict[str, object]:
+        """kafka-python settings the start-up probe needs to be answered (none for a PLAINTEXT broker)."""
+        return {}
+
     def _format(self, java: str, classpath: str, config: Path) -> None:
         # --standalone writes a one-voter dynamic quorum (this node's CONTROLLER listener) into the
         # bootstrap checkpoint, which is what controller.quorum.bootstrap.servers expects.
         args = [java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.tools.StorageTool", "format"]
-        args += ["--standalone", "--cluster-id", _cluster_id(), "--config", str(config)]
+        args += ["--standalone", "--cluster-id", _cluster_id(), "--config", str(config), *self._format_arguments()]
         assert self._log_path is not None
         with self._log_path.open("ab") as log:
             result = subprocess.run(

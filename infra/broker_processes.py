@@ -85,11 +85,13 @@ def wait_until_answers(
     log_path: Path,
     timeout: float,
     what: str,
+    *,
+    client_config: Mapping[str, object] | None = None,
 ) -> None:
     """Return once the broker answers a Kafka metadata request; BrokerStartError on early exit or timeout.
 
     An open port is not enough (Kafka binds before it can serve metadata), so the check is a real
-    kafka-python ``list_topics`` round trip.
+    kafka-python ``list_topics`` round trip; ``client_config`` carries the credentials a secured broker wants.
     """
     from kafka import KafkaAdminClient  # kafka-python is slow to import; only brokers we start need it
 
@@ -114,6 +116,7 @@ def wait_until_answers(
             socket.create_connection((host, int(port)), timeout=min(1.0, remaining)).close()
             per_try_ms = int(max(0.5, min(5.0, remaining)) * 1000)
             admin = KafkaAdminClient(
+                **(client_config or {}),
                 bootstrap_servers=bootstrap,
                 client_id="tongban-broker-probe",
                 bootstrap_timeout_ms=per_try_ms,

@@ -9,6 +9,9 @@ GC pause or a slow event-loop tick; a dead worker's partitions move within 6 s.
 Producers use acks=all. The kafka-python producer is idempotent, which both brokers accept (proved by
 tests/integration/test_brokers.py): the outbox relay retries after errors, and idempotence keeps a retried
 batch from being written twice. The aiokafka producer cannot be idempotent on tansu (see below).
+
+Security (SASL_SSL with SCRAM, the CA) comes from ``kafka_security``: each function takes a
+``security`` and, when none is given, reads the environment, so every client is built the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import contextlib
 import re
 import time
 from typing import Any
+
+from services.common.kafka_security import KafkaSecurity, current
 
 SESSION_TIMEOUT_MS = 6_000
 HEARTBEAT_INTERVAL_MS = 1_000
@@ -39,9 +44,10 @@ def events_topic(service: str) -> str:
     return f"tongban.{service}.events.v1"
 
 
-def kafka_python_producer_config(bootstrap: str) -> dict[str, Any]:
+def kafka_python_producer_config(bootstrap: str, *, security: KafkaSecurity | None = None) -> dict[str, Any]:
     """kwargs for ``kafka.KafkaProducer``."""
     return {
+        **current(security).kafka_python(),
         "bootstrap_servers": bootstrap,
         "acks": "all",
         "enable_idempotence": True,
@@ -56,9 +62,10 @@ def kafka_python_producer_config(bootstrap: str) -> dict[str, Any]:
     }
 
 
-def aiokafka_producer_config(bootstrap: str) -> dict[str, Any]:
+def aiokafka_producer_config(bootstrap: str, *, security: KafkaSecurity | None = None) -> dict[str, Any]:
     """kwargs for ``aiokafka.AIOKafkaProducer`` (aiokafka retries until request_timeout_ms; no ``retries``)."""
     return {
+        **current(security).aiokafka(),
         "bootstrap_servers": bootstrap,
         "acks": "all",
         # Not idempotent: aiokafka 0.14 only speaks InitProducerId v0, which tansu 0.6.0 answers with
@@ -85,22 +92,39 @@ def _consumer_common(bootstrap: str, group_id: str | None) -> dict[str, Any]:
     }
 
 
-def aiokafka_consumer_config(bootstrap: str, group_id: str | None) -> dict[str, Any]:
+def aiokafka_consumer_config(
+    bootstrap: str, group_id: str | None, *, security: KafkaSecurity | None = None
+) -> dict[str, Any]:
     """kwargs for ``aiokafka.AIOKafkaConsumer``."""
-    return {**_consumer_common(bootstrap, group_id), "rebalance_timeout_ms": REBALANCE_TIMEOUT_MS}
+    return {
+        **current(security).aiokafka(),
+        **_consumer_common(bootstrap, group_id),
+        "rebalance_timeout_ms": REBALANCE_TIMEOUT_MS,
+    }
 
 
-def kafka_python_consumer_config(bootstrap: str, group_id: str | None) -> dict[str, Any]:
+def kafka_python_consumer_config(
+    bootstrap: str, group_id: str | None, *, security: KafkaSecurity | None = None
+) -> dict[str, Any]:
     """kwargs for ``kafka.KafkaConsumer``."""
     return {
+        **current(security).kafka_python(),
         **_consumer_common(bootstrap, group_id),
         "max_poll_interval_ms": KAFKA_PYTHON_MAX_POLL_INTERVAL_MS,
     }
 
 
-def faust_app_settings(bootstrap: str) -> dict[str, Any]:
+def kafka_python_admin_config(
+    bootstrap: str, client_id: str, *, security: KafkaSecurity | None = None
+) -> dict[str, Any]:
+    """kwargs for ``kafka.KafkaAdminClient`` (and for a bare ``kafka.KafkaConsumer`` used to read offsets)."""
+    return {**current(security).kafka_python(), "bootstrap_servers": bootstrap, "client_id": client_id}
+
+
+def faust_app_settings(bootstrap: str, *, security: KafkaSecurity | None = None) -> dict[str, Any]:
     """kwargs for ``faust.App(id, **faust_app_settings(bootstrap))``."""
     return {
+        **current(security).faust(),
         "broker": ",".join(f"kafka://{server}" for server in bootstrap.split(",")),
         "broker_session_timeout": SESSION_TIMEOUT_MS / 1000,
         "broker_heartbeat_interval": HEARTBEAT_INTERVAL_MS / 1000,
@@ -115,6 +139,7 @@ def ensure_topics(
     partitions: int = 4,
     *,
     timeout: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create the topics in ``names`` that do not exist yet, and return once all of them are usable.
 
@@ -134,8 +159,7 @@ def ensure_topics(
         return
     deadline = time.monotonic() + timeout
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="tongban-ensure-topics",
+        **kafka_python_admin_config(bootstrap, "tongban-ensure-topics", security=security),
         request_timeout_ms=int(timeout * 1000),
         bootstrap_timeout_ms=int(timeout * 1000),
     )

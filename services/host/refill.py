@@ -38,7 +38,9 @@ def topic_id(bootstrap: str, topic: str) -> str | None:
     """The UUID the broker gave `topic` when it created it; None if the broker does not say."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tongban-topic-id")
+    from services.common.kafka_settings import kafka_python_admin_config
+
+    admin = KafkaAdminClient(**kafka_python_admin_config(bootstrap, "tongban-topic-id"))
     try:
         [described] = admin.describe_topics([topic])
     finally:

@@ -100,7 +100,11 @@ def restore_changelog(backup: TableBackup, bootstrap: str, topic: str, partition
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from services.common.kafka_settings import ensure_topics, kafka_python_producer_config
+    from services.common.kafka_settings import (
+        ensure_topics,
+        kafka_python_admin_config,
+        kafka_python_producer_config,
+    )
 
     # Where the worker stood in the old broker's claims topic means nothing in a fresh one (whose
     # offsets start again at 0), and would blind its check for skipped messages: left out.
@@ -110,10 +114,10 @@ def restore_changelog(backup: TableBackup, bootstrap: str, topic: str, partition
     if backup.partitions() > partitions:
         raise ValueError(f"the registry backup has {backup.partitions()} partitions, the worker {partitions}: "
                          "the people would land on other partitions")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tongban-stack-restore")
+    admin = KafkaAdminClient(**kafka_python_admin_config(bootstrap, "tongban-stack-restore"))
     try:
         if topic in admin.list_topics():
-            consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+            consumer = KafkaConsumer(**kafka_python_admin_config(bootstrap, "tongban-stack-restore"), group_id=None)
             try:
                 tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
                 if sum(consumer.end_offsets(tps).values()) > 0:
@@ -174,8 +178,11 @@ class ChangelogMirror:
     def _run(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
+        from services.common.kafka_settings import kafka_python_admin_config
+
         try:
-            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            consumer = KafkaConsumer(**kafka_python_admin_config(self.bootstrap, "tongban-registry-mirror"),
+                                     group_id=None, enable_auto_commit=False)
             self._consumer = consumer
             # The worker declares the topic when it starts; until then there is nothing to copy.
             while not self._stop.is_set() and not consumer.partitions_for_topic(self.topic):

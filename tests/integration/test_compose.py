@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from services.cli import build_parser as cli_parser
+from services.common.kafka_acls import REGISTRY_USER, Acl, deployment_acls, region_user
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -24,8 +25,14 @@ SERVE = {name: s for name, s in TONGBAN.items() if s["command"][0] == "serve"}
 
 
 def _topics_created() -> set[str]:
-    script = " ".join(SERVICES["kafka-topics"]["command"])
-    return set(re.search(r"for topic in (.*?); do", script).group(1).split())  # type: ignore[union-attr]
+    return set(_partitions_created())
+
+
+def _partitions_created() -> dict[str, int]:
+    """topic -> partitions, from kafka-setup's `for topic in ...; do kafka-topics.sh ... --partitions N` loops."""
+    script = " ".join(SERVICES["kafka-setup"]["command"])
+    loops = re.findall(r"for topic in ([^;]*?); do\s+\S*kafka-topics\.sh [^\n]*--partitions (\d+)", script)
+    return {topic: int(partitions) for names, partitions in loops for topic in names.split()}
 
 
 def test_every_image_is_pinned_or_built_from_this_repository() -> None:
@@ -90,7 +97,7 @@ def test_each_region_has_its_database_and_every_service_container(monkeypatch: p
         assert store.hostname == f"postgres-{region}" and store.hostname in SERVICES
         assert f"CREATE DATABASE {store.path.lstrip('/')};" in init_sql
         kafka_host = config.kafka.split(":")[0]
-        assert kafka_host in SERVICES and f"PLAINTEXT://{config.kafka}" in str(SERVICES["kafka"]["environment"])
+        assert kafka_host in SERVICES and _broker_properties()["advertised.listeners"] == f"SASL_SSL://{config.kafka}"
         grpc_port = config.grpc_address.rsplit(":", 1)[1]
         assert any(p.endswith(f":{grpc_port}") for p in container["ports"]), "the gRPC port is published"
         otlp = urlparse(container["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
@@ -99,11 +106,121 @@ def test_each_region_has_its_database_and_every_service_container(monkeypatch: p
         assert container["healthcheck"]["test"][3].endswith(f":{grpc_port}")
 
 
+def _broker_properties() -> dict[str, str]:
+    return _properties((ROOT / "infra/kafka/server.properties").read_text())
+
+
+def _properties(text: str) -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _kafka_clients() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every container that talks to Kafka, with the principal it must log in as."""
+    clients = {name: (region_user(name.rsplit("-", 1)[1]), s) for name, s in SERVE.items()}
+    clients["registry"] = (REGISTRY_USER, SERVICES["registry"])
+    return clients
+
+
+def _regions() -> list[str]:
+    return sorted({name.rsplit("-", 1)[1] for name in SERVE})
+
+
+def test_every_kafka_client_logs_in_as_its_own_principal_with_only_its_own_secret() -> None:
+    """Invariant 8 (issue 10, brokers): SASL_SSL with SCRAM, the CA, and a password that no other region
+    can read -- each container mounts only its own directory of the secrets volume."""
+    for name, (principal, container) in _kafka_clients().items():
+        env = container["environment"]
+        assert env["TONGBAN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["TONGBAN_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert env["TONGBAN_KAFKA_USERNAME"] == principal, name
+        assert "TONGBAN_KAFKA_PASSWORD" not in env, f"{name}: the password comes from a mounted file, not the env"
+        secret_dir = str(Path(env["TONGBAN_KAFKA_PASSWORD_FILE"]).parent)
+        assert str(Path(env["TONGBAN_KAFKA_CA_FILE"]).parent) == secret_dir, name
+        mounts = [v for v in container["volumes"] if isinstance(v, dict) and v["source"] == "kafka-secrets"]
+        assert [(m["target"], m["volume"]["subpath"], m["read_only"]) for m in mounts] == [
+            (secret_dir, principal, True)
+        ], f"{name} mounts its own secrets only"
+        assert container["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully", name
+    made_for = SERVICES["kafka-secrets"]["command"][1:]
+    assert sorted(made_for) == _regions(), "kafka-secrets makes a password for every region that runs"
+
+
+def test_no_plaintext_listener_is_exposed_and_unlisted_means_denied() -> None:
+    """Invariant 8: clients reach Kafka over SASL_SSL only; the controller wants a client certificate;
+    the StandardAuthorizer denies what no ACL allows."""
+    props = _broker_properties()
+    protocols = dict(pair.split(":") for pair in props["listener.security.protocol.map"].split(","))
+    listeners = [entry.split(":")[0] for entry in props["listeners"].split(",")]
+    assert {name: protocols[name] for name in listeners} == {"SASL_SSL": "SASL_SSL", "CONTROLLER": "SSL"}
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["advertised.listeners"].startswith("SASL_SSL://") and "," not in props["advertised.listeners"]
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin;User:CN=kafka-broker"
+    assert "ports" not in SERVICES["kafka"], "the broker is reached inside the compose network only"
+    assert "PLAINTEXT" not in str(SERVICES["kafka"])
+
+
+def test_the_compose_broker_runs_the_security_settings_the_integration_test_proves() -> None:
+    """tests/integration/test_kafka_acls.py runs infra/secured_kafka.py; compose must run the same."""
+    from infra.secured_kafka import _SECURED_PROPERTIES
+
+    tested = _properties(_SECURED_PROPERTIES)
+    compose = _broker_properties()
+    for key in ("listener.security.protocol.map", "listener.name.controller.ssl.client.auth",
+                "inter.broker.listener.name", "ssl.keystore.type", "ssl.truststore.type", "authorizer.class.name",
+                "allow.everyone.if.no.acl.found"):
+        assert compose[key] == tested[key], key
+    assert compose["sasl.enabled.mechanisms"] == tested["sasl.enabled.mechanisms"].format(mechanism="SCRAM-SHA-512")
+
+
+def _acls_in_setup() -> set[Acl]:
+    found: set[Acl] = set()
+    for line in " ".join(SERVICES["kafka-setup"]["command"]).splitlines():
+        if not line.strip().startswith("acl "):
+            continue
+        words = shlex.split(line.strip())
+        options: dict[str, list[str]] = {}
+        for flag, value in zip(words[2::2], words[3::2], strict=True):
+            options.setdefault(flag, []).append(value)
+        [resource] = [kind for kind in ("--topic", "--group") if kind in options]
+        pattern = options.get("--resource-pattern-type", ["literal"])[0].upper()
+        for operation in options["--operation"]:
+            found.add(Acl(f"User:{words[1]}", resource[2:].upper(), pattern, options[resource][0], operation.upper()))
+    return found
+
+
+def test_the_acls_give_each_region_its_own_topics_and_only_the_registry_decisions() -> None:
+    """Invariant 8: kafka-setup creates exactly the deployment's ACLs (services/common/kafka_acls.py) for
+    the regions and services this file runs -- none missing, none extra."""
+    services = sorted({s["command"][s["command"].index("--service") + 1] for s in SERVE.values()})
+    expected = set(deployment_acls(_regions(), services))
+    created = _acls_in_setup()
+    assert sorted(expected - created) == [], "ACLs missing from kafka-setup"
+    assert sorted(created - expected) == [], "ACLs in kafka-setup that the layout does not grant"
+    for region in _regions():
+        own = {acl.name for acl in created if acl.principal == f"User:{region_user(region)}"}
+        assert not {name for name in own if any(other in name for other in _regions() if other != region)}
+
+
 def test_the_registry_worker_parses_its_command() -> None:
     from services.common.registry.worker import build_parser as registry_parser
 
     args = registry_parser().parse_args(SERVICES["registry"]["command"][1:])
     assert args.service_topics
+
+
+def test_the_registry_topics_have_as_many_partitions_as_its_table() -> None:
+    """faust refuses to run a table whose source topic and changelog differ in partitions
+    (PartitionsMismatch): the claims and decisions topics are made with the worker's --partitions."""
+    from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
+    from services.common.registry.worker import build_parser as registry_parser
+
+    args = registry_parser().parse_args(SERVICES["registry"]["command"][1:])
+    created = _partitions_created()
+    assert (created[CLAIMS_TOPIC], created[DECISIONS_TOPIC]) == (args.partitions, args.partitions)
 
 
 def test_traces_flow_from_the_collector_to_the_viewer() -> None:

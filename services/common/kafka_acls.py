@@ -1,0 +1,129 @@
+"""Who may do what on the national exchange: the Kafka ACLs of a deployment, as data (no I/O).
+
+The broker authenticates every client (SASL/SCRAM over TLS, services/common/kafka_security.py) as one
+principal per region (``User:region-640000``; all of a region's services share it), one for the registry
+worker (``User:registry``) and one for auditors (``User:auditor``). The broker's own ``User:admin`` is a
+super user and creates topics, users and these ACLs. Kafka's StandardAuthorizer denies whatever is not
+allowed here, so a client without an ACL -- or without credentials at all -- can do nothing.
+
+What the ACLs can and cannot say, given how the topics are laid out (docs/cross-region.md, "Topics"):
+
+* **A region writes only its own topics.** Each region's services run faust apps named
+  ``tongban-<service>-<region>``; their consumer group and their internal topics (table changelogs, the
+  leader topic: ``tongban-<service>-<region>-...``) belong to that region alone. Another region can
+  neither write them nor join the group (which would steal its partitions and commit its offsets).
+* **Only the registry decides.** ``tongban.registry.decisions.v1`` and the claims topic are written by
+  ``User:registry`` only; a region may read decisions and nothing more, so a forged GRANTED/CONFIRMED is
+  refused by the broker before any consumer sees it.
+* **The service topics are shared.** ``tongban.<service>.events.v1`` carries every region's events of a
+  service (one topic per service, all regions), so every region must be allowed to write it; which
+  region a message on it speaks for is proven by the envelope's Ed25519 signature, not by the broker.
+  Per-region service topics would let the broker check that as well, at the price of moving every relay,
+  consumer and audit to new topic names.
+* **Auditors read everything and write nothing.**
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.common.kafka_settings import events_topic
+from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
+
+ADMIN_USER = "admin"
+REGISTRY_USER = "registry"
+AUDITOR_USER = "auditor"
+# The registry worker's faust app id (services/common/registry/worker/settings.py): its group, the
+# forwarder's group ("<id>.forward") and its internal topics ("<id>-...") all start with it.
+REGISTRY_APP_ID = "tongban-registry"
+# Named here rather than imported from the auditor's tools, which the core does not import (a unit test
+# keeps the two equal).
+CHECKPOINT_TOPIC = "tongban.audit.checkpoints.v1"
+
+LITERAL = "LITERAL"
+PREFIXED = "PREFIXED"
+TOPIC = "TOPIC"
+GROUP = "GROUP"
+
+_READ = ("READ", "DESCRIBE")
+_WRITE = ("WRITE", "DESCRIBE")
+# What a faust app does with its own internal topics: create them, read and write them, look at their config.
+_OWN = ("ALL",)
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ALLOW binding: ``principal`` may ``operation`` on the ``resource`` matched by ``pattern`` + ``name``."""
+
+    principal: str
+    resource: str  # TOPIC or GROUP
+    pattern: str  # LITERAL or PREFIXED
+    name: str
+    operation: str  # READ, WRITE, DESCRIBE, ALL, ...
+
+
+def user(name: str) -> str:
+    return f"User:{name}"
+
+
+def region_user(region: str) -> str:
+    """The SCRAM user of a region (``region-640000``); every service of the region logs in as it."""
+    if not (len(region) == 6 and region.isdigit()):
+        raise ValueError(f"region {region!r} is not a 6-digit GB/T 2260 code")
+    return f"region-{region}"
+
+
+def service_app_id(service: str, region: str) -> str:
+    """The faust app id, consumer group and internal-topic prefix of one service in one region (host.py)."""
+    return f"tongban-{service}-{region}"
+
+
+def _grants(principal: str, resource: str, pattern: str, name: str, operations: Iterable[str]) -> list[Acl]:
+    return [Acl(principal, resource, pattern, name, operation) for operation in operations]
+
+
+def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
+    principal = user(region_user(region))
+    acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, _READ)
+    acls += _grants(principal, TOPIC, LITERAL, CHECKPOINT_TOPIC, (*_READ, "WRITE"))
+    for service in services:
+        app_id = service_app_id(service, region)
+        acls += _grants(principal, TOPIC, LITERAL, events_topic(service), (*_READ, "WRITE"))
+        # The trailing "-" keeps 640000's prefix from matching another app whose id merely starts alike.
+        acls += _grants(principal, TOPIC, PREFIXED, f"{app_id}-", _OWN)
+        acls += _grants(principal, GROUP, LITERAL, app_id, ("READ",))
+    return acls
+
+
+def registry_acls(services: Iterable[str]) -> list[Acl]:
+    principal = user(REGISTRY_USER)
+    # CREATE as well: faust declares the topics of its worker when it starts, and an existing topic is
+    # only reported as such to a principal allowed to create it.
+    acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, (*_READ, "WRITE", "CREATE"))
+    acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE", "CREATE"))
+    acls += _grants(principal, TOPIC, PREFIXED, f"{REGISTRY_APP_ID}-", _OWN)
+    # PREFIXED covers the worker's group and its forwarder's ("tongban-registry.forward").
+    acls += _grants(principal, GROUP, PREFIXED, REGISTRY_APP_ID, ("READ",))
+    for service in services:
+        acls += _grants(principal, TOPIC, LITERAL, events_topic(service), _READ)
+    return acls
+
+
+def auditor_acls() -> list[Acl]:
+    # Audits read with assign + seek and no group (services/common/audit/kafka_log.py): topics only.
+    return _grants(user(AUDITOR_USER), TOPIC, PREFIXED, "tongban.", _READ)
+
+
+def deployment_acls(regions: Iterable[str], services: Iterable[str]) -> list[Acl]:
+    """Every ACL of a deployment with these regions and services, sorted and without duplicates."""
+    services = list(services)
+    acls = registry_acls(services) + auditor_acls()
+    for region in regions:
+        acls += region_acls(region, services)
+    return sorted(set(acls))
+
+
+def deployment_users(regions: Iterable[str]) -> list[str]:
+    """The SCRAM users a deployment needs besides the admin: the registry, the auditor, each region."""
+    return [REGISTRY_USER, AUDITOR_USER, *(region_user(region) for region in regions)]

@@ -1,0 +1,268 @@
+"""The broker's part of the trust model (architecture invariant 8, issue 10 "Brokers"): on Apache Kafka
+with SASL/SCRAM over TLS and the deployment's ACLs (services/common/kafka_acls.py), a client must log
+in, and a region writes only what is its own.
+
+Runs when ``TONGBAN_TEST_BROKER=apache``. On the default broker it is skipped, and says why: tansu 0.6
+(the development broker, /work/shared/notes/brokers.md) has no SASL, no TLS and no authoriser, so
+there is nothing to test there -- the development stack runs PLAINTEXT and trusts envelope signatures.
+
+One secured broker for the session (tests/fixtures/brokers.py, ~10-25 s to start on 2 cores); every
+check is a single round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+
+from infra.secured_kafka import SecuredKafka
+from services.common.kafka_acls import (
+    CHECKPOINT_TOPIC,
+    CLAIMS_TOPIC,
+    DECISIONS_TOPIC,
+    REGISTRY_USER,
+    region_user,
+    service_app_id,
+)
+from services.common.kafka_security import KafkaSecurity
+from services.common.kafka_settings import (
+    aiokafka_producer_config,
+    events_topic,
+    kafka_python_consumer_config,
+    kafka_python_producer_config,
+)
+
+# Skipped unless TONGBAN_TEST_BROKER=apache, with the reason (the secured_kafka_broker fixture says why).
+pytestmark = pytest.mark.kafka
+
+NINGXIA, SICHUAN = "640000", "510000"
+SERVICE = "marriage"
+EVENTS = events_topic(SERVICE)
+# A region's own topic: one of its faust app's internal topics (here the leader topic faust makes).
+NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
+SEND_DEADLINE = 15.0
+# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
+TOPICS = {EVENTS: 4, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8, DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def secured(secured_kafka_broker: SecuredKafka) -> SecuredKafka:
+    """The session's secured broker with this module's topics, made by the admin as in docker-compose.yml
+    (services never create the exchange's topics)."""
+    admin = KafkaAdminClient(bootstrap_servers=secured_kafka_broker.bootstrap, **secured_kafka_broker.client_config())
+    try:
+        existing = set(admin.list_topics())
+        admin.create_topics([NewTopic(name, count, 1) for name, count in TOPICS.items() if name not in existing])
+    finally:
+        admin.close()
+    return secured_kafka_broker
+
+
+def region_security(broker: SecuredKafka, region: str, password: str | None = None) -> KafkaSecurity:
+    name = region_user(region)
+    return KafkaSecurity(
+        protocol="SASL_SSL", username=name, password=password or broker.passwords[name], ca_file=str(broker.ca_file)
+    )
+
+
+def producer(broker: SecuredKafka, security: KafkaSecurity) -> KafkaProducer:
+    # The relay's own producer settings (services/common/relay.py), logged in as the region.
+    config = kafka_python_producer_config(broker.bootstrap, security=security)
+    return KafkaProducer(**{**config, "max_block_ms": int(SEND_DEADLINE * 1000)})
+
+
+def start_producer(broker: SecuredKafka, security: KafkaSecurity) -> None:
+    """Start (and stop) an aiokafka producer -- the first thing any client does is log in."""
+    from aiokafka import AIOKafkaProducer
+
+    async def start() -> None:
+        client = AIOKafkaProducer(**aiokafka_producer_config(broker.bootstrap, security=security))
+        try:
+            await client.start()
+        finally:
+            await client.stop()
+
+    asyncio.run(start())
+
+
+def test_a_client_without_credentials_cannot_produce(secured: SecuredKafka) -> None:
+    """Invariant 8: no credentials, no connection -- a PLAINTEXT client is refused before any produce,
+    at once rather than after a timeout."""
+    from aiokafka.errors import KafkaConnectionError
+
+    started = time.monotonic()
+    with pytest.raises(KafkaConnectionError, match="Unable to bootstrap"):
+        start_producer(secured, KafkaSecurity())
+    assert time.monotonic() - started < SEND_DEADLINE
+
+
+def test_a_wrong_password_is_refused_naming_the_credentials(
+    secured: SecuredKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Invariant 8: SCRAM refuses a wrong password, and the client's log says it was the credentials."""
+    from aiokafka.errors import KafkaConnectionError
+
+    with caplog.at_level(logging.ERROR), pytest.raises(KafkaConnectionError):
+        start_producer(secured, region_security(secured, NINGXIA, "guessed"))
+    assert "invalid credentials" in caplog.text
+
+
+def test_a_region_cannot_write_another_regions_topic(secured: SecuredKafka) -> None:
+    """Invariant 8: 510000's principal is refused on 640000's own topic and cannot join 640000's group."""
+    sichuan = region_security(secured, SICHUAN)
+    client = producer(secured, sichuan)
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            client.send(NINGXIA_OWN_TOPIC, b"forged by 510000").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+    group = service_app_id(SERVICE, NINGXIA)
+    consumer = KafkaConsumer(EVENTS, **kafka_python_consumer_config(secured.bootstrap, group, security=sichuan))
+    try:
+        with pytest.raises(GroupAuthorizationFailedError):
+            consumer.poll(timeout_ms=int(SEND_DEADLINE * 1000))
+    finally:
+        consumer.close()
+
+
+def test_only_the_registry_writes_decisions(secured: SecuredKafka) -> None:
+    """Invariant 5/8 (issue 10: forged GRANTED/CONFIRMED): a region may read decisions, never write one."""
+    client = producer(secured, region_security(secured, SICHUAN))
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            client.send(DECISIONS_TOPIC, b"GRANTED, says 510000").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+
+
+def test_a_region_writes_its_topics_and_its_consumer_reads_them_back(secured: SecuredKafka, tmp_path: Path) -> None:
+    """Invariant 8: with its own credentials 640000 writes its service topic and its own topic, and its
+    consumer group reads the event back."""
+    ningxia = region_security(secured, NINGXIA)
+    client = producer(secured, ningxia)
+    try:
+        client.send(NINGXIA_OWN_TOPIC, b"own").get(timeout=SEND_DEADLINE)
+        sent = client.send(EVENTS, key=b"case-1", value=b"event of 640000").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+    group = service_app_id(SERVICE, NINGXIA)
+    consumer = KafkaConsumer(EVENTS, **kafka_python_consumer_config(secured.bootstrap, group, security=ningxia))
+    try:
+        deadline = time.monotonic() + 30.0
+        seen: list[bytes] = []
+        while b"event of 640000" not in seen and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1_000).values():
+                seen += [r.value for r in records if (r.partition, r.offset) == (sent.partition, sent.offset)]
+    finally:
+        consumer.close()
+    assert b"event of 640000" in seen
+
+
+def test_a_regions_faust_app_logs_in_from_the_environment_and_reads_its_topic(
+    secured: SecuredKafka, tmp_path: Path
+) -> None:
+    """Invariant 8: a service's faust app, configured only by the TONGBAN_KAFKA_* environment as in
+    docker-compose.yml, joins its region's group, makes its own internal topics and reads the service topic."""
+    client = producer(secured, region_security(secured, NINGXIA))
+    try:
+        client.send(EVENTS, b"for the faust app").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+    password_file = tmp_path / "password"
+    password_file.write_text(secured.passwords[region_user(NINGXIA)] + "\n")
+    env = {
+        **os.environ,
+        "TONGBAN_KAFKA": secured.bootstrap,
+        "TONGBAN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "TONGBAN_KAFKA_USERNAME": region_user(NINGXIA),
+        "TONGBAN_KAFKA_PASSWORD_FILE": str(password_file),
+        "TONGBAN_KAFKA_CA_FILE": str(secured.ca_file),
+        "READER_APP_ID": service_app_id(SERVICE, NINGXIA),
+        "READER_TOPIC": EVENTS,
+        "READER_DATADIR": str(tmp_path / "faust"),
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-m", "tests.faust_region_reader", "worker", "--without-web", "--loglevel=warn"]
+        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90.0
+        while "read for the faust app" not in log_path.read_text(errors="replace"):
+            assert worker.poll() is None, f"worker died:\n{log_path.read_text(errors='replace')[-3000:]}"
+            assert time.monotonic() < deadline, f"nothing read:\n{log_path.read_text(errors='replace')[-3000:]}"
+            time.sleep(0.2)  # polling a child's log file: there is nothing else to wait on
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_marriage_is_registered_through_the_secured_exchange_with_each_principals_own_credentials(
+    secured: SecuredKafka, tmp_path: Path
+) -> None:
+    """Invariants 5 and 8 end to end, as docker-compose.yml runs them: 640000's marriage service (logged in as
+    region-640000) and the registry worker (as registry), each with only its own password and the deployment's
+    ACLs, carry a registration from claim to decision (民法典 第1049条: registered once the registry grants)."""
+    ids = ("640104199001010018", "640104199202020028")  # a man born 1990 and a woman born 1992, valid check digits
+    logs = {name: tmp_path / f"{name}.log" for name in ("registry", "serve")}
+    commands = {
+        "registry": (REGISTRY_USER, ["registry", "--datadir", str(tmp_path / "registry")]),
+        "serve": (region_user(NINGXIA), ["serve", "--service", SERVICE, "--region", NINGXIA,
+                                         "--data-dir", str(tmp_path / "data"), "--grpc", "127.0.0.1:0"]),
+    }
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, (user, argv) in commands.items():
+            password_file = tmp_path / f"{user}.password"
+            password_file.write_text(secured.passwords[user])
+            env = {**os.environ, "TONGBAN_KAFKA": secured.bootstrap, "TONGBAN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                   "TONGBAN_KAFKA_USERNAME": user, "TONGBAN_KAFKA_PASSWORD_FILE": str(password_file),
+                   "TONGBAN_KAFKA_CA_FILE": str(secured.ca_file)}
+            with logs[name].open("wb") as log:
+                workers.append(subprocess.Popen([sys.executable, "-m", "services.cli", *argv], cwd=ROOT, env=env,
+                                                stdout=log, stderr=subprocess.STDOUT))
+        address = _wait_for_grpc(logs["serve"], workers)
+        window = [sys.executable, "-m", "services.cli", "window", "marriage", "register", "--address", address,
+                  "--region", NINGXIA, "--clerk", "c-07", "--office", "640104-MRO-01", "--wait", "60",
+                  ids[0], "张三", ids[1], "李四"]
+        answer = subprocess.run(window, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        registry_log = logs["registry"].read_text(errors="replace")
+        assert "REGISTERED" in answer.stdout, f"{answer.stdout}{answer.stderr}\nregistry:\n{registry_log[-3000:]}"
+        for name, path in logs.items():
+            assert "AuthorizationFailed" not in path.read_text(errors="replace"), f"{name} was refused something"
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def _wait_for_grpc(log_path: Path, workers: list[subprocess.Popen[bytes]]) -> str:
+    """The address the service prints once it serves ("gRPC on HOST:PORT")."""
+    deadline = time.monotonic() + 120.0
+    while True:
+        text = log_path.read_text(errors="replace")
+        if "gRPC on " in text:
+            return text.split("gRPC on ", 1)[1].split()[0]
+        assert all(w.poll() is None for w in workers), f"a worker died:\n{text[-3000:]}"
+        assert time.monotonic() < deadline, f"the service did not start:\n{text[-3000:]}"
+        time.sleep(0.2)  # polling a child's log file: there is nothing else to wait on
