@@ -42,12 +42,15 @@ def up(data: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], StackInf
     """`up` in a child process, until its stack file says it serves; SIGINT on the way out."""
     log = data.parent / f"{data.name}-up-{len(list(data.parent.glob(f'{data.name}-up-*')))}.out"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.stack.cli", "up", "--data", str(data), *args],
+        # A free port for the web console: 8080 may be anyone's on a shared machine.
+        process = subprocess.Popen([sys.executable, "-m", "services.stack.cli", "up", "--data", str(data),
+                                    "--web-port", "0", *args],
                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=_env())
     try:
         def started() -> StackInfo | None:
             assert process.poll() is None, f"up exited with {process.returncode}:\n{log.read_text()}"
-            return running_stack(data)
+            # The stack file comes first (the web console reads it as it starts); "ready" comes last.
+            return running_stack(data) if "ready in" in log.read_text() else None
 
         info = wait_until(started, timeout=120, interval=0.2, what="the stack to serve")
         yield process, info, log
@@ -90,7 +93,7 @@ def test_up_serves_every_region_and_ctrl_c_stops_every_part_in_order(tmp_path: P
         assert all(_serving(e.address) for e in info.endpoints), "every endpoint answers the health service"
         printed = log.read_text()
         assert all(e.address in printed for e in info.endpoints), "the endpoints are printed"
-        second = stack_cli("up", "--data", str(data), "--regions", "640000")
+        second = stack_cli("up", "--data", str(data), "--regions", "640000", "--web-port", "0")
         assert second.returncode == 1 and "already running" in second.stderr, "one stack per data directory"
 
         married = _window(data, "register", husband, "张三", wife, "李四")
