@@ -152,6 +152,7 @@ def _divorce_detail(d: Divorce) -> api.DivorceDetail:
         cooling_off_last_day=_date(d.cooling_off_last_day), window_last_day=_date(d.window_last_day),
         provisional_calendar=d.provisional_calendar, certificate_number=d.certificate_number,
         registered_on=_date(d.registered_on), withdrawn_by=d.withdrawn_by, closing_reason=d.closing_reason,
+        record_region=d.record_region, record_step=d.record_step.value if d.record_step else "",
     )
 
 

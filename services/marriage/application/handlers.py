@@ -94,7 +94,9 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, re
         if uow.first_answer:
             return uow.first_answer
         marriage = uow.load(Marriage, cmd.marriage_case_id)
-        open_divorce = uow.load(Divorce, marriage.open_divorce_case_id) if marriage.open_divorce_case_id else None
+        # A divorce received at another region's office is that region's case: its dissolution
+        # request is refused there by MarriageSubsists, which terminates it.
+        open_divorce = uow.find(Divorce, marriage.open_divorce_case_id) if marriage.open_divorce_case_id else None
         uow.record(marriage, marriage.record_judgment(
             judgment=cmd.judgment, court=cmd.court.strip(), judgment_number=cmd.judgment_number.strip(),
             judgment_date=cmd.judgment_date, ground=cmd.ground.strip(), recorded_on=today))
@@ -110,22 +112,31 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, re
 
 def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor, request: Request | None = None) -> str:
     """受理: record the application with its agreement, open the proceeding on the marriage (one
-    at a time), and — as it is recorded — schedule the end of the cooling-off."""
+    at a time), and — as it is recorded — schedule the end of the cooling-off.
+
+    A marriage another region records (its code is in the marriage's case id) is received here all
+    the same (国务院令第804号: any office in the country): the cooling-off, withdrawal and certificate
+    request run here, and that region is asked, as the receipt is recorded, to check the spouses
+    against its record and open the proceeding there (subscribers.py, divorce_elsewhere.py)."""
     case_id = new_case_id("divorce", deps.region)
     provenance = _command(deps, actor, case_id)
     today = china_date(provenance.occurred_at)
     spouse_a, spouse_b, agreement = cmd.validated(today)
     _clerk_here(deps, actor)
     periods = divorce_periods(today, deps.calendar())
+    record_region = record_region_of(cmd.marriage_case_id)
+    held_elsewhere = bool(record_region) and record_region != deps.region
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer
-        marriage = uow.load(Marriage, cmd.marriage_case_id)
-        events = divorce_module.receive(case_id=case_id, marriage=marriage, spouse_a=spouse_a, spouse_b=spouse_b,
+        marriage = None if held_elsewhere else uow.load(Marriage, cmd.marriage_case_id)
+        events = divorce_module.receive(case_id=case_id, marriage=marriage, marriage_case_id=cmd.marriage_case_id,
+                                        record_region=record_region, spouse_a=spouse_a, spouse_b=spouse_b,
                                         agreement=agreement, both_present=cmd.both_appear_in_person,
                                         office_code=actor.office_code, region=deps.region, periods=periods)
-        # The marriage's version guards "one open divorce": of two receipts racing, one conflicts.
-        uow.record(marriage, marriage.open_divorce(case_id, actor.office_code))
+        if marriage is not None:
+            # The marriage's version guards "one open divorce": of two receipts racing, one conflicts.
+            uow.record(marriage, marriage.open_divorce(case_id, actor.office_code))
         uow.start(Divorce, case_id, events)
         return uow.answer(case_id)
 
@@ -171,16 +182,25 @@ def register_divorce(deps: Deps, cmd: RegisterDivorce, actor: Actor, request: Re
             return uow.first_answer
         divorce = uow.load(Divorce, cmd.divorce_case_id)
         divorce.check_can_register(actor.office_code)  # before a number is taken
-        marriage = uow.load(Marriage, divorce.marriage_case_id)
+        marriage = None if divorce.record_region else uow.load(Marriage, divorce.marriage_case_id)
         number = issue_certificate_number(uow, document=Document.DIVORCE_CERTIFICATE, office_code=actor.office_code,
                                           on=today, case_id=divorce.case_id)
+        if marriage is None:
+            # The record region dissolves the marriage; the divorce is registered when it answers.
+            uow.record(divorce, divorce.request_dissolution(office_code=actor.office_code,
+                                                            certificate_number=number, today=today))
+            return uow.answer(divorce.case_id)
         uow.record(divorce, divorce.register(office_code=actor.office_code, certificate_number=number, today=today))
         uow.record(marriage, marriage.dissolve_by_divorce(divorce.case_id, number, today))
         return uow.answer(divorce.case_id)
 
 
 def close_divorce(uow: UnitOfWork, divorce: Divorce, events: Sequence[DivorceEvent], outcome: str) -> None:
-    """Record the divorce's closing events and close the proceeding on its marriage."""
+    """Record the divorce's closing events and close the proceeding on its marriage (the record
+    region closes its own when told: subscribers.py)."""
+    if divorce.record_region:
+        uow.record(divorce, events)
+        return
     marriage = uow.load(Marriage, divorce.marriage_case_id)
     uow.record(divorce, events)
     uow.record(marriage, marriage.close_divorce(divorce.case_id, outcome))

@@ -31,8 +31,8 @@ class MarriageSettings:
     calendar: Calendar = NATIONAL
     status_query_roles: frozenset[str] = DEFAULT_STATUS_QUERY_ROLES
     max_wait_seconds: float = 60.0  # RegisterMarriage (and a reissue elsewhere) waits at most this long
-    # A reissue asked here for another region's record: that region's archive answers by machine,
-    # so these limits only catch a region that is down (the hand-off then shows as overdue).
+    # A reissue or a divorce step asked here of another region's record: that region answers by
+    # machine, so these limits only catch a region that is down (the hand-off shows as overdue).
     reissue_accept_within: timedelta = timedelta(days=1)
     reissue_answer_within: timedelta = timedelta(days=2)
 

@@ -148,3 +148,15 @@ class DivorceState(StrEnum):
     WITHDRAWN = "withdrawn"
     DEEMED_WITHDRAWN = "deemed_withdrawn"
     TERMINATED = "terminated"
+    # A marriage another region records (多地联办): registered here once that region dissolved it;
+    # refused when that region's record does not bear the application out (不予登记).
+    AWAITING_DISSOLUTION = "awaiting_dissolution"
+    REFUSED = "refused"
+
+
+class RecordStep(StrEnum):
+    """Where the record region's part of a divorce received elsewhere stands."""
+
+    AWAITING_RECORD_CHECK = "awaiting_record_check"
+    RECORD_CONFIRMED = "record_confirmed"
+    REFUSED = "refused"

@@ -195,7 +195,7 @@ class DivorceAgreement(_message.Message):
     def __init__(self, signed_by_both: _Optional[bool] = ..., intention: _Optional[str] = ..., children_arrangement: _Optional[str] = ..., property_arrangement: _Optional[str] = ..., debt_arrangement: _Optional[str] = ..., document_sha256: _Optional[str] = ...) -> None: ...
 
 class DivorceApplicationReceived(_message.Message):
-    __slots__ = ("case_id", "marriage_case_id", "office_code", "region", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "expected_window_last_day", "cooling_off_deadline_id", "provisional_calendar")
+    __slots__ = ("case_id", "marriage_case_id", "office_code", "region", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "expected_window_last_day", "cooling_off_deadline_id", "provisional_calendar", "record_region")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,7 @@ class DivorceApplicationReceived(_message.Message):
     EXPECTED_WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
     COOLING_OFF_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
     PROVISIONAL_CALENDAR_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     marriage_case_id: str
     office_code: str
@@ -220,7 +221,8 @@ class DivorceApplicationReceived(_message.Message):
     expected_window_last_day: _types_pb2.Date
     cooling_off_deadline_id: str
     provisional_calendar: bool
-    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., spouse_a: _Optional[_Union[Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[Spouse, _Mapping]] = ..., agreement: _Optional[_Union[DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., expected_window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_deadline_id: _Optional[str] = ..., provisional_calendar: _Optional[bool] = ...) -> None: ...
+    record_region: str
+    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., spouse_a: _Optional[_Union[Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[Spouse, _Mapping]] = ..., agreement: _Optional[_Union[DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., expected_window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_deadline_id: _Optional[str] = ..., provisional_calendar: _Optional[bool] = ..., record_region: _Optional[str] = ...) -> None: ...
 
 class DivorceWithdrawn(_message.Message):
     __slots__ = ("citizen_id", "withdrawn_on", "reason")
@@ -285,6 +287,48 @@ class DivorceTerminated(_message.Message):
     reason: str
     judgment_number: str
     def __init__(self, reason: _Optional[str] = ..., judgment_number: _Optional[str] = ...) -> None: ...
+
+class DivorceRecordConfirmed(_message.Message):
+    __slots__ = ("handoff_id", "record_region")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    record_region: str
+    def __init__(self, handoff_id: _Optional[str] = ..., record_region: _Optional[str] = ...) -> None: ...
+
+class DivorceRefusedByRecord(_message.Message):
+    __slots__ = ("handoff_id", "record_region", "reason")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    record_region: str
+    reason: str
+    def __init__(self, handoff_id: _Optional[str] = ..., record_region: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DivorceDissolutionRequested(_message.Message):
+    __slots__ = ("case_id", "marriage_case_id", "certificate_number", "requested_on", "handoff_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_ON_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    marriage_case_id: str
+    certificate_number: str
+    requested_on: _types_pb2.Date
+    handoff_id: str
+    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., requested_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., handoff_id: _Optional[str] = ...) -> None: ...
+
+class ProceedingToClose(_message.Message):
+    __slots__ = ("divorce_case_id", "marriage_case_id", "outcome")
+    DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    divorce_case_id: str
+    marriage_case_id: str
+    outcome: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
 
 class CertificateReissued(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "record_case_id", "applicant_citizen_id", "requested_document", "issued_document", "certificate_number", "original_certificate_number", "status_change", "issued_on", "reason")

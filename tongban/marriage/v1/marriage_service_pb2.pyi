@@ -302,7 +302,7 @@ class MarriageDetail(_message.Message):
     def __init__(self, party_a: _Optional[_Union[_events_pb2.PartyRecord, _Mapping]] = ..., party_b: _Optional[_Union[_events_pb2.PartyRecord, _Mapping]] = ..., application_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., refusal_rule: _Optional[str] = ..., refusal_reason: _Optional[str] = ..., holder_region: _Optional[str] = ..., open_divorce_case_id: _Optional[str] = ..., dissolved_by_divorce_case_id: _Optional[str] = ..., dissolved_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., judgment: _Optional[_Union[_events_pb2.CourtJudgmentRecorded, _Mapping]] = ..., granted_claim_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DivorceDetail(_message.Message):
-    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "window_last_day", "provisional_calendar", "certificate_number", "registered_on", "withdrawn_by", "closing_reason")
+    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "window_last_day", "provisional_calendar", "certificate_number", "registered_on", "withdrawn_by", "closing_reason", "record_region", "record_step")
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_A_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_B_FIELD_NUMBER: _ClassVar[int]
@@ -315,6 +315,8 @@ class DivorceDetail(_message.Message):
     REGISTERED_ON_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_BY_FIELD_NUMBER: _ClassVar[int]
     CLOSING_REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     marriage_case_id: str
     spouse_a: _events_pb2.Spouse
     spouse_b: _events_pb2.Spouse
@@ -327,7 +329,9 @@ class DivorceDetail(_message.Message):
     registered_on: _types_pb2.Date
     withdrawn_by: str
     closing_reason: str
-    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., provisional_calendar: _Optional[bool] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., withdrawn_by: _Optional[str] = ..., closing_reason: _Optional[str] = ...) -> None: ...
+    record_region: str
+    record_step: str
+    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., provisional_calendar: _Optional[bool] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., withdrawn_by: _Optional[str] = ..., closing_reason: _Optional[str] = ..., record_region: _Optional[str] = ..., record_step: _Optional[str] = ...) -> None: ...
 
 class ReissueDetail(_message.Message):
     __slots__ = ("issued", "requested", "archive", "refusal_reason")
