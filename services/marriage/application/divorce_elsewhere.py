@@ -61,7 +61,6 @@ from services.marriage.domain.events import (
 )
 from services.marriage.domain.marriage import Marriage
 from services.marriage.domain.rules import check
-from services.marriage.domain.values import china_date
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,6 @@ def when_asked_about_a_divorce_answer_from_the_record(deps: Deps, tx: StoreTrans
 
 def _do_on_record(uow: UnitOfWork, h: Handoff) -> object:
     asked = snapshot_of(h)
-    today = china_date(uow.provenance.occurred_at)
     if h.work == RECORD_CHECK_WORK and isinstance(asked, DivorceApplicationReceived) and asked.case_id == h.case_id:
         marriage = uow.load(Marriage, asked.marriage_case_id)
         check_against_record(marriage, asked.spouse_a, asked.spouse_b)
@@ -132,8 +130,10 @@ def _do_on_record(uow: UnitOfWork, h: Handoff) -> object:
     if h.work == DISSOLUTION_WORK and isinstance(asked, DivorceDissolutionRequested) and asked.case_id == h.case_id:
         marriage = uow.load(Marriage, asked.marriage_case_id)
         check(MarriageSubsists(marriage.state), ProceedingOpenForThisDivorce(marriage.open_divorce_case_id, h.case_id))
-        uow.record(marriage, marriage.dissolve_by_divorce(h.case_id, asked.certificate_number, today))
-        return MarriageDissolvedByDivorce(h.case_id, asked.certificate_number, today)
+        # Dissolved on the day the receiving office registered the divorce (离婚登记), not the
+        # day the message arrived here.
+        uow.record(marriage, marriage.dissolve_by_divorce(h.case_id, asked.certificate_number, asked.requested_on))
+        return MarriageDissolvedByDivorce(h.case_id, asked.certificate_number, asked.requested_on)
     if h.work == PROCEEDING_CLOSE_WORK and isinstance(asked, ProceedingToClose) and asked.divorce_case_id == h.case_id:
         marriage = uow.load(Marriage, asked.marriage_case_id)
         uow.record(marriage, marriage.close_divorce(h.case_id, asked.outcome))

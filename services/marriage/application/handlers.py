@@ -16,7 +16,7 @@ from services.common.events import Actor
 from services.common.handoff import request_work
 from services.common.identity.case_ids import new_case_id
 from services.common.kit import Provenance, Request, UnitOfWork
-from services.common.registry.domain import ClaimKind, Outcome
+from services.common.registry.domain import ClaimKind, Outcome, ReleaseReason
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
 from services.marriage.application.unit import Deps, issue_certificate_number
@@ -294,16 +294,28 @@ def _load_record(uow: UnitOfWork, case_id: str) -> Marriage | Divorce:
 
 
 def _status_everywhere(uow: UnitOfWork, citizen_id: str) -> StatusOnRecord:
-    """This region's record, unless the registry's view shows a confirmed live marriage that this
-    region does not know of (registered in another region)."""
+    """The national record as this region sees it: a live marriage the registry confirmed, wherever
+    it was registered, first; otherwise the latest end of a marriage — this region's record, or a
+    release another region gave the registry with its reason (divorce, judgment, death) and day —
+    so a person divorced elsewhere is "divorced" here, never "unmarried_on_record"."""
     local = status_on_record(uow.tx.connection, citizen_id)
     if local.status is MaritalStatus.MARRIED:
         return local
-    for entry in entries_of(uow.tx, citizen_id):
-        if (entry.kind is ClaimKind.LIVE_MARRIAGE and entry.status == Outcome.CONFIRMED
-                and entry.case_id != local.marriage_case_id):
+    entries = [e for e in entries_of(uow.tx, citizen_id) if e.kind is ClaimKind.LIVE_MARRIAGE]
+    for entry in entries:
+        if entry.status == Outcome.CONFIRMED and entry.case_id != local.marriage_case_id:
             return StatusOnRecord(MaritalStatus.MARRIED, entry.case_id, china_date(entry.decided_at), entry.region)
-    return local
+    latest = local
+    for entry in entries:
+        status = _ENDED_BY.get(entry.release_reason)
+        if (entry.status == Outcome.RELEASED and status is not None and entry.case_id != local.marriage_case_id
+                and entry.released_on is not None and (latest.since is None or entry.released_on > latest.since)):
+            latest = StatusOnRecord(status, entry.case_id, entry.released_on, entry.region)
+    return latest
+
+
+_ENDED_BY = {ReleaseReason.DIVORCE.value: MaritalStatus.DIVORCED, ReleaseReason.VOID.value: MaritalStatus.VOID,
+             ReleaseReason.ANNULLED.value: MaritalStatus.ANNULLED, ReleaseReason.DEATH.value: MaritalStatus.WIDOWED}
 
 
 def _has_other_live_marriage(uow: UnitOfWork, citizen_id: str, marriage_case_id: str) -> bool:

@@ -13,11 +13,12 @@ handler, so none can forget one:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
-from services.common.registry.domain import ClaimKind
+from services.common.registry.domain import ClaimKind, ReleaseReason
 from services.marriage.application.divorce_elsewhere import when_a_divorce_held_elsewhere_changes_ask_the_record_region
 from services.marriage.application.unit import MarriageSettings
 from services.marriage.domain.divorce import Divorce
@@ -62,9 +63,20 @@ def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: C
                 confirm_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
                               kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
         elif isinstance(event, PartyClaimReleased):
+            release_reason, released_on = _why_released(marriage)
             release_claim(uow.tx, claim_id=event.claim_id, citizen_id=event.citizen_id,
                           kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, reason=event.reason,
-                          provenance=who)
+                          provenance=who, release_reason=release_reason, released_on=released_on)
+
+
+def _why_released(marriage: Marriage) -> tuple[str, date | None]:
+    """What the release tells the national record (every region's status answer): the marriage
+    ended by divorce or a judgment, on which day; nothing when only an application ended."""
+    if marriage.dissolution is not None:
+        return ReleaseReason.DIVORCE, marriage.dissolution.dissolved_on
+    if marriage.judgment is not None:
+        return ReleaseReason(marriage.judgment.judgment), marriage.judgment.judgment_date
+    return "", None
 
 
 def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:

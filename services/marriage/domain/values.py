@@ -123,6 +123,7 @@ class MaritalStatus(StrEnum):
     DIVORCED = "divorced"
     VOID = "void"
     ANNULLED = "annulled"
+    WIDOWED = "widowed"  # the spouse's death ended the marriage (a release for "death")
 
 
 class MarriageState(StrEnum):

@@ -8,7 +8,7 @@ tests/integration/marriage/test_divorce_elsewhere_national.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,17 +17,21 @@ from services.common.clock import FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import RuleViolation
 from services.common.handoff import get_handoff
+from services.common.registry.adapters import NotAClaim, claim_message, decision_to_proto
+from services.common.registry.domain import decide as decide_claim
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.marriage.application import handlers, queries
 from services.marriage.bootstrap import MarriageService, bootstrap
 from services.marriage.domain.commands import (
+    QueryMaritalStatus,
     ReceiveDivorce,
     RegisterDivorce,
     RequestDivorceCertificate,
     WithdrawDivorce,
 )
 from services.marriage.domain.divorce import Divorce
+from services.marriage.domain.events import MaritalStatusQueried
 from services.marriage.domain.marriage import Marriage
 from services.marriage.domain.values import Party, Spouse
 from tests.fixtures.stores import COMPONENT_TABLES
@@ -183,3 +187,54 @@ def test_a_second_divorce_of_the_same_marriage_is_refused_while_one_is_open_else
     exchange(record, receiving)
     assert divorce(receiving, first).record_step.value == "record_confirmed"  # type: ignore[union-attr]
     assert "OneDivorceApplicationAtATime" in divorce(receiving, second).closing_reason
+
+
+def registry_decides(record: MarriageService, viewers: list[MarriageService], people: dict[str, object]) -> None:
+    """The registry worker's part without the broker: every claim event of the record region
+    decided by the registry's own rules, each decision delivered to the viewers as the decisions
+    topic delivers it (their inboxes drop what they saw before)."""
+    for event in record.deps.store.read_log(0):
+        try:
+            claim = claim_message(event, at=event.recorded_at, trace=event.trace)
+        except NotAClaim:
+            continue
+        result = decide_claim(people.get(claim.citizen_id), claim, claim_ttl=timedelta(days=1))  # type: ignore[arg-type]
+        people[claim.citizen_id] = result.record
+        for decision in result.decisions:
+            for viewer in viewers:
+                viewer.on_decision_message(viewer.deps.store, decision_to_proto(decision).SerializeToString(), None)
+
+
+def status_at(service: MarriageService, citizen_id: str) -> MaritalStatusQueried:
+    query = QueryMaritalStatus(citizen_id, "婚姻登记审查", "广元市民政局")
+    case_id = handlers.query_marital_status(service.deps, query, GUANGYUAN)
+    answer = queries.get_case(service.deps, case_id).case.event  # type: ignore[union-attr]
+    assert isinstance(answer, MaritalStatusQueried)
+    return answer
+
+
+def test_status_in_another_region_turns_from_married_to_divorced_with_region_and_date_never_unmarried(
+        record: MarriageService, receiving: MarriageService, clock: FakeClock) -> None:
+    """条例 第4条 (2025): the national marriage database answers a status query anywhere; the release
+    carries why the marriage ended and when (issue 12, item 4)."""
+    scheduler = DeadlineScheduler(receiving.deps.store, clock, receiving.deadline_handlers, name="test")
+    clock.set(china(2026, 3, 2, 9))
+    people, registry = couple(), {}  # type: ignore[var-annotated]
+    marriage_id = register_married(record, people)
+    registry_decides(record, [receiving], registry)
+    married = status_at(receiving, people.wife)
+    assert (married.status, married.source_region, married.marriage_case_id) == ("married", "640000", marriage_id)
+
+    divorce_id = receive_at_guangyuan(receiving, marriage_id, people)
+    exchange(record, receiving)
+    clock.set(china(2026, 4, 2, 9))
+    scheduler.fire_due()
+    handlers.request_divorce_certificate(receiving.deps, RequestDivorceCertificate(divorce_id, True), GUANGYUAN)
+    handlers.register_divorce(receiving.deps, RegisterDivorce(divorce_id), GUANGYUAN)
+    exchange(record, receiving)
+    assert status_at(receiving, people.wife).status == "married", "until the release reaches this region"
+
+    registry_decides(record, [receiving], registry)
+    divorced = status_at(receiving, people.wife)
+    assert (divorced.status, divorced.source_region, divorced.since) == ("divorced", "640000", date(2026, 4, 2))
+    assert divorced.marriage_case_id == marriage_id
