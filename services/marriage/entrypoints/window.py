@@ -108,7 +108,11 @@ def add_window_commands(services: Any) -> None:
         "The agreement settles children, property and debts (民法典 第1076条): give each with --children,\n"
         "--property and --debts, or give the signed agreement itself with --agreement-file (its SHA-256\n"
         "is recorded, and an arrangement not given reads 见所附离婚协议书: as in the attached agreement).\n"
-        "The answer shows the last day of the cooling-off and of the certificate window.",
+        "The answer shows the last day of the cooling-off and of the certificate window.\n"
+        "A marriage another region records (its code is in the case id) is received here all the same\n"
+        "(国务院令第804号: any office): the cooling-off, withdrawal and certificate request happen at this\n"
+        "office; that region checks the spouses against its record and, at registration, dissolves the\n"
+        "marriage. `case show` says where the record is and what happens next.",
         "tongban window marriage divorce receive marriage-640000-… 640104199503140015 王磊 "
         "640104199708020025 李娜 --children 无子女 --property 各自名下财产归各自所有 --debts 无共同债务")
     receive.add_argument("marriage_case", metavar="MARRIAGE_CASE", help="the marriage's case id")
