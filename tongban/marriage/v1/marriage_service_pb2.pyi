@@ -372,3 +372,29 @@ class HistoryEntry(_message.Message):
     causation_id: str
     payload_json: str
     def __init__(self, version: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[_Union[_types_pb2.Actor, _Mapping]] = ..., correlation_id: _Optional[str] = ..., causation_id: _Optional[str] = ..., payload_json: _Optional[str] = ...) -> None: ...
+
+class ImportCalendarNoticeRequest(_message.Message):
+    __slots__ = ("notice_json", "request_id")
+    NOTICE_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    notice_json: str
+    request_id: str
+    def __init__(self, notice_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ImportCalendarNoticeResponse(_message.Message):
+    __slots__ = ("year", "version", "provisional", "notice_number", "holidays", "make_up_working_days", "stream_id")
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    HOLIDAYS_FIELD_NUMBER: _ClassVar[int]
+    MAKE_UP_WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    year: int
+    version: int
+    provisional: bool
+    notice_number: str
+    holidays: int
+    make_up_working_days: int
+    stream_id: str
+    def __init__(self, year: _Optional[int] = ..., version: _Optional[int] = ..., provisional: _Optional[bool] = ..., notice_number: _Optional[str] = ..., holidays: _Optional[int] = ..., make_up_working_days: _Optional[int] = ..., stream_id: _Optional[str] = ...) -> None: ...
