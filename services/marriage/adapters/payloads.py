@@ -29,7 +29,7 @@ EVENT_CLASSES: tuple[type, ...] = (
 )
 VALUE_CLASSES: tuple[type, ...] = (
     values.MarriageDeclaration, values.PartyRecord, values.Spouse, values.DivorceAgreement, ev.ArchiveExtract,
-    ev.ClaimHolder, ev.ProceedingToClose,
+    ev.ClaimHolder, ev.ProceedingToClose, values.ProofDocument,
 )
 
 

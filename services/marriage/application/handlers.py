@@ -73,11 +73,15 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: 
     party_a, party_b = cmd.parties(today=today, claim_ids=(claim_id_for(case_id, Party.A),
                                                            claim_id_for(case_id, Party.B)))
     _clerk_here(deps, actor)
-    events = apply_for_registration(case_id=case_id, office_code=actor.office_code, region=deps.region,
-                                    application_date=today, party_a=party_a, party_b=party_b)
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer
+        # The national record as this region sees it: a declared status it does not show needs
+        # proof (ProofOfDeclaredStatus); a live marriage on it is the registry's to refuse.
+        on_record = {p.citizen_id: _status_everywhere(uow, p.citizen_id).status.value for p in (party_a, party_b)}
+        events = apply_for_registration(case_id=case_id, office_code=actor.office_code, region=deps.region,
+                                        application_date=today, party_a=party_a, party_b=party_b,
+                                        on_record=on_record)
         uow.start(Marriage, case_id, events)
         return uow.answer(case_id)
 

@@ -87,6 +87,13 @@ def add_window_commands(services: Any) -> None:
     register.add_argument("--not-declared", action="append", default=[], choices=DECLARATIONS, metavar="WHAT",
                           help="a declaration a party did not make (repeatable): " + ", ".join(DECLARATIONS)
                                + "; the registration is then refused")
+    for side in ("a", "b"):
+        register.add_argument(f"--{side}-status", choices=("unmarried", "divorced", "widowed"), default="",
+                              help=f"the status party {side.upper()} declares; where the national record differs, "
+                                   f"give --{side}-proof (婚姻登记工作规范 2025)")
+        register.add_argument(f"--{side}-proof", metavar="KIND:NUMBER:ISSUED_BY", default="",
+                              help="the document proving it (divorce_certificate, court_judgment or death_record), "
+                                   "recorded on the case")
     register.add_argument("--wait", type=float, default=30.0,
                           help="seconds to wait for the registry's answer (default 30, at most 60)")
     register.set_defaults(handler=_register, refused=_refused)  # exit 1 when the case is refused
@@ -252,10 +259,23 @@ def _register(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
 
     declaration = _declaration(args.not_declared)
     request = api.RegisterMarriageRequest(
-        party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration),
-        party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration),
+        party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration,
+                               declared_status=args.a_status, proof=_proof(args.a_proof)),
+        party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration,
+                               declared_status=args.b_status, proof=_proof(args.b_proof)),
         wait_seconds=args.wait, request_id=_request_id(args))
     return call(stub, "RegisterMarriage", request, metadata, args).case
+
+
+def _proof(given: str) -> Any:
+    """KIND:NUMBER:ISSUED_BY as a ProofDocument (None when not given; the service checks each part)."""
+    from tongban.marriage.v1 import events_pb2
+
+    if not given:
+        return None
+    kind, _, rest = given.partition(":")
+    number, _, issued_by = rest.partition(":")
+    return events_pb2.ProofDocument(kind=kind.strip(), number=number.strip(), issued_by=issued_by.strip())
 
 
 def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:

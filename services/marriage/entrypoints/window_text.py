@@ -23,6 +23,11 @@ def format_case(case: Any, *, history: bool = False) -> str:
         m = case.marriage
         for label, party in (("party A", m.party_a), ("party B", m.party_b)):
             lines.append(f"  {label}: {party.name} {party.citizen_id} ({party.sex}, born {day(party.birth_date)})")
+            if party.declared_status:
+                lines.append(f"    declares {party.declared_status}; national record: "
+                             f"{party.status_on_record.replace('_', ' ') or '-'}"
+                             + (f"; proof {party.proof.kind} {party.proof.number} ({party.proof.issued_by})"
+                                if party.proof.kind else ""))
         lines.append(f"  applied on {day(m.application_date)}")
         if m.certificate_number:
             lines.append(f"  结婚证 {m.certificate_number}, registered on {day(m.registered_on)}")

@@ -21,20 +21,40 @@ class MarriageDeclaration(_message.Message):
     def __init__(self, consents: _Optional[bool] = ..., no_spouse: _Optional[bool] = ..., no_prohibited_kinship: _Optional[bool] = ..., appears_in_person: _Optional[bool] = ...) -> None: ...
 
 class PartyRecord(_message.Message):
-    __slots__ = ("citizen_id", "name", "sex", "birth_date", "declaration", "claim_id")
+    __slots__ = ("citizen_id", "name", "sex", "birth_date", "declaration", "claim_id", "declared_status", "status_on_record", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEX_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     DECLARATION_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_ON_RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     name: str
     sex: str
     birth_date: _types_pb2.Date
     declaration: MarriageDeclaration
     claim_id: str
-    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., sex: _Optional[str] = ..., birth_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., declaration: _Optional[_Union[MarriageDeclaration, _Mapping]] = ..., claim_id: _Optional[str] = ...) -> None: ...
+    declared_status: str
+    status_on_record: str
+    proof: ProofDocument
+    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., sex: _Optional[str] = ..., birth_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., declaration: _Optional[_Union[MarriageDeclaration, _Mapping]] = ..., claim_id: _Optional[str] = ..., declared_status: _Optional[str] = ..., status_on_record: _Optional[str] = ..., proof: _Optional[_Union[ProofDocument, _Mapping]] = ...) -> None: ...
+
+class ProofDocument(_message.Message):
+    __slots__ = ("kind", "number", "issued_by", "issued_on", "document_sha256")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_ON_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    number: str
+    issued_by: str
+    issued_on: _types_pb2.Date
+    document_sha256: str
+    def __init__(self, kind: _Optional[str] = ..., number: _Optional[str] = ..., issued_by: _Optional[str] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., document_sha256: _Optional[str] = ...) -> None: ...
 
 class MarriageApplicationReceived(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "application_date", "party_a", "party_b")

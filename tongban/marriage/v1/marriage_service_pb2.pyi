@@ -24,14 +24,18 @@ JUDGMENT_VOID: Judgment
 JUDGMENT_ANNULLED: Judgment
 
 class PartyInput(_message.Message):
-    __slots__ = ("citizen_id", "name", "declaration")
+    __slots__ = ("citizen_id", "name", "declaration", "declared_status", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DECLARATION_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     name: str
     declaration: _events_pb2.MarriageDeclaration
-    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., declaration: _Optional[_Union[_events_pb2.MarriageDeclaration, _Mapping]] = ...) -> None: ...
+    declared_status: str
+    proof: _events_pb2.ProofDocument
+    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., declaration: _Optional[_Union[_events_pb2.MarriageDeclaration, _Mapping]] = ..., declared_status: _Optional[str] = ..., proof: _Optional[_Union[_events_pb2.ProofDocument, _Mapping]] = ...) -> None: ...
 
 class RegisterMarriageRequest(_message.Message):
     __slots__ = ("party_a", "party_b", "wait_seconds", "request_id")
