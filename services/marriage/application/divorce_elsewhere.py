@@ -39,7 +39,8 @@ from services.common.kit import Change, UnitOfWork
 from services.common.kit.unit_of_work import ChangeSubscriber
 from services.common.store import StoreTransaction
 from services.marriage.adapters.payloads import from_message, to_message
-from services.marriage.application.handoffs import hook_provenance, reissue_hooks, snapshot_of
+from services.marriage.application import handoffs
+from services.marriage.application.handoffs import hook_provenance, snapshot_of
 from services.marriage.application.unit import Deps, MarriageSettings
 from services.marriage.domain.divorce import (
     DISSOLUTION_WORK,
@@ -193,19 +194,17 @@ def _divorce(uow: UnitOfWork, h: Handoff) -> Divorce | None:
 def marriage_handoff_hooks(deps: Deps) -> HandoffHooks:
     """The HandoffHooks of one region's marriage service: reissues (handoffs.py) and divorces of
     marriages recorded elsewhere (this module). Each hook acts only on its own work."""
-    reissue = reissue_hooks(deps)
-    assert reissue.on_received and reissue.on_refused and reissue.on_outcome
 
     def on_received(tx: StoreTransaction, h: Handoff) -> None:
-        reissue.on_received(tx, h)  # type: ignore[misc]
+        handoffs.when_asked_for_a_record_answer_from_the_archive(deps, tx, h)
         when_asked_about_a_divorce_answer_from_the_record(deps, tx, h)
 
     def on_refused(tx: StoreTransaction, h: Handoff) -> None:
-        reissue.on_refused(tx, h)  # type: ignore[misc]
+        handoffs.when_archive_refuses_close_refused(deps, tx, h)
         when_the_record_region_refuses_close_the_divorce(deps, tx, h)
 
     def on_outcome(tx: StoreTransaction, h: Handoff, outcome: Message) -> None:
-        reissue.on_outcome(tx, h, outcome)  # type: ignore[misc]
+        handoffs.when_archive_answers_issue_here(deps, tx, h, outcome)
         when_the_record_region_answers_record_it(deps, tx, h, outcome)
 
     return HandoffHooks(on_received=on_received, on_refused=on_refused, on_outcome=on_outcome)

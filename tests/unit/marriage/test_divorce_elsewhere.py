@@ -238,3 +238,18 @@ def test_status_in_another_region_turns_from_married_to_divorced_with_region_and
     divorced = status_at(receiving, people.wife)
     assert (divorced.status, divorced.source_region, divorced.since) == ("divorced", "640000", date(2026, 4, 2))
     assert divorced.marriage_case_id == marriage_id
+
+
+def test_no_certificate_request_before_the_record_region_confirmed_the_record_民法典_1076(
+        record: MarriageService, receiving: MarriageService, clock: FakeClock) -> None:
+    scheduler = DeadlineScheduler(receiving.deps.store, clock, receiving.deadline_handlers, name="test")
+    clock.set(china(2026, 3, 2, 9))
+    people = couple()
+    divorce_id = receive_at_guangyuan(receiving, register_married(record, people), people)
+    clock.set(china(2026, 4, 2, 9))  # the record region has not answered (it is down, say)
+    scheduler.fire_due()
+    with pytest.raises(RuleViolation, match="RecordRegionConfirmed"):
+        handlers.request_divorce_certificate(receiving.deps, RequestDivorceCertificate(divorce_id, True), GUANGYUAN)
+    exchange(record, receiving)
+    handlers.request_divorce_certificate(receiving.deps, RequestDivorceCertificate(divorce_id, True), GUANGYUAN)
+    assert divorce(receiving, divorce_id).state.value == "certificate_requested"
