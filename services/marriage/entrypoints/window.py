@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -325,7 +326,14 @@ def _register_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.RegisterDivorceRequest(divorce_case_id=args.divorce_case, request_id=_request_id(args))
-    return call(stub, "RegisterDivorce", request, metadata, args).case
+    case = call(stub, "RegisterDivorce", request, metadata, args).case
+    # A marriage another region records: that region dissolves it by machine, usually within a
+    # second or two; show the registered divorce if it comes back within ten, else the case as it is.
+    deadline = time.monotonic() + 10.0
+    while case.state == "awaiting_dissolution" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        case = call(stub, "GetCase", api.GetCaseRequest(case_id=case.case_id), metadata, args).case
+    return case
 
 
 def _reissue(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
