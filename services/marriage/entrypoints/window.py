@@ -18,7 +18,8 @@ from typing import Any
 from services.stack.window import Formatter, UsageError, call, common_options
 
 # The marriage service's named work queues (the server checks the name; listed here for --help).
-QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration")
+QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration",
+          "awaiting_dissolution")
 AS_IN_THE_AGREEMENT = "见所附离婚协议书"  # an arrangement the attached agreement states
 DECLARATIONS = ("consents", "no_spouse", "no_prohibited_kinship", "appears_in_person")
 REQUEST_ID_HELP = (

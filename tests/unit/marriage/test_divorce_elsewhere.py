@@ -107,6 +107,8 @@ def test_a_divorce_received_in_another_region_is_dissolved_by_the_record_region_
     handlers.register_divorce(receiving.deps, RegisterDivorce(divorce_id), GUANGYUAN)
     asked = divorce(receiving, divorce_id)
     assert asked.state.value == "awaiting_dissolution"  # type: ignore[union-attr]
+    waiting = queries.list_office_cases(receiving.deps, office_code=GUANGYUAN_OFFICE, queue="awaiting_dissolution")
+    assert [c.case_id for c in waiting.cases] == [divorce_id]
     assert marriage(record, marriage_id).state.value == "registered", "dissolved only by the record region"
 
     exchange(record, receiving)
