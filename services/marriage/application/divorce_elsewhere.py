@@ -8,6 +8,8 @@ between the two regions (多地联办, REQUEST_WORK; docs/cross-region.md).
   transaction): to check the spouses against its record and open the proceeding (at receipt), to
   dissolve the marriage (at registration, with the number taken here), or to close the proceeding
   (when the divorce ends unregistered after the record region opened it).
+* A court judgment recorded against the marriage in the record region ends the divorce at the
+  receiving office (the record region asks it: `marriage.divorce_ended_by_judgment`).
 * Record region: its archive answers by machine, in the transaction recording the request: the
   record check (民法典 第1076条: the marriage subsists, no other divorce is open, the IDs and
   names are its parties'), the dissolution (which releases both persons in the registry), the
@@ -35,6 +37,7 @@ from services.common.handoff import (
     refuse_handoff,
     request_work,
 )
+from services.common.identity.case_ids import region_of_case
 from services.common.kit import Change, UnitOfWork
 from services.common.kit.unit_of_work import ChangeSubscriber
 from services.common.store import StoreTransaction
@@ -44,6 +47,7 @@ from services.marriage.application.handoffs import hook_provenance, snapshot_of
 from services.marriage.application.unit import Deps, MarriageSettings
 from services.marriage.domain.divorce import (
     DISSOLUTION_WORK,
+    JUDGMENT_ENDED_WORK,
     PROCEEDING_CLOSE_WORK,
     RECORD_CHECK_WORK,
     RECORD_WORKS,
@@ -98,6 +102,33 @@ def when_a_divorce_held_elsewhere_changes_ask_the_record_region(settings: Marria
             assert after.state is not None
             closing = ProceedingToClose(after.case_id, after.marriage_case_id, after.state.value)
             ask(PROCEEDING_CLOSE_WORK, to_message(closing), change.recorded[-1])
+
+    return subscriber
+
+
+def when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region(settings: MarriageSettings
+                                                                       ) -> ChangeSubscriber:
+    """A subscriber on Marriage, in the record region: a court judgment recorded against the
+    marriage closed a proceeding another region's office opened; that office is told, so the
+    divorce ends there now rather than at its registration."""
+
+    def subscriber(uow: UnitOfWork, change: Change) -> None:
+        marriage = change.after
+        assert isinstance(marriage, Marriage)
+        for event, recorded in zip(change.events, change.recorded, strict=True):
+            if not isinstance(event, DivorceProceedingClosed) or marriage.judgment is None:
+                continue
+            office_region = region_of_case(event.divorce_case_id, kinds=frozenset({"divorce"}))
+            if not office_region or office_region == uow.store.region:
+                continue
+            j = marriage.judgment
+            ended = ProceedingToClose(event.divorce_case_id, marriage.case_id, event.outcome,
+                                      f"the marriage was declared {j.judgment} by {j.court}", j.judgment_number)
+            request_work(uow.tx, case_id=marriage.case_id, to_region=office_region, work=JUDGMENT_ENDED_WORK,
+                         accept_within=settings.reissue_accept_within, answer_within=settings.reissue_answer_within,
+                         actor=change.provenance.actor, case_snapshot=to_message(ended),
+                         handoff_id=record_handoff_id(event.divorce_case_id, JUDGMENT_ENDED_WORK),
+                         occurred_at=recorded.occurred_at, causation_id=recorded.event_id, trace=recorded.trace)
 
     return subscriber
 
@@ -182,6 +213,28 @@ def when_the_record_region_refuses_close_the_divorce(deps: Deps, tx: StoreTransa
                 reason=f"region {h.to_region} did not dissolve the marriage: {h.refusal_reason}", judgment_number=""))
 
 
+def when_a_judgment_ended_the_marriage_terminate_the_divorce(deps: Deps, tx: StoreTransaction, h: Handoff) -> None:
+    """Receiving region, on HandoffReceived from the record region: a judgment ended the marriage,
+    so the divorce received here ends terminated, naming the judgment."""
+    if h.work != JUDGMENT_ENDED_WORK:
+        return
+    actor = Actor.system(deps.region, DIVORCE_DESK)
+    asked = snapshot_of(h)
+    ended = isinstance(asked, ProceedingToClose) and asked.marriage_case_id == h.case_id
+    with deps.units.joining(tx, hook_provenance(deps, tx, h, DIVORCE_DESK)) as uow:
+        divorce = uow.find(Divorce, asked.divorce_case_id) if isinstance(asked, ProceedingToClose) else None
+        ours = (ended and divorce is not None and divorce.marriage_case_id == h.case_id
+                and divorce.record_region == h.from_region)
+        if ours:
+            assert isinstance(asked, ProceedingToClose) and divorce is not None
+            uow.record(divorce, divorce.terminate(reason=asked.reason, judgment_number=asked.judgment_number))
+    if not ours:
+        refuse_handoff(tx, h.handoff_id, "no divorce received here for that marriage", actor=actor)
+        return
+    accept_handoff(tx, h.handoff_id, actor=actor)
+    complete_handoff(tx, h.handoff_id, to_message(asked), actor=actor)
+
+
 def _divorce(uow: UnitOfWork, h: Handoff) -> Divorce | None:
     divorce = uow.find(Divorce, h.case_id)
     if divorce is None or not divorce.record_region:
@@ -198,6 +251,7 @@ def marriage_handoff_hooks(deps: Deps) -> HandoffHooks:
     def on_received(tx: StoreTransaction, h: Handoff) -> None:
         handoffs.when_asked_for_a_record_answer_from_the_archive(deps, tx, h)
         when_asked_about_a_divorce_answer_from_the_record(deps, tx, h)
+        when_a_judgment_ended_the_marriage_terminate_the_divorce(deps, tx, h)
 
     def on_refused(tx: StoreTransaction, h: Handoff) -> None:
         handoffs.when_archive_refuses_close_refused(deps, tx, h)
@@ -210,4 +264,8 @@ def marriage_handoff_hooks(deps: Deps) -> HandoffHooks:
     return HandoffHooks(on_received=on_received, on_refused=on_refused, on_outcome=on_outcome)
 
 
-__all__ = ["marriage_handoff_hooks", "when_a_divorce_held_elsewhere_changes_ask_the_record_region"]
+__all__ = [
+    "marriage_handoff_hooks",
+    "when_a_divorce_held_elsewhere_changes_ask_the_record_region",
+    "when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region",
+]

@@ -98,9 +98,11 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, re
         if uow.first_answer:
             return uow.first_answer
         marriage = uow.load(Marriage, cmd.marriage_case_id)
-        # A divorce received at another region's office is that region's case: its dissolution
-        # request is refused there by MarriageSubsists, which terminates it.
-        open_divorce = uow.find(Divorce, marriage.open_divorce_case_id) if marriage.open_divorce_case_id else None
+        # A divorce received at another region's office is that region's case: it is told of the
+        # judgment (divorce_elsewhere.py) and ends it there.
+        open_id = marriage.open_divorce_case_id
+        here = bool(open_id) and record_region_of(open_id) in ("", deps.region)
+        open_divorce = uow.load(Divorce, open_id) if here else None
         uow.record(marriage, marriage.record_judgment(
             judgment=cmd.judgment, court=cmd.court.strip(), judgment_number=cmd.judgment_number.strip(),
             judgment_date=cmd.judgment_date, ground=cmd.ground.strip(), recorded_on=today))

@@ -19,7 +19,10 @@ from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind, ReleaseReason
-from services.marriage.application.divorce_elsewhere import when_a_divorce_held_elsewhere_changes_ask_the_record_region
+from services.marriage.application.divorce_elsewhere import (
+    when_a_divorce_held_elsewhere_changes_ask_the_record_region,
+    when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region,
+)
 from services.marriage.application.unit import MarriageSettings
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import (
@@ -117,8 +120,10 @@ def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence
 
 
 def marriage_subscribers(settings: MarriageSettings | None = None) -> Subscribers:
+    settings = settings or MarriageSettings()
     return (Subscribers()
             .on(Marriage, when_a_marriage_changes_keep_the_registry_in_step)
+            .on(Marriage, when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region(settings))
             .on(Divorce, when_a_divorce_changes_keep_its_deadlines)
-            .on(Divorce, when_a_divorce_held_elsewhere_changes_ask_the_record_region(settings or MarriageSettings()))
+            .on(Divorce, when_a_divorce_held_elsewhere_changes_ask_the_record_region(settings))
             .on_commit(when_cases_change_refresh_the_read_models))

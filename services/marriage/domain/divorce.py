@@ -74,6 +74,8 @@ RECORD_CHECK_WORK = "marriage.divorce_record_check"
 PROCEEDING_CLOSE_WORK = "marriage.divorce_proceeding_close"
 DISSOLUTION_WORK = "marriage.divorce_dissolution"
 RECORD_WORKS = frozenset({RECORD_CHECK_WORK, PROCEEDING_CLOSE_WORK, DISSOLUTION_WORK})
+# The other way: the record region tells the receiving office that a judgment ended the marriage.
+JUDGMENT_ENDED_WORK = "marriage.divorce_ended_by_judgment"
 
 
 def record_handoff_id(case_id: str, work: str) -> str:
@@ -150,6 +152,7 @@ class Divorce(Aggregate):
     record_region: str = ""  # the region recording the marriage when it is not this one
     record_step: RecordStep | None = None
     dissolution_handoff_id: str = ""
+    judgment_number: str = ""  # of the judgment that terminated it
 
     @property
     def spouses(self) -> tuple[Spouse, Spouse]:
@@ -162,8 +165,10 @@ class Divorce(Aggregate):
 
     @property
     def proceeding_to_close_elsewhere(self) -> bool:
-        """Ended without registration after the record region opened the proceeding there."""
-        return self.record_step is RecordStep.RECORD_CONFIRMED and self.state in ENDED_UNREGISTERED
+        """Ended without registration after the record region opened the proceeding there (not by
+        a judgment the record region recorded: it closed the proceeding itself)."""
+        return (self.record_step is RecordStep.RECORD_CONFIRMED and self.state in ENDED_UNREGISTERED
+                and not self.judgment_number)
 
     def _next_deadline_id(self, period: str) -> str:
         return deadline_id_for(self.case_id, self.deadlines_scheduled + 1, period)
@@ -336,6 +341,7 @@ class Divorce(Aggregate):
             case DivorceTerminated():
                 self.state = DivorceState.TERMINATED
                 self.closing_reason = event.reason
+                self.judgment_number = event.judgment_number
                 self._no_deadline()
             case DivorceRecordConfirmed():
                 self.record_step = RecordStep.RECORD_CONFIRMED

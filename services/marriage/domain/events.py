@@ -195,11 +195,14 @@ class DivorceDissolutionRequested:
 
 @dataclass(frozen=True)
 class ProceedingToClose:
-    """Sent to the record region (not an event of this service's streams): close the proceeding."""
+    """Sent to the record region (not an event of this service's streams): close the proceeding.
+    Sent by the record region, with the judgment, when a court ended the marriage first."""
 
     divorce_case_id: str
     marriage_case_id: str
     outcome: str
+    reason: str = ""
+    judgment_number: str = ""
 
 
 # -- marriage.CertificateReissue, marriage.StatusQuery, marriage.CertificateNumbers -----------

@@ -26,6 +26,7 @@ from services.marriage.bootstrap import MarriageService, bootstrap
 from services.marriage.domain.commands import (
     QueryMaritalStatus,
     ReceiveDivorce,
+    RecordCourtJudgment,
     RegisterDivorce,
     RequestDivorceCertificate,
     WithdrawDivorce,
@@ -33,7 +34,7 @@ from services.marriage.domain.commands import (
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import MaritalStatusQueried
 from services.marriage.domain.marriage import Marriage
-from services.marriage.domain.values import Party, Spouse
+from services.marriage.domain.values import JudgmentKind, Party, Spouse
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.unit.marriage.people import AGREEMENT, GUANGYUAN_OFFICE, SICHUAN, Couple, couple
 from tests.unit.marriage.people import clerk as clerk_of
@@ -255,3 +256,26 @@ def test_no_certificate_request_before_the_record_region_confirmed_the_record_�
     exchange(record, receiving)
     handlers.request_divorce_certificate(receiving.deps, RequestDivorceCertificate(divorce_id, True), GUANGYUAN)
     assert divorce(receiving, divorce_id).state.value == "certificate_requested"
+
+
+def test_a_judgment_recorded_by_the_record_region_ends_the_divorce_at_the_receiving_office_民法典_1051(
+        record: MarriageService, receiving: MarriageService, clock: FakeClock) -> None:
+    scheduler = DeadlineScheduler(receiving.deps.store, clock, receiving.deadline_handlers, name="test")
+    clock.set(china(2026, 3, 2, 9))
+    people = couple()
+    marriage_id = register_married(record, people)
+    divorce_id = receive_at_guangyuan(receiving, marriage_id, people)
+    exchange(record, receiving)
+    clock.set(china(2026, 3, 6, 9))
+    judgment = RecordCourtJudgment(marriage_id, JudgmentKind.VOID, "银川市兴庆区人民法院", "(2026)宁0104民初123号",
+                                   date(2026, 3, 5), "重婚")
+    handlers.record_court_judgment(record.deps, judgment, CLERK)
+
+    exchange(record, receiving)
+    ended = divorce(receiving, divorce_id)
+    assert ended.state.value == "terminated"  # type: ignore[union-attr]
+    assert "void" in ended.closing_reason and ended.judgment_number == "(2026)宁0104民初123号"
+    clock.set(china(2026, 6, 1))
+    assert scheduler.fire_due() == [], "its periods no longer run"
+    assert not [e for e in receiving.deps.store.read_log() if e.stream_id == f"handoff-{divorce_id}.close"], \
+        "the record region closed the proceeding itself: nothing to send back"

@@ -341,14 +341,18 @@ class DivorceDissolutionRequested(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., requested_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., handoff_id: _Optional[str] = ...) -> None: ...
 
 class ProceedingToClose(_message.Message):
-    __slots__ = ("divorce_case_id", "marriage_case_id", "outcome")
+    __slots__ = ("divorce_case_id", "marriage_case_id", "outcome", "reason", "judgment_number")
     DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    JUDGMENT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     divorce_case_id: str
     marriage_case_id: str
     outcome: str
-    def __init__(self, divorce_case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
+    reason: str
+    judgment_number: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., judgment_number: _Optional[str] = ...) -> None: ...
 
 class CertificateReissued(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "record_case_id", "applicant_citizen_id", "requested_document", "issued_document", "certificate_number", "original_certificate_number", "status_change", "issued_on", "reason")
