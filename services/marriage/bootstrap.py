@@ -24,7 +24,7 @@ from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.marriage.adapters.payloads import CODEC
-from services.marriage.application import handoffs
+from services.marriage.application.divorce_elsewhere import marriage_handoff_hooks
 from services.marriage.application.reactions import deadline_handlers, when_registry_decides_register_or_refuse
 from services.marriage.application.subscribers import marriage_subscribers
 from services.marriage.application.unit import SERVICE, Deps, MarriageSettings
@@ -48,7 +48,8 @@ class MarriageService:
     * `on_decision_message(store, raw, headers)`: the whole reaction to one raw message of the
       decisions topic (inbox, registry view, the decision recorded, then `on_registry_decision`);
     * `handoff_hooks`: a reissue asked here for another region's record, and this archive's answer
-      to other regions' (handoffs.py);
+      to other regions' (handoffs.py); a divorce received here for another region's marriage,
+      and this record's part in other regions' (divorce_elsewhere.py);
     * `wiring`: all of it as the host takes it."""
 
     deps: Deps
@@ -65,8 +66,8 @@ class MarriageService:
         def on_decisions(key: bytes | None, value: bytes, headers: Headers) -> None:
             self.on_decision_message(store, value, headers)
 
-        # Marriage registers at any office and forwards no case, but a reissue asked here for a
-        # record another region holds asks that region's archive (REQUEST_WORK).
+        # Marriage registers at any office and forwards no case, but a reissue or a divorce asked
+        # here for a record another region holds asks that region for its part (REQUEST_WORK).
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
                       raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks)
 
@@ -82,8 +83,8 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
         ensure_owner(tx, stream_id, region)
 
     store.ensure_tables(*TABLES)
-    units = UnitsOfWork(store, CODEC, marriage_subscribers(), owner_check=owner_check)
     settings = infrastructure.settings or MarriageSettings()
+    units = UnitsOfWork(store, CODEC, marriage_subscribers(settings), owner_check=owner_check)
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_register_or_refuse(deps)
@@ -93,7 +94,7 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
         deadline_handlers=deadline_handlers(deps),
         on_registry_decision=on_decision,
         on_decision_message=decision_reaction(region, SERVICE, on_decision),
-        handoff_hooks=handoffs.reissue_hooks(deps),
+        handoff_hooks=marriage_handoff_hooks(deps),
     )
 
 

@@ -47,6 +47,8 @@ def make_people(rng: random.Random) -> dict[str, Person]:
         "liu": person("刘洋", "610113", date(1990, 4, 1), True),
         "sun": person("孙浩", "510802", date(2006, 1, 1), True),  # not yet 22 while the demo runs
         "wu": person("吴芳", "510802", date(2004, 3, 1), False),
+        "he": person("何军", "640104", date(1988, 5, 1), True),
+        "ma": person("马兰", "640104", date(1990, 10, 1), False),
     }
 
 
@@ -70,6 +72,7 @@ class Demo(DemoHarness):
             shaanxi = self.remarriage_in_shaanxi(people)
             self.reissues(people, divorce, shaanxi)
             self.refusal_recorded(people)
+            self.divorce_in_another_region(people)
         except DemoFailed as failed:
             self.out(f"  stopping the scenarios here: {failed}")
         except grpc.RpcError as error:  # a call the scenario expected to succeed
@@ -242,3 +245,57 @@ class Demo(DemoHarness):
             self.check(kept.state == "refused", f"the refusal is recorded as case {case.case_id}: the office hands "
                                                 "them a written refusal (不予登记), an auditor can count it")
 
+
+    def divorce_in_another_region(self, p: dict[str, Person]) -> None:
+        """国务院令第804号 (since 2025-05-10): divorce by agreement at any office in the country. The
+        marriage Yinchuan records is divorced at Guangyuan's office through a recorded hand-off
+        (多地联办): the cooling-off runs in Guangyuan, Ningxia checks and dissolves its record."""
+        from services.common.clock_control import advance, read_offset
+        from tongban.marriage.v1 import events_pb2
+        from tongban.marriage.v1 import marriage_service_pb2 as api
+
+        he, ma = p["he"], p["ma"]
+        with self.journey(f"6. {he.name} and {ma.name}, married in {YINCHUAN.city}, divorce in {GUANGYUAN.city}"):
+            married = self.settled(YINCHUAN, self.call(YINCHUAN, "RegisterMarriage", register_request(he, ma)).case)
+            self.require(married.state == "registered", f"married in {YINCHUAN.city}: {married.case_id}")
+            agreement = events_pb2.DivorceAgreement(
+                signed_by_both=True, intention="双方自愿离婚", children_arrangement="无子女",
+                property_arrangement="各自名下财产归各自所有", debt_arrangement="无共同债务")
+            received = self.call(GUANGYUAN, "ReceiveDivorce", api.ReceiveDivorceRequest(
+                marriage_case_id=married.case_id, agreement=agreement, both_appear_in_person=True,
+                spouse_a=events_pb2.Spouse(citizen_id=he.citizen_id, name=he.name),
+                spouse_b=events_pb2.Spouse(citizen_id=ma.citizen_id, name=ma.name))).case
+            self.require(received.state == "cooling_off" and received.divorce.record_region == YINCHUAN.region,
+                         f"{GUANGYUAN.city} receives divorce {received.case_id}; the record is in region "
+                         f"{received.divorce.record_region}")
+            by_id = api.GetCaseRequest(case_id=received.case_id)
+            confirmed = self.poll(f"{YINCHUAN.city} to check its record", lambda: self.call(GUANGYUAN, "GetCase",
+                                                                                         by_id).case,
+                                  lambda c: c.divorce.record_step == "record_confirmed", interval=0.5)
+            self.check(confirmed.divorce.record_step == "record_confirmed",
+                       f"{YINCHUAN.city} checked both spouses against its record and opened the proceeding "
+                       "(民法典 第1076条)")
+            runs_out = datetime.combine(as_date(confirmed.divorce.cooling_off_last_day) + timedelta(days=1),
+                                        datetime.min.time(), tzinfo=CHINA_TZ).astimezone(UTC)
+            now = datetime.now(UTC) + read_offset(self.data_dir)
+            advance(self.data_dir, max(timedelta(0), runs_out + timedelta(minutes=5) - now))
+            self.note("moving every region's clock past the cooling-off (counted in Guangyuan) ...")
+            self.poll("the cooling-off deadline to fire in Guangyuan", lambda: self.call(GUANGYUAN, "GetCase",
+                                                                                        by_id).case,
+                      lambda c: c.state == "awaiting_certificate_request", timeout=30)
+            self.call(GUANGYUAN, "RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
+                divorce_case_id=received.case_id, both_appear_in_person=True))
+            self.call(GUANGYUAN, "RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=received.case_id))
+            registered = self.poll(f"{YINCHUAN.city} to dissolve the marriage",
+                                   lambda: self.call(GUANGYUAN, "GetCase", by_id).case,
+                                   lambda c: c.state == "registered", interval=0.5)
+            self.check(registered.state == "registered",
+                       f"{YINCHUAN.city} dissolved the marriage; {GUANGYUAN.city} issued "
+                       f"离婚证 {registered.divorce.certificate_number or '-'}")
+            status = self.poll(f"{GUANGYUAN.city} to see her divorced",
+                               lambda: self.call(GUANGYUAN, "QueryMaritalStatus", status_check(ma, GUANGYUAN)).case,
+                               lambda c: c.status_query.answer.status == "divorced", interval=1.0)
+            answer = status.status_query.answer
+            self.check(answer.status == "divorced" and answer.source_region == YINCHUAN.region,
+                       f"{GUANGYUAN.city}'s check of the national record: {ma.name} divorced since {iso(answer.since)} "
+                       f"(record of region {answer.source_region or '-'})")

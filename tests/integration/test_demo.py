@@ -52,11 +52,13 @@ def test_the_demo_plays_every_scenario_through_the_front_doors_and_its_data_pass
     assert len(checks) >= 15 and all(c.startswith("✓") for c in checks), checks
     assert re.search(r"outcomes: \d+ ✓, 0 ✗", output)
     scenarios = ("1. 王磊 registers in Yinchuan", "2. 赵刚 and 陈丽 marry in Yinchuan",
-                 "3. 陈丽 marries 刘洋 in Xi'an", "4. certificates reissued")
+                 "3. 陈丽 marries 刘洋 in Xi'an", "4. certificates reissued",
+                 "6. 何军 and 马兰, married in Yinchuan")
     for scenario in scenarios:
         assert scenario in output
     assert "exactly one of the two marriages is registered" in output
     assert "registration record certificate" in output
+    assert re.search(r"马兰 divorced since [0-9-]+ \(record of region 640000\)", output), "from the national record"
     assert re.search(r"640000/marriage +\d+ events in +\d+ streams +intact", output), "events per store"
     assert "audit verify: intact" in output and "demo passed" in output
     elapsed = float(re.search(r"elapsed (\d+\.\d)s", output).group(1))  # type: ignore[union-attr]

@@ -211,3 +211,52 @@ def test_every_window_action_has_a_help_that_teaches_with_an_example(
     if leaf:
         assert "example:" in text and "tongban window marriage" in text, text
         assert "--clerk" in text and "TONGBAN_CLERK" in text, "every action says how to name the clerk"
+
+
+def test_a_divorce_received_at_an_office_of_another_region_says_where_the_record_is_国务院令804(
+        stack: StackInfo) -> None:
+    husband, wife = person("male"), person("female")
+    marriage = case_id(done(window(stack, "register", husband, "何军", wife, "马兰")))
+    received = done(window(stack, "divorce", "receive", marriage, husband, "何军", wife, "马兰", "--children",
+                           "无子女", "--property", "各自名下财产归各自所有", "--debts", "无共同债务", clerk=GUANGYUAN))
+    divorce = case_id(received)
+    assert divorce.startswith("divorce-510000-") and "COOLING_OFF" in received
+    assert "marriage recorded in region 640000" in received and "next: region 640000" in received
+    wait_until(lambda: "confirmed the record" in done(window(stack, "case", "show", divorce, clerk=GUANGYUAN)),
+               timeout=30, interval=0.5, what="Ningxia to confirm its record")
+    assert f"divorce in progress: {divorce}" in done(window(stack, "case", "show", marriage))
+
+    withdrawn = done(window(stack, "divorce", "withdraw", divorce, wife, "--reason", "和好", clerk=GUANGYUAN))
+    assert "WITHDRAWN" in withdrawn
+    wait_until(lambda: "divorce in progress" not in done(window(stack, "case", "show", marriage)), timeout=30,
+               interval=0.5, what="Ningxia to close the proceeding")
+
+    swapped = window(stack, "divorce", "receive", marriage, husband, "马兰", wife, "何军", "--children", "无子女",
+                     "--property", "各自名下财产归各自所有", "--debts", "无共同债务", clerk=GUANGYUAN)
+    refused_id = case_id(done(swapped))
+    wait_until(lambda: "REFUSED" in done(window(stack, "case", "show", refused_id, clerk=GUANGYUAN)), timeout=30,
+               interval=0.5, what="Ningxia to refuse the swapped names")
+    shown = done(window(stack, "case", "show", refused_id, clerk=GUANGYUAN))
+    assert "REFUSED" in shown and "SpousesNamedAsOnRecord" in shown and "refused the application" in shown
+
+
+def test_a_divorce_carried_through_at_another_region_is_registered_there_once_the_record_region_dissolves_it(
+        stack: StackInfo) -> None:
+    husband, wife = person("male"), person("female")
+    marriage = case_id(done(window(stack, "register", husband, "韩冬", wife, "杨柳")))
+    received = done(window(stack, "divorce", "receive", marriage, husband, "韩冬", wife, "杨柳", "--children",
+                           "无子女", "--property", "各自名下财产归各自所有", "--debts", "无共同债务", clerk=GUANGYUAN))
+    divorce = case_id(received)
+    wait_until(lambda: "confirmed the record" in done(window(stack, "case", "show", divorce, clerk=GUANGYUAN)),
+               timeout=30, interval=0.5, what="Ningxia to confirm its record")
+    last_day = date.fromisoformat(re.search(r"cooling-off until (\d{4}-\d{2}-\d{2})", received).group(1))
+    runs_out = (last_day + timedelta(days=1)).isoformat()
+    moved = subprocess.run([sys.executable, "-m", "services.stack.cli", "clock", "advance", "--to", runs_out,
+                            "--data", stack.data_dir], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    wait_until(lambda: divorce in done(window(stack, "queue", "awaiting_certificate_request", clerk=GUANGYUAN)),
+               timeout=30, interval=0.5, what="the cooling-off deadline to fire in Sichuan")
+    assert "CERTIFICATE_REQUESTED" in done(window(stack, "divorce", "request-certificate", divorce, clerk=GUANGYUAN))
+    registered = done(window(stack, "divorce", "register", divorce, clerk=GUANGYUAN))
+    assert "REGISTERED" in registered and "离婚证 L510802-MRO-01-" in registered, registered
+    assert "dissolved by divorce" in done(window(stack, "case", "show", marriage))

@@ -5,7 +5,8 @@ worker's crash safety rests on: replaying inputs from an older record gives no n
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -209,3 +210,27 @@ def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: in
         elif d.outcome in (Outcome.RELEASED, Outcome.EXPIRED):
             holding.discard(d.case_id)
         assert len(holding) <= 1, "two cases held the person at once"
+
+
+def test_a_release_carries_why_and_when_to_every_region_and_survives_the_json_form() -> None:
+    """The national record (婚姻登记条例 第四条): a release says why the marriage ended and on which
+    day, so a status query in any region answers "divorced" rather than nothing."""
+    release = replace(claim("release", "c1", NINGXIA, at=T0 + timedelta(days=40)), release_reason="divorce",
+                      released_on=date(2026, 4, 2))
+    record, decisions = run([claim("request", "c1", NINGXIA), claim("confirm", "c1", NINGXIA), release])
+    released = decisions[-1]
+    assert (released.outcome, released.release_reason, released.released_on) == ("released", "divorce",
+                                                                                  date(2026, 4, 2))
+    assert record is not None and record_from_json(record_to_json(record)) == record
+    _, again = run([release], record)
+    assert again == [released], "a redelivered release repeats its reason"
+
+
+def test_a_decision_kept_before_releases_had_reasons_still_reads() -> None:
+    record, _ = run([claim("request", "c1", NINGXIA)])
+    assert record is not None
+    data = record_to_json(record)
+    for decided in data["decided"].values():
+        for decision in decided:
+            del decision["release"]
+    assert record_from_json(data) == record

@@ -13,6 +13,7 @@ real notice replaces it."""
 from services.common.calendars.in_force import (
     CALENDAR_PUBLISHED,
     CalendarInForce,
+    append_notice,
     calendar_stream_id,
     published_years,
     record_notice,
@@ -33,6 +34,7 @@ __all__ = [
     "CalendarYearPublished",
     "NoticeError",
     "YearNotice",
+    "append_notice",
     "calendar_stream_id",
     "parse_notice",
     "published_years",

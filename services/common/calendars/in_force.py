@@ -40,17 +40,22 @@ def record_notice(store: EventStore, region: str, notice: YearNotice, provenance
     """Record `notice` as the next version of its year in the region's calendar stream, and
     schedule the recomputation of pending deadlines, in one transaction. A writer racing on the
     stream gets ConcurrencyConflict (nothing recorded): import again."""
-    stream_id = calendar_stream_id(region)
     with store.transaction() as tx:
-        history = tx.read_stream(stream_id)
-        version = 1 + sum(1 for e in _events(history) if e.notice.year == notice.year)
-        event = CalendarYearPublished(notice, version)
-        who = provenance.correlated_with(provenance.correlation_id or stream_id)
-        [recorded] = tx.append(stream_id, STREAM_TYPE, len(history), [who.new_event(event.to_message())])
-        schedule_deadline(tx, deadline_id=f"{stream_id}-{recorded.version}-published", kind=CALENDAR_PUBLISHED,
-                          case_stream_id=stream_id, due_at=provenance.occurred_at, rule=CALENDAR_RULE,
-                          provenance=who.caused_by(recorded.event_id))
-        return recorded
+        return append_notice(tx, region, notice, provenance)
+
+
+def append_notice(tx: StoreTransaction, region: str, notice: YearNotice, provenance: Provenance) -> RecordedEvent:
+    """`record_notice` inside the caller's transaction (an admin command's unit of work)."""
+    stream_id = calendar_stream_id(region)
+    history = tx.read_stream(stream_id)
+    version = 1 + sum(1 for e in _events(history) if e.notice.year == notice.year)
+    event = CalendarYearPublished(notice, version)
+    who = provenance.correlated_with(provenance.correlation_id or stream_id)
+    [recorded] = tx.append(stream_id, STREAM_TYPE, len(history), [who.new_event(event.to_message())])
+    schedule_deadline(tx, deadline_id=f"{stream_id}-{recorded.version}-published", kind=CALENDAR_PUBLISHED,
+                      case_stream_id=stream_id, due_at=provenance.occurred_at, rule=CALENDAR_RULE,
+                      provenance=who.caused_by(recorded.event_id))
+    return recorded
 
 
 def published_years(history: Iterable[RecordedEvent]) -> dict[int, tuple[PublishedYear, ...]]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.events import RecordedEvent, TraceContext, from_micros, micros_of_timestamp, to_micros
 from services.common.identity import CitizenId
 from services.common.registry.domain import Claimant, ClaimKind, ClaimMessage, Outcome, RegistryDecision
-from tongban.common.v1 import envelope_pb2
+from tongban.common.v1 import envelope_pb2, types_pb2
 from tongban.registry.v1 import registry_pb2
 
 _KINDS: dict[ClaimKind, int] = {
@@ -78,6 +79,7 @@ def decision_to_proto(d: RegistryDecision) -> registry_pb2.RegistryDecision:
         holder_case_id=d.holder_case_id, holder_region=d.holder_region, holder_service=d.holder_service,
         decided_at=timestamp(d.decided_at), correlation_id=d.correlation_id,
         trace=envelope_pb2.TraceContext(traceparent=d.trace.traceparent, tracestate=d.trace.tracestate),
+        release_reason=d.release_reason, released_on=date_to_proto(d.released_on),
     )
 
 
@@ -92,6 +94,7 @@ def decision_from_proto(m: registry_pb2.RegistryDecision) -> RegistryDecision:
         holder_case_id=m.holder_case_id, holder_region=m.holder_region, holder_service=m.holder_service,
         decided_at=instant(m.decided_at), correlation_id=m.correlation_id,
         trace=TraceContext(m.trace.traceparent, m.trace.tracestate),
+        release_reason=m.release_reason, released_on=date_from_proto(m.released_on),
     )
 
 
@@ -121,4 +124,20 @@ def claim_message(event: RecordedEvent, *, at: datetime, trace: TraceContext) ->
         claim_id=message.claim_id, citizen_id=message.citizen_id, kind=kind,
         claimant=Claimant(message.case_id, event.region, event.service),
         correlation_id=event.correlation_id, trace=trace, at=at,
+        **_release_of(message),
     )
+
+
+def _release_of(message: registry_pb2.ClaimRequested | registry_pb2.ClaimConfirmed | registry_pb2.ClaimReleased,
+                ) -> dict[str, Any]:
+    if not isinstance(message, registry_pb2.ClaimReleased):
+        return {}
+    return {"release_reason": message.release_reason, "released_on": date_from_proto(message.released_on)}
+
+
+def date_to_proto(day: date | None) -> types_pb2.Date | None:
+    return None if day is None else types_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def date_from_proto(day: types_pb2.Date) -> date | None:
+    return date(day.year, day.month, day.day) if day.year else None

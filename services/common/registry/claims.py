@@ -14,6 +14,7 @@ one region's service: the registry qualifies them with region and service.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import ClassVar
 
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
@@ -21,7 +22,7 @@ from services.common.events import NewEvent, RecordedEvent
 from services.common.identity import CitizenId
 from services.common.kit.provenance import Provenance
 from services.common.kit.rules import Rule, check
-from services.common.registry.adapters import kind_from_proto, kind_to_proto, outcome_from_proto
+from services.common.registry.adapters import date_to_proto, kind_from_proto, kind_to_proto, outcome_from_proto
 from services.common.registry.domain import ClaimKind, Outcome
 from services.common.store import ANY_VERSION, NO_STREAM, StoreTransaction
 from services.common.telemetry import current_trace_context
@@ -131,6 +132,8 @@ def release_claim(
     case_id: str,
     reason: str,
     provenance: Provenance,
+    release_reason: str = "",
+    released_on: date | None = None,
 ) -> RecordedEvent:
     """Give the person up for `kind` (the case was refused, withdrawn, ended: a divorce, a 低保
     termination). Allowed in any state, also before the decision arrived: the registry releases
@@ -144,7 +147,8 @@ def release_claim(
         return claim.released
     message = registry_pb2.ClaimReleased(
         claim_id=claim_id, citizen_id=citizen.value, kind=kind_to_proto(kind), case_id=case_id,
-        region=tx.store.region, service=tx.store.service, reason=reason,
+        region=tx.store.region, service=tx.store.service, reason=reason, release_reason=release_reason,
+        released_on=date_to_proto(released_on),
     )
     event = _event(message, provenance)
     [recorded] = tx.append(claim_stream_id(claim_id), STREAM_TYPE, ANY_VERSION, [event])

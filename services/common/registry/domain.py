@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -34,6 +34,15 @@ class ClaimKind(StrEnum):
     DIBAO = "dibao"  # 最低生活保障: one household enjoys it in one place only
     LIVING_SUBSIDY = "living_subsidy"  # 困难残疾人生活补贴: one place only
     NURSING_SUBSIDY = "nursing_subsidy"  # 重度残疾人护理补贴: one place only
+
+
+class ReleaseReason(StrEnum):
+    """Why a live-marriage hold ended, when that changes the person's status on the national record."""
+
+    DIVORCE = "divorce"
+    VOID = "void"  # 民法典 第1051条
+    ANNULLED = "annulled"  # 第1052-1053条
+    DEATH = "death"
 
 
 class Outcome(StrEnum):
@@ -83,6 +92,10 @@ class RegistryDecision:
     decided_at: datetime
     correlation_id: str
     trace: TraceContext
+    # On "released": why the hold ended (ReleaseReason, "" when the case merely ended) and the day
+    # it took effect, so every region can answer a status query from the national record.
+    release_reason: str = ""
+    released_on: date | None = None
 
     @property
     def holding(self) -> bool:
@@ -117,6 +130,8 @@ class ClaimMessage:
     correlation_id: str
     trace: TraceContext
     at: datetime  # when the worker took it in
+    release_reason: str = ""  # on "release": see RegistryDecision
+    released_on: date | None = None
 
     @property
     def key(self) -> str:
@@ -257,7 +272,8 @@ def _release(record: PersonRecord, m: ClaimMessage) -> Decided:
         return Decided(record, (), note=f"claim {m.key} holds nothing to release")
     # The hold is the case's: releasing it through any of the case's claims ends all of them.
     record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
-    return Decided(record, tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace) for c in hold.claim_keys))
+    return Decided(record, tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace, release=m)
+                                 for c in hold.claim_keys))
 
 
 def _expiry_check(record: PersonRecord, m: ExpiryCheck) -> Decided:
@@ -297,7 +313,7 @@ def _mismatch(record: PersonRecord, m: ClaimMessage) -> str:
 
 
 def _decision(record: PersonRecord, key: str, outcome: Outcome, at: datetime, trace: TraceContext, *,
-              holder: Claimant | None = None) -> RegistryDecision:
+              holder: Claimant | None = None, release: ClaimMessage | None = None) -> RegistryDecision:
     info = record.claims[key]
     claimant = info.claimant
     return RegistryDecision(
@@ -307,6 +323,7 @@ def _decision(record: PersonRecord, key: str, outcome: Outcome, at: datetime, tr
         holder_case_id=holder.case_id if holder else "", holder_region=holder.region if holder else "",
         holder_service=holder.service if holder else "",
         decided_at=at, correlation_id=info.correlation_id, trace=trace,
+        release_reason=release.release_reason if release else "", released_on=release.released_on if release else None,
     )
 
 
@@ -370,17 +387,20 @@ def decision_to_json(d: RegistryDecision) -> dict[str, Any]:
         "holder": [d.holder_case_id, d.holder_region, d.holder_service],
         "decided_at_us": to_micros(d.decided_at), "correlation_id": d.correlation_id,
         "trace": [d.trace.traceparent, d.trace.tracestate],
+        "release": [d.release_reason, d.released_on.isoformat() if d.released_on else None],
     }
 
 
 def decision_from_json(data: Mapping[str, Any]) -> RegistryDecision:
     holder_case_id, holder_region, holder_service = data["holder"]
+    release_reason, released_on = data.get("release", ["", None])  # absent in records kept before
     return RegistryDecision(
         decision_id=data["decision_id"], claim_id=data["claim_id"], citizen_id=data["citizen_id"],
         kind=ClaimKind(data["kind"]), case_id=data["case_id"], region=data["region"], service=data["service"],
         outcome=Outcome(data["outcome"]), holder_case_id=holder_case_id, holder_region=holder_region,
         holder_service=holder_service, decided_at=from_micros(data["decided_at_us"]),
         correlation_id=data["correlation_id"], trace=TraceContext(*data["trace"]),
+        release_reason=release_reason, released_on=date.fromisoformat(released_on) if released_on else None,
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, select
@@ -59,6 +59,9 @@ registry_entries = Table(
     Column("decided_at_us", BigInteger, nullable=False),
     Column("decision_id", String(64), nullable=False),
     Column("correlation_id", String(200), nullable=False),
+    # On "released": why, and the day it took effect (RegistryDecision.release_reason).
+    Column("release_reason", String(16), nullable=False, server_default=""),
+    Column("released_on", String(10), nullable=True),  # ISO date
 )
 Index("ix_registry_entries_citizen", registry_entries.c.citizen_id)
 
@@ -83,6 +86,8 @@ class RegistryEntry:
     holder_region: str
     holder_service: str
     decided_at: datetime  # of the latest decision
+    release_reason: str = ""
+    released_on: date | None = None
 
     @property
     def holding(self) -> bool:
@@ -100,6 +105,8 @@ def apply_decision(tx: StoreTransaction, decision: RegistryDecision) -> None:
         "holder_case_id": decision.holder_case_id, "holder_region": decision.holder_region,
         "holder_service": decision.holder_service, "decided_at_us": to_micros(decision.decided_at),
         "decision_id": decision.decision_id, "correlation_id": decision.correlation_id,
+        "release_reason": decision.release_reason,
+        "released_on": decision.released_on.isoformat() if decision.released_on else None,
     }
     dialect = tx.store.dialect
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -124,7 +131,8 @@ def entries_of(tx: StoreTransaction, citizen_id: str) -> list[RegistryEntry]:
             citizen_id=r.citizen_id, kind=ClaimKind(r.kind), claim_id=r.claim_id, case_id=r.case_id,
             region=r.region, service=r.service, status=Outcome(r.status), holder_case_id=r.holder_case_id,
             holder_region=r.holder_region, holder_service=r.holder_service,
-            decided_at=from_micros(int(r.decided_at_us)),
+            decided_at=from_micros(int(r.decided_at_us)), release_reason=r.release_reason,
+            released_on=date.fromisoformat(r.released_on) if r.released_on else None,
         )
         for r in rows
     ]

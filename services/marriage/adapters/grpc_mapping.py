@@ -4,6 +4,7 @@ hold is decided by the commands."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 from google.protobuf import json_format
@@ -34,7 +35,10 @@ def _party(request: api.RegisterMarriageRequest, name: str) -> commands.PartyInp
     party: api.PartyInput = getattr(request, name)
     declaration = from_message(party.declaration) if party.HasField("declaration") else None
     assert declaration is None or isinstance(declaration, MarriageDeclaration)
-    return commands.PartyInput(party.citizen_id.strip(), party.name, declaration)
+    proof = from_message(party.proof) if party.HasField("proof") else None
+    if proof is not None:
+        proof = replace(proof, kind=proof.kind.strip(), number=proof.number.strip(), issued_by=proof.issued_by.strip())
+    return commands.PartyInput(party.citizen_id.strip(), party.name, declaration, party.declared_status.strip(), proof)
 
 
 def receive_divorce(request: api.ReceiveDivorceRequest) -> commands.ReceiveDivorce:
@@ -152,6 +156,7 @@ def _divorce_detail(d: Divorce) -> api.DivorceDetail:
         cooling_off_last_day=_date(d.cooling_off_last_day), window_last_day=_date(d.window_last_day),
         provisional_calendar=d.provisional_calendar, certificate_number=d.certificate_number,
         registered_on=_date(d.registered_on), withdrawn_by=d.withdrawn_by, closing_reason=d.closing_reason,
+        record_region=d.record_region, record_step=d.record_step.value if d.record_step else "",
     )
 
 

@@ -25,10 +25,11 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.DivorceCertificateRequested, ev.DivorceRegistered, ev.DivorceDeemedWithdrawn, ev.DivorceTerminated,
     ev.CertificateReissued, ev.MaritalStatusQueried, ev.CertificateNumberIssued,
     ev.ReissueRequested, ev.ArchiveExtractReceived, ev.ReissueRefused,
+    ev.DivorceRecordConfirmed, ev.DivorceRefusedByRecord, ev.DivorceDissolutionRequested,
 )
 VALUE_CLASSES: tuple[type, ...] = (
     values.MarriageDeclaration, values.PartyRecord, values.Spouse, values.DivorceAgreement, ev.ArchiveExtract,
-    ev.ClaimHolder,
+    ev.ClaimHolder, ev.ProceedingToClose, values.ProofDocument,
 )
 
 

@@ -16,7 +16,7 @@ from services.common.events import Actor
 from services.common.handoff import request_work
 from services.common.identity.case_ids import new_case_id
 from services.common.kit import Provenance, Request, UnitOfWork
-from services.common.registry.domain import ClaimKind, Outcome
+from services.common.registry.domain import ClaimKind, Outcome, ReleaseReason
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
 from services.marriage.application.unit import Deps, issue_certificate_number
@@ -73,11 +73,15 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: 
     party_a, party_b = cmd.parties(today=today, claim_ids=(claim_id_for(case_id, Party.A),
                                                            claim_id_for(case_id, Party.B)))
     _clerk_here(deps, actor)
-    events = apply_for_registration(case_id=case_id, office_code=actor.office_code, region=deps.region,
-                                    application_date=today, party_a=party_a, party_b=party_b)
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer
+        # The national record as this region sees it: a declared status it does not show needs
+        # proof (ProofOfDeclaredStatus); a live marriage on it is the registry's to refuse.
+        on_record = {p.citizen_id: _status_everywhere(uow, p.citizen_id).status.value for p in (party_a, party_b)}
+        events = apply_for_registration(case_id=case_id, office_code=actor.office_code, region=deps.region,
+                                        application_date=today, party_a=party_a, party_b=party_b,
+                                        on_record=on_record)
         uow.start(Marriage, case_id, events)
         return uow.answer(case_id)
 
@@ -94,7 +98,11 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, re
         if uow.first_answer:
             return uow.first_answer
         marriage = uow.load(Marriage, cmd.marriage_case_id)
-        open_divorce = uow.load(Divorce, marriage.open_divorce_case_id) if marriage.open_divorce_case_id else None
+        # A divorce received at another region's office is that region's case: it is told of the
+        # judgment (divorce_elsewhere.py) and ends it there.
+        open_id = marriage.open_divorce_case_id
+        here = bool(open_id) and record_region_of(open_id) in ("", deps.region)
+        open_divorce = uow.load(Divorce, open_id) if here else None
         uow.record(marriage, marriage.record_judgment(
             judgment=cmd.judgment, court=cmd.court.strip(), judgment_number=cmd.judgment_number.strip(),
             judgment_date=cmd.judgment_date, ground=cmd.ground.strip(), recorded_on=today))
@@ -110,22 +118,31 @@ def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, re
 
 def receive_divorce(deps: Deps, cmd: ReceiveDivorce, actor: Actor, request: Request | None = None) -> str:
     """受理: record the application with its agreement, open the proceeding on the marriage (one
-    at a time), and — as it is recorded — schedule the end of the cooling-off."""
+    at a time), and — as it is recorded — schedule the end of the cooling-off.
+
+    A marriage another region records (its code is in the marriage's case id) is received here all
+    the same (国务院令第804号: any office in the country): the cooling-off, withdrawal and certificate
+    request run here, and that region is asked, as the receipt is recorded, to check the spouses
+    against its record and open the proceeding there (subscribers.py, divorce_elsewhere.py)."""
     case_id = new_case_id("divorce", deps.region)
     provenance = _command(deps, actor, case_id)
     today = china_date(provenance.occurred_at)
     spouse_a, spouse_b, agreement = cmd.validated(today)
     _clerk_here(deps, actor)
     periods = divorce_periods(today, deps.calendar())
+    record_region = record_region_of(cmd.marriage_case_id)
+    held_elsewhere = bool(record_region) and record_region != deps.region
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer
-        marriage = uow.load(Marriage, cmd.marriage_case_id)
-        events = divorce_module.receive(case_id=case_id, marriage=marriage, spouse_a=spouse_a, spouse_b=spouse_b,
+        marriage = None if held_elsewhere else uow.load(Marriage, cmd.marriage_case_id)
+        events = divorce_module.receive(case_id=case_id, marriage=marriage, marriage_case_id=cmd.marriage_case_id,
+                                        record_region=record_region, spouse_a=spouse_a, spouse_b=spouse_b,
                                         agreement=agreement, both_present=cmd.both_appear_in_person,
                                         office_code=actor.office_code, region=deps.region, periods=periods)
-        # The marriage's version guards "one open divorce": of two receipts racing, one conflicts.
-        uow.record(marriage, marriage.open_divorce(case_id, actor.office_code))
+        if marriage is not None:
+            # The marriage's version guards "one open divorce": of two receipts racing, one conflicts.
+            uow.record(marriage, marriage.open_divorce(case_id, actor.office_code))
         uow.start(Divorce, case_id, events)
         return uow.answer(case_id)
 
@@ -171,16 +188,25 @@ def register_divorce(deps: Deps, cmd: RegisterDivorce, actor: Actor, request: Re
             return uow.first_answer
         divorce = uow.load(Divorce, cmd.divorce_case_id)
         divorce.check_can_register(actor.office_code)  # before a number is taken
-        marriage = uow.load(Marriage, divorce.marriage_case_id)
+        marriage = None if divorce.record_region else uow.load(Marriage, divorce.marriage_case_id)
         number = issue_certificate_number(uow, document=Document.DIVORCE_CERTIFICATE, office_code=actor.office_code,
                                           on=today, case_id=divorce.case_id)
+        if marriage is None:
+            # The record region dissolves the marriage; the divorce is registered when it answers.
+            uow.record(divorce, divorce.request_dissolution(office_code=actor.office_code,
+                                                            certificate_number=number, today=today))
+            return uow.answer(divorce.case_id)
         uow.record(divorce, divorce.register(office_code=actor.office_code, certificate_number=number, today=today))
         uow.record(marriage, marriage.dissolve_by_divorce(divorce.case_id, number, today))
         return uow.answer(divorce.case_id)
 
 
 def close_divorce(uow: UnitOfWork, divorce: Divorce, events: Sequence[DivorceEvent], outcome: str) -> None:
-    """Record the divorce's closing events and close the proceeding on its marriage."""
+    """Record the divorce's closing events and close the proceeding on its marriage (the record
+    region closes its own when told: subscribers.py)."""
+    if divorce.record_region:
+        uow.record(divorce, events)
+        return
     marriage = uow.load(Marriage, divorce.marriage_case_id)
     uow.record(divorce, events)
     uow.record(marriage, marriage.close_divorce(divorce.case_id, outcome))
@@ -274,16 +300,28 @@ def _load_record(uow: UnitOfWork, case_id: str) -> Marriage | Divorce:
 
 
 def _status_everywhere(uow: UnitOfWork, citizen_id: str) -> StatusOnRecord:
-    """This region's record, unless the registry's view shows a confirmed live marriage that this
-    region does not know of (registered in another region)."""
+    """The national record as this region sees it: a live marriage the registry confirmed, wherever
+    it was registered, first; otherwise the latest end of a marriage — this region's record, or a
+    release another region gave the registry with its reason (divorce, judgment, death) and day —
+    so a person divorced elsewhere is "divorced" here, never "unmarried_on_record"."""
     local = status_on_record(uow.tx.connection, citizen_id)
     if local.status is MaritalStatus.MARRIED:
         return local
-    for entry in entries_of(uow.tx, citizen_id):
-        if (entry.kind is ClaimKind.LIVE_MARRIAGE and entry.status == Outcome.CONFIRMED
-                and entry.case_id != local.marriage_case_id):
+    entries = [e for e in entries_of(uow.tx, citizen_id) if e.kind is ClaimKind.LIVE_MARRIAGE]
+    for entry in entries:
+        if entry.status == Outcome.CONFIRMED and entry.case_id != local.marriage_case_id:
             return StatusOnRecord(MaritalStatus.MARRIED, entry.case_id, china_date(entry.decided_at), entry.region)
-    return local
+    latest = local
+    for entry in entries:
+        status = _ENDED_BY.get(entry.release_reason)
+        if (entry.status == Outcome.RELEASED and status is not None and entry.case_id != local.marriage_case_id
+                and entry.released_on is not None and (latest.since is None or entry.released_on > latest.since)):
+            latest = StatusOnRecord(status, entry.case_id, entry.released_on, entry.region)
+    return latest
+
+
+_ENDED_BY = {ReleaseReason.DIVORCE.value: MaritalStatus.DIVORCED, ReleaseReason.VOID.value: MaritalStatus.VOID,
+             ReleaseReason.ANNULLED.value: MaritalStatus.ANNULLED, ReleaseReason.DEATH.value: MaritalStatus.WIDOWED}
 
 
 def _has_other_live_marriage(uow: UnitOfWork, citizen_id: str, marriage_case_id: str) -> bool:

@@ -57,7 +57,7 @@ def when_asked_for_a_record_answer_from_the_archive(deps: Deps, tx: StoreTransac
         refuse_handoff(tx, h.handoff_id, "the request names no reissue case", actor=actor)
         return
     try:
-        with deps.units.joining(tx, _provenance(deps, tx, h, ARCHIVE)) as uow:  # reads only
+        with deps.units.joining(tx, hook_provenance(deps, tx, h, ARCHIVE)) as uow:  # reads only
             record, decision = decide_from_archive(uow, asked.record_case_id, asked.applicant_citizen_id)
     except (NotFound, RuleViolation) as refusal:
         # Nothing was appended yet: refusing is the whole answer, and the asking case ends refused.
@@ -75,7 +75,7 @@ def when_archive_answers_issue_here(deps: Deps, tx: StoreTransaction, h: Handoff
     if not isinstance(extract, ArchiveExtract):
         log.error("hand-off %s answered with %s, not an ArchiveExtract", h.handoff_id, outcome.DESCRIPTOR.full_name)
         return
-    with deps.units.joining(tx, _provenance(deps, tx, h, REISSUE_DESK)) as uow:
+    with deps.units.joining(tx, hook_provenance(deps, tx, h, REISSUE_DESK)) as uow:
         case = _open_case(uow, h)
         if case is None or case.requested is None:
             return
@@ -90,7 +90,7 @@ def when_archive_refuses_close_refused(deps: Deps, tx: StoreTransaction, h: Hand
     """Asking region, on HandoffRefused: the case ends refused with the holding region's reason."""
     if h.work != REISSUE_WORK:
         return
-    with deps.units.joining(tx, _provenance(deps, tx, h, REISSUE_DESK)) as uow:
+    with deps.units.joining(tx, hook_provenance(deps, tx, h, REISSUE_DESK)) as uow:
         case = _open_case(uow, h)
         if case is not None:
             uow.record(case, case.refuse(handoff_id=h.handoff_id, reason=h.refusal_reason))
@@ -106,13 +106,19 @@ def reissue_hooks(deps: Deps) -> HandoffHooks:
 
 
 def _snapshot(h: Handoff) -> ReissueRequested | None:
+    asked = snapshot_of(h)
+    return asked if isinstance(asked, ReissueRequested) else None
+
+
+def snapshot_of(h: Handoff) -> object | None:
+    """The domain value a hand-off carries as its case snapshot, or None when it carries none this
+    service can read."""
     if h.case_snapshot is None:
         return None
     try:
-        asked = from_message(decode_payload(h.case_snapshot.type, h.case_snapshot.data))
+        return from_message(decode_payload(h.case_snapshot.type, h.case_snapshot.data))
     except (LookupError, StopIteration):
         return None
-    return asked if isinstance(asked, ReissueRequested) else None
 
 
 def _open_case(uow: UnitOfWork, h: Handoff) -> RemoteReissue | None:
@@ -123,7 +129,7 @@ def _open_case(uow: UnitOfWork, h: Handoff) -> RemoteReissue | None:
     return case if case.is_open and case.requested.handoff_id == h.handoff_id else None
 
 
-def _provenance(deps: Deps, tx: StoreTransaction, h: Handoff, component: str) -> Provenance:
+def hook_provenance(deps: Deps, tx: StoreTransaction, h: Handoff, component: str) -> Provenance:
     # Caused by the hand-off message just recorded, in the trace of the journey that started at
     # the asking window (the consumer's span continues it).
     [last] = tx.read_stream(h.stream_id, after_version=h.version - 1)

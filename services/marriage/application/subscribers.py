@@ -6,22 +6,31 @@ handler, so none can forget one:
   confirmed once it is registered, released when the marriage no longer needs them;
 * a divorce's periods as deadlines: scheduled when a period starts, cancelled when the case
   leaves the state that was waiting for it;
+* a divorce whose marriage another region records: that region asked for its part as each step
+  is recorded (divorce_elsewhere.py);
 * the read models of every case touched."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
-from services.common.registry.domain import ClaimKind
+from services.common.registry.domain import ClaimKind, ReleaseReason
+from services.marriage.application.divorce_elsewhere import (
+    when_a_divorce_held_elsewhere_changes_ask_the_record_region,
+    when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region,
+)
+from services.marriage.application.unit import MarriageSettings
 from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import (
     CoolingOffEnded,
     DivorceApplicationReceived,
     DivorceCertificateRequested,
     DivorcePeriodEndRescheduled,
+    DivorceRefusedByRecord,
     DivorceTerminated,
     DivorceWithdrawn,
     MarriageApplicationReceived,
@@ -57,9 +66,20 @@ def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: C
                 confirm_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
                               kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
         elif isinstance(event, PartyClaimReleased):
+            release_reason, released_on = _why_released(marriage)
             release_claim(uow.tx, claim_id=event.claim_id, citizen_id=event.citizen_id,
                           kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, reason=event.reason,
-                          provenance=who)
+                          provenance=who, release_reason=release_reason, released_on=released_on)
+
+
+def _why_released(marriage: Marriage) -> tuple[str, date | None]:
+    """What the release tells the national record (every region's status answer): the marriage
+    ended by divorce or a judgment, on which day; nothing when only an application ended."""
+    if marriage.dissolution is not None:
+        return ReleaseReason.DIVORCE, marriage.dissolution.dissolved_on
+    if marriage.judgment is not None:
+        return ReleaseReason(marriage.judgment.judgment), marriage.judgment.judgment_date
+    return "", None
 
 
 def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
@@ -86,7 +106,8 @@ def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -
                 schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=kind, case_stream_id=case_id,
                                   due_at=start_of_china_day(event.due_on), rule=DIVORCE_PERIOD_RULE,
                                   provenance=who)
-            case DivorceWithdrawn() | DivorceCertificateRequested() | DivorceTerminated():
+            case (DivorceWithdrawn() | DivorceCertificateRequested() | DivorceTerminated()
+                  | DivorceRefusedByRecord()):
                 if before.pending_deadline_id:
                     cancel_deadline(uow.tx, before.pending_deadline_id, type(event).__name__,
                                     provenance=who)
@@ -98,8 +119,11 @@ def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence
     refresh(uow.tx, [c.stream_id for c in changes])
 
 
-def marriage_subscribers() -> Subscribers:
+def marriage_subscribers(settings: MarriageSettings | None = None) -> Subscribers:
+    settings = settings or MarriageSettings()
     return (Subscribers()
             .on(Marriage, when_a_marriage_changes_keep_the_registry_in_step)
+            .on(Marriage, when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region(settings))
             .on(Divorce, when_a_divorce_changes_keep_its_deadlines)
+            .on(Divorce, when_a_divorce_held_elsewhere_changes_ask_the_record_region(settings))
             .on_commit(when_cases_change_refresh_the_read_models))

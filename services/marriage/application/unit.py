@@ -30,9 +30,10 @@ class MarriageSettings:
     # (working_days.Calendar). The years' notices recorded in the store override it (Deps.calendar).
     calendar: Calendar = NATIONAL
     status_query_roles: frozenset[str] = DEFAULT_STATUS_QUERY_ROLES
+    calendar_admin_roles: frozenset[str] = frozenset({"admin"})  # who records a holiday notice
     max_wait_seconds: float = 60.0  # RegisterMarriage (and a reissue elsewhere) waits at most this long
-    # A reissue asked here for another region's record: that region's archive answers by machine,
-    # so these limits only catch a region that is down (the hand-off then shows as overdue).
+    # A reissue or a divorce step asked here of another region's record: that region answers by
+    # machine, so these limits only catch a region that is down (the hand-off shows as overdue).
     reissue_accept_within: timedelta = timedelta(days=1)
     reissue_answer_within: timedelta = timedelta(days=2)
 

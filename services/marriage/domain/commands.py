@@ -10,10 +10,13 @@ from datetime import date
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.identity.citizen_id import CitizenId
 from services.marriage.domain.values import (
+    DeclaredStatus,
     DivorceAgreement,
     JudgmentKind,
     MarriageDeclaration,
     PartyRecord,
+    ProofDocument,
+    ProofKind,
     Sex,
     Spouse,
 )
@@ -48,6 +51,16 @@ class _Violations:
         if any(ord(c) < 32 for c in value):
             self.add(path, "must not contain line breaks or control characters")
 
+    def proof(self, proof: ProofDocument, path: str, today: date) -> None:
+        if proof.kind not in {k.value for k in ProofKind}:
+            self.add(f"{path}.kind", f"one of {', '.join(k.value for k in ProofKind)}")
+        self.text(proof.number, f"{path}.number", limit=MAX_NAME)
+        self.text(proof.issued_by, f"{path}.issued_by", limit=MAX_NAME * 2)
+        if proof.issued_on is not None and proof.issued_on > today:
+            self.add(f"{path}.issued_on", "must not be in the future")
+        if proof.document_sha256 and not _SHA256.match(proof.document_sha256):
+            self.add(f"{path}.document_sha256", "64 lower-case hexadecimal characters (SHA-256)")
+
     def case_id(self, value: str, path: str) -> None:
         self.text(value, path, limit=200)
 
@@ -64,6 +77,8 @@ class PartyInput:
     citizen_id: str
     name: str
     declaration: MarriageDeclaration | None
+    declared_status: str = ""  # "": not declared (clients older than the field)
+    proof: ProofDocument | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +95,14 @@ class RegisterMarriage:
             v.name(party.name, f"{path}.name")
             if party.declaration is None:
                 v.add(f"{path}.declaration", "required: the party's signed declaration")
+            declared = party.declared_status
+            if declared and declared not in {s.value for s in DeclaredStatus}:
+                v.add(f"{path}.declared_status", f"one of {', '.join(s.value for s in DeclaredStatus)}")
+            if party.proof is not None:
+                v.proof(party.proof, f"{path}.proof", today)
             if cid is not None and party.declaration is not None:
                 records.append(PartyRecord(cid.value, party.name.strip(), Sex(cid.sex), cid.birth_date,
-                                           party.declaration, claim_id))
+                                           party.declaration, claim_id, declared_status=declared, proof=party.proof))
         v.raise_if_any()
         return records[0], records[1]
 

@@ -29,6 +29,7 @@ from services.marriage.domain.divorce_rules import (
     CoolingOffPeriod,
     MarriageSubsists,
     OneDivorceApplicationAtATime,
+    RecordRegionConfirmed,
     SpousesNamedAsOnRecord,
     WithdrawalWithinCoolingOff,
     WithdrawingPartyIsSpouse,
@@ -39,8 +40,11 @@ from services.marriage.domain.events import (
     DivorceApplicationReceived,
     DivorceCertificateRequested,
     DivorceDeemedWithdrawn,
+    DivorceDissolutionRequested,
     DivorceEvent,
     DivorcePeriodEndRescheduled,
+    DivorceRecordConfirmed,
+    DivorceRefusedByRecord,
     DivorceRegistered,
     DivorceTerminated,
     DivorceWithdrawn,
@@ -54,13 +58,30 @@ from services.marriage.domain.periods import (
     window_last_day,
 )
 from services.marriage.domain.rules import check
-from services.marriage.domain.values import DivorceAgreement, DivorceState, Spouse, day_after
+from services.marriage.domain.values import DivorceAgreement, DivorceState, RecordStep, Spouse, day_after
 
 STREAM_TYPE = "marriage.Divorce"
 
 
 OPEN_STATES = frozenset({DivorceState.COOLING_OFF, DivorceState.AWAITING_CERTIFICATE_REQUEST,
-                         DivorceState.CERTIFICATE_REQUESTED})
+                         DivorceState.CERTIFICATE_REQUESTED, DivorceState.AWAITING_DISSOLUTION})
+# Ended without registration: a proceeding the record region opened must be closed there.
+ENDED_UNREGISTERED = frozenset({DivorceState.WITHDRAWN, DivorceState.DEEMED_WITHDRAWN, DivorceState.TERMINATED})
+
+# The hand-off work a receiving office asks of the region recording the marriage (多地联办,
+# docs/cross-region.md): check the spouses and open the proceeding; close it; dissolve the marriage.
+RECORD_CHECK_WORK = "marriage.divorce_record_check"
+PROCEEDING_CLOSE_WORK = "marriage.divorce_proceeding_close"
+DISSOLUTION_WORK = "marriage.divorce_dissolution"
+RECORD_WORKS = frozenset({RECORD_CHECK_WORK, PROCEEDING_CLOSE_WORK, DISSOLUTION_WORK})
+# The other way: the record region tells the receiving office that a judgment ended the marriage.
+JUDGMENT_ENDED_WORK = "marriage.divorce_ended_by_judgment"
+
+
+def record_handoff_id(case_id: str, work: str) -> str:
+    """Hand-off ids derived from the case and the step: each step is asked once, and a retried
+    or replayed step names the same hand-off."""
+    return f"{case_id}.{work.rsplit('_', 1)[-1]}"
 
 
 def deadline_id_for(case_id: str, number: int, period: str) -> str:
@@ -69,9 +90,11 @@ def deadline_id_for(case_id: str, number: int, period: str) -> str:
     return f"{case_id}-{number}-{period.replace('_', '-')}"
 
 
-def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spouse, agreement: DivorceAgreement,
-            both_present: bool, office_code: str, region: str, periods: DivorcePeriods) -> list[DivorceEvent]:
-    """受理: the office records receipt of the application and the signed agreement."""
+def check_against_record(marriage: Marriage, spouse_a: Spouse, spouse_b: Spouse) -> None:
+    """What the marriage record must bear out (民法典 第1076条): it subsists, no other divorce is
+    open on it, and the applicants are its two parties under the names it records. Checked where
+    the record is: by the receiving office when its region records the marriage, else by the
+    record region when asked (多地联办)."""
     check(
         MarriageSubsists(marriage.state),
         OneDivorceApplicationAtATime(marriage.open_divorce_case_id),
@@ -80,14 +103,25 @@ def receive(*, case_id: str, marriage: Marriage, spouse_a: Spouse, spouse_b: Spo
         SpousesNamedAsOnRecord((("spouse_a", spouse_a.citizen_id, spouse_a.name),
                                 ("spouse_b", spouse_b.citizen_id, spouse_b.name)),
                                tuple((p.citizen_id, p.name) for p in marriage.parties)),
-        BothSpousesInPerson(both_present),
-        WrittenDivorceAgreement(agreement.signed_by_both),
     )
+
+
+def receive(*, case_id: str, marriage: Marriage | None, spouse_a: Spouse, spouse_b: Spouse,
+            agreement: DivorceAgreement, both_present: bool, office_code: str, region: str, periods: DivorcePeriods,
+            marriage_case_id: str = "", record_region: str = "") -> list[DivorceEvent]:
+    """受理: the office records receipt of the application and the signed agreement. `marriage` is
+    the record when this region holds it; None when `record_region` does (国务院令第804号: any
+    office receives), which then checks it against its record on request."""
+    if marriage is not None:
+        check_against_record(marriage, spouse_a, spouse_b)
+    check(BothSpousesInPerson(both_present), WrittenDivorceAgreement(agreement.signed_by_both))
     return [DivorceApplicationReceived(
-        case_id=case_id, marriage_case_id=marriage.case_id, office_code=office_code, region=region,
-        spouse_a=spouse_a, spouse_b=spouse_b, agreement=agreement, received_on=periods.received_on,
+        case_id=case_id, marriage_case_id=marriage.case_id if marriage is not None else marriage_case_id,
+        office_code=office_code, region=region, spouse_a=spouse_a, spouse_b=spouse_b, agreement=agreement,
+        received_on=periods.received_on,
         cooling_off_last_day=periods.cooling_off_last_day, expected_window_last_day=periods.window_last_day,
         cooling_off_deadline_id=deadline_id_for(case_id, 1, COOLING_OFF), provisional_calendar=periods.provisional,
+        record_region="" if marriage is not None else record_region,
     )]
 
 
@@ -115,6 +149,10 @@ class Divorce(Aggregate):
     registered_on: date | None = None
     withdrawn_by: str = ""
     closing_reason: str = ""
+    record_region: str = ""  # the region recording the marriage when it is not this one
+    record_step: RecordStep | None = None
+    dissolution_handoff_id: str = ""
+    judgment_number: str = ""  # of the judgment that terminated it
 
     @property
     def spouses(self) -> tuple[Spouse, Spouse]:
@@ -124,6 +162,13 @@ class Divorce(Aggregate):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def proceeding_to_close_elsewhere(self) -> bool:
+        """Ended without registration after the record region opened the proceeding there (not by
+        a judgment the record region recorded: it closed the proceeding itself)."""
+        return (self.record_step is RecordStep.RECORD_CONFIRMED and self.state in ENDED_UNREGISTERED
+                and not self.judgment_number)
 
     def _next_deadline_id(self, period: str) -> str:
         return deadline_id_for(self.case_id, self.deadlines_scheduled + 1, period)
@@ -145,6 +190,7 @@ class Divorce(Aggregate):
             CertificateRequestWithinWindow(self.state),
             AtReceivingOffice(office_code, self.office_code),
             BothSpousesInPerson(both_present),
+            RecordRegionConfirmed(self.record_region, self.record_step),
         )
         return [DivorceCertificateRequested(today)]
 
@@ -159,6 +205,35 @@ class Divorce(Aggregate):
         if not self.is_open:
             return []
         return [DivorceTerminated(reason, judgment_number)]
+
+    # -- the record region's part (多地联办) ----------------------------------------------------
+
+    def request_dissolution(self, *, office_code: str, certificate_number: str,
+                            today: date) -> list[DivorceEvent]:
+        """Registration of a divorce whose marriage another region records: the number is taken
+        here, and that region is asked to dissolve the marriage."""
+        self.check_can_register(office_code)
+        return [DivorceDissolutionRequested(self.case_id, self.marriage_case_id, certificate_number, today,
+                                            record_handoff_id(self.case_id, DISSOLUTION_WORK))]
+
+    def record_confirmed(self, *, handoff_id: str) -> list[DivorceEvent]:
+        """The record region opened the proceeding. Recorded even on a divorce withdrawn meanwhile:
+        the proceeding it opened must then be closed there (proceeding_to_close_elsewhere)."""
+        if self.record_step is not RecordStep.AWAITING_RECORD_CHECK:
+            return []
+        return [DivorceRecordConfirmed(handoff_id, self.record_region)]
+
+    def refused_by_record(self, *, handoff_id: str, reason: str) -> list[DivorceEvent]:
+        """The record region refused (不予登记, naming the rule): an open application ends refused."""
+        if self.record_step is not RecordStep.AWAITING_RECORD_CHECK:
+            return []
+        return [DivorceRefusedByRecord(handoff_id, self.record_region, reason)]
+
+    def dissolved(self, *, handoff_id: str, certificate_number: str, dissolved_on: date) -> list[DivorceEvent]:
+        """The record region dissolved the marriage: the divorce is registered with the number."""
+        if self.state is not DivorceState.AWAITING_DISSOLUTION or handoff_id != self.dissolution_handoff_id:
+            return []
+        return [DivorceRegistered(certificate_number, dissolved_on)]
 
     # -- deadlines ----------------------------------------------------------------------------
 
@@ -228,6 +303,8 @@ class Divorce(Aggregate):
                 self.deadlines_scheduled = 1
                 self.due_on = day_after(event.cooling_off_last_day)
                 self.state = DivorceState.COOLING_OFF
+                self.record_region = event.record_region
+                self.record_step = RecordStep.AWAITING_RECORD_CHECK if event.record_region else None
             case DivorceWithdrawn():
                 self.state = DivorceState.WITHDRAWN
                 self.withdrawn_by = event.citizen_id
@@ -264,7 +341,20 @@ class Divorce(Aggregate):
             case DivorceTerminated():
                 self.state = DivorceState.TERMINATED
                 self.closing_reason = event.reason
+                self.judgment_number = event.judgment_number
                 self._no_deadline()
+            case DivorceRecordConfirmed():
+                self.record_step = RecordStep.RECORD_CONFIRMED
+            case DivorceRefusedByRecord():
+                self.record_step = RecordStep.REFUSED
+                if self.is_open:
+                    self.state = DivorceState.REFUSED
+                    self.closing_reason = event.reason
+                    self._no_deadline()
+            case DivorceDissolutionRequested():
+                self.state = DivorceState.AWAITING_DISSOLUTION
+                self.certificate_number = event.certificate_number
+                self.dissolution_handoff_id = event.handoff_id
             case _:
                 raise TypeError(f"not a divorce event: {type(event).__name__}")
 

@@ -8,7 +8,7 @@ from datetime import date
 from typing import ClassVar
 
 from services.common.kit.rules import Rule
-from services.marriage.domain.values import DivorceState, MarriageState, Spouse
+from services.marriage.domain.values import DivorceState, MarriageState, RecordStep, Spouse
 
 
 def _named(state: MarriageState | DivorceState | None) -> str:
@@ -216,3 +216,45 @@ class WithdrawingPartyIsSpouse(Rule):
     @property
     def message(self) -> str:
         return "only one of the two spouses may withdraw the application"
+
+
+@dataclass(frozen=True)
+class RecordRegionConfirmed(Rule):
+    """A divorce received at an office outside the region recording the marriage (国务院令第804号,
+    in force 2025-05-10: divorce at any office) goes on to the certificate only once that region
+    has checked the spouses against its record and opened the proceeding on the marriage."""
+
+    name: ClassVar[str] = "RecordRegionConfirmed"
+    article: ClassVar[str] = "民法典 第1076条; 国务院令第804号"
+    record_region: str
+    step: RecordStep | None
+
+    def is_broken(self) -> bool:
+        return bool(self.record_region) and self.step is not RecordStep.RECORD_CONFIRMED
+
+    @property
+    def message(self) -> str:
+        return (f"region {self.record_region}, which records the marriage, has not confirmed the record for this "
+                f"application ({_named_step(self.step)})")
+
+
+@dataclass(frozen=True)
+class ProceedingOpenForThisDivorce(Rule):
+    """The record region dissolves the marriage only for the divorce whose proceeding it opened."""
+
+    name: ClassVar[str] = "ProceedingOpenForThisDivorce"
+    article: ClassVar[str] = "民法典 第1078条"
+    open_divorce_case_id: str
+    divorce_case_id: str
+
+    def is_broken(self) -> bool:
+        return self.open_divorce_case_id != self.divorce_case_id
+
+    @property
+    def message(self) -> str:
+        open_now = self.open_divorce_case_id or "none"
+        return f"the proceeding open on the marriage is {open_now}, not {self.divorce_case_id}"
+
+
+def _named_step(step: RecordStep | None) -> str:
+    return step.value.replace("_", " ") if step is not None else "not asked"

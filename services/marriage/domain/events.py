@@ -119,6 +119,7 @@ class DivorceApplicationReceived:
     expected_window_last_day: date
     cooling_off_deadline_id: str
     provisional_calendar: bool
+    record_region: str = ""  # the region recording the marriage, when not this one (多地联办)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,43 @@ class DivorceDeemedWithdrawn:
 class DivorceTerminated:
     reason: str
     judgment_number: str
+
+
+# -- a divorce received here for a marriage another region records (国务院令第804号, 多地联办) --
+
+
+@dataclass(frozen=True)
+class DivorceRecordConfirmed:
+    handoff_id: str
+    record_region: str
+
+
+@dataclass(frozen=True)
+class DivorceRefusedByRecord:
+    handoff_id: str
+    record_region: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DivorceDissolutionRequested:
+    case_id: str
+    marriage_case_id: str
+    certificate_number: str
+    requested_on: date
+    handoff_id: str
+
+
+@dataclass(frozen=True)
+class ProceedingToClose:
+    """Sent to the record region (not an event of this service's streams): close the proceeding.
+    Sent by the record region, with the judgment, when a court ended the marriage first."""
+
+    divorce_case_id: str
+    marriage_case_id: str
+    outcome: str
+    reason: str = ""
+    judgment_number: str = ""
 
 
 # -- marriage.CertificateReissue, marriage.StatusQuery, marriage.CertificateNumbers -----------
@@ -279,6 +317,9 @@ DivorceEvent = (
     | DivorceRegistered
     | DivorceDeemedWithdrawn
     | DivorceTerminated
+    | DivorceRecordConfirmed
+    | DivorceRefusedByRecord
+    | DivorceDissolutionRequested
 )
 
 ReissueEvent = ReissueRequested | ArchiveExtractReceived | ReissueRefused | CertificateReissued

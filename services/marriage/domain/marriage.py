@@ -8,7 +8,8 @@ events; `apply` only assigns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import ClassVar
 
@@ -37,6 +38,7 @@ from services.marriage.domain.rules import (
     NoExistingMarriage,
     NoProhibitedKinshipDeclared,
     NoSpouseDeclared,
+    ProofOfDeclaredStatus,
     check,
     first_broken,
 )
@@ -52,13 +54,18 @@ def claim_id_for(case_id: str, party: Party) -> str:
 
 
 def apply_for_registration(*, case_id: str, office_code: str, region: str, application_date: date,
-                           party_a: PartyRecord, party_b: PartyRecord) -> list[MarriageEvent]:
+                           party_a: PartyRecord, party_b: PartyRecord,
+                           on_record: Mapping[str, str] | None = None) -> list[MarriageEvent]:
     """结婚登记申请: the conditions the office can check itself, on the application date. The one it
     cannot — no live marriage anywhere in the country — is the registry's to decide.
 
     A broken condition does not make the application vanish: it is recorded with the refusal and
     its reasons (不予登记), so the office can hand the applicants a written refusal and an auditor
     can count refusals. (Malformed input never gets this far: it is refused unrecorded.)"""
+    # What the national record showed for each party at the window, recorded with the application.
+    on_record = on_record or {}
+    party_a = replace(party_a, status_on_record=on_record.get(party_a.citizen_id, party_a.status_on_record))
+    party_b = replace(party_b, status_on_record=on_record.get(party_b.citizen_id, party_b.status_on_record))
     received = MarriageApplicationReceived(case_id, office_code, region, application_date, party_a, party_b)
     broken = first_broken(
         DistinctParties(party_a.citizen_id, party_b.citizen_id),
@@ -69,6 +76,8 @@ def apply_for_registration(*, case_id: str, office_code: str, region: str, appli
             AppearInPerson(role, party.declaration),
             NoSpouseDeclared(role, party.declaration),
             NoProhibitedKinshipDeclared(role, party.declaration),
+            ProofOfDeclaredStatus(role, party.declared_status, party.status_on_record,
+                                  party.proof.kind if party.proof else ""),
         )),
     )
     if broken is None:

@@ -91,3 +91,22 @@ class ClerkOfThisRegion(Rule):
         if self.actor_kind == "clerk" and self.actor_region == self.region:
             return f"office {self.office_code!r} is not an office of region {self.region}"
         return f"only a clerk at an office of region {self.region} can record this"
+
+
+@dataclass(frozen=True)
+class CalendarAdministrator(Rule):
+    """The working-day calendar every statutory period counts on (民法典 第二百零三条; 国务院办公厅
+    放假安排) is changed only by the region's administrators, never by a window."""
+
+    name: ClassVar[str] = "CalendarAdministrator"
+    article: ClassVar[str] = "民法典 第二百零三条; Tongban invariant 8 (authorised by role)"
+    error: ClassVar[type[RuleViolation]] = NotAuthorised
+    role: str
+    authorised_roles: Collection[str]
+
+    def is_broken(self) -> bool:
+        return self.role not in self.authorised_roles
+
+    @property
+    def message(self) -> str:
+        return f"role {self.role!r} may not record a holiday notice (admin only)"

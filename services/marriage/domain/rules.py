@@ -13,7 +13,7 @@ from typing import ClassVar
 from services.common.identity.citizen_id import age_on
 from services.common.kit.rules import Rule, check, first_broken
 from services.common.registry.domain import Outcome
-from services.marriage.domain.values import MarriageDeclaration, Sex
+from services.marriage.domain.values import DeclaredStatus, MaritalStatus, MarriageDeclaration, ProofKind, Sex
 
 # -- marriage ---------------------------------------------------------------------------------
 
@@ -166,3 +166,46 @@ class NoExistingMarriage(Rule):
 
 
 __all__ = ["Rule", "check", "first_broken"]  # re-exported: the domain checks its rules through this module
+
+
+# What proves a declared status the national record does not show (婚姻登记工作规范 2025).
+PROOF_FOR: dict[str, frozenset[str]] = {
+    DeclaredStatus.DIVORCED.value: frozenset({ProofKind.DIVORCE_CERTIFICATE.value, ProofKind.COURT_JUDGMENT.value}),
+    DeclaredStatus.WIDOWED.value: frozenset({ProofKind.DEATH_RECORD.value}),
+    DeclaredStatus.UNMARRIED.value: frozenset({ProofKind.COURT_JUDGMENT.value}),  # a marriage voided or annulled
+}
+_AGREEING = {
+    DeclaredStatus.UNMARRIED.value: frozenset({MaritalStatus.UNMARRIED_ON_RECORD.value, MaritalStatus.VOID.value,
+                                               MaritalStatus.ANNULLED.value}),
+    DeclaredStatus.DIVORCED.value: frozenset({MaritalStatus.DIVORCED.value}),
+    DeclaredStatus.WIDOWED.value: frozenset({MaritalStatus.WIDOWED.value}),
+}
+
+
+@dataclass(frozen=True)
+class ProofOfDeclaredStatus(Rule):
+    """Where a party's declared status differs from the national marriage database, the office
+    registers only on proof: a divorce certificate or court judgment, or for a widowed person the
+    spouse's death record (婚姻登记条例 第四条, 2025; 婚姻登记工作规范 2025). A live marriage on record
+    is not this rule's: the registry refuses it (NoExistingMarriage)."""
+
+    name: ClassVar[str] = "ProofOfDeclaredStatus"
+    article: ClassVar[str] = "婚姻登记条例 第四条; 婚姻登记工作规范 (2025)"
+    role: str
+    declared: str  # "" when the window did not ask (clients older than the field): nothing to compare
+    on_record: str
+    proof_kind: str  # "" when no proof was given
+
+    def is_broken(self) -> bool:
+        if not self.declared or self.on_record in ("", MaritalStatus.MARRIED.value):
+            return False
+        if self.on_record in _AGREEING.get(self.declared, frozenset()):
+            return False
+        return self.proof_kind not in PROOF_FOR.get(self.declared, frozenset())
+
+    @property
+    def message(self) -> str:
+        accepted = " or ".join(sorted(PROOF_FOR.get(self.declared, frozenset()))) or "none"
+        shows = self.on_record.replace("_", " ")
+        return (f"{self.role} declares {self.declared} but the national record shows {shows}: "
+                f"registration needs proof ({accepted})")

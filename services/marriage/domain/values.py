@@ -53,6 +53,31 @@ class MarriageDeclaration:
     appears_in_person: bool
 
 
+class DeclaredStatus(StrEnum):
+    """The status a party declares at the window (婚姻登记工作规范 2025)."""
+
+    UNMARRIED = "unmarried"
+    DIVORCED = "divorced"
+    WIDOWED = "widowed"
+
+
+class ProofKind(StrEnum):
+    DIVORCE_CERTIFICATE = "divorce_certificate"  # 离婚证
+    COURT_JUDGMENT = "court_judgment"  # 离婚判决书/调解书, or a judgment voiding or annulling a marriage
+    DEATH_RECORD = "death_record"  # 配偶死亡证明
+
+
+@dataclass(frozen=True)
+class ProofDocument:
+    """A document proving a declared status the national record does not show, as the office saw it."""
+
+    kind: str  # a ProofKind value
+    number: str
+    issued_by: str
+    issued_on: date | None
+    document_sha256: str = ""
+
+
 @dataclass(frozen=True)
 class PartyRecord:
     citizen_id: str
@@ -61,6 +86,9 @@ class PartyRecord:
     birth_date: date
     declaration: MarriageDeclaration
     claim_id: str
+    declared_status: str = ""  # a DeclaredStatus value; "" when not declared
+    status_on_record: str = ""  # the national record's answer at the window (a MaritalStatus value)
+    proof: ProofDocument | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,7 @@ class MaritalStatus(StrEnum):
     DIVORCED = "divorced"
     VOID = "void"
     ANNULLED = "annulled"
+    WIDOWED = "widowed"  # the spouse's death ended the marriage (a release for "death")
 
 
 class MarriageState(StrEnum):
@@ -148,3 +177,15 @@ class DivorceState(StrEnum):
     WITHDRAWN = "withdrawn"
     DEEMED_WITHDRAWN = "deemed_withdrawn"
     TERMINATED = "terminated"
+    # A marriage another region records (多地联办): registered here once that region dissolved it;
+    # refused when that region's record does not bear the application out (不予登记).
+    AWAITING_DISSOLUTION = "awaiting_dissolution"
+    REFUSED = "refused"
+
+
+class RecordStep(StrEnum):
+    """Where the record region's part of a divorce received elsewhere stands."""
+
+    AWAITING_RECORD_CHECK = "awaiting_record_check"
+    RECORD_CONFIRMED = "record_confirmed"
+    REFUSED = "refused"

@@ -15,6 +15,7 @@ from services.common.grpc_context import current_actor
 from services.common.kit import Request
 from services.marriage.adapters import grpc_mapping as mapping
 from services.marriage.application import handlers, queries
+from services.marriage.application.calendar_admin import import_calendar_notice
 from services.marriage.application.unit import Deps
 from tongban.marriage.v1 import marriage_service_pb2 as api
 from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
@@ -71,6 +72,15 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
         command = mapping.record_court_judgment(request)
         case_id = handlers.record_court_judgment(self.deps, command, current_actor(), _request(request))
         return api.RecordCourtJudgmentResponse(case=self._case(case_id))
+
+    def ImportCalendarNotice(self, request: api.ImportCalendarNoticeRequest,
+                             context: grpc.ServicerContext) -> api.ImportCalendarNoticeResponse:
+        imported = import_calendar_notice(self.deps, request.notice_json, current_actor(), _request(request))
+        notice = imported.recorded.notice
+        return api.ImportCalendarNoticeResponse(
+            year=notice.year, version=imported.recorded.version, provisional=notice.provisional,
+            notice_number=notice.notice_number, holidays=len(notice.holidays),
+            make_up_working_days=len(notice.make_up_working_days), stream_id=imported.stream_id)
 
     def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
         return api.GetCaseResponse(case=mapping.case_message(queries.get_case(self.deps, request.case_id.strip())))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 from services.stack.window import Formatter, UsageError, call, common_options
 
 # The marriage service's named work queues (the server checks the name; listed here for --help).
-QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration")
+QUEUES = ("awaiting_registry", "cooling_off", "awaiting_certificate_request", "awaiting_divorce_registration",
+          "awaiting_dissolution")
 AS_IN_THE_AGREEMENT = "见所附离婚协议书"  # an arrangement the attached agreement states
 DECLARATIONS = ("consents", "no_spouse", "no_prohibited_kinship", "appears_in_person")
 REQUEST_ID_HELP = (
@@ -87,6 +89,13 @@ def add_window_commands(services: Any) -> None:
     register.add_argument("--not-declared", action="append", default=[], choices=DECLARATIONS, metavar="WHAT",
                           help="a declaration a party did not make (repeatable): " + ", ".join(DECLARATIONS)
                                + "; the registration is then refused")
+    for side in ("a", "b"):
+        register.add_argument(f"--{side}-status", choices=("unmarried", "divorced", "widowed"), default="",
+                              help=f"the status party {side.upper()} declares; where the national record differs, "
+                                   f"give --{side}-proof (婚姻登记工作规范 2025)")
+        register.add_argument(f"--{side}-proof", metavar="KIND:NUMBER:ISSUED_BY", default="",
+                              help="the document proving it (divorce_certificate, court_judgment or death_record), "
+                                   "recorded on the case")
     register.add_argument("--wait", type=float, default=30.0,
                           help="seconds to wait for the registry's answer (default 30, at most 60)")
     register.set_defaults(handler=_register, refused=_refused)  # exit 1 when the case is refused
@@ -108,7 +117,11 @@ def add_window_commands(services: Any) -> None:
         "The agreement settles children, property and debts (民法典 第1076条): give each with --children,\n"
         "--property and --debts, or give the signed agreement itself with --agreement-file (its SHA-256\n"
         "is recorded, and an arrangement not given reads 见所附离婚协议书: as in the attached agreement).\n"
-        "The answer shows the last day of the cooling-off and of the certificate window.",
+        "The answer shows the last day of the cooling-off and of the certificate window.\n"
+        "A marriage another region records (its code is in the case id) is received here all the same\n"
+        "(国务院令第804号: any office): the cooling-off, withdrawal and certificate request happen at this\n"
+        "office; that region checks the spouses against its record and, at registration, dissolves the\n"
+        "marriage. `case show` says where the record is and what happens next.",
         "tongban window marriage divorce receive marriage-640000-… 640104199503140015 王磊 "
         "640104199708020025 李娜 --children 无子女 --property 各自名下财产归各自所有 --debts 无共同债务")
     receive.add_argument("marriage_case", metavar="MARRIAGE_CASE", help="the marriage's case id")
@@ -248,10 +261,23 @@ def _register(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
 
     declaration = _declaration(args.not_declared)
     request = api.RegisterMarriageRequest(
-        party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration),
-        party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration),
+        party_a=api.PartyInput(citizen_id=args.party_a.strip(), name=args.name_a, declaration=declaration,
+                               declared_status=args.a_status, proof=_proof(args.a_proof)),
+        party_b=api.PartyInput(citizen_id=args.party_b.strip(), name=args.name_b, declaration=declaration,
+                               declared_status=args.b_status, proof=_proof(args.b_proof)),
         wait_seconds=args.wait, request_id=_request_id(args))
     return call(stub, "RegisterMarriage", request, metadata, args).case
+
+
+def _proof(given: str) -> Any:
+    """KIND:NUMBER:ISSUED_BY as a ProofDocument (None when not given; the service checks each part)."""
+    from tongban.marriage.v1 import events_pb2
+
+    if not given:
+        return None
+    kind, _, rest = given.partition(":")
+    number, _, issued_by = rest.partition(":")
+    return events_pb2.ProofDocument(kind=kind.strip(), number=number.strip(), issued_by=issued_by.strip())
 
 
 def _receive_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
@@ -301,7 +327,14 @@ def _register_divorce(stub: Any, metadata: list[tuple[str, str]], args: argparse
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.RegisterDivorceRequest(divorce_case_id=args.divorce_case, request_id=_request_id(args))
-    return call(stub, "RegisterDivorce", request, metadata, args).case
+    case = call(stub, "RegisterDivorce", request, metadata, args).case
+    # A marriage another region records: that region dissolves it by machine, usually within a
+    # second or two; show the registered divorce if it comes back within ten, else the case as it is.
+    deadline = time.monotonic() + 10.0
+    while case.state == "awaiting_dissolution" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        case = call(stub, "GetCase", api.GetCaseRequest(case_id=case.case_id), metadata, args).case
+    return case
 
 
 def _reissue(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:

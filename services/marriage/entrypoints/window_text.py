@@ -23,6 +23,11 @@ def format_case(case: Any, *, history: bool = False) -> str:
         m = case.marriage
         for label, party in (("party A", m.party_a), ("party B", m.party_b)):
             lines.append(f"  {label}: {party.name} {party.citizen_id} ({party.sex}, born {day(party.birth_date)})")
+            if party.declared_status:
+                lines.append(f"    declares {party.declared_status}; national record: "
+                             f"{party.status_on_record.replace('_', ' ') or '-'}"
+                             + (f"; proof {party.proof.kind} {party.proof.number} ({party.proof.issued_by})"
+                                if party.proof.kind else ""))
         lines.append(f"  applied on {day(m.application_date)}")
         if m.certificate_number:
             lines.append(f"  结婚证 {m.certificate_number}, registered on {day(m.registered_on)}")
@@ -44,7 +49,11 @@ def format_case(case: Any, *, history: bool = False) -> str:
         lines.append(f"  received {day(d.received_on)}; cooling-off until {day(d.cooling_off_last_day)}; "
                      f"certificate to be requested by {day(d.window_last_day)}"
                      + (" (provisional: beyond the published holiday calendar)" if d.provisional_calendar else ""))
-        if d.certificate_number:
+        if d.record_region:
+            lines.extend(_record_elsewhere(case))
+        if d.certificate_number and case.state == "awaiting_dissolution":
+            lines.append(f"  离婚证 {d.certificate_number} to be issued here once the marriage is dissolved")
+        elif d.certificate_number:
             lines.append(f"  离婚证 {d.certificate_number}, registered on {day(d.registered_on)}")
         if d.withdrawn_by:
             lines.append(f"  withdrawn by {d.withdrawn_by}")
@@ -69,6 +78,25 @@ def format_case(case: Any, *, history: bool = False) -> str:
     if history:
         lines.extend(format_history(case))
     return "\n".join(lines)
+
+
+def _record_elsewhere(case: Any) -> list[str]:
+    """Where the marriage record is, for a divorce received here (国务院令第804号, 多地联办), and what
+    happens next."""
+    d = case.divorce
+    where = f"region {d.record_region} {region_name(d.record_region)}"
+    lines = [f"  marriage recorded in {where}: this office runs the cooling-off, withdrawal and certificate "
+             "request; that region checks the spouses against its record and dissolves the marriage"]
+    if case.state == "refused":
+        lines.append(f"  {where} refused the application (不予登记)")
+    elif case.state == "awaiting_dissolution":
+        lines.append(f"  next: {where} dissolves the marriage; the divorce is registered here when it answers")
+    elif d.record_step == "awaiting_record_check":
+        lines.append(f"  next: {where} checks the record; the certificate can be requested once it confirms")
+    elif d.record_step == "record_confirmed" and case.state not in ("registered", "withdrawn", "deemed_withdrawn",
+                                                                     "terminated"):
+        lines.append(f"  {where} confirmed the record and opened the proceeding on the marriage")
+    return lines
 
 
 def format_list(page: Any) -> str:

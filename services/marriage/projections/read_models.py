@@ -86,6 +86,8 @@ QUEUES: dict[str, tuple[str, str]] = {
     "cooling_off": ("divorce", "cooling_off"),
     "awaiting_certificate_request": ("divorce", "awaiting_certificate_request"),
     "awaiting_divorce_registration": ("divorce", "certificate_requested"),
+    # divorces of marriages another region records, registered once that region dissolved them
+    "awaiting_dissolution": ("divorce", "awaiting_dissolution"),
     "awaiting_archive": ("reissue", "awaiting_archive"),  # reissues waiting for another region's record
 }
 

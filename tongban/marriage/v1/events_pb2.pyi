@@ -21,20 +21,40 @@ class MarriageDeclaration(_message.Message):
     def __init__(self, consents: _Optional[bool] = ..., no_spouse: _Optional[bool] = ..., no_prohibited_kinship: _Optional[bool] = ..., appears_in_person: _Optional[bool] = ...) -> None: ...
 
 class PartyRecord(_message.Message):
-    __slots__ = ("citizen_id", "name", "sex", "birth_date", "declaration", "claim_id")
+    __slots__ = ("citizen_id", "name", "sex", "birth_date", "declaration", "claim_id", "declared_status", "status_on_record", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEX_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     DECLARATION_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_ON_RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     name: str
     sex: str
     birth_date: _types_pb2.Date
     declaration: MarriageDeclaration
     claim_id: str
-    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., sex: _Optional[str] = ..., birth_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., declaration: _Optional[_Union[MarriageDeclaration, _Mapping]] = ..., claim_id: _Optional[str] = ...) -> None: ...
+    declared_status: str
+    status_on_record: str
+    proof: ProofDocument
+    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., sex: _Optional[str] = ..., birth_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., declaration: _Optional[_Union[MarriageDeclaration, _Mapping]] = ..., claim_id: _Optional[str] = ..., declared_status: _Optional[str] = ..., status_on_record: _Optional[str] = ..., proof: _Optional[_Union[ProofDocument, _Mapping]] = ...) -> None: ...
+
+class ProofDocument(_message.Message):
+    __slots__ = ("kind", "number", "issued_by", "issued_on", "document_sha256")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_ON_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    number: str
+    issued_by: str
+    issued_on: _types_pb2.Date
+    document_sha256: str
+    def __init__(self, kind: _Optional[str] = ..., number: _Optional[str] = ..., issued_by: _Optional[str] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., document_sha256: _Optional[str] = ...) -> None: ...
 
 class MarriageApplicationReceived(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "application_date", "party_a", "party_b")
@@ -195,7 +215,7 @@ class DivorceAgreement(_message.Message):
     def __init__(self, signed_by_both: _Optional[bool] = ..., intention: _Optional[str] = ..., children_arrangement: _Optional[str] = ..., property_arrangement: _Optional[str] = ..., debt_arrangement: _Optional[str] = ..., document_sha256: _Optional[str] = ...) -> None: ...
 
 class DivorceApplicationReceived(_message.Message):
-    __slots__ = ("case_id", "marriage_case_id", "office_code", "region", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "expected_window_last_day", "cooling_off_deadline_id", "provisional_calendar")
+    __slots__ = ("case_id", "marriage_case_id", "office_code", "region", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "expected_window_last_day", "cooling_off_deadline_id", "provisional_calendar", "record_region")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +228,7 @@ class DivorceApplicationReceived(_message.Message):
     EXPECTED_WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
     COOLING_OFF_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
     PROVISIONAL_CALENDAR_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     marriage_case_id: str
     office_code: str
@@ -220,7 +241,8 @@ class DivorceApplicationReceived(_message.Message):
     expected_window_last_day: _types_pb2.Date
     cooling_off_deadline_id: str
     provisional_calendar: bool
-    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., spouse_a: _Optional[_Union[Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[Spouse, _Mapping]] = ..., agreement: _Optional[_Union[DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., expected_window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_deadline_id: _Optional[str] = ..., provisional_calendar: _Optional[bool] = ...) -> None: ...
+    record_region: str
+    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., spouse_a: _Optional[_Union[Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[Spouse, _Mapping]] = ..., agreement: _Optional[_Union[DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., expected_window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_deadline_id: _Optional[str] = ..., provisional_calendar: _Optional[bool] = ..., record_region: _Optional[str] = ...) -> None: ...
 
 class DivorceWithdrawn(_message.Message):
     __slots__ = ("citizen_id", "withdrawn_on", "reason")
@@ -285,6 +307,52 @@ class DivorceTerminated(_message.Message):
     reason: str
     judgment_number: str
     def __init__(self, reason: _Optional[str] = ..., judgment_number: _Optional[str] = ...) -> None: ...
+
+class DivorceRecordConfirmed(_message.Message):
+    __slots__ = ("handoff_id", "record_region")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    record_region: str
+    def __init__(self, handoff_id: _Optional[str] = ..., record_region: _Optional[str] = ...) -> None: ...
+
+class DivorceRefusedByRecord(_message.Message):
+    __slots__ = ("handoff_id", "record_region", "reason")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    record_region: str
+    reason: str
+    def __init__(self, handoff_id: _Optional[str] = ..., record_region: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DivorceDissolutionRequested(_message.Message):
+    __slots__ = ("case_id", "marriage_case_id", "certificate_number", "requested_on", "handoff_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_ON_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    marriage_case_id: str
+    certificate_number: str
+    requested_on: _types_pb2.Date
+    handoff_id: str
+    def __init__(self, case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., requested_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., handoff_id: _Optional[str] = ...) -> None: ...
+
+class ProceedingToClose(_message.Message):
+    __slots__ = ("divorce_case_id", "marriage_case_id", "outcome", "reason", "judgment_number")
+    DIVORCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    JUDGMENT_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    divorce_case_id: str
+    marriage_case_id: str
+    outcome: str
+    reason: str
+    judgment_number: str
+    def __init__(self, divorce_case_id: _Optional[str] = ..., marriage_case_id: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., judgment_number: _Optional[str] = ...) -> None: ...
 
 class CertificateReissued(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "record_case_id", "applicant_citizen_id", "requested_document", "issued_document", "certificate_number", "original_certificate_number", "status_change", "issued_on", "reason")

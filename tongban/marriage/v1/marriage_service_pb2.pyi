@@ -24,14 +24,18 @@ JUDGMENT_VOID: Judgment
 JUDGMENT_ANNULLED: Judgment
 
 class PartyInput(_message.Message):
-    __slots__ = ("citizen_id", "name", "declaration")
+    __slots__ = ("citizen_id", "name", "declaration", "declared_status", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DECLARATION_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     name: str
     declaration: _events_pb2.MarriageDeclaration
-    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., declaration: _Optional[_Union[_events_pb2.MarriageDeclaration, _Mapping]] = ...) -> None: ...
+    declared_status: str
+    proof: _events_pb2.ProofDocument
+    def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., declaration: _Optional[_Union[_events_pb2.MarriageDeclaration, _Mapping]] = ..., declared_status: _Optional[str] = ..., proof: _Optional[_Union[_events_pb2.ProofDocument, _Mapping]] = ...) -> None: ...
 
 class RegisterMarriageRequest(_message.Message):
     __slots__ = ("party_a", "party_b", "wait_seconds", "request_id")
@@ -302,7 +306,7 @@ class MarriageDetail(_message.Message):
     def __init__(self, party_a: _Optional[_Union[_events_pb2.PartyRecord, _Mapping]] = ..., party_b: _Optional[_Union[_events_pb2.PartyRecord, _Mapping]] = ..., application_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., refusal_rule: _Optional[str] = ..., refusal_reason: _Optional[str] = ..., holder_region: _Optional[str] = ..., open_divorce_case_id: _Optional[str] = ..., dissolved_by_divorce_case_id: _Optional[str] = ..., dissolved_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., judgment: _Optional[_Union[_events_pb2.CourtJudgmentRecorded, _Mapping]] = ..., granted_claim_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DivorceDetail(_message.Message):
-    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "window_last_day", "provisional_calendar", "certificate_number", "registered_on", "withdrawn_by", "closing_reason")
+    __slots__ = ("marriage_case_id", "spouse_a", "spouse_b", "agreement", "received_on", "cooling_off_last_day", "window_last_day", "provisional_calendar", "certificate_number", "registered_on", "withdrawn_by", "closing_reason", "record_region", "record_step")
     MARRIAGE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_A_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_B_FIELD_NUMBER: _ClassVar[int]
@@ -315,6 +319,8 @@ class DivorceDetail(_message.Message):
     REGISTERED_ON_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_BY_FIELD_NUMBER: _ClassVar[int]
     CLOSING_REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORD_REGION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     marriage_case_id: str
     spouse_a: _events_pb2.Spouse
     spouse_b: _events_pb2.Spouse
@@ -327,7 +333,9 @@ class DivorceDetail(_message.Message):
     registered_on: _types_pb2.Date
     withdrawn_by: str
     closing_reason: str
-    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., provisional_calendar: _Optional[bool] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., withdrawn_by: _Optional[str] = ..., closing_reason: _Optional[str] = ...) -> None: ...
+    record_region: str
+    record_step: str
+    def __init__(self, marriage_case_id: _Optional[str] = ..., spouse_a: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., spouse_b: _Optional[_Union[_events_pb2.Spouse, _Mapping]] = ..., agreement: _Optional[_Union[_events_pb2.DivorceAgreement, _Mapping]] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cooling_off_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., window_last_day: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., provisional_calendar: _Optional[bool] = ..., certificate_number: _Optional[str] = ..., registered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., withdrawn_by: _Optional[str] = ..., closing_reason: _Optional[str] = ..., record_region: _Optional[str] = ..., record_step: _Optional[str] = ...) -> None: ...
 
 class ReissueDetail(_message.Message):
     __slots__ = ("issued", "requested", "archive", "refusal_reason")
@@ -368,3 +376,29 @@ class HistoryEntry(_message.Message):
     causation_id: str
     payload_json: str
     def __init__(self, version: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[_Union[_types_pb2.Actor, _Mapping]] = ..., correlation_id: _Optional[str] = ..., causation_id: _Optional[str] = ..., payload_json: _Optional[str] = ...) -> None: ...
+
+class ImportCalendarNoticeRequest(_message.Message):
+    __slots__ = ("notice_json", "request_id")
+    NOTICE_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    notice_json: str
+    request_id: str
+    def __init__(self, notice_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ImportCalendarNoticeResponse(_message.Message):
+    __slots__ = ("year", "version", "provisional", "notice_number", "holidays", "make_up_working_days", "stream_id")
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    HOLIDAYS_FIELD_NUMBER: _ClassVar[int]
+    MAKE_UP_WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    year: int
+    version: int
+    provisional: bool
+    notice_number: str
+    holidays: int
+    make_up_working_days: int
+    stream_id: str
+    def __init__(self, year: _Optional[int] = ..., version: _Optional[int] = ..., provisional: _Optional[bool] = ..., notice_number: _Optional[str] = ..., holidays: _Optional[int] = ..., make_up_working_days: _Optional[int] = ..., stream_id: _Optional[str] = ...) -> None: ...

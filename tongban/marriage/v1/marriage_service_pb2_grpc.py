@@ -85,6 +85,11 @@ class MarriageServiceStub:
                 request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.ImportCalendarNotice = channel.unary_unary(
+                '/tongban.marriage.v1.MarriageService/ImportCalendarNotice',
+                request_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeRequest.SerializeToString,
+                response_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeResponse.FromString,
+                _registered_method=True)
 
 
 class MarriageServiceServicer:
@@ -165,6 +170,16 @@ class MarriageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportCalendarNotice(self, request, context):
+        """Admin only (role "admin"): record a year's holiday notice (国务院办公厅 放假安排) as the next
+        version of its year in this region's calendar, exactly as `tongban calendar import` does
+        (docs/calendar.md); divorce periods pending on it are recomputed. A notice that cannot be
+        recorded is INVALID_ARGUMENT on `notice_json`, naming the field and value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarriageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +232,11 @@ def add_MarriageServiceServicer_to_server(servicer, server):
                     servicer.ListCases,
                     request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesRequest.FromString,
                     response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'ImportCalendarNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCalendarNotice,
+                    request_deserializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeRequest.FromString,
+                    response_serializer=tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -489,6 +509,33 @@ class MarriageService:
             '/tongban.marriage.v1.MarriageService/ListCases',
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesRequest.SerializeToString,
             tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCalendarNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.marriage.v1.MarriageService/ImportCalendarNotice',
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeRequest.SerializeToString,
+            tongban_dot_marriage_dot_v1_dot_marriage__service__pb2.ImportCalendarNoticeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,29 +25,30 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tongban.common.v1 import envelope_pb2 as tongban_dot_common_dot_v1_dot_envelope__pb2
+from tongban.common.v1 import types_pb2 as tongban_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tongban/registry/v1/registry.proto\x12\x13tongban.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tongban/common/v1/envelope.proto\"\x96\x01\n\x0e\x43laimRequested\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\"\x96\x01\n\x0e\x43laimConfirmed\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\"\xa5\x01\n\rClaimReleased\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xa3\x03\n\x10RegistryDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x10\n\x08\x63laim_id\x18\x02 \x01(\t\x12\x12\n\ncitizen_id\x18\x03 \x01(\t\x12,\n\x04kind\x18\x04 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x0f\n\x07service\x18\x07 \x01(\t\x12\x35\n\x07outcome\x18\x08 \x01(\x0e\x32$.tongban.registry.v1.DecisionOutcome\x12\x16\n\x0eholder_case_id\x18\t \x01(\t\x12\x15\n\rholder_region\x18\n \x01(\t\x12\x16\n\x0eholder_service\x18\x0b \x01(\t\x12.\n\ndecided_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63orrelation_id\x18\r \x01(\t\x12.\n\x05trace\x18\x0e \x01(\x0b\x32\x1f.tongban.common.v1.TraceContext\"S\n\x18RegistryDecisionRecorded\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32%.tongban.registry.v1.RegistryDecision\"5\n\x0fRegistryQueried\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t*\x9a\x01\n\tClaimKind\x12\x1a\n\x16\x43LAIM_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43LAIM_KIND_LIVE_MARRIAGE\x10\x01\x12\x14\n\x10\x43LAIM_KIND_DIBAO\x10\x02\x12\x1d\n\x19\x43LAIM_KIND_LIVING_SUBSIDY\x10\x03\x12\x1e\n\x1a\x43LAIM_KIND_NURSING_SUBSIDY\x10\x04*\xcb\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_GRANTED\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_OUTCOME_DENIED\x10\x02\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_CONFIRMED\x10\x03\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_RELEASED\x10\x04\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_EXPIRED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tongban/registry/v1/registry.proto\x12\x13tongban.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a tongban/common/v1/envelope.proto\x1a\x1dtongban/common/v1/types.proto\"\x96\x01\n\x0e\x43laimRequested\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\"\x96\x01\n\x0e\x43laimConfirmed\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\"\xeb\x01\n\rClaimReleased\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x16\n\x0erelease_reason\x18\x14 \x01(\t\x12,\n\x0breleased_on\x18\x15 \x01(\x0b\x32\x17.tongban.common.v1.Date\"\xe9\x03\n\x10RegistryDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x10\n\x08\x63laim_id\x18\x02 \x01(\t\x12\x12\n\ncitizen_id\x18\x03 \x01(\t\x12,\n\x04kind\x18\x04 \x01(\x0e\x32\x1e.tongban.registry.v1.ClaimKind\x12\x0f\n\x07\x63\x61se_id\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x0f\n\x07service\x18\x07 \x01(\t\x12\x35\n\x07outcome\x18\x08 \x01(\x0e\x32$.tongban.registry.v1.DecisionOutcome\x12\x16\n\x0eholder_case_id\x18\t \x01(\t\x12\x15\n\rholder_region\x18\n \x01(\t\x12\x16\n\x0eholder_service\x18\x0b \x01(\t\x12.\n\ndecided_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63orrelation_id\x18\r \x01(\t\x12.\n\x05trace\x18\x0e \x01(\x0b\x32\x1f.tongban.common.v1.TraceContext\x12\x16\n\x0erelease_reason\x18\x14 \x01(\t\x12,\n\x0breleased_on\x18\x15 \x01(\x0b\x32\x17.tongban.common.v1.Date\"S\n\x18RegistryDecisionRecorded\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32%.tongban.registry.v1.RegistryDecision\"5\n\x0fRegistryQueried\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t*\x9a\x01\n\tClaimKind\x12\x1a\n\x16\x43LAIM_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43LAIM_KIND_LIVE_MARRIAGE\x10\x01\x12\x14\n\x10\x43LAIM_KIND_DIBAO\x10\x02\x12\x1d\n\x19\x43LAIM_KIND_LIVING_SUBSIDY\x10\x03\x12\x1e\n\x1a\x43LAIM_KIND_NURSING_SUBSIDY\x10\x04*\xcb\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_GRANTED\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_OUTCOME_DENIED\x10\x02\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_CONFIRMED\x10\x03\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_RELEASED\x10\x04\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_EXPIRED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.registry.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLAIMKIND']._serialized_start=1163
-  _globals['_CLAIMKIND']._serialized_end=1317
-  _globals['_DECISIONOUTCOME']._serialized_start=1320
-  _globals['_DECISIONOUTCOME']._serialized_end=1523
-  _globals['_CLAIMREQUESTED']._serialized_start=127
-  _globals['_CLAIMREQUESTED']._serialized_end=277
-  _globals['_CLAIMCONFIRMED']._serialized_start=280
-  _globals['_CLAIMCONFIRMED']._serialized_end=430
-  _globals['_CLAIMRELEASED']._serialized_start=433
-  _globals['_CLAIMRELEASED']._serialized_end=598
-  _globals['_REGISTRYDECISION']._serialized_start=601
-  _globals['_REGISTRYDECISION']._serialized_end=1020
-  _globals['_REGISTRYDECISIONRECORDED']._serialized_start=1022
-  _globals['_REGISTRYDECISIONRECORDED']._serialized_end=1105
-  _globals['_REGISTRYQUERIED']._serialized_start=1107
-  _globals['_REGISTRYQUERIED']._serialized_end=1160
+  _globals['_CLAIMKIND']._serialized_start=1334
+  _globals['_CLAIMKIND']._serialized_end=1488
+  _globals['_DECISIONOUTCOME']._serialized_start=1491
+  _globals['_DECISIONOUTCOME']._serialized_end=1694
+  _globals['_CLAIMREQUESTED']._serialized_start=158
+  _globals['_CLAIMREQUESTED']._serialized_end=308
+  _globals['_CLAIMCONFIRMED']._serialized_start=311
+  _globals['_CLAIMCONFIRMED']._serialized_end=461
+  _globals['_CLAIMRELEASED']._serialized_start=464
+  _globals['_CLAIMRELEASED']._serialized_end=699
+  _globals['_REGISTRYDECISION']._serialized_start=702
+  _globals['_REGISTRYDECISION']._serialized_end=1191
+  _globals['_REGISTRYDECISIONRECORDED']._serialized_start=1193
+  _globals['_REGISTRYDECISIONRECORDED']._serialized_end=1276
+  _globals['_REGISTRYQUERIED']._serialized_start=1278
+  _globals['_REGISTRYQUERIED']._serialized_end=1331
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tongban.common.v1 import envelope_pb2 as _envelope_pb2
+from tongban.common.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -72,7 +73,7 @@ class ClaimConfirmed(_message.Message):
     def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., kind: _Optional[_Union[ClaimKind, str]] = ..., case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
 
 class ClaimReleased(_message.Message):
-    __slots__ = ("claim_id", "citizen_id", "kind", "case_id", "region", "service", "reason")
+    __slots__ = ("claim_id", "citizen_id", "kind", "case_id", "region", "service", "reason", "release_reason", "released_on")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +81,8 @@ class ClaimReleased(_message.Message):
     REGION_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_ON_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
     citizen_id: str
     kind: ClaimKind
@@ -87,10 +90,12 @@ class ClaimReleased(_message.Message):
     region: str
     service: str
     reason: str
-    def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., kind: _Optional[_Union[ClaimKind, str]] = ..., case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    release_reason: str
+    released_on: _types_pb2.Date
+    def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., kind: _Optional[_Union[ClaimKind, str]] = ..., case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ..., reason: _Optional[str] = ..., release_reason: _Optional[str] = ..., released_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class RegistryDecision(_message.Message):
-    __slots__ = ("decision_id", "claim_id", "citizen_id", "kind", "case_id", "region", "service", "outcome", "holder_case_id", "holder_region", "holder_service", "decided_at", "correlation_id", "trace")
+    __slots__ = ("decision_id", "claim_id", "citizen_id", "kind", "case_id", "region", "service", "outcome", "holder_case_id", "holder_region", "holder_service", "decided_at", "correlation_id", "trace", "release_reason", "released_on")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +110,8 @@ class RegistryDecision(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_ON_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     claim_id: str
     citizen_id: str
@@ -119,7 +126,9 @@ class RegistryDecision(_message.Message):
     decided_at: _timestamp_pb2.Timestamp
     correlation_id: str
     trace: _envelope_pb2.TraceContext
-    def __init__(self, decision_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., kind: _Optional[_Union[ClaimKind, str]] = ..., case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ..., outcome: _Optional[_Union[DecisionOutcome, str]] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., correlation_id: _Optional[str] = ..., trace: _Optional[_Union[_envelope_pb2.TraceContext, _Mapping]] = ...) -> None: ...
+    release_reason: str
+    released_on: _types_pb2.Date
+    def __init__(self, decision_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., kind: _Optional[_Union[ClaimKind, str]] = ..., case_id: _Optional[str] = ..., region: _Optional[str] = ..., service: _Optional[str] = ..., outcome: _Optional[_Union[DecisionOutcome, str]] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., correlation_id: _Optional[str] = ..., trace: _Optional[_Union[_envelope_pb2.TraceContext, _Mapping]] = ..., release_reason: _Optional[str] = ..., released_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class RegistryDecisionRecorded(_message.Message):
     __slots__ = ("decision",)
