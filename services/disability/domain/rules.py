@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
+from services.common.errors import NotAuthorised, RuleViolation
 from services.common.identity.disability_certificate import DisabilityCategory, DisabilityGrade
+from services.common.identity.regions import RegionCode, office_region
 from services.common.kit.rules import Rule, check, first_broken
 from services.disability.domain.settings import RegionalSettings
 from services.disability.domain.values import ApplicationState, Circumstances, HouseholdStatus, Stage, Subsidy
@@ -255,3 +257,43 @@ def living_rules(household: HouseholdStatus, circumstances: Circumstances,
 
 
 __all__ = ["Rule", "check", "first_broken"]
+
+
+@dataclass(frozen=True)
+class ClerkOfThisRegion(Rule):
+    """Applications are received, reviewed and decided by clerks at offices of the region whose
+    service records them (the office code names a division of that region)."""
+
+    article: ClassVar[str] = PROCEDURE
+    error: ClassVar[type[RuleViolation]] = NotAuthorised
+    actor_kind: str
+    actor_region: str
+    office_code: str
+    region: str
+
+    def is_broken(self) -> bool:
+        office = office_region(self.office_code)
+        return (self.actor_kind != "clerk" or self.actor_region != self.region or office is None
+                or not RegionCode(self.region).contains(office))
+
+    @property
+    def message(self) -> str:
+        return f"only a clerk at an office of region {self.region} can record this"
+
+
+@dataclass(frozen=True)
+class HukouRegionDecides(Rule):
+    """The 户籍 place reviews, decides and pays (民政部/中国残联 跨省通办, 2021): this region decides
+    only for persons whose 户籍 lies in it; anyone else's application is forwarded (异地代收代办)."""
+
+    article: ClassVar[str] = "民政部 中国残联 两项补贴跨省通办 (2021)"
+    region: str
+    hukou_region: str
+
+    def is_broken(self) -> bool:
+        return not RegionCode(self.region).contains(RegionCode(self.hukou_region))
+
+    @property
+    def message(self) -> str:
+        return (f"the 户籍 region {self.hukou_region} decides this application, not region {self.region}: "
+                "it is forwarded there (异地代收代办)")

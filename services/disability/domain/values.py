@@ -7,10 +7,26 @@ stops from the month after), and the payment contract speaks months in that form
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import StrEnum
 
 from services.common.errors import InvalidArgument
+
+# Days are civil days in China (UTC+8, no daylight saving since 1991), as in marriage's values.py;
+# the two copies belong in the core's clock module once a third service needs them.
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def china_date(instant: datetime) -> date:
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: pass a timezone-aware instant")
+    return instant.astimezone(CHINA).date()
+
+
+def end_of_china_day(day: date) -> datetime:
+    """The instant a day ends in China (00:00 the next day), as UTC: a stage whose last working
+    day is `day` is overdue from then."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=CHINA).astimezone(UTC)
 
 
 class Subsidy(StrEnum):
@@ -154,11 +170,3 @@ def is_month(value: str) -> bool:
     year, number = value[:4], value[5:]
     return year.isdigit() and number.isdigit() and 1 <= int(number) <= 12
 
-
-def within(region: str, code: str) -> bool:
-    """Whether the division `code` lies in `region` (640000 holds 640104; 640100 holds 640104 but
-    not 640200): a region code's trailing zero pairs stand for everything below it."""
-    prefix = region
-    while prefix.endswith("00") and len(prefix) > 2:
-        prefix = prefix[:-2]
-    return code.startswith(prefix)

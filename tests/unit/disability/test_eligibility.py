@@ -18,7 +18,6 @@ from services.disability.domain.values import (
     Subsidy,
     bank_account,
     masked,
-    within,
 )
 from tests.unit.disability.people import citizen, folded, received
 
@@ -118,7 +117,3 @@ def test_a_bank_account_is_validated_stored_as_digits_and_shown_masked() -> None
         with pytest.raises(InvalidArgument):
             bank_account(bad)
 
-
-def test_a_region_code_holds_the_divisions_below_it() -> None:
-    assert within("640000", "640104") and within("640100", "640104")
-    assert not within("640100", "640202") and not within("640000", "510802")

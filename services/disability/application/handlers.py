@@ -1,0 +1,114 @@
+"""One handler per command: validate, then in one unit of work load (the owner checked), let the
+aggregate decide, and record what it decided. Deadlines and read models travel with the events
+(subscribers.py). Each handler returns the case id; nothing is appended when it raises.
+
+A command with a client request id (`request`, invariant 9) is claimed as its unit of work opens:
+a retry of one recorded before returns the first answer and records nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from services.common.events import Actor
+from services.common.identity.case_ids import new_case_id
+from services.common.kit import Provenance, Request, UnitOfWork
+from services.disability.application.unit import CASE_KIND, Deps
+from services.disability.domain.application import Application, receive_application
+from services.disability.domain.commands import (
+    ApproveApplication,
+    CompleteStage,
+    ReceiveApplication,
+    RefuseApplication,
+    RenewCertificate,
+    ResumeEntitlement,
+    StopEntitlement,
+)
+from services.disability.domain.rules import ClerkOfThisRegion, HukouRegionDecides, check
+from services.disability.domain.values import china_date
+
+
+def _command(deps: Deps, actor: Actor, correlation_id: str) -> Provenance:
+    return Provenance.of_command(actor, correlation_id, deps.clock.now())
+
+
+def _clerk_here(deps: Deps, actor: Actor) -> None:
+    check(ClerkOfThisRegion(actor.kind, actor.region, actor.office_code, deps.region))
+
+
+def receive(deps: Deps, cmd: ReceiveApplication, actor: Actor, request: Request | None = None) -> str:
+    """受理 at this region's window: the application recorded (with any subsidy refused by its
+    rule), and the township review's deadline scheduled as it is recorded."""
+    case_id = new_case_id(CASE_KIND, deps.region)
+    provenance = _command(deps, actor, case_id)
+    today = china_date(provenance.occurred_at)
+    applicant, certificate, household, account = cmd.validated(today)
+    _clerk_here(deps, actor)
+    check(HukouRegionDecides(deps.region, applicant.hukou_region))
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
+        events = receive_application(
+            case_id=case_id, office_code=actor.office_code, region=deps.region, received_on=today,
+            applicant=applicant, certificate=certificate, household=household, household_source="declared",
+            circumstances=cmd.circumstances, bank_account=account, living=cmd.living, nursing=cmd.nursing,
+            settings=deps.regional, calendar=deps.calendar(uow.tx))
+        uow.start(Application, case_id, events)
+        return uow.answer(case_id)
+
+
+def _on_case(deps: Deps, case_id: str, actor: Actor, request: Request | None,
+             decide: Callable[[UnitOfWork, Application, Any], list[Any]]) -> str:
+    """Load the case for a write (owner checked), let `decide` say what happened, record it."""
+    _clerk_here(deps, actor)
+    provenance = _command(deps, actor, case_id)
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
+        application = uow.load(Application, case_id)
+        uow.record(application, decide(uow, application, china_date(provenance.occurred_at)))
+        return uow.answer(case_id)
+
+
+def complete_stage(deps: Deps, cmd: CompleteStage, actor: Actor, request: Request | None = None) -> str:
+    """乡镇审核 passed or 县级残联 confirmed the certificate: the next stage starts with its limit."""
+    cmd.validate()
+    return _on_case(deps, cmd.case_id, actor, request, lambda uow, app, today: app.complete_stage(
+        cmd.stage, office_code=actor.office_code, on=today, note=cmd.note.strip(), settings=deps.regional,
+        calendar=deps.calendar(uow.tx)))
+
+
+def approve(deps: Deps, cmd: ApproveApplication, actor: Actor, request: Request | None = None) -> str:
+    household = cmd.validated()
+    return _on_case(deps, cmd.case_id, actor, request, lambda uow, app, today: app.approve(
+        office_code=actor.office_code, on=today, household=household, household_source="county",
+        settings=deps.regional))
+
+
+def refuse(deps: Deps, cmd: RefuseApplication, actor: Actor, request: Request | None = None) -> str:
+    stage = cmd.validated()
+    return _on_case(deps, cmd.case_id, actor, request, lambda uow, app, today: app.refuse(
+        stage, office_code=actor.office_code, on=today, rule="", article="", reason=cmd.reason.strip()))
+
+
+def stop(deps: Deps, cmd: StopEntitlement, actor: Actor, request: Request | None = None) -> str:
+    today = china_date(deps.clock.now())
+    subsidy, reason, effective_on = cmd.validated(today)
+    return _on_case(deps, cmd.case_id, actor, request, lambda uow, app, today: app.stop(
+        subsidy, reason=reason, effective_on=effective_on, found_on=today, source=f"window {actor.office_code}",
+        note=cmd.note.strip(), settings=deps.regional))
+
+
+def resume(deps: Deps, cmd: ResumeEntitlement, actor: Actor, request: Request | None = None) -> str:
+    subsidy = cmd.validated()
+    return _on_case(deps, cmd.case_id, actor, request, lambda uow, app, today: app.resume(
+        subsidy, reviewed_on=today, reason=cmd.reason.strip()))
+
+
+def renew_certificate(deps: Deps, cmd: RenewCertificate, actor: Actor, request: Request | None = None) -> str:
+    def decide(uow: UnitOfWork, app: Application, today: Any) -> list[Any]:
+        assert app.applicant is not None
+        certificate, issued_on = cmd.validated(app.applicant.citizen_id, today)
+        return app.renew_certificate(certificate, issued_on=issued_on, recorded_on=today, settings=deps.regional)
+
+    return _on_case(deps, cmd.case_id, actor, request, decide)

@@ -1,0 +1,71 @@
+"""The composition root of the disability service: everything built from the opened infrastructure.
+
+Importing this module builds nothing. `bootstrap(infrastructure)` wires one region's service over
+an open store, once; the host calls it through `definition()` after opening the store, and tests
+call it on stores of their own — the same function either way. It makes sure the store has the
+tables of every component the service uses (TABLES)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import grpc
+
+from services.common import deadlines
+from services.common.calendars import CalendarInForce
+from services.common.deadlines import DeadlineHandler
+from services.common.handoff import ensure_owner
+from services.common.handoff import projections as handoff_projections
+from services.common.kit import UnitsOfWork
+from services.common.store import StoreTransaction
+from services.disability.adapters.payloads import CODEC
+from services.disability.application.reactions import deadline_handlers
+from services.disability.application.subscribers import disability_subscribers
+from services.disability.application.unit import SERVICE, Deps, DisabilitySettings
+from services.disability.entrypoints.grpc_server import disability_servicer
+from services.disability.projections import read_models
+from services.host.definition import Infrastructure, ServiceDefinition, Wiring
+
+# Its read models, its deadlines, and the hand-off tables that record who owns a case.
+TABLES = (read_models.TABLES, deadlines.TABLES, handoff_projections.TABLES)
+
+__all__ = ["SERVICE", "DisabilityService", "bootstrap", "definition"]
+
+
+@dataclass(frozen=True)
+class DisabilityService:
+    """One region's disability service, wired: the handlers' `deps`, the gRPC `servicer`, and the
+    `deadline_handlers` for a DeadlineScheduler over the same store."""
+
+    deps: Deps
+    servicer: Callable[[grpc.Server], None]
+    deadline_handlers: Mapping[str, DeadlineHandler]
+
+    @property
+    def wiring(self) -> Wiring:
+        return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers, handoff_hooks=None)
+
+
+def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
+    store, region = infrastructure.store, infrastructure.region
+    if store.service != SERVICE:
+        raise ValueError(f"the disability service needs a disability store, not a {store.service!r} one")
+    if store.region != region:
+        raise ValueError(f"store of region {store.region} given for region {region}")
+
+    def owner_check(tx: StoreTransaction, stream_id: str) -> None:
+        ensure_owner(tx, stream_id, region)
+
+    store.ensure_tables(*TABLES)
+    units = UnitsOfWork(store, CODEC, disability_subscribers(), owner_check=owner_check)
+    settings = infrastructure.settings or DisabilitySettings.of_region(region)
+    deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
+                calendar_in_force=CalendarInForce(store, base=settings.calendar))
+    return DisabilityService(deps=deps, servicer=disability_servicer(deps), deadline_handlers=deadline_handlers(deps))
+
+
+def definition() -> ServiceDefinition:
+    """The disability service as its host (and the catalogue) sees it."""
+    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: bootstrap(infrastructure).wiring,
+                             tables=TABLES)
