@@ -10,6 +10,7 @@ from services.common.clock import Clock
 from services.common.kit import UnitsOfWork
 from services.common.store import EventStore, StoreTransaction
 from services.common.working_days import NATIONAL, Calendar
+from services.disability.domain.rules import StandardsConfigured, check
 from services.disability.domain.settings import RegionalSettings, settings_for
 
 SERVICE = "disability"
@@ -21,12 +22,17 @@ class DisabilitySettings:
     """Per-region configuration: the subsidies' regional settings (standards, extensions, stage
     limits; domain/settings.py) and the base of the calendar the stage limits are counted on."""
 
-    regional: RegionalSettings
+    regional: RegionalSettings | None  # None: the region has published no standards yet
     calendar: Calendar = NATIONAL
 
     @classmethod
     def of_region(cls, region: str) -> DisabilitySettings:
-        return cls(settings_for(region))
+        """The region's configured settings; a region without any still runs the service (its
+        cases, reads and audits), but takes no application until its standards are configured."""
+        try:
+            return cls(settings_for(region))
+        except LookupError:
+            return cls(None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class Deps:
 
     @property
     def regional(self) -> RegionalSettings:
+        """The region's settings, or a refusal (FAILED_PRECONDITION) naming what is missing."""
+        check(StandardsConfigured(self.region, self.settings.regional is not None))
+        assert self.settings.regional is not None
         return self.settings.regional
 
     @property

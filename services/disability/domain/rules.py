@@ -297,3 +297,20 @@ class HukouRegionDecides(Rule):
     def message(self) -> str:
         return (f"the 户籍 region {self.hukou_region} decides this application, not region {self.region}: "
                 "it is forwarded there (异地代收代办)")
+
+
+@dataclass(frozen=True)
+class StandardsConfigured(Rule):
+    """The standards are set by each province (国发〔2015〕52号 二(二)): a region pays nothing it has not
+    configured."""
+
+    article: ClassVar[str] = "国发〔2015〕52号 二(二)"
+    region: str
+    configured: bool
+
+    def is_broken(self) -> bool:
+        return not self.configured
+
+    @property
+    def message(self) -> str:
+        return f"region {self.region} has no disability-subsidy standards configured"
