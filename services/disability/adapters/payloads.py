@@ -14,6 +14,7 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.ApplicationReceived, ev.SubsidyRefused, ev.StageStarted, ev.StageWentOverdue, ev.StageCompleted,
     ev.HouseholdStatusConfirmed, ev.ApplicationRefused, ev.ApplicationApproved, ev.EntitlementGranted,
     ev.EntitlementStopped, ev.EntitlementResumed, ev.CertificateRenewed,
+    ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased,
 )
 VALUE_CLASSES: tuple[type, ...] = (values.Applicant, values.Certificate, values.Circumstances)
 

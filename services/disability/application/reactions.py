@@ -1,15 +1,54 @@
-"""Reactions: what the service does when one of its deadlines falls due. Each runs inside the
-transaction that records the firing, so its effect commits with it or not at all."""
+"""Reactions: what the service does when the registry decides on one of its claims, and when one of
+its deadlines falls due. Each runs inside the transaction that records its cause (the decision
+through the inbox, the deadline's firing), so its effect commits with it or not at all."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from services.common.deadlines import Deadline, DeadlineHandler
 from services.common.events import Actor
 from services.common.kit import Provenance
+from services.common.registry.domain import Outcome, RegistryDecision
 from services.common.store import StoreTransaction
 from services.disability.application.subscribers import STAGE_DUE
-from services.disability.application.unit import Deps
+from services.disability.application.unit import SERVICE, Deps
 from services.disability.domain.application import Application
+from services.disability.domain.values import china_date
+
+log = logging.getLogger(__name__)
+
+
+def when_registry_decides_hold_or_refuse_the_subsidy(deps: Deps) -> Callable[[StoreTransaction, RegistryDecision],
+                                                                              None]:
+    """A registry decision addressed to this region's disability service: a grant is recorded (and
+    confirmed, subscribers.py); a denial refuses that subsidy naming where the person enjoys it."""
+
+    def react(tx: StoreTransaction, decision: RegistryDecision) -> None:
+        if (decision.region, decision.service) != (deps.region, SERVICE):
+            return  # addressed to another region or service: only the registry view cares
+        provenance = Provenance(Actor.system(deps.region, "disability"), decision.case_id, decision.decision_id,
+                                deps.clock.now(), decision.trace)
+        with deps.units.joining(tx, provenance) as uow:
+            app = uow.find(Application, decision.case_id)
+            if app is None:
+                log.error("registry decision %s names case %s, which is no disability application of region %s",
+                          decision.decision_id, decision.case_id, deps.region)
+                return
+            if decision.outcome == Outcome.GRANTED:
+                events = app.record_grant(decision.claim_id, decision.decision_id)
+            elif decision.outcome in (Outcome.DENIED, Outcome.EXPIRED):
+                events = app.record_loss(decision.claim_id, decision.decision_id, outcome=decision.outcome,
+                                         holder_case_id=decision.holder_case_id,
+                                         holder_region=decision.holder_region,
+                                         holder_service=decision.holder_service,
+                                         on=china_date(provenance.occurred_at))
+            else:
+                events = []  # confirmed and released only acknowledge what this service asked for
+            uow.record(app, events)
+
+    return react
 
 
 def when_a_stage_runs_out_mark_it_overdue(deps: Deps) -> DeadlineHandler:

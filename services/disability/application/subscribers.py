@@ -4,6 +4,9 @@
 * each review stage's working-day limit as a deadline: scheduled when the stage starts, cancelled
   when the stage ends (completed, refused, approved); a deadline that fires first marks the stage
   overdue (reactions.py);
+* registry claims, one per subsidy (one place only): requested as the application is received,
+  confirmed as soon as granted (a review outlasts an unconfirmed hold's lifetime; the hold is
+  given back if the application or the subsidy is refused), released when refused or stopped;
 * the read models of every application touched."""
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from collections.abc import Sequence
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
+from services.common.registry.claims import confirm_claim, release_claim, request_claim
+from services.common.registry.domain import ClaimKind
 from services.disability.domain import events as ev
-from services.disability.domain.application import Application
-from services.disability.domain.values import end_of_china_day
+from services.disability.domain.application import Application, claim_id_for
+from services.disability.domain.values import ApplicationState, Subsidy, end_of_china_day
 from services.disability.projections.read_models import refresh
 
 STAGE_DUE = "disability.stage_due"
 STAGE_LIMIT_RULE = "国发〔2015〕52号 三 (regional working-day limits)"
+CLAIM_KINDS = {Subsidy.LIVING: ClaimKind.LIVING_SUBSIDY, Subsidy.NURSING: ClaimKind.NURSING_SUBSIDY}
 
 
 def when_an_application_changes_keep_its_stage_deadline(uow: UnitOfWork, change: Change) -> None:
@@ -39,6 +45,28 @@ def when_an_application_changes_keep_its_stage_deadline(uow: UnitOfWork, change:
                 pass
 
 
+def when_an_application_changes_keep_the_registry_in_step(uow: UnitOfWork, change: Change) -> None:
+    app = change.after
+    assert isinstance(app, Application) and app.applicant is not None
+    citizen_id = app.applicant.citizen_id
+    for event, recorded in zip(change.events, change.recorded, strict=True):
+        who = change.provenance.correlated_with(app.case_id).caused_by(recorded.event_id)
+        match event:
+            case ev.ApplicationReceived() if app.state is ApplicationState.UNDER_REVIEW:
+                for subsidy in app.still_asked:
+                    request_claim(uow.tx, claim_id=claim_id_for(app.case_id, subsidy), citizen_id=citizen_id,
+                                  kind=CLAIM_KINDS[subsidy], case_id=app.case_id, provenance=who)
+            case ev.SubsidyClaimGranted() if Subsidy(event.subsidy) not in app.claims_released:
+                confirm_claim(uow.tx, claim_id=event.claim_id, citizen_id=citizen_id,
+                              kind=CLAIM_KINDS[Subsidy(event.subsidy)], case_id=app.case_id, provenance=who)
+            case ev.SubsidyClaimReleased():
+                release_claim(uow.tx, claim_id=event.claim_id, citizen_id=citizen_id,
+                              kind=CLAIM_KINDS[Subsidy(event.subsidy)], case_id=app.case_id, reason=event.reason,
+                              provenance=who)
+            case _:
+                pass
+
+
 def when_applications_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence[Change]) -> None:
     latest = {c.stream_id: c.after for c in changes if isinstance(c.after, Application)}
     refresh(uow.tx, latest.values())
@@ -47,4 +75,5 @@ def when_applications_change_refresh_the_read_models(uow: UnitOfWork, changes: S
 def disability_subscribers() -> Subscribers:
     return (Subscribers()
             .on(Application, when_an_application_changes_keep_its_stage_deadline)
+            .on(Application, when_an_application_changes_keep_the_registry_in_step)
             .on_commit(when_applications_change_refresh_the_read_models))

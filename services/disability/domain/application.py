@@ -21,7 +21,9 @@ from services.disability.domain.rules import (
     AtLeastOneSubsidy,
     CertificateValidOnApplication,
     EntitlementIsPaid,
+    OnePlacePerSubsidy,
     RefusalGivesReasons,
+    RegistryAnswered,
     Rule,
     StageInTurn,
     check,
@@ -45,6 +47,11 @@ from services.disability.domain.values import (
 )
 
 STREAM_TYPE = "disability.Application"
+
+
+def claim_id_for(case_id: str, subsidy: Subsidy) -> str:
+    """A subsidy's registry claim id, derived from the case: a retried command names the same claim."""
+    return f"{case_id}-{subsidy.value}"
 
 
 def deadline_id_for(case_id: str, stage: Stage) -> str:
@@ -128,12 +135,22 @@ class Application(Aggregate):
     refusal: ev.ApplicationRefused | None = None
     approved_on: date | None = None
     entitlements: dict[Subsidy, Entitlement] = field(default_factory=dict)
+    claims_granted: dict[Subsidy, str] = field(default_factory=dict)  # subsidy → decision id
+    claims_lost: dict[Subsidy, str] = field(default_factory=dict)
+    claims_released: set[Subsidy] = field(default_factory=set)
 
     # -- reading ----------------------------------------------------------------------------------
 
     @property
     def still_asked(self) -> list[Subsidy]:
         return [s for s in self.requested if s not in self.refused]
+
+    def subsidy_of_claim(self, claim_id: str) -> Subsidy | None:
+        return next((s for s in self.requested if claim_id_for(self.case_id, s) == claim_id), None)
+
+    def _releases(self, reason: str, only: Subsidy | None = None) -> list[Any]:
+        return [ev.SubsidyClaimReleased(s.value, claim_id_for(self.case_id, s), reason)
+                for s in self.claims_granted if s not in self.claims_released and only in (None, s)]
 
     def owed_in_run(self, run_month: str) -> list[OwedMonth]:
         return [line for subsidy in Subsidy if subsidy in self.entitlements
@@ -157,20 +174,22 @@ class Application(Aggregate):
         """A refusal at any stage, with its reasons (and the rule it rests on when there is one)."""
         check(StageInTurn(self.state, self.stage, stage), RefusalGivesReasons(reason))
         return [ev.ApplicationRefused(stage.value, office_code, on, rule or "ReviewFindings",
-                                      article or "国发〔2015〕52号 三", reason)]
+                                      article or "国发〔2015〕52号 三", reason),
+                *self._releases("the application was refused")]
 
     def approve(self, *, office_code: str, on: date, household: HouseholdStatus, household_source: str,
                 settings: RegionalSettings) -> list[Any]:
         """县级民政 审定, with the household's economic status as confirmed: a living subsidy whose
         household does not qualify is refused, the rest granted from the month of application."""
-        check(StageInTurn(self.state, self.stage, Stage.APPROVAL))
+        check(StageInTurn(self.state, self.stage, Stage.APPROVAL),
+              *(RegistryAnswered(s, s in self.claims_granted) for s in self.still_asked))
         assert self.received_on is not None and self.certificate is not None and self.circumstances is not None
         events: list[Any] = [ev.HouseholdStatusConfirmed(household.value, household_source)]
         granted = []
         for subsidy in self.still_asked:
             broken = first_broken(*_rules_of(subsidy, self.certificate, household, self.circumstances, settings))
             if broken is not None:
-                events.append(_refusal(subsidy, Stage.APPROVAL, broken))
+                events += [_refusal(subsidy, Stage.APPROVAL, broken), *self._releases(broken.message, subsidy)]
             else:
                 granted.append(subsidy)
         if not granted:
@@ -202,7 +221,8 @@ class Application(Aggregate):
         check(EntitlementIsPaid(subsidy, entitlement is not None,
                                 entitlement is not None and entitlement.stopped, must_be_stopped=False))
         stop_month = month_of(found_on) if settings.stop_in_month_found else next_month(month_of(effective_on))
-        return [ev.EntitlementStopped(subsidy.value, reason.value, stop_month, found_on, source, note)]
+        return [ev.EntitlementStopped(subsidy.value, reason.value, stop_month, found_on, source, note),
+                *self._releases(f"stopped: {reason.value}", subsidy)]
 
     def stop_all(self, *, reason: StopReason, effective_on: date, found_on: date, source: str, note: str,
                  settings: RegionalSettings, only: Subsidy | None = None) -> list[Any]:
@@ -232,6 +252,40 @@ class Application(Aggregate):
         covered_from = max(gap_start, add_months(month_of(issued_on), -settings.renewal_back_pay_months))
         return [ev.CertificateRenewed(certificate, issued_on, min(covered_from, month_of(issued_on)),
                                       month_of(recorded_on))]
+
+    # -- registry decisions -------------------------------------------------------------------------
+
+    def record_grant(self, claim_id: str, decision_id: str) -> list[Any]:
+        """The registry holds the person for a subsidy of this case. A grant reaching a subsidy no
+        longer asked (refused meanwhile) is recorded and given back at once."""
+        subsidy = self.subsidy_of_claim(claim_id)
+        if subsidy is None or subsidy in self.claims_granted or subsidy in self.claims_lost:
+            return []  # not ours, or seen before
+        granted = ev.SubsidyClaimGranted(subsidy.value, claim_id, decision_id)
+        if self.state is ApplicationState.UNDER_REVIEW and subsidy in self.still_asked:
+            return [granted]
+        return [granted, ev.SubsidyClaimReleased(subsidy.value, claim_id, "the subsidy was refused meanwhile")]
+
+    def record_loss(self, claim_id: str, decision_id: str, *, outcome: str, holder_case_id: str,
+                    holder_region: str, holder_service: str, on: date) -> list[Any]:
+        """The registry denied a claim (another case holds the person): the subsidy is refused naming
+        the holder; with nothing left the application is refused, and any other hold given back."""
+        subsidy = self.subsidy_of_claim(claim_id)
+        if subsidy is None or subsidy in self.claims_lost:
+            return []
+        if subsidy in self.claims_granted and outcome != "expired":
+            return []  # a request is decided once: a denial after its grant is no decision on it
+        events: list[Any] = [ev.SubsidyClaimDenied(subsidy.value, claim_id, decision_id, outcome, holder_case_id,
+                                                   holder_region, holder_service)]
+        if self.state is not ApplicationState.UNDER_REVIEW or subsidy not in self.still_asked:
+            return events
+        rule = OnePlacePerSubsidy(subsidy, holder_case_id, holder_region, outcome)
+        events.append(_refusal(subsidy, self.stage or Stage.TOWNSHIP_REVIEW, rule))
+        if [s for s in self.still_asked if s is not subsidy]:
+            return events
+        return [*events, ev.ApplicationRefused((self.stage or Stage.TOWNSHIP_REVIEW).value, self.office_code, on,
+                                               rule.name, rule.article, rule.message),
+                *self._releases("the application was refused")]
 
     # -- folding ----------------------------------------------------------------------------------
 
@@ -278,5 +332,11 @@ class Application(Aggregate):
                 for entitlement in self.entitlements.values():
                     entitlement.covers.append(Cover(event.covered_from, month_of(event.certificate.valid_until),
                                                     event.decided_month))
+            case ev.SubsidyClaimGranted():
+                self.claims_granted[Subsidy(event.subsidy)] = event.decision_id
+            case ev.SubsidyClaimDenied():
+                self.claims_lost[Subsidy(event.subsidy)] = event.decision_id
+            case ev.SubsidyClaimReleased():
+                self.claims_released.add(Subsidy(event.subsidy))
             case _:
                 raise TypeError(f"not a disability application event: {type(event).__name__}")

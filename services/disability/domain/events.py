@@ -130,3 +130,32 @@ class CertificateRenewed:
     issued_on: date
     covered_from: str
     decided_month: str
+
+
+@dataclass(frozen=True)
+class SubsidyClaimGranted:
+    """The national registry holds the person for this subsidy in this case (one place only)."""
+
+    subsidy: str
+    claim_id: str
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class SubsidyClaimDenied:
+    """The registry denied (or let expire) the claim: another region's case holds the person."""
+
+    subsidy: str
+    claim_id: str
+    decision_id: str
+    outcome: str  # "denied" | "expired"
+    holder_case_id: str
+    holder_region: str
+    holder_service: str
+
+
+@dataclass(frozen=True)
+class SubsidyClaimReleased:
+    subsidy: str
+    claim_id: str
+    reason: str

@@ -314,3 +314,39 @@ class StandardsConfigured(Rule):
     @property
     def message(self) -> str:
         return f"region {self.region} has no disability-subsidy standards configured"
+
+
+@dataclass(frozen=True)
+class OnePlacePerSubsidy(Rule):
+    """One person enjoys each subsidy in one place only: the national registry denied the claim
+    because another case holds the person (built from the denial, naming the holder)."""
+
+    article: ClassVar[str] = "国发〔2015〕52号; 民政部 中国残联 跨省通办 (2021)"
+    subsidy: Subsidy
+    holder_case_id: str
+    holder_region: str
+    outcome: str = "denied"
+
+    @property
+    def message(self) -> str:
+        if self.outcome == "expired":
+            return f"the registry's hold for the {self.subsidy.chinese_name} expired before it was confirmed"
+        return (f"the {self.subsidy.chinese_name} is already enjoyed elsewhere (case {self.holder_case_id or '?'} "
+                f"in region {self.holder_region or '?'})")
+
+
+@dataclass(frozen=True)
+class RegistryAnswered(Rule):
+    """Approval waits for the registry: a subsidy is granted only once the person is held for it
+    here (invariant 9: no decision on facts not yet settled)."""
+
+    article: ClassVar[str] = "Tongban invariant 5 (one writer per person)"
+    subsidy: Subsidy
+    granted: bool
+
+    def is_broken(self) -> bool:
+        return not self.granted
+
+    @property
+    def message(self) -> str:
+        return f"the national registry has not yet granted the {self.subsidy.chinese_name} to this case"

@@ -18,6 +18,7 @@ from services.disability.application import handlers
 from services.disability.domain.commands import ApproveApplication, CompleteStage, ReceiveApplication
 from services.disability.domain.values import Stage
 from services.host import Infrastructure
+from tests.integration.disability.decisions import grant_everything
 from tests.integration.test_audit_helpers import run
 from tests.unit.disability.people import NO_EXCLUSIONS, citizen
 
@@ -31,13 +32,15 @@ def _dataset(data: Path) -> str:
                             clock=FakeClock(datetime(2026, 3, 9, 2, 0, tzinfo=UTC)),
                             tables=bootstrap.definition().tables)
     try:
-        deps = bootstrap.bootstrap(Infrastructure.over(store)).deps
+        service = bootstrap.bootstrap(Infrastructure.over(store))
+        deps = service.deps
         who = citizen()
         case_id = handlers.receive(deps, ReceiveApplication(
             who, "马小红", "640104", f"{who}41", date(2030, 6, 30), "dibao", NO_EXCLUSIONS, "6222021234567890123",
             True, True), WINDOW)
         for stage in (Stage.TOWNSHIP_REVIEW, Stage.CERTIFICATE_CHECK):
             handlers.complete_stage(deps, CompleteStage(case_id, stage, ""), WINDOW)
+        grant_everything(service, case_id)
         handlers.approve(deps, ApproveApplication(case_id, "dibao"), WINDOW)
         handlers.receive(deps, ReceiveApplication(
             (other := citizen()), "马大海", "640104", f"{other}52", date(2030, 6, 30), "none", NO_EXCLUSIONS,

@@ -29,6 +29,7 @@ from services.disability.domain.commands import (
 from services.disability.domain.values import ApplicationState, Circumstances, Stage, Subsidy
 from services.disability.projections import read_models
 from services.host import Infrastructure
+from tests.integration.disability.decisions import grant_everything
 from tests.unit.disability.people import NO_EXCLUSIONS, citizen
 
 WINDOW = Actor("clerk", "w-1", "640104-DPO-01", "640000", "window")
@@ -71,6 +72,9 @@ def test_an_application_goes_through_three_stages_and_is_paid_from_the_month_app
     handlers.complete_stage(deps, CompleteStage(case_id, Stage.TOWNSHIP_REVIEW, "入户核查属实"), WINDOW)
     handlers.complete_stage(deps, CompleteStage(case_id, Stage.CERTIFICATE_CHECK, "证件等级核实"), CDPF)
     assert queries.office_work(deps, office="640104", stage="approval")[0].case_id == case_id
+    with pytest.raises(RuleViolation, match="RegistryAnswered"):
+        handlers.approve(deps, ApproveApplication(case_id, "dibao"), COUNTY)
+    grant_everything(service, case_id)
     handlers.approve(deps, ApproveApplication(case_id, "dibao"), COUNTY)
 
     app = queries.get_case(deps, case_id)

@@ -18,6 +18,7 @@ from services.common.grpc_context import ErrorDetails, actor_metadata, create_se
 from services.common.store import EventStore, sqlite_url
 from services.disability import bootstrap
 from services.host import Infrastructure
+from tests.integration.disability.decisions import grant_everything
 from tests.unit.disability.people import citizen
 from tongban.disability.v1 import disability_service_pb2 as api
 from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
@@ -28,8 +29,9 @@ COUNTY = Actor("clerk", "m-1", "640104-MZJ", "640000", "approver")
 
 
 class Door:
-    def __init__(self, channel: grpc.Channel) -> None:
+    def __init__(self, channel: grpc.Channel, service: bootstrap.DisabilityService) -> None:
         self.stub = api_grpc.DisabilityServiceStub(channel)
+        self.service = service
 
     def call(self, method: str, request: Any, actor: Actor = WINDOW) -> Any:
         return getattr(self.stub, method)(request, metadata=actor_metadata(actor), timeout=30)
@@ -52,7 +54,7 @@ def door(tmp_path: Path) -> Iterator[Door]:
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield Door(channel)
+            yield Door(channel, service)
     finally:
         server.stop(grace=None)
         store.close()
@@ -82,6 +84,7 @@ def test_a_window_carries_an_application_to_approval_with_request_ids(door: Door
     door.call("ConfirmCertificate", api.ConfirmCertificateRequest(case_id=case_id, request_id="c-1"), CDPF)
     work = door.call("ListWork", api.ListWorkRequest(office_code="640104", stage="approval"), COUNTY)
     assert [i.case_id for i in work.items] == [case_id]
+    grant_everything(door.service, case_id)
     approved = door.call("ApproveApplication", api.ApproveApplicationRequest(
         case_id=case_id, household="dibao", request_id="a-1"), COUNTY).case
     assert approved.state == "approved"

@@ -12,7 +12,7 @@ import pytest
 from services.common.errors import RuleViolation
 from services.common.working_days import NATIONAL
 from services.disability.domain import events as ev
-from services.disability.domain.application import Application
+from services.disability.domain.application import Application, claim_id_for
 from services.disability.domain.settings import NINGXIA, RegionalSettings
 from services.disability.domain.values import ApplicationState, HouseholdStatus, Stage, StopReason, Subsidy
 from tests.unit.disability.people import (
@@ -32,6 +32,8 @@ def _approved(*, applied: date = date(2026, 3, 10), approved: date = date(2026, 
     for stage, office in ((Stage.TOWNSHIP_REVIEW, XINGQING_WINDOW), (Stage.CERTIFICATE_CHECK, COUNTY_CDPF)):
         app = app.applied(app.complete_stage(stage, office_code=office, on=applied, note="", settings=NINGXIA,
                                              calendar=NATIONAL))
+    app = app.applied([e for s in app.still_asked
+                       for e in app.record_grant(claim_id_for(app.case_id, s), f"decision-{s.value}")])
     return app.applied(app.approve(office_code=COUNTY_CIVIL_AFFAIRS, on=approved, household=household,
                                    household_source="declared", settings=NINGXIA))
 
@@ -103,9 +105,10 @@ def test_a_stop_takes_effect_the_month_after_the_event_52hao_3(reason: StopReaso
 def test_a_region_may_stop_in_the_month_the_finding_was_made() -> None:
     strict = RegionalSettings(living_fen=11_000, nursing_fen=12_000, stop_in_month_found=True)
     app = _approved(living=False)
-    [stopped] = app.stop(Subsidy.NURSING, reason=StopReason.DEATH, effective_on=date(2026, 5, 2),
-                         found_on=date(2026, 6, 10), source="public_security", note="", settings=strict)
+    stopped, released = app.stop(Subsidy.NURSING, reason=StopReason.DEATH, effective_on=date(2026, 5, 2),
+                                 found_on=date(2026, 6, 10), source="public_security", note="", settings=strict)
     assert stopped.stop_month == "2026-06"
+    assert isinstance(released, ev.SubsidyClaimReleased), "the place is given up: the person may be paid elsewhere"
 
 
 def test_losing_dibao_stops_the_living_subsidy_only() -> None:
@@ -148,3 +151,33 @@ def test_a_renewed_certificate_resumes_from_the_month_of_issue_with_up_to_three_
     assert _months(app, "2027-07") == [("nursing", "2027-03", 12_000, True), ("nursing", "2027-04", 12_000, True),
                                        ("nursing", "2027-05", 12_000, True), ("nursing", "2027-06", 12_000, True),
                                        ("nursing", "2027-07", 12_000, False)]
+
+
+def test_a_denied_claim_refuses_that_subsidy_naming_the_holder_one_place_only() -> None:
+    app = folded(received())
+    events = app.record_loss(claim_id_for(app.case_id, Subsidy.NURSING), "d-1", outcome="denied",
+                             holder_case_id="disability-510000-abc", holder_region="510000",
+                             holder_service="disability", on=date(2026, 3, 11))
+    app = app.applied(events)
+    refused = app.refused[Subsidy.NURSING]
+    assert (refused.rule, app.state) == ("OnePlacePerSubsidy", ApplicationState.UNDER_REVIEW)
+    assert "disability-510000-abc" in refused.reason and "510000" in refused.reason
+    granted = app.applied(app.record_grant(claim_id_for(app.case_id, Subsidy.LIVING), "d-2"))
+    assert granted.record_grant(claim_id_for(app.case_id, Subsidy.LIVING), "d-2") == [], "a decision seen before"
+    last = granted.record_loss(claim_id_for(app.case_id, Subsidy.LIVING), "d-3", outcome="denied",
+                               holder_case_id="x", holder_region="610000", holder_service="disability",
+                               on=date(2026, 3, 11))
+    assert last == [], "a granted claim is not lost by a late denial"
+
+
+def test_the_last_subsidy_denied_refuses_the_application_and_a_late_grant_is_given_back() -> None:
+    app = folded(received(living=False))
+    nursing = claim_id_for(app.case_id, Subsidy.NURSING)
+    app = app.applied(app.record_loss(nursing, "d-1", outcome="denied", holder_case_id="h", holder_region="510000",
+                                      holder_service="disability", on=date(2026, 3, 11)))
+    assert app.state is ApplicationState.REFUSED and app.refusal and app.refusal.rule == "OnePlacePerSubsidy"
+    refused_both = folded(received())
+    refused_both = refused_both.applied(refused_both.refuse(
+        Stage.TOWNSHIP_REVIEW, office_code=XINGQING_WINDOW, on=date(2026, 3, 11), rule="", article="", reason="不符"))
+    late = refused_both.record_grant(claim_id_for(refused_both.case_id, Subsidy.LIVING), "d-9")
+    assert [type(e) for e in late] == [ev.SubsidyClaimGranted, ev.SubsidyClaimReleased]

@@ -206,3 +206,41 @@ class CertificateRenewed(_message.Message):
     covered_from: str
     decided_month: str
     def __init__(self, certificate: _Optional[_Union[Certificate, _Mapping]] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., covered_from: _Optional[str] = ..., decided_month: _Optional[str] = ...) -> None: ...
+
+class SubsidyClaimGranted(_message.Message):
+    __slots__ = ("subsidy", "claim_id", "decision_id")
+    SUBSIDY_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    subsidy: str
+    claim_id: str
+    decision_id: str
+    def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ...) -> None: ...
+
+class SubsidyClaimDenied(_message.Message):
+    __slots__ = ("subsidy", "claim_id", "decision_id", "outcome", "holder_case_id", "holder_region", "holder_service")
+    SUBSIDY_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_REGION_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    subsidy: str
+    claim_id: str
+    decision_id: str
+    outcome: str
+    holder_case_id: str
+    holder_region: str
+    holder_service: str
+    def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., outcome: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ...) -> None: ...
+
+class SubsidyClaimReleased(_message.Message):
+    __slots__ = ("subsidy", "claim_id", "reason")
+    SUBSIDY_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subsidy: str
+    claim_id: str
+    reason: str
+    def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
