@@ -15,7 +15,7 @@ from services.disability.domain.commands import (
     ResumeEntitlement,
     StopEntitlement,
 )
-from services.disability.domain.values import Circumstances, Stage, masked
+from services.disability.domain.values import Circumstances, Stage, Subsidy, masked
 from services.disability.projections.read_models import WorkItem
 from tongban.common.v1 import types_pb2
 from tongban.disability.v1 import disability_service_pb2 as api
@@ -83,6 +83,7 @@ def case_message(app: Application) -> api.Case:
         hukou_region=app.applicant.hukou_region, stage=app.stage.value if app.stage else "",
         stage_due_on=_date(app.stage_due_on), overdue=app.overdue, bank_account_masked=masked(app.bank_account),
         refusals=refusals, version=app.version,
+        registry_held=[s.value for s in Subsidy if s in app.claims_granted and s not in app.claims_released],
         entitlements=[api.EntitlementView(subsidy=s.value, amount_fen=e.amount_fen, start_month=e.start_month,
                                           stop_month=e.stop_month, stop_reason=e.stop_reason,
                                           covered_until=e.covered_until)

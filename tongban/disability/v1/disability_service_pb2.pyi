@@ -172,7 +172,7 @@ class EntitlementView(_message.Message):
     def __init__(self, subsidy: _Optional[str] = ..., amount_fen: _Optional[int] = ..., start_month: _Optional[str] = ..., stop_month: _Optional[str] = ..., stop_reason: _Optional[str] = ..., covered_until: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version")
+    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version", "registry_held")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,7 @@ class Case(_message.Message):
     ENTITLEMENTS_FIELD_NUMBER: _ClassVar[int]
     REFUSALS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HELD_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     state: str
     office_code: str
@@ -197,7 +198,8 @@ class Case(_message.Message):
     entitlements: _containers.RepeatedCompositeFieldContainer[EntitlementView]
     refusals: _containers.RepeatedScalarFieldContainer[str]
     version: int
-    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ...) -> None: ...
+    registry_held: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., registry_held: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WorkItem(_message.Message):
     __slots__ = ("case_id", "stage", "office_code", "applicant_name", "due_on", "overdue")
