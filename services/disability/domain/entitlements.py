@@ -75,8 +75,12 @@ class Entitlement:
         """What the run of `run_month` pays: the month itself once decided, and back-pay that became
         payable this month or last (see the module docstring)."""
         previous = add_months(run_month, -1)
+        decided = [self.decided_month, *(c.decided_month for c in self.covers), *(d for _, d in self.resumes)]
+        # Back-pay exists only when a decision was recorded this month or last; otherwise the run
+        # month alone can be owed (the common case: one look instead of one per month since the start).
+        first = self.start_month if max(decided) >= previous else max(self.start_month, run_month)
         lines: list[OwedMonth] = []
-        for month in months_between(self.start_month, run_month):
+        for month in months_between(first, run_month):
             if not self.is_owed(month):
                 continue
             payable = self.payable_from(month)
