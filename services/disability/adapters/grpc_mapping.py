@@ -10,6 +10,7 @@ from services.disability.domain.commands import (
     ApproveApplication,
     CompleteStage,
     ReceiveApplication,
+    RecordDataMatch,
     RefuseApplication,
     RenewCertificate,
     ResumeEntitlement,
@@ -71,6 +72,11 @@ def resume(r: api.ResumeEntitlementRequest) -> ResumeEntitlement:
 def renew(r: api.RenewCertificateRequest) -> RenewCertificate:
     return RenewCertificate(r.case_id.strip(), r.certificate_number, _date_or_none(r.issued_on),
                             _date_or_none(r.valid_until))
+
+
+def data_match(r: api.RecordDataMatchRequest) -> RecordDataMatch:
+    return RecordDataMatch(r.kind, r.citizen_id.strip(), _date_or_none(r.effective_on), r.source,
+                           r.new_hukou_region.strip())
 
 
 def case_message(app: Application) -> api.Case:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from services.common.kit.codec import PayloadCodec
 from services.disability.domain import events as ev
-from services.disability.domain import values
+from services.disability.domain import matching, values
 from tongban.disability.v1 import events_pb2
 
 EVENT_CLASSES: tuple[type, ...] = (
     ev.ApplicationReceived, ev.SubsidyRefused, ev.StageStarted, ev.StageWentOverdue, ev.StageCompleted,
     ev.HouseholdStatusConfirmed, ev.ApplicationRefused, ev.ApplicationApproved, ev.EntitlementGranted,
     ev.EntitlementStopped, ev.EntitlementResumed, ev.CertificateRenewed,
-    ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased,
+    ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased, matching.DataMatchReceived,
 )
 VALUE_CLASSES: tuple[type, ...] = (values.Applicant, values.Certificate, values.Circumstances)
 

@@ -19,13 +19,16 @@ from services.disability.domain.commands import (
     ApproveApplication,
     CompleteStage,
     ReceiveApplication,
+    RecordDataMatch,
     RefuseApplication,
     RenewCertificate,
     ResumeEntitlement,
     StopEntitlement,
 )
+from services.disability.domain.matching import DataMatch, DataMatchReceived, act_on_finding
 from services.disability.domain.rules import ClerkOfThisRegion, HukouRegionDecides, check
 from services.disability.domain.values import china_date
+from services.disability.projections.read_models import cases_of_person
 
 
 def _command(deps: Deps, actor: Actor, correlation_id: str) -> Provenance:
@@ -112,3 +115,32 @@ def renew_certificate(deps: Deps, cmd: RenewCertificate, actor: Actor, request: 
         return app.renew_certificate(certificate, issued_on=issued_on, recorded_on=today, settings=deps.regional)
 
     return _on_case(deps, cmd.case_id, actor, request, decide)
+
+
+def record_data_match(deps: Deps, cmd: RecordDataMatch, actor: Actor, request: Request | None = None) -> str:
+    """数据比对: a finding of another department acts on every application of the person in this
+    region (entitlements stop, open applications are refused), each change caused by the recorded
+    finding, whose stream lists the cases it acted on."""
+    match_id = new_case_id("disability-match", deps.region)
+    provenance = _command(deps, actor, match_id)
+    today = china_date(provenance.occurred_at)
+    finding = cmd.validated(today)
+    _clerk_here(deps, actor)
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
+        affected: list[tuple[Application, list[Any]]] = []
+        for case_id in cases_of_person(uow.tx.connection, finding.citizen_id):
+            app = uow.load(Application, case_id)
+            events = act_on_finding(app, finding, found_on=today, region=deps.region, settings=deps.regional)
+            if events:
+                affected.append((app, events))
+        received = DataMatchReceived(match_id, finding.kind.value, finding.citizen_id, finding.effective_on,
+                                     finding.source, finding.new_hukou_region, today,
+                                     "\n".join(app.case_id for app, _ in affected))
+        match = uow.start(DataMatch, match_id, [received])
+        cause = uow.changes[-1].last_event_id
+        for app, events in affected:
+            uow.record(app, events, provenance=provenance.correlated_with(app.case_id).caused_by(cause))
+        assert match is not None
+        return uow.answer(match_id)

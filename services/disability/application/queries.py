@@ -7,6 +7,7 @@ from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.disability.adapters.payloads import CODEC
 from services.disability.application.unit import Deps
 from services.disability.domain.application import STREAM_TYPE, Application
+from services.disability.domain.matching import MATCH_STREAM_TYPE, DataMatch
 from services.disability.domain.values import Stage, china_date
 from services.disability.projections.read_models import WorkItem, list_work
 
@@ -30,3 +31,11 @@ def office_work(deps: Deps, *, office: str, stage: str = "", overdue_only: bool 
     today = china_date(deps.clock.now())
     with deps.store.engine.connect() as conn:
         return list_work(conn, office=office, stage=stage, overdue_only=overdue_only, today=today)
+
+
+def match_affected(deps: Deps, match_id: str) -> list[str]:
+    """The applications a recorded finding acted on."""
+    history = deps.store.read_stream(match_id)
+    if not history or history[0].stream_type != MATCH_STREAM_TYPE:
+        raise NotFound("data match", match_id)
+    return DataMatch.fold((CODEC.decode(e), e.recorded_at) for e in history).affected

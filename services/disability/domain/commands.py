@@ -13,6 +13,7 @@ from services.common.errors import FieldViolation, InvalidArgument
 from services.common.identity.citizen_id import CitizenId
 from services.common.identity.disability_certificate import DisabilityCertificateNumber
 from services.common.identity.regions import RegionCode
+from services.disability.domain.matching import Finding, FindingKind
 from services.disability.domain.values import (
     Applicant,
     Certificate,
@@ -208,3 +209,26 @@ class RenewCertificate:
         v.raise_if_any()
         assert number and issued and until
         return Certificate(number.value, int(number.category), int(number.grade), until), issued
+
+
+@dataclass(frozen=True)
+class RecordDataMatch:
+    kind: str
+    citizen_id: str
+    effective_on: date | None
+    source: str
+    new_hukou_region: str
+
+    def validated(self, today: date) -> Finding:
+        v = _Violations()
+        kind = v.choice(FindingKind, self.kind, "kind")
+        who = v.attempt(lambda: CitizenId.parse(self.citizen_id, today=today, field="citizen_id"))
+        effective = v.day(self.effective_on, "effective_on")
+        if effective and effective > today:
+            v.add("effective_on", "must not be in the future")
+        source = v.text(self.source, "source", limit=200)
+        moved_to = v.attempt(lambda: RegionCode.parse(self.new_hukou_region, field="new_hukou_region")) \
+            if kind is FindingKind.HUKOU_MOVE else None
+        v.raise_if_any()
+        assert kind and who and effective
+        return Finding(kind, who.value, effective, source, moved_to.value if moved_to else "")

@@ -66,6 +66,13 @@ class DisabilityServicer(api_grpc.DisabilityServiceServicer):
         case_id = handlers.renew_certificate(self.deps, mapping.renew(request), current_actor(), Request.of(request))
         return api.RenewCertificateResponse(case=self._case(case_id))
 
+    def RecordDataMatch(self, request: api.RecordDataMatchRequest,
+                        context: grpc.ServicerContext) -> api.RecordDataMatchResponse:
+        match_id = handlers.record_data_match(self.deps, mapping.data_match(request), current_actor(),
+                                              Request.of(request))
+        return api.RecordDataMatchResponse(match_id=match_id, affected_case_ids=queries.match_affected(self.deps,
+                                                                                                      match_id))
+
     def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
         return api.GetCaseResponse(case=self._case(request.case_id.strip()))
 

@@ -19,6 +19,7 @@ HOUSEHOLDS = ("dibao", "low_income", "none")
 SUBSIDIES = ("living", "nursing")
 STOP_REASONS = ("death", "moved_out", "false_materials", "failed_review", "left_dibao", "own_request",
                 "tekun_support", "work_injury_nursing")
+FINDINGS = ("death", "hukou_move", "tekun_enrolment", "work_injury_allowance")
 REQUEST_ID_HELP = ("retry an action whose answer you did not get with the request id printed then: if the first "
                    "call was recorded you get its case and nothing is recorded twice (default: a new id)")
 
@@ -130,6 +131,16 @@ def add_window_commands(services: Any) -> None:
     renew.add_argument("--valid-until", required=True)
     renew.set_defaults(handler=_renew)
 
+    match = action("match", "数据比对: another department's finding acts on the person's applications",
+                   "tongban window disability match death 640104197005060012 --on 2026-06-30 "
+                   "--source '公安 死亡登记 2026-0042'")
+    match.add_argument("kind", choices=FINDINGS)
+    match.add_argument("citizen_id", metavar="CITIZEN_ID")
+    match.add_argument("--on", required=True, help="the day of the death, move, enrolment, allowance (YYYY-MM-DD)")
+    match.add_argument("--source", required=True, help="the department and its record")
+    match.add_argument("--moved-to", default="", help="for hukou_move: the new 户籍 region")
+    match.set_defaults(handler=_match)
+
     show = action("show", "an application with its entitlements", "tongban window disability show disability-640000-…",
                   records=False)
     show.add_argument("case_id", metavar="CASE_ID")
@@ -204,6 +215,13 @@ def _renew(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace)
     return call(stub, "RenewCertificate", request, metadata, args).case
 
 
+def _match(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
+    request = _api().RecordDataMatchRequest(kind=args.kind, citizen_id=args.citizen_id.strip(),
+                                            effective_on=_date(args.on, "--on"), source=args.source,
+                                            new_hukou_region=args.moved_to, request_id=_request_id(args))
+    return call(stub, "RecordDataMatch", request, metadata, args)
+
+
 def _show(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     return call(stub, "GetCase", _api().GetCaseRequest(case_id=args.case_id), metadata, args).case
 
@@ -221,6 +239,9 @@ def _yuan(fen: int) -> str:
 
 
 def format_answer(answer: Any, *, history: bool = False) -> str:
+    if answer.DESCRIPTOR.name == "RecordDataMatchResponse":
+        return f"{answer.match_id}: acted on {len(answer.affected_case_ids)} application(s)" + "".join(
+            f"\n  {case_id}" for case_id in answer.affected_case_ids)
     if answer.DESCRIPTOR.name == "ListWorkResponse":
         if not answer.items:
             return "no open applications"

@@ -189,3 +189,9 @@ def entitlements_of_person(conn: Connection, citizen_id: str) -> list[object]:
     """A person's entitlements in this region (rows; the account is masked by whoever shows them)."""
     return list(conn.execute(select(disability_entitlements).where(
         disability_entitlements.c.citizen_id == citizen_id).order_by(disability_entitlements.c.entitlement_id)).all())
+
+
+def cases_of_person(conn: Connection, citizen_id: str) -> list[str]:
+    """The person's applications in this region, oldest id first (data matching acts on each)."""
+    return list(conn.execute(select(disability_cases.c.case_id).where(disability_cases.c.citizen_id == citizen_id)
+                             .order_by(disability_cases.c.case_id)).scalars())

@@ -111,3 +111,29 @@ def test_refusals_answer_with_their_status_and_rule(door: Door) -> None:
     elsewhere = Actor("clerk", "x", "510802-DPO-01", "510000", "window")
     foreign = door.refusal("CompleteTownshipReview", api.CompleteTownshipReviewRequest(case_id=case_id), elsewhere)
     assert (foreign.code, foreign.rule) == (grpc.StatusCode.PERMISSION_DENIED, "ClerkOfThisRegion")
+
+
+def test_a_death_record_acts_on_every_application_of_the_person_and_is_recorded_with_its_source(
+        door: Door) -> None:
+    request = application()
+    who = request.applicant.citizen_id
+    paid = door.call("ReceiveApplication", request).case.case_id
+    door.call("CompleteTownshipReview", api.CompleteTownshipReviewRequest(case_id=paid))
+    door.call("ConfirmCertificate", api.ConfirmCertificateRequest(case_id=paid), CDPF)
+    grant_everything(door.service, paid)
+    door.call("ApproveApplication", api.ApproveApplicationRequest(case_id=paid, household="dibao"), COUNTY)
+    untouched = door.call("ReceiveApplication", application()).case.case_id  # another person's
+
+    found = door.call("RecordDataMatch", api.RecordDataMatchRequest(
+        kind="death", citizen_id=who, effective_on={"year": 2026, "month": 3, "day": 5},
+        source="公安 死亡登记 2026-0042", request_id="m-1"), COUNTY)
+    assert list(found.affected_case_ids) == [paid]
+    case = door.call("GetCase", api.GetCaseRequest(case_id=paid)).case
+    assert [(e.subsidy, e.stop_month, e.stop_reason) for e in case.entitlements] == [
+        ("living", "2026-04", "death"), ("nursing", "2026-04", "death")]
+    assert list(case.registry_held) == [], "the places are given up"
+    again = door.call("RecordDataMatch", api.RecordDataMatchRequest(
+        kind="death", citizen_id=who, effective_on={"year": 2026, "month": 3, "day": 5},
+        source="公安 死亡登记 2026-0042", request_id="m-1"), COUNTY)
+    assert again.match_id == found.match_id, "a retried finding records nothing new"
+    assert door.call("GetCase", api.GetCaseRequest(case_id=untouched)).case.state == "under_review"

@@ -139,6 +139,22 @@ class RenewCertificateRequest(_message.Message):
     request_id: str
     def __init__(self, case_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., valid_until: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class RecordDataMatchRequest(_message.Message):
+    __slots__ = ("kind", "citizen_id", "effective_on", "source", "new_hukou_region", "request_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_ON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NEW_HUKOU_REGION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    citizen_id: str
+    effective_on: _types_pb2.Date
+    source: str
+    new_hukou_region: str
+    request_id: str
+    def __init__(self, kind: _Optional[str] = ..., citizen_id: _Optional[str] = ..., effective_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., source: _Optional[str] = ..., new_hukou_region: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class GetCaseRequest(_message.Message):
     __slots__ = ("case_id",)
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +280,14 @@ class RenewCertificateResponse(_message.Message):
     CASE_FIELD_NUMBER: _ClassVar[int]
     case: Case
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ...) -> None: ...
+
+class RecordDataMatchResponse(_message.Message):
+    __slots__ = ("match_id", "affected_case_ids")
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    AFFECTED_CASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    match_id: str
+    affected_case_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, match_id: _Optional[str] = ..., affected_case_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetCaseResponse(_message.Message):
     __slots__ = ("case",)

@@ -75,6 +75,11 @@ class DisabilityServiceStub:
                 request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.SerializeToString,
                 response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
+        self.RecordDataMatch = channel.unary_unary(
+                '/tongban.disability.v1.DisabilityService/RecordDataMatch',
+                request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchRequest.SerializeToString,
+                response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchResponse.FromString,
+                _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/tongban.disability.v1.DisabilityService/GetCase',
                 request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.GetCaseRequest.SerializeToString,
@@ -149,6 +154,13 @@ class DisabilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordDataMatch(self, request, context):
+        """数据比对: another department's finding, acting on every affected application of the person here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCase(self, request, context):
         """Any case of this region with its entitlements.
         """
@@ -205,6 +217,11 @@ def add_DisabilityServiceServicer_to_server(servicer, server):
                     servicer.RenewCertificate,
                     request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.FromString,
                     response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.SerializeToString,
+            ),
+            'RecordDataMatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordDataMatch,
+                    request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchRequest.FromString,
+                    response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchResponse.SerializeToString,
             ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
@@ -433,6 +450,33 @@ class DisabilityService:
             '/tongban.disability.v1.DisabilityService/RenewCertificate',
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.SerializeToString,
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordDataMatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.disability.v1.DisabilityService/RecordDataMatch',
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchRequest.SerializeToString,
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -244,3 +244,23 @@ class SubsidyClaimReleased(_message.Message):
     claim_id: str
     reason: str
     def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DataMatchReceived(_message.Message):
+    __slots__ = ("match_id", "kind", "citizen_id", "effective_on", "source", "new_hukou_region", "received_on", "affected_case_ids")
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_ON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NEW_HUKOU_REGION_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_ON_FIELD_NUMBER: _ClassVar[int]
+    AFFECTED_CASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    match_id: str
+    kind: str
+    citizen_id: str
+    effective_on: _types_pb2.Date
+    source: str
+    new_hukou_region: str
+    received_on: _types_pb2.Date
+    affected_case_ids: str
+    def __init__(self, match_id: _Optional[str] = ..., kind: _Optional[str] = ..., citizen_id: _Optional[str] = ..., effective_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., source: _Optional[str] = ..., new_hukou_region: _Optional[str] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., affected_case_ids: _Optional[str] = ...) -> None: ...
