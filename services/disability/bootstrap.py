@@ -16,13 +16,14 @@ from services.common import deadlines
 from services.common.calendars import CalendarInForce
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
-from services.common.handoff import ensure_owner
+from services.common.handoff import HandoffHooks, ensure_owner
 from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.disability.adapters.payloads import CODEC
+from services.disability.application.handoffs import forwarding_hooks
 from services.disability.application.reactions import (
     deadline_handlers,
     when_registry_decides_hold_or_refuse_the_subsidy,
@@ -45,13 +46,15 @@ class DisabilityService:
     """One region's disability service, wired: the handlers' `deps`, the gRPC `servicer`, the
     `deadline_handlers` for a DeadlineScheduler over the same store, `on_registry_decision` (the
     DecisionHandler for decisions addressed to it) and `on_decision_message(store, raw, headers)`
-    (the whole reaction to one message of the decisions topic: inbox, registry view, the decision)."""
+    (the whole reaction to one message of the decisions topic: inbox, registry view, the decision),
+    and `handoff_hooks`: 异地代收代办 between a window and the 户籍 region (handoffs.py)."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
     deadline_handlers: Mapping[str, DeadlineHandler]
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
+    handoff_hooks: HandoffHooks
 
     @property
     def wiring(self) -> Wiring:
@@ -61,7 +64,7 @@ class DisabilityService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=None)
+                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks)
 
 
 def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
@@ -82,7 +85,8 @@ def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
     on_decision = when_registry_decides_hold_or_refuse_the_subsidy(deps)
     return DisabilityService(deps=deps, servicer=disability_servicer(deps), deadline_handlers=deadline_handlers(deps),
                              on_registry_decision=on_decision,
-                             on_decision_message=decision_reaction(region, SERVICE, on_decision))
+                             on_decision_message=decision_reaction(region, SERVICE, on_decision),
+                             handoff_hooks=forwarding_hooks(deps))
 
 
 def definition() -> ServiceDefinition:

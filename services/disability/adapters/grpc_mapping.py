@@ -15,6 +15,7 @@ from services.disability.domain.commands import (
     RenewCertificate,
     ResumeEntitlement,
     StopEntitlement,
+    WindowStep,
 )
 from services.disability.domain.values import Circumstances, Stage, Subsidy, masked
 from services.disability.projections.read_models import WorkItem
@@ -74,6 +75,22 @@ def renew(r: api.RenewCertificateRequest) -> RenewCertificate:
                             _date_or_none(r.valid_until))
 
 
+def window_step(r: api.ForwardApplicationRequest | api.InformApplicantRequest) -> WindowStep:
+    return WindowStep(r.case_id.strip(), r.note)
+
+
+def _result(app: Application) -> str:
+    if app.forward_refusal:
+        return f"the 户籍 region refused to take it on: {app.forward_refusal}"
+    d = app.decided_elsewhere
+    if d is None:
+        return ""
+    if not d.approved:
+        return f"refused by region {d.region} on {d.decided_on.isoformat()}: {d.reason}"
+    return (f"approved by region {d.region} on {d.decided_on.isoformat()}, from {d.start_month}: "
+            f"living {d.living_fen} fen, nursing {d.nursing_fen} fen a month")
+
+
 def data_match(r: api.RecordDataMatchRequest) -> RecordDataMatch:
     return RecordDataMatch(r.kind, r.citizen_id.strip(), _date_or_none(r.effective_on), r.source,
                            r.new_hukou_region.strip())
@@ -90,6 +107,8 @@ def case_message(app: Application) -> api.Case:
         stage_due_on=_date(app.stage_due_on), overdue=app.overdue, bank_account_masked=masked(app.bank_account),
         refusals=refusals, version=app.version,
         registry_held=[s.value for s in Subsidy if s in app.claims_granted and s not in app.claims_released],
+        forwarded_to=app.forwarded_to, received_from=app.from_region, hukou_region_result=_result(app),
+        informed_on=_date(app.informed_on),
         entitlements=[api.EntitlementView(subsidy=s.value, amount_fen=e.amount_fen, start_month=e.start_month,
                                           stop_month=e.stop_month, stop_reason=e.stop_reason,
                                           covered_until=e.covered_until)

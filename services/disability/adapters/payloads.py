@@ -15,6 +15,7 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.HouseholdStatusConfirmed, ev.ApplicationRefused, ev.ApplicationApproved, ev.EntitlementGranted,
     ev.EntitlementStopped, ev.EntitlementResumed, ev.CertificateRenewed,
     ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased, matching.DataMatchReceived,
+    ev.ApplicationForwarded, ev.ReceivedByHandoff, ev.HukouRegionDecided, ev.ForwardRefused, ev.ApplicantInformed,
 )
 VALUE_CLASSES: tuple[type, ...] = (values.Applicant, values.Certificate, values.Circumstances)
 

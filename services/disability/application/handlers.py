@@ -25,8 +25,9 @@ from services.disability.domain.commands import (
     ResumeEntitlement,
     StopEntitlement,
 )
+from services.disability.domain.forwarding import decides_elsewhere, receive_for_forwarding
 from services.disability.domain.matching import DataMatch, DataMatchReceived, act_on_finding
-from services.disability.domain.rules import ClerkOfThisRegion, HukouRegionDecides, check
+from services.disability.domain.rules import ClerkOfThisRegion, check
 from services.disability.domain.values import china_date
 from services.disability.projections.read_models import cases_of_person
 
@@ -47,15 +48,18 @@ def receive(deps: Deps, cmd: ReceiveApplication, actor: Actor, request: Request 
     today = china_date(provenance.occurred_at)
     applicant, certificate, household, account = cmd.validated(today)
     _clerk_here(deps, actor)
-    check(HukouRegionDecides(deps.region, applicant.hukou_region))
+    elsewhere = decides_elsewhere(deps.region, applicant.hukou_region)
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer
-        events = receive_application(
-            case_id=case_id, office_code=actor.office_code, region=deps.region, received_on=today,
-            applicant=applicant, certificate=certificate, household=household, household_source="declared",
-            circumstances=cmd.circumstances, bank_account=account, living=cmd.living, nursing=cmd.nursing,
-            settings=deps.regional, calendar=deps.calendar(uow.tx))
+        common = dict(case_id=case_id, office_code=actor.office_code, region=deps.region, received_on=today,
+                      applicant=applicant, certificate=certificate, household=household,
+                      circumstances=cmd.circumstances, bank_account=account, living=cmd.living, nursing=cmd.nursing,
+                      settings=deps.regional, calendar=deps.calendar(uow.tx))
+        if elsewhere:  # 异地代收代办: the 户籍 region decides; this window forwards (forwarding.py)
+            events = receive_for_forwarding(**common)  # type: ignore[arg-type]
+        else:
+            events = receive_application(household_source="declared", **common)  # type: ignore[arg-type]
         uow.start(Application, case_id, events)
         return uow.answer(case_id)
 

@@ -7,6 +7,8 @@
 * registry claims, one per subsidy (one place only): requested as the application is received,
   confirmed as soon as granted (a review outlasts an unconfirmed hold's lifetime; the hold is
   given back if the application or the subsidy is refused), released when refused or stopped;
+* an application forwarded here by another province's window (异地代收代办): its decision is sent
+  back as the hand-off's outcome when it is recorded;
 * the read models of every application touched."""
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
+from services.common.handoff import complete_handoff
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind
+from services.disability.adapters.payloads import CODEC
 from services.disability.domain import events as ev
 from services.disability.domain.application import Application, claim_id_for
-from services.disability.domain.values import ApplicationState, Subsidy, end_of_china_day
+from services.disability.domain.forwarding import decision_of
+from services.disability.domain.values import ApplicationState, Subsidy, china_date, end_of_china_day
 from services.disability.projections.read_models import refresh
 
 STAGE_DUE = "disability.stage_due"
@@ -67,6 +72,18 @@ def when_an_application_changes_keep_the_registry_in_step(uow: UnitOfWork, chang
                 pass
 
 
+def when_a_forwarded_application_is_decided_answer_the_window(uow: UnitOfWork, change: Change) -> None:
+    app = change.after
+    assert isinstance(app, Application)
+    if not app.from_region or not any(isinstance(e, ev.ApplicationApproved | ev.ApplicationRefused)
+                                      for e in change.events):
+        return
+    decided = decision_of(app, on=china_date(change.provenance.occurred_at))
+    complete_handoff(uow.tx, app.handoff_id, CODEC.to_message(decided), actor=change.provenance.actor,
+                     occurred_at=change.provenance.occurred_at, causation_id=change.last_event_id,
+                     trace=change.provenance.trace)
+
+
 def when_applications_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence[Change]) -> None:
     latest = {c.stream_id: c.after for c in changes if isinstance(c.after, Application)}
     refresh(uow.tx, latest.values())
@@ -76,4 +93,5 @@ def disability_subscribers() -> Subscribers:
     return (Subscribers()
             .on(Application, when_an_application_changes_keep_its_stage_deadline)
             .on(Application, when_an_application_changes_keep_the_registry_in_step)
+            .on(Application, when_a_forwarded_application_is_decided_answer_the_window)
             .on_commit(when_applications_change_refresh_the_read_models))

@@ -41,9 +41,11 @@ from services.disability.domain.values import (
     Stage,
     StopReason,
     Subsidy,
+    WindowStage,
     add_months,
     month_of,
     next_month,
+    stage_of,
 )
 
 STREAM_TYPE = "disability.Application"
@@ -54,12 +56,12 @@ def claim_id_for(case_id: str, subsidy: Subsidy) -> str:
     return f"{case_id}-{subsidy.value}"
 
 
-def deadline_id_for(case_id: str, stage: Stage) -> str:
+def deadline_id_for(case_id: str, stage: Stage | WindowStage) -> str:
     """A stage's deadline id, derived from the case: a retried command names the same deadline."""
     return f"{case_id}-{stage.value}"
 
 
-def start_stage(case_id: str, stage: Stage, on: date, settings: RegionalSettings,
+def start_stage(case_id: str, stage: Stage | WindowStage, on: date, settings: RegionalSettings,
                 calendar: Calendar) -> ev.StageStarted:
     limit = settings.stage_limit(stage)
     return ev.StageStarted(stage.value, on, calendar.add_working_days(on, limit), limit,
@@ -128,7 +130,7 @@ class Application(Aggregate):
     state: ApplicationState | None = None
     requested: list[Subsidy] = field(default_factory=list)
     refused: dict[Subsidy, ev.SubsidyRefused] = field(default_factory=dict)
-    stage: Stage | None = None  # the stage at work while under review
+    stage: Stage | WindowStage | None = None  # the stage at work, if any
     stage_due_on: date | None = None
     stage_deadline_id: str = ""
     overdue: bool = False
@@ -138,6 +140,12 @@ class Application(Aggregate):
     claims_granted: dict[Subsidy, str] = field(default_factory=dict)  # subsidy → decision id
     claims_lost: dict[Subsidy, str] = field(default_factory=dict)
     claims_released: set[Subsidy] = field(default_factory=set)
+    handoff_id: str = ""  # the hand-off that forwarded it (window side) or brought it here (户籍 side)
+    forwarded_to: str = ""  # window side: the 户籍 region deciding it
+    from_region: str = ""  # 户籍 side: the region whose window received it
+    decided_elsewhere: ev.HukouRegionDecided | None = None
+    forward_refusal: str = ""
+    informed_on: date | None = None
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -206,7 +214,7 @@ class Application(Aggregate):
     def mark_overdue(self, deadline_id: str) -> list[Any]:
         """The stage's deadline fired: recorded, so the overdue list shows it (a stage finished
         meanwhile cancelled its deadline; a late firing for it changes nothing)."""
-        if self.state is not ApplicationState.UNDER_REVIEW or deadline_id != self.stage_deadline_id or self.overdue:
+        if self.stage is None or deadline_id != self.stage_deadline_id or self.overdue:
             return []
         assert self.stage is not None and self.stage_due_on is not None
         return [ev.StageWentOverdue(self.stage.value, self.stage_due_on, deadline_id)]
@@ -300,10 +308,14 @@ class Application(Aggregate):
                 self.requested = [s for s, asked in ((Subsidy.LIVING, event.living_requested),
                                                      (Subsidy.NURSING, event.nursing_requested)) if asked]
                 self.state = ApplicationState.UNDER_REVIEW
+            case ev.StageStarted() if event.stage == WindowStage.FORWARDING.value:
+                self.state, self.stage, self.stage_due_on = ApplicationState.FORWARDING, WindowStage.FORWARDING, \
+                    event.due_on
+                self.stage_deadline_id, self.overdue = event.deadline_id, False
             case ev.SubsidyRefused():
                 self.refused[Subsidy(event.subsidy)] = event
             case ev.StageStarted():
-                self.stage, self.stage_due_on = Stage(event.stage), event.due_on
+                self.stage, self.stage_due_on = stage_of(event.stage), event.due_on
                 self.stage_deadline_id, self.overdue = event.deadline_id, False
             case ev.StageWentOverdue():
                 self.overdue = True
@@ -313,6 +325,7 @@ class Application(Aggregate):
                 self.household = HouseholdStatus(event.household)
             case ev.ApplicationRefused():
                 self.state, self.refusal = ApplicationState.REFUSED, event
+                self.stage, self.stage_due_on, self.stage_deadline_id = None, None, ""
             case ev.ApplicationApproved():
                 self.state, self.approved_on = ApplicationState.APPROVED, event.approved_on
             case ev.EntitlementGranted():
@@ -338,5 +351,16 @@ class Application(Aggregate):
                 self.claims_lost[Subsidy(event.subsidy)] = event.decision_id
             case ev.SubsidyClaimReleased():
                 self.claims_released.add(Subsidy(event.subsidy))
+            case ev.ApplicationForwarded():
+                self.handoff_id, self.forwarded_to = event.handoff_id, event.to_region
+            case ev.ReceivedByHandoff():
+                self.handoff_id, self.from_region = event.handoff_id, event.from_region
+            case ev.HukouRegionDecided():
+                self.decided_elsewhere = event
+                self.state = ApplicationState.APPROVED if event.approved else ApplicationState.REFUSED
+            case ev.ForwardRefused():
+                self.forward_refusal, self.state = event.reason, ApplicationState.REFUSED
+            case ev.ApplicantInformed():
+                self.informed_on = event.informed_on
             case _:
                 raise TypeError(f"not a disability application event: {type(event).__name__}")

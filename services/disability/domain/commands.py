@@ -232,3 +232,17 @@ class RecordDataMatch:
         v.raise_if_any()
         assert kind and who and effective
         return Finding(kind, who.value, effective, source, moved_to.value if moved_to else "")
+
+
+@dataclass(frozen=True)
+class WindowStep:
+    """Forward an application to the 户籍 region, or record that the applicant was informed."""
+
+    case_id: str
+    note: str
+
+    def validate(self) -> None:
+        v = _Violations()
+        v.text(self.case_id, "case_id", limit=200)
+        v.text(self.note, "note", required=False)
+        v.raise_if_any()

@@ -159,3 +159,55 @@ class SubsidyClaimReleased:
     subsidy: str
     claim_id: str
     reason: str
+
+
+# -- 异地代收代办: the receiving window's part, and the 户籍 region's -----------------------------
+
+
+@dataclass(frozen=True)
+class ApplicationForwarded:
+    """The receiving window checked form and identity and forwarded the application (a hand-off)."""
+
+    handoff_id: str
+    to_region: str
+    office_code: str
+    forwarded_on: date
+
+
+@dataclass(frozen=True)
+class ReceivedByHandoff:
+    """In the 户籍 region: the application came from another province's window by a hand-off."""
+
+    handoff_id: str
+    from_region: str
+    from_office_code: str
+
+
+@dataclass(frozen=True)
+class HukouRegionDecided:
+    """The 户籍 region's decision, sent back as the hand-off's outcome and recorded at the window."""
+
+    handoff_id: str
+    region: str
+    decided_on: date
+    approved: bool
+    reason: str  # the refusal's reasons; "" when approved
+    living_fen: int  # monthly amounts granted (0: not granted)
+    nursing_fen: int
+    start_month: str
+
+
+@dataclass(frozen=True)
+class ForwardRefused:
+    """The 户籍 region refused to take the hand-off on (e.g. it is not the person's 户籍 region)."""
+
+    handoff_id: str
+    reason: str
+    refused_on: date
+
+
+@dataclass(frozen=True)
+class ApplicantInformed:
+    office_code: str
+    informed_on: date
+    note: str

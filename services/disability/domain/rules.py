@@ -282,24 +282,6 @@ class ClerkOfThisRegion(Rule):
 
 
 @dataclass(frozen=True)
-class HukouRegionDecides(Rule):
-    """The 户籍 place reviews, decides and pays (民政部/中国残联 跨省通办, 2021): this region decides
-    only for persons whose 户籍 lies in it; anyone else's application is forwarded (异地代收代办)."""
-
-    article: ClassVar[str] = "民政部 中国残联 两项补贴跨省通办 (2021)"
-    region: str
-    hukou_region: str
-
-    def is_broken(self) -> bool:
-        return not RegionCode(self.region).contains(RegionCode(self.hukou_region))
-
-    @property
-    def message(self) -> str:
-        return (f"the 户籍 region {self.hukou_region} decides this application, not region {self.region}: "
-                "it is forwarded there (异地代收代办)")
-
-
-@dataclass(frozen=True)
 class StandardsConfigured(Rule):
     """The standards are set by each province (国发〔2015〕52号 二(二)): a region pays nothing it has not
     configured."""

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from services.common.identity.disability_certificate import DisabilityCategory, DisabilityGrade
-from services.disability.domain.values import Stage, Subsidy
+from services.disability.domain.values import Stage, Subsidy, WindowStage
 
 DEFAULT_STAGE_LIMIT_WORKING_DAYS = 10  # "about 10 working days" per stage, the common local value
 EXPIRY_WARNING_MONTHS = 6  # a holder is warned 6 months before the certificate expires
-RENEWAL_BACK_PAY_MONTHS = 3  # e.g. Guizhou 2024: back-pay of up to 3 months on a renewed certificate
+RENEWAL_BACK_PAY_MONTHS = 3
+# 异地代收代办 (民政部/中国残联 跨省通办, 2021): forward within 3, decide within 10, inform within 3.
+FORWARD_WITHIN_WORKING_DAYS = 3
+DECIDE_WITHIN_WORKING_DAYS = 10
+INFORM_WITHIN_WORKING_DAYS = 3  # e.g. Guizhou 2024: back-pay of up to 3 months on a renewed certificate
 
 # Grades 3-4 of these categories, where a region extends the nursing subsidy (Yinchuan does).
 INTELLECTUAL_OR_MENTAL_3_4: frozenset[tuple[DisabilityCategory, DisabilityGrade]] = frozenset(
@@ -34,8 +38,10 @@ class RegionalSettings:
     nursing_fen: int
     living_extends_to_low_income: bool = False  # 低保边缘/低收入 households too
     nursing_extensions: frozenset[tuple[DisabilityCategory, DisabilityGrade]] = frozenset()
-    stage_limits: Mapping[Stage, int] = field(default_factory=lambda: MappingProxyType(
-        {stage: DEFAULT_STAGE_LIMIT_WORKING_DAYS for stage in Stage}))
+    stage_limits: Mapping[Stage | WindowStage, int] = field(default_factory=lambda: MappingProxyType(
+        {**{stage: DEFAULT_STAGE_LIMIT_WORKING_DAYS for stage in Stage},
+         WindowStage.FORWARDING: FORWARD_WITHIN_WORKING_DAYS, WindowStage.INFORMING: INFORM_WITHIN_WORKING_DAYS}))
+    decide_within_working_days: int = DECIDE_WITHIN_WORKING_DAYS  # a forwarded application, by the 户籍 region
     renewal_back_pay_months: int = RENEWAL_BACK_PAY_MONTHS
     expiry_warning_months: int = EXPIRY_WARNING_MONTHS
     stop_in_month_found: bool = False  # data matching stops the month found rather than the month after
@@ -49,8 +55,10 @@ class RegionalSettings:
     def amount_fen(self, subsidy: Subsidy) -> int:
         return self.living_fen if subsidy is Subsidy.LIVING else self.nursing_fen
 
-    def stage_limit(self, stage: Stage) -> int:
-        return self.stage_limits.get(stage, DEFAULT_STAGE_LIMIT_WORKING_DAYS)
+    def stage_limit(self, stage: Stage | WindowStage) -> int:
+        default = {WindowStage.FORWARDING: FORWARD_WITHIN_WORKING_DAYS, WindowStage.INFORMING:
+                   INFORM_WITHIN_WORKING_DAYS}.get(stage, DEFAULT_STAGE_LIMIT_WORKING_DAYS)  # type: ignore[call-overload]
+        return self.stage_limits.get(stage, default)
 
 
 NINGXIA = RegionalSettings(living_fen=11_000, nursing_fen=12_000)

@@ -52,7 +52,20 @@ class Stage(StrEnum):
         return order[at + 1] if at + 1 < len(order) else None
 
 
+class WindowStage(StrEnum):
+    """The receiving window's part when the 户籍 is in another province (异地代收代办, 民政部/中国残联
+    跨省通办 2021): forward within 3 working days, inform within 3 working days of the result."""
+
+    FORWARDING = "forwarding"
+    INFORMING = "informing"
+
+
+def stage_of(value: str) -> Stage | WindowStage:
+    return WindowStage(value) if value in {w.value for w in WindowStage} else Stage(value)
+
+
 class ApplicationState(StrEnum):
+    FORWARDING = "forwarding"  # received here for another province's 户籍 region, which decides
     UNDER_REVIEW = "under_review"
     APPROVED = "approved"
     REFUSED = "refused"

@@ -13,7 +13,7 @@ import grpc
 from services.common.grpc_context import current_actor
 from services.common.kit import Request
 from services.disability.adapters import grpc_mapping as mapping
-from services.disability.application import handlers, queries
+from services.disability.application import handlers, handoffs, queries
 from services.disability.application.unit import Deps
 from tongban.disability.v1 import disability_service_pb2 as api
 from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
@@ -65,6 +65,18 @@ class DisabilityServicer(api_grpc.DisabilityServiceServicer):
                          context: grpc.ServicerContext) -> api.RenewCertificateResponse:
         case_id = handlers.renew_certificate(self.deps, mapping.renew(request), current_actor(), Request.of(request))
         return api.RenewCertificateResponse(case=self._case(case_id))
+
+    def ForwardApplication(self, request: api.ForwardApplicationRequest,
+                           context: grpc.ServicerContext) -> api.ForwardApplicationResponse:
+        case_id = handoffs.forward_application(self.deps, mapping.window_step(request), current_actor(),
+                                               Request.of(request))
+        return api.ForwardApplicationResponse(case=self._case(case_id))
+
+    def InformApplicant(self, request: api.InformApplicantRequest,
+                        context: grpc.ServicerContext) -> api.InformApplicantResponse:
+        case_id = handoffs.inform_applicant(self.deps, mapping.window_step(request), current_actor(),
+                                            Request.of(request))
+        return api.InformApplicantResponse(case=self._case(case_id))
 
     def RecordDataMatch(self, request: api.RecordDataMatchRequest,
                         context: grpc.ServicerContext) -> api.RecordDataMatchResponse:

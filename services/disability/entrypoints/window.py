@@ -87,7 +87,10 @@ def add_window_commands(services: Any) -> None:
 
     for name, help_, method in (("township-pass", "乡镇审核 passed: on to the county 残联", "CompleteTownshipReview"),
                                 ("confirm-certificate", "县级残联 confirms certificate and grade: on to approval",
-                                 "ConfirmCertificate")):
+                                 "ConfirmCertificate"),
+                                ("forward", "异地代收代办: forward to the 户籍 region (within 3 working days)",
+                                 "ForwardApplication"),
+                                ("inform", "the applicant was told the 户籍 region's result", "InformApplicant")):
         step = action(name, help_, f"tongban window disability {name} disability-640000-… --note 核实无误")
         step.add_argument("case_id", metavar="CASE_ID")
         step.add_argument("--note", default="")
@@ -257,4 +260,12 @@ def format_answer(answer: Any, *, history: bool = False) -> str:
         lines.append(f"  {e.subsidy}: {_yuan(e.amount_fen)} a month from {e.start_month}{stopped}; "
                      f"certificate covers until {e.covered_until}")
     lines += [f"  refused {r}" for r in answer.refusals]
+    if answer.forwarded_to:
+        lines.append(f"  forwarded to region {answer.forwarded_to} {region_name(answer.forwarded_to)}")
+    if answer.received_from:
+        lines.append(f"  received by a window of region {answer.received_from} {region_name(answer.received_from)}")
+    if answer.hukou_region_result:
+        lines.append(f"  result: {answer.hukou_region_result}")
+    if answer.informed_on.year:
+        lines.append(f"  applicant informed on {day(answer.informed_on)}")
     return "\n".join(lines)

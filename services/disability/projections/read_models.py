@@ -25,7 +25,7 @@ from services.common.store import StoreTransaction
 from services.disability.adapters.payloads import CODEC
 from services.disability.domain.application import STREAM_TYPE, Application
 from services.disability.domain.entitlements import Cover, Entitlement
-from services.disability.domain.values import ApplicationState, Subsidy, masked
+from services.disability.domain.values import Subsidy, masked
 
 TABLES = MetaData()
 
@@ -78,7 +78,7 @@ def entitlement_id(case_id: str, subsidy: Subsidy) -> str:
 
 def case_row(app: Application) -> dict[str, object]:
     assert app.applicant is not None and app.state is not None
-    open_stage = app.stage if app.state is ApplicationState.UNDER_REVIEW else None
+    open_stage = app.stage
     return {
         "case_id": app.case_id, "state": app.state.value, "stage": open_stage.value if open_stage else "",
         "office_code": app.office_code, "region": app.region, "applicant_name": app.applicant.name,

@@ -52,7 +52,12 @@ class Region:
         latest: list[api.Case] = []
 
         def check() -> bool:
-            latest[:] = [self.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case]
+            try:
+                latest[:] = [self.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case]
+            except grpc.RpcError as missing:
+                if missing.code() is grpc.StatusCode.NOT_FOUND:  # not arrived here yet
+                    return False
+                raise
             return bool(done(latest[0]))
 
         wait_until(check, timeout=60, what=what)

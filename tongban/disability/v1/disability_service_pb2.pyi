@@ -139,6 +139,26 @@ class RenewCertificateRequest(_message.Message):
     request_id: str
     def __init__(self, case_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., issued_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., valid_until: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class ForwardApplicationRequest(_message.Message):
+    __slots__ = ("case_id", "note", "request_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    note: str
+    request_id: str
+    def __init__(self, case_id: _Optional[str] = ..., note: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class InformApplicantRequest(_message.Message):
+    __slots__ = ("case_id", "note", "request_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    note: str
+    request_id: str
+    def __init__(self, case_id: _Optional[str] = ..., note: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class RecordDataMatchRequest(_message.Message):
     __slots__ = ("kind", "citizen_id", "effective_on", "source", "new_hukou_region", "request_id")
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -188,7 +208,7 @@ class EntitlementView(_message.Message):
     def __init__(self, subsidy: _Optional[str] = ..., amount_fen: _Optional[int] = ..., start_month: _Optional[str] = ..., stop_month: _Optional[str] = ..., stop_reason: _Optional[str] = ..., covered_until: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version", "registry_held")
+    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version", "registry_held", "forwarded_to", "received_from", "hukou_region_result", "informed_on")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +222,10 @@ class Case(_message.Message):
     REFUSALS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_HELD_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_TO_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    HUKOU_REGION_RESULT_FIELD_NUMBER: _ClassVar[int]
+    INFORMED_ON_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     state: str
     office_code: str
@@ -215,7 +239,11 @@ class Case(_message.Message):
     refusals: _containers.RepeatedScalarFieldContainer[str]
     version: int
     registry_held: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., registry_held: _Optional[_Iterable[str]] = ...) -> None: ...
+    forwarded_to: str
+    received_from: str
+    hukou_region_result: str
+    informed_on: _types_pb2.Date
+    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., registry_held: _Optional[_Iterable[str]] = ..., forwarded_to: _Optional[str] = ..., received_from: _Optional[str] = ..., hukou_region_result: _Optional[str] = ..., informed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class WorkItem(_message.Message):
     __slots__ = ("case_id", "stage", "office_code", "applicant_name", "due_on", "overdue")
@@ -276,6 +304,18 @@ class ResumeEntitlementResponse(_message.Message):
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ...) -> None: ...
 
 class RenewCertificateResponse(_message.Message):
+    __slots__ = ("case",)
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    case: Case
+    def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ...) -> None: ...
+
+class ForwardApplicationResponse(_message.Message):
+    __slots__ = ("case",)
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    case: Case
+    def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ...) -> None: ...
+
+class InformApplicantResponse(_message.Message):
     __slots__ = ("case",)
     CASE_FIELD_NUMBER: _ClassVar[int]
     case: Case

@@ -75,6 +75,16 @@ class DisabilityServiceStub:
                 request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.SerializeToString,
                 response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
+        self.ForwardApplication = channel.unary_unary(
+                '/tongban.disability.v1.DisabilityService/ForwardApplication',
+                request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationRequest.SerializeToString,
+                response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationResponse.FromString,
+                _registered_method=True)
+        self.InformApplicant = channel.unary_unary(
+                '/tongban.disability.v1.DisabilityService/InformApplicant',
+                request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantRequest.SerializeToString,
+                response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantResponse.FromString,
+                _registered_method=True)
         self.RecordDataMatch = channel.unary_unary(
                 '/tongban.disability.v1.DisabilityService/RecordDataMatch',
                 request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RecordDataMatchRequest.SerializeToString,
@@ -154,6 +164,21 @@ class DisabilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForwardApplication(self, request, context):
+        """异地代收代办: the window forwards an application whose 户籍 is in another province (within 3
+        working days of receipt); that region decides within 10 working days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InformApplicant(self, request, context):
+        """The window informed the applicant of the 户籍 region's result (within 3 working days of it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordDataMatch(self, request, context):
         """数据比对: another department's finding, acting on every affected application of the person here.
         """
@@ -217,6 +242,16 @@ def add_DisabilityServiceServicer_to_server(servicer, server):
                     servicer.RenewCertificate,
                     request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.FromString,
                     response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.SerializeToString,
+            ),
+            'ForwardApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForwardApplication,
+                    request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationRequest.FromString,
+                    response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationResponse.SerializeToString,
+            ),
+            'InformApplicant': grpc.unary_unary_rpc_method_handler(
+                    servicer.InformApplicant,
+                    request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantRequest.FromString,
+                    response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantResponse.SerializeToString,
             ),
             'RecordDataMatch': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordDataMatch,
@@ -450,6 +485,60 @@ class DisabilityService:
             '/tongban.disability.v1.DisabilityService/RenewCertificate',
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateRequest.SerializeToString,
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.RenewCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForwardApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.disability.v1.DisabilityService/ForwardApplication',
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationRequest.SerializeToString,
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.ForwardApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InformApplicant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.disability.v1.DisabilityService/InformApplicant',
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantRequest.SerializeToString,
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.InformApplicantResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -264,3 +264,65 @@ class DataMatchReceived(_message.Message):
     received_on: _types_pb2.Date
     affected_case_ids: str
     def __init__(self, match_id: _Optional[str] = ..., kind: _Optional[str] = ..., citizen_id: _Optional[str] = ..., effective_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., source: _Optional[str] = ..., new_hukou_region: _Optional[str] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., affected_case_ids: _Optional[str] = ...) -> None: ...
+
+class ApplicationForwarded(_message.Message):
+    __slots__ = ("handoff_id", "to_region", "office_code", "forwarded_on")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_REGION_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_ON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    to_region: str
+    office_code: str
+    forwarded_on: _types_pb2.Date
+    def __init__(self, handoff_id: _Optional[str] = ..., to_region: _Optional[str] = ..., office_code: _Optional[str] = ..., forwarded_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
+
+class ReceivedByHandoff(_message.Message):
+    __slots__ = ("handoff_id", "from_region", "from_office_code")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_REGION_FIELD_NUMBER: _ClassVar[int]
+    FROM_OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    from_region: str
+    from_office_code: str
+    def __init__(self, handoff_id: _Optional[str] = ..., from_region: _Optional[str] = ..., from_office_code: _Optional[str] = ...) -> None: ...
+
+class HukouRegionDecided(_message.Message):
+    __slots__ = ("handoff_id", "region", "decided_on", "approved", "reason", "living_fen", "nursing_fen", "start_month")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_ON_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LIVING_FEN_FIELD_NUMBER: _ClassVar[int]
+    NURSING_FEN_FIELD_NUMBER: _ClassVar[int]
+    START_MONTH_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    region: str
+    decided_on: _types_pb2.Date
+    approved: bool
+    reason: str
+    living_fen: int
+    nursing_fen: int
+    start_month: str
+    def __init__(self, handoff_id: _Optional[str] = ..., region: _Optional[str] = ..., decided_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., approved: _Optional[bool] = ..., reason: _Optional[str] = ..., living_fen: _Optional[int] = ..., nursing_fen: _Optional[int] = ..., start_month: _Optional[str] = ...) -> None: ...
+
+class ForwardRefused(_message.Message):
+    __slots__ = ("handoff_id", "reason", "refused_on")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_ON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    reason: str
+    refused_on: _types_pb2.Date
+    def __init__(self, handoff_id: _Optional[str] = ..., reason: _Optional[str] = ..., refused_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
+
+class ApplicantInformed(_message.Message):
+    __slots__ = ("office_code", "informed_on", "note")
+    OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    INFORMED_ON_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    office_code: str
+    informed_on: _types_pb2.Date
+    note: str
+    def __init__(self, office_code: _Optional[str] = ..., informed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
