@@ -1,7 +1,8 @@
 """The domestic flow through the kit's unit of work over a real SQLite store (国发〔2015〕52号 三):
 window → township review → county 残联 → county approval, each stage's working-day limit a
 deadline that marks the stage overdue when it runs out, the overdue list per office, refusals with
-reasons, idempotent commands, and the read models in step with the log (rebuilt equal)."""
+reasons, idempotent commands, and the read models in step with the log (rebuilt equal) — on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ MONDAY = datetime(2026, 3, 9, 2, 0, tzinfo=UTC)  # 10:00 in China, Monday 2026-0
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[bootstrap.DisabilityService]:
-    store = EventStore.open(sqlite_url(tmp_path / "disability.db"), region="640000", service="disability",
-                            clock=FakeClock(MONDAY), tables=bootstrap.definition().tables)
+def service(store_url: str) -> Iterator[bootstrap.DisabilityService]:
+    """On both databases (tests/fixtures/stores.py: SQLite, and PostgreSQL where marked)."""
+    store = EventStore.open(store_url, region="640000", service="disability", clock=FakeClock(MONDAY),
+                            tables=bootstrap.definition().tables)
     try:
         yield bootstrap.bootstrap(Infrastructure.over(store))
     finally:
