@@ -16,6 +16,7 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.EntitlementStopped, ev.EntitlementResumed, ev.CertificateRenewed,
     ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased, matching.DataMatchReceived,
     ev.ApplicationForwarded, ev.ReceivedByHandoff, ev.HukouRegionDecided, ev.ForwardRefused, ev.ApplicantInformed,
+    ev.StageDueRescheduled,
 )
 VALUE_CLASSES: tuple[type, ...] = (values.Applicant, values.Certificate, values.Circumstances)
 

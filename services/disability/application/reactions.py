@@ -7,7 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from services.common.deadlines import Deadline, DeadlineHandler
+from sqlalchemy import select
+
+from services.common.calendars import CALENDAR_PUBLISHED
+from services.common.deadlines import PENDING, Deadline, DeadlineHandler
+from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
 from services.common.kit import Provenance
 from services.common.registry.domain import Outcome, RegistryDecision
@@ -64,6 +68,26 @@ def when_a_stage_runs_out_mark_it_overdue(deps: Deps) -> DeadlineHandler:
     return react
 
 
+def when_a_calendar_notice_is_recorded_recompute_stage_limits(deps: Deps) -> DeadlineHandler:
+    """A year's holiday notice was recorded (国务院办公厅 放假安排): every application with a pending
+    stage deadline gets its stage's last working day on the calendar now in force."""
+
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        calendar = deps.calendar(tx)
+        fired = _fired(deps, deadline)
+        pending = tx.connection.execute(
+            select(deadlines_table.c.case_stream_id).distinct()
+            .where(deadlines_table.c.state == PENDING, deadlines_table.c.kind == STAGE_DUE)
+            .order_by(deadlines_table.c.case_stream_id)).scalars().all()
+        with deps.units.joining(tx, fired) as uow:
+            for case_id in pending:
+                app = uow.find(Application, case_id, for_write=False)
+                if app is not None:
+                    uow.record(app, app.recompute_stage_due(calendar), provenance=fired.correlated_with(case_id))
+
+    return react
+
+
 def _fired(deps: Deps, deadline: Deadline) -> Provenance:
     """A deadline's reaction: the scheduler acts, caused by the firing, in the case's trace."""
     assert deadline.fired_at is not None
@@ -73,4 +97,5 @@ def _fired(deps: Deps, deadline: Deadline) -> Provenance:
 
 def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     """The service's deadline kinds and what fires them, for the DeadlineScheduler."""
-    return {STAGE_DUE: when_a_stage_runs_out_mark_it_overdue(deps)}
+    return {STAGE_DUE: when_a_stage_runs_out_mark_it_overdue(deps),
+            CALENDAR_PUBLISHED: when_a_calendar_notice_is_recorded_recompute_stage_limits(deps)}

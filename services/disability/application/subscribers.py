@@ -41,6 +41,13 @@ def when_an_application_changes_keep_its_stage_deadline(uow: UnitOfWork, change:
             case ev.StageCompleted() | ev.ApplicationRefused() if pending:
                 cancel_deadline(uow.tx, pending, type(event).__name__, provenance=change.provenance)
                 pending = ""
+            case ev.StageDueRescheduled():
+                if pending:
+                    cancel_deadline(uow.tx, pending, type(event).__name__, provenance=change.provenance)
+                schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=STAGE_DUE,
+                                  case_stream_id=change.stream_id, due_at=end_of_china_day(event.due_on),
+                                  rule=STAGE_LIMIT_RULE, provenance=change.provenance)
+                pending = event.deadline_id
             case ev.StageStarted():
                 schedule_deadline(uow.tx, deadline_id=event.deadline_id, kind=STAGE_DUE,
                                   case_stream_id=change.stream_id, due_at=end_of_china_day(event.due_on),

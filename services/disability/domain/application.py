@@ -132,6 +132,7 @@ class Application(Aggregate):
     refused: dict[Subsidy, ev.SubsidyRefused] = field(default_factory=dict)
     stage: Stage | WindowStage | None = None  # the stage at work, if any
     stage_due_on: date | None = None
+    stage_started: ev.StageStarted | None = None
     stage_deadline_id: str = ""
     overdue: bool = False
     refusal: ev.ApplicationRefused | None = None
@@ -210,6 +211,18 @@ class Application(Aggregate):
         events += [ev.EntitlementGranted(s.value, month_of(self.received_on), settings.amount_fen(s), month_of(on))
                    for s in granted]
         return events
+
+    def recompute_stage_due(self, calendar: Calendar) -> list[Any]:
+        """A holiday notice was recorded: the open stage's last working day on the calendar now in
+        force. When it moved — later, or earlier than a provisional calendar gave — so does its
+        deadline (a stage already overdue stays so)."""
+        started = self.stage_started
+        if self.stage is None or started is None or self.overdue:
+            return []
+        due_on = calendar.add_working_days(started.started_on, started.limit_working_days)
+        if due_on == self.stage_due_on:
+            return []
+        return [ev.StageDueRescheduled(started.stage, due_on, f"{started.deadline_id}-v{self.version + 1}")]
 
     def mark_overdue(self, deadline_id: str) -> list[Any]:
         """The stage's deadline fired: recorded, so the overdue list shows it (a stage finished
@@ -311,14 +324,16 @@ class Application(Aggregate):
             case ev.StageStarted() if event.stage == WindowStage.FORWARDING.value:
                 self.state, self.stage, self.stage_due_on = ApplicationState.FORWARDING, WindowStage.FORWARDING, \
                     event.due_on
-                self.stage_deadline_id, self.overdue = event.deadline_id, False
+                self.stage_deadline_id, self.overdue, self.stage_started = event.deadline_id, False, event
             case ev.SubsidyRefused():
                 self.refused[Subsidy(event.subsidy)] = event
             case ev.StageStarted():
-                self.stage, self.stage_due_on = stage_of(event.stage), event.due_on
+                self.stage, self.stage_due_on, self.stage_started = stage_of(event.stage), event.due_on, event
                 self.stage_deadline_id, self.overdue = event.deadline_id, False
             case ev.StageWentOverdue():
                 self.overdue = True
+            case ev.StageDueRescheduled():
+                self.stage_due_on, self.stage_deadline_id = event.due_on, event.deadline_id
             case ev.StageCompleted():
                 self.stage, self.stage_due_on, self.stage_deadline_id, self.overdue = None, None, "", False
             case ev.HouseholdStatusConfirmed():

@@ -211,3 +211,12 @@ class ApplicantInformed:
     office_code: str
     informed_on: date
     note: str
+
+
+@dataclass(frozen=True)
+class StageDueRescheduled:
+    """A year's holiday notice moved the stage's last working day: its deadline moves there."""
+
+    stage: str
+    due_on: date
+    deadline_id: str

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from services.common.calendars import parse_notice, record_notice
 from services.common.clock import FakeClock
 from services.common.deadlines import CANCELLED, FIRED, PENDING, DeadlineScheduler, deadlines
 from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.events import Actor
-from services.common.kit import Request
+from services.common.kit import Provenance, Request
 from services.common.store import EventStore, sqlite_url
 from services.disability import bootstrap
 from services.disability.application import handlers, queries
@@ -184,3 +185,25 @@ def test_a_region_without_published_standards_runs_but_takes_no_application_52ha
         assert store.read_log() == []
     finally:
         store.close()
+
+
+def test_a_holiday_notice_moves_an_open_stages_last_day_and_its_deadline_放假安排(
+        service: bootstrap.DisabilityService) -> None:
+    """A stage limit counted on a provisional year is recomputed when the year's notice is recorded,
+    and enforced on the calendar in force (domain rules, "The calendar is published yearly")."""
+    deps = service.deps
+    clock = deps.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(datetime(2027, 6, 1, 2, 0, tzinfo=UTC) - clock.now())  # Tuesday 2027-06-01, provisional
+    case_id = handlers.receive(deps, _application(), WINDOW)
+    before = queries.get_case(deps, case_id).stage_due_on
+    notice = parse_notice({"year": 2027, "notice_number": "国办发明电〔2026〕99号 (test)",
+                           "holidays": ["2027-01-01", "2027-06-02", "2027-06-03", "2027-06-04"],
+                           "make_up_working_days": []})
+    record_notice(deps.store, "640000", notice, Provenance.of_command(WINDOW, "calendar", clock.now()))
+    DeadlineScheduler(deps.store, clock, service.deadline_handlers, name="test").fire_due()
+    app = queries.get_case(deps, case_id)
+    expected = deps.calendar().add_working_days(date(2027, 6, 1), 10)
+    assert before != expected and app.stage_due_on == expected
+    states = _deadline_states(service, case_id)
+    assert states["township_review"] == CANCELLED and list(states.values()).count(PENDING) == 1

@@ -326,3 +326,13 @@ class ApplicantInformed(_message.Message):
     informed_on: _types_pb2.Date
     note: str
     def __init__(self, office_code: _Optional[str] = ..., informed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class StageDueRescheduled(_message.Message):
+    __slots__ = ("stage", "due_on", "deadline_id")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    DUE_ON_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    due_on: _types_pb2.Date
+    deadline_id: str
+    def __init__(self, stage: _Optional[str] = ..., due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., deadline_id: _Optional[str] = ...) -> None: ...
