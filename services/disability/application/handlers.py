@@ -135,6 +135,9 @@ def record_data_match(deps: Deps, cmd: RecordDataMatch, actor: Actor, request: R
             return uow.first_answer
         affected: list[tuple[Application, list[Any]]] = []
         for case_id in cases_of_person(uow.tx.connection, finding.citizen_id):
+            seen = uow.find(Application, case_id, for_write=False)
+            if seen is None or seen.forwarded_to:
+                continue  # received here for another province: its 户籍 region matches its own records
             app = uow.load(Application, case_id)
             events = act_on_finding(app, finding, found_on=today, region=deps.region, settings=deps.regional)
             if events:

@@ -22,7 +22,7 @@ from services.common.registry.claims import confirm_claim, release_claim, reques
 from services.common.registry.domain import ClaimKind
 from services.disability.adapters.payloads import CODEC
 from services.disability.domain import events as ev
-from services.disability.domain.application import Application, claim_id_for
+from services.disability.domain.application import Application
 from services.disability.domain.forwarding import decision_of
 from services.disability.domain.values import ApplicationState, Subsidy, china_date, end_of_china_day
 from services.disability.projections.read_models import refresh
@@ -66,8 +66,12 @@ def when_an_application_changes_keep_the_registry_in_step(uow: UnitOfWork, chang
         match event:
             case ev.ApplicationReceived() if app.state is ApplicationState.UNDER_REVIEW:
                 for subsidy in app.still_asked:
-                    request_claim(uow.tx, claim_id=claim_id_for(app.case_id, subsidy), citizen_id=citizen_id,
+                    request_claim(uow.tx, claim_id=app.claim_id(subsidy), citizen_id=citizen_id,
                                   kind=CLAIM_KINDS[subsidy], case_id=app.case_id, provenance=who)
+            case ev.EntitlementResumed() if Subsidy(event.subsidy) not in app.claims_granted:
+                subsidy = Subsidy(event.subsidy)  # its place was given up with the stop: claimed anew
+                request_claim(uow.tx, claim_id=app.claim_id(subsidy), citizen_id=citizen_id,
+                              kind=CLAIM_KINDS[subsidy], case_id=app.case_id, provenance=who)
             case ev.SubsidyClaimGranted() if Subsidy(event.subsidy) not in app.claims_released:
                 confirm_claim(uow.tx, claim_id=event.claim_id, citizen_id=citizen_id,
                               kind=CLAIM_KINDS[Subsidy(event.subsidy)], case_id=app.case_id, provenance=who)

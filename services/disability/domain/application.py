@@ -51,9 +51,10 @@ from services.disability.domain.values import (
 STREAM_TYPE = "disability.Application"
 
 
-def claim_id_for(case_id: str, subsidy: Subsidy) -> str:
-    """A subsidy's registry claim id, derived from the case: a retried command names the same claim."""
-    return f"{case_id}-{subsidy.value}"
+def claim_id_for(case_id: str, subsidy: Subsidy, generation: int = 0) -> str:
+    """A subsidy's registry claim id, derived from the case: a retried command names the same claim.
+    A place given up (a stop) and claimed again (the stop found wrong) is the next generation."""
+    return f"{case_id}-{subsidy.value}" + (f"-{generation}" if generation else "")
 
 
 def deadline_id_for(case_id: str, stage: Stage | WindowStage) -> str:
@@ -141,6 +142,7 @@ class Application(Aggregate):
     claims_granted: dict[Subsidy, str] = field(default_factory=dict)  # subsidy → decision id
     claims_lost: dict[Subsidy, str] = field(default_factory=dict)
     claims_released: set[Subsidy] = field(default_factory=set)
+    claim_generation: dict[Subsidy, int] = field(default_factory=dict)
     handoff_id: str = ""  # the hand-off that forwarded it (window side) or brought it here (户籍 side)
     forwarded_to: str = ""  # window side: the 户籍 region deciding it
     from_region: str = ""  # 户籍 side: the region whose window received it
@@ -155,10 +157,13 @@ class Application(Aggregate):
         return [s for s in self.requested if s not in self.refused]
 
     def subsidy_of_claim(self, claim_id: str) -> Subsidy | None:
-        return next((s for s in self.requested if claim_id_for(self.case_id, s) == claim_id), None)
+        return next((s for s in self.requested if self.claim_id(s) == claim_id), None)
+
+    def claim_id(self, subsidy: Subsidy) -> str:
+        return claim_id_for(self.case_id, subsidy, self.claim_generation.get(subsidy, 0))
 
     def _releases(self, reason: str, only: Subsidy | None = None) -> list[Any]:
-        return [ev.SubsidyClaimReleased(s.value, claim_id_for(self.case_id, s), reason)
+        return [ev.SubsidyClaimReleased(s.value, self.claim_id(s), reason)
                 for s in self.claims_granted if s not in self.claims_released and only in (None, s)]
 
     def owed_in_run(self, run_month: str) -> list[OwedMonth]:
@@ -283,7 +288,8 @@ class Application(Aggregate):
         if subsidy is None or subsidy in self.claims_granted or subsidy in self.claims_lost:
             return []  # not ours, or seen before
         granted = ev.SubsidyClaimGranted(subsidy.value, claim_id, decision_id)
-        if self.state is ApplicationState.UNDER_REVIEW and subsidy in self.still_asked:
+        paid = subsidy in self.entitlements and not self.entitlements[subsidy].stopped  # claimed again on resume
+        if paid or (self.state is ApplicationState.UNDER_REVIEW and subsidy in self.still_asked):
             return [granted]
         return [granted, ev.SubsidyClaimReleased(subsidy.value, claim_id, "the subsidy was refused meanwhile")]
 
@@ -298,6 +304,10 @@ class Application(Aggregate):
             return []  # a request is decided once: a denial after its grant is no decision on it
         events: list[Any] = [ev.SubsidyClaimDenied(subsidy.value, claim_id, decision_id, outcome, holder_case_id,
                                                    holder_region, holder_service)]
+        entitlement = self.entitlements.get(subsidy)
+        if entitlement is not None and not entitlement.stopped:  # resumed meanwhile held elsewhere: stops again
+            return [*events, ev.EntitlementStopped(subsidy.value, StopReason.HELD_ELSEWHERE.value,
+                                                   next_month(month_of(on)), on, f"registry: {holder_region}", "")]
         if self.state is not ApplicationState.UNDER_REVIEW or subsidy not in self.still_asked:
             return events
         rule = OnePlacePerSubsidy(subsidy, holder_case_id, holder_region, outcome)
@@ -352,9 +362,15 @@ class Application(Aggregate):
                 entitlement = self.entitlements[Subsidy(event.subsidy)]
                 entitlement.stop_month, entitlement.stop_reason = event.stop_month, event.reason
             case ev.EntitlementResumed():
-                entitlement = self.entitlements[Subsidy(event.subsidy)]
+                subsidy = Subsidy(event.subsidy)
+                entitlement = self.entitlements[subsidy]
                 entitlement.stop_month, entitlement.stop_reason = "", ""
                 entitlement.resumes.append((event.resume_month, event.decided_month))
+                if subsidy in self.claims_released:  # the place was given up: claimed anew (subscribers.py)
+                    self.claim_generation[subsidy] = self.claim_generation.get(subsidy, 0) + 1
+                    self.claims_granted.pop(subsidy, None)
+                    self.claims_lost.pop(subsidy, None)
+                    self.claims_released.discard(subsidy)
             case ev.CertificateRenewed():
                 self.certificate = event.certificate
                 for entitlement in self.entitlements.values():

@@ -88,6 +88,7 @@ class StopReason(StrEnum):
     OWN_REQUEST = "own_request"
     TEKUN_SUPPORT = "tekun_support"  # enrolled in 特困 support: neither subsidy
     WORK_INJURY_NURSING = "work_injury_nursing"  # 工伤保险 nursing allowance: neither subsidy
+    HELD_ELSEWHERE = "held_elsewhere"  # the registry holds the person for it in another region
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from services.common.deadlines import CANCELLED, FIRED, PENDING, DeadlineSchedul
 from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.events import Actor
 from services.common.kit import Provenance, Request
+from services.common.registry.claims import claim_stream_id
 from services.common.store import EventStore, sqlite_url
 from services.disability import bootstrap
 from services.disability.application import handlers, queries
@@ -27,6 +28,8 @@ from services.disability.domain.commands import (
     CompleteStage,
     ReceiveApplication,
     RefuseApplication,
+    ResumeEntitlement,
+    StopEntitlement,
 )
 from services.disability.domain.values import ApplicationState, Circumstances, Stage, Subsidy
 from services.disability.projections import read_models
@@ -207,3 +210,18 @@ def test_a_holiday_notice_moves_an_open_stages_last_day_and_its_deadline_放假�
     assert before != expected and app.stage_due_on == expected
     states = _deadline_states(service, case_id)
     assert states["township_review"] == CANCELLED and list(states.values()).count(PENDING) == 1
+
+
+def test_a_stop_gives_up_the_place_and_a_resumption_claims_it_again(service: bootstrap.DisabilityService) -> None:
+    deps = service.deps
+    case_id = handlers.receive(deps, _application(living=False), WINDOW)
+    handlers.complete_stage(deps, CompleteStage(case_id, Stage.TOWNSHIP_REVIEW, ""), WINDOW)
+    handlers.complete_stage(deps, CompleteStage(case_id, Stage.CERTIFICATE_CHECK, ""), CDPF)
+    grant_everything(service, case_id)
+    handlers.approve(deps, ApproveApplication(case_id, "dibao"), COUNTY)
+    handlers.stop(deps, StopEntitlement(case_id, "nursing", "own_request", date(2026, 3, 9), "本人申请"), COUNTY)
+    first = [e.type.rsplit(".", 1)[-1] for e in deps.store.read_stream(claim_stream_id(f"{case_id}-nursing"))]
+    assert first[0] == "ClaimRequested" and "ClaimConfirmed" in first and first[-1] == "ClaimReleased"
+    handlers.resume(deps, ResumeEntitlement(case_id, "nursing", "本人撤回申请"), COUNTY)
+    again = [e.type.rsplit(".", 1)[-1] for e in deps.store.read_stream(claim_stream_id(f"{case_id}-nursing-1"))]
+    assert again == ["ClaimRequested"], "the place is claimed anew; the registry decides"

@@ -181,3 +181,18 @@ def test_the_last_subsidy_denied_refuses_the_application_and_a_late_grant_is_giv
         Stage.TOWNSHIP_REVIEW, office_code=XINGQING_WINDOW, on=date(2026, 3, 11), rule="", article="", reason="不符"))
     late = refused_both.record_grant(claim_id_for(refused_both.case_id, Subsidy.LIVING), "d-9")
     assert [type(e) for e in late] == [ev.SubsidyClaimGranted, ev.SubsidyClaimReleased]
+
+
+def test_a_wrong_stop_resumed_claims_the_place_again_and_loses_it_if_held_elsewhere_meanwhile() -> None:
+    app = _approved(living=False)
+    app = app.applied(app.stop(Subsidy.NURSING, reason=StopReason.MOVED_OUT, effective_on=date(2026, 5, 2),
+                               found_on=date(2026, 5, 3), source="public_security", note="", settings=NINGXIA))
+    assert Subsidy.NURSING in app.claims_released, "moved out: the place is given up"
+    app = app.applied(app.resume(Subsidy.NURSING, reviewed_on=date(2026, 6, 4), reason="误报: 户籍未迁出"))
+    again = app.claim_id(Subsidy.NURSING)
+    assert again == claim_id_for(app.case_id, Subsidy.NURSING, 1) != claim_id_for(app.case_id, Subsidy.NURSING)
+    assert [type(e) for e in app.record_grant(again, "d-5")] == [ev.SubsidyClaimGranted]
+    lost = app.record_loss(again, "d-6", outcome="denied", holder_case_id="disability-510000-x",
+                           holder_region="510000", holder_service="disability", on=date(2026, 6, 5))
+    stopped = [e for e in lost if isinstance(e, ev.EntitlementStopped)]
+    assert [(s.reason, s.stop_month) for s in stopped] == [("held_elsewhere", "2026-07")]
