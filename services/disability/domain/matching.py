@@ -1,5 +1,5 @@
 """Data matching (数据比对): other departments' findings — a death record, a 户籍 move, a 特困
-enrolment, a work-injury nursing allowance — arrive as commands and act on every affected
+enrolment, a work-injury nursing allowance, a household leaving 低保 — arrive as commands and act on every affected
 application and entitlement of the person in this region, each stop recorded with its source.
 
 A finding is itself recorded (the DataMatch aggregate, one stream per finding) with the cases it
@@ -16,7 +16,7 @@ from services.common.identity.regions import RegionCode
 from services.common.kit.aggregate import Aggregate
 from services.disability.domain.application import Application
 from services.disability.domain.settings import RegionalSettings
-from services.disability.domain.values import ApplicationState, StopReason
+from services.disability.domain.values import ApplicationState, StopReason, Subsidy
 
 MATCH_STREAM_TYPE = "disability.DataMatch"
 
@@ -26,11 +26,13 @@ class FindingKind(StrEnum):
     HUKOU_MOVE = "hukou_move"  # public security: the 户籍 moved
     TEKUN_ENROLMENT = "tekun_enrolment"  # civil affairs: enrolled in 特困 support
     WORK_INJURY_ALLOWANCE = "work_injury_allowance"  # human resources: 工伤保险 nursing allowance granted
+    DIBAO_ENDED = "dibao_ended"  # relief: the household left 低保 (the living subsidy only)
 
 
 STOP_REASON = {FindingKind.DEATH: StopReason.DEATH, FindingKind.HUKOU_MOVE: StopReason.MOVED_OUT,
                FindingKind.TEKUN_ENROLMENT: StopReason.TEKUN_SUPPORT,
-               FindingKind.WORK_INJURY_ALLOWANCE: StopReason.WORK_INJURY_NURSING}
+               FindingKind.WORK_INJURY_ALLOWANCE: StopReason.WORK_INJURY_NURSING,
+               FindingKind.DIBAO_ENDED: StopReason.LEFT_DIBAO}
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,12 @@ def act_on_finding(app: Application, finding: Finding, *, found_on: date, region
     if not finding.affects(region):
         return []
     source = f"{finding.kind.value}: {finding.source}"
+    only = Subsidy.LIVING if finding.kind is FindingKind.DIBAO_ENDED else None
     if app.state is ApplicationState.APPROVED:
         return app.stop_all(reason=STOP_REASON[finding.kind], effective_on=finding.effective_on, found_on=found_on,
-                            source=source, note="", settings=settings)
+                            source=source, note="", settings=settings, only=only)
+    if only is not None:
+        return []  # an application under review: the county checks the household's status at approval
     if app.state is ApplicationState.UNDER_REVIEW and app.stage is not None:
         return app.refuse(app.stage, office_code="", on=found_on, rule="DataMatchFinding",
                           article="国发〔2015〕52号 三(四) 数据比对", reason=source)

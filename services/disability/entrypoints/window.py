@@ -19,7 +19,7 @@ HOUSEHOLDS = ("dibao", "low_income", "none")
 SUBSIDIES = ("living", "nursing")
 STOP_REASONS = ("death", "moved_out", "false_materials", "failed_review", "left_dibao", "own_request",
                 "tekun_support", "work_injury_nursing")
-FINDINGS = ("death", "hukou_move", "tekun_enrolment", "work_injury_allowance")
+FINDINGS = ("death", "hukou_move", "tekun_enrolment", "work_injury_allowance", "dibao_ended")
 REQUEST_ID_HELP = ("retry an action whose answer you did not get with the request id printed then: if the first "
                    "call was recorded you get its case and nothing is recorded twice (default: a new id)")
 

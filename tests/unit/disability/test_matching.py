@@ -52,3 +52,12 @@ def test_an_application_under_review_is_refused_with_the_finding_as_reason() -> 
                                      settings=NINGXIA))
     assert app.state is ApplicationState.REFUSED and app.refusal is not None
     assert (app.refusal.rule, app.refusal.reason) == ("DataMatchFinding", "death: 公安 记录 2026-0042")
+
+
+def test_leaving_dibao_stops_the_living_subsidy_only_from_the_month_after() -> None:
+    events = act_on_finding(_approved(), _finding(FindingKind.DIBAO_ENDED), found_on=date(2026, 7, 3),
+                            region="640000", settings=NINGXIA)
+    assert [(e.subsidy, e.stop_month, e.reason) for e in events if isinstance(e, ev.EntitlementStopped)] == [
+        ("living", "2026-07", "left_dibao")]
+    assert act_on_finding(folded(received()), _finding(FindingKind.DIBAO_ENDED), found_on=date(2026, 7, 3),
+                          region="640000", settings=NINGXIA) == [], "under review: the county checks at approval"
