@@ -55,11 +55,12 @@ def receive(deps: Deps, cmd: ReceiveApplication, actor: Actor, request: Request 
         common = dict(case_id=case_id, office_code=actor.office_code, region=deps.region, received_on=today,
                       applicant=applicant, certificate=certificate, household=household,
                       circumstances=cmd.circumstances, bank_account=account, living=cmd.living, nursing=cmd.nursing,
-                      settings=deps.regional, calendar=deps.calendar(uow.tx))
-        if elsewhere:  # 异地代收代办: the 户籍 region decides; this window forwards (forwarding.py)
-            events = receive_for_forwarding(**common)  # type: ignore[arg-type]
+                      calendar=deps.calendar(uow.tx))
+        if elsewhere:  # 异地代收代办: the 户籍 region decides; any window forwards, standards or not
+            events = receive_for_forwarding(settings=deps.settings.regional, **common)  # type: ignore[arg-type]
         else:
-            events = receive_application(household_source="declared", **common)  # type: ignore[arg-type]
+            events = receive_application(household_source="declared", settings=deps.regional,
+                                         **common)  # type: ignore[arg-type]
         uow.start(Application, case_id, events)
         return uow.answer(case_id)
 

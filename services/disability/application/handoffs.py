@@ -31,6 +31,7 @@ from services.disability.domain.application import Application
 from services.disability.domain.commands import WindowStep
 from services.disability.domain.forwarding import forward, inform, record_answer, take_over
 from services.disability.domain.rules import ClerkOfThisRegion, check
+from services.disability.domain.settings import DECIDE_WITHIN_WORKING_DAYS
 from services.disability.domain.values import Subsidy, china_date, end_of_china_day
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,11 @@ def forward_application(deps: Deps, cmd: WindowStep, actor: Actor, request: Requ
             app.household.value, "declared", app.circumstances, app.bank_account,
             Subsidy.LIVING in app.requested, Subsidy.NURSING in app.requested)
         now = provenance.occurred_at
+        own = deps.settings.regional  # a window of a region without standards still forwards
+        decide_within = own.decide_within_working_days if own else DECIDE_WITHIN_WORKING_DAYS
         forward_case(uow.tx, case_id=app.case_id, to_region=app.forwarded_to, work=FORWARD_WORK,
                      accept_within=_within(deps, uow.tx, now, 3),
-                     answer_within=_within(deps, uow.tx, now, deps.regional.decide_within_working_days),
+                     answer_within=_within(deps, uow.tx, now, decide_within),
                      actor=actor, case_snapshot=CODEC.to_message(snapshot), handoff_id=handoff_id,
                      occurred_at=now, causation_id=uow.changes[-1].last_event_id, trace=provenance.trace)
         return uow.answer(app.case_id)
@@ -124,7 +127,8 @@ def when_the_hukou_region_answers_record_it(deps: Deps, tx: StoreTransaction, h:
         if not isinstance(answer, ev.HukouRegionDecided | ev.ForwardRefused):
             log.error("hand-off %s answered with %s", h.handoff_id, type(answer).__name__)
             return
-        uow.record(app, record_answer(app, answer, on=today, settings=deps.regional, calendar=deps.calendar(tx)))
+        uow.record(app, record_answer(app, answer, on=today, settings=deps.settings.regional,
+                                      calendar=deps.calendar(tx)))
 
 
 def forwarding_hooks(deps: Deps) -> HandoffHooks:

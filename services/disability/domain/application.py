@@ -31,7 +31,7 @@ from services.disability.domain.rules import (
     living_rules,
     nursing_rules,
 )
-from services.disability.domain.settings import RegionalSettings
+from services.disability.domain.settings import RegionalSettings, default_stage_limit
 from services.disability.domain.values import (
     Applicant,
     ApplicationState,
@@ -62,9 +62,11 @@ def deadline_id_for(case_id: str, stage: Stage | WindowStage) -> str:
     return f"{case_id}-{stage.value}"
 
 
-def start_stage(case_id: str, stage: Stage | WindowStage, on: date, settings: RegionalSettings,
+def start_stage(case_id: str, stage: Stage | WindowStage, on: date, settings: RegionalSettings | None,
                 calendar: Calendar) -> ev.StageStarted:
-    limit = settings.stage_limit(stage)
+    """A stage and its last working day. `settings` None: a region that has configured nothing of
+    its own (it may still receive and forward for other provinces): the national limits."""
+    limit = settings.stage_limit(stage) if settings is not None else default_stage_limit(stage)
     return ev.StageStarted(stage.value, on, calendar.add_working_days(on, limit), limit,
                            deadline_id_for(case_id, stage))
 

@@ -60,7 +60,7 @@ class AtTheWindowStage(Rule):
 
 def receive_for_forwarding(*, case_id: str, office_code: str, region: str, received_on: date, applicant: Applicant,
                            certificate: Certificate, household: HouseholdStatus, circumstances: Circumstances,
-                           bank_account: str, living: bool, nursing: bool, settings: RegionalSettings,
+                           bank_account: str, living: bool, nursing: bool, settings: RegionalSettings | None,
                            calendar: Calendar) -> list[Any]:
     """受理 for another province's 户籍 region: recorded as received (form and identity checked by
     the command), and the 3-working-day forwarding limit starts. Eligibility is the 户籍 region's."""
@@ -101,7 +101,7 @@ def decision_of(app: Application, *, on: date) -> ev.HukouRegionDecided:
 
 
 def record_answer(app: Application, answer: ev.HukouRegionDecided | ev.ForwardRefused, *, on: date,
-                  settings: RegionalSettings, calendar: Calendar) -> list[Any]:
+                  settings: RegionalSettings | None, calendar: Calendar) -> list[Any]:
     """At the window: the 户籍 region's answer is recorded, and the 3-working-day limit to inform
     the applicant starts. An answer seen before changes nothing."""
     if app.handoff_id != answer.handoff_id or app.decided_elsewhere is not None or app.forward_refusal:

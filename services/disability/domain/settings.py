@@ -56,9 +56,16 @@ class RegionalSettings:
         return self.living_fen if subsidy is Subsidy.LIVING else self.nursing_fen
 
     def stage_limit(self, stage: Stage | WindowStage) -> int:
-        default = {WindowStage.FORWARDING: FORWARD_WITHIN_WORKING_DAYS, WindowStage.INFORMING:
-                   INFORM_WITHIN_WORKING_DAYS}.get(stage, DEFAULT_STAGE_LIMIT_WORKING_DAYS)  # type: ignore[call-overload]
-        return self.stage_limits.get(stage, default)
+        return self.stage_limits.get(stage, default_stage_limit(stage))
+
+
+def default_stage_limit(stage: Stage | WindowStage) -> int:
+    """The limit where a region configured none: the national frame."""
+    if stage is WindowStage.FORWARDING:
+        return FORWARD_WITHIN_WORKING_DAYS
+    if stage is WindowStage.INFORMING:
+        return INFORM_WITHIN_WORKING_DAYS
+    return DEFAULT_STAGE_LIMIT_WORKING_DAYS
 
 
 NINGXIA = RegionalSettings(living_fen=11_000, nursing_fen=12_000)

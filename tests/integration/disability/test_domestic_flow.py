@@ -176,16 +176,20 @@ def test_the_read_models_rebuild_from_the_log_to_the_same_rows(service: bootstra
     assert snapshot() == live
 
 
-def test_a_region_without_published_standards_runs_but_takes_no_application_52hao_2_2(tmp_path: Path) -> None:
+def test_a_region_without_published_standards_decides_nothing_but_receives_for_others_52hao_2_2(tmp_path: Path) -> None:
     store = EventStore.open(sqlite_url(tmp_path / "shaanxi.db"), region="610000", service="disability",
                             clock=FakeClock(MONDAY), tables=bootstrap.definition().tables)
     try:
         deps = bootstrap.bootstrap(Infrastructure.over(store)).deps
+        xian = Actor("clerk", "x", "610113-DPO-01", "610000", "window")
         who = citizen("610113")
         with pytest.raises(RuleViolation, match="StandardsConfigured"):
             handlers.receive(deps, _application(citizen_id=who, certificate_number=f"{who}41", hukou_region="610113"),
-                             Actor("clerk", "x", "610113-DPO-01", "610000", "window"))
+                             xian)
         assert store.read_log() == []
+        ningxia_hukou = handlers.receive(deps, _application(), xian)
+        assert queries.get_case(deps, ningxia_hukou).state is ApplicationState.FORWARDING, \
+            "any window receives for another province's 户籍 region (跨省通办)"
     finally:
         store.close()
 
