@@ -1,0 +1,1 @@
+"""Adapters: the payload codec (domain events ↔ stored protobuf) and the gRPC mapping."""

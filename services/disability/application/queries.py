@@ -1,0 +1,41 @@
+"""Reading: an application with its entitlements (folded from the event store itself), and an
+office's work queues and overdue list (from the read model)."""
+
+from __future__ import annotations
+
+from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.disability.adapters.payloads import CODEC
+from services.disability.application.unit import Deps
+from services.disability.domain.application import STREAM_TYPE, Application
+from services.disability.domain.matching import MATCH_STREAM_TYPE, DataMatch
+from services.disability.domain.values import Stage, china_date
+from services.disability.projections.read_models import WorkItem, list_work
+
+
+def get_case(deps: Deps, case_id: str) -> Application:
+    if not case_id:
+        raise InvalidArgument.single("case_id", "required")
+    history = deps.store.read_stream(case_id)
+    if not history or history[0].stream_type != STREAM_TYPE:
+        raise NotFound("disability application", case_id)
+    return Application.fold((CODEC.decode(e), e.recorded_at) for e in history)
+
+
+def office_work(deps: Deps, *, office: str, stage: str = "", overdue_only: bool = False) -> list[WorkItem]:
+    """An office's (or a county's) open applications, due first; overdue ones only if asked. A
+    stage whose last day has passed counts as overdue even before the scheduler's firing is seen."""
+    if not office:
+        raise InvalidArgument.single("office_code", "required")
+    if stage and stage not in {s.value for s in Stage}:
+        raise InvalidArgument([FieldViolation("stage", f"one of {', '.join(s.value for s in Stage)}")])
+    today = china_date(deps.clock.now())
+    with deps.store.engine.connect() as conn:
+        return list_work(conn, office=office, stage=stage, overdue_only=overdue_only, today=today)
+
+
+def match_affected(deps: Deps, match_id: str) -> list[str]:
+    """The applications a recorded finding acted on."""
+    history = deps.store.read_stream(match_id)
+    if not history or history[0].stream_type != MATCH_STREAM_TYPE:
+        raise NotFound("data match", match_id)
+    return DataMatch.fold((CODEC.decode(e), e.recorded_at) for e in history).affected

@@ -1,0 +1,1 @@
+"""The service's entry points: the gRPC servicer and the window commands."""

@@ -1,0 +1,103 @@
+"""The gRPC servicer of tongban.disability.v1.DisabilityService. It only translates: request →
+command (adapters), the handler does the work, the application is read back as the answer. The
+caller's actor comes from grpc_context's interceptor, which also maps every refusal to its status
+(architecture invariant 7). Every command passes its request id and fingerprint: a retry gets the
+first answer (invariant 9)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+
+from services.common.grpc_context import current_actor
+from services.common.kit import Request
+from services.disability.adapters import grpc_mapping as mapping
+from services.disability.application import handlers, handoffs, queries
+from services.disability.application.unit import Deps
+from tongban.disability.v1 import disability_service_pb2 as api
+from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
+
+
+class DisabilityServicer(api_grpc.DisabilityServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def ReceiveApplication(self, request: api.ReceiveApplicationRequest,
+                           context: grpc.ServicerContext) -> api.ReceiveApplicationResponse:
+        case_id = handlers.receive(self.deps, mapping.receive_application(request), current_actor(),
+                                   Request.of(request))
+        return api.ReceiveApplicationResponse(case=self._case(case_id))
+
+    def CompleteTownshipReview(self, request: api.CompleteTownshipReviewRequest,
+                               context: grpc.ServicerContext) -> api.CompleteTownshipReviewResponse:
+        case_id = handlers.complete_stage(self.deps, mapping.complete_township_review(request), current_actor(),
+                                          Request.of(request))
+        return api.CompleteTownshipReviewResponse(case=self._case(case_id))
+
+    def ConfirmCertificate(self, request: api.ConfirmCertificateRequest,
+                           context: grpc.ServicerContext) -> api.ConfirmCertificateResponse:
+        case_id = handlers.complete_stage(self.deps, mapping.confirm_certificate(request), current_actor(),
+                                          Request.of(request))
+        return api.ConfirmCertificateResponse(case=self._case(case_id))
+
+    def ApproveApplication(self, request: api.ApproveApplicationRequest,
+                           context: grpc.ServicerContext) -> api.ApproveApplicationResponse:
+        case_id = handlers.approve(self.deps, mapping.approve(request), current_actor(), Request.of(request))
+        return api.ApproveApplicationResponse(case=self._case(case_id))
+
+    def RefuseApplication(self, request: api.RefuseApplicationRequest,
+                          context: grpc.ServicerContext) -> api.RefuseApplicationResponse:
+        case_id = handlers.refuse(self.deps, mapping.refuse(request), current_actor(), Request.of(request))
+        return api.RefuseApplicationResponse(case=self._case(case_id))
+
+    def StopEntitlement(self, request: api.StopEntitlementRequest,
+                        context: grpc.ServicerContext) -> api.StopEntitlementResponse:
+        case_id = handlers.stop(self.deps, mapping.stop(request), current_actor(), Request.of(request))
+        return api.StopEntitlementResponse(case=self._case(case_id))
+
+    def ResumeEntitlement(self, request: api.ResumeEntitlementRequest,
+                          context: grpc.ServicerContext) -> api.ResumeEntitlementResponse:
+        case_id = handlers.resume(self.deps, mapping.resume(request), current_actor(), Request.of(request))
+        return api.ResumeEntitlementResponse(case=self._case(case_id))
+
+    def RenewCertificate(self, request: api.RenewCertificateRequest,
+                         context: grpc.ServicerContext) -> api.RenewCertificateResponse:
+        case_id = handlers.renew_certificate(self.deps, mapping.renew(request), current_actor(), Request.of(request))
+        return api.RenewCertificateResponse(case=self._case(case_id))
+
+    def ForwardApplication(self, request: api.ForwardApplicationRequest,
+                           context: grpc.ServicerContext) -> api.ForwardApplicationResponse:
+        case_id = handoffs.forward_application(self.deps, mapping.window_step(request), current_actor(),
+                                               Request.of(request))
+        return api.ForwardApplicationResponse(case=self._case(case_id))
+
+    def InformApplicant(self, request: api.InformApplicantRequest,
+                        context: grpc.ServicerContext) -> api.InformApplicantResponse:
+        case_id = handoffs.inform_applicant(self.deps, mapping.window_step(request), current_actor(),
+                                            Request.of(request))
+        return api.InformApplicantResponse(case=self._case(case_id))
+
+    def RecordDataMatch(self, request: api.RecordDataMatchRequest,
+                        context: grpc.ServicerContext) -> api.RecordDataMatchResponse:
+        match_id = handlers.record_data_match(self.deps, mapping.data_match(request), current_actor(),
+                                              Request.of(request))
+        return api.RecordDataMatchResponse(match_id=match_id, affected_case_ids=queries.match_affected(self.deps,
+                                                                                                      match_id))
+
+    def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
+        return api.GetCaseResponse(case=self._case(request.case_id.strip()))
+
+    def ListWork(self, request: api.ListWorkRequest, context: grpc.ServicerContext) -> api.ListWorkResponse:
+        items = queries.office_work(self.deps, office=request.office_code.strip() or current_actor().office_code,
+                                    stage=request.stage.strip(), overdue_only=request.overdue_only)
+        return mapping.work_items(items)
+
+    def _case(self, case_id: str) -> api.Case:
+        return mapping.case_message(queries.get_case(self.deps, case_id))
+
+
+def disability_servicer(deps: Deps) -> Callable[[grpc.Server], None]:
+    """An adder for `create_server(servicers=[...])`."""
+    servicer = DisabilityServicer(deps)
+    return lambda server: api_grpc.add_DisabilityServiceServicer_to_server(servicer, server)
