@@ -1,0 +1,87 @@
+"""What travels with relief's events, registered once on its units of work (bootstrap.py) and run in
+the recording transaction — never called by a handler, so none can forget one:
+
+* every limit of the procedure as a deadline (services/common/deadlines.py): scheduled when its
+  period starts, cancelled when its step is done; one that fires first is noted as overrun;
+* the read models of every case touched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from services.common.deadlines import cancel_deadline, schedule_deadline
+from services.common.kit import Change, Subscribers, UnitOfWork
+from services.relief.application.unit import runs_out_at
+from services.relief.domain import assistance as a
+from services.relief.domain import dibao as d
+from services.relief.domain import events as ev
+from services.relief.domain.rules import ASSISTANCE, DIBAO
+from services.relief.projections.read_models import refresh
+
+
+def _schedule(uow: UnitOfWork, change: Change, deadline_id: str, kind: str, last_day: date, rule: str) -> None:
+    schedule_deadline(uow.tx, deadline_id=deadline_id, kind=kind, case_stream_id=change.stream_id,
+                      due_at=runs_out_at(last_day), rule=rule, data=last_day.isoformat().encode(),
+                      provenance=change.provenance)
+
+
+def _cancel(uow: UnitOfWork, change: Change, deadline_id: str, why: object) -> None:
+    cancel_deadline(uow.tx, deadline_id, type(why).__name__, provenance=change.provenance)
+
+
+def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
+    case_id = change.stream_id
+    for event in change.events:
+        match event:
+            case ev.DibaoApplicationAccepted():
+                _schedule(uow, change, event.investigation_deadline_id, d.INVESTIGATION_DUE,
+                          event.investigation_due_on, f"{DIBAO} 3个工作日内启动调查")
+                _schedule(uow, change, event.decision_deadline_id, d.DECISION_DUE, event.decision_due_on,
+                          f"{DIBAO} 审核确认时限")
+            case ev.InvestigationStarted():
+                _cancel(uow, change, d.deadline_id(case_id, "investigation"), event)
+            case ev.PublicNoticeStarted():
+                _schedule(uow, change, event.deadline_id, d.NOTICE_ENDS, event.last_day, f"{DIBAO} 公示7天")
+            case ev.DibaoGranted():
+                _cancel(uow, change, d.deadline_id(case_id, "decision"), event)
+                _schedule(uow, change, event.review_deadline_id, d.REVIEW_DUE, event.review_due_on,
+                          f"{DIBAO} 动态管理 定期核查")
+            case ev.DibaoRefused():
+                _cancel(uow, change, d.deadline_id(case_id, "decision"), event)
+                _schedule(uow, change, event.notice_deadline_id, d.REFUSAL_NOTICE_DUE, event.notify_by,
+                          f"{DIBAO} 3个工作日内书面告知")
+            case ev.RefusalNotified():
+                _cancel(uow, change, d.deadline_id(case_id, "refusal-notice"), event)
+            case _:
+                pass
+
+
+def when_an_assistance_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
+    case_id = change.stream_id
+    for event in change.events:
+        match event:
+            case ev.AssistanceApplicationReceived():
+                _schedule(uow, change, event.decision_deadline_id, a.ASSISTANCE_DECISION_DUE, event.decision_due_on,
+                          f"{ASSISTANCE} 15个工作日内审批")
+            case ev.UrgentPaymentMade():
+                _schedule(uow, change, event.proof_deadline_id, a.PROOF_DUE, event.proof_due_on,
+                          f"{ASSISTANCE} 10个工作日内补齐手续")
+            case ev.ProofCompleted():
+                _cancel(uow, change, f"{case_id}-proof", event)
+            case ev.AssistanceGranted() | ev.AssistanceRefused() | ev.ReferredToRescueAgency():
+                _cancel(uow, change, f"{case_id}-decision", event)
+            case _:
+                pass
+
+
+def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence[Change]) -> None:
+    latest = {change.stream_id: change.after for change in changes}
+    refresh(uow.tx.connection, [case for case in latest.values() if isinstance(case, d.Dibao | a.Assistance)])
+
+
+def relief_subscribers() -> Subscribers:
+    return (Subscribers()
+            .on(d.Dibao, when_a_dibao_case_changes_keep_its_deadlines)
+            .on(a.Assistance, when_an_assistance_case_changes_keep_its_deadlines)
+            .on_commit(when_cases_change_refresh_the_read_models))

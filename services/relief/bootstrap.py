@@ -1,0 +1,72 @@
+"""The composition root of the relief service: everything built from the opened infrastructure.
+
+Importing this module builds nothing. `bootstrap(infrastructure)` wires one region's service over an
+open store, once; the host calls it through `definition()`, and tests call it on stores of their
+own — the same function either way. It makes sure the store has the tables of every component the
+service uses (TABLES)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import grpc
+
+from services.common import deadlines
+from services.common.calendars import CalendarInForce
+from services.common.deadlines import DeadlineHandler
+from services.common.handoff import ensure_owner
+from services.common.handoff import projections as handoff_projections
+from services.common.kit import UnitsOfWork
+from services.common.store import StoreTransaction
+from services.host.definition import Infrastructure, ServiceDefinition, Wiring
+from services.relief.adapters.payloads import CODEC
+from services.relief.application.reactions import deadline_handlers
+from services.relief.application.subscribers import relief_subscribers
+from services.relief.application.unit import SERVICE, Deps
+from services.relief.domain.settings import ReliefSettings
+from services.relief.entrypoints.grpc_server import relief_servicer
+from services.relief.projections import read_models
+
+# Its read models, its deadlines, and the hand-off tables that record who owns a case.
+TABLES = (read_models.TABLES, deadlines.TABLES, handoff_projections.TABLES)
+
+__all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
+
+
+@dataclass(frozen=True)
+class ReliefService:
+    """One region's relief service, wired: `servicer` for create_server, `deadline_handlers` for a
+    DeadlineScheduler over the same store, `wiring` as the host takes it."""
+
+    deps: Deps
+    servicer: Callable[[grpc.Server], None]
+    deadline_handlers: Mapping[str, DeadlineHandler]
+
+    @property
+    def wiring(self) -> Wiring:
+        return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers, handoff_hooks=None)
+
+
+def bootstrap(infrastructure: Infrastructure) -> ReliefService:
+    store, region = infrastructure.store, infrastructure.region
+    if store.service != SERVICE:
+        raise ValueError(f"the relief service needs a relief store, not a {store.service!r} one")
+    if store.region != region:
+        raise ValueError(f"store of region {store.region} given for region {region}")
+
+    def owner_check(tx: StoreTransaction, stream_id: str) -> None:
+        ensure_owner(tx, stream_id, region)
+
+    store.ensure_tables(*TABLES)
+    units = UnitsOfWork(store, CODEC, relief_subscribers(), owner_check=owner_check)
+    settings = infrastructure.settings or ReliefSettings()
+    deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
+                calendar_in_force=CalendarInForce(store, base=settings.calendar))
+    return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps))
+
+
+def definition() -> ServiceDefinition:
+    """The relief service as its host (and the catalogue) sees it."""
+    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: bootstrap(infrastructure).wiring,
+                             tables=TABLES)
