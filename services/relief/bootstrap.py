@@ -14,22 +14,26 @@ import grpc
 
 from services.common import deadlines
 from services.common.calendars import CalendarInForce
+from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.handoff import ensure_owner
 from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
-from services.common.store import StoreTransaction
+from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
+from services.common.registry import projection as registry_projection
+from services.common.store import EventStore, StoreTransaction
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.relief.adapters.payloads import CODEC
-from services.relief.application.reactions import deadline_handlers
+from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain.settings import ReliefSettings
 from services.relief.entrypoints.grpc_server import relief_servicer
 from services.relief.projections import read_models
 
-# Its read models, its deadlines, and the hand-off tables that record who owns a case.
-TABLES = (read_models.TABLES, deadlines.TABLES, handoff_projections.TABLES)
+# Its read models, the registry's view of the persons it claims, its deadlines, and the hand-off
+# tables that record who owns a case.
+TABLES = (read_models.TABLES, registry_projection.TABLES, deadlines.TABLES, handoff_projections.TABLES)
 
 __all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
 
@@ -37,15 +41,24 @@ __all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
 @dataclass(frozen=True)
 class ReliefService:
     """One region's relief service, wired: `servicer` for create_server, `deadline_handlers` for a
-    DeadlineScheduler over the same store, `wiring` as the host takes it."""
+    DeadlineScheduler over the same store, `on_registry_decision` and `on_decision_message(store,
+    raw, headers)` for the registry's decisions on the members' places, `wiring` as the host takes it."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
     deadline_handlers: Mapping[str, DeadlineHandler]
+    on_registry_decision: DecisionHandler
+    on_decision_message: Callable[[EventStore, bytes, Headers], bool]
 
     @property
     def wiring(self) -> Wiring:
-        return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers, handoff_hooks=None)
+        store = self.deps.store
+
+        def on_decisions(key: bytes | None, value: bytes, headers: Headers) -> None:
+            self.on_decision_message(store, value, headers)
+
+        return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
+                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=None)
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:
@@ -63,7 +76,10 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
     settings = infrastructure.settings or ReliefSettings()
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
-    return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps))
+    on_decision = when_registry_decides_note_the_members_place(deps)
+    return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps),
+                         on_registry_decision=on_decision,
+                         on_decision_message=decision_reaction(region, SERVICE, on_decision))
 
 
 def definition() -> ServiceDefinition:

@@ -1,18 +1,24 @@
-"""Reactions to relief's deadlines, each inside the transaction that fires the deadline: the public
+"""Reactions to the per-person registry's decisions on the members' 低保 places, and to relief's
+deadlines, each inside the transaction that fires the deadline: the public
 notice ends on its own; any other limit that falls due with its step not done is noted on the case
 as overrun (TimeLimitOverrun), so the office's "overdue" queue lists it until the step is done."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from services.common.deadlines import Deadline, DeadlineHandler
 from services.common.events import Actor
 from services.common.kit import Provenance
+from services.common.registry import DecisionHandler
+from services.common.registry.domain import Outcome, RegistryDecision
 from services.common.store import StoreTransaction
-from services.relief.application.unit import Deps, china_date
+from services.relief.application.unit import SERVICE, Deps, china_date
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
+
+log = logging.getLogger(__name__)
 
 # deadline kind → (the aggregate it concerns, the limit's name on the case)
 LIMITS: dict[str, tuple[type[d.Dibao] | type[a.Assistance], str]] = {
@@ -50,6 +56,30 @@ def when_a_limit_falls_due_note_the_overrun(deps: Deps, kind: str) -> DeadlineHa
         with deps.units.joining(tx, fired) as uow:
             case = uow.load(cls, deadline.case_stream_id)
             uow.record(case, case.note_overrun(china_date(fired.occurred_at), limit, due_on))
+    return react
+
+
+def when_registry_decides_note_the_members_place(deps: Deps) -> DecisionHandler:
+    """A decision on a member's DIBAO claim, addressed to this region's relief service: recorded on
+    the case (granted, or denied naming the holder), which the county's decision then rests on."""
+
+    def react(tx: StoreTransaction, decision: RegistryDecision) -> None:
+        if (decision.region, decision.service) != (deps.region, SERVICE):
+            return
+        if decision.outcome not in (Outcome.GRANTED, Outcome.DENIED, Outcome.EXPIRED):
+            return  # confirmed and released only acknowledge what this service asked for
+        provenance = Provenance(Actor.system(deps.region, "relief"), decision.case_id, decision.decision_id,
+                                deps.clock.now(), decision.trace)
+        with deps.units.joining(tx, provenance) as uow:
+            case = uow.find(d.Dibao, decision.case_id)
+            if case is None:
+                log.error("registry decision %s names %s, no 低保 case of region %s; ignored",
+                          decision.decision_id, decision.case_id, deps.region)
+                return
+            uow.record(case, case.record_registry_decision(
+                decision.citizen_id, decision.claim_id, decision.decision_id,
+                granted=decision.outcome == Outcome.GRANTED, holder_case_id=decision.holder_case_id,
+                holder_region=decision.holder_region))
     return react
 
 

@@ -1,6 +1,10 @@
 """What travels with relief's events, registered once on its units of work (bootstrap.py) and run in
 the recording transaction — never called by a handler, so none can forget one:
 
+* each member's one 低保 place in the per-person registry (claim kind DIBAO): claimed when the
+  application is accepted, confirmed when it is granted, released when it is refused or the
+  household tapers off (the registry then lets another region take the person);
+
 * every limit of the procedure as a deadline (services/common/deadlines.py): scheduled when its
   period starts, cancelled when its step is done; one that fires first is noted as overrun;
 * the read models of every case touched."""
@@ -12,6 +16,8 @@ from datetime import date
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
+from services.common.registry.claims import confirm_claim, release_claim, request_claim
+from services.common.registry.domain import ClaimKind
 from services.relief.application.unit import runs_out_at
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
@@ -57,6 +63,29 @@ def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change
                 pass
 
 
+def when_a_dibao_case_changes_keep_the_registry_in_step(uow: UnitOfWork, change: Change) -> None:
+    case = change.after
+    assert isinstance(case, d.Dibao)
+    for event, recorded in zip(change.events, change.recorded, strict=True):
+        who = change.provenance.correlated_with(case.case_id).caused_by(recorded.event_id)
+        match event:
+            case ev.DibaoApplicationAccepted():
+                for citizen in sorted(case.members):
+                    request_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                                  kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
+            case ev.DibaoGranted():
+                for citizen in sorted(case.members):
+                    confirm_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                                  kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
+            case ev.DibaoRefused() | ev.TaperOffStarted():
+                for citizen in sorted(case.places):
+                    release_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                                  kind=ClaimKind.DIBAO, case_id=case.case_id, reason=type(event).__name__,
+                                  provenance=who)
+            case _:
+                pass
+
+
 def when_an_assistance_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -> None:
     case_id = change.stream_id
     for event in change.events:
@@ -82,6 +111,7 @@ def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence
 
 def relief_subscribers() -> Subscribers:
     return (Subscribers()
+            .on(d.Dibao, when_a_dibao_case_changes_keep_the_registry_in_step)
             .on(d.Dibao, when_a_dibao_case_changes_keep_its_deadlines)
             .on(a.Assistance, when_an_assistance_case_changes_keep_its_deadlines)
             .on_commit(when_cases_change_refresh_the_read_models))

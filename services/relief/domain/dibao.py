@@ -28,7 +28,9 @@ from services.relief.domain.rules import (
     IncomeBelowStandard,
     NoticeRunsItsDays,
     ObjectionsAnswered,
+    OnePlacePerMember,
     RefusalGivesReasons,
+    RegistryAnswersFirst,
     StepInOrder,
     check,
     first_broken,
@@ -49,6 +51,14 @@ REVIEW_DUE = "relief.dibao.review_due"
 
 def deadline_id(case_id: str, what: str) -> str:
     return f"{case_id}-{what}"
+
+
+def claim_id_for(case_id: str, citizen_id: str) -> str:
+    """The member's 低保 claim in the per-person registry: deterministic, so a retry cannot claim twice."""
+    return f"{case_id}-{citizen_id}-dibao"
+
+
+PLACE_REQUESTED, PLACE_GRANTED = "requested", "granted"
 
 
 @dataclass
@@ -88,6 +98,8 @@ class Dibao(Aggregate):
     review_due_on: date | None = None
     review_deadline_id: str = ""
     overdue: list[str] = field(default_factory=list)  # limits overrun, not yet done
+    # citizen → "requested" | "granted" | the holder that denied it: each member's one 低保 place
+    places: dict[str, str] = field(default_factory=dict)
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -158,7 +170,11 @@ class Dibao(Aggregate):
               ObjectionsAnswered(tuple(k for k, v in self.objections.items() if not v)))
         members = list(self.members.values())
         computed = allowance(members, settings.standard(self.place, Area(self.area)) or 0)
-        broken = first_broken(IncomeBelowStandard(computed)) if approve else None
+        denied = tuple(f"{c} ({held})" for c, held in sorted(self.places.items())
+                       if held not in (PLACE_REQUESTED, PLACE_GRANTED))
+        if approve and not denied:
+            check(RegistryAnswersFirst(tuple(c for c, p in self.places.items() if p == PLACE_REQUESTED)))
+        broken = first_broken(OnePlacePerMember(denied), IncomeBelowStandard(computed)) if approve else None
         if approve and broken is None:
             unstable = self.unstable_income or has_working_age_member(members, today)
             months = settings.review_months_unstable if unstable else settings.review_months_stable
@@ -208,6 +224,17 @@ class Dibao(Aggregate):
                     for c in sorted(self.members)]
         return out
 
+    def record_registry_decision(self, citizen_id: str, claim_id: str, decision_id: str, *, granted: bool,
+                                 holder_case_id: str = "", holder_region: str = "") -> list[Any]:
+        """The registry's answer on a member's place; an answer for a claim no longer waited for
+        (the case was decided meanwhile, a redelivery) is recorded only while it can matter."""
+        if self.places.get(citizen_id) != PLACE_REQUESTED or claim_id != claim_id_for(self.case_id, citizen_id):
+            return []
+        if granted:
+            return [ev.MemberPlaceGranted(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id)]
+        return [ev.MemberPlaceDenied(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id,
+                                     holder_case_id=holder_case_id, holder_region=holder_region)]
+
     def note_overrun(self, today: date, limit: str, due_on: date) -> list[Any]:
         """A limit's deadline fired: recorded only when its step is still not done."""
         waiting = {"investigation": (ACCEPTED,), "decision": (ACCEPTED, INVESTIGATING, REVIEWED, IN_NOTICE,
@@ -233,6 +260,11 @@ class Dibao(Aggregate):
                     event.earned_income_fen, event.other_income_fen, event.disability_subsidy_fen, event.assets_fen)
             case ev.DibaoApplicationAccepted():
                 self.state, self.accepted_on, self.decision_due_on = ACCEPTED, event.accepted_on, event.decision_due_on
+                self.places = dict.fromkeys(self.members, PLACE_REQUESTED)  # claimed as it is accepted
+            case ev.MemberPlaceGranted():
+                self.places[event.citizen_id] = PLACE_GRANTED
+            case ev.MemberPlaceDenied():
+                self.places[event.citizen_id] = f"held by {event.holder_case_id or '?'} in {event.holder_region or '?'}"
             case ev.InvestigationStarted():
                 self.state, self.investigation_started_on = INVESTIGATING, event.started_on
                 self._done("investigation")

@@ -169,6 +169,26 @@ class TaperOffStarted:
 
 
 @dataclass(frozen=True)
+class MemberPlaceGranted:
+    """The per-person registry holds this member's one 低保 place for this case."""
+
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class MemberPlaceDenied:
+    """The member already enjoys 低保 elsewhere (the holder named): one place only."""
+
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+
+
+@dataclass(frozen=True)
 class TimeLimitOverrun:
     """A limit of the procedure passed with its step not done: listed as overdue for the office."""
 
@@ -235,7 +255,7 @@ DIBAO_EVENTS: tuple[type, ...] = (
     DibaoApplicationReceived, HouseholdMemberDeclared, DibaoApplicationAccepted, InvestigationStarted,
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
-    MemberLeftDibao, IncomeChangeRecorded, TaperOffStarted, TimeLimitOverrun,
+    MemberLeftDibao, IncomeChangeRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied, TimeLimitOverrun,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (
     AssistanceApplicationReceived, UrgentPaymentMade, ProofCompleted, ReferredToRescueAgency, AssistanceGranted,

@@ -178,6 +178,38 @@ class RefusalGivesReasons(Rule):
         return "a refusal is notified in writing with its reasons"
 
 
+@dataclass(frozen=True)
+class OnePlacePerMember(Rule):
+    """One household enjoys 低保 in one place only; each member's place is held by the per-person
+    registry (architecture invariant 5)."""
+
+    article: ClassVar[str] = f"{DIBAO} (一个家庭只能在一处享受最低生活保障)"
+    denied: tuple[str, ...]  # "<citizen> (held by <case> in <region>)"
+
+    def is_broken(self) -> bool:
+        return bool(self.denied)
+
+    @property
+    def message(self) -> str:
+        return f"a member already enjoys 低保 elsewhere: {'; '.join(self.denied)}"
+
+
+@dataclass(frozen=True)
+class RegistryAnswersFirst(Rule):
+    """No decision while the registry has not answered for every member: a refusal must rest on
+    settled facts (architecture invariant 9), so this refuses the command, records nothing."""
+
+    article: ClassVar[str] = f"{DIBAO} (一处享受) — Tongban invariant 5"
+    waiting: tuple[str, ...]
+
+    def is_broken(self) -> bool:
+        return bool(self.waiting)
+
+    @property
+    def message(self) -> str:
+        return f"the per-person registry has not answered yet for {len(self.waiting)} member(s); decide later"
+
+
 # -- 临时救助 --------------------------------------------------------------------------------------
 
 

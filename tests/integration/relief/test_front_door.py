@@ -26,6 +26,7 @@ from services.host import Infrastructure
 from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
 from tests.unit.relief.people import BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
+from tests.unit.relief.test_application import registry_decides
 from tongban.relief.v1 import relief_service_pb2 as api
 from tongban.relief.v1 import relief_service_pb2_grpc as api_grpc
 
@@ -88,8 +89,9 @@ def test_a_household_is_granted_dibao_through_the_front_door(window: Window) -> 
     retried = window.call("ApplyForDibao", api.ApplyForDibaoRequest(
         applicant_citizen_id=applicant, members=members, area="urban", request_id="apply-1"))
     assert retried.case_id == case_id, "a retry gets the first answer (invariant 9)"
+    window.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id))
+    assert registry_decides(window.service, case_id) == [True, True]  # as the decisions topic delivers them
     for method, request in (
-            ("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id)),
             ("StartInvestigation", api.StartInvestigationRequest(case_id=case_id)),
             ("RecordHomeVisit", api.RecordHomeVisitRequest(case_id=case_id, first_visitor="李明",
                                                            second_visitor="张华", findings="住房简陋")),

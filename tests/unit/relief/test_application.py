@@ -14,7 +14,10 @@ import pytest
 from services.common.clock import FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
+from services.common.events import TraceContext
 from services.common.kit import Request
+from services.common.registry import ClaimKind, RegistryDecision, claim_stream_id, decision_id, read_claim
+from services.common.registry.adapters import decision_to_proto
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.relief.application import handlers as h
@@ -22,6 +25,7 @@ from services.relief.application import queries
 from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
 from services.relief.domain import commands as c
+from services.relief.domain.dibao import claim_id_for
 from services.relief.projections.read_models import ReliefReadModels, case_events, relief_cases
 from tests.unit.relief.people import (
     BAOJI,
@@ -74,6 +78,23 @@ def _apply(service: ReliefService, **kwargs: object) -> str:
                              **kwargs)  # type: ignore[arg-type]
 
 
+def registry_decides(service: ReliefService, case_id: str, outcome: str = "granted", *,
+                     holder: tuple[str, str] = ("", "")) -> list[bool]:
+    """The registry's decision on every member's DIBAO claim, delivered as the decisions topic does."""
+    region, case = service.deps.region, queries.get_case(service.deps, case_id).case
+    taken = []
+    for person in sorted(case.members):
+        claim = claim_id_for(case_id, person)
+        decision = RegistryDecision(
+            decision_id=decision_id(region, "relief", claim, outcome), claim_id=claim, citizen_id=person,
+            kind=ClaimKind.DIBAO, case_id=case_id, region=region, service="relief", outcome=outcome,
+            holder_case_id=holder[0], holder_region=holder[1], holder_service="relief" if holder[0] else "",
+            decided_at=service.deps.clock.now(), correlation_id=case_id, trace=TraceContext())
+        taken.append(service.on_decision_message(service.deps.store, decision_to_proto(decision).SerializeToString(),
+                                                 None))
+    return taken
+
+
 def _state(service: ReliefService, case_id: str) -> str:
     return queries.get_case(service.deps, case_id).case.state
 
@@ -83,6 +104,7 @@ def test_the_procedure_runs_to_a_grant_paid_from_the_next_month(ningxia: ReliefS
     deps = ningxia.deps
     case_id = _apply(ningxia)
     h.accept_dibao(deps, c.CaseStep(case_id), CLERK)
+    assert registry_decides(ningxia, case_id) == [True, True]
     h.start_investigation(deps, c.CaseStep(case_id), CLERK)
     h.record_home_visit(deps, c.RecordHomeVisit(case_id, "李明", "张华", findings="住房简陋"), CLERK)
     h.record_democratic_review(deps, c.CaseStep(case_id, "评议通过"), CLERK)
@@ -100,6 +122,11 @@ def test_the_procedure_runs_to_a_grant_paid_from_the_next_month(ningxia: ReliefS
     h.decide_dibao(deps, c.Decide(case_id, True), CLERK)
     case = queries.get_case(deps, case_id).case
     assert (case.state, case.monthly_amount_fen, case.first_month) == ("granted", 62_000 * 2 - 20_000, "2026-04")
+    with deps.store.transaction() as tx:
+        claims = [[e.type.rsplit(".", 1)[-1] for e in tx.read_stream(claim_stream_id(claim_id_for(case_id, m)))]
+                  for m in sorted(case.members)]
+    assert claims == [["ClaimRequested", "RegistryDecisionRecorded", "ClaimConfirmed"]] * 2, \
+        "every member's place is claimed, granted and confirmed"
     [row] = queries.office_queue(deps, office_code=XINGQING_TOWNSHIP, queue="dibao_granted")
     assert row.case_id == case_id and row.monthly_amount_fen == 104_000
 
@@ -211,3 +238,28 @@ def test_a_travellers_emergency_is_helped_at_once_and_listed_until_documented(
     assert _state(sichuan, case_id) == "granted"
     assert queries.office_queue(deps, office_code=LIZHOU_TOWNSHIP, queue="overdue") == []
     assert [r.case_id for r in queries.household(deps, traveller)] == [case_id]
+
+
+def test_a_member_enjoying_dibao_elsewhere_is_a_recorded_refusal_and_the_places_are_released(
+        ningxia: ReliefService, clock: FakeClock) -> None:
+    """57号 一处享受: the registry denies a member (held in Sichuan); the county's grant becomes a
+    refusal naming the holder, and the household's other claims are released."""
+    deps = ningxia.deps
+    case_id = _apply(ningxia)
+    h.accept_dibao(deps, c.CaseStep(case_id), CLERK)
+    for step in (h.start_investigation,):
+        step(deps, c.CaseStep(case_id), CLERK)
+    h.record_home_visit(deps, c.RecordHomeVisit(case_id, "李明", "张华"), CLERK)
+    h.give_township_opinion(deps, c.GiveTownshipOpinion(case_id, True, ""), CLERK)
+    h.start_public_notice(deps, c.CaseStep(case_id), CLERK)
+    clock.set(china(2026, 3, 10, 9))
+    _fire(ningxia)
+    with pytest.raises(RuleViolation, match="RegistryAnswersFirst"):
+        h.decide_dibao(deps, c.Decide(case_id, True), CLERK)
+    registry_decides(ningxia, case_id, "denied", holder=("dibao-510000-0123456789abcdef", SICHUAN))
+    h.decide_dibao(deps, c.Decide(case_id, True), CLERK)
+    case = queries.get_case(deps, case_id).case
+    assert case.state == "refused" and "dibao-510000-0123456789abcdef" in case.refusal
+    with deps.store.transaction() as tx:
+        assert all(read_claim(tx, claim_id_for(case_id, m)).released is not None  # type: ignore[union-attr]
+                   for m in case.members)

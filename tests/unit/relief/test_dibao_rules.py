@@ -13,7 +13,7 @@ from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.kit.rules import Rule
 from services.relief.domain import events as ev
 from services.relief.domain import rules
-from services.relief.domain.dibao import Dibao, apply_for_dibao
+from services.relief.domain.dibao import Dibao, apply_for_dibao, claim_id_for
 from services.relief.domain.household import Member, add_months, allowance, month_after, validated_members
 from services.relief.domain.settings import Area, ReliefSettings, Standard
 from tests.unit.relief.people import LIZHOU, XINGQING, XINGQING_TOWNSHIP, member
@@ -110,8 +110,16 @@ def _run(case: Dibao, events: list[Any]) -> Dibao:
     return case.applied(events)
 
 
+def _granted_places(case: Dibao) -> Dibao:
+    """The registry grants every member's one 低保 place (decided elsewhere: invariant 5)."""
+    for citizen in sorted(case.members):
+        case = _run(case, case.record_registry_decision(citizen, claim_id_for(case.case_id, citizen), f"d-{citizen}",
+                                                        granted=True))
+    return case
+
+
 def _to_decision(case: Dibao, settings: ReliefSettings = SETTINGS) -> Dibao:
-    case = _run(case, case.accept(MONDAY, settings))
+    case = _granted_places(_run(case, case.accept(MONDAY, settings)))
     case = _run(case, case.start_investigation(MONDAY))
     case = _run(case, case.record_home_visit(MONDAY, "李明", "张华", by_county=case.relatives_flagged, findings="ok"))
     case = _run(case, case.give_township_opinion(MONDAY, recommends=True, reasons="符合条件"))
@@ -149,7 +157,7 @@ def test_steps_come_in_order() -> None:
 
 def test_the_public_notice_runs_seven_days_and_objections_are_answered_first() -> None:
     """57号 公示: 7 days; objections recorded during it and answered before the decision."""
-    case = _run(_case(), _case().accept(MONDAY, SETTINGS))
+    case = _granted_places(_run(_case(), _case().accept(MONDAY, SETTINGS)))
     case = _run(case, case.start_investigation(MONDAY))
     case = _run(case, case.record_home_visit(MONDAY, "李明", "张华", by_county=False, findings=""))
     case = _run(case, case.give_township_opinion(MONDAY, recommends=True, reasons=""))
@@ -234,3 +242,23 @@ def test_an_overrun_is_noted_only_while_its_step_is_not_done() -> None:
     case = _run(case, case.start_investigation(MONDAY))
     assert case.note_overrun(date(2026, 3, 6), "investigation", date(2026, 3, 5)) == []
     assert case.note_overrun(date(2026, 4, 20), "decision", date(2026, 4, 14))
+
+
+def test_one_place_per_member_the_registry_answers_before_the_county_decides() -> None:
+    """57号: one household enjoys 低保 in one place only — each member's place held by the registry."""
+    accepted = _run(_case(), _case().accept(MONDAY, SETTINGS))
+    assert set(accepted.places) == set(accepted.members)
+    waiting = _to_decision(_case())
+    waiting.places[next(iter(waiting.places))] = "requested"
+    with pytest.raises(RuleViolation, match="RegistryAnswersFirst"):
+        waiting.decide(date(2026, 3, 31), SETTINGS, approve=True, reasons="")
+    case = _to_decision(_case())
+    someone = sorted(case.members)[0]
+    case.places[someone] = "requested"
+    case = _run(case, case.record_registry_decision(someone, claim_id_for(case.case_id, someone), "d-x",
+                                                    granted=False, holder_case_id="dibao-510000-9",
+                                                    holder_region="510000"))
+    [refused] = case.decide(date(2026, 3, 31), SETTINGS, approve=True, reasons="")
+    assert isinstance(refused, ev.DibaoRefused) and refused.rule == "OnePlacePerMember"
+    assert "dibao-510000-9" in refused.reasons
+    assert case.record_registry_decision(someone, claim_id_for(case.case_id, someone), "d-y", granted=True) == []

@@ -237,6 +237,30 @@ class TaperOffStarted(_message.Message):
     last_month: str
     def __init__(self, started_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., last_month: _Optional[str] = ...) -> None: ...
 
+class MemberPlaceGranted(_message.Message):
+    __slots__ = ("citizen_id", "claim_id", "decision_id")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+    def __init__(self, citizen_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ...) -> None: ...
+
+class MemberPlaceDenied(_message.Message):
+    __slots__ = ("citizen_id", "claim_id", "decision_id", "holder_case_id", "holder_region")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_REGION_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+    def __init__(self, citizen_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ...) -> None: ...
+
 class TimeLimitOverrun(_message.Message):
     __slots__ = ("limit", "due_on", "noted_on")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
