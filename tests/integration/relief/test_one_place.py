@@ -1,0 +1,96 @@
+"""One 低保 place per person across regions (民发〔2021〕57号: 一处享受; architecture invariant 5),
+decided by the real registry worker over the broker: a grandmother granted 低保 in Guangyuan
+(Sichuan) is denied a place in a Yinchuan (Ningxia) household's application, which the county
+then refuses naming the holder; once the Sichuan household tapers off, her place is released and
+a new application in Yinchuan gets it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.relief.application.unit import CHINA
+from tests.integration.relief.exchange import Region, region, registry_worker
+from tests.support import wait_until
+from tests.unit.relief.people import LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
+from tongban.relief.v1 import relief_service_pb2 as api
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+START = datetime(2026, 3, 2, 9, tzinfo=CHINA).astimezone(UTC)  # a Monday
+YINCHUAN = clerk()
+GUANGYUAN = clerk(LIZHOU_TOWNSHIP, SICHUAN)
+
+
+@pytest.fixture(scope="module")
+def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region]]:
+    prefix = f"t.relief-one-place.{uuid.uuid4().hex[:10]}"
+    data = tmp_path_factory.mktemp("relief-nation")
+    with registry_worker(kafka_broker.bootstrap, prefix, data / "registry"), \
+            region(NINGXIA, kafka_broker.bootstrap, prefix, data, START) as ningxia, \
+            region(SICHUAN, kafka_broker.bootstrap, prefix, data, START) as sichuan:
+        yield ningxia, sichuan
+
+
+def _member(person: str, relation: str, hukou: str, earned: int = 0) -> api.MemberInput:
+    return api.MemberInput(citizen_id=person, name="成员", relation=relation, hukou_region=hukou,
+                           earned_income_fen=earned)
+
+
+def _places_answered(here: Region, case_id: str, actor: Any) -> Any:
+    def answered() -> Any:
+        case = here.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case
+        types = [h.type.rsplit(".", 1)[-1] for h in case.history]
+        members = types.count("HouseholdMemberDeclared")
+        done = types.count("MemberPlaceGranted") + types.count("MemberPlaceDenied")
+        return case if done == members else None
+    return wait_until(answered, timeout=90, what=f"the registry's answers for {case_id}")
+
+
+def _to_decision(here: Region, actor: Any, applicant: str, members: list[api.MemberInput]) -> str:
+    case_id = here.call("ApplyForDibao", api.ApplyForDibaoRequest(applicant_citizen_id=applicant, members=members,
+                                                                  area="urban"), actor).case_id
+    here.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id), actor)
+    _places_answered(here, case_id, actor)
+    here.call("StartInvestigation", api.StartInvestigationRequest(case_id=case_id), actor)
+    here.call("RecordHomeVisit", api.RecordHomeVisitRequest(case_id=case_id, first_visitor="李明",
+                                                            second_visitor="张华"), actor)
+    here.call("GiveTownshipOpinion", api.GiveTownshipOpinionRequest(case_id=case_id, recommends=True), actor)
+    here.call("StartPublicNotice", api.StartPublicNoticeRequest(case_id=case_id), actor)
+    here.clock.advance(timedelta(days=8))  # the host's scheduler ends the notice
+    wait_until(lambda: here.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case.summary.state
+               == "awaiting_decision", timeout=30, what=f"the notice of {case_id} to end")
+    return case_id
+
+
+def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region]) -> None:
+    ningxia, sichuan = nation
+    grandmother = citizen(date(1950, 2, 1), address=LIZHOU)
+    son = citizen(date(1975, 2, 1), address=LIZHOU)
+    held = _to_decision(sichuan, GUANGYUAN, son, [_member(son, "self", LIZHOU, 10_000),
+                                                 _member(grandmother, "parent", LIZHOU)])
+    assert sichuan.call("DecideDibao", api.DecideDibaoRequest(case_id=held, approve=True), GUANGYUAN).state == \
+        "granted"
+
+    daughter = citizen(date(1980, 2, 1))
+    elsewhere = _to_decision(ningxia, YINCHUAN, daughter, [_member(daughter, "self", XINGQING),
+                                                           _member(grandmother, "parent", LIZHOU)])
+    refused = ningxia.call("DecideDibao", api.DecideDibaoRequest(case_id=elsewhere, approve=True), YINCHUAN)
+    assert refused.state == "refused"
+    case = ningxia.call("GetCase", api.GetCaseRequest(case_id=elsewhere), YINCHUAN).case
+    [denied] = [h.payload_json for h in case.history if h.type.endswith("MemberPlaceDenied")]
+    assert held in denied and grandmother in denied
+    [refusal] = [h.payload_json for h in case.history if h.type.endswith("DibaoRefused")]
+    assert "OnePlacePerMember" in refusal and held in refusal
+
+    # The Sichuan household's income rises above the standard: 渐退, and its places are released.
+    sichuan.call("RecordIncomeChange", api.RecordIncomeChangeRequest(case_id=held, citizen_id=son,
+                                                                     earned_income_fen=200_000), GUANGYUAN)
+    again = _to_decision(ningxia, YINCHUAN, daughter, [_member(daughter, "self", XINGQING),
+                                                       _member(grandmother, "parent", LIZHOU)])
+    assert ningxia.call("DecideDibao", api.DecideDibaoRequest(case_id=again, approve=True), YINCHUAN).state == \
+        "granted"
