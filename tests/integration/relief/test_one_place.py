@@ -2,7 +2,8 @@
 decided by the real registry worker over the broker: a grandmother granted 低保 in Guangyuan
 (Sichuan) is denied a place in a Yinchuan (Ningxia) household's application, which the county
 then refuses naming the holder; once the Sichuan household tapers off, her place is released and
-a new application in Yinchuan gets it."""
+a new application in Yinchuan gets it. The per-member "entered 低保" / "left 低保" events the
+disability service relies on are published on the relief events topic."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
+from services.common.events import RecordedEvent
 from services.relief.application.unit import CHINA
-from tests.integration.relief.exchange import Region, region, registry_worker
+from tests.integration.relief.exchange import SERVICE_TOPIC, Region, region, registry_worker
 from tests.support import wait_until
 from tests.unit.relief.people import LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
 from tongban.relief.v1 import relief_service_pb2 as api
@@ -27,13 +30,26 @@ GUANGYUAN = clerk(LIZHOU_TOWNSHIP, SICHUAN)
 
 
 @pytest.fixture(scope="module")
-def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region]]:
+def nation(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, Region, Any]]:
     prefix = f"t.relief-one-place.{uuid.uuid4().hex[:10]}"
     data = tmp_path_factory.mktemp("relief-nation")
     with registry_worker(kafka_broker.bootstrap, prefix, data / "registry"), \
             region(NINGXIA, kafka_broker.bootstrap, prefix, data, START) as ningxia, \
             region(SICHUAN, kafka_broker.bootstrap, prefix, data, START) as sichuan:
-        yield ningxia, sichuan
+        yield ningxia, sichuan, lambda: _published(kafka_broker.bootstrap, f"{prefix}.{SERVICE_TOPIC}")
+
+
+def _published(bootstrap: str, topic: str) -> list[RecordedEvent]:
+    """Every relief event on the events topic, as the disability service's consumer sees them."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=1000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return [RecordedEvent.from_bytes(record.value) for record in consumer]
+    finally:
+        consumer.close()
 
 
 def _member(person: str, relation: str, hukou: str, earned: int = 0) -> api.MemberInput:
@@ -67,8 +83,8 @@ def _to_decision(here: Region, actor: Any, applicant: str, members: list[api.Mem
     return case_id
 
 
-def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region]) -> None:
-    ningxia, sichuan = nation
+def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region, Any]) -> None:
+    ningxia, sichuan, published = nation
     grandmother = citizen(date(1950, 2, 1), address=LIZHOU)
     son = citizen(date(1975, 2, 1), address=LIZHOU)
     held = _to_decision(sichuan, GUANGYUAN, son, [_member(son, "self", LIZHOU, 10_000),
@@ -90,6 +106,12 @@ def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region]) 
     # The Sichuan household's income rises above the standard: 渐退, and its places are released.
     sichuan.call("RecordIncomeChange", api.RecordIncomeChangeRequest(case_id=held, citizen_id=son,
                                                                      earned_income_fen=200_000), GUANGYUAN)
+    def entered_and_left() -> bool:
+        seen = {(e.type.rsplit(".", 1)[-1], e.message().citizen_id) for e in published()  # type: ignore[attr-defined]
+                if e.type.endswith(("MemberEnteredDibao", "MemberLeftDibao")) and e.stream_id == held}
+        return {("MemberEnteredDibao", grandmother), ("MemberLeftDibao", grandmother)} <= seen
+    wait_until(entered_and_left, timeout=60, what="the events the disability service relies on, published")
+
     again = _to_decision(ningxia, YINCHUAN, daughter, [_member(daughter, "self", XINGQING),
                                                        _member(grandmother, "parent", LIZHOU)])
     assert ningxia.call("DecideDibao", api.DecideDibaoRequest(case_id=again, approve=True), YINCHUAN).state == \
