@@ -16,7 +16,7 @@ from services.common import deadlines
 from services.common.calendars import CalendarInForce
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
-from services.common.handoff import ensure_owner
+from services.common.handoff import HandoffHooks, ensure_owner
 from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
@@ -24,6 +24,7 @@ from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.relief.adapters.payloads import CODEC
+from services.relief.application.handoffs import economic_check_hooks
 from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
@@ -42,13 +43,15 @@ __all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
 class ReliefService:
     """One region's relief service, wired: `servicer` for create_server, `deadline_handlers` for a
     DeadlineScheduler over the same store, `on_registry_decision` and `on_decision_message(store,
-    raw, headers)` for the registry's decisions on the members' places, `wiring` as the host takes it."""
+    raw, headers)` for the registry's decisions on the members' places, `handoff_hooks` for the family
+    economic checks asked of and by other regions (handoffs.py), `wiring` as the host takes it."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
     deadline_handlers: Mapping[str, DeadlineHandler]
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
+    handoff_hooks: HandoffHooks
 
     @property
     def wiring(self) -> Wiring:
@@ -58,7 +61,7 @@ class ReliefService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=None)
+                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks)
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:
@@ -72,14 +75,15 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
         ensure_owner(tx, stream_id, region)
 
     store.ensure_tables(*TABLES)
-    units = UnitsOfWork(store, CODEC, relief_subscribers(), owner_check=owner_check)
     settings = infrastructure.settings or ReliefSettings()
+    units = UnitsOfWork(store, CODEC, relief_subscribers(settings), owner_check=owner_check)
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_note_the_members_place(deps)
     return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps),
                          on_registry_decision=on_decision,
-                         on_decision_message=decision_reaction(region, SERVICE, on_decision))
+                         on_decision_message=decision_reaction(region, SERVICE, on_decision),
+                         handoff_hooks=economic_check_hooks(deps))
 
 
 def definition() -> ServiceDefinition:

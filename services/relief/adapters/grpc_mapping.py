@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.events import RecordedEvent, to_micros
 from services.relief.application.queries import CaseWithHistory
 from services.relief.domain import commands as c
+from services.relief.domain.events import EconomicCheckAnswered
 from services.relief.domain.household import Member
 from services.relief.projections.read_models import CaseRow, case_view
 from tongban.common.v1 import types_pb2
@@ -28,6 +29,13 @@ def apply_for_assistance(r: api.ApplyForAssistanceRequest) -> c.ApplyForAssistan
     on = date(r.emergency_on.year, r.emergency_on.month, r.emergency_on.day) if r.HasField("emergency_on") else None
     return c.ApplyForAssistance(r.citizen_id.strip(), r.name, r.emergency_place, on, r.cause, r.kind,
                                 r.hukou_region, r.residence_permit_region)
+
+
+def economic_check_answer(r: api.AnswerEconomicCheckRequest) -> EconomicCheckAnswered:
+    """What the region of the 户籍 found; the member and region are filled in from the hand-off."""
+    return EconomicCheckAnswered(handoff_id=r.handoff_id, citizen_id="", from_region="",
+                                 monthly_income_fen=r.monthly_income_fen, deposits_fen=r.deposits_fen,
+                                 vehicles=r.vehicles, properties=r.properties, businesses=r.businesses, note=r.note)
 
 
 def step(r: object, text_field: str = "") -> c.CaseStep:

@@ -79,7 +79,8 @@ def accept_dibao(deps: Deps, cmd: c.CaseStep, actor: Actor, request: Request | N
 
 
 def start_investigation(deps: Deps, cmd: c.CaseStep, actor: Actor, request: Request | None = None) -> str:
-    return _step(deps, actor, request, Dibao, cmd.case_id, lambda case, today, s: case.start_investigation(today))
+    return _step(deps, actor, request, Dibao, cmd.case_id,
+                 lambda case, today, s: case.start_investigation(today, deps.region))
 
 
 def record_home_visit(deps: Deps, cmd: c.RecordHomeVisit, actor: Actor, request: Request | None = None) -> str:

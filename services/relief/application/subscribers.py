@@ -5,6 +5,8 @@ the recording transaction — never called by a handler, so none can forget one:
   application is accepted, confirmed when it is granted, released when it is refused or the
   household tapers off (the registry then lets another region take the person);
 
+* a family economic check of a member whose 户籍 is elsewhere as a recorded hand-off to that region
+  (REQUEST_WORK, 多地联办), sent as the request is recorded (handoffs.py records the answer);
 * every limit of the procedure as a deadline (services/common/deadlines.py): scheduled when its
   period starts, cancelled when its step is done; one that fires first is noted as overrun;
 * the read models of every case touched."""
@@ -15,14 +17,18 @@ from collections.abc import Sequence
 from datetime import date
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
+from services.common.handoff import request_work
 from services.common.kit import Change, Subscribers, UnitOfWork
+from services.common.kit.unit_of_work import ChangeSubscriber
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind
+from services.relief.adapters.payloads import CODEC
 from services.relief.application.unit import runs_out_at
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
 from services.relief.domain import events as ev
 from services.relief.domain.rules import ASSISTANCE, DIBAO
+from services.relief.domain.settings import ReliefSettings
 from services.relief.projections.read_models import refresh
 
 
@@ -109,8 +115,24 @@ def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence
     refresh(uow.tx.connection, [case for case in latest.values() if isinstance(case, d.Dibao | a.Assistance)])
 
 
-def relief_subscribers() -> Subscribers:
+def when_a_check_is_requested_hand_it_to_the_hukou_region(settings: ReliefSettings) -> ChangeSubscriber:
+    """多地联办: each EconomicCheckRequested is sent as a REQUEST_WORK hand-off, in its transaction."""
+
+    def send(uow: UnitOfWork, change: Change) -> None:
+        for event, recorded in zip(change.events, change.recorded, strict=True):
+            if isinstance(event, ev.EconomicCheckRequested):
+                request_work(uow.tx, case_id=change.stream_id, to_region=event.to_region, work=d.ECONOMIC_CHECK_WORK,
+                             accept_within=settings.economic_check_accept_within,
+                             answer_within=settings.economic_check_answer_within, actor=change.provenance.actor,
+                             case_snapshot=CODEC.to_message(event), handoff_id=event.handoff_id,
+                             occurred_at=change.provenance.occurred_at, causation_id=recorded.event_id,
+                             trace=change.provenance.trace)
+    return send
+
+
+def relief_subscribers(settings: ReliefSettings | None = None) -> Subscribers:
     return (Subscribers()
+            .on(d.Dibao, when_a_check_is_requested_hand_it_to_the_hukou_region(settings or ReliefSettings()))
             .on(d.Dibao, when_a_dibao_case_changes_keep_the_registry_in_step)
             .on(d.Dibao, when_a_dibao_case_changes_keep_its_deadlines)
             .on(a.Assistance, when_an_assistance_case_changes_keep_its_deadlines)

@@ -24,6 +24,7 @@ from services.relief.domain.household import (
 )
 from services.relief.domain.rules import (
     CountyVisitsFlaggedHousehold,
+    EconomicChecksAnswered,
     HomeVisitByTwoStaff,
     IncomeBelowStandard,
     NoticeRunsItsDays,
@@ -35,7 +36,7 @@ from services.relief.domain.rules import (
     check,
     first_broken,
 )
-from services.relief.domain.settings import Area, ReliefSettings
+from services.relief.domain.settings import Area, ReliefSettings, contains
 
 RECEIVED, ACCEPTED, INVESTIGATING = "received", "accepted", "investigating"
 REVIEWED, IN_NOTICE, AWAITING_DECISION = "reviewed", "in_notice", "awaiting_decision"
@@ -59,6 +60,18 @@ def claim_id_for(case_id: str, citizen_id: str) -> str:
 
 
 PLACE_REQUESTED, PLACE_GRANTED = "requested", "granted"
+CHECK_REQUESTED, CHECK_ANSWERED, CHECK_REFUSED = "requested", "answered", "refused"
+ECONOMIC_CHECK_WORK = "relief.family_economic_check"  # the hand-off's work (多地联办)
+
+
+def check_handoff_id(case_id: str, citizen_id: str) -> str:
+    """Deterministic, so a retried step cannot ask twice."""
+    return f"{case_id}-check-{citizen_id}"
+
+
+def region_of_hukou(hukou_region: str) -> str:
+    """The deployment that keeps a county's records: its province (GB/T 2260 first two digits)."""
+    return hukou_region[:2] + "0000"
 
 
 @dataclass
@@ -100,6 +113,8 @@ class Dibao(Aggregate):
     overdue: list[str] = field(default_factory=list)  # limits overrun, not yet done
     # citizen → "requested" | "granted" | the holder that denied it: each member's one 低保 place
     places: dict[str, str] = field(default_factory=dict)
+    # hand-off id → "requested" | "answered" | "refused": checks asked of other regions (多地联办)
+    checks: dict[str, str] = field(default_factory=dict)
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -114,9 +129,24 @@ class Dibao(Aggregate):
             investigation_deadline_id=deadline_id(self.case_id, "investigation"),
             decision_deadline_id=deadline_id(self.case_id, "decision"))]
 
-    def start_investigation(self, today: date) -> list[Any]:
+    def start_investigation(self, today: date, region: str = "") -> list[Any]:
+        """The investigation starts; a member whose 户籍 lies outside `region` is checked by the
+        region of their 户籍, on request (多地联办: that region assists with the check)."""
         check(StepInOrder(self.state, (ACCEPTED,), "start the family economic investigation of"))
-        return [ev.InvestigationStarted(started_on=today)]
+        elsewhere = [m for m in self.members.values() if region and not contains(region, m.hukou_region)]
+        return [ev.InvestigationStarted(started_on=today)] + [ev.EconomicCheckRequested(
+            handoff_id=check_handoff_id(self.case_id, m.citizen_id), case_id=self.case_id, citizen_id=m.citizen_id,
+            name=m.name, hukou_region=m.hukou_region, to_region=region_of_hukou(m.hukou_region), requested_on=today)
+            for m in sorted(elsewhere, key=lambda m: m.citizen_id)]
+
+    def record_check_answer(self, answer: ev.EconomicCheckAnswered) -> list[Any]:
+        """The other region's findings, recorded as they arrived (once; a redelivery adds nothing)."""
+        return [answer] if self.checks.get(answer.handoff_id) == CHECK_REQUESTED else []
+
+    def record_check_refusal(self, handoff_id: str, citizen_id: str, reason: str) -> list[Any]:
+        if self.checks.get(handoff_id) != CHECK_REQUESTED:
+            return []
+        return [ev.EconomicCheckRefused(handoff_id=handoff_id, citizen_id=citizen_id, reason=reason)]
 
     def record_home_visit(self, today: date, first_visitor: str, second_visitor: str, *, by_county: bool,
                           findings: str) -> list[Any]:
@@ -134,7 +164,8 @@ class Dibao(Aggregate):
         check(StepInOrder(self.state, (INVESTIGATING,), "give the township's opinion on"),
               StepInOrder("visited" if self.visitors else "not visited", ("visited",),
                           "give an opinion (no home visit recorded) on"),
-              CountyVisitsFlaggedHousehold(self.relatives_flagged, self.county_visited))
+              CountyVisitsFlaggedHousehold(self.relatives_flagged, self.county_visited),
+              EconomicChecksAnswered(tuple(h for h, state in sorted(self.checks.items()) if state == CHECK_REQUESTED)))
         return [ev.TownshipOpinionGiven(given_on=today, recommends=recommends, reasons=reasons.strip())]
 
     def start_public_notice(self, today: date, settings: ReliefSettings) -> list[Any]:
@@ -261,6 +292,12 @@ class Dibao(Aggregate):
             case ev.DibaoApplicationAccepted():
                 self.state, self.accepted_on, self.decision_due_on = ACCEPTED, event.accepted_on, event.decision_due_on
                 self.places = dict.fromkeys(self.members, PLACE_REQUESTED)  # claimed as it is accepted
+            case ev.EconomicCheckRequested():
+                self.checks[event.handoff_id] = CHECK_REQUESTED
+            case ev.EconomicCheckAnswered():
+                self.checks[event.handoff_id] = CHECK_ANSWERED
+            case ev.EconomicCheckRefused():
+                self.checks[event.handoff_id] = CHECK_REFUSED
             case ev.MemberPlaceGranted():
                 self.places[event.citizen_id] = PLACE_GRANTED
             case ev.MemberPlaceDenied():

@@ -169,6 +169,43 @@ class TaperOffStarted:
 
 
 @dataclass(frozen=True)
+class EconomicCheckRequested:
+    """家庭经济状况核对 of a member whose 户籍 is in another region: a recorded hand-off
+    (REQUEST_WORK) to that region, answered with its findings (多地联办)."""
+
+    handoff_id: str
+    case_id: str
+    citizen_id: str
+    name: str
+    hukou_region: str
+    to_region: str
+    requested_on: date
+
+
+@dataclass(frozen=True)
+class EconomicCheckAnswered:
+    """The region of the member's 户籍 answered with what its records show (monthly amounts and
+    counts); sent back as the hand-off's outcome and recorded in the case as it arrived."""
+
+    handoff_id: str
+    citizen_id: str
+    from_region: str
+    monthly_income_fen: int
+    deposits_fen: int
+    vehicles: int
+    properties: int
+    businesses: int
+    note: str
+
+
+@dataclass(frozen=True)
+class EconomicCheckRefused:
+    handoff_id: str
+    citizen_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class MemberPlaceGranted:
     """The per-person registry holds this member's one 低保 place for this case."""
 
@@ -256,6 +293,7 @@ DIBAO_EVENTS: tuple[type, ...] = (
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
     MemberLeftDibao, IncomeChangeRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied, TimeLimitOverrun,
+    EconomicCheckRequested, EconomicCheckAnswered, EconomicCheckRefused,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (
     AssistanceApplicationReceived, UrgentPaymentMade, ProofCompleted, ReferredToRescueAgency, AssistanceGranted,

@@ -105,6 +105,22 @@ class HomeVisitByTwoStaff(Rule):
 
 
 @dataclass(frozen=True)
+class EconomicChecksAnswered(Rule):
+    """Members whose 户籍 is elsewhere are checked by that region (it assists with the family
+    economic check): the township gives its opinion once every answer is in."""
+
+    article: ClassVar[str] = f"{DIBAO} 第二章 (户籍所在地协助核对家庭经济状况) — 多地联办"
+    waiting: tuple[str, ...]
+
+    def is_broken(self) -> bool:
+        return bool(self.waiting)
+
+    @property
+    def message(self) -> str:
+        return f"family economic checks asked of other regions are not answered yet: {', '.join(self.waiting)}"
+
+
+@dataclass(frozen=True)
 class CountyVisitsFlaggedHousehold(Rule):
     """Households of civil-affairs staff's or cadres' relatives are filed separately and the county
     visits them itself before the township gives its opinion."""

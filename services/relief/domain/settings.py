@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from services.common.working_days import NATIONAL, Calendar
@@ -83,6 +84,10 @@ class ReliefSettings:
     # Citizen IDs of civil-affairs staff and village/community cadres, and their close relatives, as
     # the region files them (近亲属备案): an application naming one is flagged.
     staff_and_cadre_relatives: frozenset[str] = frozenset()
+    # 多地联办: a family economic check asked of the region of a member's 户籍 is taken on within a
+    # day and answered within 10 days (then it is overdue on both sides).
+    economic_check_accept_within: timedelta = timedelta(days=1)
+    economic_check_answer_within: timedelta = timedelta(days=10)
     # 临时救助 (国发〔2014〕47号): 先行救助 ceiling per case, proof within 10 working days of the
     # emergency, a decision within 15 working days of acceptance, once a year per cause.
     urgent_ceiling_fen: int = 100_000

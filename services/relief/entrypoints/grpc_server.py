@@ -19,7 +19,7 @@ from services.common.grpc_context import current_actor
 from services.common.kit import Request
 from services.relief.adapters import grpc_mapping as mapping
 from services.relief.application import handlers as h
-from services.relief.application import queries
+from services.relief.application import handoffs, queries
 from services.relief.application.unit import Deps
 from services.relief.domain import commands as c
 from tongban.relief.v1 import relief_service_pb2 as api
@@ -53,6 +53,12 @@ COMMANDS: dict[str, tuple[Callable[[Any], Any], Callable[..., str]]] = {
 class ReliefServicer(api_grpc.ReliefServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+
+    def AnswerEconomicCheck(self, request: api.AnswerEconomicCheckRequest,
+                            context: grpc.ServicerContext) -> api.AnswerEconomicCheckResponse:
+        handoff_id = handoffs.answer_economic_check(self.deps, mapping.economic_check_answer(request),
+                                                    current_actor(), Request.of(request))
+        return api.AnswerEconomicCheckResponse(handoff_id=handoff_id, state="completed")
 
     def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
         return api.GetCaseResponse(case=mapping.case_message(queries.get_case(self.deps, request.case_id)))

@@ -77,6 +77,16 @@ ACTIONS: dict[str, dict[str, tuple[str, tuple[str, ...], tuple[Option, ...], str
             ("--earned", "earned_income_fen", {"type": int, "default": 0}),
             ("--other", "other_income_fen", {"type": int, "default": 0})), "a member's monthly income changed"),
     },
+    "check": {
+        "answer": ("AnswerEconomicCheck", ("handoff_id",), (
+            ("--income-fen", "monthly_income_fen", {"type": int, "default": 0}),
+            ("--deposits-fen", "deposits_fen", {"type": int, "default": 0}),
+            ("--vehicles", "vehicles", {"type": int, "default": 0}),
+            ("--properties", "properties", {"type": int, "default": 0}),
+            ("--businesses", "businesses", {"type": int, "default": 0}),
+            ("--note", "note", {"default": ""})),
+            "家庭经济状况核对: answer a check another region asked of yours"),
+    },
     "assistance": {
         "apply": ("ApplyForAssistance", ("citizen_id", "name"), (
             ("--place", "emergency_place", {"required": True, "help": "county where the emergency happened"}),
@@ -102,11 +112,11 @@ SAMPLES = {"case_id": "dibao-640000-…", "applicant_citizen_id": "6401041960050
            "citizen_id": "640104196005010011",
            "first_visitor": "李明", "second_visitor": "张华", "outcome": "评议通过", "objection": "邻居反映有车辆",
            "objection_id": "objection-1", "answer": "车辆已出售", "reference": "兴民低字〔2026〕3号", "name": "陈旅",
-           "documents": "医院证明", "reason": "无固定住所"}
+           "documents": "医院证明", "reason": "无固定住所", "handoff_id": "dibao-640000-…-check-610302…"}
 EXTRA = {"ApplyForDibao": " --member 640104196005010011,王芳,self,640104 --area urban",
          "ApplyForAssistance": " --place 510802 --on 2026-03-02 --cause traffic_accident --kind urgent",
          "PayUrgently": " --amount-fen 80000", "DecideAssistance": " --amount-fen 80000",
-         "RecordIncomeChange": " --earned 130000"}
+         "RecordIncomeChange": " --earned 130000", "AnswerEconomicCheck": " --income-fen 150000 --vehicles 1"}
 
 
 def _example(kind: str, action: str, rpc: str, positional: tuple[str, ...]) -> str:
@@ -199,6 +209,8 @@ def format_answer(answer: Any, *, history: bool = False) -> str:
             lines += [f"    v{h.version:<3} {h.type.rsplit('.', 1)[-1]:<32} {h.actor}  {h.payload_json}"
                       for h in answer.history]
         return "\n".join(lines)
+    if name == "AnswerEconomicCheckResponse":
+        return f"{answer.handoff_id}  {answer.state.upper()}"
     extra = f"  objection {answer.objection_id}" if name == "RaiseObjectionResponse" else ""
     return f"{answer.case_id}  {answer.state.upper()}{extra}"
 

@@ -237,6 +237,56 @@ class TaperOffStarted(_message.Message):
     last_month: str
     def __init__(self, started_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., last_month: _Optional[str] = ...) -> None: ...
 
+class EconomicCheckRequested(_message.Message):
+    __slots__ = ("handoff_id", "case_id", "citizen_id", "name", "hukou_region", "to_region", "requested_on")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HUKOU_REGION_FIELD_NUMBER: _ClassVar[int]
+    TO_REGION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_ON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    case_id: str
+    citizen_id: str
+    name: str
+    hukou_region: str
+    to_region: str
+    requested_on: _types_pb2.Date
+    def __init__(self, handoff_id: _Optional[str] = ..., case_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., to_region: _Optional[str] = ..., requested_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
+
+class EconomicCheckAnswered(_message.Message):
+    __slots__ = ("handoff_id", "citizen_id", "from_region", "monthly_income_fen", "deposits_fen", "vehicles", "properties", "businesses", "note")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_REGION_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_INCOME_FEN_FIELD_NUMBER: _ClassVar[int]
+    DEPOSITS_FEN_FIELD_NUMBER: _ClassVar[int]
+    VEHICLES_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    BUSINESSES_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    citizen_id: str
+    from_region: str
+    monthly_income_fen: int
+    deposits_fen: int
+    vehicles: int
+    properties: int
+    businesses: int
+    note: str
+    def __init__(self, handoff_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., from_region: _Optional[str] = ..., monthly_income_fen: _Optional[int] = ..., deposits_fen: _Optional[int] = ..., vehicles: _Optional[int] = ..., properties: _Optional[int] = ..., businesses: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+
+class EconomicCheckRefused(_message.Message):
+    __slots__ = ("handoff_id", "citizen_id", "reason")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    citizen_id: str
+    reason: str
+    def __init__(self, handoff_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class MemberPlaceGranted(_message.Message):
     __slots__ = ("citizen_id", "claim_id", "decision_id")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]

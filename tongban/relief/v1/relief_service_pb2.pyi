@@ -236,6 +236,34 @@ class DecideAssistanceRequest(_message.Message):
     request_id: str
     def __init__(self, case_id: _Optional[str] = ..., approve: _Optional[bool] = ..., amount_fen: _Optional[int] = ..., reasons: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class AnswerEconomicCheckRequest(_message.Message):
+    __slots__ = ("handoff_id", "monthly_income_fen", "deposits_fen", "vehicles", "properties", "businesses", "note", "request_id")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_INCOME_FEN_FIELD_NUMBER: _ClassVar[int]
+    DEPOSITS_FEN_FIELD_NUMBER: _ClassVar[int]
+    VEHICLES_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    BUSINESSES_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    monthly_income_fen: int
+    deposits_fen: int
+    vehicles: int
+    properties: int
+    businesses: int
+    note: str
+    request_id: str
+    def __init__(self, handoff_id: _Optional[str] = ..., monthly_income_fen: _Optional[int] = ..., deposits_fen: _Optional[int] = ..., vehicles: _Optional[int] = ..., properties: _Optional[int] = ..., businesses: _Optional[int] = ..., note: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AnswerEconomicCheckResponse(_message.Message):
+    __slots__ = ("handoff_id", "state")
+    HANDOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    handoff_id: str
+    state: str
+    def __init__(self, handoff_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
 class ApplyForDibaoResponse(_message.Message):
     __slots__ = ("case_id", "state")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

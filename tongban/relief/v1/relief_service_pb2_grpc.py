@@ -120,6 +120,11 @@ class ReliefServiceStub:
                 request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceRequest.SerializeToString,
                 response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceResponse.FromString,
                 _registered_method=True)
+        self.AnswerEconomicCheck = channel.unary_unary(
+                '/tongban.relief.v1.ReliefService/AnswerEconomicCheck',
+                request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckRequest.SerializeToString,
+                response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckResponse.FromString,
+                _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/tongban.relief.v1.ReliefService/GetCase',
                 request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetCaseRequest.SerializeToString,
@@ -263,6 +268,14 @@ class ReliefServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnswerEconomicCheck(self, request, context):
+        """The region of a member's 户籍 answers another region's family economic check (a hand-off
+        addressed to it, accepted on arrival) with what its records show.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCase(self, request, context):
         """Any case of this region with its full history (a recorded read).
         """
@@ -371,6 +384,11 @@ def add_ReliefServiceServicer_to_server(servicer, server):
                     servicer.DecideAssistance,
                     request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceRequest.FromString,
                     response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceResponse.SerializeToString,
+            ),
+            'AnswerEconomicCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerEconomicCheck,
+                    request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckRequest.FromString,
+                    response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckResponse.SerializeToString,
             ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
@@ -847,6 +865,33 @@ class ReliefService:
             '/tongban.relief.v1.ReliefService/DecideAssistance',
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceRequest.SerializeToString,
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.DecideAssistanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerEconomicCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.relief.v1.ReliefService/AnswerEconomicCheck',
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckRequest.SerializeToString,
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.AnswerEconomicCheckResponse.FromString,
             options,
             channel_credentials,
             insecure,
