@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import grpc
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.events import RecordedEvent
+from services.common.grpc_context import error_details
 from services.relief.application.unit import CHINA
+from services.relief.domain.dibao import check_handoff_id
 from tests.integration.relief.exchange import SERVICE_TOPIC, Region, region, registry_worker
 from tests.support import wait_until
 from tests.unit.relief.people import LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
@@ -57,6 +60,26 @@ def _member(person: str, relation: str, hukou: str, earned: int = 0) -> api.Memb
                            earned_income_fen=earned)
 
 
+def _answered(other: Region, answer: api.AnswerEconomicCheckRequest, other_clerk: Any) -> bool:
+    try:
+        other.call("AnswerEconomicCheck", answer, other_clerk)
+    except grpc.RpcError as refused:
+        if refused.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+            return False  # not arrived, or not taken on yet
+        raise
+    return True
+
+
+def _opinion_given(here: Region, case_id: str, actor: Any) -> bool:
+    try:
+        here.call("GiveTownshipOpinion", api.GiveTownshipOpinionRequest(case_id=case_id, recommends=True), actor)
+    except grpc.RpcError as refused:
+        if error_details(refused).rule == "EconomicChecksAnswered":
+            return False
+        raise
+    return True
+
+
 def _places_answered(here: Region, case_id: str, actor: Any) -> Any:
     def answered() -> Any:
         case = here.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case
@@ -67,15 +90,25 @@ def _places_answered(here: Region, case_id: str, actor: Any) -> Any:
     return wait_until(answered, timeout=90, what=f"the registry's answers for {case_id}")
 
 
-def _to_decision(here: Region, actor: Any, applicant: str, members: list[api.MemberInput]) -> str:
+def _to_decision(here: Region, actor: Any, applicant: str, members: list[api.MemberInput],
+                 checked_by: tuple[Region, Any] | None = None) -> str:
+    """Through the procedure to the county's decision; `checked_by` (region, clerk) answers the family
+    economic check of a member whose 户籍 is there (多地联办)."""
     case_id = here.call("ApplyForDibao", api.ApplyForDibaoRequest(applicant_citizen_id=applicant, members=members,
                                                                   area="urban"), actor).case_id
     here.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id), actor)
     _places_answered(here, case_id, actor)
     here.call("StartInvestigation", api.StartInvestigationRequest(case_id=case_id), actor)
+    for member in members if checked_by else ():
+        if member.hukou_region[:2] != here.code[:2]:
+            other, other_clerk = checked_by  # type: ignore[misc]
+            answer = api.AnswerEconomicCheckRequest(handoff_id=check_handoff_id(case_id, member.citizen_id),
+                                                    request_id=f"answer-{case_id}-{member.citizen_id}")
+            wait_until(lambda a=answer, o=other, c=other_clerk: _answered(o, a, c),  # type: ignore[misc]
+                       timeout=60, what="the check answered")
     here.call("RecordHomeVisit", api.RecordHomeVisitRequest(case_id=case_id, first_visitor="李明",
                                                             second_visitor="张华"), actor)
-    here.call("GiveTownshipOpinion", api.GiveTownshipOpinionRequest(case_id=case_id, recommends=True), actor)
+    wait_until(lambda: _opinion_given(here, case_id, actor), timeout=60, what="every check's answer recorded")
     here.call("StartPublicNotice", api.StartPublicNoticeRequest(case_id=case_id), actor)
     here.clock.advance(timedelta(days=8))  # the host's scheduler ends the notice
     wait_until(lambda: here.call("GetCase", api.GetCaseRequest(case_id=case_id), actor).case.summary.state
@@ -94,7 +127,8 @@ def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region, A
 
     daughter = citizen(date(1980, 2, 1))
     elsewhere = _to_decision(ningxia, YINCHUAN, daughter, [_member(daughter, "self", XINGQING),
-                                                           _member(grandmother, "parent", LIZHOU)])
+                                                           _member(grandmother, "parent", LIZHOU)],
+                             checked_by=(sichuan, GUANGYUAN))
     refused = ningxia.call("DecideDibao", api.DecideDibaoRequest(case_id=elsewhere, approve=True), YINCHUAN)
     assert refused.state == "refused"
     case = ningxia.call("GetCase", api.GetCaseRequest(case_id=elsewhere), YINCHUAN).case
@@ -113,6 +147,7 @@ def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region, A
     wait_until(entered_and_left, timeout=60, what="the events the disability service relies on, published")
 
     again = _to_decision(ningxia, YINCHUAN, daughter, [_member(daughter, "self", XINGQING),
-                                                       _member(grandmother, "parent", LIZHOU)])
+                                                       _member(grandmother, "parent", LIZHOU)],
+                         checked_by=(sichuan, GUANGYUAN))
     assert ningxia.call("DecideDibao", api.DecideDibaoRequest(case_id=again, approve=True), YINCHUAN).state == \
         "granted"
