@@ -22,7 +22,8 @@ def apply_for_dibao(r: api.ApplyForDibaoRequest) -> c.ApplyForDibao:
     members = [Member(m.citizen_id.strip(), m.name, m.relation, m.hukou_region, m.residence_permit_region,
                       m.earned_income_fen, m.other_income_fen, m.disability_subsidy_fen, m.assets_fen)
                for m in r.members]
-    return c.ApplyForDibao(r.applicant_citizen_id.strip(), members, r.area, r.special, r.unstable_income)
+    return c.ApplyForDibao(r.applicant_citizen_id.strip(), members, r.area, r.bank_account, r.special,
+                           r.unstable_income)
 
 
 def apply_for_assistance(r: api.ApplyForAssistanceRequest) -> c.ApplyForAssistance:

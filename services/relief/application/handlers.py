@@ -66,7 +66,7 @@ def apply_for_dibao(deps: Deps, cmd: c.ApplyForDibao, actor: Actor, request: Req
                              case_id=case_id, office_code=actor.office_code, region=deps.region, place=place,
                              area=area.value, route=route, applicant_citizen_id=applicant, received_on=today,
                              special=cmd.special, unstable_income=cmd.unstable_income, members=members,
-                             settings=settings)
+                             bank_account=cmd.bank_account, settings=settings)
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
             return uow.first_answer

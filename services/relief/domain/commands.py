@@ -20,6 +20,7 @@ class ApplyForDibao:
     applicant_citizen_id: str
     members: list[Member]
     area: str
+    bank_account: str = ""
     special: bool = False
     unstable_income: bool = False
 
@@ -31,6 +32,8 @@ class ApplyForDibao:
             problems.append(FieldViolation("applicant_citizen_id", "the applicant is one of the members"))
         if self.area not in {a.value for a in Area}:
             problems.append(FieldViolation("area", '"urban" or "rural"'))
+        if not (self.bank_account.isascii() and self.bank_account.isdigit() and 12 <= len(self.bank_account) <= 30):
+            problems.append(FieldViolation("bank_account", "the payee's account: 12 to 30 digits"))
         if problems:
             raise InvalidArgument(problems)
         return applicant, members, Area(self.area)

@@ -115,6 +115,9 @@ class Dibao(Aggregate):
     places: dict[str, str] = field(default_factory=dict)
     # hand-off id → "requested" | "answered" | "refused": checks asked of other regions (多地联办)
     checks: dict[str, str] = field(default_factory=dict)
+    bank_account: str = ""
+    # (first month, monthly fen) in force from that month on: the grant, then each income change
+    amounts: list[tuple[str, int]] = field(default_factory=list)
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -285,6 +288,7 @@ class Dibao(Aggregate):
                 self.applicant_citizen_id, self.received_on = event.applicant_citizen_id, event.received_on
                 self.special, self.unstable_income = event.special, event.unstable_income
                 self.relatives_flagged, self.state = event.relatives_flagged, RECEIVED
+                self.bank_account = event.bank_account
             case ev.HouseholdMemberDeclared():
                 self.members[event.citizen_id] = Member(
                     event.citizen_id, event.name, event.relation, event.hukou_region, event.residence_permit_region,
@@ -324,6 +328,7 @@ class Dibao(Aggregate):
                 self.state, self.decided_on, self.first_month = GRANTED, event.decided_on, event.first_month
                 self.monthly_amount_fen, self.standard_fen = event.monthly_amount_fen, event.standard_fen
                 self.review_due_on, self.review_deadline_id = event.review_due_on, event.review_deadline_id
+                self.amounts = [(event.first_month, event.monthly_amount_fen)]
                 self._done("decision")
             case ev.DibaoRefused():
                 self.state, self.decided_on, self.refusal = REFUSED, event.decided_on, event.reasons
@@ -337,13 +342,28 @@ class Dibao(Aggregate):
                     m.citizen_id, m.name, m.relation, m.hukou_region, m.residence_permit_region,
                     event.earned_income_fen, event.other_income_fen, m.disability_subsidy_fen, m.assets_fen)
                 if event.monthly_amount_fen:
+                    # A recomputed amount is paid from the month after the change; a household now
+                    # above the standard keeps its amount through the 渐退期 (TaperOffStarted).
                     self.monthly_amount_fen = event.monthly_amount_fen
+                    self.amounts.append((month_after(event.recorded_on), event.monthly_amount_fen))
             case ev.TaperOffStarted():
                 self.state, self.last_month = TAPERING, event.last_month
             case ev.TimeLimitOverrun():
                 self.overdue.append(event.limit)
             case ev.MemberEnteredDibao() | ev.MemberLeftDibao():
                 pass  # published for other services; the case's state changed with its companion event
+
+    def amount_for(self, month: str) -> int:
+        """What the household is owed for `month` ("YYYY-MM"), in fen: from the month after the
+        decision, the amount in force that month, through the last month of a taper-off; 0 outside."""
+        if not self.amounts or month < self.amounts[0][0] or (self.last_month and month > self.last_month):
+            return 0
+        return [fen for first, fen in self.amounts if first <= month][-1]
+
+    @property
+    def applicant_name(self) -> str:
+        applicant = self.members.get(self.applicant_citizen_id)
+        return applicant.name if applicant else ""
 
     def _done(self, limit: str) -> None:
         self.overdue = [o for o in self.overdue if o != limit]
@@ -352,14 +372,15 @@ class Dibao(Aggregate):
 
 def apply_for_dibao(*, case_id: str, office_code: str, region: str, place: str, area: str, route: str,
                     applicant_citizen_id: str, received_on: date, special: bool, unstable_income: bool,
-                    members: list[Member], settings: ReliefSettings) -> list[Any]:
+                    members: list[Member], settings: ReliefSettings, bank_account: str = "") -> list[Any]:
     """申请: the application and one event per member; flagged when a member is on the region's
     staff/cadre relatives list (filed separately: the county visits)."""
     flagged = any(m.citizen_id in settings.staff_and_cadre_relatives for m in members)
     received: list[Any] = [ev.DibaoApplicationReceived(
         case_id=case_id, office_code=office_code, region=region, place=place, area=area, route=route,
         applicant_citizen_id=applicant_citizen_id, received_on=received_on, special=special,
-        unstable_income=unstable_income, relatives_flagged=flagged, household_size=len(members))]
+        unstable_income=unstable_income, relatives_flagged=flagged, household_size=len(members),
+        bank_account=bank_account)]
     return received + [ev.HouseholdMemberDeclared(
         case_id=case_id, citizen_id=m.citizen_id, name=m.name, relation=m.relation, hukou_region=m.hukou_region,
         residence_permit_region=m.residence_permit_region, earned_income_fen=m.earned_income_fen,

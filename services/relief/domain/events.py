@@ -27,6 +27,7 @@ class DibaoApplicationReceived:
     unstable_income: bool      # declared unstable income (reviewed every 6 months)
     relatives_flagged: bool    # a member is on the region's staff/cadre relatives list
     household_size: int
+    bank_account: str          # the payee account the allowance is paid to (validated digits)
 
 
 @dataclass(frozen=True)

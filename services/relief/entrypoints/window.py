@@ -54,6 +54,7 @@ ACTIONS: dict[str, dict[str, tuple[str, tuple[str, ...], tuple[Option, ...], str
             ("--member", "members", {"action": "append", "required": True, "type": _member,
                                      "help": "citizen_id,name,relation,hukou[,permit[,earned,other,subsidy,assets]]"}),
             ("--area", "area", {"choices": ["urban", "rural"], "default": "urban"}),
+            ("--bank-account", "bank_account", {"required": True, "help": "the payee account (digits)"}),
             ("--special", "special", {"action": "store_true", "help": "a special case: 45 working days"}),
             ("--unstable-income", "unstable_income", {"action": "store_true"})),
             "申请: a household's application at your township"),
@@ -113,7 +114,8 @@ SAMPLES = {"case_id": "dibao-640000-…", "applicant_citizen_id": "6401041960050
            "first_visitor": "李明", "second_visitor": "张华", "outcome": "评议通过", "objection": "邻居反映有车辆",
            "objection_id": "objection-1", "answer": "车辆已出售", "reference": "兴民低字〔2026〕3号", "name": "陈旅",
            "documents": "医院证明", "reason": "无固定住所", "handoff_id": "dibao-640000-…-check-610302…"}
-EXTRA = {"ApplyForDibao": " --member 640104196005010011,王芳,self,640104 --area urban",
+EXTRA = {"ApplyForDibao": " --member 640104196005010011,王芳,self,640104 --area urban"
+                          " --bank-account 6228480012345678901",
          "ApplyForAssistance": " --place 510802 --on 2026-03-02 --cause traffic_accident --kind urgent",
          "PayUrgently": " --amount-fen 80000", "DecideAssistance": " --amount-fen 80000",
          "RecordIncomeChange": " --earned 130000", "AnswerEconomicCheck": " --income-fen 150000 --vehicles 1"}

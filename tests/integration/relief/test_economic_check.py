@@ -21,7 +21,7 @@ from services.relief.application.unit import CHINA
 from services.relief.domain.dibao import check_handoff_id
 from tests.integration.relief.exchange import Region, region
 from tests.support import wait_until
-from tests.unit.relief.people import BAOJI, NINGXIA, SHAANXI, XINGQING, citizen, clerk
+from tests.unit.relief.people import ACCOUNT, BAOJI, NINGXIA, SHAANXI, XINGQING, citizen, clerk
 from tongban.relief.v1 import relief_service_pb2 as api
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -45,8 +45,9 @@ def _investigating(ningxia: Region) -> tuple[str, str]:
     mother, son = citizen(date(1958, 1, 1)), citizen(date(1990, 1, 1), address=BAOJI)
     members = [api.MemberInput(citizen_id=mother, name="王芳", relation="self", hukou_region=XINGQING),
                api.MemberInput(citizen_id=son, name="王强", relation="child", hukou_region=BAOJI)]
-    case_id = ningxia.call("ApplyForDibao", api.ApplyForDibaoRequest(applicant_citizen_id=mother, members=members,
-                                                                     area="urban"), YINCHUAN).case_id
+    applied = api.ApplyForDibaoRequest(applicant_citizen_id=mother, members=members, area="urban",
+                                       bank_account=ACCOUNT)
+    case_id = ningxia.call("ApplyForDibao", applied, YINCHUAN).case_id
     ningxia.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id), YINCHUAN)
     ningxia.call("StartInvestigation", api.StartInvestigationRequest(case_id=case_id), YINCHUAN)
     ningxia.call("RecordHomeVisit", api.RecordHomeVisitRequest(case_id=case_id, first_visitor="李明",

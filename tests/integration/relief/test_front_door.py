@@ -25,7 +25,7 @@ from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
-from tests.unit.relief.people import BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
+from tests.unit.relief.people import ACCOUNT, BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
 from tests.unit.relief.test_application import registry_decides
 from tongban.relief.v1 import relief_service_pb2 as api
 from tongban.relief.v1 import relief_service_pb2_grpc as api_grpc
@@ -83,11 +83,11 @@ def test_a_household_is_granted_dibao_through_the_front_door(window: Window) -> 
     """57号 procedure by gRPC: the subsidy of 180 yuan is not income; paid from the next month."""
     applicant, members = _household()
     applied = window.call("ApplyForDibao", api.ApplyForDibaoRequest(
-        applicant_citizen_id=applicant, members=members, area="urban", request_id="apply-1"))
+        applicant_citizen_id=applicant, members=members, area="urban", bank_account=ACCOUNT, request_id="apply-1"))
     case_id = applied.case_id
     assert applied.state == "received"
     retried = window.call("ApplyForDibao", api.ApplyForDibaoRequest(
-        applicant_citizen_id=applicant, members=members, area="urban", request_id="apply-1"))
+        applicant_citizen_id=applicant, members=members, area="urban", bank_account=ACCOUNT, request_id="apply-1"))
     assert retried.case_id == case_id, "a retry gets the first answer (invariant 9)"
     window.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id))
     assert registry_decides(window.service, case_id) == [True, True]  # as the decisions topic delivers them
@@ -119,10 +119,11 @@ def test_a_household_is_granted_dibao_through_the_front_door(window: Window) -> 
 def test_refusals_come_back_with_their_status_and_record_nothing(window: Window) -> None:
     applicant, members = _household()
     bad = window.refusal("ApplyForDibao", api.ApplyForDibaoRequest(applicant_citizen_id=applicant, members=members,
-                                                                   area="suburban"))
+                                                                   area="suburban", bank_account=ACCOUNT))
     assert bad.code == grpc.StatusCode.INVALID_ARGUMENT and [v.field for v in bad.field_violations] == ["area"]
     other = window.refusal("ApplyForDibao", api.ApplyForDibaoRequest(
-        applicant_citizen_id=applicant, members=members, area="urban"), clerk(LIZHOU_TOWNSHIP, SICHUAN))
+        applicant_citizen_id=applicant, members=members, area="urban", bank_account=ACCOUNT),
+        clerk(LIZHOU_TOWNSHIP, SICHUAN))
     assert other.code == grpc.StatusCode.PERMISSION_DENIED
     missing = window.refusal("AcceptDibao", api.AcceptDibaoRequest(case_id="dibao-640000-none"))
     assert missing.code == grpc.StatusCode.NOT_FOUND

@@ -22,7 +22,7 @@ from services.relief.application.unit import CHINA
 from services.relief.domain.dibao import check_handoff_id
 from tests.integration.relief.exchange import SERVICE_TOPIC, Region, region, registry_worker
 from tests.support import wait_until
-from tests.unit.relief.people import LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
+from tests.unit.relief.people import ACCOUNT, LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
 from tongban.relief.v1 import relief_service_pb2 as api
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -95,7 +95,7 @@ def _to_decision(here: Region, actor: Any, applicant: str, members: list[api.Mem
     """Through the procedure to the county's decision; `checked_by` (region, clerk) answers the family
     economic check of a member whose 户籍 is there (多地联办)."""
     case_id = here.call("ApplyForDibao", api.ApplyForDibaoRequest(applicant_citizen_id=applicant, members=members,
-                                                                  area="urban"), actor).case_id
+                                                                  area="urban", bank_account=ACCOUNT), actor).case_id
     here.call("AcceptDibao", api.AcceptDibaoRequest(case_id=case_id), actor)
     _places_answered(here, case_id, actor)
     here.call("StartInvestigation", api.StartInvestigationRequest(case_id=case_id), actor)

@@ -17,6 +17,8 @@ BAOJI = "610302"  # 渭滨区, 宝鸡
 XINGQING_TOWNSHIP = "640104-MZ-01"
 LIZHOU_TOWNSHIP = "510802-MZ-01"
 
+ACCOUNT = "6228480012345678901"  # a payee account (digits only)
+
 _sequences = itertools.count(random.randrange(0, 400) * 2 + 1, 2)
 
 

@@ -28,6 +28,7 @@ from services.relief.domain import commands as c
 from services.relief.domain.dibao import claim_id_for
 from services.relief.projections.read_models import ReliefReadModels, case_events, relief_cases
 from tests.unit.relief.people import (
+    ACCOUNT,
     BAOJI,
     LIZHOU,
     LIZHOU_TOWNSHIP,
@@ -74,8 +75,8 @@ def _fire(service: ReliefService) -> list[str]:
 
 def _apply(service: ReliefService, **kwargs: object) -> str:
     household = [member("self", hukou=XINGQING, earned=20_000), member("child", born=date(2016, 6, 1))]
-    return h.apply_for_dibao(service.deps, c.ApplyForDibao(household[0].citizen_id, household, "urban"), CLERK,
-                             **kwargs)  # type: ignore[arg-type]
+    applied = c.ApplyForDibao(household[0].citizen_id, household, "urban", ACCOUNT)
+    return h.apply_for_dibao(service.deps, applied, CLERK, **kwargs)  # type: ignore[arg-type]
 
 
 def registry_decides(service: ReliefService, case_id: str, outcome: str = "granted", *,
@@ -170,28 +171,28 @@ def test_where_a_household_may_apply(ningxia: ReliefService) -> None:
     deps = ningxia.deps
     stranger = member("self", hukou=BAOJI)
     with pytest.raises(RuleViolation, match="MayApplyHere"):
-        h.apply_for_dibao(deps, c.ApplyForDibao(stranger.citizen_id, [stranger], "urban"), CLERK)
+        h.apply_for_dibao(deps, c.ApplyForDibao(stranger.citizen_id, [stranger], "urban", ACCOUNT), CLERK)
     holder = member("self", hukou=BAOJI, permit=XINGQING)
-    case_id = h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "urban"), CLERK)
+    case_id = h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "urban", ACCOUNT), CLERK)
     assert queries.get_case(deps, case_id).case.route == "residence_permit"
     with pytest.raises(RuleViolation, match="StandardConfigured"):
-        h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "rural"), CLERK)
+        h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "rural", ACCOUNT), CLERK)
     with pytest.raises(NotAuthorised):
-        h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "urban"),
+        h.apply_for_dibao(deps, c.ApplyForDibao(holder.citizen_id, [holder], "urban", ACCOUNT),
                           clerk(LIZHOU_TOWNSHIP, SICHUAN))
     with pytest.raises(InvalidArgument) as bad:
-        h.apply_for_dibao(deps, c.ApplyForDibao(citizen(), [holder], "suburban"), CLERK)
-    assert {v.field for v in bad.value.violations} == {"applicant_citizen_id", "area"}
+        h.apply_for_dibao(deps, c.ApplyForDibao(citizen(), [holder], "suburban", "12"), CLERK)
+    assert {v.field for v in bad.value.violations} == {"applicant_citizen_id", "area", "bank_account"}
 
 
 def test_a_retried_command_returns_its_first_answer_and_records_once(ningxia: ReliefService) -> None:
     """Invariant 9: same request id, same content → the same case, nothing recorded twice."""
     household = [member("self")]
-    message = api.ApplyForDibaoRequest(applicant_citizen_id=household[0].citizen_id, area="urban", request_id="r-1")
-    first = h.apply_for_dibao(ningxia.deps, c.ApplyForDibao(household[0].citizen_id, household, "urban"), CLERK,
-                              Request.of(message))
-    again = h.apply_for_dibao(ningxia.deps, c.ApplyForDibao(household[0].citizen_id, household, "urban"), CLERK,
-                              Request.of(message))
+    message = api.ApplyForDibaoRequest(applicant_citizen_id=household[0].citizen_id, area="urban", bank_account=ACCOUNT,
+                                       request_id="r-1")
+    applied = c.ApplyForDibao(household[0].citizen_id, household, "urban", ACCOUNT)
+    first = h.apply_for_dibao(ningxia.deps, applied, CLERK, Request.of(message))
+    again = h.apply_for_dibao(ningxia.deps, applied, CLERK, Request.of(message))
     assert first == again
     with ningxia.deps.store.engine.connect() as conn:
         assert conn.execute(relief_cases.select()).all().__len__() == 1

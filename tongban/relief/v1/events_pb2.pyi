@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DibaoApplicationReceived(_message.Message):
-    __slots__ = ("case_id", "office_code", "region", "place", "area", "route", "applicant_citizen_id", "received_on", "special", "unstable_income", "relatives_flagged", "household_size")
+    __slots__ = ("case_id", "office_code", "region", "place", "area", "route", "applicant_citizen_id", "received_on", "special", "unstable_income", "relatives_flagged", "household_size", "bank_account")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class DibaoApplicationReceived(_message.Message):
     UNSTABLE_INCOME_FIELD_NUMBER: _ClassVar[int]
     RELATIVES_FLAGGED_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BANK_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     office_code: str
     region: str
@@ -33,7 +34,8 @@ class DibaoApplicationReceived(_message.Message):
     unstable_income: bool
     relatives_flagged: bool
     household_size: int
-    def __init__(self, case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., place: _Optional[str] = ..., area: _Optional[str] = ..., route: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., special: _Optional[bool] = ..., unstable_income: _Optional[bool] = ..., relatives_flagged: _Optional[bool] = ..., household_size: _Optional[int] = ...) -> None: ...
+    bank_account: str
+    def __init__(self, case_id: _Optional[str] = ..., office_code: _Optional[str] = ..., region: _Optional[str] = ..., place: _Optional[str] = ..., area: _Optional[str] = ..., route: _Optional[str] = ..., applicant_citizen_id: _Optional[str] = ..., received_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., special: _Optional[bool] = ..., unstable_income: _Optional[bool] = ..., relatives_flagged: _Optional[bool] = ..., household_size: _Optional[int] = ..., bank_account: _Optional[str] = ...) -> None: ...
 
 class HouseholdMemberDeclared(_message.Message):
     __slots__ = ("case_id", "citizen_id", "name", "relation", "hukou_region", "residence_permit_region", "earned_income_fen", "other_income_fen", "disability_subsidy_fen", "assets_fen")

@@ -35,20 +35,22 @@ class MemberInput(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., name: _Optional[str] = ..., relation: _Optional[str] = ..., hukou_region: _Optional[str] = ..., residence_permit_region: _Optional[str] = ..., earned_income_fen: _Optional[int] = ..., other_income_fen: _Optional[int] = ..., disability_subsidy_fen: _Optional[int] = ..., assets_fen: _Optional[int] = ...) -> None: ...
 
 class ApplyForDibaoRequest(_message.Message):
-    __slots__ = ("applicant_citizen_id", "members", "area", "special", "unstable_income", "request_id")
+    __slots__ = ("applicant_citizen_id", "members", "area", "special", "unstable_income", "bank_account", "request_id")
     APPLICANT_CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     AREA_FIELD_NUMBER: _ClassVar[int]
     SPECIAL_FIELD_NUMBER: _ClassVar[int]
     UNSTABLE_INCOME_FIELD_NUMBER: _ClassVar[int]
+    BANK_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     applicant_citizen_id: str
     members: _containers.RepeatedCompositeFieldContainer[MemberInput]
     area: str
     special: bool
     unstable_income: bool
+    bank_account: str
     request_id: str
-    def __init__(self, applicant_citizen_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[MemberInput, _Mapping]]] = ..., area: _Optional[str] = ..., special: _Optional[bool] = ..., unstable_income: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, applicant_citizen_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[MemberInput, _Mapping]]] = ..., area: _Optional[str] = ..., special: _Optional[bool] = ..., unstable_income: _Optional[bool] = ..., bank_account: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AcceptDibaoRequest(_message.Message):
     __slots__ = ("case_id", "request_id")
