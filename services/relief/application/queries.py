@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument, NotFound
-from services.common.events import RecordedEvent
+from services.common.events import Actor, RecordedEvent
+from services.common.identity.case_ids import new_case_id
 from services.relief.adapters.payloads import CODEC
-from services.relief.application.unit import Deps
+from services.relief.application.unit import Deps, china_date, command
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
+from services.relief.domain.reads import HouseholdRead, view_household
 from services.relief.projections.read_models import QUEUES, CaseRow, cases_of_person, list_cases
 
 MAX_PAGE = 500
@@ -41,8 +43,17 @@ def office_queue(deps: Deps, *, office_code: str, queue: str = "", page_size: in
         return list_cases(conn, office_code=office_code, queue=queue, limit=page_size or 50)
 
 
-def household(deps: Deps, citizen_id: str) -> list[CaseRow]:
+def household(deps: Deps, citizen_id: str, reason: str, actor: Actor) -> list[CaseRow]:
+    """The cases naming a person; the read is authorised by the caller's role and recorded with its
+    reason, in the transaction that reads (invariant 8)."""
     if not citizen_id:
         raise InvalidArgument.single("citizen_id", "required")
-    with deps.store.engine.connect() as conn:
-        return cases_of_person(conn, citizen_id)
+    read_id = new_case_id("household-read", deps.region)
+    provenance = command(deps, actor, read_id)
+    with deps.units.begin(provenance) as uow:
+        rows = cases_of_person(uow.tx.connection, citizen_id)
+        uow.start(HouseholdRead, read_id, view_household(
+            read_id=read_id, citizen_id=citizen_id, reason=reason, role=actor.role,
+            allowed=deps.settings.household_view_roles, cases_shown=len(rows),
+            today=china_date(provenance.occurred_at)))
+    return rows

@@ -300,4 +300,18 @@ ASSISTANCE_EVENTS: tuple[type, ...] = (
     AssistanceApplicationReceived, UrgentPaymentMade, ProofCompleted, ReferredToRescueAgency, AssistanceGranted,
     AssistanceRefused,
 )
-ALL_EVENTS = DIBAO_EVENTS + ASSISTANCE_EVENTS
+
+
+@dataclass(frozen=True)
+class HouseholdViewed:
+    """A read of a person's relief cases (personal data), recorded with who asked and why."""
+
+    read_id: str
+    citizen_id: str
+    reason: str
+    viewer_role: str
+    cases_shown: int
+    viewed_on: date
+
+
+ALL_EVENTS = DIBAO_EVENTS + ASSISTANCE_EVENTS + (HouseholdViewed,)

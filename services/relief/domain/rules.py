@@ -226,6 +226,26 @@ class RegistryAnswersFirst(Rule):
         return f"the per-person registry has not answered yet for {len(self.waiting)} member(s); decide later"
 
 
+@dataclass(frozen=True)
+class MayViewHousehold(Rule):
+    """Every read of personal data is authorised by role and recorded (architecture invariant 8)."""
+
+    article: ClassVar[str] = "Tongban invariant 8 (reads of personal data authorised and recorded)"
+    error: ClassVar[type[NotAuthorised]] = NotAuthorised
+    role: str
+    allowed: frozenset[str]
+    reason: str
+
+    def is_broken(self) -> bool:
+        return self.role not in self.allowed or not self.reason.strip()
+
+    @property
+    def message(self) -> str:
+        if not self.reason.strip():
+            return "a read of a household's cases says why"
+        return f"role {self.role!r} may not view households (only {', '.join(sorted(self.allowed))})"
+
+
 # -- 临时救助 --------------------------------------------------------------------------------------
 
 

@@ -95,6 +95,8 @@ class ReliefSettings:
     assistance_decision_within: int = 15
     once_per_year_per_cause: bool = True
     rescue_agency: str = "县级救助管理站"
+    # Who may look up a person's relief cases (the read itself is recorded).
+    household_view_roles: frozenset[str] = frozenset({"relief", "disability", "auditor"})
 
     def standard(self, place: str, area: Area) -> int | None:
         """The monthly standard per person in fen for `place` (a county code), or None."""

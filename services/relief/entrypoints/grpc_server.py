@@ -70,7 +70,7 @@ class ReliefServicer(api_grpc.ReliefServiceServicer):
 
     def GetHousehold(self, request: api.GetHouseholdRequest,
                      context: grpc.ServicerContext) -> api.GetHouseholdResponse:
-        rows = queries.household(self.deps, request.citizen_id)
+        rows = queries.household(self.deps, request.citizen_id, request.reason, current_actor())
         return api.GetHouseholdResponse(cases=[mapping.summary(r) for r in rows])
 
 

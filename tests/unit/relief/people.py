@@ -31,5 +31,6 @@ def member(relation: str = "self", *, hukou: str = XINGQING, earned: int = 0, ot
     return Member(citizen(born), "王" + relation[:1].upper(), relation, hukou, permit, earned, other, subsidy, 0)
 
 
-def clerk(office: str = XINGQING_TOWNSHIP, region: str = NINGXIA, clerk_id: str = "clerk-1") -> Actor:
-    return Actor(kind="clerk", clerk_id=clerk_id, office_code=office, region=region, role="relief")
+def clerk(office: str = XINGQING_TOWNSHIP, region: str = NINGXIA, clerk_id: str = "clerk-1",
+          role: str = "relief") -> Actor:
+    return Actor(kind="clerk", clerk_id=clerk_id, office_code=office, region=region, role=role)

@@ -19,6 +19,7 @@ from services.common.kit import Request
 from services.common.registry import ClaimKind, RegistryDecision, claim_stream_id, decision_id, read_claim
 from services.common.registry.adapters import decision_to_proto
 from services.common.store import EventStore, sqlite_url
+from services.common.store.schema import events
 from services.host import Infrastructure
 from services.relief.application import handlers as h
 from services.relief.application import queries
@@ -238,7 +239,13 @@ def test_a_travellers_emergency_is_helped_at_once_and_listed_until_documented(
     h.decide_assistance(deps, c.Decide(case_id, True, amount_fen=80_000), lizhou)
     assert _state(sichuan, case_id) == "granted"
     assert queries.office_queue(deps, office_code=LIZHOU_TOWNSHIP, queue="overdue") == []
-    assert [r.case_id for r in queries.household(deps, traveller)] == [case_id]
+    assert [r.case_id for r in queries.household(deps, traveller, "核实救助记录", lizhou)] == [case_id]
+    with pytest.raises(NotAuthorised, match="MayViewHousehold"):
+        queries.household(deps, traveller, "好奇", clerk(LIZHOU_TOWNSHIP, SICHUAN, role="registrar"))
+    with deps.store.engine.connect() as conn:
+        reads = [row.type for row in conn.execute(
+            events.select().where(events.c.stream_type == "relief.HouseholdRead"))]
+    assert reads == ["tongban.relief.v1.HouseholdViewed"], "the read is recorded; the refused one is not"
 
 
 def test_a_member_enjoying_dibao_elsewhere_is_a_recorded_refusal_and_the_places_are_released(

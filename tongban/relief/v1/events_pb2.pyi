@@ -323,6 +323,22 @@ class TimeLimitOverrun(_message.Message):
     noted_on: _types_pb2.Date
     def __init__(self, limit: _Optional[str] = ..., due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., noted_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
+class HouseholdViewed(_message.Message):
+    __slots__ = ("read_id", "citizen_id", "reason", "viewer_role", "cases_shown", "viewed_on")
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    VIEWER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    CASES_SHOWN_FIELD_NUMBER: _ClassVar[int]
+    VIEWED_ON_FIELD_NUMBER: _ClassVar[int]
+    read_id: str
+    citizen_id: str
+    reason: str
+    viewer_role: str
+    cases_shown: int
+    viewed_on: _types_pb2.Date
+    def __init__(self, read_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., viewer_role: _Optional[str] = ..., cases_shown: _Optional[int] = ..., viewed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
+
 class AssistanceApplicationReceived(_message.Message):
     __slots__ = ("case_id", "office_code", "region", "citizen_id", "name", "emergency_place", "emergency_on", "cause", "kind", "local_link", "received_on", "decision_due_on", "decision_deadline_id")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
