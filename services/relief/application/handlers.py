@@ -135,6 +135,11 @@ def record_income_change(deps: Deps, cmd: c.RecordIncomeChange, actor: Actor, re
         today, s, cmd.citizen_id, earned_income_fen=cmd.earned_income_fen, other_income_fen=cmd.other_income_fen))
 
 
+def record_review(deps: Deps, cmd: c.CaseStep, actor: Actor, request: Request | None = None) -> str:
+    return _step(deps, actor, request, Dibao, cmd.case_id,
+                 lambda case, today, s: case.record_review(today, s, cmd.text))
+
+
 # -- 临时救助 -------------------------------------------------------------------------------------
 
 

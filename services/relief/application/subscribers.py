@@ -63,6 +63,14 @@ def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change
                 _cancel(uow, change, d.deadline_id(case_id, "decision"), event)
                 _schedule(uow, change, event.notice_deadline_id, d.REFUSAL_NOTICE_DUE, event.notify_by,
                           f"{DIBAO} 3个工作日内书面告知")
+            case ev.ReviewRecorded():
+                # The review done (early or late): the pending one is cancelled, the next scheduled.
+                before = change.before
+                assert isinstance(before, d.Dibao)
+                if before.review_deadline_id:
+                    _cancel(uow, change, before.review_deadline_id, event)
+                _schedule(uow, change, event.next_review_deadline_id, d.REVIEW_DUE, event.next_review_due_on,
+                          f"{DIBAO} 动态管理 定期核查")
             case ev.RefusalNotified():
                 _cancel(uow, change, d.deadline_id(case_id, "refusal-notice"), event)
             case _:

@@ -269,6 +269,16 @@ class Dibao(Aggregate):
         return [ev.MemberPlaceDenied(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id,
                                      holder_case_id=holder_case_id, holder_region=holder_region)]
 
+    def record_review(self, today: date, settings: ReliefSettings, findings: str) -> list[Any]:
+        """定期核查: every 12 months, or 6 with unstable income or working-age members; an income
+        found changed is recorded with RecordIncomeChange (which recomputes the amount)."""
+        check(StepInOrder(self.state, (GRANTED,), "record a review of"))
+        unstable = self.unstable_income or has_working_age_member(list(self.members.values()), today)
+        next_due = add_calendar_months(today, settings.review_months_unstable if unstable
+                                       else settings.review_months_stable)
+        return [ev.ReviewRecorded(reviewed_on=today, findings=findings.strip(), next_review_due_on=next_due,
+                                  next_review_deadline_id=deadline_id(self.case_id, f"review-{today.isoformat()}"))]
+
     def note_overrun(self, today: date, limit: str, due_on: date) -> list[Any]:
         """A limit's deadline fired: recorded only when its step is still not done."""
         waiting = {"investigation": (ACCEPTED,), "decision": (ACCEPTED, INVESTIGATING, REVIEWED, IN_NOTICE,
@@ -346,6 +356,9 @@ class Dibao(Aggregate):
                     # above the standard keeps its amount through the 渐退期 (TaperOffStarted).
                     self.monthly_amount_fen = event.monthly_amount_fen
                     self.amounts.append((month_after(event.recorded_on), event.monthly_amount_fen))
+            case ev.ReviewRecorded():
+                self.review_due_on, self.review_deadline_id = event.next_review_due_on, event.next_review_deadline_id
+                self._done("review")
             case ev.TaperOffStarted():
                 self.state, self.last_month = TAPERING, event.last_month
             case ev.TimeLimitOverrun():

@@ -164,6 +164,16 @@ class IncomeChangeRecorded:
 
 
 @dataclass(frozen=True)
+class ReviewRecorded:
+    """定期核查 done: the household still qualifies as recorded; the next review is due then."""
+
+    reviewed_on: date
+    findings: str
+    next_review_due_on: date
+    next_review_deadline_id: str
+
+
+@dataclass(frozen=True)
 class TaperOffStarted:
     started_on: date
     last_month: str            # the last month paid (渐退期 end)
@@ -293,7 +303,8 @@ DIBAO_EVENTS: tuple[type, ...] = (
     DibaoApplicationReceived, HouseholdMemberDeclared, DibaoApplicationAccepted, InvestigationStarted,
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
-    MemberLeftDibao, IncomeChangeRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied, TimeLimitOverrun,
+    MemberLeftDibao, IncomeChangeRecorded, ReviewRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied,
+    TimeLimitOverrun,
     EconomicCheckRequested, EconomicCheckAnswered, EconomicCheckRefused,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], Any], Callable[..., str]]] = {
     "NotifyRefusal": (lambda r: mapping.step(r, "reference"), h.notify_refusal),
     "RecordIncomeChange": (lambda r: c.RecordIncomeChange(r.case_id, r.citizen_id, r.earned_income_fen,
                                                           r.other_income_fen), h.record_income_change),
+    "RecordReview": (lambda r: mapping.step(r, "findings"), h.record_review),
     "ApplyForAssistance": (mapping.apply_for_assistance, h.apply_for_assistance),
     "PayUrgently": (lambda r: c.PayUrgently(r.case_id, r.amount_fen), h.pay_urgently),
     "CompleteProof": (lambda r: mapping.step(r, "documents"), h.complete_proof),

@@ -77,6 +77,7 @@ ACTIONS: dict[str, dict[str, tuple[str, tuple[str, ...], tuple[Option, ...], str
         "income": ("RecordIncomeChange", ("case_id", "citizen_id"), (
             ("--earned", "earned_income_fen", {"type": int, "default": 0}),
             ("--other", "other_income_fen", {"type": int, "default": 0})), "a member's monthly income changed"),
+        "periodic-review": ("RecordReview", ("case_id", "findings"), (), "定期核查 done; the next one is scheduled"),
     },
     "check": {
         "answer": ("AnswerEconomicCheck", ("handoff_id",), (
@@ -113,7 +114,8 @@ SAMPLES = {"case_id": "dibao-640000-…", "applicant_citizen_id": "6401041960050
            "citizen_id": "640104196005010011",
            "first_visitor": "李明", "second_visitor": "张华", "outcome": "评议通过", "objection": "邻居反映有车辆",
            "objection_id": "objection-1", "answer": "车辆已出售", "reference": "兴民低字〔2026〕3号", "name": "陈旅",
-           "documents": "医院证明", "reason": "无固定住所", "handoff_id": "dibao-640000-…-check-610302…"}
+           "documents": "医院证明", "reason": "无固定住所", "handoff_id": "dibao-640000-…-check-610302…",
+           "findings": "收入无变化"}
 EXTRA = {"ApplyForDibao": " --member 640104196005010011,王芳,self,640104 --area urban"
                           " --bank-account 6228480012345678901",
          "ApplyForAssistance": " --place 510802 --on 2026-03-02 --cause traffic_accident --kind urgent",

@@ -271,3 +271,28 @@ def test_a_member_enjoying_dibao_elsewhere_is_a_recorded_refusal_and_the_places_
     with deps.store.transaction() as tx:
         assert all(read_claim(tx, claim_id_for(case_id, m)).released is not None  # type: ignore[union-attr]
                    for m in case.members)
+
+
+def test_a_review_not_done_in_time_is_overdue_until_recorded_then_the_next_is_due(
+        ningxia: ReliefService, clock: FakeClock) -> None:
+    """57号 动态管理: a stable household (a pensioner and a child) is reviewed every 12 months."""
+    deps = ningxia.deps
+    case_id = _apply(ningxia)
+    h.accept_dibao(deps, c.CaseStep(case_id), CLERK)
+    registry_decides(ningxia, case_id)
+    h.start_investigation(deps, c.CaseStep(case_id), CLERK)
+    h.record_home_visit(deps, c.RecordHomeVisit(case_id, "李明", "张华"), CLERK)
+    h.give_township_opinion(deps, c.GiveTownshipOpinion(case_id, True), CLERK)
+    h.start_public_notice(deps, c.CaseStep(case_id), CLERK)
+    clock.set(china(2026, 3, 10, 9))
+    _fire(ningxia)
+    h.decide_dibao(deps, c.Decide(case_id, True), CLERK)
+    assert queries.get_case(deps, case_id).case.review_due_on == date(2027, 3, 10)
+    clock.set(china(2027, 3, 11, 9))
+    assert _fire(ningxia) == ["relief.dibao.review_due"]
+    assert queries.office_queue(deps, office_code=XINGQING_TOWNSHIP, queue="overdue")[0].overdue == ("review",)
+    h.record_review(deps, c.CaseStep(case_id, "收入无变化"), CLERK)
+    case = queries.get_case(deps, case_id).case
+    assert (case.overdue, case.review_due_on) == ([], date(2028, 3, 11))
+    clock.set(china(2028, 3, 12, 9))
+    assert _fire(ningxia) == ["relief.dibao.review_due"], "the next review is a deadline too"

@@ -231,6 +231,18 @@ class IncomeChangeRecorded(_message.Message):
     monthly_amount_fen: int
     def __init__(self, recorded_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., citizen_id: _Optional[str] = ..., earned_income_fen: _Optional[int] = ..., other_income_fen: _Optional[int] = ..., counted_income_fen: _Optional[int] = ..., monthly_amount_fen: _Optional[int] = ...) -> None: ...
 
+class ReviewRecorded(_message.Message):
+    __slots__ = ("reviewed_on", "findings", "next_review_due_on", "next_review_deadline_id")
+    REVIEWED_ON_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_REVIEW_DUE_ON_FIELD_NUMBER: _ClassVar[int]
+    NEXT_REVIEW_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    reviewed_on: _types_pb2.Date
+    findings: str
+    next_review_due_on: _types_pb2.Date
+    next_review_deadline_id: str
+    def __init__(self, reviewed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., findings: _Optional[str] = ..., next_review_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., next_review_deadline_id: _Optional[str] = ...) -> None: ...
+
 class TaperOffStarted(_message.Message):
     __slots__ = ("started_on", "last_month")
     STARTED_ON_FIELD_NUMBER: _ClassVar[int]

@@ -172,6 +172,16 @@ class RecordIncomeChangeRequest(_message.Message):
     request_id: str
     def __init__(self, case_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., earned_income_fen: _Optional[int] = ..., other_income_fen: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class RecordReviewRequest(_message.Message):
+    __slots__ = ("case_id", "findings", "request_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    findings: str
+    request_id: str
+    def __init__(self, case_id: _Optional[str] = ..., findings: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class ApplyForAssistanceRequest(_message.Message):
     __slots__ = ("citizen_id", "name", "emergency_place", "emergency_on", "cause", "kind", "hukou_region", "residence_permit_region", "request_id")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -357,6 +367,14 @@ class NotifyRefusalResponse(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class RecordIncomeChangeResponse(_message.Message):
+    __slots__ = ("case_id", "state")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    state: str
+    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class RecordReviewResponse(_message.Message):
     __slots__ = ("case_id", "state")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]

@@ -95,6 +95,11 @@ class ReliefServiceStub:
                 request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeRequest.SerializeToString,
                 response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeResponse.FromString,
                 _registered_method=True)
+        self.RecordReview = channel.unary_unary(
+                '/tongban.relief.v1.ReliefService/RecordReview',
+                request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewRequest.SerializeToString,
+                response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewResponse.FromString,
+                _registered_method=True)
         self.ApplyForAssistance = channel.unary_unary(
                 '/tongban.relief.v1.ReliefService/ApplyForAssistance',
                 request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.ApplyForAssistanceRequest.SerializeToString,
@@ -233,6 +238,14 @@ class ReliefServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordReview(self, request, context):
+        """临时救助 where the emergency happened, whatever the person's 户籍 or residence.
+        定期核查 done (every 12 months, or 6 with unstable income or working-age members).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ApplyForAssistance(self, request, context):
         """临时救助 where the emergency happened, whatever the person's 户籍 or residence.
         """
@@ -359,6 +372,11 @@ def add_ReliefServiceServicer_to_server(servicer, server):
                     servicer.RecordIncomeChange,
                     request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeRequest.FromString,
                     response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeResponse.SerializeToString,
+            ),
+            'RecordReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordReview,
+                    request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewRequest.FromString,
+                    response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewResponse.SerializeToString,
             ),
             'ApplyForAssistance': grpc.unary_unary_rpc_method_handler(
                     servicer.ApplyForAssistance,
@@ -730,6 +748,33 @@ class ReliefService:
             '/tongban.relief.v1.ReliefService/RecordIncomeChange',
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeRequest.SerializeToString,
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordIncomeChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.relief.v1.ReliefService/RecordReview',
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewRequest.SerializeToString,
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.RecordReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,
