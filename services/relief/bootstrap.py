@@ -24,6 +24,7 @@ from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.relief.adapters.payloads import CODEC
+from services.relief.application import marriage_reactions
 from services.relief.application.handoffs import economic_check_hooks
 from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
 from services.relief.application.subscribers import relief_subscribers
@@ -34,7 +35,8 @@ from services.relief.projections import read_models
 
 # Its read models, the registry's view of the persons it claims, its deadlines, and the hand-off
 # tables that record who owns a case.
-TABLES = (read_models.TABLES, registry_projection.TABLES, deadlines.TABLES, handoff_projections.TABLES)
+TABLES = (read_models.TABLES, marriage_reactions.TABLES, registry_projection.TABLES, deadlines.TABLES,
+          handoff_projections.TABLES)
 
 __all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
 
@@ -52,6 +54,7 @@ class ReliefService:
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
     handoff_hooks: HandoffHooks
+    on_marriage_event: Callable[[bytes | None, bytes, Headers], None]
 
     @property
     def wiring(self) -> Wiring:
@@ -61,7 +64,9 @@ class ReliefService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks)
+                      raw_handlers={DECISIONS_TOPIC: on_decisions,
+                                    marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
+                      handoff_hooks=self.handoff_hooks)
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:
@@ -83,7 +88,8 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
     return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps),
                          on_registry_decision=on_decision,
                          on_decision_message=decision_reaction(region, SERVICE, on_decision),
-                         handoff_hooks=economic_check_hooks(deps))
+                         handoff_hooks=economic_check_hooks(deps),
+                         on_marriage_event=marriage_reactions.when_a_member_marries_or_divorces_review_the_household(deps))
 
 
 def definition() -> ServiceDefinition:

@@ -35,8 +35,8 @@ def get_case(deps: Deps, case_id: str) -> CaseWithHistory:
 
 
 def office_queue(deps: Deps, *, office_code: str, queue: str = "", page_size: int = 0) -> list[CaseRow]:
-    if queue and queue != "overdue" and queue not in QUEUES:
-        raise InvalidArgument.single("queue", f"one of overdue, {', '.join(QUEUES)}")
+    if queue and queue not in ("overdue", "dibao_review_requested") and queue not in QUEUES:
+        raise InvalidArgument.single("queue", f"one of overdue, dibao_review_requested, {', '.join(QUEUES)}")
     if page_size < 0 or page_size > MAX_PAGE:
         raise InvalidArgument.single("page_size", f"0 to {MAX_PAGE}")
     with deps.store.engine.connect() as conn:

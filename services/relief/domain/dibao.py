@@ -118,6 +118,7 @@ class Dibao(Aggregate):
     bank_account: str = ""
     # (first month, monthly fen) in force from that month on: the grant, then each income change
     amounts: list[tuple[str, int]] = field(default_factory=list)
+    review_triggers: list[str] = field(default_factory=list)  # marriages/divorces awaiting the review
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -269,6 +270,14 @@ class Dibao(Aggregate):
         return [ev.MemberPlaceDenied(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id,
                                      holder_case_id=holder_case_id, holder_region=holder_region)]
 
+    def trigger_review(self, today: date, citizen_id: str, cause: str, source_case_id: str,
+                       source_region: str) -> list[Any]:
+        """A member's marriage or divorce changes the household: a review is due (once per event)."""
+        if self.state != GRANTED or citizen_id not in self.members or source_case_id in self.review_triggers:
+            return []
+        return [ev.HouseholdReviewTriggered(citizen_id=citizen_id, cause=cause, source_case_id=source_case_id,
+                                            source_region=source_region, triggered_on=today)]
+
     def record_review(self, today: date, settings: ReliefSettings, findings: str) -> list[Any]:
         """定期核查: every 12 months, or 6 with unstable income or working-age members; an income
         found changed is recorded with RecordIncomeChange (which recomputes the amount)."""
@@ -359,6 +368,9 @@ class Dibao(Aggregate):
             case ev.ReviewRecorded():
                 self.review_due_on, self.review_deadline_id = event.next_review_due_on, event.next_review_deadline_id
                 self._done("review")
+                self.review_triggers = []
+            case ev.HouseholdReviewTriggered():
+                self.review_triggers.append(event.source_case_id)
             case ev.TaperOffStarted():
                 self.state, self.last_month = TAPERING, event.last_month
             case ev.TimeLimitOverrun():

@@ -174,6 +174,17 @@ class ReviewRecorded:
 
 
 @dataclass(frozen=True)
+class HouseholdReviewTriggered:
+    """A member married or divorced (in any region): the household changed, so it is reviewed."""
+
+    citizen_id: str
+    cause: str                 # "marriage" | "divorce"
+    source_case_id: str        # the marriage or divorce case, in its region
+    source_region: str
+    triggered_on: date
+
+
+@dataclass(frozen=True)
 class TaperOffStarted:
     started_on: date
     last_month: str            # the last month paid (渐退期 end)
@@ -304,7 +315,7 @@ DIBAO_EVENTS: tuple[type, ...] = (
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
     MemberLeftDibao, IncomeChangeRecorded, ReviewRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied,
-    TimeLimitOverrun,
+    TimeLimitOverrun, HouseholdReviewTriggered,
     EconomicCheckRequested, EconomicCheckAnswered, EconomicCheckRefused,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (

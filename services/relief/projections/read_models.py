@@ -36,6 +36,7 @@ relief_cases = Table(
     Column("relatives_flagged", Boolean, nullable=False),
     Column("cause", String(64), nullable=False),  # 临时救助: the emergency's cause
     Column("year", Integer, nullable=False),  # 临时救助: the emergency's year; 低保: the application's
+    Column("review_requested", Boolean, nullable=False),  # a member married or divorced since the last review
     Column("version", Integer, nullable=False),
 )
 
@@ -62,13 +63,15 @@ def case_row(case: Dibao | Assistance) -> dict[str, object]:
                     applicant_citizen_id=case.applicant_citizen_id,
                     monthly_amount_fen=case.monthly_amount_fen if paid else 0, due_on=due.get(case.state),
                     overdue=",".join(case.overdue), relatives_flagged=case.relatives_flagged,
-                    cause="", year=case.received_on.year if case.received_on else 0, version=case.version)
+                    cause="", year=case.received_on.year if case.received_on else 0,
+                    review_requested=bool(case.review_triggers), version=case.version)
     due_on = case.proof_due_on if case.open_until_proof else (
         case.decision_due_on if case.state in (assistance_module.RECEIVED, assistance_module.PROOF_COMPLETED) else None)
     return dict(case_id=case.case_id, case_type="assistance", state=case.state, office_code=case.office_code,
                 applicant_citizen_id=case.citizen_id, monthly_amount_fen=case.granted_fen or case.urgent_fen,
                 due_on=due_on, overdue=",".join(case.overdue), relatives_flagged=False, cause=case.cause,
-                year=case.emergency_on.year if case.emergency_on else 0, version=case.version)
+                year=case.emergency_on.year if case.emergency_on else 0, review_requested=False,
+                version=case.version)
 
 
 def person_rows(case: Dibao | Assistance) -> list[dict[str, object]]:
@@ -175,12 +178,22 @@ def list_cases(conn: Connection, *, office_code: str, queue: str = "", limit: in
     query = select(relief_cases).where(relief_cases.c.office_code == office_code)
     if queue == "overdue":
         query = query.where(relief_cases.c.overdue != "")
+    elif queue == "dibao_review_requested":
+        query = query.where(relief_cases.c.review_requested.is_(True))
     elif queue:
         case_type, states = QUEUES[queue]
         query = query.where(relief_cases.c.case_type == case_type, relief_cases.c.state.in_(states))
     query = query.order_by((relief_cases.c.overdue == "").asc(), relief_cases.c.due_on.asc(),
                            relief_cases.c.case_id).limit(limit)
     return [_row(r) for r in conn.execute(query)]
+
+
+def granted_cases_of(conn: Connection, citizen_id: str) -> list[str]:
+    """The granted 低保 cases naming this person."""
+    query = (select(relief_cases.c.case_id).join(relief_persons, relief_persons.c.case_id == relief_cases.c.case_id)
+             .where(relief_persons.c.citizen_id == citizen_id, relief_cases.c.case_type == "dibao",
+                    relief_cases.c.state == dibao_module.GRANTED).order_by(relief_cases.c.case_id))
+    return [str(case_id) for case_id in conn.execute(query).scalars()]
 
 
 def cases_of_person(conn: Connection, citizen_id: str) -> list[CaseRow]:

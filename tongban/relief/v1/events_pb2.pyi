@@ -243,6 +243,20 @@ class ReviewRecorded(_message.Message):
     next_review_deadline_id: str
     def __init__(self, reviewed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., findings: _Optional[str] = ..., next_review_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., next_review_deadline_id: _Optional[str] = ...) -> None: ...
 
+class HouseholdReviewTriggered(_message.Message):
+    __slots__ = ("citizen_id", "cause", "source_case_id", "source_region", "triggered_on")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_REGION_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_ON_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    cause: str
+    source_case_id: str
+    source_region: str
+    triggered_on: _types_pb2.Date
+    def __init__(self, citizen_id: _Optional[str] = ..., cause: _Optional[str] = ..., source_case_id: _Optional[str] = ..., source_region: _Optional[str] = ..., triggered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
+
 class TaperOffStarted(_message.Message):
     __slots__ = ("started_on", "last_month")
     STARTED_ON_FIELD_NUMBER: _ClassVar[int]
