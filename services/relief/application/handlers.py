@@ -16,7 +16,7 @@ from services.common.kit import Aggregate, Request
 from services.relief.application.unit import Deps, china_date, clerk_here, command
 from services.relief.domain import assistance as assistance_domain
 from services.relief.domain import commands as c
-from services.relief.domain import dibao as dibao_domain
+from services.relief.domain import dibao_application as dibao_domain
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
 from services.relief.domain.rules import MayApplyHere, StandardConfigured, check

@@ -47,6 +47,15 @@ def when_the_notice_period_ends_await_the_decision(deps: Deps) -> DeadlineHandle
     return react
 
 
+def when_the_taper_off_runs_out_end_the_dibao(deps: Deps) -> DeadlineHandler:
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        fired = _fired(deps, deadline)
+        with deps.units.joining(tx, fired) as uow:
+            case = uow.load(d.Dibao, deadline.case_stream_id)
+            uow.record(case, case.end(china_date(fired.occurred_at)))
+    return react
+
+
 def when_a_limit_falls_due_note_the_overrun(deps: Deps, kind: str) -> DeadlineHandler:
     cls, limit = LIMITS[kind]
 
@@ -86,4 +95,5 @@ def when_registry_decides_note_the_members_place(deps: Deps) -> DecisionHandler:
 def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     handlers = {kind: when_a_limit_falls_due_note_the_overrun(deps, kind) for kind in LIMITS}
     handlers[d.NOTICE_ENDS] = when_the_notice_period_ends_await_the_decision(deps)
+    handlers[d.TAPER_ENDS] = when_the_taper_off_runs_out_end_the_dibao(deps)
     return handlers

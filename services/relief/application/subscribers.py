@@ -14,7 +14,7 @@ the recording transaction — never called by a handler, so none can forget one:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.handoff import request_work
@@ -27,6 +27,7 @@ from services.relief.application.unit import runs_out_at
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
 from services.relief.domain import events as ev
+from services.relief.domain.household import add_months
 from services.relief.domain.rules import ASSISTANCE, DIBAO
 from services.relief.domain.settings import ReliefSettings
 from services.relief.projections.read_models import refresh
@@ -71,6 +72,11 @@ def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change
                     _cancel(uow, change, before.review_deadline_id, event)
                 _schedule(uow, change, event.next_review_deadline_id, d.REVIEW_DUE, event.next_review_due_on,
                           f"{DIBAO} 动态管理 定期核查")
+            case ev.TaperOffStarted():
+                # The last month paid is over at 00:00 on the 1st of the month after it.
+                year, month = (int(part) for part in add_months(event.last_month, 1).split("-"))
+                _schedule(uow, change, event.deadline_id, d.TAPER_ENDS, date(year, month, 1) - timedelta(days=1),
+                          f"{DIBAO} 动态管理 渐退期")
             case ev.RefusalNotified():
                 _cancel(uow, change, d.deadline_id(case_id, "refusal-notice"), event)
             case _:
@@ -91,7 +97,7 @@ def when_a_dibao_case_changes_keep_the_registry_in_step(uow: UnitOfWork, change:
                 for citizen in sorted(case.members):
                     confirm_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
-            case ev.DibaoRefused() | ev.TaperOffStarted():
+            case ev.DibaoRefused() | ev.DibaoEnded():
                 for citizen in sorted(case.places):
                     release_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, reason=type(event).__name__,

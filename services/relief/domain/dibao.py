@@ -7,7 +7,7 @@ awaiting_decision → granted | refused (→ refusal_notified); a granted househ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, ClassVar
 
@@ -41,6 +41,7 @@ from services.relief.domain.settings import Area, ReliefSettings, contains
 RECEIVED, ACCEPTED, INVESTIGATING = "received", "accepted", "investigating"
 REVIEWED, IN_NOTICE, AWAITING_DECISION = "reviewed", "in_notice", "awaiting_decision"
 GRANTED, REFUSED, REFUSAL_NOTIFIED, TAPERING = "granted", "refused", "refusal_notified", "tapering"
+ENDED = "ended"
 
 # Deadline kinds (services/common/deadlines.py) of a 低保 case.
 INVESTIGATION_DUE = "relief.dibao.investigation_due"
@@ -48,6 +49,7 @@ NOTICE_ENDS = "relief.dibao.notice_ends"
 DECISION_DUE = "relief.dibao.decision_due"
 REFUSAL_NOTICE_DUE = "relief.dibao.refusal_notice_due"
 REVIEW_DUE = "relief.dibao.review_due"
+TAPER_ENDS = "relief.dibao.taper_ends"
 
 
 def deadline_id(case_id: str, what: str) -> str:
@@ -242,10 +244,8 @@ class Dibao(Aggregate):
         check(StepInOrder(self.state, (GRANTED,), "record an income change on"),
               StepInOrder("member" if citizen_id in self.members else "not a member", ("member",),
                           f"change the income of {citizen_id} (not in the household) on"))
-        member = self.members[citizen_id]
-        changed = {**self.members, citizen_id: Member(
-            member.citizen_id, member.name, member.relation, member.hukou_region, member.residence_permit_region,
-            earned_income_fen, other_income_fen, member.disability_subsidy_fen, member.assets_fen)}
+        changed = {**self.members, citizen_id: replace(self.members[citizen_id], earned_income_fen=earned_income_fen,
+                                                       other_income_fen=other_income_fen)}
         computed = allowance(list(changed.values()), self.standard_fen)
         out: list[Any] = [ev.IncomeChangeRecorded(
             recorded_on=today, citizen_id=citizen_id, earned_income_fen=earned_income_fen,
@@ -253,11 +253,18 @@ class Dibao(Aggregate):
             monthly_amount_fen=computed.monthly_amount_fen)]
         if not computed.below_standard:
             last = add_months(month_of(today), settings.taper_off_months)
-            out.append(ev.TaperOffStarted(started_on=today, last_month=last))
-            out += [ev.MemberLeftDibao(citizen_id=c, case_id=self.case_id, last_month=last,
-                                       reason="income above the standard: 渐退期 ended")
-                    for c in sorted(self.members)]
+            out.append(ev.TaperOffStarted(started_on=today, last_month=last,
+                                          deadline_id=deadline_id(self.case_id, "taper-end")))
         return out
+
+    def end(self, today: date) -> list[Any]:
+        """The 渐退期 has run out (its deadline): the household leaves 低保, every member with it — and
+        only now is each member's place given back to the registry."""
+        if self.state != TAPERING:
+            return []
+        return [ev.DibaoEnded(ended_on=today, last_month=self.last_month)] + [
+            ev.MemberLeftDibao(citizen_id=c, case_id=self.case_id, last_month=self.last_month,
+                               reason="income above the standard: 渐退期 ended") for c in sorted(self.members)]
 
     def record_registry_decision(self, citizen_id: str, claim_id: str, decision_id: str, *, granted: bool,
                                  holder_case_id: str = "", holder_region: str = "") -> list[Any]:
@@ -356,10 +363,9 @@ class Dibao(Aggregate):
                 self.state = REFUSAL_NOTIFIED
                 self._done("refusal_notice")
             case ev.IncomeChangeRecorded():
-                m = self.members[event.citizen_id]
-                self.members[event.citizen_id] = Member(
-                    m.citizen_id, m.name, m.relation, m.hukou_region, m.residence_permit_region,
-                    event.earned_income_fen, event.other_income_fen, m.disability_subsidy_fen, m.assets_fen)
+                self.members[event.citizen_id] = replace(self.members[event.citizen_id],
+                                                         earned_income_fen=event.earned_income_fen,
+                                                         other_income_fen=event.other_income_fen)
                 if event.monthly_amount_fen:
                     # A recomputed amount is paid from the month after the change; a household now
                     # above the standard keeps its amount through the 渐退期 (TaperOffStarted).
@@ -373,6 +379,8 @@ class Dibao(Aggregate):
                 self.review_triggers.append(event.source_case_id)
             case ev.TaperOffStarted():
                 self.state, self.last_month = TAPERING, event.last_month
+            case ev.DibaoEnded():
+                self.state = ENDED
             case ev.TimeLimitOverrun():
                 self.overdue.append(event.limit)
             case ev.MemberEnteredDibao() | ev.MemberLeftDibao():
@@ -392,22 +400,3 @@ class Dibao(Aggregate):
 
     def _done(self, limit: str) -> None:
         self.overdue = [o for o in self.overdue if o != limit]
-
-
-
-def apply_for_dibao(*, case_id: str, office_code: str, region: str, place: str, area: str, route: str,
-                    applicant_citizen_id: str, received_on: date, special: bool, unstable_income: bool,
-                    members: list[Member], settings: ReliefSettings, bank_account: str = "") -> list[Any]:
-    """申请: the application and one event per member; flagged when a member is on the region's
-    staff/cadre relatives list (filed separately: the county visits)."""
-    flagged = any(m.citizen_id in settings.staff_and_cadre_relatives for m in members)
-    received: list[Any] = [ev.DibaoApplicationReceived(
-        case_id=case_id, office_code=office_code, region=region, place=place, area=area, route=route,
-        applicant_citizen_id=applicant_citizen_id, received_on=received_on, special=special,
-        unstable_income=unstable_income, relatives_flagged=flagged, household_size=len(members),
-        bank_account=bank_account)]
-    return received + [ev.HouseholdMemberDeclared(
-        case_id=case_id, citizen_id=m.citizen_id, name=m.name, relation=m.relation, hukou_region=m.hukou_region,
-        residence_permit_region=m.residence_permit_region, earned_income_fen=m.earned_income_fen,
-        other_income_fen=m.other_income_fen, disability_subsidy_fen=m.disability_subsidy_fen,
-        assets_fen=m.assets_fen) for m in members]

@@ -188,6 +188,15 @@ class HouseholdReviewTriggered:
 class TaperOffStarted:
     started_on: date
     last_month: str            # the last month paid (渐退期 end)
+    deadline_id: str           # fires when the last month is over: the household leaves 低保
+
+
+@dataclass(frozen=True)
+class DibaoEnded:
+    """The 渐退期 ran out: the household no longer receives 低保 (its members' places are released)."""
+
+    ended_on: date
+    last_month: str
 
 
 @dataclass(frozen=True)
@@ -315,7 +324,7 @@ DIBAO_EVENTS: tuple[type, ...] = (
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
     MemberLeftDibao, IncomeChangeRecorded, ReviewRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied,
-    TimeLimitOverrun, HouseholdReviewTriggered,
+    TimeLimitOverrun, HouseholdReviewTriggered, DibaoEnded,
     EconomicCheckRequested, EconomicCheckAnswered, EconomicCheckRefused,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (

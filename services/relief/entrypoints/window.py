@@ -17,7 +17,7 @@ from services.stack.window import Formatter, UsageError, call, common_options
 
 QUEUES = ("dibao_to_accept", "dibao_in_procedure", "dibao_in_notice", "dibao_to_decide", "dibao_refusals_to_notify",
           "dibao_granted", "assistance_open", "assistance_awaiting_proof", "overdue",
-          "dibao_review_requested")
+          "dibao_review_requested", "dibao_ended")
 MEMBER_FIELDS = ("citizen_id", "name", "relation", "hukou_region", "residence_permit_region", "earned_income_fen",
                  "other_income_fen", "disability_subsidy_fen", "assets_fen")
 

@@ -153,6 +153,7 @@ QUEUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "dibao_to_decide": ("dibao", (dibao_module.AWAITING_DECISION,)),
     "dibao_refusals_to_notify": ("dibao", (dibao_module.REFUSED,)),
     "dibao_granted": ("dibao", (dibao_module.GRANTED, dibao_module.TAPERING)),
+    "dibao_ended": ("dibao", (dibao_module.ENDED,)),
     "assistance_open": ("assistance", (assistance_module.RECEIVED, assistance_module.PROOF_COMPLETED)),
     "assistance_awaiting_proof": ("assistance", (assistance_module.URGENT_PAID,)),
 }

@@ -137,9 +137,14 @@ def test_a_person_enjoys_dibao_in_one_place_only(nation: tuple[Region, Region, A
     [refusal] = [h.payload_json for h in case.history if h.type.endswith("DibaoRefused")]
     assert "OnePlacePerMember" in refusal and held in refusal
 
-    # The Sichuan household's income rises above the standard: 渐退, and its places are released.
+    # The Sichuan household's income rises above the standard: paid through the 渐退期 (6 months),
+    # then it leaves 低保 and only then are its members' places released.
     sichuan.call("RecordIncomeChange", api.RecordIncomeChangeRequest(case_id=held, citizen_id=son,
                                                                      earned_income_fen=200_000), GUANGYUAN)
+    assert sichuan.call("GetCase", api.GetCaseRequest(case_id=held), GUANGYUAN).case.summary.state == "tapering"
+    sichuan.clock.advance(timedelta(days=215))
+    wait_until(lambda: sichuan.call("GetCase", api.GetCaseRequest(case_id=held), GUANGYUAN).case.summary.state
+               == "ended", timeout=30, what="the 渐退期 to run out")
     def entered_and_left() -> bool:
         seen = {(e.type.rsplit(".", 1)[-1], e.message().citizen_id) for e in published()  # type: ignore[attr-defined]
                 if e.type.endswith(("MemberEnteredDibao", "MemberLeftDibao")) and e.stream_id == held}

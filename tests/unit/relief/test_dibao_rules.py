@@ -13,7 +13,8 @@ from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.kit.rules import Rule
 from services.relief.domain import events as ev
 from services.relief.domain import rules
-from services.relief.domain.dibao import Dibao, apply_for_dibao, claim_id_for
+from services.relief.domain.dibao import Dibao, claim_id_for
+from services.relief.domain.dibao_application import apply_for_dibao
 from services.relief.domain.household import Member, add_months, allowance, month_after, validated_members
 from services.relief.domain.settings import Area, ReliefSettings, Standard
 from tests.unit.relief.people import LIZHOU, XINGQING, XINGQING_TOWNSHIP, member
@@ -217,8 +218,12 @@ def test_income_above_the_standard_tapers_off_over_the_regions_months() -> None:
     twelve = replace(SETTINGS, taper_off_months=12)
     above = case.change_income(date(2026, 5, 10), twelve, applicant, earned_income_fen=130_000, other_income_fen=0)
     assert isinstance(above[1], ev.TaperOffStarted) and above[1].last_month == "2027-05"
-    assert {e.citizen_id for e in above[2:]} == set(case.members)
-    assert all(isinstance(e, ev.MemberLeftDibao) and e.last_month == "2027-05" for e in above[2:])
+    assert len(above) == 2, "still paid, and still holding each member's place, through the 渐退期"
+    tapering = _run(case, above)
+    assert tapering.amount_for("2027-05") == 104_000 and tapering.amount_for("2027-06") == 0
+    ended, *left = tapering.end(date(2027, 6, 1))
+    assert isinstance(ended, ev.DibaoEnded) and {e.citizen_id for e in left} == set(case.members)
+    assert all(isinstance(e, ev.MemberLeftDibao) and e.last_month == "2027-05" for e in left)
 
 
 def test_relatives_of_staff_are_flagged_and_the_county_visits_first() -> None:

@@ -258,12 +258,22 @@ class HouseholdReviewTriggered(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., cause: _Optional[str] = ..., source_case_id: _Optional[str] = ..., source_region: _Optional[str] = ..., triggered_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class TaperOffStarted(_message.Message):
-    __slots__ = ("started_on", "last_month")
+    __slots__ = ("started_on", "last_month", "deadline_id")
     STARTED_ON_FIELD_NUMBER: _ClassVar[int]
     LAST_MONTH_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
     started_on: _types_pb2.Date
     last_month: str
-    def __init__(self, started_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., last_month: _Optional[str] = ...) -> None: ...
+    deadline_id: str
+    def __init__(self, started_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., last_month: _Optional[str] = ..., deadline_id: _Optional[str] = ...) -> None: ...
+
+class DibaoEnded(_message.Message):
+    __slots__ = ("ended_on", "last_month")
+    ENDED_ON_FIELD_NUMBER: _ClassVar[int]
+    LAST_MONTH_FIELD_NUMBER: _ClassVar[int]
+    ended_on: _types_pb2.Date
+    last_month: str
+    def __init__(self, ended_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., last_month: _Optional[str] = ...) -> None: ...
 
 class EconomicCheckRequested(_message.Message):
     __slots__ = ("handoff_id", "case_id", "citizen_id", "name", "hukou_region", "to_region", "requested_on")
