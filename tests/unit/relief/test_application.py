@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,7 @@ from services.common.events import TraceContext
 from services.common.kit import Request
 from services.common.registry import ClaimKind, RegistryDecision, claim_stream_id, decision_id, read_claim
 from services.common.registry.adapters import decision_to_proto
-from services.common.store import EventStore, sqlite_url
+from services.common.store import EventStore
 from services.common.store.schema import events
 from services.host import Infrastructure
 from services.relief.application import handlers as h
@@ -50,8 +49,9 @@ def china(year: int, month: int, day: int, hour: int = 10) -> datetime:
     return datetime(year, month, day, hour, tzinfo=CHINA).astimezone(UTC)
 
 
-def _service(tmp_path: Path, region: str, clock: FakeClock) -> Iterator[ReliefService]:
-    store = EventStore.open(sqlite_url(tmp_path / f"relief-{region}.db"), region=region, service="relief", clock=clock)
+def _service(store_url: str, region: str, clock: FakeClock) -> Iterator[ReliefService]:
+    """One region's relief service over a fresh store: SQLite, and PostgreSQL (tests/fixtures/stores.py)."""
+    store = EventStore.open(store_url, region=region, service="relief", clock=clock)
     try:
         yield bootstrap(Infrastructure.over(store))
     finally:
@@ -64,8 +64,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def ningxia(tmp_path: Path, clock: FakeClock) -> Iterator[ReliefService]:
-    yield from _service(tmp_path, NINGXIA, clock)
+def ningxia(store_url: str, clock: FakeClock) -> Iterator[ReliefService]:
+    yield from _service(store_url, NINGXIA, clock)
 
 
 def _fire(service: ReliefService) -> list[str]:
@@ -215,8 +215,8 @@ def test_the_read_models_rebuild_from_the_log(ningxia: ReliefService) -> None:
 
 
 @pytest.fixture
-def sichuan(tmp_path: Path, clock: FakeClock) -> Iterator[ReliefService]:
-    yield from _service(tmp_path, SICHUAN, clock)
+def sichuan(store_url: str, clock: FakeClock) -> Iterator[ReliefService]:
+    yield from _service(store_url, SICHUAN, clock)
 
 
 def test_a_travellers_emergency_is_helped_at_once_and_listed_until_documented(
