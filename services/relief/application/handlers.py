@@ -104,10 +104,17 @@ def start_public_notice(deps: Deps, cmd: c.CaseStep, actor: Actor, request: Requ
 
 
 def raise_objection(deps: Deps, cmd: c.CaseStep, actor: Actor, request: Request | None = None) -> str:
-    """An objection during the notice; its id is "<case>-objection-<n>". Returns the case id."""
-    def decide(case: Dibao, today: date, s: ReliefSettings) -> list[Any]:
-        return case.raise_objection(today, f"objection-{len(case.objections) + 1}", cmd.text)
-    return _step(deps, actor, request, Dibao, cmd.case_id, decide)
+    """An objection during the notice, numbered in the case ("objection-<n>"). Returns the objection's
+    id — recorded as the request's answer, so a retry names the same objection."""
+    provenance = command(deps, actor, cmd.case_id)
+    clerk_here(deps, actor)
+    with deps.units.begin(provenance, request=request) as uow:
+        if uow.first_answer:
+            return uow.first_answer
+        case = uow.load(Dibao, cmd.case_id)
+        objection_id = f"objection-{len(case.objections) + 1}"
+        uow.record(case, case.raise_objection(china_date(provenance.occurred_at), objection_id, cmd.text))
+        return uow.answer(objection_id)
 
 
 def answer_objection(deps: Deps, cmd: c.AnswerObjection, actor: Actor, request: Request | None = None) -> str:

@@ -80,11 +80,11 @@ def _command_method(name: str) -> Callable[..., Message]:
     response_type = getattr(api, f"{name}Response")
 
     def method(self: ReliefServicer, request: Message, context: grpc.ServicerContext) -> Message:
-        case_id = handler(self.deps, translate(request), current_actor(), Request.of(request))
-        found = queries.get_case(self.deps, case_id)
-        answer = response_type(case_id=case_id, state=found.case.state)
+        answered = handler(self.deps, translate(request), current_actor(), Request.of(request))
+        case_id = request.case_id if name == "RaiseObjection" else answered  # type: ignore[attr-defined]
+        answer = response_type(case_id=case_id, state=queries.get_case(self.deps, case_id).case.state)
         if name == "RaiseObjection":
-            answer.objection_id = f"objection-{len(found.case.objections)}"  # type: ignore[union-attr]
+            answer.objection_id = answered  # the handler answers with the objection it recorded
         return answer  # type: ignore[no-any-return]
 
     method.__name__ = name

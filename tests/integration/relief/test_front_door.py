@@ -98,7 +98,15 @@ def test_a_household_is_granted_dibao_through_the_front_door(window: Window) -> 
             ("GiveTownshipOpinion", api.GiveTownshipOpinionRequest(case_id=case_id, recommends=True)),
             ("StartPublicNotice", api.StartPublicNoticeRequest(case_id=case_id))):
         window.call(method, request)
-    objection = window.call("RaiseObjection", api.RaiseObjectionRequest(case_id=case_id, objection="有车"))
+    objection = window.call("RaiseObjection", api.RaiseObjectionRequest(case_id=case_id, objection="有车",
+                                                                         request_id="object-1"))
+    second = window.call("RaiseObjection", api.RaiseObjectionRequest(case_id=case_id, objection="有存款"))
+    again = window.call("RaiseObjection", api.RaiseObjectionRequest(case_id=case_id, objection="有车",
+                                                                     request_id="object-1"))
+    assert (objection.objection_id, second.objection_id, again.objection_id) == \
+        ("objection-1", "objection-2", "objection-1"), "a retry names the objection it recorded"
+    window.call("AnswerObjection", api.AnswerObjectionRequest(case_id=case_id, objection_id="objection-2",
+                                                              answer="存款低于规定"))
     window.call("AnswerObjection", api.AnswerObjectionRequest(case_id=case_id, objection_id=objection.objection_id,
                                                               answer="车辆已出售"))
     early = window.refusal("DecideDibao", api.DecideDibaoRequest(case_id=case_id, approve=True))
