@@ -95,6 +95,7 @@ class Dibao(Aggregate):
     state: str = ""
     members: dict[str, Member] = field(default_factory=dict)
     accepted_on: date | None = None
+    investigation_due_on: date | None = None
     decision_due_on: date | None = None
     investigation_started_on: date | None = None
     visitors: list[tuple[str, str]] = field(default_factory=list)
@@ -321,6 +322,7 @@ class Dibao(Aggregate):
                     event.earned_income_fen, event.other_income_fen, event.disability_subsidy_fen, event.assets_fen)
             case ev.DibaoApplicationAccepted():
                 self.state, self.accepted_on, self.decision_due_on = ACCEPTED, event.accepted_on, event.decision_due_on
+                self.investigation_due_on = event.investigation_due_on
                 self.places = dict.fromkeys(self.members, PLACE_REQUESTED)  # claimed as it is accepted
             case ev.EconomicCheckRequested():
                 self.checks[event.handoff_id] = CHECK_REQUESTED

@@ -55,7 +55,7 @@ HELPED = (assistance_module.URGENT_PAID, assistance_module.PROOF_COMPLETED, assi
 
 def case_row(case: Dibao | Assistance) -> dict[str, object]:
     if isinstance(case, Dibao):
-        due = {dibao_module.ACCEPTED: case.decision_due_on, dibao_module.INVESTIGATING: case.decision_due_on,
+        due = {dibao_module.ACCEPTED: case.investigation_due_on, dibao_module.INVESTIGATING: case.decision_due_on,
                dibao_module.REVIEWED: case.decision_due_on, dibao_module.IN_NOTICE: case.notice_last_day,
                dibao_module.AWAITING_DECISION: case.decision_due_on, dibao_module.GRANTED: case.review_due_on}
         paid = case.state in (dibao_module.GRANTED, dibao_module.TAPERING)

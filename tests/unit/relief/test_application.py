@@ -139,6 +139,8 @@ def test_limits_overrun_are_listed_as_overdue_for_the_office(ningxia: ReliefServ
     late, on_time = _apply(ningxia), _apply(ningxia)
     for case_id in (late, on_time):
         h.accept_dibao(deps, c.CaseStep(case_id), CLERK)
+    assert {r.due_on for r in queries.office_queue(deps, office_code=XINGQING_TOWNSHIP, queue="dibao_in_procedure")} \
+        == {date(2026, 3, 5)}, "an accepted case shows the last day to start the investigation"
     h.start_investigation(deps, c.CaseStep(on_time), CLERK)
     clock.set(china(2026, 3, 6, 1))  # Thu 5 March was the last day
     assert _fire(ningxia) == ["relief.dibao.investigation_due"]
