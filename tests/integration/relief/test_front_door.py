@@ -6,6 +6,7 @@ carries a 低保 case from application to grant (民发〔2021〕57号) and a �
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -158,3 +159,21 @@ def test_the_window_cli_carries_an_emergency_through_its_steps(window: Window) -
     run("assistance", "proof", case_id, "医院诊断证明")
     assert "GRANTED" in run("assistance", "decide", case_id, "--amount-fen", "80000")
     assert "GRANTED" in run("case", case_id, "--history")
+
+
+def test_the_window_cli_files_a_household_with_its_members(window: Window) -> None:
+    """`tongban window relief dibao apply … --member …`: members as the clerk types them."""
+    applicant, child = citizen(date(1958, 4, 1)), citizen(date(2014, 9, 1))
+    done = subprocess.run(
+        [sys.executable, "-m", "services.stack.cli", "window", "relief", "dibao", "apply", applicant,
+         "--member", f"{applicant},王芳,self,{XINGQING},,20000,0,18000",
+         "--member", f"{child},王小明,grandchild,{XINGQING}",
+         "--bank-account", ACCOUNT, "--address", window.address, "--clerk", CLERK.clerk_id,
+         "--office", CLERK.office_code, "--region", NINGXIA, "--role", "relief"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    case_id = done.stdout.split()[0]
+    case = window.call("GetCase", api.GetCaseRequest(case_id=case_id)).case
+    members = [json.loads(h.payload_json) for h in case.history if h.type.endswith("HouseholdMemberDeclared")]
+    assert [(m["citizen_id"], m.get("disability_subsidy_fen")) for m in members] == \
+        [(applicant, "18000"), (child, None)]
