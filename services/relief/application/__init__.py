@@ -1,0 +1,1 @@
+"""Handlers, reactions and subscribers of relief."""

@@ -1,0 +1,98 @@
+"""The composition root of the relief service: everything built from the opened infrastructure.
+
+Importing this module builds nothing. `bootstrap(infrastructure)` wires one region's service over an
+open store, once; the host calls it through `definition()`, and tests call it on stores of their
+own — the same function either way. It makes sure the store has the tables of every component the
+service uses (TABLES)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import grpc
+
+from services.common import deadlines
+from services.common.calendars import CalendarInForce
+from services.common.consumer import Headers
+from services.common.deadlines import DeadlineHandler
+from services.common.handoff import HandoffHooks, ensure_owner
+from services.common.handoff import projections as handoff_projections
+from services.common.kit import UnitsOfWork
+from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
+from services.common.registry import projection as registry_projection
+from services.common.store import EventStore, StoreTransaction
+from services.host.definition import Infrastructure, ServiceDefinition, Wiring
+from services.relief.adapters.payloads import CODEC
+from services.relief.application import marriage_reactions
+from services.relief.application.handoffs import economic_check_hooks
+from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
+from services.relief.application.subscribers import relief_subscribers
+from services.relief.application.unit import SERVICE, Deps
+from services.relief.domain.settings import ReliefSettings
+from services.relief.entrypoints.grpc_server import relief_servicer
+from services.relief.projections import read_models
+
+# Its read models, the registry's view of the persons it claims, its deadlines, and the hand-off
+# tables that record who owns a case.
+TABLES = (read_models.TABLES, marriage_reactions.TABLES, registry_projection.TABLES, deadlines.TABLES,
+          handoff_projections.TABLES)
+
+__all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
+
+
+@dataclass(frozen=True)
+class ReliefService:
+    """One region's relief service, wired: `servicer` for create_server, `deadline_handlers` for a
+    DeadlineScheduler over the same store, `on_registry_decision` and `on_decision_message(store,
+    raw, headers)` for the registry's decisions on the members' places, `handoff_hooks` for the family
+    economic checks asked of and by other regions (handoffs.py), `wiring` as the host takes it."""
+
+    deps: Deps
+    servicer: Callable[[grpc.Server], None]
+    deadline_handlers: Mapping[str, DeadlineHandler]
+    on_registry_decision: DecisionHandler
+    on_decision_message: Callable[[EventStore, bytes, Headers], bool]
+    handoff_hooks: HandoffHooks
+    on_marriage_event: Callable[[bytes | None, bytes, Headers], None]
+
+    @property
+    def wiring(self) -> Wiring:
+        store = self.deps.store
+
+        def on_decisions(key: bytes | None, value: bytes, headers: Headers) -> None:
+            self.on_decision_message(store, value, headers)
+
+        return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
+                      raw_handlers={DECISIONS_TOPIC: on_decisions,
+                                    marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
+                      handoff_hooks=self.handoff_hooks)
+
+
+def bootstrap(infrastructure: Infrastructure) -> ReliefService:
+    store, region = infrastructure.store, infrastructure.region
+    if store.service != SERVICE:
+        raise ValueError(f"the relief service needs a relief store, not a {store.service!r} one")
+    if store.region != region:
+        raise ValueError(f"store of region {store.region} given for region {region}")
+
+    def owner_check(tx: StoreTransaction, stream_id: str) -> None:
+        ensure_owner(tx, stream_id, region)
+
+    store.ensure_tables(*TABLES)
+    settings = infrastructure.settings or ReliefSettings()
+    units = UnitsOfWork(store, CODEC, relief_subscribers(settings), owner_check=owner_check)
+    deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
+                calendar_in_force=CalendarInForce(store, base=settings.calendar))
+    on_decision = when_registry_decides_note_the_members_place(deps)
+    return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps),
+                         on_registry_decision=on_decision,
+                         on_decision_message=decision_reaction(region, SERVICE, on_decision),
+                         handoff_hooks=economic_check_hooks(deps),
+                         on_marriage_event=marriage_reactions.when_a_member_marries_or_divorces_review_the_household(deps))
+
+
+def definition() -> ServiceDefinition:
+    """The relief service as its host (and the catalogue) sees it."""
+    return ServiceDefinition(name=SERVICE, wire=lambda infrastructure: bootstrap(infrastructure).wiring,
+                             tables=TABLES)

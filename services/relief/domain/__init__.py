@@ -1,0 +1,1 @@
+"""Pure domain of relief: no I/O."""

@@ -1,0 +1,1 @@
+"""gRPC server and window commands of relief."""
