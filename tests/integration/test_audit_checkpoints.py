@@ -23,10 +23,10 @@ from services.common.audit.checkpoints import (
     keep_checkpoint,
 )
 from services.common.audit.datadir import store_path
-from services.common.audit.keys import RegionKey, exchange_public_keys, load_region_key, trusted_keyring
 from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.store import EventStore, StoreTransaction, sqlite_url, verify_store
+from services.common.trust.keys import RegionKey, exchange_public_keys, load_region_key, trusted_keyring
 from tests.integration.test_audit_helpers import dataset, read_all, rewrite_consistently, run
 from tongban.audit.v1 import checkpoints_pb2
 

@@ -36,7 +36,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from services.common.audit.kafka_log import CHECKPOINT_TOPIC, DEFAULT_IDLE, read_topic
-from services.common.audit.keys import KeyRing, RegionKey
 from services.common.clock import Clock
 from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent, from_micros, micros_of_timestamp, to_micros
@@ -44,6 +43,7 @@ from services.common.relay import OutboxRelay, Producer
 from services.common.store import EventStore, StoreTransaction
 from services.common.store.schema import events, store_head
 from services.common.telemetry import current_trace_context
+from services.common.trust.keys import KeyRing, RegionKey
 from tongban.audit.v1 import checkpoints_pb2
 from tongban.common.v1 import types_pb2
 

@@ -71,8 +71,8 @@ def _print(out: str, err: str) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import NotAStore, regions_under
-    from services.common.audit.keys import keyring_from_directory
     from services.common.audit.verify import KafkaSource, KeyPolicy, audit_verify, format_report
+    from services.common.trust.keys import keyring_from_directory
 
     try:
         refs = _refs(args)
@@ -170,7 +170,7 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import regions_under
-    from services.common.audit.keys import ensure_region_key, exchange_public_keys
+    from services.common.trust.keys import ensure_region_key, exchange_public_keys
 
     regions = args.region or regions_under(args.data)
     if not regions:
@@ -204,8 +204,8 @@ def _checkpoint_round(args: argparse.Namespace) -> int:
     from services.common.audit.checkpoints import collect_checkpoints, issue_checkpoint, publish_checkpoints
     from services.common.audit.datadir import AUDIT_SERVICE, discover_stores, open_store, regions_under, store_path
     from services.common.audit.kafka_log import CHECKPOINT_TOPIC
-    from services.common.audit.keys import ensure_region_key, trusted_keyring
     from services.common.store import EventStore, sqlite_url
+    from services.common.trust.keys import ensure_region_key, trusted_keyring
 
     regions = regions_under(args.data)
     if not regions:

@@ -30,10 +30,10 @@ from services.common.audit.kafka_log import (
     default_topic_for,
     read_topic,
 )
-from services.common.audit.keys import KeyRing, trusted_keyring
 from services.common.events import RecordedEvent
 from services.common.store import ChainProblem, EventStore, verify_events
 from services.common.store.schema import events, store_head
+from services.common.trust.keys import KeyRing, trusted_keyring
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,22 @@
-"""Per-region Ed25519 keys for checkpoints, and the public keys each region trusts.
+"""Ed25519 keys of the speakers on the national exchange, and the key directory that says which
+public key may speak for whom (architecture invariant 8).
 
-Layout, under a region's directory `DATA/<region>/keys/`:
+A speaker is a region (its GB/T 2260 code) or the registry (`REGISTRY`): a region signs every
+envelope it publishes and its audit checkpoints; the registry signs its decisions and its own
+inputs. Layout, under a speaker's directory `DATA/<speaker>/keys/`:
 
-    signing.key          the region's private key (PKCS#8 PEM, mode 0600): only this region signs
-    <region>.pub         its public key (SubjectPublicKeyInfo PEM), to hand to the other regions
-    trusted/<other>.pub  public keys of other regions, received out of band (a key ceremony, a
-                         signed letter); a checkpoint is only kept if one of these verifies it
+    signing.key           the speaker's current private key (PKCS#8 PEM, mode 0600): only it signs
+    <speaker>.pub         the current public key (SubjectPublicKeyInfo PEM), to hand to the others
+    <speaker>-<id>.pub    earlier public keys after a rotation: still trusted for what they signed
+    trusted/<other>.pub   public keys of others, received out of band (a key ceremony, a signed
+                          letter); a checkpoint is only kept if one of these verifies it
 
-A key is named `<region>/<first 16 hex digits of SHA-256 of the raw public key>`, so a region can
-rotate keys (`trusted/<region>-<anything>.pub` holds more than one) and a checkpoint names the
-key that signed it. Keys are never taken from the checkpoint topic itself: anyone who can write
-to the topic could then vouch for their own forgeries."""
+A key is named `<speaker>/<first 16 hex digits of SHA-256 of the raw public key>`, so a speaker
+can hold several keys at once (rotation) and every signature names the key that made it. Keys are
+never taken from a topic: anyone who can write to the topic could then vouch for their own
+forgeries. The key directory (`KeyDirectory`) is configuration: a directory of `<speaker>*.pub`
+files (production: mounted; an auditor's `--trusted-keys`), or in development the data directory
+itself, whose `*/keys/<speaker>*.pub` files `tongban up` and the tests provision."""
 
 from __future__ import annotations
 
@@ -24,9 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.common.audit.datadir import KEYS_DIR, region_dir
-
+KEYS_DIR = "keys"
 SIGNING_KEY_FILE = "signing.key"
+# The registry worker speaks under this name: only a key filed under it may sign decisions.
+REGISTRY = "registry"
 TRUSTED_DIR = "trusted"
 PUBLIC_SUFFIX = ".pub"
 
@@ -64,17 +71,30 @@ class RegionKey:
 
 
 def keys_dir(data_dir: Path, region: str) -> Path:
-    return region_dir(data_dir, region) / KEYS_DIR
+    return Path(data_dir) / region / KEYS_DIR
 
 
 def ensure_region_key(data_dir: Path, region: str) -> RegionKey:
     """The region's signing key, generated on first use (with its public key file beside it)."""
-    directory = keys_dir(data_dir, region)
+    return ensure_key_in(keys_dir(data_dir, region), region)
+
+
+def ensure_key_in(directory: Path, speaker: str) -> RegionKey:
+    """The signing key kept in `directory` (a speaker's `keys/`), generated on first use."""
     path = directory / SIGNING_KEY_FILE
     if path.exists():
-        return load_region_key(data_dir, region)
+        return load_key_from(directory, speaker)
     directory.mkdir(parents=True, exist_ok=True)
-    key = RegionKey.generate(region)
+    key = RegionKey.generate(speaker)
+    try:
+        _write_private(path, key)
+    except FileExistsError:  # another process of the same speaker made it first: use theirs
+        return load_key_from(directory, speaker)
+    (directory / f"{speaker}{PUBLIC_SUFFIX}").write_bytes(public_pem(key.public_key))
+    return key
+
+
+def _write_private(path: Path, key: RegionKey) -> None:
     pem = key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
     # Created 0600 from the start (not chmod-ed afterwards): the key is never readable by others,
@@ -82,16 +102,36 @@ def ensure_region_key(data_dir: Path, region: str) -> RegionKey:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    (directory / f"{region}{PUBLIC_SUFFIX}").write_bytes(public_pem(key.public_key))
-    return key
 
 
 def load_region_key(data_dir: Path, region: str) -> RegionKey:
-    path = keys_dir(data_dir, region) / SIGNING_KEY_FILE
+    return load_key_from(keys_dir(data_dir, region), region)
+
+
+def load_key_from(directory: Path, speaker: str) -> RegionKey:
+    path = directory / SIGNING_KEY_FILE
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
-    return RegionKey(region, private)
+    return RegionKey(speaker, private)
+
+
+def rotate_key(directory: Path, speaker: str) -> RegionKey:
+    """Replace the speaker's signing key with a new one. The old public key stays beside it as
+    `<speaker>-<id>.pub`, so what it signed still verifies wherever the key directory is read
+    again; the old private key is destroyed (it never signs again). Hand the new `<speaker>.pub`
+    to the others (`exchange_public_keys` in development); drop the old `.pub` files to retire
+    the old key for good."""
+    old = load_key_from(directory, speaker)
+    retired = directory / f"{speaker}-{old.key_id.split('/')[-1]}{PUBLIC_SUFFIX}"
+    retired.write_bytes(public_pem(old.public_key))
+    new = RegionKey.generate(speaker)
+    staged = directory / f"{SIGNING_KEY_FILE}.new"
+    staged.unlink(missing_ok=True)
+    _write_private(staged, new)
+    os.replace(staged, directory / SIGNING_KEY_FILE)  # atomic: a signer reads the old or the new
+    (directory / f"{speaker}{PUBLIC_SUFFIX}").write_bytes(public_pem(new.public_key))
+    return new
 
 
 def exchange_public_keys(data_dir: Path, regions: Iterable[str]) -> None:
@@ -105,8 +145,8 @@ def exchange_public_keys(data_dir: Path, regions: Iterable[str]) -> None:
         trusted.mkdir(parents=True, exist_ok=True)
         for other in chosen:
             if other != holder:
-                source = keys_dir(data_dir, other) / f"{other}{PUBLIC_SUFFIX}"
-                (trusted / source.name).write_bytes(source.read_bytes())
+                for source in sorted(keys_dir(data_dir, other).glob(f"{other}*{PUBLIC_SUFFIX}")):
+                    (trusted / source.name).write_bytes(source.read_bytes())
 
 
 class KeyRing:
@@ -175,3 +215,45 @@ def keyring_from_directory(directory: Path) -> KeyRing:
     ring = KeyRing()
     ring.add_directory(directory)
     return ring
+
+
+class KeyDirectory:
+    """Which public key may speak for whom, read from configuration: `<speaker>*.pub` files in
+    `path`, and (the development layout) in `path/*/keys/`. Read again when a message names a key
+    it does not know, so a rotated key is trusted as soon as its `.pub` file is in place, without
+    a restart. (A flood of messages naming unknown keys costs a directory listing each; `reload_after`
+bounds that where it matters.)"""
+
+    def __init__(self, path: Path, *, reload_after: float = 0.0) -> None:
+        self.path = Path(path)
+        self.reload_after = reload_after
+        self._ring = KeyRing()
+        self._loaded_at: float | None = None
+        self.reload()
+
+    def reload(self) -> None:
+        import time
+
+        ring = KeyRing()
+        if self.path.is_dir():
+            for pub in sorted([*self.path.glob(f"*{PUBLIC_SUFFIX}"),
+                               *self.path.glob(f"*/{KEYS_DIR}/*{PUBLIC_SUFFIX}")]):
+                speaker = pub.name.split(".")[0].split("-")[0]
+                if pub.parent.name == KEYS_DIR and pub.parent.parent.name != speaker:
+                    continue  # dev layout: only a speaker's own keys/ names its keys
+                ring.add_pem_file(pub, speaker)
+        self._ring = ring
+        self._loaded_at = time.monotonic()
+
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    def check(self, data: bytes, signature: bytes, key_id: str, speaker: str) -> str | None:
+        """Why `signature` over `data` is not `speaker`'s, or None when it is."""
+        import time
+
+        if key_id not in self._ring and self._loaded_at is not None \
+                and time.monotonic() - self._loaded_at >= self.reload_after:
+            self.reload()
+        return self._ring.check(data, signature, key_id, speaker)
