@@ -44,6 +44,7 @@ from services.common.store import EventStore, StoreTransaction
 from services.common.store.schema import events, store_head
 from services.common.telemetry import current_trace_context
 from services.common.trust.keys import KeyRing, RegionKey
+from services.common.trust.signing import EnvelopeSigner
 from tongban.audit.v1 import checkpoints_pb2
 from tongban.common.v1 import types_pb2
 
@@ -126,10 +127,13 @@ def _last_checkpoint(audit_store: EventStore, stream_id: str, version: int) -> c
     return checkpoints_pb2.Checkpoint.FromString(signed.checkpoint)
 
 
-def publish_checkpoints(audit_store: EventStore, producer: Producer, topic: str = CHECKPOINT_TOPIC) -> int:
+def publish_checkpoints(audit_store: EventStore, producer: Producer, topic: str = CHECKPOINT_TOPIC,
+                        key: RegionKey | None = None) -> int:
     """Relay the audit store to the checkpoint topic: checkpoints reach Kafka through the store's
-    outbox relay like every event, never from the issuing code (no dual write)."""
-    return OutboxRelay(audit_store, producer, topic).publish_pending()
+    outbox relay like every event, never from the issuing code (no dual write), signed with the
+    region's key like every envelope it publishes."""
+    signer = EnvelopeSigner(key) if key is not None else None
+    return OutboxRelay(audit_store, producer, topic, signer=signer).publish_pending()
 
 
 # -- keeping others' checkpoints -----------------------------------------------------------

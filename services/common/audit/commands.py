@@ -72,12 +72,16 @@ def _print(out: str, err: str) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import NotAStore, regions_under
     from services.common.audit.verify import KafkaSource, KeyPolicy, audit_verify, format_report
-    from services.common.trust.keys import keyring_from_directory
+    from services.common.trust.keys import KeyDirectory, keyring_from_directory
 
     try:
         refs = _refs(args)
-        kafka = KafkaSource(args.kafka, _topic_for(args), args.idle) if args.kafka else None
         trusted = keyring_from_directory(args.trusted_keys) if args.trusted_keys else None
+        # Whose signatures the topics must carry: the auditor's own keys, else the data directory's.
+        directory = args.trusted_keys or args.data
+        kafka = KafkaSource(args.kafka, _topic_for(args), args.idle,
+                            keys=KeyDirectory(directory) if directory is not None else None,
+                            decisions_topic=args.decisions_topic) if args.kafka else None
     except (NotAStore, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     if not refs:
@@ -237,7 +241,7 @@ def _checkpoint_round(args: argparse.Namespace) -> int:
             producer = kafka_producer(args.kafka)
             try:
                 for region, audit in audits.items():
-                    sent = publish_checkpoints(audit, producer, topic)
+                    sent = publish_checkpoints(audit, producer, topic, ensure_region_key(args.data, region))
                     print(f"{region}: published {sent} audit event(s) to {topic}", flush=True)
             finally:
                 producer.close(timeout=10)

@@ -149,6 +149,16 @@ def exchange_public_keys(data_dir: Path, regions: Iterable[str]) -> None:
                     (trusted / source.name).write_bytes(source.read_bytes())
 
 
+def provision_development_keys(data_dir: Path, regions: Iterable[str]) -> Path:
+    """The development stand-in for a key ceremony (`tongban up`, the demo, the tests): a key for
+    every region and for the registry (`DATA/registry/keys/`), the regions' public keys exchanged
+    for checkpoints, and the data directory itself as everyone's key directory. Returns the key
+    directory."""
+    exchange_public_keys(data_dir, regions)
+    ensure_key_in(keys_dir(data_dir, REGISTRY), REGISTRY)
+    return Path(data_dir)
+
+
 class KeyRing:
     """Public keys by key id, each bound to the one region it may speak for."""
 
