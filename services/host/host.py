@@ -151,8 +151,9 @@ class ServiceHost:
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
         # Invariant 8: this region signs what it publishes, and acts only on what verifies.
-        signer = EnvelopeSigner(ensure_region_key(self.config.data_dir, self.region))
-        self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir))
+        key = ensure_region_key(self.config.data_dir, self.region)
+        signer = EnvelopeSigner(key)
+        self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir, own=key))
         self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
                                       self._raw_handlers, self._stop, gate=self.gate,
                                       raw_signers={self.topic(DECISIONS_TOPIC): (REGISTRY, DECISION_PURPOSE)})

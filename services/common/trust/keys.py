@@ -234,9 +234,11 @@ class KeyDirectory:
     a restart. (A flood of messages naming unknown keys costs a directory listing each; `reload_after`
 bounds that where it matters.)"""
 
-    def __init__(self, path: Path, *, reload_after: float = 0.0) -> None:
+    def __init__(self, path: Path, *, reload_after: float = 0.0, own: RegionKey | None = None) -> None:
         self.path = Path(path)
         self.reload_after = reload_after
+        # A speaker always believes its own current key, wherever the directory says nothing of it.
+        self._own = own
         self._ring = KeyRing()
         self._loaded_at: float | None = None
         self.reload()
@@ -245,6 +247,8 @@ bounds that where it matters.)"""
         import time
 
         ring = KeyRing()
+        if self._own is not None:
+            ring.add(self._own.region, self._own.public_key)
         if self.path.is_dir():
             for pub in sorted([*self.path.glob(f"*{PUBLIC_SUFFIX}"),
                                *self.path.glob(f"*/{KEYS_DIR}/*{PUBLIC_SUFFIX}")]):

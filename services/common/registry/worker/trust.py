@@ -32,7 +32,8 @@ class WorkerTrust:
 
     @classmethod
     def load(cls, keys_dir: Path, key_directory: Path) -> WorkerTrust:
-        return cls(ensure_key_in(keys_dir, REGISTRY), KeyDirectory(key_directory))
+        key = ensure_key_in(keys_dir, REGISTRY)
+        return cls(key, KeyDirectory(key_directory, own=key))
 
     def sign(self, purpose: str, value: bytes) -> list[tuple[str, bytes]]:
         return sign_message(self.key, purpose, value) if self.key is not None else []
