@@ -19,7 +19,14 @@ from services.common.hashing import event_hash
 from services.common.store import AlreadyProcessed, EventStore, StoreTransaction
 from services.common.telemetry import context_from_trace, trace_from_kafka_headers
 from services.common.trust.keys import KeyDirectory
-from services.common.trust.signing import HEADER_KEY_ID, envelope_problem, header, message_problem, parse_envelope
+from services.common.trust.signing import (
+    HEADER_KEY_ID,
+    HEADER_SIGNATURE,
+    envelope_problem,
+    header,
+    message_problem,
+    parse_envelope,
+)
 from tongban.common.v1 import trust_pb2
 
 log = logging.getLogger(__name__)
@@ -115,12 +122,15 @@ class MessageGate:
             return True
         key_id = (header(headers, HEADER_KEY_ID) or b"").decode("utf-8", "replace")
         self.reject(topic, raw, problem, claimed_region=speaker, claimed_type=purpose, key_id=key_id,
-                    partition=partition, offset=offset)
+                    partition=partition, offset=offset,
+                    signature=(header(headers, HEADER_SIGNATURE) or b"") + key_id.encode())
         return False
 
     def reject(self, topic: str, raw: bytes, reason: str, *, event: RecordedEvent | None = None,
                key_id: str = "", claimed_region: str = "", claimed_type: str = "", partition: int = -1,
-               offset: int = -1) -> None:
+               offset: int = -1, signature: bytes = b"") -> None:
+        """Record `raw` as not acted on, with `reason`. `signature`: what signs it from outside the
+        value (headers), so two copies with different signatures are two records."""
         self.rejected += 1
         event_id = event.event_id if event is not None else ""
         region = event.region if event is not None else claimed_region
@@ -136,10 +146,11 @@ class MessageGate:
                                     actor=Actor.system(self.store.region, self.consumer),
                                     correlation_id=event.correlation_id if event is not None else "",
                                     occurred_at=self.store.clock.now())
-        stream = f"rejected-message-{digest.hex()[:32]}"
+        identity = hashlib.sha256(digest + signature).hexdigest() if signature else digest.hex()
+        stream = f"rejected-message-{identity[:32]}"
         # Once per message and consumer: a forgery delivered again is not recorded again.
         with contextlib.suppress(AlreadyProcessed):
-            self.store.process_once(f"rejected:{self.consumer}", digest.hex(),
+            self.store.process_once(f"rejected:{self.consumer}", identity,
                                     lambda tx: tx.append(stream, REJECTED_STREAM_TYPE, None, [new]))
 
 
