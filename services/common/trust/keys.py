@@ -234,8 +234,11 @@ class KeyDirectory:
     a restart. (A flood of messages naming unknown keys costs a directory listing each; `reload_after`
 bounds that where it matters.)"""
 
-    def __init__(self, path: Path, *, reload_after: float = 0.0, own: RegionKey | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | None, *, reload_after: float = 0.0, own: RegionKey | None = None,
+                 ring: KeyRing | None = None) -> None:
+        # path None: exactly the keys of `ring` (e.g. those a region accepted in a key ceremony).
+        self.path = Path(path) if path is not None else None
+        self._fixed = ring
         self.reload_after = reload_after
         # A speaker always believes its own current key, wherever the directory says nothing of it.
         self._own = own
@@ -246,10 +249,13 @@ bounds that where it matters.)"""
     def reload(self) -> None:
         import time
 
+        if self._fixed is not None:
+            self._ring, self._loaded_at = self._fixed, None
+            return
         ring = KeyRing()
         if self._own is not None:
             ring.add(self._own.region, self._own.public_key)
-        if self.path.is_dir():
+        if self.path is not None and self.path.is_dir():
             for pub in sorted([*self.path.glob(f"*{PUBLIC_SUFFIX}"),
                                *self.path.glob(f"*/{KEYS_DIR}/*{PUBLIC_SUFFIX}")]):
                 speaker = pub.name.split(".")[0].split("-")[0]
