@@ -185,6 +185,9 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
     keys.add_argument("--data", type=Path, required=True, metavar="DIR", help="data directory")
     keys.add_argument("--region", action="append", default=[], help="only these regions (repeatable)")
     keys.add_argument("--no-exchange", action="store_true", help="only create keys, copy nothing")
+    keys.add_argument("--registry", action="store_true", help="also the registry's key (DIR/registry/keys)")
+    keys.add_argument("--rotate", action="store_true",
+                      help="replace the signing keys with new ones; the old public keys stay as <speaker>-<id>.pub")
     keys.set_defaults(func=cmd_keys)
 
     checkpoint = actions.add_parser(

@@ -174,14 +174,29 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import regions_under
-    from services.common.trust.keys import ensure_region_key, exchange_public_keys
+    from services.common.trust.keys import (
+        REGISTRY,
+        ensure_key_in,
+        ensure_region_key,
+        exchange_public_keys,
+        keys_dir,
+        rotate_key,
+    )
 
     regions = args.region or regions_under(args.data)
-    if not regions:
+    if not regions and not args.registry:
         return _fail(f"no region directories under {args.data}")
     for region in regions:
         key = ensure_region_key(args.data, region)
+        if args.rotate:
+            old, key = key, rotate_key(keys_dir(args.data, region), region)
+            print(f"{region}: rotated {old.key_id} -> {key.key_id} (the old public key stays trusted)")
         print(f"{region}: signing key {key.key_id}")
+    if args.registry:
+        registry = ensure_key_in(keys_dir(args.data, REGISTRY), REGISTRY)
+        if args.rotate:
+            registry = rotate_key(keys_dir(args.data, REGISTRY), REGISTRY)
+        print(f"{REGISTRY}: signing key {registry.key_id}")
     if not args.no_exchange:
         exchange_public_keys(args.data, regions)
         print(f"public keys exchanged between {', '.join(regions)}")
