@@ -49,7 +49,13 @@ def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust |
             log.error("not forwarding claim event %s from %s/%s: %s", event.event_id, event.region, event.service,
                       exc)
         return None
-    except (CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
+    except CorruptEnvelope as exc:  # altered after it was recorded: a forgery as much as an unsigned claim
+        if trust is not None:
+            trust.refuse("a service topic", "an altered message", f"the hash does not match the content: {exc}")
+        else:
+            log.error("skipping an altered message on a service topic: %s", exc)
+        return None
+    except (DecodeError, ValueError, LookupError) as exc:
         log.error("skipping an undecodable message on a service topic: %s", exc)
         return None
     if trust is not None:
