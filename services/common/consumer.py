@@ -46,14 +46,19 @@ def decode(raw: bytes) -> RecordedEvent:
     return event
 
 
-def consume(store: EventStore, consumer: str, raw: bytes, headers: Headers, handler: Handler) -> bool:
+def consume(store: EventStore, consumer: str, raw: bytes, headers: Headers, handler: Handler, *,
+            verified: RecordedEvent | None = None) -> bool:
     """Apply `handler` to one delivered message. Returns False for a redelivery (no effect) and
-    for a corrupt message (logged and skipped: the store that published it still holds the truth)."""
-    try:
-        event = decode(raw)
-    except (CorruptEnvelope, ValueError, DecodeError) as exc:
-        log.error("%s: dropping undecodable message: %s", consumer, exc)
-        return False
+    for a corrupt message (logged and skipped: the store that published it still holds the truth).
+    `verified`: the event a `MessageGate` already decoded and checked from `raw` (not again)."""
+    if verified is not None:
+        event = verified
+    else:
+        try:
+            event = decode(raw)
+        except (CorruptEnvelope, ValueError, DecodeError) as exc:
+            log.error("%s: dropping undecodable message: %s", consumer, exc)
+            return False
     tc = trace_from_kafka_headers(headers) if headers else event.trace
     if not tc.traceparent:
         tc = event.trace

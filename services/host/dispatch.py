@@ -65,7 +65,8 @@ class Dispatcher:
                 self.gate.reject(topic, value, str(refused), event=event)
                 continue
             what = f"{event.type} {event.event_id} ({reaction.name})"
-            applied = self._guarded(what, lambda r=reaction: consume(self.store, r.name, value, headers, r.handle))
+            applied = self._guarded(what, lambda r=reaction: consume(self.store, r.name, value, headers, r.handle,
+                                                                     verified=event))
             if applied is not None:
                 log.info("%s %s", "applied" if applied else "duplicate", what)
 
