@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.consumer import rejected_messages
 from services.common.events import Actor, RecordedEvent, TraceContext
 from services.common.hashing import GENESIS, event_hash
 from services.common.registry.worker import decision_message, forward, take
@@ -126,16 +127,22 @@ def test_only_the_registrys_key_makes_a_decision(data: Path) -> None:
 
 
 def test_the_registry_forwards_only_signed_claims_and_decides_only_on_its_own_signed_inputs(data: Path) -> None:
-    trust = WorkerTrust.load(keys_dir(data, REGISTRY), data)
+    trust = WorkerTrust.load(keys_dir(data, REGISTRY), data, data / "registry" / "faust")
     unsigned = stored(claim())
     assert forward(unsigned.to_bytes(), None, now=NOW, trust=trust) is None
     assert forward(EnvelopeSigner(RegionKey.generate(NINGXIA)).sign(unsigned), None, now=NOW, trust=trust) is None
     assert sum(trust.rejected.values()) == 2
+    assert trust.store is not None
+    recorded = rejected_messages(trust.store)
+    assert [(r.claimed_event_id, r.claimed_region) for r in recorded] == [(unsigned.event_id, NINGXIA)] * 2
+    assert "unsigned" in recorded[0].reason and "not a trusted key" in recorded[1].reason
     out = forward(EnvelopeSigner(ensure_region_key(data, NINGXIA)).sign(unsigned), None, now=NOW, trust=trust)
     assert out is not None
     taken = take(None, out.key, out.value, out.headers, claim_ttl=timedelta(hours=1), trust=trust)
     assert [d.outcome.name for d in taken.decisions] == ["GRANTED"]
     slipped_in = take(None, out.key, out.value, [], claim_ttl=timedelta(hours=1), trust=trust)
     assert slipped_in.decisions == () and "unsigned" in slipped_in.note, "an input the registry did not sign"
+    assert rejected_messages(trust.store)[-1].claimed_type == "registry input"
+    trust.store.close()
     wire = decision_message(taken.decisions[0], trust)
     assert message_problem(KeyDirectory(data), REGISTRY, DECISION_PURPOSE, wire.value, wire.headers) is None

@@ -27,7 +27,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     from services.common.faust_app import create_app
 
     clock = clock or SystemClock()
-    trust = WorkerTrust.load(settings.signing_keys, settings.trusted_keys)
+    trust = WorkerTrust.load(settings.signing_keys, settings.trusted_keys, settings.datadir)
     app = create_app(settings.app_id, settings.bootstrap, datadir=settings.datadir,
                      topic_partitions=settings.partitions)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}

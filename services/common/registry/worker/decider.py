@@ -27,7 +27,7 @@ from services.common.registry.domain import (
 from services.common.registry.worker.forwarder import Outgoing
 from services.common.registry.worker.trust import WorkerTrust
 from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers, trace_from_kafka_headers
-from services.common.trust.signing import DECISION_PURPOSE, INPUT_PURPOSE
+from services.common.trust.signing import DECISION_PURPOSE, HEADER_SIGNATURE, INPUT_PURPOSE, header
 from tongban.registry.v1 import worker_pb2
 
 HEADER_DECISION_ID = "tongban-decision-id"
@@ -56,7 +56,8 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
     if trust is not None:
         problem = trust.registry_problem(INPUT_PURPOSE, raw, headers)
         if problem is not None:
-            trust.refuse("the claims topic", "an input", problem)
+            trust.refuse("the claims topic", "an input", problem, raw=raw,
+                         signature=header(headers, HEADER_SIGNATURE) or b"")
             return Taken(None, (), note=f"rejected: {problem}")
     try:
         registry_input, parent = _registry_input(raw, headers)

@@ -34,7 +34,8 @@ class Outgoing:
     headers: list[tuple[str, bytes]]
 
 
-def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust | None = None) -> Outgoing | None:
+def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust | None = None,
+            topic: str = "a service topic") -> Outgoing | None:
     """The claims-topic message for one service-topic message, signed by the registry; None for
     any other event, for a claim the registry cannot take, or for one its region did not sign
     (logged, counted)."""
@@ -51,7 +52,7 @@ def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust |
         return None
     except CorruptEnvelope as exc:  # altered after it was recorded: a forgery as much as an unsigned claim
         if trust is not None:
-            trust.refuse("a service topic", "an altered message", f"the hash does not match the content: {exc}")
+            trust.refuse(topic, "an altered message", f"the hash does not match the content: {exc}", raw=raw)
         else:
             log.error("skipping an altered message on a service topic: %s", exc)
         return None
@@ -61,7 +62,8 @@ def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust |
     if trust is not None:
         problem = trust.claim_problem(raw)
         if problem is not None:
-            trust.refuse("a service topic", f"{event.type} {event.event_id} from region {event.region}", problem)
+            trust.refuse(topic, f"{event.type} {event.event_id} from region {event.region}", problem, raw=raw,
+                         event=event)
             return None
     value = worker_pb2.RegistryInput(claim_event=raw, received_at=timestamp(now)).SerializeToString()
     signature = trust.sign(INPUT_PURPOSE, value) if trust is not None else []
@@ -101,7 +103,8 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        outgoing = forward(record.value, record.headers, now=clock.now(), trust=trust)
+                        outgoing = forward(record.value, record.headers, now=clock.now(), trust=trust,
+                                           topic=record.topic)
                         if outgoing is not None:
                             await deliver(claims, outgoing)
                 if batches:
