@@ -144,6 +144,12 @@ def test_a_forged_release_of_a_ningxia_marriage_is_refused_and_the_person_cannot
         assert "hash does not match" in reasons[ids[3]]
     wait_until(lambda: all(f"rejected {registry_pb2.ClaimReleased.DESCRIPTOR.full_name} {i}" in nation.worker_log()
                            for i in ids[:3]), timeout=WAIT, what="the registry to refuse the forged releases")
+    registry = EventStore.open(sqlite_url(nation.data / "registry" / "registry.db"), region="registry",
+                               service="registry", create=False)
+    try:
+        assert set(ids[:3]) <= {r.claimed_event_id for r in rejected_messages(registry)}, "recorded by the registry"
+    finally:
+        registry.close()
 
     again = sichuan.settled(sichuan.call("RegisterMarriage", register_request(people.husband, woman(address="510802")),
                                          GUANGYUAN).case, GUANGYUAN)
