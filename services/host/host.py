@@ -37,7 +37,7 @@ from services.common.registry.topics import DECISIONS_TOPIC
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
-from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key
+from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key, keys_dir
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
@@ -152,7 +152,7 @@ class ServiceHost:
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
         # Invariant 8: this region signs what it publishes, and acts only on what verifies.
         key = ensure_region_key(self.config.data_dir, self.region)
-        signer = EnvelopeSigner(key)
+        signer = EnvelopeSigner(key, directory=keys_dir(self.config.data_dir, self.region))  # follows a rotation
         self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir, own=key))
         self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
                                       self._raw_handlers, self._stop, gate=self.gate,

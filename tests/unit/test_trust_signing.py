@@ -99,8 +99,10 @@ def test_unsigned_foreign_keyed_other_regions_and_altered_envelopes_are_refused_
 def test_a_rotated_key_signs_from_now_on_and_what_the_old_one_signed_still_verifies(data: Path) -> None:
     keys = KeyDirectory(data)
     event = stored(claim())
-    old = EnvelopeSigner(ensure_region_key(data, NINGXIA)).sign(event)
+    running = EnvelopeSigner(ensure_region_key(data, NINGXIA), directory=keys_dir(data, NINGXIA), recheck_after=0)
+    old = running.sign(event)
     new_key = rotate_key(keys_dir(data, NINGXIA), NINGXIA)
+    assert parse_envelope(running.sign(event)).key_id == new_key.key_id, "a running relay follows the rotation"
     assert ensure_region_key(data, NINGXIA).key_id == new_key.key_id != parse_envelope(old).key_id
     new = EnvelopeSigner(new_key).sign(event)
     assert envelope_problem(parse_envelope(new), keys) is None, "an unknown key id reads the directory again"

@@ -21,12 +21,14 @@ rotation is signed with the key in force (a verifier that reads the key director
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.common.events import RecordedEvent
 from services.common.hashing import event_hash
-from services.common.trust.keys import KeyDirectory, RegionKey
+from services.common.trust.keys import SIGNING_KEY_FILE, KeyDirectory, RegionKey, load_key_from
 from tongban.common.v1 import envelope_pb2
 
 HEADER_SIGNATURE = "tongban-signature"
@@ -46,13 +48,39 @@ def envelope_signed_bytes(key_id: str, hash_: bytes, position: int, global_hash:
 
 
 class EnvelopeSigner:
-    """Signs the envelopes of one region with its current key (the relay's signer)."""
+    """Signs the envelopes of one region with its current key (the relay's signer). Given the
+    key's `directory`, it follows a rotation there (checked at most every `recheck_after`
+    seconds), so a running relay signs with the new key without a restart."""
 
-    def __init__(self, key: RegionKey) -> None:
+    def __init__(self, key: RegionKey, *, directory: Path | None = None, recheck_after: float = 1.0) -> None:
         self.key = key
         self.key_id = key.key_id  # computed once: it hashes the public key
+        self._directory = directory
+        self._recheck_after = recheck_after
+        self._checked_at = time.monotonic()
+        self._key_stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._directory is None:
+            return None
+        try:
+            info = (self._directory / SIGNING_KEY_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return info.st_mtime_ns, info.st_ino
+
+    def _follow_rotation(self) -> None:
+        now = time.monotonic()
+        if self._directory is None or now - self._checked_at < self._recheck_after:
+            return
+        self._checked_at = now
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._key_stamp:
+            self.key = load_key_from(self._directory, self.key.region)
+            self.key_id, self._key_stamp = self.key.key_id, stamp
 
     def envelope(self, event: RecordedEvent) -> envelope_pb2.EventEnvelope:
+        self._follow_rotation()
         if event.region != self.key.region:
             raise ValueError(f"the key of {self.key.region} cannot sign an event of {event.region}")
         envelope = event.to_envelope()
