@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -76,12 +77,16 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from services.common.kafka_settings import ensure_topics, events_topic
     from services.common.relay import OutboxRelay, kafka_producer
     from services.common.store import EventStore
+    from services.common.trust.keys import ensure_key_in
+    from services.common.trust.signing import EnvelopeSigner
 
     store = EventStore.open(args.db, region=args.region, service=args.service)
     topic = args.topic or events_topic(args.service)
     ensure_topics(args.kafka, [topic])
     producer = kafka_producer(args.kafka)
-    relay = OutboxRelay(store, producer, topic)
+    # Signed with the region's key, as the service's own relay signs (invariant 8).
+    keys = args.keys or Path(os.environ.get("TONGBAN_DATA", "data")) / args.region / "keys"
+    relay = OutboxRelay(store, producer, topic, signer=EnvelopeSigner(ensure_key_in(keys, args.region)))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.from_position is not None:
@@ -194,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--from-position", type=int, metavar="N",
                        help="republish everything after global position N (refill a broker that lost its data)")
     relay.add_argument("--once", action="store_true", help="publish what is pending, then exit")
+    relay.add_argument("--keys", type=Path, metavar="DIR",
+                       help="the region's key directory holding signing.key (default $TONGBAN_DATA or data, "
+                            "then <region>/keys)")
     relay.set_defaults(func=cmd_relay)
 
     # These hand their arguments to their own parsers (see DELEGATED in main).

@@ -36,6 +36,8 @@ from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.store.schema import events
 from services.common.telemetry import tracer
+from services.common.trust.keys import ensure_region_key
+from services.common.trust.signing import EnvelopeSigner
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import wait_until
 from tongban.registry.v1 import registry_pb2
@@ -120,7 +122,10 @@ class Region:
                                      region=region, service=service, tables=COMPONENT_TABLES)
         self.react = decision_reaction(region, service, on_decision or (lambda tx, d: None))
         self._producer = kafka_producer(bootstrap)
-        self._relay = OutboxRelay(self.store, self._producer, topic)
+        # Signed with the region's key under workdir, where the worker's key directory looks
+        # (WorkerProcess: --datadir workdir/faust, so the directory above it).
+        self._relay = OutboxRelay(self.store, self._producer, topic,
+                                  signer=EnvelopeSigner(ensure_region_key(workdir, region)))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._relay.run, args=(self._stop, 0.05), daemon=True,
                                         name=f"relay-{region}-{service}")

@@ -6,7 +6,10 @@ a stream's events share a partition and keep their order) and headers carrying t
 and W3C trace context, waits until the broker acknowledged all of them, and only then saves the
 cursor. A crash at any point therefore loses nothing: events after the saved cursor are sent again
 (duplicates are harmless: every consumer has an inbox). A broker that lost its data is refilled by
-`republish_from(0)`."""
+`republish_from(0)`.
+
+With a signer (every host has one), each envelope is signed with the region's key as it is sent
+(services/common/trust/signing.py): the consumers of other regions act only on what verifies."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from services.common.store import EventStore
 from services.common.store.engine import WRITE
 from services.common.store.schema import relay_cursors
 from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers
+from services.common.trust.signing import EnvelopeSigner
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,10 @@ def event_headers(event: RecordedEvent, trace_context: TraceContext) -> list[tup
 class OutboxRelay:
     def __init__(self, store: EventStore, producer: Producer, topic: str, *, name: str | None = None,
                  batch_size: int = 500,
-                 after_send: Callable[[list[RecordedEvent]], None] | None = None) -> None:
+                 after_send: Callable[[list[RecordedEvent]], None] | None = None,
+                 signer: EnvelopeSigner | None = None) -> None:
         self.store = store
+        self.signer = signer  # None: unsigned envelopes, which every verifying consumer refuses
         self.producer = producer
         self.topic = topic
         self.name = name or f"relay:{topic}"
@@ -142,9 +148,12 @@ class OutboxRelay:
         for f in futures:
             f.get(timeout=30)  # raises if the broker refused any of them: the cursor stays put
 
+    def _value(self, event: RecordedEvent) -> bytes:
+        return self.signer.sign(event) if self.signer is not None else event.to_bytes()
+
     def _send_one(self, event: RecordedEvent) -> Any:
         if not event.trace.traceparent:
-            return self.producer.send(self.topic, value=event.to_bytes(), key=event.stream_id.encode(),
+            return self.producer.send(self.topic, value=self._value(event), key=event.stream_id.encode(),
                                       headers=event_headers(event, event.trace))
         # The publish is a span of the trace the event was recorded in, so the consumer that
         # continues from these headers stays in the same journey (invariant 8).
@@ -152,7 +161,7 @@ class OutboxRelay:
             f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
             attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
         ):
-            return self.producer.send(self.topic, value=event.to_bytes(), key=event.stream_id.encode(),
+            return self.producer.send(self.topic, value=self._value(event), key=event.stream_id.encode(),
                                       headers=event_headers(event, current_trace_context()))
 
     def _ensure_cursor(self) -> None:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=Path(env.get(DATA_ENV, "data")),
                         help=f"SQLite stores, faust state, endpoint files, the clock offset (env {DATA_ENV}, "
                              "default ./data)")
+    parser.add_argument("--key-directory", type=Path, default=None,
+                        help="the public keys this host trusts: <speaker>*.pub files, or a data directory's "
+                             "*/keys/ (default: the data directory); the region's own key is <data-dir>/<region>/keys")
     parser.add_argument("--store", help="store URL or SQLite path (default <data-dir>/<region>/<service>.db)")
     parser.add_argument("--grpc", default=env.get(GRPC_ENV, "127.0.0.1:0"),
                         help=f"gRPC listen address (env {GRPC_ENV}; default 127.0.0.1:0, a free port, printed)")
@@ -94,7 +97,8 @@ def config_from_args(args: argparse.Namespace) -> HostConfig:
     if store and "://" not in store:
         store = sqlite_url(store)
     return HostConfig(
-        region=args.region, kafka=args.kafka, data_dir=args.data_dir, store_url=store, grpc_address=args.grpc,
+        region=args.region, kafka=args.kafka, data_dir=args.data_dir, store_url=store,
+        key_directory=args.key_directory, grpc_address=args.grpc,
         tracing=args.tracing, topic_prefix=args.topic_prefix, clock=args.clock, partitions=args.partitions,
         relay_interval=args.relay_interval, scheduler_interval=args.scheduler_interval,
         refill_check_interval=args.refill_check_interval, loglevel=args.loglevel,

@@ -1,4 +1,6 @@
-"""Dispatching one Kafka message to what a service wired for its topic:
+"""Dispatching one Kafka message to what a service wired for its topic, after the gate
+(services/common/consumer.py, `MessageGate`) let it through: a message that is not intact or
+not signed by whom it must be is recorded as rejected, with its reason, and goes no further.
 
 - on a topic with a raw handler (e.g. `tongban.registry.decisions.v1`, whose messages are not
   stored-event envelopes): to that handler, which keeps its own inbox;
@@ -15,10 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from google.protobuf.message import DecodeError
 from sqlalchemy.exc import OperationalError
 
-from services.common.consumer import CorruptEnvelope, Headers, consume, decode
+from services.common.consumer import Headers, MessageGate, consume
 from services.common.errors import ConcurrencyConflict, TongbanError
 from services.common.store import EventStore
 from services.host.definition import RawHandler, Reaction
@@ -27,11 +28,16 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    """Routes messages of (prefixed) topics. `reactions` are (topic, reaction) pairs."""
+    """Routes messages of (prefixed) topics. `reactions` are (topic, reaction) pairs;
+    `raw_signers` names, for each raw topic, the one speaker that may send on it and what for
+    (e.g. the decisions topic: the registry, "registry-decision")."""
 
     def __init__(self, store: EventStore, reactions: Sequence[tuple[str, Reaction]],
-                 raw_handlers: Mapping[str, RawHandler], stop: threading.Event) -> None:
+                 raw_handlers: Mapping[str, RawHandler], stop: threading.Event, *,
+                 gate: MessageGate | None = None, raw_signers: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.store = store
+        self.gate = gate or MessageGate(store, None)
+        self._raw_signers = dict(raw_signers or {})
         self._raw = dict(raw_handlers)
         self._stop = stop
         self._by_topic_type: dict[tuple[str, str], list[Reaction]] = defaultdict(list)
@@ -44,20 +50,35 @@ class Dispatcher:
         and stays unprocessed in the inbox, so a republish brings it back."""
         raw = self._raw.get(topic)
         if raw is not None:
+            if not self._raw_trusted(topic, value, headers):
+                return
             self._guarded(f"raw message on {topic}", lambda: raw(key, value, headers))
             return
-        try:
-            event = decode(value)
-        except (CorruptEnvelope, ValueError, DecodeError) as exc:
-            log.error("dropping undecodable message on %s: %s", topic, exc)
+        event = self.gate.envelope(topic, value)
+        if event is None:
             return
         for reaction in self._by_topic_type.get((topic, event.type), ()):
-            if reaction.wants is not None and not reaction.wants(event):
+            try:
+                if reaction.wants is not None and not reaction.wants(event):
+                    continue
+            except TongbanError as refused:  # e.g. a hand-off whose declared sender did not send it
+                self.gate.reject(topic, value, str(refused), event=event)
                 continue
             what = f"{event.type} {event.event_id} ({reaction.name})"
-            applied = self._guarded(what, lambda r=reaction: consume(self.store, r.name, value, headers, r.handle))
+            applied = self._guarded(what, lambda r=reaction: consume(self.store, r.name, value, headers, r.handle,
+                                                                     verified=event))
             if applied is not None:
                 log.info("%s %s", "applied" if applied else "duplicate", what)
+
+    def _raw_trusted(self, topic: str, value: bytes, headers: Headers) -> bool:
+        signer = self._raw_signers.get(topic)
+        if signer is None:
+            if self.gate.keys is None:
+                return True
+            self.gate.reject(topic, value, "nobody is trusted to send on this topic")
+            return False
+        speaker, purpose = signer
+        return self.gate.message(topic, value, headers, speaker=speaker, purpose=purpose)
 
     def _guarded(self, what: str, work: Callable[[], Any]) -> Any:
         """Run `work`, retrying what a retry can fix: a version conflict with a concurrent writer

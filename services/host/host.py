@@ -26,7 +26,7 @@ from services.common import deadlines
 from services.common.audit.grpc_api import audit_servicer_adder
 from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
-from services.common.consumer import Headers
+from services.common.consumer import Headers, MessageGate
 from services.common.deadlines import DeadlineScheduler
 from services.common.grpc_context import create_server
 from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
@@ -34,9 +34,12 @@ from services.common.handoff import handoff_reaction, handoff_servicer_adder
 from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
+from services.common.registry.topics import DECISIONS_TOPIC
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
+from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key, keys_dir
+from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
@@ -57,6 +60,10 @@ class HostConfig:
     kafka: str
     data_dir: Path
     store_url: str | None = None  # default: SQLite at <data_dir>/<region>/<service>.db
+    # The public keys this host trusts (services/common/trust/keys.py, KeyDirectory). Default: the
+    # data directory's development layout. The region's own signing key is always
+    # <data_dir>/<region>/keys/signing.key (made on first start when missing).
+    key_directory: Path | None = None
     grpc_address: str = "127.0.0.1:0"
     tracing: str | None = None  # none | console | otlp | memory (default: TONGBAN_TRACING, else none)
     topic_prefix: str = ""  # prepended to every topic and the group id (tests, side-by-side demos)
@@ -94,6 +101,7 @@ class ServiceHost:
         self._reactions: list[Reaction] = []
         self._raw_handlers: dict[str, RawHandler] = {}
         self._dispatcher: Dispatcher | None = None
+        self.gate: MessageGate | None = None  # what this host refused is counted here and recorded
 
     # -- names ------------------------------------------------------------------------------
 
@@ -143,11 +151,16 @@ class ServiceHost:
         self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
+        # Invariant 8: this region signs what it publishes, and acts only on what verifies.
+        key = ensure_region_key(self.config.data_dir, self.region)
+        signer = EnvelopeSigner(key, directory=keys_dir(self.config.data_dir, self.region))  # follows a rotation
+        self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir, own=key))
         self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
-                                      self._raw_handlers, self._stop)
+                                      self._raw_handlers, self._stop, gate=self.gate,
+                                      raw_signers={self.topic(DECISIONS_TOPIC): (REGISTRY, DECISION_PURPOSE)})
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
         self._producer = kafka_producer(self.config.kafka)
-        self._relay = OutboxRelay(self.store, self._producer, self.events_topic)
+        self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer)
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
 
     def start_background(self) -> None:

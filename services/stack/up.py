@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
 from services.stack.children import Child, spawn, stop_child
 from services.stack.probes import free_port, port_free, web_answers
 from services.stack.probes import serving as front_door_serving
@@ -150,6 +151,9 @@ class Stack:
         self._lock.acquire()
         try:
             remove_stack(config.data_dir)  # left over from a supervisor that was killed
+            # Every region and the registry sign what they publish; the data directory is the key
+            # directory they all read (production mounts one instead: README, "Trust model").
+            provision_development_keys(config.data_dir, config.regions)
             self._start_broker()
             self._start_registry()
             for region in config.regions:
@@ -240,7 +244,8 @@ class Stack:
         argv = [sys.executable, "-m", "services.cli", "registry", "--kafka", self._broker_address,
                 "--app-id", config.registry_app_id, "--datadir", str(config.data_dir / "registry" / "faust"),
                 "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
-                "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel]
+                "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel,
+                "--keys", str(keys_dir(config.data_dir, REGISTRY)), "--key-directory", str(config.data_dir)]
         for service in catalogue.claiming():  # the services whose topics carry claims
             argv += ["--service-topic", config.topic(events_topic(service))]
         self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())

@@ -21,12 +21,15 @@ from services.common.audit.checkpoints import (
     issue_checkpoint,
     issued_stream,
     keep_checkpoint,
+    publish_checkpoints,
 )
 from services.common.audit.datadir import store_path
-from services.common.audit.keys import RegionKey, exchange_public_keys, load_region_key, trusted_keyring
-from services.common.consumer import consume
+from services.common.consumer import consume, rejected_messages
 from services.common.events import Actor, NewEvent, RecordedEvent
+from services.common.kafka_settings import ensure_topics
+from services.common.relay import kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url, verify_store
+from services.common.trust.keys import RegionKey, exchange_public_keys, load_region_key, trusted_keyring
 from tests.integration.test_audit_helpers import dataset, read_all, rewrite_consistently, run
 from tongban.audit.v1 import checkpoints_pb2
 
@@ -137,3 +140,34 @@ def test_a_deleted_store_is_caught_by_the_checkpoints_that_named_it(
     code, _, err = run(capsys, "verify", "--data", tmp_path)
     assert code == 1
     assert "640000/relief a checkpoint names this store but it is not among the stores audited" in err
+
+
+@pytest.mark.kafka
+def test_a_checkpoint_envelope_its_region_did_not_sign_is_refused_before_it_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kafka_broker: Any, kafka_topic_prefix: str) -> None:
+    """Invariant 8 on the checkpoint topic: an envelope claiming to be 640000's audit event but not
+    signed by 640000's relay is not kept; each holder records it as a rejected message."""
+    data = tmp_path / "data"
+    dataset(data, regions=("640000", "510000"), services=("marriage",), cases_per_store=1)
+    run(capsys, "keys", "--data", data)
+    topic = f"{kafka_topic_prefix}.checkpoints"
+    forger = EventStore.open(sqlite_url(tmp_path / "forger-audit.db"), region="640000", service="audit")
+    marriage = _open(data, "640000", "marriage")
+    issue_checkpoint(forger, {"marriage": marriage}, RegionKey.generate("640000"))
+    ensure_topics(kafka_broker.bootstrap, [topic])
+    producer = kafka_producer(kafka_broker.bootstrap)
+    publish_checkpoints(forger, producer, topic)  # no key: unsigned, as anyone with topic access could
+    producer.close(timeout=10)
+    forger.close()
+    marriage.close()
+    code, out, err = run(capsys, "checkpoint", "--data", data, "--kafka", kafka_broker.bootstrap, "--no-issue",
+                         "--checkpoint-topic", topic, "--idle", "1")
+    assert code == 0, err
+    assert "510000: kept 0 new checkpoint(s) of other regions, REJECTED 1" in out
+    holder = _open(data, "510000", "audit")
+    try:
+        [rejected] = rejected_messages(holder)
+    finally:
+        holder.close()
+    assert (rejected.claimed_region, rejected.consumer) == ("640000", KEEPER)
+    assert "unsigned" in rejected.reason

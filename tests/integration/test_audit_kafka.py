@@ -1,10 +1,12 @@
 """`tongban audit verify --kafka`: the topics are a second witness of the stores (invariant 1:
 "the event store is the source of truth; Kafka distributes"). Every stored event is published,
-nothing is on a topic that no store holds, and the bytes are identical."""
+nothing is on a topic that no store holds, and the bytes are identical; every record is signed by
+the region it names, and every decision by the registry (invariant 8), or it is named as forged."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,17 @@ from services.common.audit.kafka_log import topic_template
 from services.common.kafka_settings import ensure_topics, kafka_python_producer_config
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
+from services.common.trust.keys import (
+    REGISTRY,
+    keys_dir,
+    load_key_from,
+    load_region_key,
+    provision_development_keys,
+)
+from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner, sign_message
 from tests.integration.test_audit_helpers import dataset, run
 from tests.support import new_event
+from tongban.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.kafka
 
@@ -30,19 +41,30 @@ def test_the_topics_are_checked_against_the_stores(tmp_path: Path, capsys: pytes
     topic = topic_template(template)("marriage")
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
     relay_producer = kafka_producer(kafka_broker.bootstrap)
+    provision_development_keys(data, ("640000", "510000"))  # the data directory is the key directory
+    signers = {code: EnvelopeSigner(load_region_key(data, code)) for code in ("640000", "510000")}
     for ref in discover_stores(data):
         store = open_store(ref)
-        OutboxRelay(store, relay_producer, topic).publish_pending()
+        OutboxRelay(store, relay_producer, topic, signer=signers[ref.region]).publish_pending()
         store.close()
     # A redelivery (the relay crashed before saving its cursor) is harmless: same bytes twice.
     store = EventStore.open(sqlite_url(store_path(data, "510000", "marriage")), region="510000", service="marriage")
-    relay = OutboxRelay(store, relay_producer, topic)
+    relay = OutboxRelay(store, relay_producer, topic, signer=signers["510000"])
     relay.republish_from(store.head()[0] - 2)
     relay.publish_pending()
-    args = ["verify", "--data", data, "--kafka", kafka_broker.bootstrap, "--topic-template", template, "--idle", "1"]
+    decisions = f"{kafka_topic_prefix}.decisions"
+    ensure_topics(kafka_broker.bootstrap, [decisions], partitions=1)
+    registry = load_key_from(keys_dir(data, REGISTRY), REGISTRY)
+    genuine_decision = _decision("d-genuine", "GRANTED")
+    raw = KafkaProducer(**kafka_python_producer_config(kafka_broker.bootstrap))
+    raw.send(decisions, value=genuine_decision, headers=sign_message(registry, DECISION_PURPOSE, genuine_decision))
+    raw.flush()
+    args = ["verify", "--data", data, "--kafka", kafka_broker.bootstrap, "--topic-template", template, "--idle", "1",
+            "--decisions-topic", decisions]
     code, out, err = run(capsys, *args)
     assert code == 0, err
-    assert f"topic {topic}: " in out and "2 redelivered copies" in out
+    assert f"topic {topic}: " in out and "2 redelivered copies" in out and "every one signed by the region" in out
+    assert f"topic {decisions}: 1 decisions, every one signed by the registry" in out
 
     # 1. Stored but never published (the relay has not run since).
     [unpublished] = store.append("late-case", "t", 0, [new_event("after the relay ran")])
@@ -55,22 +77,38 @@ def test_the_topics_are_checked_against_the_stores(tmp_path: Path, capsys: pytes
     first = open_store(discover_stores(data)[0])
     genuine = first.read_log(limit=1)[0]
     first.close()
-    altered = genuine.to_envelope()
-    altered.signing_key_id = "640000/forged"
-    raw = KafkaProducer(**kafka_python_producer_config(kafka_broker.bootstrap))
+    # ... re-sent under the key of a region that did not record it: a region speaks for itself only.
+    other = "510000" if genuine.region == "640000" else "640000"
+    altered = signers[other].envelope(replace(genuine, region=other))
+    altered.region.code = genuine.region
     for value, key in ((forged.to_bytes(), forged.stream_id), (altered.SerializeToString(), genuine.stream_id)):
         raw.send(topic, value=value, key=key.encode())
+    # 4. Decisions nobody but the registry may send: one unsigned, one signed by a region's key.
+    unsigned, by_a_region = _decision("d-forged-1", "CONFIRMED"), _decision("d-forged-2", "GRANTED")
+    raw.send(decisions, value=unsigned)
+    raw.send(decisions, value=by_a_region, headers=sign_message(load_region_key(data, "510000"), DECISION_PURPOSE,
+                                                                 by_a_region))
     raw.flush()
     raw.close()
     relay_producer.close()
 
     code, out, err = run(capsys, *args)
     assert code == 1
-    assert f"TOPIC {topic}: 3 problem(s)" in err
+    assert f"TOPIC {topic}: 3 problem(s)" in err, err
     assert (f"510000/marriage position {unpublished.position}, stream late-case version 1 "
             f"(event {unpublished.event_id}): stored but not on the topic") in err
-    assert f"640000/marriage position 1, stream {forged.stream_id} version 1 (event {forged.event_id}): " \
-           "on the topic" in err and "no store holds this event" in err
+    assert f"(event {forged.event_id}): FORGED" in err and "unsigned" in err, "named as forged"
     assert (f"{genuine.region}/marriage position {genuine.position}, stream {genuine.stream_id} version "
-            f"{genuine.version} (event {genuine.event_id}): the bytes on the topic") in err
+            f"{genuine.version} (event {genuine.event_id}): FORGED") in err
+    assert f"belongs to region {other}, not to {genuine.region}" in err
+    assert f"TOPIC {decisions}: 2 problem(s)" in err
+    assert "FORGED decision d-forged-1 (CONFIRMED on claim claim-d-forged-1 of 640000/marriage" in err
+    assert "FORGED decision d-forged-2 (GRANTED" in err and "belongs to region 510000, not to registry" in err
     assert "intact 640000/marriage" in out and "intact 510000/marriage" in out, "the stores themselves are fine"
+
+
+def _decision(decision_id: str, outcome: str) -> bytes:
+    return registry_pb2.RegistryDecision(
+        decision_id=decision_id, claim_id=f"claim-{decision_id}", citizen_id="110101199003077777",
+        kind=registry_pb2.CLAIM_KIND_LIVE_MARRIAGE, case_id="case-1", region="640000", service="marriage",
+        outcome=registry_pb2.DecisionOutcome.Value(f"DECISION_OUTCOME_{outcome}")).SerializeToString()

@@ -309,7 +309,8 @@ def test_a_message_whose_declared_sender_did_not_publish_it_is_rejected_and_noth
         forger.close()
     reaction = exchange.reactions[id(t.store)]
     head = t.store.head()
-    assert not reaction.wants(forged_event)
+    with pytest.raises(RejectedMessage, match="declares sender 640000"):
+        reaction.wants(forged_event)  # the host's gate records it as a rejected message
     with pytest.raises(RejectedMessage, match="declares sender 640000 but was published by region 610000"):
         consume(t.store, "handoff", forged_event.to_bytes(), None, reaction)
     assert t.store.head() == head

@@ -19,6 +19,7 @@ from services.common.events import RecordedEvent
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
+from services.common.trust.signing import parse_envelope
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -128,7 +129,7 @@ def test_a_killed_relay_process_resumes_without_losing_events(tmp_path: Path, ka
     topic = f"{kafka_topic_prefix}.events"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
     argv = [sys.executable, "-m", "services.cli", "relay", "--db", url, "--service", "marriage",
-            "--region", "640000", "--kafka", kafka_broker.bootstrap, "--topic", topic]
+            "--region", "640000", "--kafka", kafka_broker.bootstrap, "--topic", topic, "--keys", str(tmp_path / "keys")]
     first = _populate(store, streams=4, per_stream=10)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     relay_view = OutboxRelay.__new__(OutboxRelay)  # only to read its cursor row
@@ -148,6 +149,7 @@ def test_a_killed_relay_process_resumes_without_losing_events(tmp_path: Path, ka
     all_events = first + second
     records = _read_topic(kafka_broker.bootstrap, topic, len(all_events))
     assert {RecordedEvent.from_bytes(r.value).event_id for r in records} == {e.event_id for e in all_events}
+    assert all(parse_envelope(r.value).key_id.startswith("640000/") for r in records), "signed by the region"
 
 
 def _cursor_or_zero(relay: OutboxRelay) -> int:

@@ -15,10 +15,13 @@ from google.protobuf.wrappers_pb2 import StringValue
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.local_broker import LocalBroker
+from services.common.consumer import rejected_messages
 from services.common.events import RecordedEvent
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
+from services.common.trust.keys import REGISTRY, ensure_key_in, ensure_region_key, keys_dir
+from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner, sign_message
 from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, Wiring, refill_if_broker_lost
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.support import new_event, unique_id, wait_until
@@ -179,19 +182,27 @@ def test_a_message_reaches_its_reaction_once_and_a_bad_one_never_stops_the_consu
                                       for text in ("married", "not for us", "explode"))
     finally:
         source.close()
-    with caplog.at_level(logging.INFO, logger="services.host"):
+    # Signed as Ningxia's relay and the registry sign (the data directory is the key directory).
+    ningxia = EnvelopeSigner(ensure_region_key(tmp_path, "640000"))
+    registry_key = ensure_key_in(keys_dir(tmp_path, REGISTRY), REGISTRY)
+    decision = b"a registry decision"
+    with caplog.at_level(logging.INFO, logger="services"):
         for event in (wanted, wanted, unwanted, explodes):
-            service_host.dispatch(marriage, None, event.to_bytes(), [])
+            service_host.dispatch(marriage, None, ningxia.sign(event), [])
         service_host.dispatch(marriage, None, b"\x00 not an envelope", [])
-        service_host.dispatch(service_host.events_topic, None, wanted.to_bytes(), [])  # no reaction on this topic
-        service_host.dispatch(decisions, b"110101199003077777", b"a registry decision", [])
+        service_host.dispatch(service_host.events_topic, None, ningxia.sign(wanted), [])  # no reaction here
+        service_host.dispatch(decisions, b"110101199003077777", decision,
+                              sign_message(registry_key, DECISION_PURPOSE, decision))
+        service_host.dispatch(decisions, b"110101199003077777", b"an unsigned decision", [])
     assert recorder.seen == [wanted.event_id], "applied once; filtered and failing ones not at all"
     assert store.is_processed("echo", wanted.event_id)
     assert not store.is_processed("echo", unwanted.event_id), "a filtered message leaves no inbox row"
     assert not store.is_processed("echo", explodes.event_id), "a failed one stays unprocessed for a republish"
-    assert recorder.raw == [b"a registry decision"]
+    assert recorder.raw == [decision], "the unsigned decision never reached the service"
     log = caplog.text
     assert f"applied {STRING} {wanted.event_id} (echo)" in log
     assert f"duplicate {STRING} {wanted.event_id} (echo)" in log
     assert f"skipping {STRING} {explodes.event_id} (echo): unexpected error" in log
-    assert "dropping undecodable message" in log
+    assert "not an event envelope" in log
+    reasons = [r.reason for r in rejected_messages(store)]
+    assert len(reasons) == 2 and "not an event envelope" in reasons[0] and "unsigned" in reasons[1], reasons

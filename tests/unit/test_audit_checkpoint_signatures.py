@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from services.common.audit.checkpoints import signature_problem
-from services.common.audit.keys import (
+from services.common.trust.keys import (
     KeyRing,
     RegionKey,
     ensure_region_key,

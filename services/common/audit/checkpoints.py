@@ -36,14 +36,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from services.common.audit.kafka_log import CHECKPOINT_TOPIC, DEFAULT_IDLE, read_topic
-from services.common.audit.keys import KeyRing, RegionKey
 from services.common.clock import Clock
-from services.common.consumer import consume
+from services.common.consumer import MessageGate, consume
 from services.common.events import Actor, NewEvent, RecordedEvent, from_micros, micros_of_timestamp, to_micros
 from services.common.relay import OutboxRelay, Producer
 from services.common.store import EventStore, StoreTransaction
 from services.common.store.schema import events, store_head
 from services.common.telemetry import current_trace_context
+from services.common.trust.keys import KeyDirectory, KeyRing, RegionKey
+from services.common.trust.signing import EnvelopeSigner
 from tongban.audit.v1 import checkpoints_pb2
 from tongban.common.v1 import types_pb2
 
@@ -126,10 +127,13 @@ def _last_checkpoint(audit_store: EventStore, stream_id: str, version: int) -> c
     return checkpoints_pb2.Checkpoint.FromString(signed.checkpoint)
 
 
-def publish_checkpoints(audit_store: EventStore, producer: Producer, topic: str = CHECKPOINT_TOPIC) -> int:
+def publish_checkpoints(audit_store: EventStore, producer: Producer, topic: str = CHECKPOINT_TOPIC,
+                        key: RegionKey | None = None) -> int:
     """Relay the audit store to the checkpoint topic: checkpoints reach Kafka through the store's
-    outbox relay like every event, never from the issuing code (no dual write)."""
-    return OutboxRelay(audit_store, producer, topic).publish_pending()
+    outbox relay like every event, never from the issuing code (no dual write), signed with the
+    region's key like every envelope it publishes."""
+    signer = EnvelopeSigner(key) if key is not None else None
+    return OutboxRelay(audit_store, producer, topic, signer=signer).publish_pending()
 
 
 # -- keeping others' checkpoints -----------------------------------------------------------
@@ -200,7 +204,13 @@ def collect_checkpoints(bootstrap: str, holders: Mapping[str, tuple[EventStore, 
     report.records = len(records)
     for holder, (audit_store, keyring) in holders.items():
         counts = report.outcomes.setdefault(holder, {})
+        # The envelope must be signed by the region it names, with a key this holder trusts, before
+        # the checkpoint inside is even looked at; a refused one is recorded as MessageRejected.
+        gate = MessageGate(audit_store, KeyDirectory(None, ring=keyring), consumer=KEEPER)
         for record in records:
+            if gate.envelope(topic, record.value, partition=record.partition, offset=record.offset) is None:
+                counts["rejected"] = counts.get("rejected", 0) + 1
+                continue
             outcome: list[KeepOutcome] = []
 
             def handler(tx: StoreTransaction, event: RecordedEvent, ring: KeyRing = keyring,

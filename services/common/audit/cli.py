@@ -27,6 +27,7 @@ from services.common.audit.commands import (
     cmd_replay,
     cmd_verify,
 )
+from services.common.registry.topics import DECISIONS_TOPIC
 
 AUDIT_DESCRIPTION = """\
 Read-only tools for auditors: verify that nothing was altered, replay every read model from the
@@ -111,8 +112,11 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
     verify.add_argument("--kafka", metavar="HOST:PORT", help="also cross-check the topics on this broker")
     _add_topics(verify)
     verify.add_argument("--trusted-keys", type=Path, metavar="DIR",
-                        help="verify checkpoint signatures with these <region>.pub files instead of the keys each "
-                             "holding region trusts")
+                        help="verify checkpoint and message signatures with these <speaker>*.pub files (the key "
+                             "directory) instead of the keys each holding region trusts and the data directory's")
+    verify.add_argument("--decisions-topic", default=DECISIONS_TOPIC, metavar="TOPIC",
+                        help="the registry's decisions, every one checked for the registry's signature "
+                             "(default %(default)s)")
     verify.add_argument("--no-checkpoints", action="store_true", help="skip the comparison with checkpoints")
     verify.set_defaults(func=cmd_verify)
 
@@ -181,6 +185,9 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
     keys.add_argument("--data", type=Path, required=True, metavar="DIR", help="data directory")
     keys.add_argument("--region", action="append", default=[], help="only these regions (repeatable)")
     keys.add_argument("--no-exchange", action="store_true", help="only create keys, copy nothing")
+    keys.add_argument("--registry", action="store_true", help="also the registry's key (DIR/registry/keys)")
+    keys.add_argument("--rotate", action="store_true",
+                      help="replace the signing keys with new ones; the old public keys stay as <speaker>-<id>.pub")
     keys.set_defaults(func=cmd_keys)
 
     checkpoint = actions.add_parser(

@@ -71,13 +71,17 @@ def _print(out: str, err: str) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import NotAStore, regions_under
-    from services.common.audit.keys import keyring_from_directory
     from services.common.audit.verify import KafkaSource, KeyPolicy, audit_verify, format_report
+    from services.common.trust.keys import KeyDirectory, keyring_from_directory
 
     try:
         refs = _refs(args)
-        kafka = KafkaSource(args.kafka, _topic_for(args), args.idle) if args.kafka else None
         trusted = keyring_from_directory(args.trusted_keys) if args.trusted_keys else None
+        # Whose signatures the topics must carry: the auditor's own keys, else the data directory's.
+        directory = args.trusted_keys or args.data
+        kafka = KafkaSource(args.kafka, _topic_for(args), args.idle,
+                            keys=KeyDirectory(directory) if directory is not None else None,
+                            decisions_topic=args.decisions_topic) if args.kafka else None
     except (NotAStore, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     if not refs:
@@ -170,14 +174,29 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from services.common.audit.datadir import regions_under
-    from services.common.audit.keys import ensure_region_key, exchange_public_keys
+    from services.common.trust.keys import (
+        REGISTRY,
+        ensure_key_in,
+        ensure_region_key,
+        exchange_public_keys,
+        keys_dir,
+        rotate_key,
+    )
 
     regions = args.region or regions_under(args.data)
-    if not regions:
+    if not regions and not args.registry:
         return _fail(f"no region directories under {args.data}")
     for region in regions:
         key = ensure_region_key(args.data, region)
+        if args.rotate:
+            old, key = key, rotate_key(keys_dir(args.data, region), region)
+            print(f"{region}: rotated {old.key_id} -> {key.key_id} (the old public key stays trusted)")
         print(f"{region}: signing key {key.key_id}")
+    if args.registry:
+        registry = ensure_key_in(keys_dir(args.data, REGISTRY), REGISTRY)
+        if args.rotate:
+            registry = rotate_key(keys_dir(args.data, REGISTRY), REGISTRY)
+        print(f"{REGISTRY}: signing key {registry.key_id}")
     if not args.no_exchange:
         exchange_public_keys(args.data, regions)
         print(f"public keys exchanged between {', '.join(regions)}")
@@ -204,8 +223,8 @@ def _checkpoint_round(args: argparse.Namespace) -> int:
     from services.common.audit.checkpoints import collect_checkpoints, issue_checkpoint, publish_checkpoints
     from services.common.audit.datadir import AUDIT_SERVICE, discover_stores, open_store, regions_under, store_path
     from services.common.audit.kafka_log import CHECKPOINT_TOPIC
-    from services.common.audit.keys import ensure_region_key, trusted_keyring
     from services.common.store import EventStore, sqlite_url
+    from services.common.trust.keys import ensure_region_key, trusted_keyring
 
     regions = regions_under(args.data)
     if not regions:
@@ -237,7 +256,7 @@ def _checkpoint_round(args: argparse.Namespace) -> int:
             producer = kafka_producer(args.kafka)
             try:
                 for region, audit in audits.items():
-                    sent = publish_checkpoints(audit, producer, topic)
+                    sent = publish_checkpoints(audit, producer, topic, ensure_region_key(args.data, region))
                     print(f"{region}: published {sent} audit event(s) to {topic}", flush=True)
             finally:
                 producer.close(timeout=10)

@@ -23,6 +23,7 @@ from services.common.audit.checkpoints import (
     held_checkpoints,
 )
 from services.common.audit.datadir import NotAStore, StoreRef, live_snapshot, open_store
+from services.common.audit.decisions_log import DECISIONS, check_decisions_topic
 from services.common.audit.kafka_log import (
     DEFAULT_IDLE,
     TopicReport,
@@ -30,10 +31,11 @@ from services.common.audit.kafka_log import (
     default_topic_for,
     read_topic,
 )
-from services.common.audit.keys import KeyRing, trusted_keyring
 from services.common.events import RecordedEvent
+from services.common.registry.topics import DECISIONS_TOPIC
 from services.common.store import ChainProblem, EventStore, verify_events
 from services.common.store.schema import events, store_head
+from services.common.trust.keys import KeyDirectory, KeyRing, trusted_keyring
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,10 @@ class KafkaSource:
     bootstrap: str
     topic_for: Callable[[str], str] = default_topic_for
     idle: float = DEFAULT_IDLE
+    # Whose signatures every record must carry (None: signatures are not checked, and the report
+    # says so); and the registry's decisions topic, checked for the registry's signature.
+    keys: KeyDirectory | None = None
+    decisions_topic: str | None = DECISIONS_TOPIC
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,10 @@ def audit_verify(refs: Sequence[StoreRef], *, kafka: KafkaSource | None = None,
                 by_topic[kafka.topic_for(ref.service)][ref] = store
             for topic, stores in sorted(by_topic.items()):
                 records = read_topic(kafka.bootstrap, topic, idle=kafka.idle)
-                report.topics.append(cross_check_topic(topic, records, stores))
+                report.topics.append(cross_check_topic(topic, records, stores, kafka.keys))
+            if kafka.decisions_topic and kafka.keys is not None:
+                records = read_topic(kafka.bootstrap, kafka.decisions_topic, idle=kafka.idle)
+                report.topics.append(check_decisions_topic(kafka.decisions_topic, records, kafka.keys))
         if check_checkpoints_held:
             held: list[HeldCheckpoint] = []
             for ref, store in opened.items():
@@ -204,9 +213,13 @@ def format_report(report: AuditReport) -> tuple[str, str]:
     for t in report.topics:
         foreign = f"; {sum(t.foreign.values())} records of stores not audited here" if t.foreign else ""
         dup = f", {t.duplicates} redelivered copies" if t.duplicates else ""
-        if t.ok:
+        signed = ", every one signed by the region it names" if t.signatures_checked else \
+            " (signatures NOT checked: no key directory)"
+        if t.ok and t.kind == DECISIONS:
+            out.append(f"topic {t.topic}: {t.records} decisions, every one signed by the registry")
+        elif t.ok:
             out.append(f"topic {t.topic}: {t.records} records match the stores' {t.events_checked} events"
-                       f"{dup}{foreign}")
+                       f"{dup}{foreign}{signed}")
         else:
             err.append(f"TOPIC {t.topic}: {len(t.problems)} problem(s){foreign}")
             err.extend(f"  {p}" for p in t.problems[:20])

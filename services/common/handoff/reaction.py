@@ -5,7 +5,6 @@ redelivery, a republish or a message arriving twice by any route changes nothing
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from services.common.events import Actor, RecordedEvent, decode_payload
@@ -16,15 +15,13 @@ from services.common.handoff.hooks import HandoffHooks
 from services.common.store import StoreTransaction
 from services.common.telemetry import current_trace_context
 
-log = logging.getLogger(__name__)
-
 CONSUMER = "handoff"
 
 
 class HandoffReaction:
     """`handler(tx, event)` for `consume`, with `wants(event)` to filter before any transaction:
-    a host calls `wants` first so that messages for other regions, and rejected ones, leave no
-    trace at all (not even an inbox row).
+    a host calls `wants` first so that messages for other regions leave no trace at all (not even
+    an inbox row), and rejected ones only their record as a rejected message.
 
     Called directly on a forged message, the handler raises RejectedMessage: the transaction,
     inbox row included, rolls back."""
@@ -52,11 +49,9 @@ class HandoffReaction:
         return message if d.check_route(message, envelope_region=event.region, me=self.region) else None
 
     def wants(self, event: RecordedEvent) -> bool:
-        try:
-            return self.message_for_us(event) is not None
-        except d.RejectedMessage as rejected:
-            log.warning("rejected %s %s from region %s: %s", event.type, event.event_id, event.region, rejected)
-            return False
+        """Whether this region acts on `event`. Raises RejectedMessage for a forged one: the host's
+        gate records it as a rejected message, with the reason (invariant 8)."""
+        return self.message_for_us(event) is not None
 
     def __call__(self, tx: StoreTransaction, event: RecordedEvent) -> None:
         message = self.message_for_us(event)

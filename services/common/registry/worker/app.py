@@ -13,6 +13,7 @@ from services.common.registry.worker.decider import decision_message, expiry_inp
 from services.common.registry.worker.forwarder import deliver, forward_loop
 from services.common.registry.worker.gap_healer import GapHealer
 from services.common.registry.worker.settings import POSITION_PREFIX, TABLE_NAME, WorkerSettings
+from services.common.registry.worker.trust import WorkerTrust
 
 log = logging.getLogger("tongban.registry.worker")
 
@@ -26,6 +27,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     from services.common.faust_app import create_app
 
     clock = clock or SystemClock()
+    trust = WorkerTrust.load(settings.signing_keys, settings.trusted_keys, settings.datadir)
     app = create_app(settings.app_id, settings.bootstrap, datadir=settings.datadir,
                      topic_partitions=settings.partitions)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
@@ -37,7 +39,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
 
     @app.task
     async def forward_claims() -> None:
-        await forward_loop(settings, claims, clock)
+        await forward_loop(settings, claims, clock, trust)
 
     gaps = GapHealer(settings.claims_topic)
 
@@ -56,7 +58,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             if gaps.skipping(partition, offset, expected):
                 continue
             person = event.key.decode("utf-8", "replace")
-            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl)
+            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl, trust=trust)
             if taken.note:
                 log.info("%s: %s", person[:6] + "…", taken.note)  # no full citizen id in logs
             if taken.record is not None:
@@ -64,7 +66,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             if expected is None or offset >= expected:
                 persons[_position_key(partition)] = {"next": offset + 1}
             for decision in taken.decisions:
-                await deliver(decisions, decision_message(decision))
+                await deliver(decisions, decision_message(decision, trust))
                 log.info("decided %s %s on claim %s of %s/%s", decision.outcome, decision.kind, decision.claim_id,
                          decision.region, decision.service)
 
@@ -86,7 +88,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
                 if tick - sent.get(key, float("-inf")) < resend_after:
                     continue
                 sent[key] = tick
-                await deliver(claims, expiry_input(person, key, now=now))
+                await deliver(claims, expiry_input(person, key, now=now, trust=trust))
 
     return app
 

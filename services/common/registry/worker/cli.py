@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="partitions of the claims and decisions topics and of the table (default %(default)s)")
     parser.add_argument("--datadir", type=Path, default=Path("data/registry"),
                         help="faust's local directory (default %(default)s)")
+    parser.add_argument("--keys", type=Path, default=None, dest="keys_dir",
+                        help="the registry's key directory: signing.key, registry.pub (default <datadir>/keys)")
+    parser.add_argument("--key-directory", type=Path, default=None,
+                        help="the public keys the registry believes: <speaker>*.pub files, or a data directory's "
+                             "*/keys/ (default: the directory above --datadir)")
     parser.add_argument("--loglevel", default="warning", help="faust/log level (default %(default)s)")
     return parser
 
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service_topics=tuple(args.service_topics or _catalogued_topics()),
         claims_topic=args.claims_topic, decisions_topic=args.decisions_topic, claim_ttl=args.claim_ttl,
         expiry_check_interval=args.expiry_check_interval, partitions=args.partitions,
+        keys_dir=args.keys_dir, key_directory=args.key_directory,
     )
     return run(settings, loglevel=args.loglevel)
 

@@ -25,17 +25,20 @@ from services.common.registry.domain import (
     record_to_json,
 )
 from services.common.registry.worker.forwarder import Outgoing
+from services.common.registry.worker.trust import WorkerTrust
 from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers, trace_from_kafka_headers
+from services.common.trust.signing import DECISION_PURPOSE, HEADER_SIGNATURE, INPUT_PURPOSE, header
 from tongban.registry.v1 import worker_pb2
 
 HEADER_DECISION_ID = "tongban-decision-id"
 
 
-def expiry_input(citizen_id: str, claim_key: str, *, now: datetime) -> Outgoing:
+def expiry_input(citizen_id: str, claim_key: str, *, now: datetime, trust: WorkerTrust | None = None) -> Outgoing:
     value = worker_pb2.RegistryInput(
         expiry_due=worker_pb2.ExpiryDue(citizen_id=citizen_id, claim_id=claim_key), received_at=timestamp(now)
-    )
-    return Outgoing(citizen_id.encode(), value.SerializeToString(), [])
+    ).SerializeToString()
+    # Signed: a forged expiry check on the claims topic would release a live hold.
+    return Outgoing(citizen_id.encode(), value, trust.sign(INPUT_PURPOSE, value) if trust is not None else [])
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,16 @@ class Taken:
 
 
 def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
-         claim_ttl: timedelta) -> Taken:
-    """Decide one claims-topic message against the person's table value."""
+         claim_ttl: timedelta, trust: WorkerTrust | None = None) -> Taken:
+    """Decide one claims-topic message against the person's table value; only an input the
+    registry itself signed decides anything."""
     citizen_id = key.decode("utf-8", "replace")
+    if trust is not None:
+        problem = trust.registry_problem(INPUT_PURPOSE, raw, headers)
+        if problem is not None:
+            trust.refuse("the claims topic", "an input", problem, raw=raw,
+                         signature=header(headers, HEADER_SIGNATURE) or b"")
+            return Taken(None, (), note=f"rejected: {problem}")
     try:
         registry_input, parent = _registry_input(raw, headers)
     except (NotAClaim, CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
@@ -71,10 +81,13 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
         return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note)
 
 
-def decision_message(decision: RegistryDecision) -> Outgoing:
+def decision_message(decision: RegistryDecision, trust: WorkerTrust | None = None) -> Outgoing:
+    """The decision as published: signed by the registry (only the registry decides)."""
+    value = decision_to_proto(decision).SerializeToString(deterministic=True)
     headers = [(HEADER_DECISION_ID, decision.decision_id.encode()), *kafka_headers(decision.trace)]
-    return Outgoing(decision.citizen_id.encode(), decision_to_proto(decision).SerializeToString(deterministic=True),
-                    headers)
+    if trust is not None:
+        headers += trust.sign(DECISION_PURPOSE, value)
+    return Outgoing(decision.citizen_id.encode(), value, headers)
 
 
 def _registry_input(

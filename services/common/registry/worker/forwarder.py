@@ -16,8 +16,10 @@ from services.common.clock import Clock
 from services.common.consumer import CorruptEnvelope, Headers, decode
 from services.common.registry.adapters import CLAIM_EVENT_TYPES, NotAClaim, claim_message, timestamp
 from services.common.registry.worker.settings import WorkerSettings
+from services.common.registry.worker.trust import WorkerTrust
 from services.common.relay import HEADER_EVENT_TYPE
 from services.common.telemetry import kafka_headers, trace_from_kafka_headers
+from services.common.trust.signing import INPUT_PURPOSE
 from tongban.registry.v1 import worker_pb2
 
 log = logging.getLogger("tongban.registry.worker")
@@ -32,9 +34,11 @@ class Outgoing:
     headers: list[tuple[str, bytes]]
 
 
-def forward(raw: bytes, headers: Headers, *, now: datetime) -> Outgoing | None:
-    """The claims-topic message for one service-topic message; None for any other event, or for a
-    claim the registry cannot take (logged)."""
+def forward(raw: bytes, headers: Headers, *, now: datetime, trust: WorkerTrust | None = None,
+            topic: str = "a service topic") -> Outgoing | None:
+    """The claims-topic message for one service-topic message, signed by the registry; None for
+    any other event, for a claim the registry cannot take, or for one its region did not sign
+    (logged, counted)."""
     declared = _header(headers, HEADER_EVENT_TYPE)
     if declared is not None and declared not in CLAIM_EVENT_TYPES:
         return None  # the relay names the type: most events are skipped without decoding them
@@ -46,11 +50,24 @@ def forward(raw: bytes, headers: Headers, *, now: datetime) -> Outgoing | None:
             log.error("not forwarding claim event %s from %s/%s: %s", event.event_id, event.region, event.service,
                       exc)
         return None
-    except (CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
+    except CorruptEnvelope as exc:  # altered after it was recorded: a forgery as much as an unsigned claim
+        if trust is not None:
+            trust.refuse(topic, "an altered message", f"the hash does not match the content: {exc}", raw=raw)
+        else:
+            log.error("skipping an altered message on a service topic: %s", exc)
+        return None
+    except (DecodeError, ValueError, LookupError) as exc:
         log.error("skipping an undecodable message on a service topic: %s", exc)
         return None
-    value = worker_pb2.RegistryInput(claim_event=raw, received_at=timestamp(now))
-    return Outgoing(message.citizen_id.encode(), value.SerializeToString(), _trace_headers(headers))
+    if trust is not None:
+        problem = trust.claim_problem(raw)
+        if problem is not None:
+            trust.refuse(topic, f"{event.type} {event.event_id} from region {event.region}", problem, raw=raw,
+                         event=event)
+            return None
+    value = worker_pb2.RegistryInput(claim_event=raw, received_at=timestamp(now)).SerializeToString()
+    signature = trust.sign(INPUT_PURPOSE, value) if trust is not None else []
+    return Outgoing(message.citizen_id.encode(), value, [*_trace_headers(headers), *signature])
 
 
 def _header(headers: Headers, name: str) -> str | None:
@@ -67,7 +84,7 @@ def _trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
     return kafka_headers(trace_from_kafka_headers(headers)) if headers else []
 
 
-async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock) -> None:
+async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trust: WorkerTrust | None = None) -> None:
     """Forward the claims on the service topics to the claims topic, committing a batch's offsets
     only once every claim in it was acknowledged (at-least-once; a duplicate is an input seen
     before). A plain aiokafka consumer rather than a faust agent: faust's consumer, shared with
@@ -86,7 +103,8 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock) -> N
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        outgoing = forward(record.value, record.headers, now=clock.now())
+                        outgoing = forward(record.value, record.headers, now=clock.now(), trust=trust,
+                                           topic=record.topic)
                         if outgoing is not None:
                             await deliver(claims, outgoing)
                 if batches:

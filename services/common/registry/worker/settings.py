@@ -30,6 +30,19 @@ class WorkerSettings:
     # Of the claims topic and the table's changelog, which must agree (faust checks): choose it
     # once, since changing it moves people to other partitions.
     partitions: int = 8
+    # The registry's own key (signing.key, made on first start) and the public keys it believes
+    # (services/common/trust/keys.py, KeyDirectory). Defaults: <datadir>/keys and, the development
+    # layout, the directory above datadir (a data directory whose <region>/keys hold the regions').
+    keys_dir: Path | None = None
+    key_directory: Path | None = None
+
+    @property
+    def signing_keys(self) -> Path:
+        return self.keys_dir or self.datadir / "keys"
+
+    @property
+    def trusted_keys(self) -> Path:
+        return self.key_directory or self.datadir.resolve().parent
 
     def __post_init__(self) -> None:
         if self.claim_ttl <= timedelta(0):

@@ -1,0 +1,160 @@
+"""Signatures on what crosses the national exchange (architecture invariant 8).
+
+Envelopes (every stored event a region publishes) carry the signature in the envelope itself
+(`signature`, `signing_key_id`, fields the hash leaves out). The signed bytes are
+
+    "tongban.envelope-signature.v1\\0" || key id || "\\0" || hash || position (8 bytes) || global_hash
+
+`hash` already covers every provenance field and the payload (services/common/hashing.py) and is
+recomputed by the verifier, so the signature vouches for all of them; `position` and
+`global_hash` are outside the hash, so they are signed too (a forger must not move an event in the
+store's log); the key id is signed so a signature cannot be relabelled. The key must belong to the
+envelope's region: a region may only speak for itself.
+
+Messages that are not envelopes (the registry's decisions and its own inputs) carry the signature
+in two Kafka headers over the exact value bytes, bound to what the message is for:
+
+    "tongban.message-signature.v1\\0" || purpose || "\\0" || key id || "\\0" || value
+
+The relay signs at publication, not at append: the store stays the truth, and a refill after a
+rotation is signed with the key in force (a verifier that reads the key directory trusts both)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.events import RecordedEvent
+from services.common.hashing import event_hash
+from services.common.trust.keys import SIGNING_KEY_FILE, KeyDirectory, RegionKey, load_key_from
+from tongban.common.v1 import envelope_pb2
+
+HEADER_SIGNATURE = "tongban-signature"
+HEADER_KEY_ID = "tongban-signing-key-id"
+# What a header-signed message is for: a signature made for one can never pass for the other.
+DECISION_PURPOSE = "registry-decision"
+INPUT_PURPOSE = "registry-input"
+
+_ENVELOPE_DOMAIN = b"tongban.envelope-signature.v1\x00"
+_MESSAGE_DOMAIN = b"tongban.message-signature.v1\x00"
+
+Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
+
+
+def envelope_signed_bytes(key_id: str, hash_: bytes, position: int, global_hash: bytes) -> bytes:
+    return _ENVELOPE_DOMAIN + key_id.encode() + b"\x00" + hash_ + position.to_bytes(8, "big") + global_hash
+
+
+class EnvelopeSigner:
+    """Signs the envelopes of one region with its current key (the relay's signer). Given the
+    key's `directory`, it follows a rotation there (checked at most every `recheck_after`
+    seconds), so a running relay signs with the new key without a restart."""
+
+    def __init__(self, key: RegionKey, *, directory: Path | None = None, recheck_after: float = 1.0) -> None:
+        self.key = key
+        self.key_id = key.key_id  # computed once: it hashes the public key
+        self._directory = directory
+        self._recheck_after = recheck_after
+        self._checked_at = time.monotonic()
+        self._key_stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._directory is None:
+            return None
+        try:
+            info = (self._directory / SIGNING_KEY_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return info.st_mtime_ns, info.st_ino
+
+    def _follow_rotation(self) -> None:
+        now = time.monotonic()
+        if self._directory is None or now - self._checked_at < self._recheck_after:
+            return
+        self._checked_at = now
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._key_stamp:
+            self.key = load_key_from(self._directory, self.key.region)
+            self.key_id, self._key_stamp = self.key.key_id, stamp
+
+    def envelope(self, event: RecordedEvent) -> envelope_pb2.EventEnvelope:
+        self._follow_rotation()
+        if event.region != self.key.region:
+            raise ValueError(f"the key of {self.key.region} cannot sign an event of {event.region}")
+        envelope = event.to_envelope()
+        envelope.signing_key_id = self.key_id
+        envelope.signature = self.key.sign(
+            envelope_signed_bytes(self.key_id, event.hash, event.position, event.global_hash))
+        return envelope
+
+    def sign(self, event: RecordedEvent) -> bytes:
+        """The envelope's bytes as published: the store's bytes plus the two signature fields."""
+        return self.envelope(event).SerializeToString(deterministic=True)
+
+
+@dataclass(frozen=True)
+class SignedEnvelope:
+    """An envelope as received: the event, and what it says signed it."""
+
+    event: RecordedEvent
+    signature: bytes
+    key_id: str
+
+
+def parse_envelope(raw: bytes) -> SignedEnvelope:
+    """Raises DecodeError or ValueError for bytes that are no envelope."""
+    envelope = envelope_pb2.EventEnvelope.FromString(raw)
+    return SignedEnvelope(RecordedEvent.from_envelope(envelope), envelope.signature, envelope.signing_key_id)
+
+
+def unsigned_bytes(raw: bytes) -> bytes:
+    """The envelope without its signature: the bytes its store would give (audit cross-checks)."""
+    envelope = envelope_pb2.EventEnvelope.FromString(raw)
+    envelope.ClearField("signature")
+    envelope.ClearField("signing_key_id")
+    return envelope.SerializeToString(deterministic=True)
+
+
+def envelope_problem(signed: SignedEnvelope, keys: KeyDirectory) -> str | None:
+    """Why this envelope must not be believed, or None: the hash must match the content, and the
+    signature must verify with a key of the envelope's own region."""
+    event = signed.event
+    if event_hash(event.prev_hash, event) != event.hash:
+        return "the hash does not match the content: altered after it was recorded"
+    if not signed.signature or not signed.key_id:
+        return f"unsigned: no region's signature (it claims to come from {event.region})"
+    return keys.check(envelope_signed_bytes(signed.key_id, event.hash, event.position, event.global_hash),
+                      signed.signature, signed.key_id, event.region)
+
+
+def sign_message(key: RegionKey, purpose: str, value: bytes) -> list[tuple[str, bytes]]:
+    """The headers that sign `value` for `purpose`."""
+    key_id = key.key_id
+    return [(HEADER_SIGNATURE, key.sign(_message_bytes(purpose, key_id, value))), (HEADER_KEY_ID, key_id.encode())]
+
+
+def message_problem(keys: KeyDirectory, speaker: str, purpose: str, value: bytes, headers: Headers) -> str | None:
+    """Why `value` is not `speaker`'s message for `purpose`, or None when it is."""
+    signature = header(headers, HEADER_SIGNATURE)
+    key_id_bytes = header(headers, HEADER_KEY_ID)
+    if not signature or not key_id_bytes:
+        return f"unsigned: only {speaker} may send this, and it signs what it sends"
+    key_id = key_id_bytes.decode("utf-8", "replace")
+    return keys.check(_message_bytes(purpose, key_id, value), signature, key_id, speaker)
+
+
+def header(headers: Headers, name: str) -> bytes | None:
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
+        if key == name and value is not None:
+            return bytes(value)
+    return None
+
+
+def _message_bytes(purpose: str, key_id: str, value: bytes) -> bytes:
+    return _MESSAGE_DOMAIN + purpose.encode() + b"\x00" + key_id.encode() + b"\x00" + value
+
