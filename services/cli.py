@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -116,6 +117,22 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from services.common.trust.signin import login
+
+    try:
+        signed_in = login(args.data, args.region, office=args.office, clerk_id=args.clerk, roles=args.role,
+                          lifetime=timedelta(hours=args.hours))
+    except ValueError as problem:
+        print(f"tongban login: {problem}", file=sys.stderr)
+        return 2
+    print(f"signed in as {args.clerk} at {args.office}, region {args.region} ({', '.join(args.role)}) for "
+          f"{args.hours:g} hours; token saved to {signed_in.path} (key {signed_in.key_id})")
+    return 0
+
+
 def cmd_calendar_import(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -211,6 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
     health.set_defaults(func=cmd_health)
+
+    signin = sub.add_parser(
+        "login", help="sign a clerk in: a token from the region's development identity provider",
+        description="Mint a signed token (EdDSA JWT) for a clerk from the development identity provider of a "
+                    "region (its keys under DATA/<region>/keys/idp, made by `tongban up` or by the first login) "
+                    "and save it (owner-only) to DATA/<region>/tokens/<clerk>.jwt, where `tongban window` finds "
+                    "it for --clerk. Production windows get their token from the region's identity provider.",
+        epilog="example: tongban login --data data --region 640000 --office 640104-MRO-01 --clerk c-07 "
+               "--role registrar")
+    signin.add_argument("--data", type=Path, default=Path(os.environ.get("TONGBAN_DATA", "data")),
+                        help="data directory of the stack (env TONGBAN_DATA, default ./data)")
+    signin.add_argument("--region", required=True, help="GB/T 2260 code of the clerk's region")
+    signin.add_argument("--office", required=True, help="the clerk's office (in the region's office directory)")
+    signin.add_argument("--clerk", required=True, help="the clerk's id")
+    signin.add_argument("--role", action="append", required=True,
+                        help="a role of the clerk (repeat for several; the first is the default acting role)")
+    signin.add_argument("--hours", type=float, default=10.0, help="how long the token holds (default 10)")
+    signin.set_defaults(func=cmd_login)
 
     calendar = sub.add_parser(
         "calendar", help="the working-day calendar a region records",

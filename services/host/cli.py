@@ -23,6 +23,7 @@ REGION_ENV = "TONGBAN_REGION"
 GRPC_ENV = "TONGBAN_GRPC"
 CLOCK_ENV = "TONGBAN_CLOCK"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
+IDP_KEYS_ENV = "TONGBAN_IDP_KEYS"
 
 
 def load_definition(service: str | None, definition: str | None) -> ServiceDefinition:
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--relay-interval", type=float, default=0.2, help="seconds between idle relay polls")
     parser.add_argument("--refill-check-interval", type=float, default=30.0,
                         help="seconds between checks that the broker still holds this store's events")
+    parser.add_argument("--idp-keys", type=Path, default=env.get(IDP_KEYS_ENV),
+                        help="directory of the region's identity-provider public keys (*.pub.pem) that callers' "
+                             f"tokens must be signed with (env {IDP_KEYS_ENV}; default <data-dir>/<region>/keys/idp)")
     parser.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -98,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> HostConfig:
         tracing=args.tracing, topic_prefix=args.topic_prefix, clock=args.clock, partitions=args.partitions,
         relay_interval=args.relay_interval, scheduler_interval=args.scheduler_interval,
         refill_check_interval=args.refill_check_interval, loglevel=args.loglevel,
+        idp_keys=Path(args.idp_keys) if args.idp_keys else None,
     )
 
 

@@ -36,6 +36,7 @@ from services.common.kit import requests as command_requests
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
+from services.common.trust.authenticator import TokenAuthenticator
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
@@ -65,6 +66,9 @@ class HostConfig:
     scheduler_interval: float = 1.0
     refill_check_interval: float = 30.0
     loglevel: str = "warning"
+    # The public keys of the region's identity provider that callers' tokens must be signed with
+    # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).
+    idp_keys: Path | None = None
 
     def instance_dir(self, service: str) -> Path:
         return self.data_dir / self.region / service
@@ -93,6 +97,7 @@ class ServiceHost:
         self._reactions: list[Reaction] = []
         self._raw_handlers: dict[str, RawHandler] = {}
         self._dispatcher: Dispatcher | None = None
+        self.authenticator: TokenAuthenticator | None = None  # proves every gRPC caller (prepare())
 
     # -- names ------------------------------------------------------------------------------
 
@@ -136,6 +141,9 @@ class ServiceHost:
         """Open the store (creating its tables), wire the service once over it, make sure the
         topics exist, and refill the broker if it lost this store's events."""
         self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
+        # Before anything else: a host that cannot verify callers must not start at all.
+        self.authenticator = TokenAuthenticator.from_data_dir(self.config.data_dir, self.region,
+                                                              keys_dir=self.config.idp_keys)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
                                      tables=[*HOST_TABLES, *self.definition.tables])
@@ -157,7 +165,9 @@ class ServiceHost:
         adders = list(wiring.servicers)
         if wiring.handoff_hooks is not None:
             adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
-        self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders)
+        assert self.authenticator is not None
+        self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders,
+                                                     authenticator=self.authenticator)
         self._server.start()
         handlers = {**HANDOFF_DEADLINE_HANDLERS, **wiring.deadline_handlers} \
             if wiring.handoff_hooks is not None else dict(wiring.deadline_handlers)

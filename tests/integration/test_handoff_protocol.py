@@ -23,7 +23,7 @@ from services.common.consumer import consume
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import RuleViolation, WrongOwner
 from services.common.events import Actor, NewEvent, RecordedEvent
-from services.common.grpc_context import actor_metadata, create_server, error_details
+from services.common.grpc_context import create_server, error_details
 from services.common.handoff import (
     DEADLINE_HANDLERS,
     Direction,
@@ -52,14 +52,15 @@ from services.common.store import EventStore, sqlite_url, verify_store
 from services.common.store.schema import inbox
 from services.common.telemetry import memory_tracing
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.handoff_region_app import add_note
 from tongban.handoff.v1 import handoff_service_pb2 as api
 from tongban.handoff.v1 import handoff_service_pb2_grpc as api_grpc
 
 NINGXIA, SICHUAN, SHAANXI = "640000", "510000", "610000"
 SERVICE = "disability"
-CLERK_O = Actor(kind="clerk", clerk_id="c-1", office_code="640104-01", region=NINGXIA, role="clerk")
-CLERK_T = Actor(kind="clerk", clerk_id="c-2", office_code="510802-01", region=SICHUAN, role="approver")
+CLERK_O = Actor(kind="clerk", clerk_id="c-1", office_code="640104-MRO-01", region=NINGXIA, role="clerk")
+CLERK_T = Actor(kind="clerk", clerk_id="c-2", office_code="510802-MRO-01", region=SICHUAN, role="approver")
 DAYS_3, DAYS_14 = timedelta(days=3), timedelta(days=14)
 
 
@@ -407,7 +408,8 @@ def _tables(store: EventStore) -> tuple[list[Any], list[Any]]:
 def api_stub(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[api_grpc.HandoffServiceStub, EventStore]]:
     store = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region=SICHUAN, service=SERVICE, clock=clock,
                             tables=COMPONENT_TABLES)
-    server, port = create_server("127.0.0.1:0", servicers=[handoff_servicer_adder(store)])
+    server, port = create_server("127.0.0.1:0", servicers=[handoff_servicer_adder(store)],
+                                 authenticator=authenticator(SICHUAN))
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
