@@ -147,6 +147,7 @@ class Stack:
             self._start_broker()
             self._start_registry()
             for region in config.regions:
+                self._identity_provider(region)
                 for service in services:
                     self._start_service(region, service)
             self._wait_until_serving()
@@ -231,6 +232,14 @@ class Stack:
             argv += ["--service-topic", config.topic(events_topic(service))]
         self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())
         return self._registry
+
+    def _identity_provider(self, region: str) -> None:
+        """The region's development identity provider: its key under the data directory, made on the
+        first run and kept after (`tongban login` signs with it; the services trust its public keys)."""
+        from services.common.trust.tokens import IdentityProvider, idp_keys_dir
+
+        idp = IdentityProvider.open(idp_keys_dir(self.config.data_dir, region), region)
+        self.out(f"  identity  {region}: development identity provider, key {idp.kid}")
 
     def _start_service(self, region: str, service: str) -> None:
         self._services.append(self._spawn_service(region, service))

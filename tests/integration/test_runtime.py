@@ -21,6 +21,7 @@ from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, Wiring, refill_if_broker_lost
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import install_idp
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -98,6 +99,7 @@ def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_runn
         config = HostConfig(region="640000", kafka=broker.bootstrap, data_dir=tmp_path / "data",
                             relay_interval=0.05, refill_check_interval=0.3, scheduler_interval=0.2)
         definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: Wiring(handoff_hooks=None))
+        install_idp(config.data_dir, config.region)
         first = ServiceHost(definition, config)
         first.prepare()
         assert first.store is not None
@@ -154,6 +156,7 @@ def host(tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> Iterator
     definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: wiring)
     config = HostConfig(region="510000", kafka=kafka_broker.bootstrap, data_dir=tmp_path,
                         topic_prefix=kafka_topic_prefix)
+    install_idp(tmp_path, "510000")
     service_host = ServiceHost(definition, config)
     service_host.prepare()
     try:

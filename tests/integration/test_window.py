@@ -22,14 +22,15 @@ from typing import Any
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.common.trust.signin import login
 from services.stack.cli import build_parser
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-YINCHUAN = {"TONGBAN_REGION": "640000", "TONGBAN_OFFICE": "640104-MRO-01", "TONGBAN_CLERK": "yc-07"}
-GUANGYUAN = {"TONGBAN_REGION": "510000", "TONGBAN_OFFICE": "510802-MRO-01", "TONGBAN_CLERK": "gy-03"}
+YINCHUAN = {"TONGBAN_REGION": "640000", "TONGBAN_CLERK": "yc-07"}
+GUANGYUAN = {"TONGBAN_REGION": "510000", "TONGBAN_CLERK": "gy-03"}
 _sequences = itertools.count(random.randrange(0, 200) * 2 + 1, 2)
 
 
@@ -48,6 +49,10 @@ def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                                    kafka=kafka_broker.bootstrap, topic_prefix=prefix, scheduler_interval=0.5),
                        out=lambda _line: None)
     info = supervisor.start()
+    # Signed in from the stack's development identity providers (architecture invariant 8).
+    login(data, "640000", office="640104-MRO-01", clerk_id="yc-07", roles=["registrar", "window"])
+    login(data, "640000", office="640104-MRO-01", clerk_id="court-01", roles=["court"])
+    login(data, "510000", office="510802-MRO-01", clerk_id="gy-03", roles=["registrar"])
     try:
         yield info
     finally:
@@ -179,7 +184,7 @@ def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(
     assert "the case id names region 640000 宁夏回族自治区" in elsewhere.stderr
     assert "--region 640000" in elsewhere.stderr
 
-    anonymous = window(stack, "list", clerk={"TONGBAN_REGION": "640000", "TONGBAN_CLERK": "", "TONGBAN_OFFICE": ""})
+    anonymous = window(stack, "list", clerk={"TONGBAN_REGION": "640000", "TONGBAN_CLERK": ""})
     assert anonymous.returncode == 2 and "who is at the window? give --clerk" in anonymous.stderr
 
     nowhere = window(stack, "list", "--data", str(tmp_path))
