@@ -147,7 +147,8 @@ class ServiceHost:
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
                                      tables=[*HOST_TABLES, *self.definition.tables])
-        self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
+        self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings,
+                                                          offices=self.authenticator.offices))
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
         self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],

@@ -151,17 +151,17 @@ def _stub(args: argparse.Namespace) -> Iterator[tuple[Any, list[tuple[str, str]]
     if not (args.clerk or args.token_file or os.environ.get(TOKEN_ENV)):
         raise UsageError(f"who is at the window? give --clerk (or {CLERK_ENV}) after `tongban login`, "
                          f"or --token-file")
-    try:
-        token = find_token(token_file=args.token_file, data_dir=args.data, region=args.region, clerk_id=args.clerk)
-        metadata = token_metadata(token, role=args.role)
-    except (NoToken, ValueError) as problem:
-        raise UsageError(str(problem)) from None
     address = args.address
     if not address:
         try:
             address = require_stack(args.data).address(args.region, args.window_service)
         except StackNotRunning as problem:
             raise UsageError(str(problem)) from None
+    try:
+        token = find_token(token_file=args.token_file, data_dir=args.data, region=args.region, clerk_id=args.clerk)
+        metadata = token_metadata(token, role=args.role)
+    except (NoToken, ValueError) as problem:
+        raise UsageError(str(problem)) from None
     setup_tracing("tongban-window")  # the call's trace continues into every event it causes
     channel = grpc.intercept_channel(grpc.insecure_channel(address), TracingClientInterceptor())
     try:

@@ -50,8 +50,8 @@ class FrontDoor:
 
 
 @contextmanager
-def front_door(data_dir: Path) -> Iterator[FrontDoor]:
-    store = EventStore.open(sqlite_url(data_dir / "marriage.db"), region=NINGXIA, service="marriage",
+def front_door(data_dir: Path, *, db: Path | None = None) -> Iterator[FrontDoor]:
+    store = EventStore.open(sqlite_url(db or data_dir / "marriage.db"), region=NINGXIA, service="marriage",
                             clock=FakeClock())
     marriage = bootstrap(Infrastructure.over(store))
     server, port = create_server("127.0.0.1:0", servicers=[marriage.servicer], authenticator=authenticator(NINGXIA))

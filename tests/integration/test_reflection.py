@@ -57,7 +57,7 @@ def test_reflection_lists_every_service_added_and_describes_their_methods(store:
             assert [m.name for m in marriage.methods] == [m.name for m in expected.methods]
             get_case = marriage.methods_by_name["GetCase"]
             assert get_case.input_type.full_name == "tongban.marriage.v1.GetCaseRequest"
-            assert [f.name for f in get_case.input_type.fields] == ["case_id"]
+            assert [f.name for f in get_case.input_type.fields] == ["case_id", "reason"]
             case = get_case.output_type.fields_by_name["case"].message_type
             assert case.full_name == "tongban.marriage.v1.Case"
             # A type from another file, reached through the imports reflection sent along.
