@@ -37,6 +37,7 @@ from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.common.trust.authenticator import TokenAuthenticator
+from services.common.trust.tls import ServerTls
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
@@ -69,6 +70,7 @@ class HostConfig:
     # The public keys of the region's identity provider that callers' tokens must be signed with
     # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).
     idp_keys: Path | None = None
+    tls: ServerTls | None = None  # TLS on the gRPC port (mutual TLS with a client CA); None: plaintext
 
     def instance_dir(self, service: str) -> Path:
         return self.data_dir / self.region / service
@@ -167,8 +169,10 @@ class ServiceHost:
         if wiring.handoff_hooks is not None:
             adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
         assert self.authenticator is not None
+        tls = self.config.tls
         self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders,
-                                                     authenticator=self.authenticator)
+                                                     authenticator=self.authenticator,
+                                                     credentials=tls.credentials() if tls else None)
         self._server.start()
         handlers = {**HANDOFF_DEADLINE_HANDLERS, **wiring.deadline_handlers} \
             if wiring.handoff_hooks is not None else dict(wiring.deadline_handlers)

@@ -80,6 +80,12 @@ def common_options() -> argparse.ArgumentParser:
     where.add_argument("--role", default=env.get(ROLE_ENV) or None,
                        help=f"act in this one of your token's roles: registrar, court, public_security, auditor, "
                             f"... (env {ROLE_ENV}; default the token's first role)")
+    where.add_argument("--tls-ca", default=env.get("TONGBAN_TLS_CA"), metavar="PEM",
+                       help="call over TLS, trusting servers signed by this CA (env TONGBAN_TLS_CA)")
+    where.add_argument("--tls-cert", default=env.get("TONGBAN_TLS_CLIENT_CERT"), metavar="PEM",
+                       help="this window's client certificate, for mutual TLS (env TONGBAN_TLS_CLIENT_CERT)")
+    where.add_argument("--tls-key", default=env.get("TONGBAN_TLS_CLIENT_KEY"), metavar="PEM",
+                       help="its private key (env TONGBAN_TLS_CLIENT_KEY)")
     where.add_argument("--json", action="store_true", help="print the answer as JSON")
     where.add_argument("--timeout", type=float, default=70.0, help="seconds to wait for the answer (default 70)")
     return common
@@ -144,6 +150,8 @@ def _stub(args: argparse.Namespace) -> Iterator[tuple[Any, list[tuple[str, str]]
     from services.common.grpc_context import token_metadata
     from services.common.telemetry import TracingClientInterceptor, setup_tracing
     from services.common.trust.signin import NoToken, find_token
+    from services.common.trust.tls import ClientTls
+    from services.common.trust.tls import channel as open_channel
     from services.stack.stackfile import StackNotRunning, require_stack
 
     if not args.region:
@@ -162,8 +170,12 @@ def _stub(args: argparse.Namespace) -> Iterator[tuple[Any, list[tuple[str, str]]
         metadata = token_metadata(token, role=args.role)
     except (NoToken, ValueError) as problem:
         raise UsageError(str(problem)) from None
+    try:
+        tls = ClientTls.from_options(args.tls_ca, args.tls_cert, args.tls_key)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
     setup_tracing("tongban-window")  # the call's trace continues into every event it causes
-    channel = grpc.intercept_channel(grpc.insecure_channel(address), TracingClientInterceptor())
+    channel = grpc.intercept_channel(open_channel(address, tls), TracingClientInterceptor())
     try:
         yield args.stub(channel), metadata
     finally:

@@ -309,6 +309,7 @@ def create_server(
     exempt: Iterable[str] = DEFAULT_EXEMPT,
     health_servicer: health.HealthServicer | None = None,
     options: Sequence[tuple[str, Any]] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """A grpc server (not started) with the context interceptor proving each caller with
     `authenticator` (a TokenAuthenticator in every service; there is no default that believes
@@ -317,6 +318,7 @@ def create_server(
     health service beside them answering SERVING. Binds `address` ("127.0.0.1:0" picks a free
     port) and returns the server and the bound port.
 
+    `credentials` (grpc.ssl_server_credentials, see trust/tls.py) serve TLS, or mutual TLS.
     Pass your own `health_servicer` to flip statuses later (e.g. enter_graceful_shutdown()).
     Server reflection lists every service added, itself included (services/common/reflection.py)."""
     interceptor = ServerContextInterceptor(authenticator, exempt=exempt)
@@ -333,7 +335,11 @@ def create_server(
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, added)
     add_reflection(server, added.service_names)
-    port = server.add_insecure_port(address)
+    # TLS (services/common/trust/tls.py) wherever deployed; plaintext only for development and tests.
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:  # older grpc reported a failed bind this way instead of raising
         raise RuntimeError(f"could not bind gRPC server to {address}")
     return server, port
