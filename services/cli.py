@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services import catalogue
+from services.common.trust import cli as trust_commands
 
 DESCRIPTION = """\
 Tongban (通办): event-sourced civil-affairs services that hand cases across regions with a
@@ -105,9 +106,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.address) as channel:
+    from services.common.trust.tls import ClientTls, channel
+
+    with channel(args.address, ClientTls.from_options(args.tls_ca, args.tls_cert, args.tls_key)) as open_channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            reply = health_pb2_grpc.HealthStub(open_channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
         except grpc.RpcError as error:
             print(f"{args.address}: {error.code().name} {error.details() or ''}".rstrip(), file=sys.stderr)
@@ -124,10 +127,13 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     try:
         signed_in = login(args.data, args.region, office=args.office, clerk_id=args.clerk, roles=args.role,
-                          lifetime=timedelta(hours=args.hours))
+                          lifetime=timedelta(hours=args.hours), keys_dir=args.idp_keys)
     except ValueError as problem:
         print(f"tongban login: {problem}", file=sys.stderr)
         return 2
+    if args.print:
+        print(signed_in.token)
+        return 0
     print(f"signed in as {args.clerk} at {args.office}, region {args.region} ({', '.join(args.role)}) for "
           f"{args.hours:g} hours; token saved to {signed_in.path} (key {signed_in.key_id})")
     return 0
@@ -227,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("address", help="host:port of the gRPC server")
     health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
+    health.add_argument("--tls-ca", default=os.environ.get("TONGBAN_TLS_CA"),
+                        help="call over TLS, trusting this CA (env TONGBAN_TLS_CA)")
+    health.add_argument("--tls-cert", default=os.environ.get("TONGBAN_TLS_CLIENT_CERT"),
+                        help="client certificate for mutual TLS (env TONGBAN_TLS_CLIENT_CERT)")
+    health.add_argument("--tls-key", default=os.environ.get("TONGBAN_TLS_CLIENT_KEY"),
+                        help="its key (env TONGBAN_TLS_CLIENT_KEY)")
     health.set_defaults(func=cmd_health)
 
     signin = sub.add_parser(
@@ -245,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     signin.add_argument("--role", action="append", required=True,
                         help="a role of the clerk (repeat for several; the first is the default acting role)")
     signin.add_argument("--hours", type=float, default=10.0, help="how long the token holds (default 10)")
+    signin.add_argument("--idp-keys", type=Path, help="the IdP's key directory (default DATA/<region>/keys/idp)")
+    signin.add_argument("--print", action="store_true", help="print the token (for TONGBAN_TOKEN) after saving it")
     signin.set_defaults(func=cmd_login)
+
+    trust_commands.add_commands(sub)
 
     calendar = sub.add_parser(
         "calendar", help="the working-day calendar a region records",

@@ -39,12 +39,13 @@ class SignedIn:
 
 
 def login(data_dir: Path, region: str, *, office: str, clerk_id: str, roles: Sequence[str], kind: str = "clerk",
-          lifetime: timedelta | None = None) -> SignedIn:
-    """Mint a token from the development IdP of `region` under `data_dir` and save it (0600).
-    Refuses an office not in the region's office directory: the token would be refused anyway."""
+          lifetime: timedelta | None = None, keys_dir: Path | None = None) -> SignedIn:
+    """Mint a token from the development IdP of `region` (keys in `keys_dir`, default under
+    `data_dir`) and save it (0600) under `data_dir`. Refuses an office not in the region's office
+    directory: the token would be refused anyway."""
     if kind == "clerk" and office not in OfficeDirectory.for_region(data_dir, region):
         raise ValueError(f"office {office!r} is not in the office directory of region {region}")
-    idp = IdentityProvider.open(idp_keys_dir(data_dir, region), region)
+    idp = IdentityProvider.open(keys_dir or idp_keys_dir(data_dir, region), region)
     token = idp.issue(clerk_id=clerk_id, office_code=office, roles=roles, kind=kind, lifetime=lifetime)
     path = token_path(data_dir, region, clerk_id)
     write_private(path, (token + "\n").encode("ascii"))
