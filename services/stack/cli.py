@@ -107,6 +107,9 @@ def add_stack_commands(subparsers: Any) -> None:
     up.add_argument("--clock", choices=["controlled", "system"], default="controlled",
                     help="controlled (default): real time plus DIR/clock-offset, which `tongban clock advance` "
                          "moves; system: real time only")
+    up.add_argument("--tls", action="store_true",
+                    help="serve gRPC over TLS with a development CA made once under DIR/tls (the window and the "
+                         "demo find it in DIR/stack.json)")
     up.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every front door")
     up.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"],
                     help="log level of the children (their logs are in DIR/logs)")
@@ -178,7 +181,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     config = StackConfig(data_dir=args.data, regions=args.regions, services=args.services, kafka=args.kafka or None,
                          topic_prefix=args.topic_prefix, clock=args.clock, start_timeout=args.start_timeout,
-                         loglevel=args.loglevel)
+                         loglevel=args.loglevel, tls=args.tls)
     return run_up(config)
 
 

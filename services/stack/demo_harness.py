@@ -64,10 +64,13 @@ class DemoHarness:
         import grpc
 
         from services.common.telemetry import TracingClientInterceptor
+        from services.common.trust.tls import ClientTls
+        from services.common.trust.tls import channel as open_channel
         from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
 
+        tls = ClientTls(Path(self.info.tls_ca)) if self.info.tls_ca else None
         for region in DEMO_REGIONS:
-            channel = grpc.intercept_channel(grpc.insecure_channel(self.info.address(region, "marriage")),
+            channel = grpc.intercept_channel(open_channel(self.info.address(region, "marriage"), tls),
                                              TracingClientInterceptor())
             self.channels[region] = channel
             self.stubs[region] = api_grpc.MarriageServiceStub(channel)

@@ -49,6 +49,7 @@ class StackInfo:
     broker_pid: int | None = None
     registry_pid: int | None = None
     endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
+    tls_ca: str = ""  # the CA the front doors' TLS certificates chain to ("" : plaintext gRPC)
 
     @property
     def regions(self) -> list[str]:

@@ -87,6 +87,7 @@ class StackConfig:
     relay_interval: float = 0.2
     loglevel: str = "warning"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    tls: bool = False  # gRPC over TLS, with a development CA under DIR/tls (made once)
 
     def service_names(self) -> tuple[str, ...]:
         return self.services or available_services()
@@ -132,6 +133,7 @@ class Stack:
         self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
+        self._tls: tuple[Path, Path, Path] | None = None  # (CA, server certificate, key) with --tls
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -144,6 +146,10 @@ class Stack:
         self._lock.acquire()
         try:
             remove_stack(config.data_dir)  # left over from a supervisor that was killed
+            if config.tls:
+                from services.common.trust.tls import loopback_tls
+
+                self._tls = loopback_tls(config.data_dir / "tls")
             self._start_broker()
             self._start_registry()
             for region in config.regions:
@@ -158,6 +164,7 @@ class Stack:
                 broker_pid=self._broker.process.pid if self._broker else None,
                 registry_pid=self._registry.process.pid if self._registry else None,
                 endpoints=tuple(Endpoint(c.region, c.service, c.address, c.process.pid) for c in self._services),
+                tls_ca=str(self._tls[0]) if self._tls else "",
             )
             write_stack(config.data_dir, info)
             self.info = info
@@ -253,6 +260,8 @@ class Stack:
                 "--relay-interval", str(config.relay_interval), "--loglevel", config.loglevel]
         if config.topic_prefix:
             argv += ["--topic-prefix", config.topic_prefix]
+        if self._tls:
+            argv += ["--tls-cert", str(self._tls[1]), "--tls-key", str(self._tls[2])]
         child = spawn(f"{service} {region}", argv, config.logs_dir / f"{region}-{service}.log", env=_child_env())
         child.region, child.service = region, service
         return child
@@ -283,7 +292,7 @@ class Stack:
         endpoint_file = self.endpoint_file(child.region, child.service)
         if not child.address and endpoint_file.exists():
             child.address = endpoint_file.read_text().strip()
-        return bool(child.address) and _serving(child.address)
+        return bool(child.address) and _serving(child.address, self._tls[0] if self._tls else None)
 
     # -- watch and stop -------------------------------------------------------------------------
 
@@ -382,11 +391,14 @@ class Stack:
         return time.monotonic() - self._started
 
 
-def _serving(address: str) -> bool:
+def _serving(address: str, tls_ca: Path | None = None) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    from services.common.trust.tls import ClientTls
+    from services.common.trust.tls import channel as open_channel
+
+    with open_channel(address, ClientTls(tls_ca) if tls_ca else None) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         except grpc.RpcError:

@@ -159,19 +159,21 @@ def _stub(args: argparse.Namespace) -> Iterator[tuple[Any, list[tuple[str, str]]
     if not (args.clerk or args.token_file or os.environ.get(TOKEN_ENV)):
         raise UsageError(f"who is at the window? give --clerk (or {CLERK_ENV}) after `tongban login`, "
                          f"or --token-file")
-    address = args.address
+    address, tls_ca = args.address, args.tls_ca
     if not address:
         try:
-            address = require_stack(args.data).address(args.region, args.window_service)
+            info = require_stack(args.data)
+            address = info.address(args.region, args.window_service)
         except StackNotRunning as problem:
             raise UsageError(str(problem)) from None
+        tls_ca = tls_ca or info.tls_ca or None  # a stack started with --tls names its CA
     try:
         token = find_token(token_file=args.token_file, data_dir=args.data, region=args.region, clerk_id=args.clerk)
         metadata = token_metadata(token, role=args.role)
     except (NoToken, ValueError) as problem:
         raise UsageError(str(problem)) from None
     try:
-        tls = ClientTls.from_options(args.tls_ca, args.tls_cert, args.tls_key)
+        tls = ClientTls.from_options(tls_ca, args.tls_cert, args.tls_key)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     setup_tracing("tongban-window")  # the call's trace continues into every event it causes

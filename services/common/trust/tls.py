@@ -130,6 +130,15 @@ class DevelopmentCA:
         return paths
 
 
+def loopback_tls(directory: Path) -> tuple[Path, Path, Path]:
+    """(CA, certificate, key) for front doors on this machine (`tongban up --tls`), made once."""
+    ca = DevelopmentCA(directory)
+    cert, key = directory / "localhost.pem", directory / "localhost.key"
+    if not cert.exists():
+        cert, key = ca.issue("localhost")
+    return ca.cert_path, cert, key
+
+
 def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: Any) -> None:
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
