@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.common.store import sqlite_url
 from services.common.trust.tls import ServerTls
+from services.common.trust.tokens import PUBLIC_SUFFIX, idp_keys_dir
 from services.host.definition import ServiceDefinition
 from services.host.host import CLOCKS, HostConfig, ServiceHost
 
@@ -124,5 +125,9 @@ def _tls(args: argparse.Namespace) -> ServerTls | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     definition = load_definition(args.service, args.definition)
-    host = ServiceHost(definition, config_from_args(args))
-    return host.run()
+    config = config_from_args(args)
+    keys = config.idp_keys or idp_keys_dir(config.data_dir, config.region)
+    if not any(keys.glob(f"*{PUBLIC_SUFFIX}")):  # a host that cannot verify callers does not start
+        raise SystemExit(f"no identity-provider public keys (*{PUBLIC_SUFFIX}) in {keys}: run `tongban up` "
+                         "(development), or mount the region's IdP public keys there (--idp-keys)")
+    return ServiceHost(definition, config).run()

@@ -175,3 +175,10 @@ def test_login_saves_an_owner_only_token_that_clients_find(tmp_path: Path, monke
         login(tmp_path, NINGXIA, office="510802-MRO-01", clerk_id="c-07", roles=["registrar"])
     monkeypatch.setenv("TONGBAN_TOKEN", "from-the-environment")
     assert find_token(token_file=None, data_dir=tmp_path, region=NINGXIA, clerk_id="c-07") == "from-the-environment"
+
+
+def test_a_service_without_its_regions_idp_keys_does_not_start_invariant_8(tmp_path: Path) -> None:
+    from services.host.cli import main as serve
+
+    with pytest.raises(SystemExit, match="no identity-provider public keys"):
+        serve(["--service", "marriage", "--region", NINGXIA, "--kafka", "127.0.0.1:1", "--data-dir", str(tmp_path)])
