@@ -234,7 +234,7 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
         grpc.StatusCode.INVALID_ARGUMENT: "not accepted: the request has mistakes",
         grpc.StatusCode.FAILED_PRECONDITION: "refused",
         grpc.StatusCode.PERMISSION_DENIED: "not allowed",
-        grpc.StatusCode.UNAUTHENTICATED: "your token was not accepted (sign in again: tongban login)",
+        grpc.StatusCode.UNAUTHENTICATED: "your token was not accepted",
         grpc.StatusCode.NOT_FOUND: "not found",
         grpc.StatusCode.ABORTED: "the case changed meanwhile: look at it again and retry",
         grpc.StatusCode.DEADLINE_EXCEEDED: "no answer in time",
@@ -245,6 +245,8 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
         lines.append(f"  {violation.field}: {violation.description}")
     if details.rule:
         lines.append(f"  rule: {details.rule}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        lines.append("  sign in again (tongban login), or give another --token-file")
     elsewhere = _region_named_by(getattr(args, "case_id", "") or "", args)
     if code == grpc.StatusCode.NOT_FOUND and elsewhere:
         lines.append(f"  the case id names region {elsewhere} {region_name(elsewhere)}: its records are there "

@@ -182,3 +182,16 @@ def test_a_service_without_its_regions_idp_keys_does_not_start_invariant_8(tmp_p
 
     with pytest.raises(SystemExit, match="no identity-provider public keys"):
         serve(["--service", "marriage", "--region", NINGXIA, "--kafka", "127.0.0.1:1", "--data-dir", str(tmp_path)])
+
+
+def test_tongban_trust_rotate_signs_with_a_new_key_and_keeps_the_old_one_trusted(tmp_path: Path) -> None:
+    from services.cli import main as tongban
+
+    keys = tmp_path / "idp"
+    before = IdentityProvider.open(keys, NINGXIA)
+    token = before.issue_for(CLERK)
+    assert tongban(["trust", "rotate", "--keys", str(keys), "--region", NINGXIA]) == 0
+    after = IdentityProvider.open(keys, NINGXIA)
+    assert after.kid != before.kid
+    verifier = TokenVerifier(TrustedKeys.from_dir(keys, NINGXIA))
+    assert verifier.verify(token).clerk_id == "c-07" and verifier.verify(after.issue_for(CLERK)).clerk_id == "c-07"

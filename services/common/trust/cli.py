@@ -6,6 +6,8 @@ the same paths instead):
     DIR/<host>.pem, <host>.key          a server certificate per gRPC host (its name, localhost,
                                         127.0.0.1), and DIR/client.pem/.key for mutual TLS
     DIR/idp/<region>/                   each region's identity-provider keys (tokens.py)
+
+`tongban trust rotate` gives a region's IdP a new signing key (README, "Trust model").
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def add_commands(sub: Any) -> None:
     init.add_argument("--host", action="append", default=[], help="a gRPC server's host name (repeat)")
     init.set_defaults(func=cmd_init)
 
+    rotate = actions.add_parser(
+        "rotate", help="sign a region's tokens with a new identity-provider key from now on",
+        description="Make a new current key in an IdP key directory. The previous public key stays trusted "
+                    "(services re-read the directory when a token names a key they do not know); delete its "
+                    "<kid>.pub.pem once the tokens it signed have expired.",
+        epilog="example: tongban trust rotate --keys data/640000/keys/idp --region 640000")
+    rotate.add_argument("--keys", type=Path, required=True, help="the IdP's key directory")
+    rotate.add_argument("--region", required=True, help="GB/T 2260 code of the IdP's region")
+    rotate.set_defaults(func=cmd_rotate)
+
 
 def cmd_init(args: argparse.Namespace) -> int:
     from services.common.trust.tls import DevelopmentCA
@@ -48,4 +60,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         idp = IdentityProvider.open(directory / "idp" / region, region)
         print(f"region {region}: identity provider key {idp.kid}")
     print(f"trust material in {directory} (CA {ca.cert_path})", file=sys.stderr)
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from services.common.trust.tokens import IdentityProvider
+
+    idp = IdentityProvider.open(args.keys, args.region, create=False)
+    old = idp.kid
+    print(f"region {args.region}: now signing with key {idp.rotate()}; key {old} stays trusted until you delete "
+          f"{args.keys / (old + '.pub.pem')}")
     return 0
