@@ -468,3 +468,30 @@ def test_the_api_answers_bad_input_first_then_ownership_then_rules(
     decided = refusal(stub.CompleteHandoff, api.CompleteHandoffRequest(
         handoff_id="h-42", outcome={"type": "google.protobuf.StringValue", "data": b""}))
     assert decided.rule == "OnlyTheReceiverDecides"
+
+
+def test_reading_hand_offs_is_authorised_and_recorded_个保法_34(
+        api_stub: tuple[api_grpc.HandoffServiceStub, EventStore]) -> None:
+    """A hand-off carries its case's snapshot: reading it is a read of personal data (invariant 8),
+    allowed to the region's reading roles, recorded with the cases it held; anyone else is refused
+    and nothing is recorded."""
+    from services.common.trust.reads import READ_TYPE, case_reads_stream
+
+    stub, store = api_stub
+    open_case(store, "relief-3")
+    limits = dict(accept_within=Duration(seconds=3600), answer_within=Duration(seconds=7200))
+    stub.RequestWork(api.RequestWorkRequest(case_id="relief-3", to_region=SHAANXI, work="核对", handoff_id="h-7",
+                                            **limits), metadata=actor_metadata(CLERK_T))
+    head = store.head()
+    court = Actor(kind="clerk", clerk_id="c-9", office_code="510802-MRO-01", region=SICHUAN, role="court")
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.GetHandoff(api.GetHandoffRequest(handoff_id="h-7"), metadata=actor_metadata(court))
+    assert error_details(refused.value).rule == "AuthorisedRead" and store.head() == head
+
+    stub.GetHandoff(api.GetHandoffRequest(handoff_id="h-7"), metadata=actor_metadata(CLERK_T))
+    [read] = store.read_stream(case_reads_stream("relief-3"))
+    assert (read.type, read.actor, list(read.message().case_ids)) == (  # type: ignore[attr-defined]
+        READ_TYPE, CLERK_T, ["relief-3"])
+    stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_OUTGOING), metadata=actor_metadata(CLERK_T))
+    listed = [e for e in store.read_log(after=read.position) if e.type == READ_TYPE]
+    assert [list(e.message().case_ids) for e in listed] == [["relief-3"]]  # type: ignore[attr-defined]

@@ -125,6 +125,21 @@ class RecordedReads:
         return self._record(actor, thread, thread, reads_pb2.PersonalDataRead(
             request=request, case_ids=list(case_ids), office_code=office_code, scope=scope, reason=reason))
 
+    def shared(self, actor: Actor, *, request: str, case_ids: Sequence[str], correlation_id: str = "") -> str | None:
+        """Authorise and record a read of the region's shared work (hand-offs between regions,
+        which any office of the region may take up): any reading role, recorded with the cases it
+        held — one case on its thread when `correlation_id` is given. None when it held no case."""
+        self.may_read(actor)
+        if not case_ids:
+            return None
+        scope = self.policy.scope(actor) or OFFICE
+        if len(case_ids) == 1 and correlation_id:
+            stream = case_reads_stream(case_ids[0])
+        else:
+            stream = correlation_id = f"reads-list-{uuid.uuid4()}"
+        return self._record(actor, stream, correlation_id, reads_pb2.PersonalDataRead(
+            request=request, case_ids=list(case_ids), scope=scope))
+
     def _authorised(self, actor: Actor, case_office: str, reason: str) -> str:
         scope = self.policy.scope(actor)
         check(AuthorisedRead(actor.role, scope, actor.office_code, case_office))
