@@ -127,7 +127,7 @@ class TokenVerifier:
     leeway: timedelta = DEFAULT_LEEWAY
     now: Now = time.time
     reload_interval: float = 5.0  # at most one directory read per interval for unknown key ids
-    _last_reload: float = 0.0
+    _last_reload: float = field(default=0.0, init=False, repr=False)
 
     @property
     def region(self) -> str:
