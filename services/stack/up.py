@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.common.trust.development import LoopbackTls, development_trust, health_serving
 from services.stack.children import Child, spawn, stop_child
 from services.stack.restart import RestartPolicy
 from services.stack.stackfile import (
@@ -133,7 +134,7 @@ class Stack:
         self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
-        self._tls: tuple[Path, Path, Path] | None = None  # (CA, server certificate, key) with --tls
+        self._tls: LoopbackTls | None = None  # with --tls: the CA and the front doors' certificate
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -146,14 +147,10 @@ class Stack:
         self._lock.acquire()
         try:
             remove_stack(config.data_dir)  # left over from a supervisor that was killed
-            if config.tls:
-                from services.common.trust.tls import loopback_tls
-
-                self._tls = loopback_tls(config.data_dir / "tls")
+            self._tls = development_trust(config.data_dir, config.regions, tls=config.tls, out=self.out)
             self._start_broker()
             self._start_registry()
             for region in config.regions:
-                self._identity_provider(region)
                 for service in services:
                     self._start_service(region, service)
             self._wait_until_serving()
@@ -164,7 +161,7 @@ class Stack:
                 broker_pid=self._broker.process.pid if self._broker else None,
                 registry_pid=self._registry.process.pid if self._registry else None,
                 endpoints=tuple(Endpoint(c.region, c.service, c.address, c.process.pid) for c in self._services),
-                tls_ca=str(self._tls[0]) if self._tls else "",
+                tls_ca=str(self._tls.ca) if self._tls else "",
             )
             write_stack(config.data_dir, info)
             self.info = info
@@ -240,14 +237,6 @@ class Stack:
         self._registry = spawn("registry", argv, config.logs_dir / "registry.log", env=_child_env())
         return self._registry
 
-    def _identity_provider(self, region: str) -> None:
-        """The region's development identity provider: its key under the data directory, made on the
-        first run and kept after (`tongban login` signs with it; the services trust its public keys)."""
-        from services.common.trust.tokens import IdentityProvider, idp_keys_dir
-
-        idp = IdentityProvider.open(idp_keys_dir(self.config.data_dir, region), region)
-        self.out(f"  identity  {region}: development identity provider, key {idp.kid}")
-
     def _start_service(self, region: str, service: str) -> None:
         self._services.append(self._spawn_service(region, service))
 
@@ -260,8 +249,7 @@ class Stack:
                 "--relay-interval", str(config.relay_interval), "--loglevel", config.loglevel]
         if config.topic_prefix:
             argv += ["--topic-prefix", config.topic_prefix]
-        if self._tls:
-            argv += ["--tls-cert", str(self._tls[1]), "--tls-key", str(self._tls[2])]
+        argv += self._tls.serve_args() if self._tls else []
         child = spawn(f"{service} {region}", argv, config.logs_dir / f"{region}-{service}.log", env=_child_env())
         child.region, child.service = region, service
         return child
@@ -292,7 +280,7 @@ class Stack:
         endpoint_file = self.endpoint_file(child.region, child.service)
         if not child.address and endpoint_file.exists():
             child.address = endpoint_file.read_text().strip()
-        return bool(child.address) and _serving(child.address, self._tls[0] if self._tls else None)
+        return bool(child.address) and health_serving(child.address, self._tls)
 
     # -- watch and stop -------------------------------------------------------------------------
 
@@ -391,14 +379,11 @@ class Stack:
         return time.monotonic() - self._started
 
 
-def _serving(address: str, tls_ca: Path | None = None) -> bool:
+def _serving(address: str) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from services.common.trust.tls import ClientTls
-    from services.common.trust.tls import channel as open_channel
-
-    with open_channel(address, ClientTls(tls_ca) if tls_ca else None) as channel:
+    with grpc.insecure_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         except grpc.RpcError:
