@@ -43,13 +43,22 @@ def login(data_dir: Path, region: str, *, office: str, clerk_id: str, roles: Seq
     """Mint a token from the development IdP of `region` (keys in `keys_dir`, default under
     `data_dir`) and save it (0600) under `data_dir`. Refuses an office not in the region's office
     directory: the token would be refused anyway."""
+    token, kid = mint(data_dir, region, office=office, clerk_id=clerk_id, roles=roles, kind=kind, lifetime=lifetime,
+                      keys_dir=keys_dir)
+    path = token_path(data_dir, region, clerk_id)
+    write_private(path, (token + "\n").encode("ascii"))
+    return SignedIn(token=token, path=path, key_id=kid)
+
+
+def mint(data_dir: Path, region: str, *, office: str, clerk_id: str, roles: Sequence[str], kind: str = "clerk",
+         lifetime: timedelta | None = None, keys_dir: Path | None = None) -> tuple[str, str]:
+    """A token (and the key id that signed it) from the development IdP of `region`, saved nowhere:
+    for a client that keeps it itself (the web console's session). Refuses an office not in the
+    region's office directory."""
     if kind == "clerk" and office not in OfficeDirectory.for_region(data_dir, region):
         raise ValueError(f"office {office!r} is not in the office directory of region {region}")
     idp = IdentityProvider.open(keys_dir or idp_keys_dir(data_dir, region), region)
-    token = idp.issue(clerk_id=clerk_id, office_code=office, roles=roles, kind=kind, lifetime=lifetime)
-    path = token_path(data_dir, region, clerk_id)
-    write_private(path, (token + "\n").encode("ascii"))
-    return SignedIn(token=token, path=path, key_id=idp.kid)
+    return idp.issue(clerk_id=clerk_id, office_code=office, roles=roles, kind=kind, lifetime=lifetime), idp.kid
 
 
 def find_token(*, token_file: Path | None, data_dir: Path | None, region: str | None, clerk_id: str | None) -> str:
