@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services import catalogue
+from services.common.trust import cli as trust_commands
 
 DESCRIPTION = """\
 Tongban (通办): event-sourced civil-affairs services that hand cases across regions with a
@@ -109,9 +110,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.address) as channel:
+    from services.common.trust.tls import ClientTls, channel
+
+    with channel(args.address, ClientTls.from_options(args.tls_ca, args.tls_cert, args.tls_key)) as open_channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            reply = health_pb2_grpc.HealthStub(open_channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
         except grpc.RpcError as error:
             print(f"{args.address}: {error.code().name} {error.details() or ''}".rstrip(), file=sys.stderr)
@@ -119,6 +122,25 @@ def cmd_health(args: argparse.Namespace) -> int:
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.address}: {status}")
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from services.common.trust.signin import login
+
+    try:
+        signed_in = login(args.data, args.region, office=args.office, clerk_id=args.clerk, roles=args.role,
+                          lifetime=timedelta(hours=args.hours), keys_dir=args.idp_keys)
+    except ValueError as problem:
+        print(f"tongban login: {problem}", file=sys.stderr)
+        return 2
+    if args.print:
+        print(signed_in.token)
+        return 0
+    print(f"signed in as {args.clerk} at {args.office}, region {args.region} ({', '.join(args.role)}) for "
+          f"{args.hours:g} hours; token saved to {signed_in.path} (key {signed_in.key_id})")
+    return 0
 
 
 def cmd_calendar_import(args: argparse.Namespace) -> int:
@@ -218,7 +240,35 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("address", help="host:port of the gRPC server")
     health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
+    health.add_argument("--tls-ca", default=os.environ.get("TONGBAN_TLS_CA"),
+                        help="call over TLS, trusting this CA (env TONGBAN_TLS_CA)")
+    health.add_argument("--tls-cert", default=os.environ.get("TONGBAN_TLS_CLIENT_CERT"),
+                        help="client certificate for mutual TLS (env TONGBAN_TLS_CLIENT_CERT)")
+    health.add_argument("--tls-key", default=os.environ.get("TONGBAN_TLS_CLIENT_KEY"),
+                        help="its key (env TONGBAN_TLS_CLIENT_KEY)")
     health.set_defaults(func=cmd_health)
+
+    signin = sub.add_parser(
+        "login", help="sign a clerk in: a token from the region's development identity provider",
+        description="Mint a signed token (EdDSA JWT) for a clerk from the development identity provider of a "
+                    "region (its keys under DATA/<region>/keys/idp, made by `tongban up` or by the first login) "
+                    "and save it (owner-only) to DATA/<region>/tokens/<clerk>.jwt, where `tongban window` finds "
+                    "it for --clerk. Production windows get their token from the region's identity provider.",
+        epilog="example: tongban login --data data --region 640000 --office 640104-MRO-01 --clerk c-07 "
+               "--role registrar")
+    signin.add_argument("--data", type=Path, default=Path(os.environ.get("TONGBAN_DATA", "data")),
+                        help="data directory of the stack (env TONGBAN_DATA, default ./data)")
+    signin.add_argument("--region", required=True, help="GB/T 2260 code of the clerk's region")
+    signin.add_argument("--office", required=True, help="the clerk's office (in the region's office directory)")
+    signin.add_argument("--clerk", required=True, help="the clerk's id")
+    signin.add_argument("--role", action="append", required=True,
+                        help="a role of the clerk (repeat for several; the first is the default acting role)")
+    signin.add_argument("--hours", type=float, default=10.0, help="how long the token holds (default 10)")
+    signin.add_argument("--idp-keys", type=Path, help="the IdP's key directory (default DATA/<region>/keys/idp)")
+    signin.add_argument("--print", action="store_true", help="print the token (for TONGBAN_TOKEN) after saving it")
+    signin.set_defaults(func=cmd_login)
+
+    trust_commands.add_commands(sub)
 
     calendar = sub.add_parser(
         "calendar", help="the working-day calendar a region records",

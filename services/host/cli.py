@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.common.store import sqlite_url
+from services.common.trust.tls import ServerTls
+from services.common.trust.tokens import PUBLIC_SUFFIX, idp_keys_dir
 from services.host.definition import ServiceDefinition
 from services.host.host import CLOCKS, HostConfig, ServiceHost
 
@@ -23,6 +25,7 @@ REGION_ENV = "TONGBAN_REGION"
 GRPC_ENV = "TONGBAN_GRPC"
 CLOCK_ENV = "TONGBAN_CLOCK"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
+IDP_KEYS_ENV = "TONGBAN_IDP_KEYS"
 
 
 def load_definition(service: str | None, definition: str | None) -> ServiceDefinition:
@@ -77,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--relay-interval", type=float, default=0.2, help="seconds between idle relay polls")
     parser.add_argument("--refill-check-interval", type=float, default=30.0,
                         help="seconds between checks that the broker still holds this store's events")
+    parser.add_argument("--idp-keys", type=Path, default=env.get(IDP_KEYS_ENV),
+                        help="directory of the region's identity-provider public keys (*.pub.pem) that callers' "
+                             f"tokens must be signed with (env {IDP_KEYS_ENV}; default <data-dir>/<region>/keys/idp)")
+    tls = parser.add_argument_group("TLS", "TLS on the gRPC port (production); without --tls-cert the port is "
+                                           "plaintext (development only)")
+    tls.add_argument("--tls-cert", default=env.get("TONGBAN_TLS_CERT"), help="server certificate, PEM "
+                     "(env TONGBAN_TLS_CERT)")
+    tls.add_argument("--tls-key", default=env.get("TONGBAN_TLS_KEY"), help="its private key, PEM (env TONGBAN_TLS_KEY)")
+    tls.add_argument("--tls-client-ca", default=env.get("TONGBAN_TLS_CLIENT_CA"),
+                     help="mutual TLS: require client certificates signed by this CA (env TONGBAN_TLS_CLIENT_CA)")
     parser.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -102,11 +115,23 @@ def config_from_args(args: argparse.Namespace) -> HostConfig:
         tracing=args.tracing, topic_prefix=args.topic_prefix, clock=args.clock, partitions=args.partitions,
         relay_interval=args.relay_interval, scheduler_interval=args.scheduler_interval,
         refill_check_interval=args.refill_check_interval, loglevel=args.loglevel,
+        idp_keys=Path(args.idp_keys) if args.idp_keys else None, tls=_tls(args),
     )
+
+
+def _tls(args: argparse.Namespace) -> ServerTls | None:
+    try:
+        return ServerTls.from_options(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except ValueError as problem:
+        raise SystemExit(str(problem)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     definition = load_definition(args.service, args.definition)
-    host = ServiceHost(definition, config_from_args(args))
-    return host.run()
+    config = config_from_args(args)
+    keys = config.idp_keys or idp_keys_dir(config.data_dir, config.region)
+    if not any(keys.glob(f"*{PUBLIC_SUFFIX}")):  # a host that cannot verify callers does not start
+        raise SystemExit(f"no identity-provider public keys (*{PUBLIC_SUFFIX}) in {keys}: run `tongban up` "
+                         "(development), or mount the region's IdP public keys there (--idp-keys)")
+    return ServiceHost(definition, config).run()

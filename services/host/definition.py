@@ -7,7 +7,7 @@ store of their own (style.md, "wire once")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from services.common.deadlines import DeadlineHandler
 from services.common.events import RecordedEvent
 from services.common.handoff import HandoffHooks
 from services.common.store import EventStore
+from services.common.trust.reads import ReadPolicy, RecordedReads
 
 ServicerAdder = Callable[[grpc.Server], None]
 # (key, value, headers) for a topic whose messages are not stored-event envelopes.
@@ -49,11 +50,22 @@ class Infrastructure:
     clock: Clock
     region: str
     settings: Any = None
+    # The region's office directory (services/common/trust/offices.py): the host's, else the
+    # national defaults of the region.
+    offices: Collection[str] | None = None
 
     @classmethod
     def over(cls, store: EventStore, settings: Any = None) -> Infrastructure:
         """The store's own region and clock (tests, tools)."""
         return cls(store, store.clock, store.region, settings)
+
+    def recorded_reads(self, policy: ReadPolicy | None = None) -> RecordedReads:
+        """The gate every read RPC of personal data goes through (authorised, recorded): one line
+        in a service's composition root."""
+        from services.common.trust.offices import OfficeDirectory
+
+        offices = self.offices if self.offices is not None else OfficeDirectory.national(self.region)
+        return RecordedReads(self.store, self.clock, policy or ReadPolicy(), offices)
 
 
 @dataclass(frozen=True)

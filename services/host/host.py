@@ -38,8 +38,10 @@ from services.common.registry.topics import DECISIONS_TOPIC
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
+from services.common.trust.authenticator import TokenAuthenticator
 from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key, keys_dir
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner
+from services.common.trust.tls import ServerTls
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
 from services.host.dispatch import Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
@@ -73,6 +75,10 @@ class HostConfig:
     scheduler_interval: float = 1.0
     refill_check_interval: float = 30.0
     loglevel: str = "warning"
+    # The public keys of the region's identity provider that callers' tokens must be signed with
+    # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).
+    idp_keys: Path | None = None
+    tls: ServerTls | None = None  # TLS on the gRPC port (mutual TLS with a client CA); None: plaintext
 
     def instance_dir(self, service: str) -> Path:
         return self.data_dir / self.region / service
@@ -102,6 +108,7 @@ class ServiceHost:
         self._raw_handlers: dict[str, RawHandler] = {}
         self._dispatcher: Dispatcher | None = None
         self.gate: MessageGate | None = None  # what this host refused is counted here and recorded
+        self.authenticator: TokenAuthenticator | None = None  # proves every gRPC caller (prepare())
 
     # -- names ------------------------------------------------------------------------------
 
@@ -145,10 +152,14 @@ class ServiceHost:
         """Open the store (creating its tables), wire the service once over it, make sure the
         topics exist, and refill the broker if it lost this store's events."""
         self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
+        # Before anything else: a host that cannot verify callers must not start at all.
+        self.authenticator = TokenAuthenticator.from_data_dir(self.config.data_dir, self.region,
+                                                              keys_dir=self.config.idp_keys)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
                                      tables=[*HOST_TABLES, *self.definition.tables])
-        self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings))
+        self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings,
+                                                          offices=self.authenticator.offices))
         self._reactions = self._collect_reactions(self.wiring)
         self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
         # Invariant 8: this region signs what it publishes, and acts only on what verifies.
@@ -172,7 +183,11 @@ class ServiceHost:
         adders.append(audit_servicer_adder(store, region=self.region, service=self.service, clock=self.clock))
         if wiring.handoff_hooks is not None:
             adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
-        self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders)
+        assert self.authenticator is not None
+        tls = self.config.tls
+        self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders,
+                                                     authenticator=self.authenticator,
+                                                     credentials=tls.credentials() if tls else None)
         self._server.start()
         handlers = {**HANDOFF_DEADLINE_HANDLERS, **wiring.deadline_handlers} \
             if wiring.handoff_hooks is not None else dict(wiring.deadline_handlers)

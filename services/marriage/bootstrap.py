@@ -90,7 +90,7 @@ def bootstrap(infrastructure: Infrastructure) -> MarriageService:
     on_decision = when_registry_decides_register_or_refuse(deps)
     return MarriageService(
         deps=deps,
-        servicer=marriage_servicer(deps),
+        servicer=marriage_servicer(deps, infrastructure.recorded_reads()),
         deadline_handlers=deadline_handlers(deps),
         on_registry_decision=on_decision,
         on_decision_message=decision_reaction(region, SERVICE, on_decision),

@@ -111,6 +111,9 @@ def add_stack_commands(subparsers: Any) -> None:
     up.add_argument("--web-port", type=int, default=8080,
                     help="port of the web console for clerks and auditors (default 8080; 0 picks a free one)")
     up.add_argument("--no-web", action="store_true", help="do not start the web console")
+    up.add_argument("--tls", action="store_true",
+                    help="serve gRPC over TLS with a development CA made once under DIR/tls (the window and the "
+                         "demo find it in DIR/stack.json)")
     up.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every front door")
     up.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"],
                     help="log level of the children (their logs are in DIR/logs)")
@@ -186,7 +189,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     config = StackConfig(data_dir=args.data, regions=args.regions, services=args.services, kafka=args.kafka or None,
                          topic_prefix=args.topic_prefix, clock=args.clock, start_timeout=args.start_timeout,
-                         loglevel=args.loglevel, web_port=None if args.no_web else args.web_port)
+                         loglevel=args.loglevel, web_port=None if args.no_web else args.web_port, tls=args.tls)
     return run_up(config)
 
 

@@ -37,12 +37,6 @@ class Office:
     office_code: str
     clerk_id: str
 
-    def actor(self, role: str = "registrar") -> Any:
-        from services.common.events import Actor
-
-        return Actor(kind="clerk", clerk_id=self.clerk_id, office_code=self.office_code, region=self.region,
-                     role=role)
-
 
 YINCHUAN = Office("640000", "Yinchuan 银川", "640104-MRO-01", "yc-clerk-07")
 GUANGYUAN = Office("510000", "Guangyuan 广元", "510802-MRO-01", "gy-clerk-03")
@@ -58,6 +52,7 @@ class DemoHarness:
     results: list[tuple[bool, str]] = field(default_factory=list)
     channels: dict[str, Any] = field(default_factory=dict)
     stubs: dict[str, Any] = field(default_factory=dict)
+    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -69,10 +64,13 @@ class DemoHarness:
         import grpc
 
         from services.common.telemetry import TracingClientInterceptor
+        from services.common.trust.tls import ClientTls
+        from services.common.trust.tls import channel as open_channel
         from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
 
+        tls = ClientTls(Path(self.info.tls_ca)) if self.info.tls_ca else None
         for region in DEMO_REGIONS:
-            channel = grpc.intercept_channel(grpc.insecure_channel(self.info.address(region, "marriage")),
+            channel = grpc.intercept_channel(open_channel(self.info.address(region, "marriage"), tls),
                                              TracingClientInterceptor())
             self.channels[region] = channel
             self.stubs[region] = api_grpc.MarriageServiceStub(channel)
@@ -81,12 +79,23 @@ class DemoHarness:
         for channel in self.channels.values():
             channel.close()
 
+    def token(self, office: Office, role: str) -> str:
+        """The office clerk's token in `role`, signed in once per demo from the region's development
+        identity provider (`tongban up` keeps its keys under the data directory)."""
+        key = (office.clerk_id, role)
+        if key not in self.tokens:
+            from services.common.trust.signin import login
+
+            self.tokens[key] = login(self.data_dir, office.region, office=office.office_code,
+                                     clerk_id=office.clerk_id, roles=[role]).token
+        return self.tokens[key]
+
     def call(self, office: Office, method: str, request: Any, *, role: str = "registrar",
              timeout: float = 70.0) -> Any:
-        from services.common.grpc_context import actor_metadata
+        from services.common.grpc_context import token_metadata
 
         stub = self.stubs[office.region]
-        return getattr(stub, method)(request, metadata=actor_metadata(office.actor(role)), timeout=timeout)
+        return getattr(stub, method)(request, metadata=token_metadata(self.token(office, role)), timeout=timeout)
 
     def refusal(self, office: Office, method: str, request: Any) -> Any:
         """The decoded refusal of a call expected to be refused, or None if it was accepted."""

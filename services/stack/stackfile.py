@@ -50,6 +50,7 @@ class StackInfo:
     registry_pid: int | None = None
     endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
     web_url: str = ""  # the web console, when the stack runs one
+    tls_ca: str = ""  # the CA the front doors' TLS certificates chain to ("" : plaintext gRPC)
 
     @property
     def regions(self) -> list[str]:

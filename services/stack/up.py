@@ -36,10 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.common.trust.development import LoopbackTls, development_trust, health_serving
 from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
 from services.stack.children import Child, spawn, stop_child
 from services.stack.probes import free_port, port_free, web_answers
-from services.stack.probes import serving as front_door_serving
 from services.stack.restart import RestartPolicy
 from services.stack.stackfile import (
     LOGS_DIR,
@@ -92,6 +92,7 @@ class StackConfig:
     # The web console: None runs none (tests of the stack alone), 0 a free port, else this port.
     web_port: int | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    tls: bool = False  # gRPC over TLS, with a development CA under DIR/tls (made once)
 
     def service_names(self) -> tuple[str, ...]:
         return self.services or available_services()
@@ -139,6 +140,7 @@ class Stack:
         self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
+        self._tls: LoopbackTls | None = None  # with --tls: the CA and the front doors' certificate
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class Stack:
             # Every region and the registry sign what they publish; the data directory is the key
             # directory they all read (production mounts one instead: README, "Trust model").
             provision_development_keys(config.data_dir, config.regions)
+            self._tls = development_trust(config.data_dir, config.regions, tls=config.tls, out=self.out)
             self._start_broker()
             self._start_registry()
             for region in config.regions:
@@ -167,6 +170,7 @@ class Stack:
                 broker_pid=self._broker.process.pid if self._broker else None,
                 registry_pid=self._registry.process.pid if self._registry else None,
                 endpoints=tuple(Endpoint(c.region, c.service, c.address, c.process.pid) for c in self._services),
+                tls_ca=str(self._tls.ca) if self._tls else "",
             )
             write_stack(config.data_dir, info)
             self.info = info
@@ -263,6 +267,7 @@ class Stack:
                 "--relay-interval", str(config.relay_interval), "--loglevel", config.loglevel]
         if config.topic_prefix:
             argv += ["--topic-prefix", config.topic_prefix]
+        argv += self._tls.serve_args() if self._tls else []
         child = spawn(f"{service} {region}", argv, config.logs_dir / f"{region}-{service}.log", env=_child_env())
         child.region, child.service = region, service
         return child
@@ -311,7 +316,7 @@ class Stack:
         endpoint_file = self.endpoint_file(child.region, child.service)
         if not child.address and endpoint_file.exists():
             child.address = endpoint_file.read_text().strip()
-        return bool(child.address) and front_door_serving(child.address)
+        return bool(child.address) and health_serving(child.address, self._tls)
 
     # -- watch and stop -------------------------------------------------------------------------
 

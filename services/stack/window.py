@@ -1,8 +1,9 @@
 """`tongban window SERVICE ...`: a clerk's window on the command line, against a running stack.
 
-Every action is one call to the region's gRPC front door of a service, made as the clerk named by
---clerk/--office/--role (or TONGBAN_CLERK, TONGBAN_OFFICE, TONGBAN_ROLE) at the region given by
---region (or TONGBAN_REGION). The endpoint comes from the stack file that `tongban up` writes
+Every action is one call to the region's gRPC front door of a service, made with the clerk's signed
+token (architecture invariant 8): --token-file, TONGBAN_TOKEN, or the token `tongban login` saved
+for --clerk (TONGBAN_CLERK) at --region (TONGBAN_REGION); --role (TONGBAN_ROLE) picks one of the
+token's roles. The endpoint comes from the stack file that `tongban up` writes
 (DIR/stack.json, --data or TONGBAN_DATA), or from --address.
 
 This module is the window's frame: who and where, the call, refusals decoded from the call's rich
@@ -29,19 +30,21 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
 CLERK_ENV = "TONGBAN_CLERK"
-OFFICE_ENV = "TONGBAN_OFFICE"
 ROLE_ENV = "TONGBAN_ROLE"
 REGION_ENV = "TONGBAN_REGION"
 DATA_ENV = "TONGBAN_DATA"
+TOKEN_ENV = "TONGBAN_TOKEN"  # services.common.trust.signin.TOKEN_ENV (not imported: the parser stays light)
 CHINA = timezone(timedelta(hours=8))
 
 WINDOW_DESCRIPTION = """\
 A clerk's window on a running stack (`tongban up`). Each action calls the region's service once,
-as the clerk you name, and prints the case as the window sees it. Identify yourself once per shell:
+with your signed token, and prints the case as the window sees it. Sign in, then name yourself
+once per shell:
 
-  export TONGBAN_DATA=data TONGBAN_REGION=640000 TONGBAN_CLERK=c-07 TONGBAN_OFFICE=640104-MRO-01
+  tongban login --data data --region 640000 --office 640104-MRO-01 --clerk c-07 --role registrar
+  export TONGBAN_DATA=data TONGBAN_REGION=640000 TONGBAN_CLERK=c-07
 
-or give --data/--region/--clerk/--office on each command. Exit codes: 0 done, 1 refused (the rule
+or give --data/--region/--clerk (or --token-file) on each command. Exit codes: 0 done, 1 refused (the rule
 or field is printed), 2 the call could not be made."""
 
 # (stub, metadata, args) → the answer message
@@ -70,12 +73,19 @@ def common_options() -> argparse.ArgumentParser:
                        help=f"data directory of the running stack, to find the endpoint (env {DATA_ENV}, "
                             "default ./data)")
     where.add_argument("--address", metavar="HOST:PORT", help="call this gRPC endpoint instead of the stack's")
-    where.add_argument("--clerk", default=env.get(CLERK_ENV), help=f"your clerk id (env {CLERK_ENV})")
-    where.add_argument("--office", default=env.get(OFFICE_ENV),
-                       help=f"your office code, e.g. 640104-MRO-01 (env {OFFICE_ENV})")
-    where.add_argument("--role", default=env.get(ROLE_ENV, "registrar"),
-                       help=f"your role: registrar, court, public_security, auditor, ... (env {ROLE_ENV}, "
-                            "default registrar)")
+    where.add_argument("--clerk", default=env.get(CLERK_ENV),
+                       help=f"your clerk id: finds the token `tongban login` saved (env {CLERK_ENV})")
+    where.add_argument("--token-file", type=Path, metavar="FILE",
+                       help=f"your signed token (else env {TOKEN_ENV}, else the token saved for --clerk)")
+    where.add_argument("--role", default=env.get(ROLE_ENV) or None,
+                       help=f"act in this one of your token's roles: registrar, court, public_security, auditor, "
+                            f"... (env {ROLE_ENV}; default the token's first role)")
+    where.add_argument("--tls-ca", default=env.get("TONGBAN_TLS_CA"), metavar="PEM",
+                       help="call over TLS, trusting servers signed by this CA (env TONGBAN_TLS_CA)")
+    where.add_argument("--tls-cert", default=env.get("TONGBAN_TLS_CLIENT_CERT"), metavar="PEM",
+                       help="this window's client certificate, for mutual TLS (env TONGBAN_TLS_CLIENT_CERT)")
+    where.add_argument("--tls-key", default=env.get("TONGBAN_TLS_CLIENT_KEY"), metavar="PEM",
+                       help="its private key (env TONGBAN_TLS_CLIENT_KEY)")
     where.add_argument("--json", action="store_true", help="print the answer as JSON")
     where.add_argument("--timeout", type=float, default=70.0, help="seconds to wait for the answer (default 70)")
     return common
@@ -137,30 +147,37 @@ def run_window(args: argparse.Namespace) -> int:
 def _stub(args: argparse.Namespace) -> Iterator[tuple[Any, list[tuple[str, str]]]]:
     import grpc
 
-    from services.common.events import Actor
-    from services.common.grpc_context import actor_metadata
+    from services.common.grpc_context import token_metadata
     from services.common.telemetry import TracingClientInterceptor, setup_tracing
+    from services.common.trust.signin import NoToken, find_token
+    from services.common.trust.tls import ClientTls
+    from services.common.trust.tls import channel as open_channel
     from services.stack.stackfile import StackNotRunning, require_stack
 
     if not args.region:
         raise UsageError(f"which region's window? give --region (e.g. 640000) or set {REGION_ENV}")
-    missing = [f"--{name} (or {env})" for name, env, value in (("clerk", CLERK_ENV, args.clerk),
-                                                               ("office", OFFICE_ENV, args.office)) if not value]
-    if missing:
-        raise UsageError(f"who is at the window? give {' and '.join(missing)}")
-    address = args.address
+    if not (args.clerk or args.token_file or os.environ.get(TOKEN_ENV)):
+        raise UsageError(f"who is at the window? give --clerk (or {CLERK_ENV}) after `tongban login`, "
+                         f"or --token-file")
+    address, tls_ca = args.address, args.tls_ca
     if not address:
         try:
-            address = require_stack(args.data).address(args.region, args.window_service)
+            info = require_stack(args.data)
+            address = info.address(args.region, args.window_service)
         except StackNotRunning as problem:
             raise UsageError(str(problem)) from None
-    actor = Actor(kind="clerk", clerk_id=args.clerk, office_code=args.office, region=args.region, role=args.role)
+        tls_ca = tls_ca or info.tls_ca or None  # a stack started with --tls names its CA
     try:
-        metadata = actor_metadata(actor)
+        token = find_token(token_file=args.token_file, data_dir=args.data, region=args.region, clerk_id=args.clerk)
+        metadata = token_metadata(token, role=args.role)
+    except (NoToken, ValueError) as problem:
+        raise UsageError(str(problem)) from None
+    try:
+        tls = ClientTls.from_options(tls_ca, args.tls_cert, args.tls_key)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     setup_tracing("tongban-window")  # the call's trace continues into every event it causes
-    channel = grpc.intercept_channel(grpc.insecure_channel(address), TracingClientInterceptor())
+    channel = grpc.intercept_channel(open_channel(address, tls), TracingClientInterceptor())
     try:
         yield args.stub(channel), metadata
     finally:
@@ -217,6 +234,7 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
         grpc.StatusCode.INVALID_ARGUMENT: "not accepted: the request has mistakes",
         grpc.StatusCode.FAILED_PRECONDITION: "refused",
         grpc.StatusCode.PERMISSION_DENIED: "not allowed",
+        grpc.StatusCode.UNAUTHENTICATED: "your token was not accepted",
         grpc.StatusCode.NOT_FOUND: "not found",
         grpc.StatusCode.ABORTED: "the case changed meanwhile: look at it again and retry",
         grpc.StatusCode.DEADLINE_EXCEEDED: "no answer in time",
@@ -227,6 +245,8 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
         lines.append(f"  {violation.field}: {violation.description}")
     if details.rule:
         lines.append(f"  rule: {details.rule}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        lines.append("  sign in again (tongban login), or give another --token-file")
     elsewhere = _region_named_by(getattr(args, "case_id", "") or "", args)
     if code == grpc.StatusCode.NOT_FOUND and elsewhere:
         lines.append(f"  the case id names region {elsewhere} {region_name(elsewhere)}: its records are there "
@@ -234,7 +254,7 @@ def format_refusal(details: Any, args: argparse.Namespace | None = None) -> str:
     if details.owner_region:
         lines.append(f"  the case is owned by region {details.owner_region} {region_name(details.owner_region)}")
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ABORTED):
+                grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ABORTED, grpc.StatusCode.UNAUTHENTICATED):
         lines.append("  nothing was recorded")  # architecture invariant 7
     return "\n".join(lines)
 

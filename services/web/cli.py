@@ -46,6 +46,7 @@ def session_secret(data_dir: Path) -> str:
 
 def build_console(data_dir: Path) -> Any:
     from services.common.clock_control import ControlledClock
+    from services.common.trust.tls import ClientTls
     from services.stack.stackfile import require_stack
     from services.web.app import create_app
     from services.web.credentials import credentials_for, identity_provider
@@ -53,7 +54,8 @@ def build_console(data_dir: Path) -> Any:
     from services.web.rendering import ConsoleConfig
 
     info = require_stack(data_dir)
-    gateway = Gateway(stack_addresses(data_dir), credentials_for)
+    tls = ClientTls(Path(info.tls_ca)) if info.tls_ca else None
+    gateway = Gateway(stack_addresses(data_dir), credentials_for, tls)
     config = ConsoleConfig(gateway=gateway, regions=info.regions, issue_credential=identity_provider(data_dir),
                            clock=ControlledClock(data_dir), session_secret=session_secret(data_dir))
     return create_app(config)

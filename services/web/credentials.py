@@ -1,26 +1,32 @@
-"""What the console presents to the services for a signed-in clerk.
+"""What the console presents to the services for a signed-in clerk: a token signed by the
+region's identity provider (architecture invariant 8), never the clerk's word.
 
-Until the services verify signed tokens, the credential is the clerk's identity as call metadata
-(the same the window CLI sends). The seam is these two functions: at sign-in the region's identity
-provider issues a credential for the clerk; at each call it becomes call metadata."""
+At sign-in the region's identity provider issues the token (in development, `tongban up` is that
+provider: its keys are under the data directory; an office not in the region's office directory is
+refused there); the token lives in the clerk's signed session and goes with every call."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from services.common.events import Actor
-from services.common.grpc_context import actor_metadata
+from services.common.grpc_context import token_metadata
 from services.web.session import Clerk
 
 
 def identity_provider(data_dir: Path) -> Callable[[Clerk], str]:
+    from services.common.trust.signin import mint
+
     def issue(clerk: Clerk) -> str:
-        return ""
+        try:
+            token, _kid = mint(data_dir, clerk.region, office=clerk.office, clerk_id=clerk.clerk_id,
+                               roles=[clerk.role])
+        except ValueError as refused:  # e.g. an office the region's directory does not hold
+            raise PermissionError(f"无法登录：{refused}") from None
+        return token
 
     return issue
 
 
 def credentials_for(clerk: Clerk) -> list[tuple[str, str]]:
-    return actor_metadata(Actor(kind="clerk", clerk_id=clerk.clerk_id, office_code=clerk.office,
-                                region=clerk.region, role=clerk.role))
+    return token_metadata(clerk.credential)

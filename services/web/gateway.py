@@ -17,6 +17,8 @@ from typing import Any
 import grpc
 
 from services.common.grpc_context import error_details
+from services.common.trust.tls import ClientTls
+from services.common.trust.tls import channel as open_channel
 from services.web.session import Clerk
 
 CALL_TIMEOUT_SECONDS = 30.0
@@ -94,9 +96,10 @@ def stack_addresses(data_dir: Path) -> Addresses:
 
 
 class Gateway:
-    def __init__(self, addresses: Addresses, credentials: Credentials) -> None:
+    def __init__(self, addresses: Addresses, credentials: Credentials, tls: ClientTls | None = None) -> None:
         self._addresses = addresses
         self._credentials = credentials
+        self._tls = tls  # the front doors' CA when they serve TLS
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
@@ -116,7 +119,7 @@ class Gateway:
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = self._channels[address] = grpc.insecure_channel(address)
+                channel = self._channels[address] = open_channel(address, self._tls)
             return channel
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from google.protobuf import json_format
 from starlette.requests import Request
@@ -33,8 +34,9 @@ def routes() -> list[Route]:
 @signed_in_only
 async def audit_home(request: Request) -> Response:
     case_id = request.query_params.get("case_id", "").strip()
+    reason = request.query_params.get("reason", "").strip()
     if case_id:
-        return RedirectResponse(f"/audit/cases/{case_id}", status_code=303)
+        return RedirectResponse(f"/audit/cases/{quote(case_id)}?reason={quote(reason)}", status_code=303)
     return render(request, "audit_home.html")
 
 
@@ -61,14 +63,20 @@ async def verify_stores(request: Request) -> Response:
 
 def _case(request: Request) -> Any:
     gateway = config_of(request).gateway
+    # Beyond the reader's own office a read needs its reason; the service records both.
     answer = gateway.call(clerk_of(request), "marriage", "GetCase",
-                          pb.GetCaseRequest(case_id=request.path_params["case_id"]))
+                          pb.GetCaseRequest(case_id=request.path_params["case_id"],
+                                            reason=request.query_params.get("reason", "").strip()))
     return answer.case
 
 
 @signed_in_only
 async def timeline(request: Request) -> Response:
-    case = _case(request)
+    try:
+        case = _case(request)
+    except Refused as refused:  # e.g. no reason given for a read beyond the office
+        return render(request, "audit_home.html", status_code=409, problem=refused,
+                      case_id=request.path_params["case_id"])
     as_of = _as_of(request.query_params.get("as_of", ""))
     entries = [entry for entry in case.history
                if as_of is None or entry.recorded_at.ToDatetime(tzinfo=UTC) <= as_of]
@@ -77,7 +85,8 @@ async def timeline(request: Request) -> Response:
              "payload": json.dumps(json.loads(entry.payload_json or "{}"), ensure_ascii=False, indent=1)}
             for entry in entries]
     return render(request, "timeline.html", case=case, rows=rows, lanes=lanes,
-                  as_of=request.query_params.get("as_of", ""), hidden=len(case.history) - len(entries))
+                  as_of=request.query_params.get("as_of", ""), hidden=len(case.history) - len(entries),
+                  reason=request.query_params.get("reason", ""))
 
 
 @signed_in_only

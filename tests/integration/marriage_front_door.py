@@ -14,10 +14,11 @@ import grpc
 
 from services.common.clock import FakeClock
 from services.common.events import Actor
-from services.common.grpc_context import ErrorDetails, actor_metadata, create_server, error_details
+from services.common.grpc_context import ErrorDetails, create_server, error_details
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.marriage.bootstrap import bootstrap
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.unit.marriage.people import NINGXIA, clerk
 from tongban.marriage.v1 import marriage_service_pb2 as api
 from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
@@ -49,11 +50,11 @@ class FrontDoor:
 
 
 @contextmanager
-def front_door(data_dir: Path) -> Iterator[FrontDoor]:
-    store = EventStore.open(sqlite_url(data_dir / "marriage.db"), region=NINGXIA, service="marriage",
+def front_door(data_dir: Path, *, db: Path | None = None) -> Iterator[FrontDoor]:
+    store = EventStore.open(sqlite_url(db or data_dir / "marriage.db"), region=NINGXIA, service="marriage",
                             clock=FakeClock())
     marriage = bootstrap(Infrastructure.over(store))
-    server, port = create_server("127.0.0.1:0", servicers=[marriage.servicer])
+    server, port = create_server("127.0.0.1:0", servicers=[marriage.servicer], authenticator=authenticator(NINGXIA))
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -19,12 +19,13 @@ from opentelemetry.trace import SpanKind
 from services.common.audit.datadir import store_path
 from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
-from services.common.grpc_context import actor_metadata, create_server, current_actor
+from services.common.grpc_context import create_server, current_actor
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.integration.test_audit_helpers import run
 from tests.support import wait_until
 
@@ -55,7 +56,8 @@ def test_audit_case_shows_one_trace_from_a_window_in_one_region_to_a_decision_in
     handler = grpc.method_handlers_generic_handler("tongban.test.v1.Window", {
         "ApplyForSubsidy": grpc.unary_unary_rpc_method_handler(
             apply, request_deserializer=StringValue.FromString, response_serializer=StringValue.SerializeToString)})
-    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((handler,))])
+    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((handler,))],
+                                 authenticator=authenticator("640000"))
     server.start()
     topic = f"{kafka_topic_prefix}.disability"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)

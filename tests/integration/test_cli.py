@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from services.cli import build_parser
 from services.common.store import EventStore, sqlite_url
+from tests.fixtures.trust import authenticator
 from tests.support import new_event
 
 
@@ -63,7 +64,7 @@ def test_health_answers_serving_for_a_running_server_and_fails_for_none() -> Non
     from infra.postgres import free_port
     from services.common.grpc_context import create_server
 
-    server, port = create_server("127.0.0.1:0")
+    server, port = create_server("127.0.0.1:0", authenticator=authenticator("640000"))
     server.start()
     try:
         up = tongban("health", f"127.0.0.1:{port}")

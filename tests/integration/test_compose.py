@@ -235,3 +235,34 @@ def test_traces_flow_from_the_collector_to_the_viewer() -> None:
 def test_the_healthcheck_command_exists() -> None:
     args = cli_parser().parse_args(["health", "127.0.0.1:50051"])
     assert args.func.__name__ == "cmd_health"
+
+
+TRUST_DIR = "/etc/tongban/trust"
+
+
+def test_grpc_runs_with_tls_and_tokens_from_the_trust_volume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Architecture invariant 8 in the compose file: every service serves TLS with a certificate,
+    and trusts its region's IdP keys, from the `trust` volume that the one-shot trust-init job
+    fills; running that job's command really makes every file the services name."""
+    from services.cli import main as tongban
+    from services.common.trust.tls import ServerTls
+    from services.common.trust.tokens import TrustedKeys
+    from services.host.cli import build_parser, config_from_args
+
+    init = SERVICES["trust-init"]
+    assert init.get("restart") == "no" and f"trust:{TRUST_DIR}" in init["volumes"]
+    command = [str(part).replace(TRUST_DIR, str(tmp_path)) for part in init["command"]]
+    assert tongban(command) == 0
+    for name, container in SERVE.items():
+        assert f"trust:{TRUST_DIR}:ro" in container["volumes"], name
+        assert container["depends_on"]["trust-init"]["condition"] == "service_completed_successfully"
+        for key, value in container["environment"].items():
+            monkeypatch.setenv(key, str(value))
+        args = build_parser().parse_args([str(a).replace(TRUST_DIR, str(tmp_path)) for a in container["command"][1:]])
+        config = config_from_args(args)
+        assert isinstance(config.tls, ServerTls), f"{name} serves TLS"
+        config.tls.credentials()  # the certificate and key exist and load
+        assert config.idp_keys is not None and TrustedKeys.from_dir(config.idp_keys, config.region).keys
+        health = container["healthcheck"]["test"]
+        assert health[health.index("--tls-ca") + 1] == f"{TRUST_DIR}/ca.pem", "the healthcheck speaks TLS"
+    assert tongban(command) == 0, "running it again keeps what is there"

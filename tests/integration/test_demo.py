@@ -81,8 +81,10 @@ def test_the_demo_data_comes_back_on_a_fresh_broker_and_nobody_can_marry_twice_æ
         assert info.local_broker, "a fresh memory-only broker: everything it holds was refilled from the stores"
 
         def window(region: str, office: str, *args: str, exit_code: int = 0) -> Any:
-            env = {**os.environ, "TONGBAN_DATA": str(data), "TONGBAN_REGION": region, "TONGBAN_OFFICE": office,
-                   "TONGBAN_CLERK": "c-09"}
+            signed_in = _cli("services.cli", "login", "--data", str(data), "--region", region, "--office", office,
+                             "--clerk", f"c-09-{region}", "--role", "registrar")
+            assert signed_in.returncode == 0, signed_in.stderr
+            env = {**os.environ, "TONGBAN_DATA": str(data), "TONGBAN_REGION": region, "TONGBAN_CLERK": f"c-09-{region}"}
             done = _cli("services.stack.cli", "window", "marriage", *args, "--json", env=env)
             assert done.returncode == exit_code, done.stderr
             return json.loads(done.stdout)

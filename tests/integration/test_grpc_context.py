@@ -25,19 +25,19 @@ from services.common.errors import (
 )
 from services.common.events import Actor
 from services.common.grpc_context import (
+    AUTHORIZATION_KEY,
     CLERK_ID_KEY,
     DEFAULT_EXEMPT,
     OFFICE_KEY,
     REGION_KEY,
-    ROLE_KEY,
     NoActor,
     acting_as,
-    actor_metadata,
     create_server,
     current_actor,
     error_details,
 )
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
+from tests.fixtures.trust import actor_metadata, authenticator
 
 SERVICE = "tongban.test.v1.Probe"
 CLERK = Actor(kind="clerk", clerk_id="c-0042", office_code="640104-MRO-01", region="640000", role="window")
@@ -105,6 +105,7 @@ def channel() -> Iterator[grpc.Channel]:
     server, port = create_server(
         "127.0.0.1:0",
         servicers=[_add_probe],
+        authenticator=authenticator("640000"),
         exempt=(*DEFAULT_EXEMPT, f"/{SERVICE}/Public"),
         # One worker, so consecutive calls share a thread: an actor left behind would show.
         max_workers=1,
@@ -150,9 +151,9 @@ def test_the_actor_reaches_the_handler(channel: grpc.Channel) -> None:
     described, _ = _call(channel, "WhoAmI", metadata=actor_metadata(CLERK)).split("#")
     assert described == "clerk|c-0042|640104-MRO-01|640000|window"
 
-    auditor = Actor(kind="auditor", clerk_id="a-7", office_code="", region="510000", role="auditor")
+    auditor = Actor(kind="auditor", clerk_id="a-7", office_code="", region="640000", role="auditor")
     described, _ = _call(channel, "WhoAmI", metadata=actor_metadata(auditor)).split("#")
-    assert described == "auditor|a-7||510000|auditor"
+    assert described == "auditor|a-7||640000|auditor"
 
 
 def test_the_actor_does_not_outlive_its_call(channel: grpc.Channel) -> None:
@@ -161,20 +162,20 @@ def test_the_actor_does_not_outlive_its_call(channel: grpc.Channel) -> None:
     assert _call(channel, "Public", metadata=actor_metadata(CLERK)) == "no actor"  # exempt: not resolved
 
 
-@pytest.mark.parametrize("key", [CLERK_ID_KEY, OFFICE_KEY, REGION_KEY, ROLE_KEY])
-def test_a_call_without_identity_is_unauthenticated_naming_the_key(channel: grpc.Channel, key: str) -> None:
-    metadata = [(k, v) for k, v in actor_metadata(CLERK) if k != key]
-    error = _refusal(channel, "WhoAmI", metadata=metadata)
+def test_a_call_without_a_token_is_unauthenticated_naming_the_key(channel: grpc.Channel) -> None:
+    """Architecture invariant 8: no credential, no actor."""
+    error = _refusal(channel, "WhoAmI", metadata=[])
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED
-    assert key in (error.details() or "")
+    assert AUTHORIZATION_KEY in (error.details() or "")
+    assert error_details(error).metadata == {"key": AUTHORIZATION_KEY}
+
+
+@pytest.mark.parametrize("key", [CLERK_ID_KEY, OFFICE_KEY, REGION_KEY])
+def test_plain_identity_headers_are_refused_even_beside_a_token(channel: grpc.Channel, key: str) -> None:
+    """Architecture invariant 8: identity comes from the token only."""
+    error = _refusal(channel, "WhoAmI", metadata=[*actor_metadata(CLERK), (key, "640000")])
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
     assert error_details(error).metadata == {"key": key}
-
-
-def test_an_invalid_region_is_unauthenticated(channel: grpc.Channel) -> None:
-    metadata = [(k, "64" if k == REGION_KEY else v) for k, v in actor_metadata(CLERK)]
-    error = _refusal(channel, "WhoAmI", metadata=metadata)
-    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
-    assert error_details(error).metadata == {"key": REGION_KEY}
 
 
 def test_invalid_argument_lists_every_field(channel: grpc.Channel) -> None:

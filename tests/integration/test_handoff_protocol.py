@@ -23,7 +23,7 @@ from services.common.consumer import consume
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import RuleViolation, WrongOwner
 from services.common.events import Actor, NewEvent, RecordedEvent
-from services.common.grpc_context import actor_metadata, create_server, error_details
+from services.common.grpc_context import create_server, error_details
 from services.common.handoff import (
     DEADLINE_HANDLERS,
     Direction,
@@ -52,14 +52,15 @@ from services.common.store import EventStore, sqlite_url, verify_store
 from services.common.store.schema import inbox
 from services.common.telemetry import memory_tracing
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.handoff_region_app import add_note
 from tongban.handoff.v1 import handoff_service_pb2 as api
 from tongban.handoff.v1 import handoff_service_pb2_grpc as api_grpc
 
 NINGXIA, SICHUAN, SHAANXI = "640000", "510000", "610000"
 SERVICE = "disability"
-CLERK_O = Actor(kind="clerk", clerk_id="c-1", office_code="640104-01", region=NINGXIA, role="clerk")
-CLERK_T = Actor(kind="clerk", clerk_id="c-2", office_code="510802-01", region=SICHUAN, role="approver")
+CLERK_O = Actor(kind="clerk", clerk_id="c-1", office_code="640104-MRO-01", region=NINGXIA, role="clerk")
+CLERK_T = Actor(kind="clerk", clerk_id="c-2", office_code="510802-MRO-01", region=SICHUAN, role="approver")
 DAYS_3, DAYS_14 = timedelta(days=3), timedelta(days=14)
 
 
@@ -408,7 +409,8 @@ def _tables(store: EventStore) -> tuple[list[Any], list[Any]]:
 def api_stub(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[api_grpc.HandoffServiceStub, EventStore]]:
     store = EventStore.open(sqlite_url(tmp_path / "sichuan.db"), region=SICHUAN, service=SERVICE, clock=clock,
                             tables=COMPONENT_TABLES)
-    server, port = create_server("127.0.0.1:0", servicers=[handoff_servicer_adder(store)])
+    server, port = create_server("127.0.0.1:0", servicers=[handoff_servicer_adder(store)],
+                                 authenticator=authenticator(SICHUAN))
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
@@ -467,3 +469,30 @@ def test_the_api_answers_bad_input_first_then_ownership_then_rules(
     decided = refusal(stub.CompleteHandoff, api.CompleteHandoffRequest(
         handoff_id="h-42", outcome={"type": "google.protobuf.StringValue", "data": b""}))
     assert decided.rule == "OnlyTheReceiverDecides"
+
+
+def test_reading_hand_offs_is_authorised_and_recorded_个保法_34(
+        api_stub: tuple[api_grpc.HandoffServiceStub, EventStore]) -> None:
+    """A hand-off carries its case's snapshot: reading it is a read of personal data (invariant 8),
+    allowed to the region's reading roles, recorded with the cases it held; anyone else is refused
+    and nothing is recorded."""
+    from services.common.trust.reads import READ_TYPE, case_reads_stream
+
+    stub, store = api_stub
+    open_case(store, "relief-3")
+    limits = dict(accept_within=Duration(seconds=3600), answer_within=Duration(seconds=7200))
+    stub.RequestWork(api.RequestWorkRequest(case_id="relief-3", to_region=SHAANXI, work="核对", handoff_id="h-7",
+                                            **limits), metadata=actor_metadata(CLERK_T))
+    head = store.head()
+    court = Actor(kind="clerk", clerk_id="c-9", office_code="510802-MRO-01", region=SICHUAN, role="court")
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.GetHandoff(api.GetHandoffRequest(handoff_id="h-7"), metadata=actor_metadata(court))
+    assert error_details(refused.value).rule == "AuthorisedRead" and store.head() == head
+
+    stub.GetHandoff(api.GetHandoffRequest(handoff_id="h-7"), metadata=actor_metadata(CLERK_T))
+    [read] = store.read_stream(case_reads_stream("relief-3"))
+    assert (read.type, read.actor, list(read.message().case_ids)) == (  # type: ignore[attr-defined]
+        READ_TYPE, CLERK_T, ["relief-3"])
+    stub.ListHandoffs(api.ListHandoffsRequest(direction=api.DIRECTION_OUTGOING), metadata=actor_metadata(CLERK_T))
+    listed = [e for e in store.read_log(after=read.position) if e.type == READ_TYPE]
+    assert [list(e.message().case_ids) for e in listed] == [["relief-3"]]  # type: ignore[attr-defined]

@@ -26,13 +26,14 @@ from google.protobuf.wrappers_pb2 import StringValue
 
 from services.common import clock_control
 from services.common.events import Actor, NewEvent, RecordedEvent
-from services.common.grpc_context import ErrorDetails, actor_metadata, error_details
+from services.common.grpc_context import ErrorDetails, error_details
 from services.common.handoff import adapters
 from services.common.handoff import projections as tables
 from services.common.kafka_settings import events_topic
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import actor_metadata, install_idp
 from tests.handoff_region_app import ADD_NOTE, SERVICE
 from tests.support import unique_id, wait_until
 from tongban.handoff.v1 import events_pb2
@@ -118,6 +119,7 @@ class Regions:
 
 def _start(code: str, data_dir: Path, bootstrap: str, prefix: str) -> Region:
     log_path = data_dir / f"host-{code}.log"
+    install_idp(data_dir, code)
     argv = [sys.executable, "-m", "services.host", "--definition", "tests.handoff_region_app:definition",
             "--region", code, "--kafka", bootstrap, "--data-dir", str(data_dir), "--clock", "controlled",
             "--topic-prefix", prefix, "--scheduler-interval", "0.2", "--loglevel", "info"]

@@ -15,12 +15,13 @@ from opentelemetry.trace import SpanKind
 
 from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
-from services.common.grpc_context import actor_metadata, create_server, current_actor
+from services.common.grpc_context import create_server, current_actor
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.support import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -49,7 +50,8 @@ def test_one_trace_runs_from_a_window_call_to_a_consumer_in_another_region(
         "OpenCase": grpc.unary_unary_rpc_method_handler(
             open_case, request_deserializer=StringValue.FromString,
             response_serializer=StringValue.SerializeToString)})
-    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((handler,))])
+    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((handler,))],
+                                 authenticator=authenticator("640000"))
     server.start()
     topic = f"{kafka_topic_prefix}.marriage"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)

@@ -14,12 +14,13 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from services.common.clock import FakeClock
 from services.common.events import Actor
-from services.common.grpc_context import actor_metadata, create_server
+from services.common.grpc_context import create_server
 from services.common.handoff import handoff_servicer_adder
 from services.common.registry import registry_servicer
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.marriage.bootstrap import bootstrap
+from tests.fixtures.trust import actor_metadata, authenticator
 from tongban.marriage.v1 import marriage_service_pb2
 
 NINGXIA = "640000"
@@ -40,7 +41,8 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 def test_reflection_lists_every_service_added_and_describes_their_methods(store: EventStore) -> None:
     marriage = bootstrap(Infrastructure.over(store))
     servicers = [marriage.servicer, handoff_servicer_adder(store), registry_servicer(store)]
-    server, port = create_server("127.0.0.1:0", servicers=servicers)
+    server, port = create_server("127.0.0.1:0", servicers=servicers,
+                                 authenticator=authenticator(NINGXIA))
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -55,7 +57,7 @@ def test_reflection_lists_every_service_added_and_describes_their_methods(store:
             assert [m.name for m in marriage.methods] == [m.name for m in expected.methods]
             get_case = marriage.methods_by_name["GetCase"]
             assert get_case.input_type.full_name == "tongban.marriage.v1.GetCaseRequest"
-            assert [f.name for f in get_case.input_type.fields] == ["case_id"]
+            assert [f.name for f in get_case.input_type.fields] == ["case_id", "reason"]
             case = get_case.output_type.fields_by_name["case"].message_type
             assert case.full_name == "tongban.marriage.v1.Case"
             # A type from another file, reached through the imports reflection sent along.
@@ -70,7 +72,8 @@ def test_a_service_without_descriptors_is_served_but_not_listed() -> None:
     echo = grpc.method_handlers_generic_handler("test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(
         lambda request, context: request, request_deserializer=StringValue.FromString,
         response_serializer=StringValue.SerializeToString)})
-    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((echo,))])
+    server, port = create_server("127.0.0.1:0", servicers=[lambda s: s.add_generic_rpc_handlers((echo,))],
+                                 authenticator=authenticator(NINGXIA))
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

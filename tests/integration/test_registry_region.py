@@ -12,7 +12,7 @@ import pytest
 
 from services.common.errors import ConcurrencyConflict, InvalidArgument, NotFound, RuleViolation
 from services.common.events import Actor, TraceContext
-from services.common.grpc_context import actor_metadata, create_server, error_details
+from services.common.grpc_context import create_server, error_details
 from services.common.identity import make_citizen_id
 from services.common.kit.provenance import Provenance
 from services.common.registry import (
@@ -31,6 +31,7 @@ from services.common.registry import (
 )
 from services.common.registry.adapters import decision_to_proto
 from services.common.store import EventStore, StoreTransaction
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.support import CLERK, unique_id
 from tongban.registry.v1 import registry_pb2, registry_service_pb2, registry_service_pb2_grpc
 
@@ -222,7 +223,8 @@ def test_every_query_is_recorded_with_who_asked_and_why(store: EventStore) -> No
 
 @pytest.fixture
 def registry_stub(store: EventStore) -> Iterator[registry_service_pb2_grpc.RegistryServiceStub]:
-    server, port = create_server("127.0.0.1:0", servicers=[registry_servicer(store)])
+    server, port = create_server("127.0.0.1:0", servicers=[registry_servicer(store)],
+                                 authenticator=authenticator("640000"))
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:

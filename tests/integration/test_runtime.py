@@ -24,6 +24,7 @@ from services.common.trust.keys import REGISTRY, ensure_key_in, ensure_region_ke
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner, sign_message
 from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, Wiring, refill_if_broker_lost
 from tests.fixtures.stores import COMPONENT_TABLES
+from tests.fixtures.trust import install_idp
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -101,6 +102,7 @@ def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_runn
         config = HostConfig(region="640000", kafka=broker.bootstrap, data_dir=tmp_path / "data",
                             relay_interval=0.05, refill_check_interval=0.3, scheduler_interval=0.2)
         definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: Wiring(handoff_hooks=None))
+        install_idp(config.data_dir, config.region)
         first = ServiceHost(definition, config)
         first.prepare()
         assert first.store is not None
@@ -157,6 +159,7 @@ def host(tmp_path: Path, kafka_broker: Any, kafka_topic_prefix: str) -> Iterator
     definition = ServiceDefinition(name="relief", wire=lambda _infrastructure: wiring)
     config = HostConfig(region="510000", kafka=kafka_broker.bootstrap, data_dir=tmp_path,
                         topic_prefix=kafka_topic_prefix)
+    install_idp(tmp_path, "510000")
     service_host = ServiceHost(definition, config)
     service_host.prepare()
     try:

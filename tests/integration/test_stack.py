@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.common.trust.signin import login
 from services.stack.probes import serving as _serving
 from services.stack.stackfile import StackInfo, read_stack, running_stack
 from tests.support import wait_until
@@ -24,7 +25,7 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CLERK = {"TONGBAN_CLERK": "c-07", "TONGBAN_OFFICE": "640104-MRO-01", "TONGBAN_REGION": "640000"}
+CLERK = {"TONGBAN_CLERK": "c-07", "TONGBAN_REGION": "640000"}
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -81,6 +82,7 @@ def _children(info: StackInfo) -> list[int]:
 
 
 def _window(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    login(data, "640000", office="640104-MRO-01", clerk_id="c-07", roles=["registrar"])
     return stack_cli("window", "marriage", *args, "--data", str(data), env=_env(**CLERK))
 
 

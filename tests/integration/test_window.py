@@ -20,16 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.common.trust.signin import login
+from services.common.trust.tokens import IdentityProvider
 from services.stack.cli import build_parser
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-YINCHUAN = {"TONGBAN_REGION": "640000", "TONGBAN_OFFICE": "640104-MRO-01", "TONGBAN_CLERK": "yc-07"}
-GUANGYUAN = {"TONGBAN_REGION": "510000", "TONGBAN_OFFICE": "510802-MRO-01", "TONGBAN_CLERK": "gy-03"}
+YINCHUAN = {"TONGBAN_REGION": "640000", "TONGBAN_CLERK": "yc-07"}
+GUANGYUAN = {"TONGBAN_REGION": "510000", "TONGBAN_CLERK": "gy-03"}
 _sequences = itertools.count(random.randrange(0, 200) * 2 + 1, 2)
 
 
@@ -45,9 +48,14 @@ def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     data = tmp_path_factory.mktemp("window") / "data"
     prefix = f"t.window.{uuid.uuid4().hex[:10]}"
     supervisor = Stack(StackConfig(data, regions=("640000", "510000"), services=("marriage",),
-                                   kafka=kafka_broker.bootstrap, topic_prefix=prefix, scheduler_interval=0.5),
+                                   kafka=kafka_broker.bootstrap, topic_prefix=prefix, scheduler_interval=0.5,
+                                   tls=True),  # every window call below goes over TLS (invariant 8)
                        out=lambda _line: None)
     info = supervisor.start()
+    # Signed in from the stack's development identity providers (architecture invariant 8).
+    login(data, "640000", office="640104-MRO-01", clerk_id="yc-07", roles=["registrar", "window"])
+    login(data, "640000", office="640104-MRO-01", clerk_id="court-01", roles=["court"])
+    login(data, "510000", office="510802-MRO-01", clerk_id="gy-03", roles=["registrar"])
     try:
         yield info
     finally:
@@ -179,8 +187,15 @@ def test_refusals_name_the_field_or_rule_and_calls_that_cannot_be_made_say_why(
     assert "the case id names region 640000 宁夏回族自治区" in elsewhere.stderr
     assert "--region 640000" in elsewhere.stderr
 
-    anonymous = window(stack, "list", clerk={"TONGBAN_REGION": "640000", "TONGBAN_CLERK": "", "TONGBAN_OFFICE": ""})
+    anonymous = window(stack, "list", clerk={"TONGBAN_REGION": "640000", "TONGBAN_CLERK": ""})
     assert anonymous.returncode == 2 and "who is at the window? give --clerk" in anonymous.stderr
+
+    impostor = IdentityProvider(region="640000", signing_key=Ed25519PrivateKey.generate())
+    forged = tmp_path / "forged.jwt"
+    forged.write_text(impostor.issue(clerk_id="yc-07", office_code="640104-MRO-01", roles=["auditor"]))
+    refused = window(stack, "list", "--token-file", str(forged))
+    assert refused.returncode == 1 and "your token was not accepted (UNAUTHENTICATED)" in refused.stderr
+    assert "unknown key id" in refused.stderr and "nothing was recorded" in refused.stderr, "invariant 8"
 
     nowhere = window(stack, "list", "--data", str(tmp_path))
     assert nowhere.returncode == 2 and f"no stack is running on {tmp_path}" in nowhere.stderr

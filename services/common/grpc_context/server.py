@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from services.common.errors import InvalidArgument, RuleViolation, TongbanError
 from services.common.events import Actor
 from services.common.grpc_context.hygiene import admitted, admitted_stream, guarded
-from services.common.grpc_context.identity import Authenticator, TrustedHeaders, actor_bound
+from services.common.grpc_context.identity import Authenticator, actor_bound
 from services.common.grpc_context.status import internal_status, status_for_error
 from services.common.reflection import ServiceRecorder, add_reflection
 from services.common.telemetry import (
@@ -184,12 +184,12 @@ class ServerContextInterceptor(grpc.ServerInterceptor):
 
     def __init__(
         self,
-        authenticator: Authenticator | None = None,
+        authenticator: Authenticator,
         *,
         exempt: Iterable[str] = DEFAULT_EXEMPT,
         untraced: Iterable[str] = DEFAULT_UNTRACED,
     ) -> None:
-        self._authenticator: Authenticator = authenticator or TrustedHeaders()
+        self._authenticator = authenticator
         self._exempt = tuple(exempt)  # method-name prefixes that need no actor
         self._untraced = tuple(untraced)  # method-name prefixes that get no span
 
@@ -303,18 +303,22 @@ def _streaming(behavior: Behavior, new_call: Callable[[], _ServerCall], admit: A
 def create_server(
     address: str,
     *,
+    authenticator: Authenticator,
     servicers: Iterable[Callable[[grpc.Server], None]] = (),
-    authenticator: Authenticator | None = None,
     max_workers: int = 16,
     exempt: Iterable[str] = DEFAULT_EXEMPT,
     health_servicer: health.HealthServicer | None = None,
     options: Sequence[tuple[str, Any]] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
-    """A grpc server (not started) with the context interceptor, each `servicers` adder applied
+    """A grpc server (not started) with the context interceptor proving each caller with
+    `authenticator` (a TokenAuthenticator in every service; there is no default that believes
+    headers), each `servicers` adder applied
     (e.g. `lambda s: add_MarriageServiceServicer_to_server(servicer, s)`), and the standard
     health service beside them answering SERVING. Binds `address` ("127.0.0.1:0" picks a free
     port) and returns the server and the bound port.
 
+    `credentials` (grpc.ssl_server_credentials, see trust/tls.py) serve TLS, or mutual TLS.
     Pass your own `health_servicer` to flip statuses later (e.g. enter_graceful_shutdown()).
     Server reflection lists every service added, itself included (services/common/reflection.py)."""
     interceptor = ServerContextInterceptor(authenticator, exempt=exempt)
@@ -331,7 +335,11 @@ def create_server(
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, added)
     add_reflection(server, added.service_names)
-    port = server.add_insecure_port(address)
+    # TLS (services/common/trust/tls.py) wherever deployed; plaintext only for development and tests.
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:  # older grpc reported a failed bind this way instead of raising
         raise RuntimeError(f"could not bind gRPC server to {address}")
     return server, port

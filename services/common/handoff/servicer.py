@@ -19,6 +19,7 @@ from services.common.handoff import adapters, application, projections
 from services.common.handoff import domain as d
 from services.common.handoff.hooks import HandoffHooks
 from services.common.store import EventStore
+from services.common.trust.reads import RecordedReads
 from tongban.handoff.v1 import handoff_service_pb2 as api
 from tongban.handoff.v1 import handoff_service_pb2_grpc as api_grpc
 from tongban.handoff.v1.events_pb2 import TypedMessage
@@ -27,9 +28,12 @@ DEFAULT_LIMIT = 100
 
 
 class HandoffServicer(api_grpc.HandoffServiceServicer):
-    def __init__(self, store: EventStore, hooks: HandoffHooks | None = None) -> None:
+    def __init__(self, store: EventStore, hooks: HandoffHooks | None = None,
+                 reads: RecordedReads | None = None) -> None:
         self.store = store
         self.hooks = hooks or HandoffHooks()
+        # A hand-off carries the case's snapshot: its reads are authorised and recorded (invariant 8).
+        self.reads = reads or RecordedReads(store, store.clock)
 
     def ForwardCase(self, request: api.ForwardCaseRequest, context: grpc.ServicerContext) -> api.ForwardCaseResponse:
         return api.ForwardCaseResponse(handoff=self._send(request, d.Kind.FORWARD_CASE))
@@ -78,20 +82,28 @@ class HandoffServicer(api_grpc.HandoffServiceServicer):
         return api.CompleteHandoffResponse(handoff=self._view(handoff))
 
     def GetHandoff(self, request: api.GetHandoffRequest, context: grpc.ServicerContext) -> api.GetHandoffResponse:
+        self.reads.may_read(current_actor())
         handoff = application.get_handoff(self.store, _handoff_id(request.handoff_id))
-        return api.GetHandoffResponse(handoff=self._view(handoff))
+        view = self._view(handoff)
+        self.reads.shared(current_actor(), request="GetHandoff", case_ids=[view.case_id],
+                          correlation_id=view.correlation_id)
+        return api.GetHandoffResponse(handoff=view)
 
     def ListHandoffs(self, request: api.ListHandoffsRequest,
                      context: grpc.ServicerContext) -> api.ListHandoffsResponse:
+        self.reads.may_read(current_actor())
         direction = _direction(request.direction)
         state = None if request.state == api.HANDOFF_STATE_UNSPECIFIED else _state(request.state)
         found = application.list_handoffs(self.store, direction, state, limit=_list_limit(request.limit))
+        self.reads.shared(current_actor(), request="ListHandoffs", case_ids=[h.case_id for h in found])
         return self._list(found)
 
     def ListOverdue(self, request: api.ListOverdueRequest, context: grpc.ServicerContext) -> api.ListOverdueResponse:
+        self.reads.may_read(current_actor())
         now = self.store.clock.now()
         found = application.list_overdue(self.store, now, direction=_direction(request.direction),
                                          limit=_list_limit(request.limit))
+        self.reads.shared(current_actor(), request="ListOverdue", case_ids=[h.case_id for h in found])
         listed = self._list(found, now)
         return api.ListOverdueResponse(handoffs=listed.handoffs, as_of=listed.as_of)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from services.common.events import Actor
@@ -28,11 +29,23 @@ class DisabilityStory:
         self.demo = demo
         self.stubs: dict[str, Any] = {}
         self.channels: list[Any] = []
+        self.tokens: dict[tuple[str, str, str, str], str] = {}
 
     def call(self, actor: Actor, method: str, request: Any) -> Any:
-        from services.common.grpc_context import actor_metadata
+        from services.common.grpc_context import token_metadata
 
-        return getattr(self.stubs[actor.region], method)(request, metadata=actor_metadata(actor), timeout=70)
+        return getattr(self.stubs[actor.region], method)(request, metadata=token_metadata(self.token(actor)),
+                                                         timeout=70)
+
+    def token(self, actor: Actor) -> str:
+        """The clerk's token from the region's development identity provider, signed in once."""
+        from services.common.trust.signin import login
+
+        key = (actor.region, actor.office_code, actor.clerk_id, actor.role)
+        if key not in self.tokens:
+            self.tokens[key] = login(self.demo.data_dir, actor.region, office=actor.office_code,
+                                     clerk_id=actor.clerk_id, roles=[actor.role]).token
+        return self.tokens[key]
 
     def case(self, actor: Actor, case_id: str) -> Any:
         from tongban.disability.v1 import disability_service_pb2 as api
@@ -43,12 +56,15 @@ class DisabilityStory:
         import grpc
 
         from services.common.telemetry import TracingClientInterceptor
+        from services.common.trust.tls import ClientTls
+        from services.common.trust.tls import channel as open_channel
         from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
 
         try:
             for region in ("640000", "510000"):
+                tls = ClientTls(Path(self.demo.info.tls_ca)) if self.demo.info.tls_ca else None
                 channel = grpc.intercept_channel(
-                    grpc.insecure_channel(self.demo.info.address(region, "disability")), TracingClientInterceptor())
+                    open_channel(self.demo.info.address(region, "disability"), tls), TracingClientInterceptor())
                 self.channels.append(channel)
                 self.stubs[region] = api_grpc.DisabilityServiceStub(channel)
         except StackNotRunning as missing:

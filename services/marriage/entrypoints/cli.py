@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -29,15 +30,17 @@ def add_commands(sub: Any) -> None:
     case = actions.add_parser(
         "case", help="show a case with its full history (gRPC GetCase), as JSON",
         description="Ask a running marriage service for one case: its state, details and every event with "
-                    "its provenance. The call is made as the clerk given (recorded by the server's trace).",
+                    "its provenance. The call presents the clerk's signed token (--token-file, TONGBAN_TOKEN, "
+                    "or the token `tongban login` saved for --clerk-id under --data).",
         epilog="example: tongban marriage case 127.0.0.1:50051 marriage-640000-0123456789abcdef "
-               "--clerk-id c-07 --office 640104-MRO-01 --region 640000")
+               "--clerk-id c-07 --region 640000 --data data")
     case.add_argument("address", help="host:port of the marriage service's gRPC server")
     case.add_argument("case_id")
-    case.add_argument("--clerk-id", required=True)
-    case.add_argument("--office", required=True, help="the clerk's office code")
-    case.add_argument("--region", required=True, help="the clerk's region")
-    case.add_argument("--role", default="registrar")
+    case.add_argument("--token-file", type=Path, help="the clerk's signed token")
+    case.add_argument("--clerk-id", help="the clerk who signed in with `tongban login`")
+    case.add_argument("--region", help="the clerk's region")
+    case.add_argument("--data", type=Path, default=Path("data"), help="where `tongban login` saved the token")
+    case.add_argument("--role", help="act in this one of the token's roles")
     case.add_argument("--timeout", type=float, default=10.0)
     case.set_defaults(func=cmd_case)
 
@@ -61,16 +64,21 @@ def cmd_case(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf import json_format
 
-    from services.common.events import Actor
-    from services.common.grpc_context import actor_metadata, error_details
+    from services.common.grpc_context import error_details, token_metadata
+    from services.common.trust.signin import NoToken, find_token
     from tongban.marriage.v1 import marriage_service_pb2 as api
     from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
 
-    actor = Actor(kind="clerk", clerk_id=args.clerk_id, office_code=args.office, region=args.region, role=args.role)
+    try:
+        token = find_token(token_file=args.token_file, data_dir=args.data, region=args.region, clerk_id=args.clerk_id)
+    except NoToken as problem:
+        print(f"tongban marriage case: {problem}", file=sys.stderr)
+        return 2
     with grpc.insecure_channel(args.address) as channel:
         try:
             case = api_grpc.MarriageServiceStub(channel).GetCase(
-                api.GetCaseRequest(case_id=args.case_id), metadata=actor_metadata(actor), timeout=args.timeout).case
+                api.GetCaseRequest(case_id=args.case_id), metadata=token_metadata(token, role=args.role),
+                timeout=args.timeout).case
         except grpc.RpcError as error:
             print(json.dumps(error_details(error).as_dict(), ensure_ascii=False, indent=2), file=sys.stderr)
             return 1

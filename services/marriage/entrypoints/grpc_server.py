@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from services.common.grpc_context import current_actor
 from services.common.kit import Request
+from services.common.trust.reads import RecordedReads
 from services.marriage.adapters import grpc_mapping as mapping
 from services.marriage.application import handlers, queries
 from services.marriage.application.calendar_admin import import_calendar_notice
@@ -22,8 +23,9 @@ from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
 
 
 class MarriageServicer(api_grpc.MarriageServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, reads: RecordedReads) -> None:
         self.deps = deps
+        self.reads = reads
 
     def RegisterMarriage(self, request: api.RegisterMarriageRequest,
                          context: grpc.ServicerContext) -> api.RegisterMarriageResponse:
@@ -83,14 +85,25 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
             make_up_working_days=len(notice.make_up_working_days), stream_id=imported.stream_id)
 
     def GetCase(self, request: api.GetCaseRequest, context: grpc.ServicerContext) -> api.GetCaseResponse:
-        return api.GetCaseResponse(case=mapping.case_message(queries.get_case(self.deps, request.case_id.strip())))
+        # Personal data: authorised by role and office, and recorded before it is answered.
+        actor = current_actor()
+        self.reads.may_read(actor)
+        found = queries.get_case(self.deps, request.case_id.strip())
+        case = mapping.case_message(found)
+        self.reads.case(actor, case_id=case.case_id, case_office=case.office_code,
+                        correlation_id=found.history[0].correlation_id, reason=request.reason)
+        return api.GetCaseResponse(case=case)
 
     def ListCases(self, request: api.ListCasesRequest, context: grpc.ServicerContext) -> api.ListCasesResponse:
+        actor = current_actor()
+        office = self.reads.office(actor, request.office_code.strip(), reason=request.reason)
         page = queries.list_office_cases(
-            self.deps, office_code=request.office_code.strip() or current_actor().office_code,
+            self.deps, office_code=office,
             case_type=request.case_type.strip(), state=request.state.strip(), queue=request.queue.strip(),
             page_size=request.page_size, page_token=request.page_token,
         )
+        self.reads.listed(actor, office_code=office, case_ids=[row.case_id for row in page.cases],
+                          reason=request.reason)
         return mapping.case_page(page)
 
     def _settled(self, case_id: str, wait_seconds: float, context: grpc.ServicerContext) -> api.Case:
@@ -109,7 +122,7 @@ def _request(message: Message) -> Request | None:
     return Request.of(message, ignoring=ignoring)
 
 
-def marriage_servicer(deps: Deps) -> Callable[[grpc.Server], None]:
+def marriage_servicer(deps: Deps, reads: RecordedReads) -> Callable[[grpc.Server], None]:
     """An adder for `create_server(servicers=[...])`."""
-    servicer = MarriageServicer(deps)
+    servicer = MarriageServicer(deps, reads)
     return lambda server: api_grpc.add_MarriageServiceServicer_to_server(servicer, server)

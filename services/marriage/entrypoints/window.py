@@ -216,6 +216,7 @@ def add_window_commands(services: Any) -> None:
         epilog="example:\n  tongban window marriage case show marriage-640000-… --history")
     show.add_argument("case_id", metavar="CASE_ID")
     show.add_argument("--history", action="store_true", help="list every event of the case")
+    show.add_argument("--reason", default="", help="why you read it: needed for another office's case (recorded)")
     show.set_defaults(handler=_show)
 
     listing = action(
@@ -245,6 +246,7 @@ def _listing_options(parser: argparse.ArgumentParser, *, queue: bool) -> None:
     else:
         parser.set_defaults(case_type="", state="")
     parser.add_argument("--of-office", default="", metavar="OFFICE", help="another office's list (default: yours)")
+    parser.add_argument("--reason", default="", help="why you read another office's list (recorded)")
     parser.add_argument("--page-size", type=int, default=50, help="cases per page (default 50, at most 500)")
     parser.add_argument("--page-token", default="", help="the next page, as printed under the list")
 
@@ -372,14 +374,16 @@ def _judgment(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespa
 def _show(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
-    return call(stub, "GetCase", api.GetCaseRequest(case_id=args.case_id), metadata, args).case
+    return call(stub, "GetCase", api.GetCaseRequest(case_id=args.case_id, reason=args.reason), metadata,
+                args).case
 
 
 def _list(stub: Any, metadata: list[tuple[str, str]], args: argparse.Namespace) -> Any:
     from tongban.marriage.v1 import marriage_service_pb2 as api
 
     request = api.ListCasesRequest(office_code=args.of_office, case_type=args.case_type, state=args.state,
-                                   queue=args.queue, page_size=args.page_size, page_token=args.page_token)
+                                   queue=args.queue, page_size=args.page_size, page_token=args.page_token,
+                                   reason=args.reason)
     return call(stub, "ListCases", request, metadata, args)
 
 

@@ -14,10 +14,11 @@ import pytest
 
 from services.common.clock import FakeClock
 from services.common.events import Actor
-from services.common.grpc_context import ErrorDetails, actor_metadata, create_server, error_details
+from services.common.grpc_context import ErrorDetails, create_server, error_details
 from services.common.store import EventStore, sqlite_url
 from services.disability import bootstrap
 from services.host import Infrastructure
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.integration.disability.decisions import grant_everything
 from tests.unit.disability.people import citizen
 from tongban.disability.v1 import disability_service_pb2 as api
@@ -50,7 +51,7 @@ def door(tmp_path: Path) -> Iterator[Door]:
                             clock=FakeClock(datetime(2026, 3, 9, 2, 0, tzinfo=UTC)),
                             tables=bootstrap.definition().tables)
     service = bootstrap.bootstrap(Infrastructure.over(store))
-    server, port = create_server("127.0.0.1:0", servicers=[service.servicer])
+    server, port = create_server("127.0.0.1:0", servicers=[service.servicer], authenticator=authenticator("640000"))
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

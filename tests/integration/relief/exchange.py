@@ -22,11 +22,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from services.common.clock import FakeClock
 from services.common.events import Actor
-from services.common.grpc_context import actor_metadata
 from services.common.kafka_settings import ensure_topics
 from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
 from services.host import HostConfig, ServiceHost
 from services.relief.bootstrap import definition
+from tests.fixtures.trust import actor_metadata, install_idp
 from tests.support import wait_until
 from tongban.relief.v1 import relief_service_pb2_grpc as api_grpc
 
@@ -76,6 +76,7 @@ def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: dateti
     clock = FakeClock(start)
     config = HostConfig(region=code, kafka=bootstrap, data_dir=data_dir, topic_prefix=prefix,
                         partitions=PARTITIONS, relay_interval=0.05, scheduler_interval=0.1)
+    install_idp(data_dir, code)
     host = ServiceHost(definition(), config, clock=clock)
     host.prepare()
     host.start_background()

@@ -2,7 +2,7 @@
 carries a 低保 case from application to grant (民发〔2021〕57号) and a 临时救助 case through 先行救助
 (国发〔2014〕47号) by gRPC and by `tongban window relief`; refusals come back with their status
 (invariant 7), retries by request id get the first answer (invariant 9). Callers are identified by
-`actor_metadata(...)`, as the marriage tests do."""
+signed tokens from the test identity providers (tests/fixtures/trust.py), as the marriage tests do."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ import pytest
 from services.common.clock import FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.events import Actor
-from services.common.grpc_context import actor_metadata, create_server, error_details
+from services.common.grpc_context import create_server, error_details
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
+from tests.fixtures.trust import actor_metadata, authenticator
 from tests.unit.relief.people import ACCOUNT, BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
 from tests.unit.relief.test_application import registry_decides
 from tongban.relief.v1 import relief_service_pb2 as api
@@ -62,7 +63,7 @@ def window(tmp_path: Path) -> Iterator[Window]:
     clock = FakeClock(datetime(2026, 3, 2, 9, tzinfo=CHINA).astimezone(UTC))
     store = EventStore.open(sqlite_url(tmp_path / "relief.db"), region=NINGXIA, service="relief", clock=clock)
     service = bootstrap(Infrastructure.over(store))
-    server, port = create_server("127.0.0.1:0", servicers=[service.servicer])
+    server, port = create_server("127.0.0.1:0", servicers=[service.servicer], authenticator=authenticator(NINGXIA))
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from services.common.events import Actor
 from services.common.identity.citizen_id import make_citizen_id
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
@@ -22,6 +23,7 @@ from services.web.app import create_app
 from services.web.credentials import credentials_for
 from services.web.gateway import Gateway
 from services.web.rendering import ConsoleConfig
+from tests.fixtures.trust import token_for
 from tests.integration.web.console import (
     accessibility_violations,
     browser,
@@ -236,14 +238,17 @@ def test_a_service_that_is_down_is_explained_and_an_expired_session_asks_to_sign
     def nowhere(region: str, service: str) -> str:
         return "127.0.0.1:9"  # the discard port: nothing listens for gRPC there
 
-    down = ConsoleConfig(gateway=Gateway(nowhere, credentials_for), regions=["640000"])
+    def issue(clerk: Any) -> str:  # the test identity provider of the clerk's region
+        return token_for(Actor("clerk", clerk.clerk_id, clerk.office, clerk.region, clerk.role))
+
+    down = ConsoleConfig(gateway=Gateway(nowhere, credentials_for), regions=["640000"], issue_credential=issue)
     with serving(create_app(down)) as base:
         sign_in(page, base, **YINCHUAN)
         assert "服务暂时无法连接" in page.inner_text("main")
         assert "Traceback" not in page.content()
 
     expiring = ConsoleConfig(gateway=Gateway(nowhere, credentials_for), regions=["640000"],
-                             session_lifetime=timedelta(0))
+                             issue_credential=issue, session_lifetime=timedelta(0))
     with serving(create_app(expiring)) as base:
         sign_in(page, base, **YINCHUAN)
         assert "/signin" in page.url and "登录已过期" in page.inner_text("main")

@@ -17,7 +17,8 @@ from services.marriage.bootstrap import bootstrap
 from services.marriage.entrypoints.cli import add_commands
 from services.marriage.projections.read_models import marriage_cases, snapshot
 from tests.fixtures.stores import COMPONENT_TABLES
-from tests.unit.marriage.people import NINGXIA, YINCHUAN_OFFICE, couple
+from tests.fixtures.trust import authenticator, token_for
+from tests.unit.marriage.people import NINGXIA, clerk, couple
 from tests.unit.marriage.test_application import register_married
 
 
@@ -41,14 +42,16 @@ def test_rebuild_and_case_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "rebuilt 1 cases and 2 person statuses" in capsys.readouterr().out
     assert snapshot(store) == live
 
-    server, port = create_server("127.0.0.1:0", servicers=[service.servicer])
+    server, port = create_server("127.0.0.1:0", servicers=[service.servicer], authenticator=authenticator(NINGXIA))
     server.start()
     try:
-        clerk = ["--clerk-id", "c-07", "--office", YINCHUAN_OFFICE, "--region", NINGXIA]
-        assert _run(["marriage", "case", f"127.0.0.1:{port}", case_id, *clerk]) == 0
+        token_file = tmp_path / "c-07.jwt"
+        token_file.write_text(token_for(clerk(clerk_id="c-07")))
+        clerk_token = ["--token-file", str(token_file)]
+        assert _run(["marriage", "case", f"127.0.0.1:{port}", case_id, *clerk_token]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["state"] == "registered" and len(shown["history"]) == 4
-        assert _run(["marriage", "case", f"127.0.0.1:{port}", "marriage-640000-none", *clerk]) == 1
+        assert _run(["marriage", "case", f"127.0.0.1:{port}", "marriage-640000-none", *clerk_token]) == 1
         assert json.loads(capsys.readouterr().err)["code"] == "NOT_FOUND"
     finally:
         server.stop(grace=None)

@@ -27,3 +27,17 @@ class AuditorRead(_message.Message):
     events_read: int
     streams: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, request: _Optional[str] = ..., case_id: _Optional[str] = ..., correlation_ids: _Optional[_Iterable[str]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., events_read: _Optional[int] = ..., streams: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PersonalDataRead(_message.Message):
+    __slots__ = ("request", "case_ids", "office_code", "scope", "reason")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request: str
+    case_ids: _containers.RepeatedScalarFieldContainer[str]
+    office_code: str
+    scope: str
+    reason: str
+    def __init__(self, request: _Optional[str] = ..., case_ids: _Optional[_Iterable[str]] = ..., office_code: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

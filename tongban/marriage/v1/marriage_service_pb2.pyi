@@ -140,26 +140,30 @@ class RecordCourtJudgmentRequest(_message.Message):
     def __init__(self, marriage_case_id: _Optional[str] = ..., judgment: _Optional[_Union[Judgment, str]] = ..., court: _Optional[str] = ..., judgment_number: _Optional[str] = ..., judgment_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., ground: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
-    __slots__ = ("case_id",)
+    __slots__ = ("case_id", "reason")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     case_id: str
-    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListCasesRequest(_message.Message):
-    __slots__ = ("office_code", "case_type", "state", "queue", "page_size", "page_token")
+    __slots__ = ("office_code", "case_type", "state", "queue", "page_size", "page_token", "reason")
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
     CASE_TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     office_code: str
     case_type: str
     state: str
     queue: str
     page_size: int
     page_token: str
-    def __init__(self, office_code: _Optional[str] = ..., case_type: _Optional[str] = ..., state: _Optional[str] = ..., queue: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, office_code: _Optional[str] = ..., case_type: _Optional[str] = ..., state: _Optional[str] = ..., queue: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListCasesResponse(_message.Message):
     __slots__ = ("cases", "next_page_token")

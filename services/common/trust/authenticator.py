@@ -1,0 +1,79 @@
+"""The gRPC side of trust: a call's actor is what its signed token proves (architecture
+invariant 8), never what plain headers say.
+
+`TokenAuthenticator` is the `Authenticator` (services/common/grpc_context/identity.py) every
+service host uses: it reads `authorization: Bearer <jwt>`, verifies it against the trusted keys of
+the identity provider of the service's region (tokens.py), checks the office is in the region's
+office directory (offices.py), and returns the actor, acting in the role chosen by
+`x-tongban-role` among the token's roles. Anything else is UNAUTHENTICATED naming what is wrong;
+the handler never runs, so nothing is appended. A call still carrying the old plain identity
+headers is refused: a client that believes they count is a client to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.events import Actor
+from services.common.grpc_context.identity import (
+    AUTHORIZATION_KEY,
+    REFUSED_HEADERS,
+    ROLE_KEY,
+    Unauthenticated,
+)
+from services.common.trust.offices import OfficeDirectory
+from services.common.trust.tokens import TokenRefused, TokenVerifier, TrustedKeys, idp_keys_dir
+
+BEARER = "bearer "
+
+
+@dataclass
+class TokenAuthenticator:
+    """Verifies the caller's token for the services of one region."""
+
+    verifier: TokenVerifier
+    offices: OfficeDirectory
+
+    def __post_init__(self) -> None:
+        if self.offices.region != self.verifier.region:
+            raise ValueError(f"office directory of {self.offices.region} for the services of {self.verifier.region}")
+
+    @classmethod
+    def for_region(cls, region: str, *, keys_dir: Path, offices: OfficeDirectory) -> TokenAuthenticator:
+        """Trusting the public keys in `keys_dir` (every `*.pub.pem`; re-read when a token names a
+        key id not seen yet, so a rotation needs no restart)."""
+        return cls(TokenVerifier(TrustedKeys.from_dir(keys_dir, region)), offices)
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path, region: str, *, keys_dir: Path | None = None) -> TokenAuthenticator:
+        """The development layout: keys under `DATA/<region>/keys/idp/`, the office directory of
+        `DATA/<region>/offices.json` or the national defaults."""
+        return cls.for_region(region, keys_dir=keys_dir or idp_keys_dir(data_dir, region),
+                              offices=OfficeDirectory.for_region(data_dir, region))
+
+    @property
+    def region(self) -> str:
+        return self.verifier.region
+
+    def authenticate(self, metadata: Mapping[str, str]) -> Actor:
+        for key in REFUSED_HEADERS:
+            if key in metadata:
+                raise Unauthenticated(key, "plain identity headers are not accepted: present the token of "
+                                           "your region's identity provider (authorization: Bearer ...)")
+        credential = metadata.get(AUTHORIZATION_KEY, "").strip()
+        if not credential:
+            raise Unauthenticated(AUTHORIZATION_KEY, "missing: present 'Bearer <token>' from your region's "
+                                                     "identity provider (tongban login)")
+        if not credential.lower().startswith(BEARER):
+            raise Unauthenticated(AUTHORIZATION_KEY, "malformed: expected 'Bearer <token>'")
+        try:
+            claims = self.verifier.verify(credential[len(BEARER):].strip())
+            actor = claims.actor(metadata.get(ROLE_KEY, "").strip() or None)
+        except TokenRefused as refused:
+            raise Unauthenticated(AUTHORIZATION_KEY, str(refused)) from None
+        if actor.kind == "clerk" and actor.office_code not in self.offices:
+            raise Unauthenticated(AUTHORIZATION_KEY, f"office {actor.office_code!r} is not in the office "
+                                                     f"directory of region {self.region}")
+        return actor
