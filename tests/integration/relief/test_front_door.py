@@ -7,6 +7,7 @@ signed tokens from the test identity providers (tests/fixtures/trust.py), as the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
-from tests.fixtures.trust import actor_metadata, authenticator
+from tests.fixtures.trust import actor_metadata, authenticator, token_for
 from tests.unit.relief.people import ACCOUNT, BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk
 from tests.unit.relief.test_application import registry_decides
 from tongban.relief.v1 import relief_service_pb2 as api
@@ -134,10 +135,16 @@ def test_refusals_come_back_with_their_status_and_record_nothing(window: Window)
     other = window.refusal("ApplyForDibao", api.ApplyForDibaoRequest(
         applicant_citizen_id=applicant, members=members, area="urban", bank_account=ACCOUNT),
         clerk(LIZHOU_TOWNSHIP, SICHUAN))
-    assert other.code == grpc.StatusCode.PERMISSION_DENIED
+    # Another region's clerk: its token is not one this front door trusts (architecture invariant 8).
+    assert other.code == grpc.StatusCode.UNAUTHENTICATED
     missing = window.refusal("AcceptDibao", api.AcceptDibaoRequest(case_id="dibao-640000-none"))
     assert missing.code == grpc.StatusCode.NOT_FOUND
     assert window.call("ListCases", api.ListCasesRequest()).cases == []
+
+
+def signed_in() -> dict[str, str]:
+    """The window CLI's environment with the clerk's token (the test identity provider of 640000)."""
+    return {**os.environ, "TONGBAN_TOKEN": token_for(CLERK)}
 
 
 def test_the_window_cli_carries_an_emergency_through_its_steps(window: Window) -> None:
@@ -145,8 +152,8 @@ def test_the_window_cli_carries_an_emergency_through_its_steps(window: Window) -
     def run(*args: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "services.stack.cli", "window", "relief", *args, "--address", window.address,
-             "--clerk", CLERK.clerk_id, "--office", CLERK.office_code, "--region", NINGXIA, "--role", "relief"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+             "--clerk", CLERK.clerk_id, "--region", NINGXIA, "--role", "relief"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env=signed_in())
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -170,8 +177,8 @@ def test_the_window_cli_files_a_household_with_its_members(window: Window) -> No
          "--member", f"{applicant},王芳,self,{XINGQING},,20000,0,18000",
          "--member", f"{child},王小明,grandchild,{XINGQING}",
          "--bank-account", ACCOUNT, "--address", window.address, "--clerk", CLERK.clerk_id,
-         "--office", CLERK.office_code, "--region", NINGXIA, "--role", "relief"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+         "--region", NINGXIA, "--role", "relief"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env=signed_in())
     assert done.returncode == 0, done.stdout + done.stderr
     case_id = done.stdout.split()[0]
     case = window.call("GetCase", api.GetCaseRequest(case_id=case_id)).case
