@@ -26,6 +26,7 @@ from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext,
 from services.common.hashing import GENESIS, canonical_bytes_of, global_hash, hash_of
 from services.common.store import driver
 from services.common.store.engine import WRITE, create_store_engine
+from services.common.store.group import GroupCommitter
 from services.common.store.schema import IMMUTABILITY_DDL, events, inbox, metadata, store_head
 
 ANY_VERSION: int | None = None  # expected_version that skips the concurrency check
@@ -37,20 +38,25 @@ class AlreadyProcessed(Exception):
 
 
 class EventStore:
-    def __init__(self, engine: Engine, *, region: str, service: str, clock: Clock | None = None) -> None:
+    def __init__(self, engine: Engine, *, region: str, service: str, clock: Clock | None = None,
+                 group_commit: int = 0) -> None:
+        """`group_commit`: 0 (the default) gives every transaction its own commit; N > 0 lets
+        concurrent threads' transactions share one commit, up to N commands per commit (group.py)."""
         self.engine = engine
         self.region = region
         self.service = service
         self.clock = clock or SystemClock()
         self._ensured: set[int] = set()  # ids of the component MetaData whose tables exist here
+        self.group = GroupCommitter(engine, {WRITE: True}, group_commit) if group_commit > 0 else None
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
-             create: bool = True, tables: Sequence[MetaData] = ()) -> EventStore:
+             create: bool = True, tables: Sequence[MetaData] = (), group_commit: int = 0) -> EventStore:
         """Open (and unless `create=False`, create) a store. `tables` are the components' own
         tables (read models, views, deadlines) created beside the store's: each component declares
         them in a MetaData of its own, so a schema does not depend on what happened to be imported."""
-        store = cls(create_store_engine(url), region=region, service=service, clock=clock)
+        store = cls(create_store_engine(url), region=region, service=service, clock=clock,
+                    group_commit=group_commit)
         if create:
             store.create_schema()
         store.ensure_tables(*tables)
@@ -82,6 +88,8 @@ class EventStore:
         self._ensured.update(id(m) for m in new)
 
     def close(self) -> None:
+        if self.group is not None:
+            self.group.close()
         self.engine.dispose()
 
     # -- writing ---------------------------------------------------------------------------
@@ -89,7 +97,12 @@ class EventStore:
     @contextmanager
     def transaction(self) -> Iterator[StoreTransaction]:
         """One atomic unit: appends to any streams, inbox marks, and a caller's own SQL on
-        `tx.connection` (projections). Everything commits together or not at all."""
+        `tx.connection` (projections). Everything commits together or not at all. With group
+        commit the same holds for each transaction; it returns once its group has committed."""
+        if self.group is not None:
+            with self.group.transaction(lambda conn: StoreTransaction(self, conn)) as tx:
+                yield tx
+            return
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             yield StoreTransaction(self, conn)
 
