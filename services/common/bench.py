@@ -39,6 +39,8 @@ from pathlib import Path
 
 from google.protobuf.wrappers_pb2 import StringValue
 
+from services.common.bench_concurrent import MEASURES as CONCURRENT_MEASURES
+from services.common.bench_concurrent import WRITERS, ConcurrentBenchError, bench_append_concurrent
 from services.common.bench_report import Measure, format_table, format_value, to_json
 from services.common.clock import SystemClock
 from services.common.events import Actor, NewEvent, TraceContext
@@ -86,17 +88,20 @@ class BenchSizes:
 
     @property
     def total_events(self) -> int:
-        return self.single_streams + self.batch_size * self.batches + self.load_events
+        # append_single, then the same count again by each of the two concurrent measures
+        return 3 * self.single_streams + self.batch_size * self.batches + self.load_events
 
     @property
     def load_measure(self) -> str:
         return f"stream_load_{self.load_events}"
 
     def measure_names(self) -> list[str]:
-        return ["append_single", "append_batch", self.load_measure, "replay_verify", "relay_publish"]
+        return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure, "replay_verify",
+                "relay_publish"]
 
     def describe(self) -> str:
-        return (f"{self.single_streams:,} single appends (one stream each); {self.batches:,} "
+        return (f"{self.single_streams:,} single appends (one stream each), the same again by {WRITERS} "
+                f"threads with and without group commit; {self.batches:,} "
                 f"transaction{'s' if self.batches != 1 else ''} of {self.batch_size:,} events; "
                 f"a {self.load_events:,}-event stream loaded {self.loads} times (median); "
                 f"replay and relay over the whole store ({self.total_events:,} events)")
@@ -258,6 +263,13 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         t = time.perf_counter()
         record("append_single", bench_append_single(store, tag, sizes), "appends/s",
                f"{sizes.single_streams:,} streams, one event each", t)
+        for grouped in (True, False):
+            t = time.perf_counter()
+            rate, note = bench_append_concurrent(
+                url, region=REGION, service="bench", stream_type=STREAM_TYPE, tag=tag,
+                count=sizes.single_streams, grouped=grouped, new_event=_new_event)
+            record(CONCURRENT_MEASURES[0 if grouped else 1], rate, "appends/s",
+                   f"{sizes.single_streams:,} streams by {WRITERS} threads" + (f"; {note}" if note else ""), t)
         t = time.perf_counter()
         record("append_batch", bench_append_batch(store, tag, sizes), "events/s",
                f"{sizes.batches:,} transaction{'s' if sizes.batches != 1 else ''} of {sizes.batch_size:,} events", t)
@@ -345,7 +357,7 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 url = pg.create_database()
             try:
                 results += bench_backend(backend, url, sizes, broker.bootstrap, progress)
-            except BenchError as exc:
+            except (BenchError, ConcurrentBenchError) as exc:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
         if "sqlite" in backends:

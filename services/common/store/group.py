@@ -3,36 +3,45 @@ database transaction and one commit (one fsync), each still atomic on its own.
 
 Why: on SQLite with synchronous=FULL the commit's fsync is about half of a single-event append
 (issue 15's profile), and every writer takes the one database write lock anyway, so writers run one
-after another whatever we do. Sharing the commit lets a crowd of writers pay one fsync per group
-instead of one each.
+after another whatever we do. Sharing the commit lets a crowd of writers pay one fsync per group.
 
-How. One connection belongs to the committer. A writer takes the committer's mutex, joins the open
-group (beginning the database transaction if it is the first), runs its own work inside a SAVEPOINT
-and releases the mutex. Work that raises is rolled back to its savepoint alone: a command that loses
-its optimistic-concurrency check fails by itself (ABORTED) while the rest of the group commits. The
-writer that finds nobody queued behind it (or the group full) commits the group for everyone. Every
-writer returns only once its group's commit has finished, so when `transaction()` returns the work
-is as durable as a commit of its own would have made it; a failed group commit fails every member.
+How. One connection belongs to the committer, and one thread at a time holds it: the leader. Work
+comes in two shapes. A `transaction()` body runs in its caller's thread when that caller's turn to
+lead comes. A `run(work)` item (a plain append: data, no caller code) is queued, and whichever thread
+leads next runs every queued item in order, so a crowd of appends costs no thread switch each.
+Every piece of work runs inside a SAVEPOINT of the group's database transaction; work that raises is
+rolled back to its savepoint alone: a command that loses its optimistic-concurrency check fails by
+itself (ABORTED) while the rest of the group commits. A leader that finds nobody waiting (or the
+group full) commits the group; otherwise it hands the connection on, without committing, to the
+next waiter. Every member returns only once its group's commit has finished, so when
+`transaction()` or `run()` returns, the work is as durable as a commit of its own would have made
+it; a failed group commit fails every member.
 
-Within a group, members run strictly one after another on one connection: a member sees what the
-members before it wrote (as later transactions would), and all of them commit or none does, so the
-history is the same as if each had committed alone, in the same order. A crash before the group's
-commit loses the whole group — only commands that had not been acknowledged — and never part of a
-command, because the database commits a transaction whole or not at all."""
+Members of a group run strictly one after another on one connection: a member sees what the members
+before it wrote, as a later transaction would, and all commit or none does, so the history is the
+same as if each had committed alone in that order. A crash before the group's commit loses the whole
+group — only commands nobody had been told were recorded — never part of a command, because the
+database commits a transaction whole or not at all."""
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
+from services.common.store.driver import driver_errors, raw
+
 T = TypeVar("T")
 
 DEFAULT_MAX_GROUP = 64  # commands per commit at most: bounds how long an early member waits
+_SAVEPOINT = "SAVEPOINT tongban_member"
+_RELEASE = "RELEASE SAVEPOINT tongban_member"
+_ROLLBACK_TO = "ROLLBACK TO SAVEPOINT tongban_member"
 
 
 class GroupCommitFailed(OperationalError):
@@ -44,6 +53,25 @@ class _Group:
         self.members = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self.items: list[_Item[Any]] = []
+
+
+class _Turn:
+    """A waiter for the connection; `go` is set when it may lead (or, for an item, when its group
+    has finished)."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.lead = False
+
+
+class _Item(_Turn, Generic[T]):
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        super().__init__()
+        self.work = work
+        self.group: _Group | None = None
+        self.result: T | None = None
+        self.error: BaseException | None = None
 
 
 class GroupCommitter:
@@ -54,49 +82,22 @@ class GroupCommitter:
         self._engine = engine
         self._options = execution_options
         self._max = max_group
-        self._mutex = threading.Lock()  # owns the connection and the open group
-        self._queue_lock = threading.Lock()
-        self._queued = 0  # writers waiting for the mutex: the open group's next members
-        self._owner: int | None = None
+        self._lock = threading.Lock()  # guards the queues and `_busy`
+        self._busy = False  # a leader holds the connection
+        self._items: deque[_Item[Any]] = deque()  # run() work not yet taken by a leader
+        self._bodies: deque[_Turn] = deque()  # transaction() callers waiting for their turn
+        self._owner: int | None = None  # the leader's thread
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
         self._group: _Group | None = None
         self.groups_committed = 0  # how many commits served how many commands (for the benchmark)
         self.commands_committed = 0
 
-    @contextmanager
-    def transaction(self, make: Callable[[Connection], T]) -> Iterator[T]:
-        if self._owner == threading.get_ident():
-            raise RuntimeError("a store transaction opened inside another on the same thread: "
-                               "with group commit it would wait for itself")
-        with self._queue_lock:
-            self._queued += 1
-        self._mutex.acquire()
-        with self._queue_lock:
-            self._queued -= 1
-        self._owner = threading.get_ident()
-        try:
-            group, conn = self._join()
-            savepoint = conn.begin_nested()
-        except BaseException:
-            self._leave(None)
-            raise
-        try:
-            yield make(conn)
-        except BaseException:
-            self._end_member(group, savepoint.rollback)
-            group.done.wait()
-            raise
-        self._end_member(group, savepoint.commit)
-        group.done.wait()
-        if group.error is not None:
-            raise GroupCommitFailed("COMMIT", None, group.error) from group.error  # type: ignore[arg-type]
-
     @property
     def queued(self) -> int:
-        """Writers waiting for their turn: the open group's next members."""
-        with self._queue_lock:
-            return self._queued
+        """Commands waiting for the connection: the open group's next members."""
+        with self._lock:
+            return len(self._items) + len(self._bodies)
 
     @property
     def open_members(self) -> int:
@@ -104,15 +105,79 @@ class GroupCommitter:
         group = self._group
         return group.members if group is not None else 0
 
-    def close(self) -> None:
-        with self._mutex:
-            if self._conn is not None:
-                if self._tx is not None and self._tx.is_active:
-                    self._tx.rollback()
-                self._conn.close()
-            self._conn = self._tx = None
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` as one command of a group and return its result once the group
+        has committed (or raise what it raised; its writes are then undone)."""
+        self._check_reentry()
+        item: _Item[T] = _Item(work)
+        with self._lock:
+            self._items.append(item)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            item.go.wait()
+            lead = item.lead
+        if lead:
+            self._owner = threading.get_ident()
+            self._drain()
+            self._finish_turn()
+        group = item.group
+        assert group is not None
+        group.done.wait()
+        if item.error is not None:
+            raise item.error
+        if group.error is not None:
+            raise GroupCommitFailed("COMMIT", None, group.error) from group.error  # type: ignore[arg-type]
+        return item.result  # type: ignore[return-value]
 
-    # -- under the mutex -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, make: Callable[[Connection], T]) -> Iterator[T]:
+        """Yield `make(connection)` for a body that runs in this thread inside the group."""
+        self._check_reentry()
+        turn = _Turn()
+        with self._lock:
+            lead = not self._busy
+            if lead:
+                self._busy = True
+            else:
+                self._bodies.append(turn)
+        if not lead:
+            turn.go.wait()
+        self._owner = threading.get_ident()
+        try:
+            group, conn = self._join()
+            self._savepoint(conn)
+        except BaseException:
+            self._finish_turn()
+            raise
+        try:
+            yield make(conn)
+        except BaseException:
+            self._end_member(conn, ok=False)
+            self._drain()
+            self._finish_turn()
+            group.done.wait()
+            raise
+        self._end_member(conn, ok=True)
+        self._drain()
+        self._finish_turn()
+        group.done.wait()
+        if group.error is not None:
+            raise GroupCommitFailed("COMMIT", None, group.error) from group.error  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            if self._tx is not None and self._tx.is_active:
+                self._tx.rollback()
+            self._conn.close()
+        self._conn = self._tx = None
+
+    def _check_reentry(self) -> None:
+        if self._owner == threading.get_ident():
+            raise RuntimeError("a store transaction opened inside another on the same thread: "
+                               "with group commit it would wait for itself")
+
+    # -- by the leader -----------------------------------------------------------------------
 
     def _join(self) -> tuple[_Group, Connection]:
         if self._conn is None:
@@ -123,28 +188,76 @@ class GroupCommitter:
         self._group.members += 1
         return self._group, self._conn
 
-    def _end_member(self, group: _Group, end_savepoint: Callable[[], None]) -> None:
+    def _savepoint(self, conn: Connection) -> None:
         try:
-            end_savepoint()
+            with driver_errors(conn, _SAVEPOINT, ()):
+                raw(conn).execute(_SAVEPOINT)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _end_member(self, conn: Connection, *, ok: bool) -> None:
+        sql = _RELEASE if ok else _ROLLBACK_TO
+        try:
+            with driver_errors(conn, sql, ()):
+                db = raw(conn)
+                db.execute(sql)
+                if not ok:
+                    db.execute(_RELEASE)
         except BaseException as exc:
             # The connection can no longer tell this member's work from the others': the whole
             # group fails, and nobody in it is told it was recorded.
             self._fail(exc)
-        self._leave(group)
 
-    def _leave(self, group: _Group | None) -> None:
-        try:
-            if group is not None and group is self._group:
-                with self._queue_lock:
-                    queued = self._queued
-                if queued == 0 or group.members >= self._max:
-                    self._commit(group)
-        finally:
-            self._owner = None
-            self._mutex.release()
+    def _drain(self) -> None:
+        """Run the queued items, in order, each in the group (a new group once one is full)."""
+        while True:
+            with self._lock:
+                if not self._items:
+                    return
+                item = self._items.popleft()
+            if self._group is not None and self._group.members >= self._max:
+                self._commit()
+            try:
+                group, conn = self._join()
+                self._savepoint(conn)
+            except BaseException as exc:
+                item.error = exc
+                item.group = _Group()
+                item.group.done.set()
+                item.go.set()
+                continue
+            item.group = group
+            group.items.append(item)
+            try:
+                item.result = item.work(conn)
+            except BaseException as exc:
+                item.error = exc
+                self._end_member(conn, ok=False)
+            else:
+                self._end_member(conn, ok=True)
 
-    def _commit(self, group: _Group) -> None:
-        assert self._tx is not None
+    def _finish_turn(self) -> None:
+        """Commit the group if nobody waits to join it (or it is full); hand the connection on."""
+        with self._lock:
+            waiting = bool(self._items or self._bodies)
+        if self._group is not None and (not waiting or self._group.members >= self._max):
+            self._commit()
+        self._owner = None
+        with self._lock:
+            if self._items:
+                successor: _Turn = self._items[0]
+            elif self._bodies:
+                successor = self._bodies.popleft()
+            else:
+                self._busy = False
+                return
+        successor.lead = True
+        successor.go.set()
+
+    def _commit(self) -> None:
+        group = self._group
+        assert group is not None and self._tx is not None
         try:
             self._tx.commit()
         except BaseException as exc:
@@ -153,7 +266,7 @@ class GroupCommitter:
         self._group = self._tx = None
         self.groups_committed += 1
         self.commands_committed += group.members
-        group.done.set()
+        self._release(group)
 
     def _fail(self, exc: BaseException) -> None:
         group = self._group
@@ -166,4 +279,10 @@ class GroupCommitter:
         self._conn = self._tx = self._group = None
         if group is not None:
             group.error = exc
-            group.done.set()
+            self._release(group)
+
+    @staticmethod
+    def _release(group: _Group) -> None:
+        group.done.set()
+        for item in group.items:
+            item.go.set()

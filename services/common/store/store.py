@@ -108,6 +108,10 @@ class EventStore:
 
     def append(self, stream_id: str, stream_type: str, expected_version: int | None,
                new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        if self.group is not None:
+            # Plain data: queued for whichever thread leads the group next, no thread switch each.
+            return self.group.run(
+                lambda conn: StoreTransaction(self, conn).append(stream_id, stream_type, expected_version, new_events))
         with self.transaction() as tx:
             return tx.append(stream_id, stream_type, expected_version, new_events)
 
