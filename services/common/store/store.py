@@ -23,10 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
-from services.common.hashing import GENESIS, canonical_bytes_of, global_hash, hash_of
-from services.common.store import driver
+from services.common.hashing import GENESIS
+from services.common.store import driver, pg_fast
 from services.common.store.engine import WRITE, create_store_engine
 from services.common.store.group import GroupCommitter
+from services.common.store.rows import build_rows
 from services.common.store.schema import IMMUTABILITY_DDL, events, inbox, metadata, store_head
 
 ANY_VERSION: int | None = None  # expected_version that skips the concurrency check
@@ -48,6 +49,8 @@ class EventStore:
         self.clock = clock or SystemClock()
         self._ensured: set[int] = set()  # ids of the component MetaData whose tables exist here
         self.group = GroupCommitter(engine, {WRITE: True}, group_commit) if group_commit > 0 else None
+        # PostgreSQL without group commit: single appends in one round trip when the head is known.
+        self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
@@ -61,6 +64,11 @@ class EventStore:
             store.create_schema()
         store.ensure_tables(*tables)
         return store
+
+    @property
+    def one_round_trip_appends(self) -> int:
+        """How many appends took PostgreSQL's one-round-trip path (pg_fast.py); 0 elsewhere."""
+        return self._hints.fast_appends if self._hints is not None else 0
 
     @property
     def dialect(self) -> str:
@@ -104,7 +112,10 @@ class EventStore:
                 yield tx
             return
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            yield StoreTransaction(self, conn)
+            tx = StoreTransaction(self, conn)
+            yield tx
+        if self._hints is not None:  # committed: what it saw and wrote is now fact
+            self._hints.committed(tx.head_seen, tx.stream_heads_seen)
 
     def append(self, stream_id: str, stream_type: str, expected_version: int | None,
                new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
@@ -112,6 +123,12 @@ class EventStore:
             # Plain data: queued for whichever thread leads the group next, no thread switch each.
             return self.group.run(
                 lambda conn: StoreTransaction(self, conn).append(stream_id, stream_type, expected_version, new_events))
+        if self._hints is not None and new_events and stream_id:
+            fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
+                                      now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
+                                      expected_version=expected_version, new_events=new_events)
+            if fast is not None:
+                return fast
         with self.transaction() as tx:
             return tx.append(stream_id, stream_type, expected_version, new_events)
 
@@ -188,37 +205,27 @@ class StoreTransaction:
         version, prev_hash = self._stream_head(stream_id)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyConflict(stream_id, expected_version, version)
-        # recorded_at never goes backwards along the log, so "as of" reads agree with its order.
-        recorded_us = max(to_micros(self.store.clock.now()), last_recorded)
-        recorded_at = _from_micros(recorded_us)
-        region, service = self.store.region, self.store.service
-        rows: list[tuple[Any, ...]] = []
-        recorded: list[RecordedEvent] = []
-        for new in new_events:
-            version += 1
-            position += 1
-            a, t = new.actor, new.trace
-            fields = (new.event_id, stream_id, stream_type, version, new.type, new.schema_version, new.payload,
-                      to_micros(new.occurred_at), recorded_us, region, service, a.kind, a.clerk_id,
-                      a.office_code, a.region, a.role, new.correlation_id, new.causation_id,
-                      t.traceparent, t.tracestate)
-            h = hash_of(prev_hash, canonical_bytes_of(fields))
-            g = global_hash(prev_global, position, h)
-            rows.append((position, *fields, prev_hash, h, g))
-            recorded.append(RecordedEvent(
-                event_id=new.event_id, stream_id=stream_id, stream_type=stream_type, version=version,
-                type=new.type, schema_version=new.schema_version, payload=new.payload,
-                occurred_at=new.occurred_at, recorded_at=recorded_at, region=region, service=service,
-                actor=a, correlation_id=new.correlation_id, causation_id=new.causation_id, trace=t,
-                prev_hash=prev_hash, hash=h, position=position, global_hash=g,
-            ))
-            prev_hash, prev_global = h, g
+        store = self.store
+        rows, recorded, head, stream = build_rows(
+            region=store.region, service=store.service, now=store.clock.now(), stream_id=stream_id,
+            stream_type=stream_type, stream=(version, prev_hash), head=(position, prev_global, last_recorded),
+            new_events=new_events)
         # Under the head lock no other writer can take these versions; the unique constraints
         # still guard (stream_id, version) and event_id, and raise IntegrityError on a reused id.
-        driver.write_events(self.connection, self._sql, rows, (position, prev_global, recorded_us))
-        self._head = (position, prev_global, recorded_us)
-        self._stream_heads[stream_id] = (version, prev_hash)
+        driver.write_events(self.connection, self._sql, rows, head)
+        self._head = head
+        self._stream_heads[stream_id] = stream
         return recorded
+
+    @property
+    def head_seen(self) -> tuple[int, bytes, int] | None:
+        """The head as this transaction locked or moved it (None if it never took the lock)."""
+        return self._head
+
+    @property
+    def stream_heads_seen(self) -> dict[str, tuple[int, bytes]]:
+        """(version, hash) of the last event of each stream this transaction read or wrote."""
+        return self._stream_heads
 
     def stream_version(self, stream_id: str) -> int:
         return self._stream_head(stream_id)[0]
@@ -306,11 +313,6 @@ def event_to_row(e: RecordedEvent) -> dict[str, Any]:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _from_micros(micros: int) -> datetime:
-    """events.from_micros without its per-call import: the same instant."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def events_from_tuples(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
