@@ -5,13 +5,16 @@ PostgreSQL server, or the database named by --pg-url), in this order:
 
 1. append_single    single-event appends, one new stream each (expected version NO_STREAM), each its
                     own transaction: the shape of a clerk starting a case.        appends/s
+   append_32_grouped / append_32_ungrouped: the same count of appends by 32 threads at once, with
+                    and without group commit (bench_concurrent.py).                appends/s
 2. append_batch     100 events per transaction into a new stream.                 events/s
 3. stream_load_N    median time to load an N-event stream (N = 1,000 by default). ms
 4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
 With SQLite among the backends, the same run also measures single-event appends (measure 1) with
-raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py).
+raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py); with
+PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
 
 Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
 numbers are for a store of that size. Only the store/relay calls are timed: building the events
@@ -300,6 +303,26 @@ def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[
     return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
 
 
+def _pgbench_baselines(url: str, sizes: BenchSizes, notes: list[str], progress: Progress) -> list[Measure]:
+    from services.common.bench_pgbench import PGBENCH, pgbench_available, pgbench_inserts
+
+    if pgbench_available() is None:
+        notes.append(f"{PGBENCH}: not installed (PostgreSQL client tools); not measured")
+        return []
+    payload = StringValue(value=_payload_text(0)).SerializeToString()
+    measures = []
+    for name, clients in (("append_single", 1), (CONCURRENT_MEASURES[1], WRITERS)):
+        started = time.perf_counter()
+        rate = pgbench_inserts(url, clients=clients, transactions=max(1, sizes.single_streams // clients),
+                               payload=payload)
+        progress(f"[{PGBENCH}] {name}: {clients} client{'s' if clients > 1 else ''}, one INSERT per transaction "
+                 f"… {format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
+        measures.append(Measure(name, rate, "appends/s", PGBENCH))
+    notes.append(f"{PGBENCH}: single-row INSERTs of the events table's width on the postgres server above, "
+                 f"1 and {WRITERS} clients, no lock protocol, no hash chain")
+    return measures
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -360,6 +383,8 @@ def run_store_bench(args: argparse.Namespace) -> int:
             except (BenchError, ConcurrentBenchError) as exc:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
+            if backend == "postgres":
+                results += _pgbench_baselines(url, sizes, notes, progress)
         if "sqlite" in backends:
             results += _baselines(sizes, notes, progress)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def check_entries(entries: list[dict[str, Any]], backends: set[str]) -> None:
     # same run measures single appends with raw sqlite3 and the eventsourcing library (dev extras).
     pairs = [(e["name"], e["backend"]) for e in entries]
     baselines = [("append_single", b) for b in ("raw-sqlite3", "eventsourcing")] if "sqlite" in backends else []
+    if "postgres" in backends and shutil.which("pgbench"):  # pgbench on the same server, same run
+        baselines += [("append_single", "pgbench"), ("append_32_ungrouped", "pgbench")]
     assert sorted(pairs) == sorted([*((n, b) for n in names for b in backends), *baselines])
 
 
