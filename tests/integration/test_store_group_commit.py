@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import ConcurrencyConflict
 from services.common.store import NO_STREAM, EventStore, verify_store
@@ -126,3 +127,51 @@ def test_one_group_one_commit_with_a_stale_and_a_failing_member(grouped: EventSt
     report = verify_store(grouped)
     assert report.ok, report.problem
     assert report.events_checked == 2 + 2 * others
+
+
+def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(grouped: EventStore) -> None:
+    """Invariant 1 for queued single appends: the leader writes them as one batch; a stale one
+    fails ABORTED, one reusing an event id is refused (IntegrityError) without taking the others
+    with it, and all the rest share the holder's commit."""
+    group = grouped.group
+    assert group is not None
+    grouped.append("contested", "case", NO_STREAM, [new_event("first", event_id="evt-taken")])
+    before = group.groups_committed
+    release = threading.Event()
+    outcome: dict[str, str] = {}
+
+    def holder() -> None:
+        with grouped.transaction() as tx:
+            tx.append("case-holder", "case", NO_STREAM, [new_event("holder")])
+            release.wait(timeout=30)
+
+    def single(name: str) -> None:
+        event_id = "evt-taken" if name == "reused" else None
+        stream = "contested" if name == "stale" else f"case-{name}"
+        try:
+            grouped.append(stream, "case", NO_STREAM, [new_event(name, event_id=event_id)])
+            outcome[name] = "ok"
+        except ConcurrencyConflict:
+            outcome[name] = "aborted"
+        except IntegrityError:
+            outcome[name] = "refused"
+
+    held = threading.Thread(target=holder)
+    held.start()
+    wait_until(lambda: group.open_members == 1, what="the holder inside its group")
+    names = ["s0", "stale", "s1", "reused", "s2", "s3"]
+    threads = [threading.Thread(target=single, args=(name,)) for name in names]
+    for t in threads:
+        t.start()
+    wait_until(lambda: group.queued == len(names), what="every append queued behind the holder")
+    release.set()
+    for t in [held, *threads]:
+        t.join(timeout=60)
+    assert outcome == {"s0": "ok", "stale": "aborted", "s1": "ok", "reused": "refused", "s2": "ok", "s3": "ok"}
+    assert group.groups_committed == before + 1
+    assert grouped.read_stream("case-reused") == []
+    for name in ("s0", "s1", "s2", "s3", "holder"):
+        assert len(grouped.read_stream(f"case-{name}")) == 1
+    report = verify_store(grouped)
+    assert report.ok, report.problem
+    assert report.events_checked == 6

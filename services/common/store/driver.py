@@ -44,6 +44,9 @@ class Statements:
             "SELECT h.position, h.global_hash, h.recorded_at_us, s.version, s.hash FROM store_head AS h "
             f"LEFT JOIN ({self.stream_head}) AS s ON 1 = 1 WHERE h.id = 1"
         )
+        # The last version and hash of many streams at once (PostgreSQL; SQLite asks per stream).
+        self.stream_heads = ("SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM events "
+                             "WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC")
         self.insert = f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join([p] * len(COLUMNS))})"
         self.update_head = f"UPDATE store_head SET position = {p}, global_hash = {p}, recorded_at_us = {p} WHERE id = 1"
         self.log_page = (f"SELECT {_COLUMN_LIST} FROM events WHERE position > {p} AND position <= {p} "
@@ -137,3 +140,16 @@ def write_events(conn: Connection, sql: Statements, rows: list[tuple[Any, ...]],
         with db.pipeline(), db.cursor() as cursor:
             cursor.executemany(sql.insert, rows)
             cursor.execute(sql.update_head, head)
+
+
+def stream_heads(conn: Connection, sql: Statements, stream_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """{stream_id: (version, hash)} of the last event of each stream that has one; one round trip
+    on PostgreSQL, one indexed lookup per stream on SQLite (no round trips there)."""
+    if sql.pipelined:
+        return {row[0]: row[1:] for row in fetch_all(conn, sql.stream_heads, (stream_ids,))}
+    found: dict[str, tuple[Any, ...]] = {}
+    for stream_id in stream_ids:
+        row = fetch_one(conn, sql.stream_head, (stream_id,))
+        if row is not None:
+            found[stream_id] = row
+    return found

@@ -65,10 +65,16 @@ class _Turn:
         self.lead = False
 
 
+# Runs many queued requests of one kind together; returns each one's result or the exception it
+# fails with alone, or raises when the batch fails as a whole (then each is retried by itself).
+Batch = Callable[[Connection, list[Any]], list[Any]]
+
+
 class _Item(_Turn, Generic[T]):
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    def __init__(self, request: Any, batch: Batch) -> None:
         super().__init__()
-        self.work = work
+        self.request = request
+        self.batch = batch
         self.group: _Group | None = None
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -108,8 +114,14 @@ class GroupCommitter:
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` as one command of a group and return its result once the group
         has committed (or raise what it raised; its writes are then undone)."""
+        return self.submit(work, _run_each)
+
+    def submit(self, request: Any, batch: Batch) -> Any:
+        """Queue `request` for the next leader, who runs it with `batch` together with the queued
+        requests of the same batch beside it, as one command each of a group; return its result
+        once the group has committed (or raise what it fails with; its writes are then undone)."""
         self._check_reentry()
-        item: _Item[T] = _Item(work)
+        item: _Item[Any] = _Item(request, batch)
         with self._lock:
             self._items.append(item)
             lead = not self._busy
@@ -179,13 +191,13 @@ class GroupCommitter:
 
     # -- by the leader -----------------------------------------------------------------------
 
-    def _join(self) -> tuple[_Group, Connection]:
+    def _join(self, members: int = 1) -> tuple[_Group, Connection]:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**self._options)
         if self._group is None:
             self._tx = self._conn.begin()
             self._group = _Group()
-        self._group.members += 1
+        self._group.members += members
         return self._group, self._conn
 
     def _savepoint(self, conn: Connection) -> None:
@@ -210,32 +222,71 @@ class GroupCommitter:
             self._fail(exc)
 
     def _drain(self) -> None:
-        """Run the queued items, in order, each in the group (a new group once one is full)."""
+        """Run the queued items in order, each run of one batch kind together, in the group (a new
+        group once one is full)."""
         while True:
+            if self._group is not None and self._group.members >= self._max:
+                self._commit()
+            room = self._max - (self._group.members if self._group is not None else 0)
             with self._lock:
                 if not self._items:
                     return
-                item = self._items.popleft()
-            if self._group is not None and self._group.members >= self._max:
-                self._commit()
-            try:
-                group, conn = self._join()
-                self._savepoint(conn)
-            except BaseException as exc:
-                item.error = exc
-                item.group = _Group()
-                item.group.done.set()
-                item.go.set()
-                continue
-            item.group = group
-            group.items.append(item)
-            try:
-                item.result = item.work(conn)
-            except BaseException as exc:
-                item.error = exc
+                batch = self._items[0].batch
+                items = [self._items.popleft()]
+                while (batch is not _run_each and self._items and len(items) < room
+                       and self._items[0].batch is batch):
+                    items.append(self._items.popleft())
+            self._run_batch(batch, items)
+
+    def _run_batch(self, batch: Batch, items: list[_Item[Any]]) -> None:
+        try:
+            group, conn = self._join(len(items))
+            self._savepoint(conn)
+        except BaseException as exc:
+            self._settle(_failed_group(exc), items, [exc] * len(items))
+            return
+        try:
+            outcomes = batch(conn, [item.request for item in items])
+        except BaseException as exc:
+            self._end_member(conn, ok=False)
+            if len(items) == 1 or self._group is not group:
+                # When the group itself failed, its error is everybody's (GroupCommitFailed).
+                self._settle(group, items, [exc if self._group is group else None] * len(items))
+                return
+            for item in items:  # find the request the batch failed on: each by itself
+                self._run_batch_one(batch, group, item)
+            return
+        self._end_member(conn, ok=True)
+        self._settle(group, items, outcomes)
+
+    def _run_batch_one(self, batch: Batch, group: _Group, item: _Item[Any]) -> None:
+        if self._group is not group or self._conn is None:
+            self._settle(group, [item], [None])  # the group failed meanwhile: its error is theirs
+            return
+        conn = self._conn
+        try:
+            self._savepoint(conn)
+            [outcome] = batch(conn, [item.request])
+        except BaseException as exc:
+            if self._group is group:
                 self._end_member(conn, ok=False)
+            self._settle(group, [item], [exc])
+            return
+        self._end_member(conn, ok=not isinstance(outcome, BaseException))
+        self._settle(group, [item], [outcome])
+
+    @staticmethod
+    def _settle(group: _Group, items: list[_Item[Any]], outcomes: list[Any]) -> None:
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                item.error = outcome
             else:
-                self._end_member(conn, ok=True)
+                item.result = outcome
+            item.group = group
+            if group.done.is_set():
+                item.go.set()
+            else:
+                group.items.append(item)
 
     def _finish_turn(self) -> None:
         """Commit the group if nobody waits to join it (or it is full); hand the connection on."""
@@ -286,3 +337,16 @@ class GroupCommitter:
         group.done.set()
         for item in group.items:
             item.go.set()
+
+
+def _run_each(conn: Connection, works: list[Callable[[Connection], Any]]) -> list[Any]:
+    """The batch of `run()`, always called with one work: caller code is never run twice."""
+    return [work(conn) for work in works]
+
+
+def _failed_group(exc: BaseException) -> _Group:
+    group = _Group()
+    group.error = exc
+    group.done.set()
+    return group
+

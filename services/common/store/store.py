@@ -25,6 +25,7 @@ from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
 from services.common.hashing import GENESIS
 from services.common.store import driver, pg_fast
+from services.common.store.batch import AppendRequest, append_many
 from services.common.store.engine import WRITE, create_store_engine
 from services.common.store.group import GroupCommitter
 from services.common.store.rows import build_rows
@@ -49,6 +50,7 @@ class EventStore:
         self.clock = clock or SystemClock()
         self._ensured: set[int] = set()  # ids of the component MetaData whose tables exist here
         self.group = GroupCommitter(engine, {WRITE: True}, group_commit) if group_commit > 0 else None
+        self._append_batch = lambda conn, requests: append_many(StoreTransaction(self, conn), requests)
         # PostgreSQL without group commit: single appends in one round trip when the head is known.
         self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
 
@@ -120,9 +122,11 @@ class EventStore:
     def append(self, stream_id: str, stream_type: str, expected_version: int | None,
                new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
         if self.group is not None:
-            # Plain data: queued for whichever thread leads the group next, no thread switch each.
-            return self.group.run(
-                lambda conn: StoreTransaction(self, conn).append(stream_id, stream_type, expected_version, new_events))
+            # Plain data: queued for whichever thread leads the group next, and written together
+            # with the appends queued beside it (batch.py): no thread switch, no statement each.
+            request = AppendRequest(stream_id, stream_type, expected_version, new_events)
+            outcome: list[RecordedEvent] = self.group.submit(request, self._append_batch)
+            return outcome
         if self._hints is not None and new_events and stream_id:
             fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
                                       now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
@@ -243,6 +247,18 @@ class StoreTransaction:
             insert(inbox).values(consumer=consumer, event_id=event_id,
                                  processed_at_us=to_micros(self.store.clock.now()))
         )
+
+    @property
+    def sql(self) -> driver.Statements:
+        return self._sql
+
+    def lock_head_now(self) -> tuple[int, bytes, int]:
+        """lock_head, returning the head (position, global hash, recorded_at_us)."""
+        return self._lock_head()
+
+    def moved_head(self, head: tuple[int, bytes, int]) -> None:
+        """Record that this transaction wrote the head (batch.py)."""
+        self._head = head
 
     def lock_head(self) -> None:
         """Take the store's single head-row lock now and hold it until this transaction ends.
