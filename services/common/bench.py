@@ -385,6 +385,14 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 return 1
             if backend == "postgres":
                 results += _pgbench_baselines(url, sizes, notes, progress)
+            if getattr(args, "growth", False):
+                from services.common.bench_growth import run_growth
+
+                # A store of its own, so "at 10k" means 10k (with --pg-url: that database, as it is).
+                fresh = (sqlite_url(url.removeprefix("sqlite:///") + ".growth") if backend == "sqlite"
+                         else pg.create_database() if pg is not None else url)
+                results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
+                                      _new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
             results += _baselines(sizes, notes, progress)
 
