@@ -49,6 +49,8 @@ class Statements:
                              "WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC")
         self.insert = f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join([p] * len(COLUMNS))})"
         self.update_head = f"UPDATE store_head SET position = {p}, global_hash = {p}, recorded_at_us = {p} WHERE id = 1"
+        self.read_stream = (f"SELECT {_COLUMN_LIST} FROM events WHERE stream_id = {p} AND version > {p} "
+                            f"AND recorded_at_us <= {p} ORDER BY version")
         self.log_page = (f"SELECT {_COLUMN_LIST} FROM events WHERE position > {p} AND position <= {p} "
                          f"ORDER BY position LIMIT {p}")
 

@@ -291,10 +291,10 @@ class StoreTransaction:
 
 def _read_stream(conn: Connection, stream_id: str, *, after_version: int,
                  as_of: datetime | None) -> list[RecordedEvent]:
-    query = select(events).where(events.c.stream_id == stream_id, events.c.version > after_version)
-    if as_of is not None:
-        query = query.where(events.c.recorded_at_us <= to_micros(as_of))
-    return events_from_tuples(conn.execute(query.order_by(events.c.version)))
+    # Prepared text on the driver: Core's Row objects were a third of loading a long stream.
+    sql = driver.statements(conn.dialect.name)
+    as_of_us = 2**63 - 1 if as_of is None else to_micros(as_of)
+    return events_from_tuples(driver.fetch_all(conn, sql.read_stream, (stream_id, after_version, as_of_us)))
 
 
 def log_page(conn: Connection, after: int, up_to: int | None, limit: int) -> list[tuple[Any, ...]]:
