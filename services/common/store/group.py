@@ -21,7 +21,11 @@ Members of a group run strictly one after another on one connection: a member se
 before it wrote, as a later transaction would, and all commit or none does, so the history is the
 same as if each had committed alone in that order. A crash before the group's commit loses the whole
 group — only commands nobody had been told were recorded — never part of a command, because the
-database commits a transaction whole or not at all."""
+database commits a transaction whole or not at all.
+
+The price: a `transaction()` body holds the shared connection from its first line to its last, so
+every other writer of the store queues behind it (without group commit, a PostgreSQL transaction
+holds no lock until it appends). A body must not wait for another thread, a broker or a user."""
 
 from __future__ import annotations
 
