@@ -11,9 +11,9 @@ inbox, say) hold no lock, and the lock is taken as late as possible: at the firs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData, func, insert, select
@@ -26,6 +26,7 @@ from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext,
 from services.common.hashing import GENESIS
 from services.common.store import driver, pg_fast
 from services.common.store.batch import AppendRequest, append_many
+from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE, create_store_engine
 from services.common.store.group import GroupCommitter
 from services.common.store.rows import build_rows
@@ -326,31 +327,6 @@ def event_to_row(e: RecordedEvent) -> dict[str, Any]:
         "traceparent": e.trace.traceparent, "tracestate": e.trace.tracestate,
         "prev_hash": e.prev_hash, "hash": e.hash, "global_hash": e.global_hash,
     }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def events_from_tuples(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
-    """Decode rows holding every `events` column in table order (driver tuples or Core rows of
-    `select(events)`): by index, with each distinct actor built once per page."""
-    actors: dict[tuple[Any, ...], Actor] = {}
-    out: list[RecordedEvent] = []
-    append = out.append
-    for (position, event_id, stream_id, stream_type, version, type_, schema_version, payload, occurred_us,
-         recorded_us, region, service, a_kind, a_clerk, a_office, a_region, a_role, correlation_id,
-         causation_id, traceparent, tracestate, prev_hash, hash_, global_hash_) in rows:
-        key = (a_kind, a_clerk, a_office, a_region, a_role)
-        actor = actors.get(key)
-        if actor is None:
-            actor = actors[key] = Actor(*key)
-        append(RecordedEvent(
-            event_id, stream_id, stream_type, int(version), type_, int(schema_version), bytes(payload),
-            _EPOCH + timedelta(microseconds=int(occurred_us)), _EPOCH + timedelta(microseconds=int(recorded_us)),
-            region, service, actor, correlation_id, causation_id, TraceContext(traceparent, tracestate),
-            bytes(prev_hash), bytes(hash_), int(position), bytes(global_hash_),
-        ))
-    return out
 
 
 def row_to_event(r: Row[Any]) -> RecordedEvent:
