@@ -136,6 +136,8 @@ def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(g
     group = grouped.group
     assert group is not None
     grouped.append("contested", "case", NO_STREAM, [new_event("first", event_id="evt-taken")])
+    for name in ("s0", "s1", "s2", "s3"):  # streams with history: the batch must link to their last hash
+        grouped.append(f"case-{name}", "case", NO_STREAM, [new_event(f"{name}:1"), new_event(f"{name}:2")])
     before = group.groups_committed
     release = threading.Event()
     outcome: dict[str, str] = {}
@@ -148,8 +150,9 @@ def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(g
     def single(name: str) -> None:
         event_id = "evt-taken" if name == "reused" else None
         stream = "contested" if name == "stale" else f"case-{name}"
+        expected = 2 if name in ("s0", "s1", "s2", "s3") else NO_STREAM
         try:
-            grouped.append(stream, "case", NO_STREAM, [new_event(name, event_id=event_id)])
+            grouped.append(stream, "case", expected, [new_event(name, event_id=event_id)])
             outcome[name] = "ok"
         except ConcurrencyConflict:
             outcome[name] = "aborted"
@@ -170,8 +173,9 @@ def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(g
     assert outcome == {"s0": "ok", "stale": "aborted", "s1": "ok", "reused": "refused", "s2": "ok", "s3": "ok"}
     assert group.groups_committed == before + 1
     assert grouped.read_stream("case-reused") == []
-    for name in ("s0", "s1", "s2", "s3", "holder"):
-        assert len(grouped.read_stream(f"case-{name}")) == 1
+    for name in ("s0", "s1", "s2", "s3"):
+        assert [e.message().value for e in grouped.read_stream(f"case-{name}")] == [f"{name}:1", f"{name}:2", name]
+    assert len(grouped.read_stream("case-holder")) == 1
     report = verify_store(grouped)
     assert report.ok, report.problem
-    assert report.events_checked == 6
+    assert report.events_checked == 1 + 4 * 3 + 1

@@ -145,13 +145,14 @@ def write_events(conn: Connection, sql: Statements, rows: list[tuple[Any, ...]],
 
 
 def stream_heads(conn: Connection, sql: Statements, stream_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-    """{stream_id: (version, hash)} of the last event of each stream that has one; one round trip
-    on PostgreSQL, one indexed lookup per stream on SQLite (no round trips there)."""
+    """{stream_id: (version, hash)} of the last event of each stream that has one, in one
+    statement."""
     if sql.pipelined:
         return {row[0]: row[1:] for row in fetch_all(conn, sql.stream_heads, (stream_ids,))}
-    found: dict[str, tuple[Any, ...]] = {}
-    for stream_id in stream_ids:
-        row = fetch_one(conn, sql.stream_head, (stream_id,))
-        if row is not None:
-            found[stream_id] = row
-    return found
+    if len(stream_ids) == 1:
+        row = fetch_one(conn, sql.stream_head, (stream_ids[0],))
+        return {} if row is None else {stream_ids[0]: row}
+    # SQLite gives the bare column `hash` from the row that holds the max(version).
+    text = (f"SELECT stream_id, max(version), hash FROM events WHERE stream_id IN "
+            f"({', '.join('?' * len(stream_ids))}) GROUP BY stream_id")
+    return {row[0]: row[1:] for row in fetch_all(conn, text, stream_ids)}
