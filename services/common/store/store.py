@@ -24,7 +24,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
 from services.common.hashing import GENESIS
-from services.common.store import driver, pg_fast
+from services.common.store import driver, pg_fast, sqlite_fast
 from services.common.store.batch import AppendRequest, append_many
 from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE, create_store_engine
@@ -128,6 +128,10 @@ class EventStore:
             request = AppendRequest(stream_id, stream_type, expected_version, new_events)
             outcome: list[RecordedEvent] = self.group.submit(request, self._append_batch)
             return outcome
+        if self.dialect == "sqlite" and new_events and stream_id:
+            return sqlite_fast.append(self.engine, region=self.region, service=self.service, now=self.clock.now(),
+                                      stream_id=stream_id, stream_type=stream_type,
+                                      expected_version=expected_version, new_events=new_events)
         if self._hints is not None and new_events and stream_id:
             fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
                                       now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
