@@ -307,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.add_argument("--streams", type=int, default=10_000,
                         help="streams for the single-append test, one event each (default 10000)")
     bstore.add_argument("--quick", action="store_true", help="smaller sizes, for a first look (1000 streams)")
+    bstore.add_argument("--growth", action="store_true",
+                        help="also: appends/s into a store of 10,000 events, and the load of a 10,000-event stream")
+    bstore.add_argument("--growth-million", action="store_true",
+                        help="with --growth: also appends/s into a store of 1,000,000 events (slow to fill)")
     bstore.set_defaults(func=cmd_bench_store)
 
     from services.common.audit.cli import add_audit_bench_parser, add_audit_parser

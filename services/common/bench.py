@@ -5,13 +5,16 @@ PostgreSQL server, or the database named by --pg-url), in this order:
 
 1. append_single    single-event appends, one new stream each (expected version NO_STREAM), each its
                     own transaction: the shape of a clerk starting a case.        appends/s
+   append_32_grouped / append_32_ungrouped: the same count of appends by 32 threads at once, with
+                    and without group commit (bench_concurrent.py).                appends/s
 2. append_batch     100 events per transaction into a new stream.                 events/s
 3. stream_load_N    median time to load an N-event stream (N = 1,000 by default). ms
 4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
 With SQLite among the backends, the same run also measures single-event appends (measure 1) with
-raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py).
+raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py); with
+PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
 
 Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
 numbers are for a store of that size. Only the store/relay calls are timed: building the events
@@ -39,6 +42,8 @@ from pathlib import Path
 
 from google.protobuf.wrappers_pb2 import StringValue
 
+from services.common.bench_concurrent import MEASURES as CONCURRENT_MEASURES
+from services.common.bench_concurrent import WRITERS, ConcurrentBenchError, bench_append_concurrent
 from services.common.bench_report import Measure, format_table, format_value, to_json
 from services.common.clock import SystemClock
 from services.common.events import Actor, NewEvent, TraceContext
@@ -86,17 +91,20 @@ class BenchSizes:
 
     @property
     def total_events(self) -> int:
-        return self.single_streams + self.batch_size * self.batches + self.load_events
+        # append_single, then the same count again by each of the two concurrent measures
+        return 3 * self.single_streams + self.batch_size * self.batches + self.load_events
 
     @property
     def load_measure(self) -> str:
         return f"stream_load_{self.load_events}"
 
     def measure_names(self) -> list[str]:
-        return ["append_single", "append_batch", self.load_measure, "replay_verify", "relay_publish"]
+        return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure, "replay_verify",
+                "relay_publish"]
 
     def describe(self) -> str:
-        return (f"{self.single_streams:,} single appends (one stream each); {self.batches:,} "
+        return (f"{self.single_streams:,} single appends (one stream each), the same again by {WRITERS} "
+                f"threads with and without group commit; {self.batches:,} "
                 f"transaction{'s' if self.batches != 1 else ''} of {self.batch_size:,} events; "
                 f"a {self.load_events:,}-event stream loaded {self.loads} times (median); "
                 f"replay and relay over the whole store ({self.total_events:,} events)")
@@ -258,6 +266,13 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         t = time.perf_counter()
         record("append_single", bench_append_single(store, tag, sizes), "appends/s",
                f"{sizes.single_streams:,} streams, one event each", t)
+        for grouped in (True, False):
+            t = time.perf_counter()
+            rate, note = bench_append_concurrent(
+                url, region=REGION, service="bench", stream_type=STREAM_TYPE, tag=tag,
+                count=sizes.single_streams, grouped=grouped, new_event=_new_event)
+            record(CONCURRENT_MEASURES[0 if grouped else 1], rate, "appends/s",
+                   f"{sizes.single_streams:,} streams by {WRITERS} threads" + (f"; {note}" if note else ""), t)
         t = time.perf_counter()
         record("append_batch", bench_append_batch(store, tag, sizes), "events/s",
                f"{sizes.batches:,} transaction{'s' if sizes.batches != 1 else ''} of {sizes.batch_size:,} events", t)
@@ -286,6 +301,26 @@ def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[
         progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
                  f"{format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
     return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
+
+
+def _pgbench_baselines(url: str, sizes: BenchSizes, notes: list[str], progress: Progress) -> list[Measure]:
+    from services.common.bench_pgbench import PGBENCH, pgbench_available, pgbench_inserts
+
+    if pgbench_available() is None:
+        notes.append(f"{PGBENCH}: not installed (PostgreSQL client tools); not measured")
+        return []
+    payload = StringValue(value=_payload_text(0)).SerializeToString()
+    measures = []
+    for name, clients in (("append_single", 1), (CONCURRENT_MEASURES[1], WRITERS)):
+        started = time.perf_counter()
+        rate = pgbench_inserts(url, clients=clients, transactions=max(1, sizes.single_streams // clients),
+                               payload=payload)
+        progress(f"[{PGBENCH}] {name}: {clients} client{'s' if clients > 1 else ''}, one INSERT per transaction "
+                 f"… {format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
+        measures.append(Measure(name, rate, "appends/s", PGBENCH))
+    notes.append(f"{PGBENCH}: single-row INSERTs of the events table's width on the postgres server above, "
+                 f"1 and {WRITERS} clients, no lock protocol, no hash chain")
+    return measures
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -345,9 +380,19 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 url = pg.create_database()
             try:
                 results += bench_backend(backend, url, sizes, broker.bootstrap, progress)
-            except BenchError as exc:
+            except (BenchError, ConcurrentBenchError) as exc:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
+            if backend == "postgres":
+                results += _pgbench_baselines(url, sizes, notes, progress)
+            if getattr(args, "growth", False):
+                from services.common.bench_growth import run_growth
+
+                # A store of its own, so "at 10k" means 10k (with --pg-url: that database, as it is).
+                fresh = (sqlite_url(url.removeprefix("sqlite:///") + ".growth") if backend == "sqlite"
+                         else pg.create_database() if pg is not None else url)
+                results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
+                                      _new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
             results += _baselines(sizes, notes, progress)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def check_entries(entries: list[dict[str, Any]], backends: set[str]) -> None:
     # same run measures single appends with raw sqlite3 and the eventsourcing library (dev extras).
     pairs = [(e["name"], e["backend"]) for e in entries]
     baselines = [("append_single", b) for b in ("raw-sqlite3", "eventsourcing")] if "sqlite" in backends else []
+    if "postgres" in backends and shutil.which("pgbench"):  # pgbench on the same server, same run
+        baselines += [("append_single", "pgbench"), ("append_32_ungrouped", "pgbench")]
     assert sorted(pairs) == sorted([*((n, b) for n in names for b in backends), *baselines])
 
 
@@ -86,3 +89,23 @@ def test_sizes_derive_from_streams() -> None:
     with pytest.raises(ValueError):
         sizes_for(0, quick=False)
     assert parse_backends(" Postgres, sqlite,postgres ") == ["postgres", "sqlite"]
+
+
+def test_growth_measures_fill_a_real_store_and_are_named_after_its_size(tmp_path: Path) -> None:
+    """`--growth` at a tiny size: the filled store verifies, and each measure names the size the
+    store really had when it was taken (never a speed)."""
+    from services.common.bench import STREAM_TYPE, _new_event
+    from services.common.bench_growth import growth_measures
+    from services.common.store import EventStore, sqlite_url, verify_store
+
+    store = EventStore.open(sqlite_url(tmp_path / "growth.db"), region="640000", service="bench")
+    try:
+        found = growth_measures(store, "t", [2_000], _new_event, STREAM_TYPE, lambda _: None, long_stream=40)
+        assert [(name, unit) for name, _, unit in found] == [("stream_load_40", "ms"),
+                                                            ("append_single_at_2k", "appends/s")]
+        assert all(value > 0 for _, value, _ in found)
+        report = verify_store(store)
+        assert report.ok, report.problem
+        assert report.events_checked == 2_000 + 200  # filled to 2,000, then 200 measured appends
+    finally:
+        store.close()

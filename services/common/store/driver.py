@@ -44,8 +44,13 @@ class Statements:
             "SELECT h.position, h.global_hash, h.recorded_at_us, s.version, s.hash FROM store_head AS h "
             f"LEFT JOIN ({self.stream_head}) AS s ON 1 = 1 WHERE h.id = 1"
         )
+        # The last version and hash of many streams at once (PostgreSQL; SQLite asks per stream).
+        self.stream_heads = ("SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM events "
+                             "WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC")
         self.insert = f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join([p] * len(COLUMNS))})"
         self.update_head = f"UPDATE store_head SET position = {p}, global_hash = {p}, recorded_at_us = {p} WHERE id = 1"
+        self.read_stream = (f"SELECT {_COLUMN_LIST} FROM events WHERE stream_id = {p} AND version > {p} "
+                            f"AND recorded_at_us <= {p} ORDER BY version")
         self.log_page = (f"SELECT {_COLUMN_LIST} FROM events WHERE position > {p} AND position <= {p} "
                          f"ORDER BY position LIMIT {p}")
 
@@ -137,3 +142,17 @@ def write_events(conn: Connection, sql: Statements, rows: list[tuple[Any, ...]],
         with db.pipeline(), db.cursor() as cursor:
             cursor.executemany(sql.insert, rows)
             cursor.execute(sql.update_head, head)
+
+
+def stream_heads(conn: Connection, sql: Statements, stream_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """{stream_id: (version, hash)} of the last event of each stream that has one, in one
+    statement."""
+    if sql.pipelined:
+        return {row[0]: row[1:] for row in fetch_all(conn, sql.stream_heads, (stream_ids,))}
+    if len(stream_ids) == 1:
+        row = fetch_one(conn, sql.stream_head, (stream_ids[0],))
+        return {} if row is None else {stream_ids[0]: row}
+    # SQLite gives the bare column `hash` from the row that holds the max(version).
+    text = (f"SELECT stream_id, max(version), hash FROM events WHERE stream_id IN "
+            f"({', '.join('?' * len(stream_ids))}) GROUP BY stream_id")
+    return {row[0]: row[1:] for row in fetch_all(conn, text, stream_ids)}
