@@ -30,8 +30,8 @@ from services.common.trust.keys import (
     KEYS_DIR,
     PUBLIC_SUFFIX,
     REGISTRY,
-    exchange_public_keys,
     ensure_key_in,
+    exchange_public_keys,
     keys_dir,
 )
 
