@@ -96,6 +96,8 @@ def test_each_region_has_its_database_and_every_service_container(monkeypatch: p
         assert store.scheme == "postgresql+psycopg"
         assert store.hostname == f"postgres-{region}" and store.hostname in SERVICES
         assert f"CREATE DATABASE {store.path.lstrip('/')};" in init_sql
+        # Healthy only after the init script: the image runs it on a server without TCP.
+        assert "pg_isready -h 127.0.0.1" in SERVICES[store.hostname]["healthcheck"]["test"][1]
         kafka_host = config.kafka.split(":")[0]
         assert kafka_host in SERVICES and _broker_properties()["advertised.listeners"] == f"SASL_SSL://{config.kafka}"
         grpc_port = config.grpc_address.rsplit(":", 1)[1]
