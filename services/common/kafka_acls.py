@@ -20,6 +20,9 @@ What the ACLs can and cannot say, given how the topics are laid out (docs/cross-
   region a message on it speaks for is proven by the envelope's Ed25519 signature, not by the broker.
   Per-region service topics would let the broker check that as well, at the price of moving every relay,
   consumer and audit to new topic names.
+* **A service reads another's topic only where it reacts to it** (``SERVICE_READS``): relief follows
+  marriages (a new spouse joins the household, a divorce leaves it), so a region running relief reads the
+  marriage topic even where it runs no marriage service.
 * **Auditors read everything and write nothing.**
 """
 
@@ -45,6 +48,13 @@ LITERAL = "LITERAL"
 PREFIXED = "PREFIXED"
 TOPIC = "TOPIC"
 GROUP = "GROUP"
+
+# Other services' events topics a service consumes, by service name (besides its own topic and the
+# registry's decisions, which every service reads). tests/integration/test_compose.py keeps this equal
+# to what each service's wiring subscribes to.
+SERVICE_READS: dict[str, tuple[str, ...]] = {
+    "relief": ("marriage",),  # services/relief/application/marriage_reactions.py
+}
 
 _READ = ("READ", "DESCRIBE")
 _WRITE = ("WRITE", "DESCRIBE")
@@ -93,6 +103,8 @@ def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
         # The trailing "-" keeps 640000's prefix from matching another app whose id merely starts alike.
         acls += _grants(principal, TOPIC, PREFIXED, f"{app_id}-", _OWN)
         acls += _grants(principal, GROUP, LITERAL, app_id, ("READ",))
+        for other in SERVICE_READS.get(service, ()):
+            acls += _grants(principal, TOPIC, LITERAL, events_topic(other), _READ)
     return acls
 
 

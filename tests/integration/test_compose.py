@@ -96,6 +96,8 @@ def test_each_region_has_its_database_and_every_service_container(monkeypatch: p
         assert store.scheme == "postgresql+psycopg"
         assert store.hostname == f"postgres-{region}" and store.hostname in SERVICES
         assert f"CREATE DATABASE {store.path.lstrip('/')};" in init_sql
+        # Healthy only after the init script: the image runs it on a server without TCP.
+        assert "pg_isready -h 127.0.0.1" in SERVICES[store.hostname]["healthcheck"]["test"][1]
         kafka_host = config.kafka.split(":")[0]
         assert kafka_host in SERVICES and _broker_properties()["advertised.listeners"] == f"SASL_SSL://{config.kafka}"
         grpc_port = config.grpc_address.rsplit(":", 1)[1]
@@ -266,3 +268,164 @@ def test_grpc_runs_with_tls_and_tokens_from_the_trust_volume(tmp_path: Path, mon
         health = container["healthcheck"]["test"]
         assert health[health.index("--tls-ca") + 1] == f"{TRUST_DIR}/ca.pem", "the healthcheck speaks TLS"
     assert tongban(command) == 0, "running it again keeps what is there"
+
+
+def test_every_region_runs_every_service_of_the_catalogue() -> None:
+    """Issues 13 and 14: disability and relief run in every region, as marriage does."""
+    from services import catalogue
+
+    running = {(s["command"][s["command"].index("--service") + 1], name.rsplit("-", 1)[1]) for name, s in SERVE.items()}
+    assert running == {(service, region) for service in catalogue.names() for region in _regions()}
+    assert len(_regions()) >= 3
+
+
+def test_the_registry_forwards_the_claims_of_every_claiming_service() -> None:
+    from services import catalogue
+    from services.common.kafka_settings import events_topic
+    from services.common.registry.worker import build_parser as registry_parser
+
+    args = registry_parser().parse_args(SERVICES["registry"]["command"][1:])
+    assert sorted(args.service_topics) == sorted(events_topic(name) for name in catalogue.claiming())
+
+
+def _topics_consumed(service: str, tmp_path: Path) -> set[str]:
+    """Every topic the service's host subscribes to, from its own wiring (ServiceHost.topics)."""
+    from services.catalogue import entry
+    from services.common.kafka_settings import events_topic
+    from services.common.store import EventStore, sqlite_url
+    from services.host.definition import Infrastructure
+    from services.host.host import HOST_TABLES
+
+    definition = entry(service).definition()
+    store = EventStore.open(sqlite_url(tmp_path / f"{service}.db"), region="640000", service=service,
+                            tables=[*HOST_TABLES, *definition.tables])
+    wiring = definition.wire(Infrastructure.over(store))
+    own = events_topic(service)
+    return {own, *(reaction.topic or own for reaction in wiring.reactions), *wiring.raw_handlers}
+
+
+def test_each_service_may_read_exactly_the_topics_it_consumes(tmp_path: Path) -> None:
+    """Invariant 8: the ACLs let a region read what its services subscribe to (relief follows the marriage
+    topic, services/relief/application/marriage_reactions.py), even where the region runs that service
+    alone -- and no other service's topic besides."""
+    from services.common.kafka_acls import CHECKPOINT_TOPIC, LITERAL, TOPIC, user
+
+    services = sorted({s["command"][s["command"].index("--service") + 1] for s in SERVE.values()})
+    for service in services:
+        principal = user(region_user("640000"))
+        readable = {acl.name for acl in deployment_acls(["640000"], [service])
+                    if (acl.principal, acl.resource, acl.pattern, acl.operation) == (principal, TOPIC, LITERAL, "READ")}
+        assert readable == _topics_consumed(service, tmp_path) | {CHECKPOINT_TOPIC}, service
+
+
+SIGNING_DIR = "/etc/tongban/signing"
+
+
+def _signing_mounts(container: dict[str, Any]) -> dict[str, str]:
+    """target -> subpath of the container's mounts of the `signing` volume (all read-only)."""
+    mounts = [v for v in container["volumes"] if isinstance(v, dict) and v["source"] == "signing"]
+    assert all(m["read_only"] for m in mounts), "a service never writes a signing key"
+    return {m["target"]: m["volume"]["subpath"] for m in mounts}
+
+
+def test_envelopes_are_signed_with_each_regions_own_key_and_verified_with_everyones_public_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Invariant 8 in the compose file: the signing-keys job really makes every key the containers mount;
+    a region's services see only their region's private key (at <data-dir>/<region>/keys, where the host
+    loads it) and the public keys of all; the registry signs with its own and believes the regions'."""
+    from infra.signing_keys import main as make_keys
+    from services.common.registry.worker import build_parser as registry_parser
+    from services.common.trust.keys import REGISTRY, KeyDirectory, keys_dir, load_key_from
+    from services.host.cli import build_parser, config_from_args
+
+    job = SERVICES["signing-keys"]
+    assert job.get("restart") == "no" and f"signing:{SIGNING_DIR}" in job["volumes"]
+    assert job["entrypoint"] == ["python", "-m", "infra.signing_keys"] and job["command"][0] == SIGNING_DIR
+    assert sorted(job["command"][1:]) == _regions(), "signing-keys makes a key for every region that runs"
+    volume = tmp_path / "signing"
+    make_keys([str(volume), *job["command"][1:]])
+
+    def key_directory_of(container: dict[str, Any], where: str) -> KeyDirectory:
+        assert _signing_mounts(container)[where] == "public"
+        return KeyDirectory(volume / "public")
+
+    spoken: dict[str, tuple[bytes, str]] = {}  # speaker -> (signature over b"hello", key id)
+    for name, container in SERVE.items():
+        for key, value in container["environment"].items():
+            monkeypatch.setenv(key, str(value))
+        config = config_from_args(build_parser().parse_args(container["command"][1:]))
+        own = str(keys_dir(config.data_dir, config.region))
+        mounts = _signing_mounts(container)
+        assert mounts[own] == f"{config.region}/keys", f"{name} mounts its region's key where the host loads it"
+        assert set(mounts) == {own, str(config.key_directory)}, f"{name} sees no other private key"
+        assert container["depends_on"]["signing-keys"]["condition"] == "service_completed_successfully", name
+        key = load_key_from(volume / mounts[own], config.region)
+        spoken[config.region] = (key.sign(b"hello"), key.key_id)
+        assert config.key_directory is not None
+        believed = key_directory_of(container, str(config.key_directory))
+        assert {config.region, REGISTRY} | set(_regions()) <= believed.ring.regions(), name
+
+    registry = SERVICES["registry"]
+    args = registry_parser().parse_args(registry["command"][1:])
+    mounts = _signing_mounts(registry)
+    assert mounts[str(args.keys_dir)] == f"{REGISTRY}/keys", "the registry signs with its own key"
+    assert set(mounts) == {str(args.keys_dir), str(args.key_directory)}, "and sees no region's private key"
+    assert registry["depends_on"]["signing-keys"]["condition"] == "service_completed_successfully"
+    registry_key = load_key_from(volume / mounts[str(args.keys_dir)], REGISTRY)
+    spoken[REGISTRY] = (registry_key.sign(b"hello"), registry_key.key_id)
+    believed = key_directory_of(registry, str(args.key_directory))
+    for region in _regions():
+        assert believed.ring.check(b"hello", *spoken[region], region) is None, f"the registry believes {region}"
+        assert believed.ring.check(b"hello", *spoken[region], REGISTRY) is not None, f"{region} cannot decide"
+    assert believed.ring.check(b"hello", *spoken[REGISTRY], REGISTRY) is None
+    assert not list((volume / "public").glob("*.key")), "the shared directory holds public keys only"
+    made = {path: path.read_bytes() for path in volume.rglob("*") if path.is_file()}
+    make_keys([str(volume), *job["command"][1:]])
+    assert made == {path: path.read_bytes() for path in volume.rglob("*") if path.is_file()}, "a rerun keeps the keys"
+
+
+def test_the_image_makes_each_regions_key_mount_point_for_the_service_user() -> None:
+    """A mount point Docker creates is root's: the service could then not write its region's directory."""
+    dockerfile = (ROOT / "infra/Dockerfile").read_text()
+    default = re.search(r'ARG TONGBAN_REGIONS="([^"]*)"', dockerfile)
+    assert default is not None and sorted(default.group(1).split()) == _regions()
+    for name in TONGBAN:
+        assert sorted(SERVICES[name]["build"]["args"]["TONGBAN_REGIONS"].split()) == _regions(), name
+
+
+def test_the_web_console_calls_every_front_door_over_tls_and_signs_clerks_in_with_their_regions_idp(
+        tmp_path: Path) -> None:
+    """Issue 16: the console runs in compose; it reaches every service of every region by its compose name
+    over TLS, and a clerk's token is signed by the clerk's region's IdP (invariant 8)."""
+    from services.cli import main as tongban
+    from services.common.trust.tokens import TokenVerifier, TrustedKeys
+    from services.host.cli import build_parser as serve_parser
+    from services.web.cli import build_console, parse_endpoints
+    from services.web.session import Clerk
+
+    web = SERVICES["web"]
+    args = cli_parser().parse_args(web["command"])
+    assert args.func.__name__ == "cmd_web" and args.host == "0.0.0.0"
+    assert any(p.endswith(f":{args.port}") for p in web["ports"])
+    endpoints = parse_endpoints(args.endpoint)
+    for name, container in SERVE.items():
+        service, region = name.rsplit("-", 1)
+        port = serve_parser().parse_args(container["command"][1:]).grpc.rsplit(":", 1)[1]
+        assert endpoints.pop((region, service)) == f"{name}:{port}", name
+        assert web["depends_on"][name]["condition"] in ("service_started", "service_healthy")
+    assert endpoints == {}, "no endpoint without a container"
+    assert str(args.tls_ca) == f"{TRUST_DIR}/ca.pem" and f"trust:{TRUST_DIR}:ro" in web["volumes"]
+    assert web["depends_on"]["trust-init"]["condition"] == "service_completed_successfully"
+    assert not [v for v in web["volumes"] if isinstance(v, dict)], "the console needs no Kafka secret or signing key"
+
+    trust = tmp_path / "trust"
+    assert tongban([str(part).replace(TRUST_DIR, str(trust)) for part in SERVICES["trust-init"]["command"]]) == 0
+    idp = trust / Path(args.idp_keys).relative_to(TRUST_DIR)
+    app = build_console(tmp_path / "web", parse_endpoints(args.endpoint), tls_ca=trust / "ca.pem", idp_keys=idp)
+    assert sorted(app.state.config.regions) == _regions()
+    offices = {"640000": "640104-MRO-01", "510000": "510802-MRO-01", "610000": "610113-MRO-01"}
+    for region in _regions():
+        clerk = Clerk(region=region, office=offices[region], clerk_id="c-07", role="registrar",
+                      expires_at="2027-01-01T00:00:00Z")
+        token = app.state.config.issue_credential(clerk)
+        assert TokenVerifier(TrustedKeys.from_dir(idp / region, region)).verify(token).region == region
