@@ -122,6 +122,7 @@ class PaymentServicer(api_grpc.PaymentServiceServicer):
                     context: grpc.ServicerContext) -> api.ExportBatchResponse:
         self._may_read("export a payment batch")
         batch_id = self._batch_id(request.batch_id)
+        self._batch(batch_id)  # NOT_FOUND for a batch this region never ran
         out = io.StringIO()
         totals = self.runs.export_csv(batch_id, out)
         return api.ExportBatchResponse(csv=out.getvalue().encode("utf-8"), lines=totals.lines,
