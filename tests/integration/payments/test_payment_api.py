@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
+from services import cli
 from services.common.clock import FakeClock
 from services.common.events import Actor
 from services.common.grpc_context import ErrorDetails, actor_metadata, create_server, error_details
@@ -44,8 +45,9 @@ MARCH = "payment-batch-disability-640000-2026-03"
 class Payments:
     """The payment API of one service instance, called as a person at a desk."""
 
-    def __init__(self, channel: grpc.Channel) -> None:
+    def __init__(self, channel: grpc.Channel, address: str) -> None:
         self.stub = api_grpc.PaymentServiceStub(channel)
+        self.address = address
 
     def call(self, method: str, request: Any, actor: Actor = FINANCE) -> Any:
         return getattr(self.stub, method)(request, metadata=actor_metadata(actor), timeout=30)
@@ -75,7 +77,7 @@ def disability(tmp_path: Path) -> Iterator[tuple[bootstrap.DisabilityService, Pa
     server, port = serve(service.wiring)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield service, Payments(channel)
+            yield service, Payments(channel, f"127.0.0.1:{port}")
     finally:
         server.stop(grace=None)
         store.close()
@@ -173,7 +175,7 @@ def relief(tmp_path: Path) -> Iterator[tuple[ReliefService, Payments]]:
     server, port = serve(service.wiring)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield service, Payments(channel)
+            yield service, Payments(channel, f"127.0.0.1:{port}")
     finally:
         server.stop(grace=None)
         store.close()
@@ -191,3 +193,30 @@ def test_relief_pays_each_household_once_through_the_same_api(relief: tuple[Reli
         (f"{case_id}/dibao@2026-04", "relief.dibao", 104_000)]
     wrong = pay.refusal("GetBatch", api.GetBatchRequest(batch_id=MARCH), AUDITOR)
     assert wrong.code == grpc.StatusCode.INVALID_ARGUMENT, "a disability batch is not relief's"
+
+
+def test_the_finance_desk_pays_a_month_with_the_window_commands(
+        disability: tuple[bootstrap.DisabilityService, Payments], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`tongban window disability payments …` (the catalogue's window, the shared payment commands)."""
+    service, pay = disability
+    _two_people_approved(service)
+    address = pay.address
+    desk = ["--region", "640000", "--clerk", "f-1", "--office", "640104-CZJ", "--address", address, "--role"]
+
+    def window(*words: str, role: str = "finance") -> tuple[int, str]:
+        code = cli.main(["window", "disability", "payments", *words, *desk, role])
+        return code, capsys.readouterr().out
+
+    assert window("run", "--month", "2026-03") == (
+        0, f"{MARCH}  CLOSED  12 lines, 1380.00 元\n  this run added 12 line(s), skipped 0\n")
+    assert window("run", "--month", "2026-03")[1].endswith("this run added 0 line(s), skipped 0\n")
+    assert window("send", "2026-03")[1].startswith(f"{MARCH}  SENT")
+    settled = f"{MARCH}  SENT  12 lines, 1380.00 元; confirmed 12 (1380.00 元)\n"
+    assert window("confirm", "2026-03", "--all") == (0, settled)
+    assert window("list", role="auditor") == (0, settled)
+    out = tmp_path / "roll.csv"
+    assert window("export", "2026-03", "--out", str(out), role="auditor") == (0, "exported 12 line(s), 1380.00 元\n")
+    assert out.read_text(encoding="utf-8").startswith("batch_id,line_id,")
+    code = cli.main(["window", "disability", "payments", "run", "--month", "2026-04", *desk, "window"])
+    assert code == 1 and "PaymentRole" in capsys.readouterr().err, "a window clerk does not pay"
