@@ -17,6 +17,9 @@ import grpc
 import pytest
 
 from services import cli
+from services.common.audit.datadir import StoreRef
+from services.common.audit.projections import default_registry
+from services.common.audit.replay import replay_stores
 from services.common.clock import FakeClock
 from services.common.events import Actor
 from services.common.grpc_context import ErrorDetails, actor_metadata, create_server, error_details
@@ -220,3 +223,26 @@ def test_the_finance_desk_pays_a_month_with_the_window_commands(
     assert out.read_text(encoding="utf-8").startswith("batch_id,line_id,")
     code = cli.main(["window", "disability", "payments", "run", "--month", "2026-04", *desk, "window"])
     assert code == 1 and "PaymentRole" in capsys.readouterr().err, "a window clerk does not pay"
+
+
+def test_the_services_read_models_ignore_payment_batches_and_replay_as_recorded(
+        disability: tuple[bootstrap.DisabilityService, Payments],
+        relief: tuple[ReliefService, Payments]) -> None:
+    """Payment batches live in each paying service's own store, beside its cases: its read models
+    skip them, and `tongban audit replay` rebuilds every projection (the service's and the payment
+    read models) from that one log exactly as the live store holds them (architecture invariant 1)."""
+    stores = []
+    for (service, pay), month in ((disability, "2026-03"), (relief, "2026-04")):
+        if isinstance(service, bootstrap.DisabilityService):
+            _two_people_approved(service)
+        else:
+            _granted(service, earned=0)
+        batch = pay.call("RunMonth", api.RunMonthRequest(month=month, request_id="run")).batch
+        pay.call("SendBatch", api.SendBatchRequest(batch_id=batch.batch_id, request_id="send"))
+        store = service.deps.store
+        stores.append((StoreRef(store.region, store.service, str(store.engine.url)), store))
+    report = replay_stores(stores, default_registry())
+    assert report.ok and [s.store for s in report.stores] == ["640000/disability", "640000/relief"]
+    compared = {(r.store, r.projection) for s in report.stores for r in s.results if r.compared}
+    assert {("640000/disability", "payments"), ("640000/disability", "disability.read_models"),
+            ("640000/relief", "payments")} <= compared
