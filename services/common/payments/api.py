@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 
@@ -47,7 +47,7 @@ class PaymentWiring:
     runs: PaymentRuns
     source: DueSource
     paying_roles: frozenset[str] = PAYING_ROLES
-    reading_roles: frozenset[str] = field(default=READING_ROLES)
+    reading_roles: frozenset[str] = READING_ROLES
 
 
 class PaymentServicer(api_grpc.PaymentServiceServicer):
@@ -61,8 +61,11 @@ class PaymentServicer(api_grpc.PaymentServiceServicer):
         provenance = self._provenance(actor, self.runs.batch_id(month))
         claimed = Request.of(request)
         if claimed is not None:
+            # Claimed before the run, in a transaction of its own: the run commits chunk by chunk,
+            # and a retry under the same id must go on running (the month may be half paid).
             with self.runs.units.begin(provenance, request=claimed) as uow:
-                uow.first_answer or uow.answer(self.runs.batch_id(month))
+                if not uow.first_answer:
+                    uow.answer(self.runs.batch_id(month))
         result = self.runs.run(month, self.wiring.source, provenance)
         return api.RunMonthResponse(batch=_batch(result.batch), added=result.added, skipped=result.skipped)
 
