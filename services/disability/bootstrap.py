@@ -12,18 +12,20 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.common import deadlines
+from services.common import deadlines, payments
 from services.common.calendars import CalendarInForce
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.handoff import HandoffHooks, ensure_owner
 from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
+from services.common.payments.api import PaymentWiring
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
 from services.disability.adapters.payloads import CODEC
 from services.disability.application.handoffs import forwarding_hooks
+from services.disability.application.payments import DisabilityDueSource
 from services.disability.application.reactions import (
     deadline_handlers,
     when_registry_decides_hold_or_refuse_the_subsidy,
@@ -34,9 +36,10 @@ from services.disability.entrypoints.grpc_server import disability_servicer
 from services.disability.projections import read_models
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 
-# Its read models, the registry's view of the persons it claims, its deadlines, and the hand-off
-# tables that record who owns a case.
-TABLES = (read_models.TABLES, registry_projection.TABLES, deadlines.TABLES, handoff_projections.TABLES)
+# Its read models, the registry's view of the persons it claims, its deadlines, the hand-off
+# tables that record who owns a case, and the monthly payment run's lines and batches.
+TABLES = (read_models.TABLES, registry_projection.TABLES, deadlines.TABLES, handoff_projections.TABLES,
+          payments.TABLES)
 
 __all__ = ["SERVICE", "DisabilityService", "bootstrap", "definition"]
 
@@ -47,7 +50,8 @@ class DisabilityService:
     `deadline_handlers` for a DeadlineScheduler over the same store, `on_registry_decision` (the
     DecisionHandler for decisions addressed to it) and `on_decision_message(store, raw, headers)`
     (the whole reaction to one message of the decisions topic: inbox, registry view, the decision),
-    and `handoff_hooks`: 异地代收代办 between a window and the 户籍 region (handoffs.py)."""
+    `handoff_hooks`: 异地代收代办 between a window and the 户籍 region (handoffs.py), and `payments`:
+    the monthly runs and what they pay (the host serves the payment API over them)."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
@@ -55,6 +59,7 @@ class DisabilityService:
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
     handoff_hooks: HandoffHooks
+    payments: PaymentWiring
 
     @property
     def wiring(self) -> Wiring:
@@ -64,7 +69,8 @@ class DisabilityService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks)
+                      raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks,
+                      payments=self.payments)
 
 
 def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
@@ -86,7 +92,14 @@ def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
     return DisabilityService(deps=deps, servicer=disability_servicer(deps), deadline_handlers=deadline_handlers(deps),
                              on_registry_decision=on_decision,
                              on_decision_message=decision_reaction(region, SERVICE, on_decision),
-                             handoff_hooks=forwarding_hooks(deps))
+                             handoff_hooks=forwarding_hooks(deps), payments=payment_wiring(store, region))
+
+
+def payment_wiring(store: EventStore, region: str) -> PaymentWiring:
+    """The region's monthly runs over its own store (batches hash-chained, audited and relayed with
+    its other events), paying what the entitlements owe."""
+    runs = payments.PaymentRuns(payments.payment_units(store), region, SERVICE)
+    return PaymentWiring(runs, DisabilityDueSource(store))
 
 
 def definition() -> ServiceDefinition:

@@ -19,6 +19,7 @@ from services.common.consumer import Handler, Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.events import RecordedEvent
 from services.common.handoff import HandoffHooks
+from services.common.payments.api import PaymentWiring
 from services.common.store import EventStore
 from services.common.trust.reads import ReadPolicy, RecordedReads
 
@@ -71,13 +72,16 @@ class Infrastructure:
 @dataclass(frozen=True)
 class Wiring:
     """Everything a service's composition root returns, bound to one store. `handoff_hooks=None`
-    leaves the hand-off API and reaction out (a service that never hands cases between regions)."""
+    leaves the hand-off API and reaction out (a service that never hands cases between regions);
+    `payments` (runs and what the service owes) adds the payment API (services/common/payments/api.py)."""
 
     servicers: Sequence[ServicerAdder] = ()
     reactions: Sequence[Reaction] = ()
     deadline_handlers: Mapping[str, DeadlineHandler] = field(default_factory=dict)
     raw_handlers: Mapping[str, RawHandler] = field(default_factory=dict)
     handoff_hooks: HandoffHooks | None = field(default_factory=HandoffHooks)
+    # A service that pays monthly: the host serves tongban.payments.v1.PaymentService over it.
+    payments: PaymentWiring | None = None
 
 
 def _nothing(infrastructure: Infrastructure) -> Wiring:

@@ -34,6 +34,7 @@ from services.common.handoff import handoff_reaction, handoff_servicer_adder
 from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
+from services.common.payments.api import payment_servicer_adder
 from services.common.registry.topics import DECISIONS_TOPIC
 from services.common.relay import OutboxRelay, Producer, kafka_producer
 from services.common.store import EventStore, sqlite_url
@@ -183,6 +184,8 @@ class ServiceHost:
         adders.append(audit_servicer_adder(store, region=self.region, service=self.service, clock=self.clock))
         if wiring.handoff_hooks is not None:
             adders.append(handoff_servicer_adder(store, wiring.handoff_hooks))
+        if wiring.payments is not None:
+            adders.append(payment_servicer_adder(wiring.payments))
         assert self.authenticator is not None
         tls = self.config.tls
         self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders,

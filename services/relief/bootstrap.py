@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.common import deadlines
+from services.common import deadlines, payments
 from services.common.calendars import CalendarInForce
 from services.common.consumer import Headers
 from services.common.deadlines import DeadlineHandler
 from services.common.handoff import HandoffHooks, ensure_owner
 from services.common.handoff import projections as handoff_projections
 from services.common.kit import UnitsOfWork
+from services.common.payments.api import PaymentWiring
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
@@ -26,6 +27,7 @@ from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.relief.adapters.payloads import CODEC
 from services.relief.application import marriage_reactions
 from services.relief.application.handoffs import economic_check_hooks
+from services.relief.application.payments import DibaoDues
 from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
@@ -33,10 +35,10 @@ from services.relief.domain.settings import ReliefSettings
 from services.relief.entrypoints.grpc_server import relief_servicer
 from services.relief.projections import read_models
 
-# Its read models, the registry's view of the persons it claims, its deadlines, and the hand-off
-# tables that record who owns a case.
+# Its read models, the registry's view of the persons it claims, its deadlines, the hand-off
+# tables that record who owns a case, and the monthly payment run's lines and batches.
 TABLES = (read_models.TABLES, marriage_reactions.TABLES, registry_projection.TABLES, deadlines.TABLES,
-          handoff_projections.TABLES)
+          handoff_projections.TABLES, payments.TABLES)
 
 __all__ = ["SERVICE", "ReliefService", "bootstrap", "definition"]
 
@@ -46,7 +48,8 @@ class ReliefService:
     """One region's relief service, wired: `servicer` for create_server, `deadline_handlers` for a
     DeadlineScheduler over the same store, `on_registry_decision` and `on_decision_message(store,
     raw, headers)` for the registry's decisions on the members' places, `handoff_hooks` for the family
-    economic checks asked of and by other regions (handoffs.py), `wiring` as the host takes it."""
+    economic checks asked of and by other regions (handoffs.py), `payments` (the monthly runs, served
+    by the host's payment API), `wiring` as the host takes it."""
 
     deps: Deps
     servicer: Callable[[grpc.Server], None]
@@ -54,6 +57,7 @@ class ReliefService:
     on_registry_decision: DecisionHandler
     on_decision_message: Callable[[EventStore, bytes, Headers], bool]
     handoff_hooks: HandoffHooks
+    payments: PaymentWiring
     on_marriage_event: Callable[[bytes | None, bytes, Headers], None]
 
     @property
@@ -66,7 +70,7 @@ class ReliefService:
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
                       raw_handlers={DECISIONS_TOPIC: on_decisions,
                                     marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
-                      handoff_hooks=self.handoff_hooks)
+                      handoff_hooks=self.handoff_hooks, payments=self.payments)
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:
@@ -89,7 +93,15 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
                          on_registry_decision=on_decision,
                          on_decision_message=decision_reaction(region, SERVICE, on_decision),
                          handoff_hooks=economic_check_hooks(deps),
-                         on_marriage_event=marriage_reactions.when_a_member_marries_or_divorces_review_the_household(deps))
+                         on_marriage_event=marriage_reactions.when_a_member_marries_or_divorces_review_the_household(deps),
+                         payments=payment_wiring(store, region))
+
+
+def payment_wiring(store: EventStore, region: str) -> PaymentWiring:
+    """The region's monthly 低保 runs over its own store, paying every granted (or tapering)
+    household (the same run, batches and export as disability's)."""
+    runs = payments.PaymentRuns(payments.payment_units(store), region, SERVICE)
+    return PaymentWiring(runs, DibaoDues(store))
 
 
 def definition() -> ServiceDefinition:

@@ -14,6 +14,7 @@ with --json, [{"name", "value", "unit", "backend"}, ...]."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import sys
@@ -93,15 +94,20 @@ def run_payments_bench(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     started = time.perf_counter()
+    measure = run
+    if args.service:
+        # A paying service's own source and wiring: services/<name>/entrypoints/payments_bench.py.
+        measure = importlib.import_module(f"services.{args.service}.entrypoints.payments_bench").run
     with tempfile.TemporaryDirectory(prefix="tongban-bench-payments-") as tmp:
         try:
-            results = run(Path(tmp), entitlements, args.chunk, progress)
+            results = measure(Path(tmp), entitlements, args.chunk, progress)
         except RuntimeError as exc:
             print(f"tongban bench payments: {exc}", file=sys.stderr)
             return 1
     print(format_table(results, [BACKEND]))
     print()
-    print(f"dataset: {entitlements:,} entitlements, one month, chunks of {args.chunk:,}, "
+    print(f"dataset: {entitlements:,} entitlements ({args.service or 'synthetic'} source), one month, "
+          f"chunks of {args.chunk:,}, "
           "SQLite (WAL, synchronous=FULL)")
     print(f"total time: {time.perf_counter() - started:.1f} s")
     if args.json:
@@ -123,6 +129,8 @@ def add_payments_bench_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--entitlements", type=int, default=100_000,
                        help="entitlements to pay (default %(default)s)")
     bench.add_argument("--chunk", type=int, default=1000, help="lines per transaction (default %(default)s)")
+    bench.add_argument("--service", choices=("disability",), default="",
+                       help="pay through this service's own wiring and source (default: a synthetic source)")
     bench.add_argument("--quick", action="store_true", help=f"{QUICK_ENTITLEMENTS:,} entitlements, for a first look")
     bench.set_defaults(func=run_payments_bench)
     return bench

@@ -15,6 +15,11 @@ from typing import Protocol
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
+def is_month(value: str) -> bool:
+    """Whether `value` reads "YYYY-MM"."""
+    return bool(_MONTH.match(value))
+
+
 def check_month(month: str) -> str:
     """`month` if it reads "YYYY-MM", else ValueError (a programming error of the caller)."""
     if not _MONTH.match(month):

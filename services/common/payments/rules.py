@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from services.common.errors import NotAuthorised, RuleViolation
 from services.common.kit.rules import Rule
 from services.common.payments.events import LineStatus, RecordedLine
 
@@ -197,3 +198,22 @@ class ReasonGiven(Rule):
     @property
     def message(self) -> str:
         return f"{self.what} needs a reason"
+
+
+@dataclass(frozen=True)
+class PaymentRole(Rule):
+    """Only the county's finance officers run, send and settle a region's payments; auditors and
+    approvers may read them (资金发放 岗位分离: who pays is named, and not everyone may)."""
+
+    article: ClassVar[str] = "民政资金发放 岗位职责 (domain rules: Payment batches)"
+    error: ClassVar[type[RuleViolation]] = NotAuthorised
+    role: str
+    allowed: frozenset[str]
+    action: str
+
+    def is_broken(self) -> bool:
+        return self.role not in self.allowed
+
+    @property
+    def message(self) -> str:
+        return f"role {self.role or '(none)'} may not {self.action}: only {', '.join(sorted(self.allowed))}"

@@ -129,13 +129,14 @@ class PaymentRuns:
         """The bank paid these lines of the batch."""
         bank.confirm(self.units, self.service, batch_id, line_ids, provenance, request)
 
-    def return_(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> None:
-        """The bank returned the line: the next run re-queues it unless it is stopped."""
-        bank.return_(self.units, self.service, line_id, reason, provenance, request)
+    def return_(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> str:
+        """The bank returned the line: the next run re-queues it unless it is stopped. Returns the
+        id of the batch the line was returned from."""
+        return bank.return_(self.units, self.service, line_id, reason, provenance, request)
 
-    def stop(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> None:
-        """A returned line will not be paid again, for `reason`."""
-        bank.stop(self.units, self.service, line_id, reason, provenance, request)
+    def stop(self, line_id: str, reason: str, provenance: Provenance, request: Request | None = None) -> str:
+        """A returned line will not be paid again, for `reason`. Returns the id of its batch."""
+        return bank.stop(self.units, self.service, line_id, reason, provenance, request)
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -4,19 +4,15 @@ entitlements read model (the payment contract, services/common/payments/due.py).
 `due(month)` gives every line the run of `month` should pay in this region: each entitlement's
 month itself, and back-pay months as their own lines (domain/entitlements.py says which), in a
 stable order (entitlement id, then month). The run pays each (entitlement, month) once, so a line
-offered by two runs is paid by the first.
-
-`Due` below has the contract's shape, field for field: the payments helper builds the contract's
-module in parallel; once it is merged, import `Due` from services.common.payments.due and delete
-the class here (nothing else changes)."""
+offered by two runs is paid by the first."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from services.common.payments import Due
 from services.common.store import EventStore
 from services.disability.domain.values import is_month
 from services.disability.projections.read_models import disability_entitlements, entitlement_of
@@ -24,19 +20,6 @@ from services.disability.projections.read_models import disability_entitlements,
 BENEFITS = {"living": "disability.living", "nursing": "disability.nursing"}
 _PAGE = 2000
 
-
-@dataclass(frozen=True)
-class Due:
-    """One month a person is owed: a line a run should pay."""
-
-    entitlement_id: str  # "<case_id>/living" | "<case_id>/nursing"
-    case_id: str
-    citizen_id: str
-    name: str
-    benefit: str  # "disability.living" | "disability.nursing"
-    month: str  # "YYYY-MM", the month owed
-    amount_fen: int  # > 0, integer fen
-    bank_account: str  # as stored; exports mask it
 
 
 class DisabilityDueSource:

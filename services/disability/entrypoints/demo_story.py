@@ -1,20 +1,21 @@
 """The demo's disability story (issue 13), played by `tongban demo` after the marriage scenarios
 through the same harness (services/stack/demo_harness.py): 王芳, whose 户籍 is in Guangyuan, applies
 for both subsidies at a Yinchuan window; the window forwards it (异地代收代办); Sichuan reviews,
-decides and pays; the result is shown in Yinchuan, where the window informs her; later a death
-record in Sichuan stops payment from the month after. Every step is a gRPC call of a clerk.
-
-The monthly payment runs join this story when the shared payment run (services/common/payments)
-is merged: it pays what `DisabilityDueSource` owes."""
+decides and pays; the result is shown in Yinchuan, where the window informs her. Sichuan's
+finance office pays her month by month through the shared payment run (run, send, the bank's
+confirmation; the demo moves every region's clock to the next month between runs); a death record
+in the second month stops payment from the month after, so the third month's run has no line for
+her. Every step is a gRPC call of a clerk."""
 
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from services.common.events import Actor
+from services.common.payments.due import next_month
 from services.stack.demo_harness import DemoHarness, as_date
 from services.stack.stackfile import StackNotRunning
 
@@ -22,12 +23,15 @@ YINCHUAN_WINDOW = Actor("clerk", "yc-dp-02", "640104-DPO-01", "640000", "window"
 GUANGYUAN_TOWNSHIP = Actor("clerk", "gy-dp-05", "510802-DPO-01", "510000", "window")  # 利州区 乡镇（街道）
 GUANGYUAN_CDPF = Actor("clerk", "gy-cdpf-01", "510802-CDPF", "510000", "cdpf")  # 利州区残联
 GUANGYUAN_COUNTY = Actor("clerk", "gy-mz-01", "510802-MZJ", "510000", "approver")  # 利州区民政局
+GUANGYUAN_FINANCE = Actor("clerk", "gy-cw-01", "510802-MZJ-CW", "510000", "finance")  # 资金发放
+CHINA = timezone(timedelta(hours=8))
 
 
 class DisabilityStory:
     def __init__(self, demo: DemoHarness) -> None:
         self.demo = demo
         self.stubs: dict[str, Any] = {}
+        self.payments: Any = None  # Sichuan's payment API: the 户籍 region pays
         self.channels: list[Any] = []
         self.tokens: dict[tuple[str, str, str, str], str] = {}
 
@@ -59,6 +63,7 @@ class DisabilityStory:
         from services.common.trust.tls import ClientTls
         from services.common.trust.tls import channel as open_channel
         from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
+        from tongban.payments.v1 import payment_service_pb2_grpc as pay_grpc
 
         try:
             for region in ("640000", "510000"):
@@ -67,6 +72,7 @@ class DisabilityStory:
                     open_channel(self.demo.info.address(region, "disability"), tls), TracingClientInterceptor())
                 self.channels.append(channel)
                 self.stubs[region] = api_grpc.DisabilityServiceStub(channel)
+            self.payments = pay_grpc.PaymentServiceStub(channel)  # the last: Sichuan's
         except StackNotRunning as missing:
             self.demo.note(f"(no disability story: {missing})")
             return
@@ -121,14 +127,65 @@ class DisabilityStory:
             informed = self.call(YINCHUAN_WINDOW, "InformApplicant", api.InformApplicantRequest(
                 case_id=case_id, note="电话告知", request_id=_id(rng))).case
             demo.check(informed.informed_on.year > 0, "the window informed her; both regions keep their part")
+            first = approved.entitlements[0].start_month
+            self.pay_month(first, who, expected=2)
+            self.move_to_month(next_month(first))
+            self.pay_month(next_month(first), who, expected=2)
             found = self.call(GUANGYUAN_COUNTY, "RecordDataMatch", api.RecordDataMatchRequest(
-                kind="death", citizen_id=who, effective_on=_day(as_date(informed.informed_on)),
+                kind="death", citizen_id=who, effective_on=_day(self.today()),
                 source="公安 死亡登记 (demo)", request_id=_id(rng)))
             stopped = self.case(GUANGYUAN_COUNTY, case_id)
             months = sorted({e.stop_month for e in stopped.entitlements})
             demo.check(list(found.affected_case_ids) == [case_id] and len(months) == 1 and months != [""],
                        f"a death record from public security stops both subsidies from {months[0] if months else '?'}"
                        " (the month after)")
+            third = next_month(next_month(first))
+            self.move_to_month(third)
+            self.pay_month(third, who, expected=0)
+            paid = self.pay("PersonHistory", pay_api().PersonHistoryRequest(citizen_id=who), GUANGYUAN_COUNTY)
+            demo.check([(h.line.month, h.status) for h in paid.lines]
+                       == [(first, "confirmed")] * 2 + [(next_month(first), "confirmed")] * 2,
+                       f"her payment history in Sichuan: {first} and {next_month(first)}, both subsidies, "
+                       "each paid once")
+
+    # -- the monthly payment run (services/common/payments), by Sichuan's finance office ---------
+
+    def pay(self, method: str, request: Any, reader: Actor = GUANGYUAN_FINANCE) -> Any:
+        from services.common.grpc_context import token_metadata
+
+        return getattr(self.payments, method)(request, metadata=token_metadata(self.token(reader)), timeout=70)
+
+    def pay_month(self, month: str, who: str, *, expected: int) -> None:
+        """Run the month (twice: nothing new), send its batch to the bank, record the bank's answer."""
+        api, rng = pay_api(), self.demo.rng
+        run = self.pay("RunMonth", api.RunMonthRequest(month=month, request_id=_id(rng)))
+        again = self.pay("RunMonth", api.RunMonthRequest(month=month, request_id=_id(rng)))
+        batch_id = run.batch.batch_id
+        self.pay("SendBatch", api.SendBatchRequest(batch_id=batch_id, request_id=_id(rng)))
+        roll = self.pay("GetBatch", api.GetBatchRequest(batch_id=batch_id, with_lines=True)).lines
+        if roll:
+            self.pay("ConfirmLines", api.ConfirmLinesRequest(
+                batch_id=batch_id, line_ids=[r.line.line_id for r in roll], request_id=_id(rng)))
+        hers = [r.line for r in roll if r.line.citizen_id == who]
+        what = ", ".join(f"{line.benefit} {line.amount_fen / 100:.2f} 元" for line in hers) or "no line for her"
+        self.demo.check(len(hers) == expected and again.added == 0,
+                        f"{month} payment run in Sichuan: {run.batch.line_count} line(s), "
+                        f"{run.batch.total_fen / 100:.2f} 元 ({what}); run again: nothing new; sent, confirmed")
+
+    def today(self) -> date:
+        from services.common.clock_control import read_offset
+
+        return (datetime.now(UTC) + read_offset(self.demo.data_dir)).astimezone(CHINA).date()
+
+    def move_to_month(self, month: str) -> None:
+        """Every region's clock to the 1st of `month`, 09:00 China time: the next month's run."""
+        from services.common.clock_control import advance, read_offset
+
+        year, number = (int(part) for part in month.split("-"))
+        target = datetime(year, number, 1, 9, tzinfo=CHINA).astimezone(UTC)
+        jump = max(timedelta(0), target - (datetime.now(UTC) + read_offset(self.demo.data_dir)))
+        advance(self.demo.data_dir, jump)
+        self.demo.note(f"moving every region's clock forward {jump.days} days, to {month}-01 ...")
 
     def _maybe(self, actor: Actor, case_id: str) -> Any:
         import grpc
@@ -139,6 +196,12 @@ class DisabilityStory:
             if missing.code() is grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                 return None
             raise
+
+
+def pay_api() -> Any:
+    from tongban.payments.v1 import payment_service_pb2
+
+    return payment_service_pb2
 
 
 def _id(rng: random.Random) -> str:

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from services.common.payments.window import add_payment_commands
 from services.stack.window import Formatter, UsageError, call, common_options, day, region_name
 
 STAGES = ("township_review", "certificate_check", "approval")
@@ -155,6 +156,7 @@ def add_window_commands(services: Any) -> None:
     work.add_argument("--stage", default="", choices=("", *STAGES))
     work.add_argument("--overdue", action="store_true", help="only the overdue ones")
     work.set_defaults(handler=_work)
+    add_payment_commands(actions, "disability")  # 按月发放: the shared payment run's desk
     disability.set_defaults(window_service="disability", stub=_stub, show=format_answer)
 
 

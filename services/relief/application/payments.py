@@ -1,17 +1,14 @@
 """What relief owes each month, as the shared monthly payment run takes it (the payments contract:
 services/common/payments/due.py, `Due` and `DueSource`). The run itself is the core's; this is only
-relief's side: one line per granted household and month, in a stable order.
-
-`Due` mirrors the contract field for field until the core's module is merged; the lead then
-imports it from services.common.payments.due instead (a rename)."""
+relief's side: one line per granted household and month, in a stable order."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from services.common.payments import Due
 from services.common.store import EventStore
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import dibao as d
@@ -19,19 +16,6 @@ from services.relief.projections.read_models import relief_cases
 
 BENEFIT = "relief.dibao"
 
-
-@dataclass(frozen=True)
-class Due:
-    """One month a person is owed: a line a run should pay."""
-
-    entitlement_id: str  # "<case_id>/dibao": stable, unique in the service
-    case_id: str
-    citizen_id: str  # the applicant, paid for the household
-    name: str
-    benefit: str
-    month: str  # "YYYY-MM"
-    amount_fen: int  # > 0, integer fen
-    bank_account: str
 
 
 class DibaoDues:

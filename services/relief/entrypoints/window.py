@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from services.common.payments.window import add_payment_commands
 from services.stack.window import Formatter, UsageError, call, common_options
 
 QUEUES = ("dibao_to_accept", "dibao_in_procedure", "dibao_in_notice", "dibao_to_decide", "dibao_refusals_to_notify",
@@ -164,6 +165,7 @@ def add_window_commands(services: Any) -> None:
     household.add_argument("citizen_id")
     household.add_argument("--reason", required=True, help="why you look (recorded)")
     household.set_defaults(handler=_household)
+    add_payment_commands(kinds, "relief")  # 按月发放: the shared payment run's desk
     relief.set_defaults(window_service="relief", stub=_stub, show=format_answer)
 
 
