@@ -4,7 +4,8 @@ region): whether a person lives in a 低保 household decides the living subsidy
 
 * MemberLeftDibao: the household left 低保 — acted on as the data-matching finding "dibao_ended"
   (matching.py): the living subsidy stops from the month after the last 低保 month, the finding
-  recorded as a DataMatch naming the relief case, so an auditor sees what arrived from whom.
+  recorded as a DataMatch naming the relief case, so an auditor sees what arrived from whom; an
+  application under review whose status relief had verified loses that verification.
 * MemberEnteredDibao: the household entered 低保 — an application still under review with the
   living subsidy asked has its declared household status verified (HouseholdStatusConfirmed,
   source "relief").
@@ -31,6 +32,7 @@ from services.disability.domain.matching import (
     Finding,
     FindingKind,
     act_on_finding,
+    household_left_dibao,
     verify_household_on_enrolment,
 )
 from services.disability.domain.values import china_date
@@ -107,7 +109,7 @@ def _left(deps: Deps, tx: StoreTransaction, event: RecordedEvent) -> None:
     with deps.units.joining(tx, provenance) as uow:
         affected = [(app, events) for app in _reviewed_here(uow, left.citizen_id)
                     if (events := act_on_finding(app, finding, found_on=today, region=deps.region,
-                                                 settings=deps.regional))]
+                                                 settings=deps.regional) or household_left_dibao(app))]
         uow.start(DataMatch, match_id, [DataMatchReceived(
             match_id, finding.kind.value, finding.citizen_id, finding.effective_on, finding.source, "", today,
             "\n".join(app.case_id for app, _ in affected))])

@@ -87,6 +87,14 @@ def verify_household_on_enrolment(app: Application) -> list[Any]:
     return [HouseholdStatusConfirmed(HouseholdStatus.DIBAO.value, RELIEF_SOURCE)]
 
 
+def household_left_dibao(app: Application) -> list[Any]:
+    """The household left 低保: an application under review whose status was verified from relief's
+    record no longer has it (the county confirms the status at approval, 国发〔2015〕52号 三)."""
+    if app.state is not ApplicationState.UNDER_REVIEW or app.household_source != RELIEF_SOURCE:
+        return []
+    return [HouseholdStatusConfirmed(HouseholdStatus.NONE.value, RELIEF_SOURCE)]
+
+
 @dataclass(frozen=True)
 class DataMatchReceived:
     match_id: str

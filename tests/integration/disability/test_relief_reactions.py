@@ -189,5 +189,6 @@ def test_relief_enrolment_verifies_and_termination_stops_the_living_subsidy(
                if e.type.endswith("DataMatchReceived") and (m := e.message())}
     assert matches[husband].kind == "dibao_ended" and household in matches[husband].source
     assert matches[husband].affected_case_ids == paid
-    # Hers is still under review: recorded, acting on nothing (the county checks at approval).
-    assert matches[wife].affected_case_ids == ""
+    # Hers is still under review: no longer verified as 低保 (the county checks at approval).
+    assert matches[wife].affected_case_ids == waiting
+    assert [(c.household, c.source) for c in verified()] == [("dibao", "relief"), ("none", "relief")]
