@@ -27,6 +27,7 @@ from services.relief.adapters.payloads import CODEC
 from services.relief.application import marriage_reactions
 from services.relief.application.handoffs import economic_check_hooks
 from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
+from services.relief.application.reactions_disability import when_a_disability_subsidy_changes_leave_the_income_alone
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain.settings import ReliefSettings
@@ -66,7 +67,8 @@ class ReliefService:
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
                       raw_handlers={DECISIONS_TOPIC: on_decisions,
                                     marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
-                      handoff_hooks=self.handoff_hooks)
+                      handoff_hooks=self.handoff_hooks,
+                      reactions=[when_a_disability_subsidy_changes_leave_the_income_alone()])
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:

@@ -2,8 +2,9 @@
 二(一): the living subsidy is for disabled persons in 低保 households). One Yinchuan household, two
 disabled members: 马建国 already receives both subsidies, 马秀兰's living-subsidy application is
 still under review with her household's status "as declared". Relief grants the household 低保:
-her declaration is verified from relief's record. The household's income rises, the 渐退期 runs
-out and it leaves 低保: his living subsidy stops from the month after its last 低保 month, the
+her declaration is verified from relief's record, and she is approved — which leaves the household's
+低保 amount as it was (the subsidies are not income). The household's income rises, the 渐退期 runs
+out and it leaves 低保: their living subsidies stop from the month after its last 低保 month, his
 nursing subsidy goes on — both services hosted as `tongban serve` hosts them, the real registry
 worker deciding the places, every message signed and verified."""
 
@@ -21,11 +22,13 @@ from typing import Any
 
 import grpc
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
-from services.common.events import Actor
+from services.common.events import Actor, RecordedEvent
 from services.common.grpc_context import error_details
 from services.common.kafka_settings import ensure_topics
 from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
+from services.relief.application import reactions_disability as relief_income
 from services.relief.application.unit import CHINA
 from tests.integration.disability import exchange as disability
 from tests.integration.relief import exchange as relief
@@ -88,15 +91,35 @@ def _apply(here: disability.Region, who: str, *, nursing: bool) -> str:
         circumstances=dapi.CircumstancesInput(long_term_care_months=24)), WINDOW).case.case_id
 
 
-def _approved_with_both(here: disability.Region, who: str) -> str:
-    case_id = _apply(here, who, nursing=True)
+def _approved(here: disability.Region, case_id: str, subsidies: list[str]) -> Any:
     here.call("CompleteTownshipReview", dapi.CompleteTownshipReviewRequest(case_id=case_id, note="入户核查"), WINDOW)
     here.call("ConfirmCertificate", dapi.ConfirmCertificateRequest(case_id=case_id, note="肢体一级"), CDPF)
-    here.until(case_id, COUNTY, lambda c: sorted(c.registry_held) == ["living", "nursing"], "the registry's grants")
+    here.until(case_id, COUNTY, lambda c: sorted(c.registry_held) == subsidies, "the registry's grants")
     approved = here.call("ApproveApplication", dapi.ApproveApplicationRequest(case_id=case_id, household="dibao"),
                          COUNTY).case
     assert approved.state == "approved"
-    return case_id
+    return approved
+
+
+def _relief_amount(here: relief.Region, case_id: str) -> tuple[int, int]:
+    """The household's monthly amount, and how many events its case holds."""
+    case = here.call("GetCase", rapi.GetCaseRequest(case_id=case_id), RELIEF_CLERK).case
+    return case.summary.monthly_amount_fen, len(case.history)
+
+
+def _published_grant(here: disability.Region, who: str) -> Any:
+    """The EntitlementGranted of `who` as published on the disability events topic (signed)."""
+    consumer = KafkaConsumer(bootstrap_servers=here.host.config.kafka, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=1000)
+    try:
+        topic = here.host.events_topic
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return next((r for r in consumer if (e := RecordedEvent.from_bytes(r.value)).type.endswith(
+            "EntitlementGranted") and who in str(here.host.store.read_stream(e.stream_id)[0].message())), None)
+    finally:
+        consumer.close()
 
 
 def _opinion_given(here: relief.Region, case_id: str) -> bool:
@@ -153,7 +176,8 @@ def test_relief_enrolment_verifies_and_termination_stops_the_living_subsidy(
     goes on)."""
     relief_here, disability_here = ningxia
     husband, wife = citizen(date(1962, 3, 1)), citizen(date(1964, 7, 1))
-    paid = _approved_with_both(disability_here, husband)
+    paid = _apply(disability_here, husband, nursing=True)
+    _approved(disability_here, paid, ["living", "nursing"])
     waiting = _apply(disability_here, wife, nursing=False)
     assert not [e for e in _history(disability_here, waiting) if e.type.endswith("HouseholdStatusConfirmed")]
 
@@ -167,6 +191,17 @@ def test_relief_enrolment_verifies_and_termination_stops_the_living_subsidy(
     assert disability_here.call("GetCase", dapi.GetCaseRequest(case_id=waiting), COUNTY).case.state == "under_review"
     untouched = disability_here.call("GetCase", dapi.GetCaseRequest(case_id=paid), COUNTY).case
     assert all(not e.stop_month for e in untouched.entitlements)
+
+    # Verified, she is approved; relief sees the grant to a member of a 低保 household and leaves
+    # the household's amount as it was (国发〔2015〕52号 二(四): the subsidies are not income).
+    amount_before = _relief_amount(relief_here, household)
+    approved = _approved(disability_here, waiting, ["living"])
+    assert [e.subsidy for e in approved.entitlements] == ["living"]
+    granted = wait_until(lambda: _published_grant(disability_here, wife), timeout=30, what="her grant published")
+    relief_here.host.dispatch(granted.topic, granted.key, granted.value, granted.headers)
+    assert _relief_amount(relief_here, household) == amount_before
+    assert not relief_here.host.store.is_processed(relief_income.CONSUMER, RecordedEvent.from_bytes(
+        granted.value).event_id)
 
     # The household's income rises above the standard: 渐退期, then it leaves 低保.
     relief_here.call("RecordIncomeChange", rapi.RecordIncomeChangeRequest(
@@ -185,10 +220,10 @@ def test_relief_enrolment_verifies_and_termination_stops_the_living_subsidy(
     by_subsidy = {e.subsidy: e for e in stopped.entitlements}
     assert by_subsidy["living"].stop_month == month_after
     assert not by_subsidy["nursing"].stop_month
+    hers = disability_here.until(waiting, COUNTY, lambda c: any(e.stop_month for e in c.entitlements),
+                                 "her living subsidy to stop")
+    assert [(e.subsidy, e.stop_month) for e in hers.entitlements] == [("living", month_after)]
     matches = {m.citizen_id: m for e in disability_here.host.store.read_log(limit=10_000)
                if e.type.endswith("DataMatchReceived") and (m := e.message())}
     assert matches[husband].kind == "dibao_ended" and household in matches[husband].source
-    assert matches[husband].affected_case_ids == paid
-    # Hers is still under review: no longer verified as 低保 (the county checks at approval).
-    assert matches[wife].affected_case_ids == waiting
-    assert [(c.household, c.source) for c in verified()] == [("dibao", "relief"), ("none", "relief")]
+    assert (matches[husband].affected_case_ids, matches[wife].affected_case_ids) == (paid, waiting)
