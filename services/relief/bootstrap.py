@@ -65,10 +65,10 @@ class ReliefService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions,
-                                    marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
+                      raw_handlers={DECISIONS_TOPIC: on_decisions},
                       handoff_hooks=self.handoff_hooks,
-                      reactions=[when_a_disability_subsidy_changes_leave_the_income_alone()])
+                      reactions=[marriage_reactions.marriage_reaction(self.deps),  # signed events, verified
+                                 when_a_disability_subsidy_changes_leave_the_income_alone()])
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:
