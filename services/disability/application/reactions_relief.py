@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
-from typing import Any
 
 from services.common.events import Actor, RecordedEvent
 from services.common.identity.case_ids import new_case_id
-from services.common.kit import Provenance
+from services.common.kit import Provenance, UnitOfWork
 from services.common.store import StoreTransaction
 from services.disability.application.unit import Deps
 from services.disability.domain.application import Application
@@ -58,7 +57,7 @@ def _person(event: RecordedEvent) -> str:
     return message.citizen_id
 
 
-def _reviewed_here(uow: Any, citizen_id: str) -> list[Application]:
+def _reviewed_here(uow: UnitOfWork, citizen_id: str) -> list[Application]:
     """The person's applications this region reviews and pays (one received here only to forward
     to another province's 户籍 region is that region's to act on)."""
     found = [uow.find(Application, case_id, for_write=False) for case_id in cases_of_person(uow.tx.connection,

@@ -166,7 +166,7 @@ class ReliefStory:
 
         today = as_date_now(self.demo)
         applied = self.call(GUANGYUAN_TOWNSHIP, "ApplyForAssistance", api.ApplyForAssistanceRequest(
-            citizen_id=traveller, name="赵伟", emergency_place="510802", cause="交通事故 途中受伤",
+            citizen_id=traveller, name="赵伟", emergency_place="510802", cause="traffic_accident",
             emergency_on={"year": today.year, "month": today.month, "day": today.day}, kind="urgent",
             hukou_region="610302", request_id=_id(self.demo)))
         paid = self.call(GUANGYUAN_TOWNSHIP, "PayUrgently", api.PayUrgentlyRequest(
