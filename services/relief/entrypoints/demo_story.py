@@ -4,7 +4,7 @@ Baoji 宝鸡 (Shaanxi, living in Yinchuan on a residence permit), his wife 马�
 applies for 低保 in Yinchuan (多地联办): the family economic check of the Shaanxi members goes to
 Shaanxi and back, the 7-day public notice passes (every region's clock is moved), the county
 grants it. The disability service sees the enrolment (her waiting living-subsidy application's
-household status is verified from relief's record); the son marries in Xi'an, which triggers the
+household status is verified from relief's record); the son marries in Guangyuan, which triggers the
 household's review; a traveller from Shaanxi hurt in Guangyuan is helped there at once (先行救助)
 and the paperwork completed afterwards. Every step is a gRPC call of a clerk.
 
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.common.events import Actor
-from services.stack.demo_harness import XIAN, DemoHarness, Person, as_date, register_request
+from services.stack.demo_harness import GUANGYUAN, DemoHarness, Person, as_date, register_request
 from services.stack.stackfile import StackNotRunning
 
 YINCHUAN_TOWNSHIP = Actor("clerk", "yc-mz-03", "640104-MZ-01", "640000", "relief")  # 兴庆区 乡镇（街道）
@@ -152,13 +152,14 @@ class ReliefStory:
         self.demo.note(f"(monthly payment runs for {case_id}: joined when relief's payment run is wired)")
 
     def _son_marries(self, case_id: str, son: Person) -> None:
-        bride = Person("王静", _citizen(self.demo, "610113", 1999, male=False))
-        married = self.demo.settled(XIAN, self.demo.call(XIAN, "RegisterMarriage", register_request(son, bride)).case)
-        self.demo.require(married.state == "registered", f"李强 marries in Xi'an 西安 ({married.case_id})")
+        bride = Person("王静", _citizen(self.demo, "510802", 1999, male=False))
+        married = self.demo.settled(GUANGYUAN, self.demo.call(GUANGYUAN, "RegisterMarriage",
+                                                              register_request(son, bride)).case)
+        self.demo.require(married.state == "registered", f"李强 marries 王静 in Guangyuan 广元 ({married.case_id})")
         reviewed = self.demo.poll("the household review", lambda: [
             h for h in self.case(YINCHUAN_TOWNSHIP, case_id).history if h.type.endswith("HouseholdReviewTriggered")],
             lambda triggered: bool(triggered))
-        self.demo.check(len(reviewed) == 1, "relief in Yinchuan saw a member's marriage in Shaanxi: the household's "
+        self.demo.check(len(reviewed) == 1, "relief in Yinchuan saw a member's marriage in Sichuan: the household's "
                                             "review is triggered (the household changed)")
 
     def _traveller(self, traveller: str) -> None:

@@ -188,7 +188,8 @@ def test_relief_enrolment_verifies_and_termination_stops_the_living_subsidy(
         return [e.message() for e in _history(disability_here, waiting) if e.type.endswith("HouseholdStatusConfirmed")]
     [confirmed] = wait_until(verified, timeout=60, what="the enrolment seen by the disability service")
     assert (confirmed.household, confirmed.source) == ("dibao", "relief")
-    assert disability_here.call("GetCase", dapi.GetCaseRequest(case_id=waiting), COUNTY).case.state == "under_review"
+    shown = disability_here.call("GetCase", dapi.GetCaseRequest(case_id=waiting), COUNTY).case
+    assert (shown.state, shown.household, shown.household_source) == ("under_review", "dibao", "relief")
     untouched = disability_here.call("GetCase", dapi.GetCaseRequest(case_id=paid), COUNTY).case
     assert all(not e.stop_month for e in untouched.entitlements)
 
