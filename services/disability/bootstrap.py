@@ -30,6 +30,7 @@ from services.disability.application.reactions import (
     deadline_handlers,
     when_registry_decides_hold_or_refuse_the_subsidy,
 )
+from services.disability.application.reactions_relief import when_relief_records_dibao_act_on_the_living_subsidy
 from services.disability.application.subscribers import disability_subscribers
 from services.disability.application.unit import SERVICE, Deps, DisabilitySettings
 from services.disability.entrypoints.grpc_server import disability_servicer
@@ -70,7 +71,8 @@ class DisabilityService:
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
                       raw_handlers={DECISIONS_TOPIC: on_decisions}, handoff_hooks=self.handoff_hooks,
-                      payments=self.payments)
+                      payments=self.payments,
+                      reactions=[when_relief_records_dibao_act_on_the_living_subsidy(self.deps)])
 
 
 def bootstrap(infrastructure: Infrastructure) -> DisabilityService:

@@ -29,6 +29,7 @@ from services.relief.application import marriage_reactions
 from services.relief.application.handoffs import economic_check_hooks
 from services.relief.application.payments import DibaoDues
 from services.relief.application.reactions import deadline_handlers, when_registry_decides_note_the_members_place
+from services.relief.application.reactions_disability import when_a_disability_subsidy_changes_leave_the_income_alone
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain.settings import ReliefSettings
@@ -68,9 +69,10 @@ class ReliefService:
             self.on_decision_message(store, value, headers)
 
         return Wiring(servicers=[self.servicer], deadline_handlers=self.deadline_handlers,
-                      raw_handlers={DECISIONS_TOPIC: on_decisions,
-                                    marriage_reactions.MARRIAGE_EVENTS_TOPIC: self.on_marriage_event},
-                      handoff_hooks=self.handoff_hooks, payments=self.payments)
+                      raw_handlers={DECISIONS_TOPIC: on_decisions},
+                      handoff_hooks=self.handoff_hooks, payments=self.payments,
+                      reactions=[marriage_reactions.marriage_reaction(self.deps),  # signed events, verified
+                                 when_a_disability_subsidy_changes_leave_the_income_alone()])
 
 
 def bootstrap(infrastructure: Infrastructure) -> ReliefService:

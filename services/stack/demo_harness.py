@@ -52,7 +52,7 @@ class DemoHarness:
     results: list[tuple[bool, str]] = field(default_factory=list)
     channels: dict[str, Any] = field(default_factory=dict)
     stubs: dict[str, Any] = field(default_factory=dict)
-    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    tokens: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -82,13 +82,32 @@ class DemoHarness:
     def token(self, office: Office, role: str) -> str:
         """The office clerk's token in `role`, signed in once per demo from the region's development
         identity provider (`tongban up` keeps its keys under the data directory)."""
-        key = (office.clerk_id, role)
+        key = (office.region, office.office_code, office.clerk_id, role)
         if key not in self.tokens:
             from services.common.trust.signin import login
 
             self.tokens[key] = login(self.data_dir, office.region, office=office.office_code,
                                      clerk_id=office.clerk_id, roles=[role]).token
         return self.tokens[key]
+
+    def signed_in(self, actor: Any) -> list[tuple[str, str]]:
+        """Call metadata for a clerk of a service's demo story (an `Actor`), signed in once from the
+        region's development identity provider."""
+        from services.common.grpc_context import token_metadata
+
+        office = Office(actor.region, "", actor.office_code, actor.clerk_id)
+        return token_metadata(self.token(office, actor.role))
+
+    def open_channel(self, region: str, service: str) -> Any:
+        """A traced channel to a service of a region (TLS when the stack serves it), for a story."""
+        import grpc
+
+        from services.common.telemetry import TracingClientInterceptor
+        from services.common.trust.tls import ClientTls
+        from services.common.trust.tls import channel as open_channel
+
+        tls = ClientTls(Path(self.info.tls_ca)) if self.info.tls_ca else None
+        return grpc.intercept_channel(open_channel(self.info.address(region, service), tls), TracingClientInterceptor())
 
     def call(self, office: Office, method: str, request: Any, *, role: str = "registrar",
              timeout: float = 70.0) -> Any:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.disability.entrypoints.demo_story import play_disability_story
+from services.relief.entrypoints.demo_story import play_relief_story
 from services.stack.demo_harness import (
     CHINA_TZ,
     GUANGYUAN,
@@ -75,6 +76,7 @@ class Demo(DemoHarness):
             self.refusal_recorded(people)
             self.divorce_in_another_region(people)
             play_disability_story(self, 7)  # the disability service's story (issue 13)
+            play_relief_story(self, 8)  # the relief service's story (issue 14)
         except DemoFailed as failed:
             self.out(f"  stopping the scenarios here: {failed}")
         except grpc.RpcError as error:  # a call the scenario expected to succeed

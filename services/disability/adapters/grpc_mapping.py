@@ -108,7 +108,7 @@ def case_message(app: Application) -> api.Case:
         refusals=refusals, version=app.version,
         registry_held=[s.value for s in Subsidy if s in app.claims_granted and s not in app.claims_released],
         forwarded_to=app.forwarded_to, received_from=app.from_region, hukou_region_result=_result(app),
-        informed_on=_date(app.informed_on),
+        informed_on=_date(app.informed_on), household=app.household.value, household_source=app.household_source,
         entitlements=[api.EntitlementView(subsidy=s.value, amount_fen=e.amount_fen, start_month=e.start_month,
                                           stop_month=e.stop_month, stop_reason=e.stop_reason,
                                           covered_until=e.covered_until)

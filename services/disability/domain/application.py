@@ -128,6 +128,7 @@ class Application(Aggregate):
     applicant: Applicant | None = None
     certificate: Certificate | None = None
     household: HouseholdStatus = HouseholdStatus.NONE
+    household_source: str = ""  # "declared", "relief" (verified by its record) or "county" (at approval)
     circumstances: Circumstances | None = None
     bank_account: str = ""
     state: ApplicationState | None = None
@@ -328,7 +329,7 @@ class Application(Aggregate):
                 self.case_id, self.office_code, self.region = event.case_id, event.office_code, event.region
                 self.received_on, self.applicant = event.received_on, event.applicant
                 self.certificate = event.certificate
-                self.household = HouseholdStatus(event.household)
+                self.household, self.household_source = HouseholdStatus(event.household), event.household_source
                 self.circumstances, self.bank_account = event.circumstances, event.bank_account
                 self.requested = [s for s, asked in ((Subsidy.LIVING, event.living_requested),
                                                      (Subsidy.NURSING, event.nursing_requested)) if asked]
@@ -349,7 +350,7 @@ class Application(Aggregate):
             case ev.StageCompleted():
                 self.stage, self.stage_due_on, self.stage_deadline_id, self.overdue = None, None, "", False
             case ev.HouseholdStatusConfirmed():
-                self.household = HouseholdStatus(event.household)
+                self.household, self.household_source = HouseholdStatus(event.household), event.source
             case ev.ApplicationRefused():
                 self.state, self.refusal = ApplicationState.REFUSED, event
                 self.stage, self.stage_due_on, self.stage_deadline_id = None, None, ""

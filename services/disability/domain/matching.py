@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 from services.common.identity.regions import RegionCode
 from services.common.kit.aggregate import Aggregate
 from services.disability.domain.application import Application
+from services.disability.domain.events import HouseholdStatusConfirmed
 from services.disability.domain.settings import RegionalSettings
-from services.disability.domain.values import ApplicationState, StopReason, Subsidy
+from services.disability.domain.values import ApplicationState, HouseholdStatus, StopReason, Subsidy
 
 MATCH_STREAM_TYPE = "disability.DataMatch"
 
@@ -69,6 +70,29 @@ def act_on_finding(app: Application, finding: Finding, *, found_on: date, region
         return app.refuse(app.stage, office_code="", on=found_on, rule="DataMatchFinding",
                           article="国发〔2015〕52号 三(四) 数据比对", reason=source)
     return []
+
+
+RELIEF_SOURCE = "relief"  # the household's status as the relief service recorded it
+
+
+def verify_household_on_enrolment(app: Application) -> list[Any]:
+    """A member entered 低保 (the relief service's record): an application still waiting with the
+    living subsidy asked has its household's status verified as 低保 — the declaration the living
+    subsidy rested on (国发〔2015〕52号 二(一): 低保家庭中的残疾人) no longer waits for the county's
+    check at approval. Anything else (decided, living subsidy not asked, already verified) is unchanged."""
+    if app.state is not ApplicationState.UNDER_REVIEW or Subsidy.LIVING not in app.still_asked:
+        return []
+    if app.household is HouseholdStatus.DIBAO and app.household_source == RELIEF_SOURCE:
+        return []
+    return [HouseholdStatusConfirmed(HouseholdStatus.DIBAO.value, RELIEF_SOURCE)]
+
+
+def household_left_dibao(app: Application) -> list[Any]:
+    """The household left 低保: an application under review whose status was verified from relief's
+    record no longer has it (the county confirms the status at approval, 国发〔2015〕52号 三)."""
+    if app.state is not ApplicationState.UNDER_REVIEW or app.household_source != RELIEF_SOURCE:
+        return []
+    return [HouseholdStatusConfirmed(HouseholdStatus.NONE.value, RELIEF_SOURCE)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from services.common.events import Actor
@@ -33,23 +32,9 @@ class DisabilityStory:
         self.stubs: dict[str, Any] = {}
         self.payments: Any = None  # Sichuan's payment API: the 户籍 region pays
         self.channels: list[Any] = []
-        self.tokens: dict[tuple[str, str, str, str], str] = {}
 
     def call(self, actor: Actor, method: str, request: Any) -> Any:
-        from services.common.grpc_context import token_metadata
-
-        return getattr(self.stubs[actor.region], method)(request, metadata=token_metadata(self.token(actor)),
-                                                         timeout=70)
-
-    def token(self, actor: Actor) -> str:
-        """The clerk's token from the region's development identity provider, signed in once."""
-        from services.common.trust.signin import login
-
-        key = (actor.region, actor.office_code, actor.clerk_id, actor.role)
-        if key not in self.tokens:
-            self.tokens[key] = login(self.demo.data_dir, actor.region, office=actor.office_code,
-                                     clerk_id=actor.clerk_id, roles=[actor.role]).token
-        return self.tokens[key]
+        return getattr(self.stubs[actor.region], method)(request, metadata=self.demo.signed_in(actor), timeout=70)
 
     def case(self, actor: Actor, case_id: str) -> Any:
         from tongban.disability.v1 import disability_service_pb2 as api
@@ -57,19 +42,13 @@ class DisabilityStory:
         return self.call(actor, "GetCase", api.GetCaseRequest(case_id=case_id)).case
 
     def play(self, number: int) -> None:
-        import grpc
 
-        from services.common.telemetry import TracingClientInterceptor
-        from services.common.trust.tls import ClientTls
-        from services.common.trust.tls import channel as open_channel
         from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
         from tongban.payments.v1 import payment_service_pb2_grpc as pay_grpc
 
         try:
             for region in ("640000", "510000"):
-                tls = ClientTls(Path(self.demo.info.tls_ca)) if self.demo.info.tls_ca else None
-                channel = grpc.intercept_channel(
-                    open_channel(self.demo.info.address(region, "disability"), tls), TracingClientInterceptor())
+                channel = self.demo.open_channel(region, "disability")
                 self.channels.append(channel)
                 self.stubs[region] = api_grpc.DisabilityServiceStub(channel)
             self.payments = pay_grpc.PaymentServiceStub(channel)  # the last: Sichuan's
@@ -151,9 +130,7 @@ class DisabilityStory:
     # -- the monthly payment run (services/common/payments), by Sichuan's finance office ---------
 
     def pay(self, method: str, request: Any, reader: Actor = GUANGYUAN_FINANCE) -> Any:
-        from services.common.grpc_context import token_metadata
-
-        return getattr(self.payments, method)(request, metadata=token_metadata(self.token(reader)), timeout=70)
+        return getattr(self.payments, method)(request, metadata=self.demo.signed_in(reader), timeout=70)
 
     def pay_month(self, month: str, who: str, *, expected: int) -> None:
         """Run the month (twice: nothing new), send its batch to the bank, record the bank's answer."""

@@ -19,6 +19,7 @@ from services.common.consumer import Headers
 from services.common.events import Actor, RecordedEvent
 from services.common.kit import Provenance
 from services.common.store import AlreadyProcessed, StoreTransaction
+from services.host.definition import Reaction
 from services.relief.application.unit import Deps, china_date
 from services.relief.domain.dibao import Dibao
 from services.relief.projections.read_models import granted_cases_of
@@ -54,6 +55,13 @@ def _parties_named(event: RecordedEvent) -> list[str]:
     if isinstance(message, marriage.DivorceApplicationReceived):
         return [message.spouse_a.citizen_id, message.spouse_b.citizen_id]
     return []
+
+
+def marriage_reaction(deps: Deps) -> Reaction:
+    """The same reaction as the host applies it: a signed stored event of the marriage events topic,
+    verified by the host's gate (invariant 8) and applied once through the inbox (`consume`)."""
+    return Reaction(name=CONSUMER, event_types=frozenset({*_APPLICATIONS, *_CAUSES}), topic=MARRIAGE_EVENTS_TOPIC,
+                    handle=lambda tx, event: _take(deps, tx, event))
 
 
 def when_a_member_marries_or_divorces_review_the_household(deps: Deps):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.clock import FakeClock
+from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.store import EventStore, sqlite_url
 from services.relief.application import handlers as h
@@ -48,14 +49,15 @@ def _recorded(store: EventStore, stream_id: str, message: object) -> RecordedEve
 def test_a_members_marriage_elsewhere_triggers_the_household_review(
         ningxia: ReliefService, marriage_store: EventStore) -> None:
     case_id, applicant = _granted(ningxia, earned=20_000)
-    deliver = ningxia.wiring.raw_handlers["tongban.marriage.events.v1"]
+    # As the host applies it once its gate verified the signed event: through the inbox.
+    [reaction] = [r for r in ningxia.wiring.reactions if r.topic == "tongban.marriage.events.v1"]
     stream = "marriage-510000-0123456789abcdef"
     received = _recorded(marriage_store, stream, marriage.MarriageApplicationReceived(
         case_id=stream, party_a=marriage.PartyRecord(citizen_id=applicant),
         party_b=marriage.PartyRecord(citizen_id="510802199001010012")))
     registered = _recorded(marriage_store, stream, marriage.MarriageRegistered(certificate_number="J510802-2026-1"))
     for event in (received, registered, registered):  # a redelivery changes nothing
-        deliver(None, event.to_bytes(), None)
+        consume(ningxia.deps.store, reaction.name, event.to_bytes(), [], reaction.handle)
     case = queries.get_case(ningxia.deps, case_id).case
     assert case.review_triggers == [stream]
     [listed] = queries.office_queue(ningxia.deps, office_code=XINGQING_TOWNSHIP, queue="dibao_review_requested")
