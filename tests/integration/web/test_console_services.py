@@ -154,7 +154,7 @@ def test_urgent_assistance_over_the_ceiling_is_refused_with_its_rule_and_keeps_t
 
     page.goto(f"{console}/queues")
     assert case_id in page.inner_text("[data-queue=relief-assistance_awaiting_proof]")
-    chart = page.inner_text("svg.chart desc")
+    chart = page.text_content("svg.chart desc") or ""
     assert "临时救助：已先行救助，待补齐证明" in chart, chart
     screenshot(page, "queues-services")
     axe_clean(page, "queues with every service")
