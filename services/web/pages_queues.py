@@ -27,6 +27,9 @@ QUEUE_PAGE = 100
 COUNT_PAGE = 500  # cases read to count states for the chart (relief's most per call)
 SERVICE_NAMES = {"marriage": "婚姻登记", "disability": "残疾人两项补贴", "relief": "社会救助（低保、临时救助）"}
 COUNTY_ROLES = ("cdpf", "approver")  # a county's 残联 and 民政 see every application of their county
+# The service a role works in comes first on the page; the others follow.
+ROLE_SERVICE = {"registrar": "marriage", "window": "disability", "cdpf": "disability", "approver": "disability",
+                "relief": "relief"}
 
 
 def routes() -> list[Route]:
@@ -38,6 +41,8 @@ async def queues(request: Request) -> Response:
     today = china_today(config_of(request).clock)
     readers: dict[str, Callable[[Request, date], dict[str, Any]]] = {
         "marriage": _marriage, "disability": _disability, "relief": _relief}
+    first = ROLE_SERVICE.get(clerk_of(request).role, "marriage")
+    readers = {first: readers[first], **readers}
     services, down = [], []
     for service, read in readers.items():
         try:
