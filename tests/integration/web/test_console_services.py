@@ -162,3 +162,25 @@ def test_urgent_assistance_over_the_ceiling_is_refused_with_its_rule_and_keeps_t
     page.goto(f"{console}/audit/cases/{case_id}")
     events = page.inner_text("ul.timeline")
     assert "受理临时救助申请" in events and "先行救助：立即发放" in events and "yc-jz-01" in events
+
+
+def test_an_application_from_another_province_is_forwarded_and_listed_as_a_hand_off_异地代收代办(
+        console: str, page: Any) -> None:
+    sign_in(page, console, **TOWNSHIP)
+    page.goto(f"{console}/disability/apply")
+    applicant = make_citizen_id("510802", date(1966, 7, 1), next(_sequences) % 998)  # 户籍 in 广元, Sichuan
+    page.fill("#citizen_id", applicant)
+    page.fill("#name", "王芳")
+    page.fill("#hukou_region", "510802")
+    page.fill("#certificate_number", applicant + "42")
+    page.fill("#certificate_valid_until", f"{datetime.now(UTC).year + 2}-12-31")
+    page.fill("#bank_account", ACCOUNT)
+    page.click("main button[type=submit]")
+    assert state_of(page) == "forwarding" and stage_of(page) == "forwarding", page.inner_text("main")
+    case_id = page.url.rsplit("/", 1)[-1]
+    press(page, "转交户籍地")
+    assert "已转交户籍地 四川省" in page.inner_text("dl.facts"), page.inner_text("main")
+
+    page.goto(f"{console}/handoffs")
+    outgoing = page.inner_text("section.queue >> nth=1")
+    assert case_id in outgoing and "残疾人两项补贴：异地代收" in outgoing
