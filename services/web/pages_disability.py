@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from services.web import labels
 from services.web.forms_services import DisabilityApplicationForm, fen
 from services.web.gateway import Refused
 from services.web.rendering import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
@@ -27,6 +28,7 @@ def routes() -> list[Route]:
     return [
         Route("/disability/apply", apply, methods=["GET", "POST"]),
         Route("/disability/cases/{case_id}", case_page, methods=["GET"]),
+        Route("/disability/cases/{case_id}/print", print_refusal, methods=["GET"]),
         Route("/disability/cases/{case_id}/{action}", case_action, methods=["POST"]),
     ]
 
@@ -91,6 +93,17 @@ def refused_form(request: Request, template: str, form: Any, refused: Refused, f
 @signed_in_only
 async def case_page(request: Request) -> Response:
     return _show(request, _case(request))
+
+
+@signed_in_only
+async def print_refusal(request: Request) -> Response:
+    """The written refusal handed to the applicant: each refused subsidy or stage, its reason and article."""
+    case = _case(request)
+    refusals = [{**r, "where": labels.SUBSIDIES.get(r["where"]) or labels.stage(r["where"]) if r["where"] else ""}
+                for r in map(parse_refusal, case.refusals)]
+    return render(request, "print_refusal.html", title="不予发放残疾人两项补贴告知书", verb="发放",
+                  case_id=case.case_id, refusals=refusals, region=case.case_id.split("-")[1],
+                  office=case.office_code, state=labels.state(case.state, SERVICE))
 
 
 def _case(request: Request) -> Any:

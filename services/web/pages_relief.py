@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from services.web import labels
 from services.web.forms_services import AssistanceForm, DibaoApplicationForm, fen
 from services.web.gateway import Refused
 from services.web.pages_disability import refused_form
@@ -30,6 +31,7 @@ def routes() -> list[Route]:
         Route("/relief/dibao/apply", apply_for_dibao, methods=["GET", "POST"]),
         Route("/relief/assistance/apply", apply_for_assistance, methods=["GET", "POST"]),
         Route("/relief/cases/{case_id}", case_page, methods=["GET"]),
+        Route("/relief/cases/{case_id}/print", print_refusal, methods=["GET"]),
         Route("/relief/cases/{case_id}/{action}", case_action, methods=["POST"]),
     ]
 
@@ -116,6 +118,18 @@ def _case(request: Request, case_id: str) -> Any:
 @signed_in_only
 async def case_page(request: Request) -> Response:
     return _show(request, _case(request, request.path_params["case_id"]))
+
+
+@signed_in_only
+async def print_refusal(request: Request) -> Response:
+    """The written refusal (书面告知) of a 低保 or 临时救助 case, with the reasons and the rule."""
+    case = _case(request, request.path_params["case_id"])
+    refusal = facts_of(case)["refusal"]
+    dibao = case.summary.case_type == "dibao"
+    refusals = [{"where": "", "reason": refusal["reasons"], "rule": refusal["rule"], "article": ""}] if refusal else []
+    return render(request, "print_refusal.html", title="不予批准最低生活保障告知书" if dibao else "不予临时救助告知书",
+                  verb="批准" if dibao else "救助", case_id=case.summary.case_id, refusals=refusals,
+                  region=case.region, office=case.summary.office_code, state=labels.state(case.summary.state, SERVICE))
 
 
 def _show(request: Request, case: Any, status_code: int = 200, **context: Any) -> Response:

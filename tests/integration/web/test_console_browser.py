@@ -181,7 +181,10 @@ def test_pages_fit_a_phone_screen(console: str, chromium: Any) -> None:
     page = context.new_page()
     try:
         sign_in(page, console, **YINCHUAN)
-        for path, name in (("/queues", "phone-queues"), ("/marriage/register", "phone-register")):
+        for path, name in (("/queues", "phone-queues"), ("/marriage/register", "phone-register"),
+                           ("/disability/apply", "phone-disability-apply"),
+                           ("/relief/dibao/apply", "phone-dibao-apply"),
+                           ("/relief/assistance/apply", "phone-assistance-apply")):
             page.goto(console + path)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} is {overflow}px wider than a phone screen"

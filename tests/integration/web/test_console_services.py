@@ -184,3 +184,25 @@ def test_an_application_from_another_province_is_forwarded_and_listed_as_a_hand_
     page.goto(f"{console}/handoffs")
     outgoing = page.inner_text("section.queue >> nth=1")
     assert case_id in outgoing and "残疾人两项补贴：异地代收" in outgoing
+
+
+def test_a_township_refusal_is_recorded_with_its_article_and_printed_for_the_applicant_国发2015_52号(
+        console: str, page: Any) -> None:
+    sign_in(page, console, **TOWNSHIP)
+    page.goto(f"{console}/disability/apply")
+    applicant = citizen(date(1975, 3, 3))
+    page.fill("#citizen_id", applicant)
+    page.fill("#name", "李强")
+    page.fill("#certificate_number", applicant + "43")
+    page.fill("#certificate_valid_until", f"{datetime.now(UTC).year + 1}-01-31")
+    page.fill("#bank_account", ACCOUNT)
+    page.click("main button[type=submit]")
+    assert stage_of(page) == "township_review", page.inner_text("main")
+    page.fill("#refuse-reason", "入户核查：申请人已外出务工，家庭收入超过标准")
+    press(page, "不予通过")
+    assert state_of(page) == "refused", page.inner_text("main")
+    assert "国发〔2015〕52号" in page.inner_text("section.refusal")
+    page.click("text=打印不予发放告知书")
+    notice = page.inner_text("main")
+    assert "不予发放残疾人两项补贴告知书" in notice and "家庭收入超过标准" in notice and "国发〔2015〕52号" in notice
+    screenshot(page, "disability-refusal-print")
