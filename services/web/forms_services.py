@@ -134,8 +134,8 @@ class DibaoMemberForm(Form):
     citizen_id = StringField("公民身份号码", validators=[Optional(), Length(max=32)])
     name = StringField("姓名", validators=[Optional(), Length(max=100)])
     relation = SelectField("与申请人关系", choices=[
-        ("self", "本人"), ("spouse", "配偶"), ("child", "子女"), ("parent", "父母"), ("grandchild", "孙子女"),
-        ("grandparent", "祖父母"), ("sibling", "兄弟姐妹"), ("other", "其他共同生活人员")])
+        ("", "请选择"), ("self", "本人"), ("spouse", "配偶"), ("child", "子女"), ("parent", "父母"),
+        ("grandchild", "孙子女"), ("grandparent", "祖父母"), ("sibling", "兄弟姐妹"), ("other", "其他共同生活人员")])
     hukou_region = RegionField("户籍地代码", required=False)
     earned_income = YuanField("工资性收入（元/月）")
     other_income = YuanField("其他收入（元/月）")
@@ -166,7 +166,9 @@ class DibaoApplicationForm(ConsoleForm):
                                                                                      self.today)]
             if not (row.name.data or "").strip():
                 row.name.errors = [*row.name.errors, REQUIRED]
-        if any(row.citizen_id.errors or row.name.errors for row in present):
+            if not row.relation.data:
+                row.relation.errors = [*row.relation.errors, REQUIRED]
+        if any(row.citizen_id.errors or row.name.errors or row.relation.errors for row in present):
             raise ValidationError("家庭成员信息有误，请按提示修改")
         applicant = (self.applicant_citizen_id.data or "").strip().upper()
         if applicant and applicant not in {(row.citizen_id.data or "").strip().upper() for row in present}:

@@ -47,6 +47,7 @@ async def apply_for_dibao(request: Request) -> Response:
         form = DibaoApplicationForm(today=today, request_id=str(uuid.uuid4()))
         for row in form.members:
             row.form.hukou_region.data = clerk_of(request).office[:6]
+        form.members[0].form.relation.data = "self"  # the first row is the applicant; the others are chosen
         return render(request, "relief_dibao_apply.html", form=form)
     data = await request.form()
     form = DibaoApplicationForm(data, today=today)
