@@ -18,7 +18,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from services.web import labels, pages_auditor, pages_clerk, pages_handoffs, pages_signin
+from services.web import (
+    labels,
+    pages_auditor,
+    pages_clerk,
+    pages_disability,
+    pages_handoffs,
+    pages_queues,
+    pages_relief,
+    pages_signin,
+)
 from services.web.gateway import ServiceDown, SignInAgain
 from services.web.rendering import HERE, ConsoleConfig, day, render, when
 from services.web.session import sign_out
@@ -30,7 +39,10 @@ def create_app(config: ConsoleConfig) -> Starlette:
     templates.env.filters.update(day=day, when=when)
     routes = [
         *pages_signin.routes(),
+        *pages_queues.routes(),
         *pages_clerk.routes(),
+        *pages_disability.routes(),
+        *pages_relief.routes(),
         *pages_auditor.routes(),
         *pages_handoffs.routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),

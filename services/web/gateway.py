@@ -32,6 +32,10 @@ class ServiceDown(Exception):
         super().__init__(f"{service} service of region {region} is unreachable: {detail}")
 
 
+class NotRunHere(ServiceDown):
+    """The region's stack does not run this service at all (not a failure: nothing to call)."""
+
+
 class SignInAgain(Exception):
     """The service refused the clerk's credential (expired, revoked): the clerk signs in again."""
 
@@ -58,6 +62,18 @@ def _marriage_stub(channel: grpc.Channel) -> Any:
     return marriage_service_pb2_grpc.MarriageServiceStub(channel)
 
 
+def _disability_stub(channel: grpc.Channel) -> Any:
+    from tongban.disability.v1 import disability_service_pb2_grpc
+
+    return disability_service_pb2_grpc.DisabilityServiceStub(channel)
+
+
+def _relief_stub(channel: grpc.Channel) -> Any:
+    from tongban.relief.v1 import relief_service_pb2_grpc
+
+    return relief_service_pb2_grpc.ReliefServiceStub(channel)
+
+
 def _handoff_stub(channel: grpc.Channel) -> Any:
     from tongban.handoff.v1 import handoff_service_pb2_grpc
 
@@ -73,7 +89,8 @@ def _audit_stub(channel: grpc.Channel) -> Any:
 # Every service's front door also serves the hand-off API for that service's hand-offs, and the
 # audit API for its store.
 STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
-    "marriage": _marriage_stub, "handoff": _handoff_stub, "audit": _audit_stub,
+    "marriage": _marriage_stub, "disability": _disability_stub, "relief": _relief_stub,
+    "handoff": _handoff_stub, "audit": _audit_stub,
 }
 
 Addresses = Callable[[str, str], str]  # (region, service) → "host:port"
@@ -88,9 +105,13 @@ def stack_addresses(data_dir: Path) -> Addresses:
         from services.stack.stackfile import StackNotRunning, require_stack
 
         try:
-            return require_stack(data_dir).address(region, service)
-        except (StackNotRunning, LookupError) as problem:
+            info = require_stack(data_dir)
+        except StackNotRunning as problem:
             raise ServiceDown(region, service, str(problem)) from None
+        try:
+            return info.address(region, service)
+        except (StackNotRunning, LookupError) as problem:
+            raise NotRunHere(region, service, str(problem)) from None
 
     return address
 

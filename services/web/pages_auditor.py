@@ -14,12 +14,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from services.web.gateway import Refused, ServiceDown
+from services.web import labels
+from services.web.gateway import NotRunHere, Refused, ServiceDown
 from services.web.rendering import CHINA, clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.audit.v1 import audit_service_pb2 as apb
+from tongban.disability.v1 import disability_service_pb2 as dpb
 from tongban.marriage.v1 import marriage_service_pb2 as pb
+from tongban.relief.v1 import relief_service_pb2 as rpb
 
-SERVICES = ("marriage",)  # the services whose stores the auditor's page verifies
+SERVICES = ("marriage", "disability", "relief")  # the services whose stores the auditor's page verifies
 
 
 def routes() -> list[Route]:
@@ -57,18 +60,56 @@ async def verify_stores(request: Request) -> Response:
                 answer = config.gateway.call(clerk_of(request), service, "VerifyStore", apb.VerifyStoreRequest(),
                                              api="audit", region=region)
                 results.append({"region": region, "service": service, "answer": answer, "problem": None})
+            except NotRunHere:
+                continue  # the region runs no such service: there is no store to verify
             except (ServiceDown, Refused) as problem:
                 results.append({"region": region, "service": service, "answer": None, "problem": str(problem)})
     return render(request, "audit_verify.html", results=results)
 
 
-def _case(request: Request) -> Any:
-    gateway = config_of(request).gateway
+def _case(request: Request) -> dict[str, Any]:
+    """The case and its history in one shape for every service: the head line of the page and the
+    entries (marriage's actor is a message, relief's a "kind:clerk@office" text)."""
+    gateway, case_id = config_of(request).gateway, request.path_params["case_id"]
+    service = labels.service_of(case_id)
+    if service == "relief":
+        case = gateway.call(clerk_of(request), "relief", "GetCase", rpb.GetCaseRequest(case_id=case_id)).case
+        return {"case_id": case_id, "service": service, "case_type": case.summary.case_type,
+                "state": labels.state(case.summary.state, "relief"), "region": case.region,
+                "history": list(case.history), "entries": [_relief_entry(e) for e in case.history]}
+    if service == "disability":
+        # The disability API answers a case's current state, not its events: the timeline says so.
+        case = gateway.call(clerk_of(request), "disability", "GetCase", dpb.GetCaseRequest(case_id=case_id)).case
+        return {"case_id": case_id, "service": service, "case_type": "disability",
+                "state": labels.state(case.state, "disability"), "region": case_id.split("-")[1],
+                "history": [], "entries": [], "no_history": True}
     # Beyond the reader's own office a read needs its reason; the service records both.
-    answer = gateway.call(clerk_of(request), "marriage", "GetCase",
-                          pb.GetCaseRequest(case_id=request.path_params["case_id"],
-                                            reason=request.query_params.get("reason", "").strip()))
-    return answer.case
+    reason = request.query_params.get("reason", "").strip()
+    case = gateway.call(clerk_of(request), "marriage", "GetCase", pb.GetCaseRequest(case_id=case_id, reason=reason)).case
+    return {"case_id": case_id, "service": service, "case_type": case.case_type, "state": labels.state(case.state),
+            "region": case.region, "history": list(case.history), "entries": [_marriage_entry(e) for e in case.history]}
+
+
+def _marriage_entry(entry: Any) -> dict[str, Any]:
+    actor = entry.actor
+    if actor.kind == actor.KIND_SYSTEM:
+        who, lane = f"系统（{actor.clerk_id}，{actor.region.code}）", f"{actor.region.code} 系统：{actor.clerk_id}"
+    else:
+        who = f"{actor.role} {actor.clerk_id}，办公室 {actor.office_code}，{actor.region.code}"
+        lane = actor.office_code or actor.region.code
+    return {"version": entry.version, "type": entry.type, "recorded_at": entry.recorded_at,
+            "occurred_at": entry.occurred_at, "who": who, "lane": lane, "event_id": entry.event_id,
+            "correlation_id": entry.correlation_id, "causation_id": entry.causation_id,
+            "payload_json": entry.payload_json}
+
+
+def _relief_entry(entry: Any) -> dict[str, Any]:
+    kind, _, rest = entry.actor.partition(":")
+    clerk, _, office = rest.partition("@")
+    who = f"系统（{clerk}）" if kind == "system" else f"{clerk}，办公室 {office}"
+    return {"version": entry.version, "type": entry.type, "recorded_at": entry.recorded_at, "occurred_at": None,
+            "who": who, "lane": office or f"系统：{clerk}", "event_id": "", "correlation_id": "", "causation_id": "",
+            "payload_json": entry.payload_json}
 
 
 @signed_in_only
@@ -79,14 +120,14 @@ async def timeline(request: Request) -> Response:
         return render(request, "audit_home.html", status_code=409, problem=refused,
                       case_id=request.path_params["case_id"])
     as_of = _as_of(request.query_params.get("as_of", ""))
-    entries = [entry for entry in case.history
-               if as_of is None or entry.recorded_at.ToDatetime(tzinfo=UTC) <= as_of]
-    lanes = _lanes(entries)
-    rows = [{"entry": entry, "lane": lanes.index(_participant(entry)),
-             "payload": json.dumps(json.loads(entry.payload_json or "{}"), ensure_ascii=False, indent=1)}
+    entries = [entry for entry in case["entries"]
+               if as_of is None or entry["recorded_at"].ToDatetime(tzinfo=UTC) <= as_of]
+    lanes = list(dict.fromkeys(entry["lane"] for entry in entries))
+    rows = [{"entry": entry, "lane": lanes.index(entry["lane"]),
+             "payload": json.dumps(json.loads(entry["payload_json"] or "{}"), ensure_ascii=False, indent=1)}
             for entry in entries]
     return render(request, "timeline.html", case=case, rows=rows, lanes=lanes,
-                  as_of=request.query_params.get("as_of", ""), hidden=len(case.history) - len(entries),
+                  as_of=request.query_params.get("as_of", ""), hidden=len(case["entries"]) - len(entries),
                   reason=request.query_params.get("reason", ""))
 
 
@@ -94,23 +135,10 @@ async def timeline(request: Request) -> Response:
 async def export_jsonl(request: Request) -> Response:
     case = _case(request)
     lines = [json.dumps(json_format.MessageToDict(entry, preserving_proto_field_name=True), ensure_ascii=False)
-             for entry in case.history]
-    filename = f"{case.case_id}.jsonl"
-    return Response("\n".join(lines) + "\n", media_type="application/x-ndjson",
+             for entry in case["history"]]
+    filename = f"{case['case_id']}.jsonl"
+    return Response("\n".join(lines) + "\n" if lines else "", media_type="application/x-ndjson",
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
-
-
-def _participant(entry: Any) -> str:
-    """Who acted, as a lane of the sequence: an office's window, or a region's system component
-    (the registry's decisions arrive through the region's system actor)."""
-    actor = entry.actor
-    if actor.kind == actor.KIND_SYSTEM:
-        return f"{actor.region.code} 系统：{actor.clerk_id}"
-    return f"{actor.office_code or actor.region.code}"
-
-
-def _lanes(entries: list[Any]) -> list[str]:
-    return list(dict.fromkeys(_participant(entry) for entry in entries))
 
 
 def _as_of(text: str) -> datetime | None:

@@ -22,6 +22,7 @@ from services.web.forms import (
     citizen_id_problem,
     name_problem,
 )
+from services.web.forms_services import certificate_problem, region_problem
 from services.web.gateway import Refused
 from services.web.rendering import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.marriage.v1 import events_pb2
@@ -30,12 +31,10 @@ from tongban.marriage.v1 import marriage_service_pb2 as pb
 # How long a registration waits for the national registry before the page shows the case anyway
 # (it then shows "等待全国登记库答复" and the queue lists it).
 REGISTRY_WAIT_SECONDS = 15.0
-QUEUE_PAGE = 100
 
 
 def routes() -> list[Route]:
     return [
-        Route("/queues", queues, methods=["GET"]),
         Route("/marriage/register", register_marriage, methods=["GET", "POST"]),
         Route("/marriage/divorce", receive_divorce, methods=["GET", "POST"]),
         Route("/marriage/reissue", reissue, methods=["GET", "POST"]),
@@ -51,21 +50,6 @@ def routes() -> list[Route]:
 
 def _call(request: Request, method: str, message: Any) -> Any:
     return config_of(request).gateway.call(clerk_of(request), "marriage", method, message)
-
-
-@signed_in_only
-async def queues(request: Request) -> Response:
-    clerk = clerk_of(request)
-    today = china_today(config_of(request).clock)
-    queues = []
-    for queue, title in labels.QUEUES.items():
-        answer = _call(request, "ListCases", pb.ListCasesRequest(office_code=clerk.office, queue=queue,
-                                                                 page_size=QUEUE_PAGE))
-        rows = [{"case": c, "overdue": bool(c.due_on.year) and _date(c.due_on) < today} for c in answer.cases]
-        queues.append({"queue": queue, "title": title, "rows": rows, "more": bool(answer.next_page_token)})
-    recent = _call(request, "ListCases", pb.ListCasesRequest(office_code=clerk.office, page_size=20)).cases
-    chart = _bar_chart([(q["title"], len(q["rows"])) for q in queues])
-    return render(request, "queues.html", queues=queues, recent=recent, chart=chart)
 
 
 @signed_in_only
@@ -164,6 +148,10 @@ async def status_query(request: Request) -> Response:
 
 @signed_in_only
 async def case_page(request: Request) -> Response:
+    case_id = request.path_params["case_id"]
+    service = labels.service_of(case_id)
+    if service != "marriage":  # a case id typed or linked without its service: send it to its page
+        return RedirectResponse(f"/{service}/cases/{case_id}", status_code=303)
     case = _call(request, "GetCase", pb.GetCaseRequest(case_id=request.path_params["case_id"])).case
     return render(request, "case.html", case=case, refusal=_refusal_of(case))
 
@@ -228,7 +216,10 @@ async def validate_field(request: Request) -> Response:
     value = request.query_params.get("value", "")
     kind = request.path_params["kind"]
     today = china_today(config_of(request).clock)
-    checks = {"citizen-id": lambda: citizen_id_problem(value, today), "name": lambda: name_problem(value)}
+    holder = request.query_params.get("holder", "")
+    checks = {"citizen-id": lambda: citizen_id_problem(value, today), "name": lambda: name_problem(value),
+              "disability-certificate": lambda: certificate_problem(value, holder, today),
+              "region": lambda: region_problem(value)}
     if kind not in checks:
         return JSONResponse({"problem": f"unknown check {kind!r}"}, status_code=404)
     return JSONResponse({"problem": checks[kind]() if value else None})
@@ -270,16 +261,3 @@ def _refusal_of(case: Any) -> dict[str, str] | None:
             return {"rule": payload.get("rule", ""), "article": payload.get("article", ""),
                     "reason": payload.get("reason", ""), "holder_region": payload.get("holderRegion", "")}
     return None
-
-
-def _date(value: Any) -> Any:
-    from datetime import date
-
-    return date(value.year, value.month, value.day)
-
-
-def _bar_chart(bars: list[tuple[str, int]]) -> dict[str, Any]:
-    """A horizontal bar chart drawn as inline SVG by the template: no script, readable when printed."""
-    top = max([count for _, count in bars] + [1])
-    return {"bars": [{"label": label, "count": count, "width": round(300 * count / top)} for label, count in bars],
-            "height": 28 * len(bars)}

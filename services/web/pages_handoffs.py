@@ -10,12 +10,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from services.web.forms import text_problem
-from services.web.gateway import Refused
+from services.web.gateway import NotRunHere, Refused, ServiceDown
 from services.web.rendering import clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.handoff.v1 import events_pb2 as handoff_events
 from tongban.handoff.v1 import handoff_service_pb2 as hpb
 
-SERVICE = "marriage"  # the services whose hand-offs the console lists
+# The services whose hand-offs the console lists: each service's front door serves its own.
+SERVICES = ("marriage", "disability", "relief")
 
 STATES = {
     hpb.HANDOFF_STATE_PENDING: "待接收",
@@ -38,8 +39,14 @@ def routes() -> list[Route]:
     ]
 
 
-def _call(request: Request, method: str, message: Any) -> Any:
-    return config_of(request).gateway.call(clerk_of(request), SERVICE, method, message, api="handoff")
+def _call(request: Request, method: str, message: Any, service: str) -> Any:
+    return config_of(request).gateway.call(clerk_of(request), service, method, message, api="handoff")
+
+
+def _service(data: Any) -> str:
+    """The service a hand-off belongs to, as its row's form names it (one of SERVICES)."""
+    service = str(data.get("service", ""))
+    return service if service in SERVICES else SERVICES[0]
 
 
 @signed_in_only
@@ -48,15 +55,28 @@ async def handoffs(request: Request) -> Response:
 
 
 def _page(request: Request, problem: Refused | str | None = None, status_code: int = 200) -> Response:
-    lists = {}
+    lists: dict[str, list[dict[str, Any]]] = {}
+    unreachable: list[str] = []
     for direction, title in ((hpb.DIRECTION_INCOMING, "收到的"), (hpb.DIRECTION_OUTGOING, "发出的")):
-        answer = _call(request, "ListHandoffs", hpb.ListHandoffsRequest(direction=direction, limit=200))
-        lists[title] = [_row(h) for h in answer.handoffs]
-    return render(request, "handoffs.html", status_code=status_code, lists=lists, problem=problem)
+        lists[title] = []
+        for service in SERVICES:
+            try:
+                answer = _call(request, "ListHandoffs", hpb.ListHandoffsRequest(direction=direction, limit=200),
+                               service)
+            except NotRunHere:
+                continue  # the region runs no such service: it has no hand-offs
+            except ServiceDown:
+                if service not in unreachable:
+                    unreachable.append(service)
+                continue
+            lists[title].extend(_row(h, service) for h in answer.handoffs)
+    return render(request, "handoffs.html", status_code=status_code, lists=lists, problem=problem,
+                  unreachable=unreachable)
 
 
-def _row(handoff: Any) -> dict[str, Any]:
-    return {"h": handoff, "state": STATES.get(handoff.state, "?"), "kind": KINDS.get(handoff.kind, "?"),
+def _row(handoff: Any, service: str) -> dict[str, Any]:
+    return {"h": handoff, "service": service, "state": STATES.get(handoff.state, "?"),
+            "kind": KINDS.get(handoff.kind, "?"),
             "overdue": [STAGES.get(stage, "?") for stage in handoff.overdue],
             "pending_incoming": (handoff.direction == hpb.DIRECTION_INCOMING
                                  and handoff.state == hpb.HANDOFF_STATE_PENDING)}
@@ -67,7 +87,8 @@ async def accept(request: Request) -> Response:
     data = await request.form()
     if csrf_ok(request, data):
         try:
-            _call(request, "AcceptHandoff", hpb.AcceptHandoffRequest(handoff_id=request.path_params["handoff_id"]))
+            _call(request, "AcceptHandoff", hpb.AcceptHandoffRequest(handoff_id=request.path_params["handoff_id"]),
+                  _service(data))
         except Refused as refused:
             return _page(request, problem=refused, status_code=409)
     return RedirectResponse("/handoffs", status_code=303)
@@ -83,7 +104,7 @@ async def refuse(request: Request) -> Response:
     if csrf_ok(request, data):
         try:
             _call(request, "RefuseHandoff", hpb.RefuseHandoffRequest(handoff_id=request.path_params["handoff_id"],
-                                                                     reason=reason))
+                                                                     reason=reason), _service(data))
         except Refused as refused:
             return _page(request, problem=refused, status_code=409)
     return RedirectResponse("/handoffs", status_code=303)

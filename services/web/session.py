@@ -17,6 +17,10 @@ DEFAULT_LIFETIME = timedelta(hours=8)  # one working day at the window
 
 ROLES: dict[str, str] = {
     "registrar": "婚姻登记员",
+    "window": "民政服务窗口（残疾人两项补贴）",
+    "cdpf": "县级残联",
+    "approver": "县级民政部门（审定）",
+    "relief": "社会救助经办人员",
     "auditor": "审计员",
     "court": "法院",
     "public_security": "公安",

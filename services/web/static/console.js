@@ -10,7 +10,11 @@
       timer = setTimeout(function () {
         var value = input.value.trim();
         if (!value) { msg.textContent = ""; input.setAttribute("aria-invalid", "false"); return; }
-        fetch("/validate/" + kind + "?value=" + encodeURIComponent(value), {credentials: "same-origin"})
+        // A check that depends on another field (a certificate number names its holder) sends it too.
+        var holderId = input.getAttribute("data-holder");
+        var holder = holderId ? document.getElementById(holderId) : null;
+        var extra = holder ? "&holder=" + encodeURIComponent(holder.value.trim()) : "";
+        fetch("/validate/" + kind + "?value=" + encodeURIComponent(value) + extra, {credentials: "same-origin"})
           .then(function (r) { return r.ok ? r.json() : {problem: null}; })
           .then(function (answer) {
             msg.textContent = answer.problem || "";

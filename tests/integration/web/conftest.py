@@ -1,0 +1,52 @@
+"""One stack for every browser test of the console (package scope): two regions running marriage,
+disability and relief, with the web console `tongban up` starts, and one headless Chromium."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from services.stack.stackfile import StackInfo
+from services.stack.up import Stack, StackConfig
+from tests.integration.web.console import browser
+
+
+@pytest.fixture(scope="package")
+def stack(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    data = tmp_path_factory.mktemp("web") / "data"
+    supervisor = Stack(StackConfig(data, regions=("640000", "510000"), services=("marriage", "disability", "relief"),
+                                   kafka=kafka_broker.bootstrap,
+                                   topic_prefix=f"t.web.{uuid.uuid4().hex[:10]}", scheduler_interval=0.5,
+                                   web_port=0),
+                       out=lambda _line: None)
+    info = supervisor.start()
+    try:
+        yield info
+    finally:
+        supervisor.stop()
+
+
+@pytest.fixture(scope="package")
+def console(stack: StackInfo) -> str:
+    """The console `tongban up` started with the stack (a `tongban web` process of its own)."""
+    assert stack.web_url, "the stack started no web console"
+    return stack.web_url.rstrip("/")
+
+
+@pytest.fixture(scope="package")
+def chromium() -> Iterator[Any]:
+    with browser() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
