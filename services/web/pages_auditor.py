@@ -85,7 +85,8 @@ def _case(request: Request) -> dict[str, Any]:
                 "history": [], "entries": [], "no_history": True}
     # Beyond the reader's own office a read needs its reason; the service records both.
     reason = request.query_params.get("reason", "").strip()
-    case = gateway.call(clerk_of(request), "marriage", "GetCase", pb.GetCaseRequest(case_id=case_id, reason=reason)).case
+    case = gateway.call(clerk_of(request), "marriage", "GetCase",
+                        pb.GetCaseRequest(case_id=case_id, reason=reason)).case
     return {"case_id": case_id, "service": service, "case_type": case.case_type, "state": labels.state(case.state),
             "region": case.region, "history": list(case.history), "entries": [_marriage_entry(e) for e in case.history]}
 
