@@ -33,7 +33,7 @@ from services.disability.application.reactions import (
 from services.disability.application.reactions_relief import when_relief_records_dibao_act_on_the_living_subsidy
 from services.disability.application.subscribers import disability_subscribers
 from services.disability.application.unit import SERVICE, Deps, DisabilitySettings
-from services.disability.entrypoints.grpc_server import disability_servicer
+from services.disability.entrypoints.grpc_server import READ_POLICY, disability_servicer
 from services.disability.projections import read_models
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 
@@ -91,7 +91,8 @@ def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_hold_or_refuse_the_subsidy(deps)
-    return DisabilityService(deps=deps, servicer=disability_servicer(deps), deadline_handlers=deadline_handlers(deps),
+    servicer = disability_servicer(deps, infrastructure.recorded_reads(READ_POLICY))
+    return DisabilityService(deps=deps, servicer=servicer, deadline_handlers=deadline_handlers(deps),
                              on_registry_decision=on_decision,
                              on_decision_message=decision_reaction(region, SERVICE, on_decision),
                              handoff_hooks=forwarding_hooks(deps), payments=payment_wiring(store, region))

@@ -33,7 +33,7 @@ from services.relief.application.reactions_disability import when_a_disability_s
 from services.relief.application.subscribers import relief_subscribers
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain.settings import ReliefSettings
-from services.relief.entrypoints.grpc_server import relief_servicer
+from services.relief.entrypoints.grpc_server import READ_POLICY, relief_servicer
 from services.relief.projections import read_models
 
 # Its read models, the registry's view of the persons it claims, its deadlines, the hand-off
@@ -91,7 +91,8 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_note_the_members_place(deps)
-    return ReliefService(deps=deps, servicer=relief_servicer(deps), deadline_handlers=deadline_handlers(deps),
+    servicer = relief_servicer(deps, infrastructure.recorded_reads(READ_POLICY))
+    return ReliefService(deps=deps, servicer=servicer, deadline_handlers=deadline_handlers(deps),
                          on_registry_decision=on_decision,
                          on_decision_message=decision_reaction(region, SERVICE, on_decision),
                          handoff_hooks=economic_check_hooks(deps),

@@ -37,7 +37,13 @@ from tongban.audit.v1 import reads_pb2
 READS_STREAM_TYPE: Final = "audit.PersonalDataReads"
 READ_TYPE: Final = reads_pb2.PersonalDataRead.DESCRIPTOR.full_name
 OFFICE: Final = "office"
+COUNTY: Final = "county"  # the offices of one county (the office code's six-digit division)
 REGION: Final = "region"
+
+
+def county_of(office_code: str) -> str:
+    """The six-digit division an office code starts with ("640104-CDPF" → "640104")."""
+    return office_code.partition("-")[0]
 
 
 def case_reads_stream(case_id: str) -> str:
@@ -49,12 +55,16 @@ class ReadPolicy:
     """Which roles may read a service's cases, and how far. National defaults; a service (or a
     region, through its settings) passes its own."""
 
-    office_roles: frozenset[str] = frozenset({"registrar", "window", "clerk", "reviewer", "approver"})
+    office_roles: frozenset[str] = frozenset({"registrar", "window", "clerk", "reviewer", "approver", "relief"})
     region_roles: frozenset[str] = frozenset({"auditor", "supervisor"})
+    # County offices (残联, finance) work every case of the county's windows.
+    county_roles: frozenset[str] = frozenset({"cdpf", "finance"})
 
     def scope(self, actor: Actor) -> str | None:
         if actor.role in self.region_roles:
             return REGION
+        if actor.kind == "clerk" and actor.role in self.county_roles:
+            return COUNTY
         if actor.kind == "clerk" and actor.role in self.office_roles:
             return OFFICE
         return None
@@ -74,12 +84,17 @@ class AuthorisedRead(Rule):
     case_office: str
 
     def is_broken(self) -> bool:
+        if self.scope == COUNTY:
+            return county_of(self.case_office) != county_of(self.reader_office)
         return self.scope is None or (self.scope == OFFICE and self.case_office != self.reader_office)
 
     @property
     def message(self) -> str:
         if self.scope is None:
             return f"role {self.role!r} may not read personal data of cases"
+        if self.scope == COUNTY:
+            return (f"role {self.role!r} reads the cases of its own county {county_of(self.reader_office)!r}, "
+                    f"not of office {self.case_office!r}")
         return (f"role {self.role!r} reads the cases of its own office {self.reader_office!r}, "
                 f"not of office {self.case_office!r}")
 
@@ -106,10 +121,12 @@ class RecordedReads:
             request=request, case_ids=[case_id], scope=scope, reason=reason))
 
     def office(self, actor: Actor, office_code: str, *, reason: str = "") -> str:
-        """The office whose list `actor` may read (its own when `office_code` is empty); raises
-        before anything is read or recorded."""
+        """The office (or, for county roles, the county code) whose list `actor` may read — its own
+        office when `office_code` is empty; raises before anything is read or recorded."""
         office_code = office_code or actor.office_code
-        if self.offices is not None and office_code not in self.offices:
+        # A county's list (its six-digit code: every office of the county) is a county office's work.
+        whole_county = office_code.isdigit() and len(office_code) == 6
+        if self.offices is not None and office_code not in self.offices and not whole_county:
             raise InvalidArgument.single("office_code", f"{office_code!r} is not an office of region "
                                                         f"{self.store.region}")
         self._authorised(actor, office_code, reason)
@@ -144,7 +161,9 @@ class RecordedReads:
         scope = self.policy.scope(actor)
         check(AuthorisedRead(actor.role, scope, actor.office_code, case_office))
         assert scope is not None
-        if case_office != actor.office_code and not reason.strip():
+        routine = case_office == actor.office_code or (
+            scope == COUNTY and county_of(case_office) == county_of(actor.office_code))
+        if not routine and not reason.strip():
             raise InvalidArgument.single("reason", "required to read beyond your own office (the read is recorded)")
         return scope
 

@@ -21,6 +21,12 @@ def get_case(deps: Deps, case_id: str) -> Application:
     return Application.fold((CODEC.decode(e), e.recorded_at) for e in history)
 
 
+def thread_of(deps: Deps, case_id: str) -> str:
+    """The case's correlation id (its thread across regions), from its first event."""
+    first = deps.store.read_stream(case_id)[:1]
+    return first[0].correlation_id if first else case_id
+
+
 def office_work(deps: Deps, *, office: str, stage: str = "", overdue_only: bool = False) -> list[WorkItem]:
     """An office's (or a county's) open applications, due first; overdue ones only if asked. A
     stage whose last day has passed counts as overdue even before the scheduler's firing is seen."""

@@ -140,3 +140,24 @@ def test_a_death_record_acts_on_every_application_of_the_person_and_is_recorded_
         source="公安 死亡登记 2026-0042", request_id="m-1"), COUNTY)
     assert again.match_id == found.match_id, "a retried finding records nothing new"
     assert door.call("GetCase", api.GetCaseRequest(case_id=untouched)).case.state == "under_review"
+
+
+def test_reads_of_an_application_are_authorised_by_role_and_county_and_recorded_个人信息保护法_34(
+        door: Door) -> None:
+    """Issue 10: every read of personal data is authorised by role and scope, and recorded."""
+    from services.common.trust.reads import READ_TYPE, case_reads_stream
+
+    case_id = door.call("ReceiveApplication", application()).case.case_id
+    store = door.service.deps.store
+    court = Actor("clerk", "j-1", "640104-CDPF", "640000", "court")
+    refused = door.refusal("GetCase", api.GetCaseRequest(case_id=case_id), court)
+    assert (refused.code, refused.rule) == (grpc.StatusCode.PERMISSION_DENIED, "AuthorisedRead")
+    assert store.read_stream(case_reads_stream(case_id)) == [], "a refused read records nothing"
+
+    door.call("GetCase", api.GetCaseRequest(case_id=case_id), CDPF)  # the county's 残联: routine, same county
+    auditor = Actor("clerk", "a-1", "640104-SJJ", "640000", "auditor")
+    no_reason = door.refusal("GetCase", api.GetCaseRequest(case_id=case_id), auditor)
+    assert no_reason.code is grpc.StatusCode.INVALID_ARGUMENT and no_reason.field_violations[0].field == "reason"
+    door.call("GetCase", api.GetCaseRequest(case_id=case_id, reason="年度审计抽查"), auditor)
+    reads = [e for e in store.read_stream(case_reads_stream(case_id)) if e.type == READ_TYPE]
+    assert [(e.actor.clerk_id, e.actor.role) for e in reads] == [("c-1", "cdpf"), ("a-1", "auditor")]

@@ -176,20 +176,24 @@ class RecordDataMatchRequest(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., citizen_id: _Optional[str] = ..., effective_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., source: _Optional[str] = ..., new_hukou_region: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
-    __slots__ = ("case_id",)
+    __slots__ = ("case_id", "reason")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     case_id: str
-    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListWorkRequest(_message.Message):
-    __slots__ = ("office_code", "stage", "overdue_only")
+    __slots__ = ("office_code", "stage", "overdue_only", "reason")
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     OVERDUE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     office_code: str
     stage: str
     overdue_only: bool
-    def __init__(self, office_code: _Optional[str] = ..., stage: _Optional[str] = ..., overdue_only: _Optional[bool] = ...) -> None: ...
+    reason: str
+    def __init__(self, office_code: _Optional[str] = ..., stage: _Optional[str] = ..., overdue_only: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class EntitlementView(_message.Message):
     __slots__ = ("subsidy", "amount_fen", "start_month", "stop_month", "stop_reason", "covered_until")

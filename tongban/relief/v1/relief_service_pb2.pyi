@@ -423,10 +423,12 @@ class DecideAssistanceResponse(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
-    __slots__ = ("case_id",)
+    __slots__ = ("case_id", "reason")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     case_id: str
-    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetCaseResponse(_message.Message):
     __slots__ = ("case",)
@@ -435,14 +437,16 @@ class GetCaseResponse(_message.Message):
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ...) -> None: ...
 
 class ListCasesRequest(_message.Message):
-    __slots__ = ("office_code", "queue", "page_size")
+    __slots__ = ("office_code", "queue", "page_size", "reason")
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     office_code: str
     queue: str
     page_size: int
-    def __init__(self, office_code: _Optional[str] = ..., queue: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, office_code: _Optional[str] = ..., queue: _Optional[str] = ..., page_size: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListCasesResponse(_message.Message):
     __slots__ = ("cases",)
