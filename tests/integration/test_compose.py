@@ -67,12 +67,15 @@ def test_published_ports_do_not_clash() -> None:
 def test_every_topic_the_stack_uses_is_created() -> None:
     from services.common.kafka_settings import events_topic
     from services.common.registry import DECISIONS_TOPIC
+    from services.common.registry.topics import region_decisions_topic
 
     created = _topics_created()
     services = {s["command"][s["command"].index("--service") + 1] for s in SERVE.values()}
     for service in services:
         assert events_topic(service) in created
     assert DECISIONS_TOPIC in created
+    # Invariant 10: each region's own decisions topic, which only it may read (and so cannot create).
+    assert {region_decisions_topic(region) for region in _regions()} <= created
     registry = SERVICES["registry"]["command"]
     for i, arg in enumerate(registry):
         if arg == "--service-topic":
