@@ -46,6 +46,13 @@ class Producer(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
+def relay_producer(bootstrap: str) -> Producer:
+    """The producer a relay publishes with: whole batches per produce request (relay_producer.py)."""
+    from services.common.relay_producer import BatchProducer
+
+    return BatchProducer(bootstrap)  # type: ignore[return-value]
+
+
 def kafka_producer(bootstrap: str) -> Producer:
     from kafka import KafkaProducer
 
@@ -143,6 +150,13 @@ class OutboxRelay:
             log.debug("closing the failed producer failed", exc_info=True)
 
     def _send(self, batch: list[RecordedEvent]) -> None:
+        send_batch = getattr(self.producer, "send_batch", None)
+        if send_batch is not None:
+            # One record batch per partition, signed event by event, acknowledged as a whole before
+            # the cursor moves (relay_producer.py).
+            traced = _tracing_records()
+            send_batch(self.topic, [self._message(e, traced) for e in batch])
+            return
         futures = [self._send_one(e) for e in batch]
         self.producer.flush()
         for f in futures:
@@ -150,6 +164,17 @@ class OutboxRelay:
 
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
+
+    def _message(self, event: RecordedEvent, traced: bool) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        key = event.stream_id.encode()
+        if not (traced and event.trace.traceparent):
+            # Nobody records spans: the consumer continues the trace the event was recorded in.
+            return key, self._value(event), event_headers(event, event.trace)
+        with trace.get_tracer("tongban.relay").start_as_current_span(
+            f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
+        ):
+            return key, self._value(event), event_headers(event, current_trace_context())
 
     def _send_one(self, event: RecordedEvent) -> Any:
         if not event.trace.traceparent:
@@ -180,3 +205,10 @@ class OutboxRelay:
                 .values(position=position, updated_at_us=now)
             )
             return result.rowcount == 1
+
+
+def _tracing_records() -> bool:
+    """Whether a tracer provider that records spans is installed (setup_tracing, memory_tracing):
+    without one a publish span would cost time and show nowhere."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
