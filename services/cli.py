@@ -75,7 +75,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     from services.common.kafka_settings import ensure_topics, events_topic
-    from services.common.relay import OutboxRelay, kafka_producer
+    from services.common.relay import OutboxRelay, relay_producer
     from services.common.store import EventStore
     from services.common.trust.keys import ensure_key_in
     from services.common.trust.signing import EnvelopeSigner
@@ -83,7 +83,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     store = EventStore.open(args.db, region=args.region, service=args.service)
     topic = args.topic or events_topic(args.service)
     ensure_topics(args.kafka, [topic])
-    producer = kafka_producer(args.kafka)
+    producer = relay_producer(args.kafka)
     # Signed with the region's key, as the service's own relay signs (invariant 8).
     keys = args.keys or Path(os.environ.get("TONGBAN_DATA", "data")) / args.region / "keys"
     relay = OutboxRelay(store, producer, topic, signer=EnvelopeSigner(ensure_key_in(keys, args.region)))
@@ -96,7 +96,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         if args.once:
             print(f"published {relay.publish_pending()} events", flush=True)
         else:
-            relay.run(stop, new_producer=lambda: kafka_producer(args.kafka))
+            relay.run(stop, new_producer=lambda: relay_producer(args.kafka))
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,6 +8,10 @@ cursor. A crash at any point therefore loses nothing: events after the saved cur
 (duplicates are harmless: every consumer has an inbox). A broker that lost its data is refilled by
 `republish_from(0)`.
 
+A batch (up to `batch_size` events of the log) goes out as one produce request per partition when
+the producer can send batches (`relay_producer()`, services/common/relay_producer.py): every
+envelope still signed on its own, the cursor saved only once the broker acknowledged the whole batch.
+
 With a signer (every host has one), each envelope is signed with the region's key as it is sent
 (services/common/trust/signing.py): the consumers of other regions act only on what verifies."""
 

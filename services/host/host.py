@@ -35,7 +35,7 @@ from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
-from services.common.relay import OutboxRelay, Producer, kafka_producer
+from services.common.relay import OutboxRelay, Producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key, keys_dir
@@ -173,7 +173,7 @@ class ServiceHost:
                                       raw_signers=dict.fromkeys(self._decision_topics(),
                                                                 (REGISTRY, DECISION_PURPOSE)))
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
-        self._producer = kafka_producer(self.config.kafka)
+        self._producer = relay_producer(self.config.kafka)
         self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer)
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
 
@@ -284,7 +284,7 @@ class ServiceHost:
         in a fatal state for good; a fresh one starts clean."""
         old = self._producer
         try:
-            self._producer = relay.producer = kafka_producer(self.config.kafka)
+            self._producer = relay.producer = relay_producer(self.config.kafka)
         except Exception:
             log.exception("relay %s: cannot create a producer yet", relay.name)
             return
