@@ -59,11 +59,14 @@ class BatchProducer:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(timeout)
 
+    def submit_batch(self, topic: str, messages: Sequence[Message]) -> Future[None]:
+        """Publish `messages` in order (per key); the future is done when the broker acknowledged all
+        of them, and fails if it refused any: then none counts as sent."""
+        return asyncio.run_coroutine_threadsafe(self._send(topic, messages), self._loop)
+
     def send_batch(self, topic: str, messages: Sequence[Message], timeout: float = 60.0) -> None:
-        """Publish `messages` in order (per key) and wait for the broker to acknowledge all of them;
-        raises if it refused any or `timeout` passed: then none counts as sent."""
-        if messages:
-            self._call(self._send(topic, messages), timeout=timeout)
+        """`submit_batch` and wait."""
+        self.submit_batch(topic, messages).result(timeout)
 
     async def _send(self, topic: str, messages: Sequence[Message]) -> None:
         from aiokafka.partitioner import DefaultPartitioner
@@ -73,6 +76,8 @@ class BatchProducer:
         by_partition: dict[int, list[Message]] = {}
         for message in messages:
             by_partition.setdefault(DefaultPartitioner()(message[0], partitions, partitions), []).append(message)
+        if not messages:
+            return
         acks = []
         for partition, mine in by_partition.items():
             batch = producer.create_batch()
