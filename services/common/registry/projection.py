@@ -8,9 +8,9 @@ on its claim.
 
 Decisions of one person arrive in order on each topic (both are keyed by citizen id), though not
 across the two: a copy on the national record may be read before the region's own. Redeliveries and
-the second copy are dropped by the inbox before they get here; as a second guard an older kind of decision never
-overwrites a later one (granted/denied < confirmed < released/expired), so even a stray
-re-sent decision cannot bring a released hold back to life in the view.
+the second copy are dropped by the inbox before they get here; as a second guard an older kind of
+decision never overwrites a later one (granted/denied < confirmed < released/expired), so even a
+stray re-sent decision cannot bring a released hold back to life in the view.
 
 Rebuilding: the rows for this region's own claims can be re-derived from its log
 (RegistryDecisionRecorded); the rows for other regions' claims exist only on the national record,
