@@ -76,7 +76,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     from services.common.kafka_settings import ensure_topics, events_topic
-    from services.common.relay import OutboxRelay, kafka_producer
+    from services.common.relay import OutboxRelay, relay_producer
     from services.common.store import EventStore
     from services.common.trust.keys import ensure_key_in
     from services.common.trust.signing import EnvelopeSigner
@@ -84,7 +84,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     store = EventStore.open(args.db, region=args.region, service=args.service)
     topic = args.topic or events_topic(args.service)
     ensure_topics(args.kafka, [topic])
-    producer = kafka_producer(args.kafka)
+    producer = relay_producer(args.kafka)
     # Signed with the region's key, as the service's own relay signs (invariant 8).
     keys = args.keys or Path(os.environ.get("TONGBAN_DATA", "data")) / args.region / "keys"
     relay = OutboxRelay(store, producer, topic, signer=EnvelopeSigner(ensure_key_in(keys, args.region)))
@@ -97,7 +97,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         if args.once:
             print(f"published {relay.publish_pending()} events", flush=True)
         else:
-            relay.run(stop, new_producer=lambda: kafka_producer(args.kafka))
+            relay.run(stop, new_producer=lambda: relay_producer(args.kafka))
     except KeyboardInterrupt:
         pass
     finally:
@@ -314,11 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.set_defaults(func=cmd_bench_store)
 
     from services.common.audit.cli import add_audit_bench_parser, add_audit_parser
+    from services.common.bench_exchange import add_exchange_bench_parser
     from services.common.payments.bench import add_payments_bench_parser
     from services.stack.cli import add_stack_commands
 
     add_audit_bench_parser(bench_sub)
     add_payments_bench_parser(bench_sub)
+    add_exchange_bench_parser(bench_sub)
     add_audit_parser(sub)
     for service in catalogue.SERVICES:  # each service's operator commands: `tongban marriage …`
         service.add_commands(sub)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from services.common.events import Actor
 from services.common.identity import make_citizen_id
+from services.common.kafka_settings import ensure_topics
 from services.common.kit.provenance import Provenance
 from services.common.registry import (
     ClaimKind,
@@ -32,6 +33,7 @@ from services.common.registry import (
 )
 from services.common.registry.adapters import decision_from_proto
 from services.common.registry.decisions import DecisionHandler
+from services.common.registry.topics import region_decisions_topic
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.store.schema import events
@@ -44,6 +46,8 @@ from tongban.registry.v1 import registry_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 _DECISION_RECORDED = registry_pb2.RegistryDecisionRecorded.DESCRIPTOR.full_name
+# The regions the tests claim from: the decision feed reads their decisions topics.
+FEED_REGIONS = ("640000", "510000", "610000", "500000")
 
 
 def new_person(rng: random.Random | None = None) -> str:
@@ -171,12 +175,14 @@ class Region:
 
 @dataclass
 class DecisionFeed:
-    """Reads the decisions topic from its start in a thread: keeps every message (duplicates too)
-    and hands it to every region's reaction."""
+    """Reads the decisions topics from their start in a thread, as the host subscribes (invariant 10):
+    keeps every message (duplicates too) and hands a message of a region's own decisions topic to that
+    region's reactions, one of the national record (`topic`) to every region's."""
 
     bootstrap: str
     topic: str
     regions: list[Region] = field(default_factory=list)
+    codes: tuple[str, ...] = FEED_REGIONS  # whose decisions topics are read
     seen: list[RegistryDecision] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -223,26 +229,34 @@ class DecisionFeed:
             tail = worker.log_tail() if worker is not None else ""
             raise AssertionError(f"{exc}\n--- worker log ---\n{tail}") from None
 
+    def topics(self) -> list[str]:
+        return [self.topic, *(region_decisions_topic(code, self.topic) for code in self.codes)]
+
     def _run(self) -> None:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         try:
-            partitions = wait_until(lambda: consumer.partitions_for_topic(self.topic), what=f"{self.topic}")
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            # The worker declares a region's topic on its first decision for it: the feed makes them first.
+            ensure_topics(self.bootstrap, self.topics(), partitions=4)
+            tps = []
+            for topic in self.topics():
+                partitions = wait_until(lambda t=topic: consumer.partitions_for_topic(t), what=topic)
+                tps += [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=100).values():
                     for record in records:
-                        self._take(record.value, record.headers)
+                        self._take(record.topic, record.value, record.headers)
         except BaseException as exc:  # reported to the test by check()
             self.errors.append(exc)
         finally:
             consumer.close()
 
-    def _take(self, raw: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def _take(self, topic: str, raw: bytes, headers: list[tuple[str, bytes]]) -> None:
         decision = decision_from_proto(registry_pb2.RegistryDecision.FromString(raw))
         with self._lock:
             self.seen.append(decision)
-            regions = list(self.regions)
+            regions = [r for r in self.regions
+                       if topic in (self.topic, region_decisions_topic(r.region, self.topic))]
         for region in regions:
             region.react(region.store, raw, headers)

@@ -219,11 +219,11 @@ def bench_replay_verify(store: EventStore) -> tuple[float, int]:
 
 def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str) -> tuple[float, int]:
     from services.common.kafka_settings import ensure_topics
-    from services.common.relay import OutboxRelay, kafka_producer
+    from services.common.relay import OutboxRelay, relay_producer
 
     topic = f"tongban.bench.{backend}.{tag}"
     ensure_topics(bootstrap, [topic])
-    producer = kafka_producer(bootstrap)
+    producer = relay_producer(bootstrap)
     # kafka-python warns whenever its I/O thread is held >100 ms; here that is the GIL-bound relay loop
     # in this very process, not a broker fault, and the warnings would break up the progress lines.
     # Left alone under -v (INFO), where someone asked to see everything.

@@ -12,9 +12,12 @@ What the ACLs can and cannot say, given how the topics are laid out (docs/cross-
   ``tongban-<service>-<region>``; their consumer group and their internal topics (table changelogs, the
   leader topic: ``tongban-<service>-<region>-...``) belong to that region alone. Another region can
   neither write them nor join the group (which would steal its partitions and commit its offsets).
-* **Only the registry decides.** ``tongban.registry.decisions.v1`` and the claims topic are written by
-  ``User:registry`` only; a region may read decisions and nothing more, so a forged GRANTED/CONFIRMED is
-  refused by the broker before any consumer sees it.
+* **Only the registry decides.** The decisions topics and the claims topic are written by ``User:registry``
+  only; a region may read decisions and nothing more, so a forged GRANTED/CONFIRMED is refused by the
+  broker before any consumer sees it.
+* **A region reads only its own decisions** (invariant 10): ``tongban.registry.decisions.<region>.v1``
+  carries the decisions addressed to that region and only its principal may read it; the national record
+  ``tongban.registry.decisions.v1`` (confirmed and released holds, registry/topics.py) every region reads.
 * **The service topics are shared.** ``tongban.<service>.events.v1`` carries every region's events of a
   service (one topic per service, all regions), so every region must be allowed to write it; which
   region a message on it speaks for is proven by the envelope's Ed25519 signature, not by the broker.
@@ -32,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.common.kafka_settings import events_topic
-from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
+from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC, region_decisions_topic
 
 ADMIN_USER = "admin"
 REGISTRY_USER = "registry"
@@ -43,6 +46,8 @@ REGISTRY_APP_ID = "tongban-registry"
 # Named here rather than imported from the auditor's tools, which the core does not import (a unit test
 # keeps the two equal).
 CHECKPOINT_TOPIC = "tongban.audit.checkpoints.v1"
+# What every region's decisions topic starts with (and the national record does not: "...decisions.v1").
+REGION_DECISIONS_PREFIX = DECISIONS_TOPIC.removesuffix("v1")
 
 LITERAL = "LITERAL"
 PREFIXED = "PREFIXED"
@@ -53,7 +58,9 @@ GROUP = "GROUP"
 # registry's decisions, which every service reads). tests/integration/test_compose.py keeps this equal
 # to what each service's wiring subscribes to.
 SERVICE_READS: dict[str, tuple[str, ...]] = {
-    "relief": ("marriage",),  # services/relief/application/marriage_reactions.py
+    "disability": ("relief",),  # services/disability/application/reactions_relief.py
+    # services/relief/application/marriage_reactions.py, reactions_disability.py
+    "relief": ("marriage", "disability"),
 }
 
 _READ = ("READ", "DESCRIBE")
@@ -96,6 +103,7 @@ def _grants(principal: str, resource: str, pattern: str, name: str, operations: 
 def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
     principal = user(region_user(region))
     acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, _READ)
+    acls += _grants(principal, TOPIC, LITERAL, region_decisions_topic(region), _READ)
     acls += _grants(principal, TOPIC, LITERAL, CHECKPOINT_TOPIC, (*_READ, "WRITE"))
     for service in services:
         app_id = service_app_id(service, region)
@@ -113,6 +121,9 @@ def registry_acls(services: Iterable[str]) -> list[Acl]:
     # CREATE as well: faust declares the topics of its worker when it starts, and an existing topic is
     # only reported as such to a principal allowed to create it.
     acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, (*_READ, "WRITE", "CREATE"))
+    # Every region's decisions topic, including those of regions that join later: the worker declares
+    # a region's topic when it first decides for it.
+    acls += _grants(principal, TOPIC, PREFIXED, REGION_DECISIONS_PREFIX, (*_READ, "WRITE", "CREATE"))
     acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE", "CREATE"))
     acls += _grants(principal, TOPIC, PREFIXED, f"{REGISTRY_APP_ID}-", _OWN)
     # PREFIXED covers the worker's group and its forwarder's ("tongban-registry.forward").

@@ -8,6 +8,10 @@ cursor. A crash at any point therefore loses nothing: events after the saved cur
 (duplicates are harmless: every consumer has an inbox). A broker that lost its data is refilled by
 `republish_from(0)`.
 
+A batch (up to `batch_size` events of the log) goes out as one produce request per partition when
+the producer can send batches (`relay_producer()`, services/common/relay_producer.py): every
+envelope still signed on its own, the cursor saved only once the broker acknowledged the whole batch.
+
 With a signer (every host has one), each envelope is signed with the region's key as it is sent
 (services/common/trust/signing.py): the consumers of other regions act only on what verifies."""
 
@@ -34,6 +38,10 @@ HEADER_EVENT_ID = "tongban-event-id"
 HEADER_EVENT_TYPE = "tongban-event-type"
 HEADER_REGION = "tongban-region"
 HEADER_SERVICE = "tongban-service"
+_ACK_TIMEOUT = 60.0  # seconds a batch may take to be acknowledged before the relay tries again
+
+# key, value, headers: one message of a batch
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 class Producer(Protocol):
@@ -44,6 +52,13 @@ class Producer(Protocol):
     def flush(self, timeout: float | None = None) -> None: ...
 
     def close(self, timeout: float | None = None) -> None: ...
+
+
+def relay_producer(bootstrap: str) -> Producer:
+    """The producer a relay publishes with: whole batches per produce request (relay_producer.py)."""
+    from services.common.relay_producer import BatchProducer
+
+    return BatchProducer(bootstrap)  # type: ignore[return-value]
 
 
 def kafka_producer(bootstrap: str) -> Producer:
@@ -97,22 +112,35 @@ class OutboxRelay:
         """Publish everything after the cursor (up to `max_events`); returns how many were sent."""
         sent = 0
         cursor = self.cursor()
-        while max_events is None or sent < max_events:
-            limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)
-            batch = self.store.read_log(after=cursor, limit=limit)
-            if not batch:
-                break
-            self._send(batch)
+        batch = self._next(cursor, max_events, sent)
+        while batch[0]:
+            events, messages = batch
+            acknowledged = self._start(events, messages)
+            # While the broker acknowledges, read and sign the next batch. It is sent only after this
+            # one is acknowledged and the cursor saved: a crash still repeats at most one batch.
+            ahead = self._next(events[-1].position, max_events, sent + len(events))
+            acknowledged()
             if self._after_send is not None:
-                self._after_send(batch)
-            sent += len(batch)
-            if not self._advance_cursor(cursor, batch[-1].position):
+                self._after_send(events)
+            sent += len(events)
+            if not self._advance_cursor(cursor, events[-1].position):
                 # republish_from() moved the cursor while this batch was in flight: honour the
                 # rewind (a concurrent refill) instead of overwriting it.
                 cursor = self.cursor()
+                batch = self._next(cursor, max_events, sent)
                 continue
-            cursor = batch[-1].position
+            cursor = events[-1].position
+            batch = ahead
         return sent
+
+    def _next(self, after: int, max_events: int | None, sent: int) -> tuple[list[RecordedEvent], list[Message] | None]:
+        """The batch after `after` and, for a producer that sends batches, its messages (signed)."""
+        limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)
+        events = self.store.read_log(after=after, limit=limit) if limit > 0 else []
+        if not events or getattr(self.producer, "submit_batch", None) is None:
+            return events, None
+        traced = _tracing_records()
+        return events, [self._message(e, traced) for e in events]
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2,
             new_producer: Callable[[], Producer] | None = None) -> None:
@@ -142,14 +170,35 @@ class OutboxRelay:
         except Exception:
             log.debug("closing the failed producer failed", exc_info=True)
 
-    def _send(self, batch: list[RecordedEvent]) -> None:
+    def _start(self, batch: list[RecordedEvent], messages: list[Message] | None) -> Callable[[], None]:
+        """Send `batch`; the returned call waits until the broker acknowledged all of it, and raises
+        if it refused any: the cursor then stays put."""
+        if messages is not None:
+            # One record batch per partition, acknowledged as a whole (relay_producer.py).
+            pending = self.producer.submit_batch(self.topic, messages)  # type: ignore[attr-defined]
+            return lambda: pending.result(timeout=_ACK_TIMEOUT)
         futures = [self._send_one(e) for e in batch]
-        self.producer.flush()
-        for f in futures:
-            f.get(timeout=30)  # raises if the broker refused any of them: the cursor stays put
+
+        def acknowledged() -> None:
+            self.producer.flush()
+            for f in futures:
+                f.get(timeout=30)
+
+        return acknowledged
 
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
+
+    def _message(self, event: RecordedEvent, traced: bool) -> Message:
+        key = event.stream_id.encode()
+        if not (traced and event.trace.traceparent):
+            # Nobody records spans: the consumer continues the trace the event was recorded in.
+            return key, self._value(event), event_headers(event, event.trace)
+        with trace.get_tracer("tongban.relay").start_as_current_span(
+            f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
+        ):
+            return key, self._value(event), event_headers(event, current_trace_context())
 
     def _send_one(self, event: RecordedEvent) -> Any:
         if not event.trace.traceparent:
@@ -180,3 +229,10 @@ class OutboxRelay:
                 .values(position=position, updated_at_us=now)
             )
             return result.rowcount == 1
+
+
+def _tracing_records() -> bool:
+    """Whether a tracer provider that records spans is installed (setup_tracing, memory_tracing):
+    without one a publish span would cost time and show nowhere."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from services.common.handoff import projections as handoff_projections
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
-from services.common.registry.topics import DECISIONS_TOPIC
-from services.common.relay import OutboxRelay, Producer, kafka_producer
+from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
+from services.common.relay import OutboxRelay, Producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.common.trust.authenticator import TokenAuthenticator
@@ -133,6 +133,19 @@ class ServiceHost:
         names = [self.events_topic, *(self._reaction_topic(r) for r in self._reactions), *self._raw_handlers]
         return list(dict.fromkeys(names))
 
+    def _decision_topics(self) -> list[str]:
+        """Where this region hears the registry: its own decisions and the national record (invariant 10)."""
+        return consumed_decision_topics(self.region, self.topic(DECISIONS_TOPIC))
+
+    def _raw_topics(self, handlers: Mapping[str, RawHandler]) -> dict[str, RawHandler]:
+        """The service's raw handlers by the topics they read: a handler of DECISIONS_TOPIC reads
+        this region's decisions topic and the national record."""
+        topics: dict[str, RawHandler] = {}
+        for name, handler in handlers.items():
+            names = self._decision_topics() if name == DECISIONS_TOPIC else [self.topic(name)]
+            topics.update(dict.fromkeys(names, handler))
+        return topics
+
     def _reaction_topic(self, reaction: Reaction) -> str:
         return self.topic(reaction.topic or events_topic(self.service))
 
@@ -162,16 +175,17 @@ class ServiceHost:
         self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings,
                                                           offices=self.authenticator.offices))
         self._reactions = self._collect_reactions(self.wiring)
-        self._raw_handlers = {self.topic(name): handler for name, handler in self.wiring.raw_handlers.items()}
+        self._raw_handlers = self._raw_topics(self.wiring.raw_handlers)
         # Invariant 8: this region signs what it publishes, and acts only on what verifies.
         key = ensure_region_key(self.config.data_dir, self.region)
         signer = EnvelopeSigner(key, directory=keys_dir(self.config.data_dir, self.region))  # follows a rotation
         self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir, own=key))
         self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
                                       self._raw_handlers, self._stop, gate=self.gate,
-                                      raw_signers={self.topic(DECISIONS_TOPIC): (REGISTRY, DECISION_PURPOSE)})
+                                      raw_signers=dict.fromkeys(self._decision_topics(),
+                                                                (REGISTRY, DECISION_PURPOSE)))
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
-        self._producer = kafka_producer(self.config.kafka)
+        self._producer = relay_producer(self.config.kafka)
         self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer)
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
 
@@ -288,7 +302,7 @@ class ServiceHost:
         in a fatal state for good; a fresh one starts clean."""
         old = self._producer
         try:
-            self._producer = relay.producer = kafka_producer(self.config.kafka)
+            self._producer = relay.producer = relay_producer(self.config.kafka)
         except Exception:
             log.exception("relay %s: cannot create a producer yet", relay.name)
             return

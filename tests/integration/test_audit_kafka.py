@@ -53,11 +53,13 @@ def test_the_topics_are_checked_against_the_stores(tmp_path: Path, capsys: pytes
     relay.republish_from(store.head()[0] - 2)
     relay.publish_pending()
     decisions = f"{kafka_topic_prefix}.decisions"
-    ensure_topics(kafka_broker.bootstrap, [decisions], partitions=1)
+    ningxia_decisions = f"{decisions}.640000"  # invariant 10: 640000's own decisions (registry/topics.py)
+    ensure_topics(kafka_broker.bootstrap, [decisions, ningxia_decisions], partitions=1)
     registry = load_key_from(keys_dir(data, REGISTRY), REGISTRY)
     genuine_decision = _decision("d-genuine", "GRANTED")
     raw = KafkaProducer(**kafka_python_producer_config(kafka_broker.bootstrap))
-    raw.send(decisions, value=genuine_decision, headers=sign_message(registry, DECISION_PURPOSE, genuine_decision))
+    for where in (decisions, ningxia_decisions):
+        raw.send(where, value=genuine_decision, headers=sign_message(registry, DECISION_PURPOSE, genuine_decision))
     raw.flush()
     args = ["verify", "--data", data, "--kafka", kafka_broker.bootstrap, "--topic-template", template, "--idle", "1",
             "--decisions-topic", decisions]
@@ -65,6 +67,7 @@ def test_the_topics_are_checked_against_the_stores(tmp_path: Path, capsys: pytes
     assert code == 0, err
     assert f"topic {topic}: " in out and "2 redelivered copies" in out and "every one signed by the region" in out
     assert f"topic {decisions}: 1 decisions, every one signed by the registry" in out
+    assert f"topic {ningxia_decisions}: 1 decisions, every one signed by the registry" in out, "every region's too"
 
     # 1. Stored but never published (the relay has not run since).
     [unpublished] = store.append("late-case", "t", 0, [new_event("after the relay ran")])

@@ -16,6 +16,7 @@ import yaml
 
 from services.cli import build_parser as cli_parser
 from services.common.kafka_acls import REGISTRY_USER, Acl, deployment_acls, region_user
+from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -67,12 +68,15 @@ def test_published_ports_do_not_clash() -> None:
 def test_every_topic_the_stack_uses_is_created() -> None:
     from services.common.kafka_settings import events_topic
     from services.common.registry import DECISIONS_TOPIC
+    from services.common.registry.topics import region_decisions_topic
 
     created = _topics_created()
     services = {s["command"][s["command"].index("--service") + 1] for s in SERVE.values()}
     for service in services:
         assert events_topic(service) in created
     assert DECISIONS_TOPIC in created
+    # Invariant 10: each region's own decisions topic, which only it may read (and so cannot create).
+    assert {region_decisions_topic(region) for region in _regions()} <= created
     registry = SERVICES["registry"]["command"]
     for i, arg in enumerate(registry):
         if arg == "--service-topic":
@@ -301,7 +305,8 @@ def _topics_consumed(service: str, tmp_path: Path) -> set[str]:
                             tables=[*HOST_TABLES, *definition.tables])
     wiring = definition.wire(Infrastructure.over(store))
     own = events_topic(service)
-    return {own, *(reaction.topic or own for reaction in wiring.reactions), *wiring.raw_handlers}
+    decisions = set(consumed_decision_topics("640000")) if DECISIONS_TOPIC in wiring.raw_handlers else set()
+    return {own, *(reaction.topic or own for reaction in wiring.reactions), *wiring.raw_handlers, *decisions}
 
 
 def test_each_service_may_read_exactly_the_topics_it_consumes(tmp_path: Path) -> None:

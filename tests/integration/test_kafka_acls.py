@@ -13,6 +13,7 @@ check is a single round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
@@ -42,6 +43,7 @@ from services.common.kafka_settings import (
     kafka_python_consumer_config,
     kafka_python_producer_config,
 )
+from services.common.registry.topics import region_decisions_topic
 
 # Skipped unless TONGBAN_TEST_BROKER=apache, with the reason (the secured_kafka_broker fixture says why).
 pytestmark = pytest.mark.kafka
@@ -53,7 +55,8 @@ EVENTS = events_topic(SERVICE)
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
 # What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
-TOPICS = {EVENTS: 4, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8, DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1}
+TOPICS = {EVENTS: 4, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8, DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1,
+          region_decisions_topic(NINGXIA): 8, region_decisions_topic(SICHUAN): 8}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -145,6 +148,41 @@ def test_only_the_registry_writes_decisions(secured: SecuredKafka) -> None:
             client.send(DECISIONS_TOPIC, b"GRANTED, says 510000").get(timeout=SEND_DEADLINE)
     finally:
         client.close(timeout=5)
+
+
+def test_a_region_reads_its_own_decisions_and_never_another_regions(secured: SecuredKafka) -> None:
+    """Invariant 10: the registry writes 640000's decisions to 640000's topic; 640000 reads them there,
+    and 510000 may not read them at all."""
+    mine = region_decisions_topic(NINGXIA)
+    registry = producer(secured, KafkaSecurity(protocol="SASL_SSL", username=REGISTRY_USER,
+                                               password=secured.passwords[REGISTRY_USER], ca_file=str(secured.ca_file)))
+    try:
+        registry.send(mine, key=b"640104199001010019", value=b"GRANTED to 640000").get(timeout=SEND_DEADLINE)
+    finally:
+        registry.close(timeout=5)
+    for region, allowed in ((NINGXIA, True), (SICHUAN, False)):
+        consumer = KafkaConsumer(**kafka_python_consumer_config(secured.bootstrap, None,
+                                                                security=region_security(secured, region)))
+        try:
+            consumer.assign([TopicPartition(mine, p) for p in range(TOPICS[mine])])
+            consumer.seek_to_beginning()
+            if allowed:
+                deadline = time.monotonic() + SEND_DEADLINE
+                values: list[bytes] = []
+                while b"GRANTED to 640000" not in values and time.monotonic() < deadline:
+                    values += [r.value for batch in consumer.poll(timeout_ms=500).values() for r in batch]
+                assert b"GRANTED to 640000" in values
+            else:
+                # Refused outright or handed nothing (kafka-python may only log the refusal of an assigned
+                # topic): either way 510000 never sees the decision 640000 just read.
+                seen: list[bytes] = []
+                with contextlib.suppress(TopicAuthorizationFailedError):
+                    deadline = time.monotonic() + 5.0
+                    while time.monotonic() < deadline:
+                        seen += [r.value for batch in consumer.poll(timeout_ms=500).values() for r in batch]
+                assert seen == []
+        finally:
+            consumer.close()
 
 
 def test_a_region_writes_its_topics_and_its_consumer_reads_them_back(secured: SecuredKafka, tmp_path: Path) -> None:

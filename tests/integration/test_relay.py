@@ -17,13 +17,17 @@ from kafka import KafkaConsumer, TopicPartition
 from infra.local_broker import LocalBroker
 from services.common.events import RecordedEvent
 from services.common.kafka_settings import ensure_topics
-from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer
+from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.trust.signing import parse_envelope
 from tests.support import new_event, unique_id, wait_until
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
+
+# The relay's own producer (whole batches, relay_producer.py) and kafka-python's one-send-per-event
+# (what other callers hand the relay): the same guarantees with both.
+PRODUCERS = pytest.mark.parametrize("new_producer", [relay_producer, kafka_producer], ids=["batches", "per-event"])
 
 
 def _populate(store: EventStore, streams: int = 3, per_stream: int = 4) -> list[RecordedEvent]:
@@ -64,12 +68,13 @@ def _by_stream(records: list[Any]) -> dict[str, list[int]]:
     return versions
 
 
-def test_relay_publishes_every_event_in_stream_order_with_its_headers(store: EventStore, kafka_broker: Any,
-                                                                      kafka_topic_prefix: str) -> None:
+@PRODUCERS
+def test_relay_publishes_every_event_in_stream_order_with_its_headers(
+        new_producer: Any, store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
     topic = f"{kafka_topic_prefix}.events"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=4)
     stored = _populate(store)
-    producer = kafka_producer(kafka_broker.bootstrap)
+    producer = new_producer(kafka_broker.bootstrap)
     try:
         relay = OutboxRelay(store, producer, topic, batch_size=5)
         assert relay.publish_pending() == len(stored)
@@ -94,8 +99,9 @@ class SimulatedCrash(Exception):
     pass
 
 
+@PRODUCERS
 def test_a_crash_after_publish_before_the_cursor_is_saved_loses_nothing(
-        store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
+        new_producer: Any, store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
     topic = f"{kafka_topic_prefix}.events"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
     stored = _populate(store)
@@ -103,7 +109,7 @@ def test_a_crash_after_publish_before_the_cursor_is_saved_loses_nothing(
     def crash(batch: list[RecordedEvent]) -> None:
         raise SimulatedCrash
 
-    producer = kafka_producer(kafka_broker.bootstrap)
+    producer = new_producer(kafka_broker.bootstrap)
     try:
         with pytest.raises(SimulatedCrash):
             OutboxRelay(store, producer, topic, batch_size=4, after_send=crash).publish_pending()
@@ -228,14 +234,15 @@ def test_a_faust_agent_consumes_the_relay_topic_once_despite_redelivery(
         consumer_store.close()
 
 
-def test_a_rewind_during_a_batch_is_honoured_not_overwritten(store: EventStore, kafka_broker: Any,
-                                                             kafka_topic_prefix: str) -> None:
+@PRODUCERS
+def test_a_rewind_during_a_batch_is_honoured_not_overwritten(
+        new_producer: Any, store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
     """A refill (republish_from) decided while a batch is in flight must not be undone by that
     batch's cursor save: the relay goes back and publishes from the rewound position."""
     topic = f"{kafka_topic_prefix}.events"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
     stored = _populate(store)
-    producer = kafka_producer(kafka_broker.bootstrap)
+    producer = new_producer(kafka_broker.bootstrap)
     batches: list[int] = []
 
     def rewind_once(batch: list[RecordedEvent]) -> None:

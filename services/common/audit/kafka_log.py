@@ -52,6 +52,19 @@ class TopicRecord:
     headers: tuple[tuple[str, bytes], ...]
 
 
+def topics_named(bootstrap: str, wanted: Callable[[str], bool]) -> list[str]:
+    """The broker's topics whose names `wanted` accepts, sorted (e.g. every region's decisions)."""
+    from kafka import KafkaConsumer
+
+    from services.common.kafka_settings import kafka_python_consumer_config
+
+    consumer = KafkaConsumer(**kafka_python_consumer_config(bootstrap, None), allow_auto_create_topics=False)
+    try:
+        return sorted(name for name in consumer.topics() if wanted(name))
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str, *, idle: float = DEFAULT_IDLE,
                timeout: float = DEFAULT_TIMEOUT) -> list[TopicRecord]:
     """Every record of `topic`, from offset 0 of each partition. A missing topic reads as empty

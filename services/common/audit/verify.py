@@ -30,9 +30,10 @@ from services.common.audit.kafka_log import (
     cross_check_topic,
     default_topic_for,
     read_topic,
+    topics_named,
 )
 from services.common.events import RecordedEvent
-from services.common.registry.topics import DECISIONS_TOPIC
+from services.common.registry.topics import DECISIONS_TOPIC, is_region_decisions_topic
 from services.common.store import ChainProblem, EventStore, verify_events
 from services.common.store.schema import events, store_head
 from services.common.trust.keys import KeyDirectory, KeyRing, trusted_keyring
@@ -170,8 +171,12 @@ def audit_verify(refs: Sequence[StoreRef], *, kafka: KafkaSource | None = None,
                 records = read_topic(kafka.bootstrap, topic, idle=kafka.idle)
                 report.topics.append(cross_check_topic(topic, records, stores, kafka.keys))
             if kafka.decisions_topic and kafka.keys is not None:
-                records = read_topic(kafka.bootstrap, kafka.decisions_topic, idle=kafka.idle)
-                report.topics.append(check_decisions_topic(kafka.decisions_topic, records, kafka.keys))
+                # The national record and every region's own decisions topic (registry/topics.py).
+                national = kafka.decisions_topic
+                regional = topics_named(kafka.bootstrap, lambda name: is_region_decisions_topic(name, national))
+                for topic in [national, *regional]:
+                    records = read_topic(kafka.bootstrap, topic, idle=kafka.idle)
+                    report.topics.append(check_decisions_topic(topic, records, kafka.keys))
         if check_checkpoints_held:
             held: list[HeldCheckpoint] = []
             for ref, store in opened.items():

@@ -2,9 +2,12 @@
 decisions topic.
 
 `decision_reaction(region, service, on_decision)` is what the service's agent calls for every raw
-message of DECISIONS_TOPIC. In one transaction of the region's store, through its inbox (keyed by
-the decision id, so a decision the worker sent again after a crash has no second effect):
-- every decision, whoever it is addressed to, updates the `registry_entries` read model;
+message it reads of the registry: its region's decisions topic and the national record (the host
+subscribes a handler of DECISIONS_TOPIC to both, registry/topics.py). A confirmed or released
+decision on its own claim comes on both; the inbox takes it once. In one transaction of the
+region's store, through its inbox (keyed by the decision id, so a decision the worker sent again
+after a crash has no second effect):
+- every decision it reads, whoever it is addressed to, updates the `registry_entries` read model;
 - a decision addressed to this region and service is also recorded as RegistryDecisionRecorded in
   the claim's stream ("registry-claim-<claim_id>"), and `on_decision(tx, decision)` runs: the
   service's reaction (marriage registers when both persons are granted, or releases and refuses)

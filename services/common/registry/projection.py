@@ -1,18 +1,21 @@
 """Every region's view of the registry: the `registry_entries` read model, and the recorded query.
 
-Each region's service keeps one row per claim anyone made on anyone, from the decisions topic
-(`decision_reaction` calls `apply_decision` for every decision, whoever it is addressed to), so a
+Each region's service keeps one row per claim it hears of (`decision_reaction` calls `apply_decision`
+for every decision it reads): its own region's claims, from its decisions topic, and every region's
+confirmed and released holds, from the national record (registry/topics.py; invariant 10), so a
 window can see who holds a person without asking another region. A row shows the latest decision
 on its claim.
 
-Decisions of one person arrive in order (the topic is keyed by citizen id), and redeliveries are
-dropped by the inbox before they get here; as a second guard an older kind of decision never
-overwrites a later one (granted/denied < confirmed < released/expired), so even a stray
-re-sent decision cannot bring a released hold back to life in the view.
+Decisions of one person arrive in order on each topic (both are keyed by citizen id), though not
+across the two: a copy on the national record may be read before the region's own. Redeliveries and
+the second copy are dropped by the inbox before they get here; as a second guard an older kind of
+decision never overwrites a later one (granted/denied < confirmed < released/expired), so even a
+stray re-sent decision cannot bring a released hold back to life in the view.
 
 Rebuilding: the rows for this region's own claims can be re-derived from its log
-(RegistryDecisionRecorded); the rows for other regions' claims exist only on the decisions topic,
-so this read model is rebuilt by replaying that topic into an empty table with a fresh inbox.
+(RegistryDecisionRecorded); the rows for other regions' claims exist only on the national record,
+so this read model is rebuilt by replaying the region's decisions topic and the national record
+into an empty table with a fresh inbox.
 
 The table is declared on this module's own `TABLES` metadata, which the store creates when given
 it: a claiming service's composition root passes it.

@@ -16,7 +16,9 @@ Flow (docs/cross-region.md):
 2. The agent `decide` reads that topic — so one partition, hence one worker, decides every input
    about a person, in order — folds each input into the person's record in the faust table
    `registry-persons` (keyed by citizen id, kept in its changelog topic) with `domain.decide`, and
-   sends the decisions to tongban.registry.decisions.v1 keyed by citizen id.
+   sends each decision, keyed by citizen id, to the claimant region's topic
+   tongban.registry.decisions.<region>.v1 and, if it is confirmed or released, to the national
+   record tongban.registry.decisions.v1 as well (topics.py; invariant 10).
 3. A timer looks for granted holds past the claim time-to-live and puts an ExpiryDue input for them
    on the claims topic. It never changes the table itself: expiry is decided by `decide`, in line
    with every other input about the person.

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.common.clock import Clock, SystemClock
 from services.common.registry.domain import due_expiries, record_from_json
+from services.common.registry.topics import decision_topics
 from services.common.registry.worker.decider import decision_message, expiry_input, take
 from services.common.registry.worker.forwarder import deliver, forward_loop
 from services.common.registry.worker.gap_healer import GapHealer
@@ -32,7 +33,17 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
                      topic_partitions=settings.partitions)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     claims = app.topic(settings.claims_topic, partitions=settings.partitions, **raw)
-    decisions = app.topic(settings.decisions_topic, partitions=settings.partitions, **raw)
+    # The claimant regions' topics (invariant 10), declared as the first decision for each is sent:
+    # the worker need not know the country's regions in advance.
+    outputs: dict[str, Any] = {}
+
+    async def output(name: str) -> Any:
+        topic = outputs.get(name)
+        if topic is None:
+            topic = app.topic(name, partitions=settings.partitions, **raw)
+            await topic.maybe_declare()
+            outputs[name] = topic
+        return topic
     # Keys and values use the app's serializers: raw (the citizen id's bytes) and JSON (the record).
     persons = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
     ttl = settings.claim_ttl
@@ -66,7 +77,11 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             if expected is None or offset >= expected:
                 persons[_position_key(partition)] = {"next": offset + 1}
             for decision in taken.decisions:
-                await deliver(decisions, decision_message(decision, trust))
+                message = decision_message(decision, trust)
+                # The claimant's topic first, then the national record: a crash in between repeats
+                # the input and both sends (the decision id is the same; inboxes drop the repeat).
+                for name in decision_topics(decision.region, decision.outcome, settings.decisions_topic):
+                    await deliver(await output(name), message)
                 log.info("decided %s %s on claim %s of %s/%s", decision.outcome, decision.kind, decision.claim_id,
                          decision.region, decision.service)
 

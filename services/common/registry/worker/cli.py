@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a topic carrying claims, repeatable (default: the marriage, disability and relief "
                              "topics)")
     parser.add_argument("--claims-topic", default=CLAIMS_TOPIC, help="the worker's input topic (%(default)s)")
-    parser.add_argument("--decisions-topic", default=DECISIONS_TOPIC, help="where decisions go (%(default)s)")
+    parser.add_argument("--decisions-topic", default=DECISIONS_TOPIC,
+                        help="the national record (%(default)s); a region's decisions go to "
+                             "<the name without .v1>.<region>.v1")
     parser.add_argument("--claim-ttl", type=parse_duration, default=DEFAULT_CLAIM_TTL,
                         help="release a granted claim not confirmed within this time (default 24h)")
     parser.add_argument("--expiry-check-interval", type=float, default=1.0, metavar="SECONDS",

@@ -1,0 +1,111 @@
+"""The relay's producer: a whole outbox batch as one record batch per partition, acknowledged at once.
+
+kafka-python's `send()` costs tens of microseconds of pure Python per message (its accumulator, record
+builder and partitioner), which capped the relay at a few thousand events/s. aiokafka builds record
+batches in C: the relay hands over a batch of (key, value, headers), this producer groups it by
+partition -- the same murmur2 placement as the Java client and kafka-python, so a stream's events stay
+on the partition they always went to -- fills one `BatchBuilder` per partition (more when one is
+full), sends them as produce requests and returns only when the broker acknowledged every one (acks=all).
+The relay moves its cursor after that, so at-least-once is unchanged.
+
+aiokafka is asynchronous; the relay is a thread. The producer runs an event loop on a thread of its
+own and the relay waits on it. Not idempotent (aiokafka_producer_config says why); aiokafka keeps one
+batch per partition in flight, so order within a partition holds, and a retried batch that arrives
+twice is absorbed by the consumers' inboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+# key, value, headers: one message of a relay batch
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+_START_TIMEOUT = 60.0
+
+
+class BatchProducer:
+    """Sends relay batches (see the module docstring). `send_batch` blocks until acknowledged."""
+
+    def __init__(self, bootstrap: str, *, config: dict[str, Any] | None = None) -> None:
+        from services.common.kafka_settings import aiokafka_producer_config
+
+        self._config = {**aiokafka_producer_config(bootstrap), "linger_ms": 0, **(config or {})}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="relay-producer", daemon=True)
+        self._thread.start()
+        self._producer: Any = None
+        try:
+            self._call(self._start(), timeout=_START_TIMEOUT)
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    async def _start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(**self._config)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    def _call(self, coroutine: Any, *, timeout: float | None) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout)
+
+    def submit_batch(self, topic: str, messages: Sequence[Message]) -> Future[None]:
+        """Publish `messages` in order (per key); the future is done when the broker acknowledged all
+        of them, and fails if it refused any: then none counts as sent."""
+        return asyncio.run_coroutine_threadsafe(self._send(topic, messages), self._loop)
+
+    def send_batch(self, topic: str, messages: Sequence[Message], timeout: float = 60.0) -> None:
+        """`submit_batch` and wait."""
+        self.submit_batch(topic, messages).result(timeout)
+
+    async def _send(self, topic: str, messages: Sequence[Message]) -> None:
+        from aiokafka.partitioner import DefaultPartitioner
+
+        producer = self._producer
+        partitions = sorted(await producer.partitions_for(topic))
+        by_partition: dict[int, list[Message]] = {}
+        for message in messages:
+            by_partition.setdefault(DefaultPartitioner()(message[0], partitions, partitions), []).append(message)
+        if not messages:
+            return
+        acks = []
+        for partition, mine in by_partition.items():
+            batch = producer.create_batch()
+            for key, value, headers in mine:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))  # full: send it
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        raise ValueError(f"a message of {len(value):,} bytes does not fit in a record batch")
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)
+
+    # The kafka-python calls the relay's callers also make on a producer.
+    def flush(self, timeout: float | None = None) -> None:
+        """Nothing is ever left unsent: `send_batch` returns only when acknowledged."""
+
+    def close(self, timeout: float | None = None) -> None:
+        try:
+            if self._producer is not None:
+                # timeout=0 (a producer given up on): a moment to say goodbye, not a wait for a broker.
+                self._call(self._producer.stop(), timeout=30.0 if timeout is None else max(timeout, 1.0))
+        except Exception:
+            pass  # closing what failed: the loop goes below either way
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
