@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,45 @@ class DemoHarness:
 
         tls = ClientTls(Path(self.info.tls_ca)) if self.info.tls_ca else None
         return grpc.intercept_channel(open_channel(self.info.address(region, service), tls), TracingClientInterceptor())
+
+    def request_id(self) -> str:
+        """A fresh client request id (architecture invariant 9): a retried call would reuse it."""
+        return f"demo-{self.rng.getrandbits(64):016x}"
+
+    def today(self) -> date:
+        """Today in China on the stack's controlled clock."""
+        from services.common.clock_control import read_offset
+
+        return (datetime.now(UTC) + read_offset(self.data_dir)).astimezone(CHINA_TZ).date()
+
+    def move_to_month(self, month: str) -> None:
+        """Every region's clock to the 1st of `month`, 09:00 China time: a month's payment run."""
+        from services.common.clock_control import advance, read_offset
+
+        year, number = (int(part) for part in month.split("-"))
+        target = datetime(year, number, 1, 9, tzinfo=CHINA_TZ).astimezone(UTC)
+        jump = max(timedelta(0), target - (datetime.now(UTC) + read_offset(self.data_dir)))
+        advance(self.data_dir, jump)
+        self.note(f"moving every region's clock forward {jump.days} days, to {month}-01 ...")
+
+    def pay_month(self, payments: Any, finance: Any, month: str) -> tuple[Any, Any, list[Any]]:
+        """A finance office's month through the shared payment run (services/common/payments): run it,
+        run it again (nothing new: the run is idempotent), send the batch, confirm the bank's answer.
+        Returns (the run, the repeat, the roll's lines)."""
+        from tongban.payments.v1 import payment_service_pb2 as api
+
+        def pay(method: str, request: Any) -> Any:
+            return getattr(payments, method)(request, metadata=self.signed_in(finance), timeout=70)
+
+        run = pay("RunMonth", api.RunMonthRequest(month=month, request_id=self.request_id()))
+        again = pay("RunMonth", api.RunMonthRequest(month=month, request_id=self.request_id()))
+        batch_id = run.batch.batch_id
+        pay("SendBatch", api.SendBatchRequest(batch_id=batch_id, request_id=self.request_id()))
+        roll = pay("GetBatch", api.GetBatchRequest(batch_id=batch_id, with_lines=True)).lines
+        if roll:
+            pay("ConfirmLines", api.ConfirmLinesRequest(batch_id=batch_id, line_ids=[r.line.line_id for r in roll],
+                                                        request_id=self.request_id()))
+        return run, again, [r.line for r in roll]
 
     def call(self, office: Office, method: str, request: Any, *, role: str = "registrar",
              timeout: float = 70.0) -> Any:

@@ -10,7 +10,7 @@ her. Every step is a gRPC call of a clerk."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 from services.common.events import Actor
@@ -23,7 +23,6 @@ GUANGYUAN_TOWNSHIP = Actor("clerk", "gy-dp-05", "510802-DPO-01", "510000", "wind
 GUANGYUAN_CDPF = Actor("clerk", "gy-cdpf-01", "510802-CDPF", "510000", "cdpf")  # 利州区残联
 GUANGYUAN_COUNTY = Actor("clerk", "gy-mz-01", "510802-MZJ", "510000", "approver")  # 利州区民政局
 GUANGYUAN_FINANCE = Actor("clerk", "gy-cw-01", "510802-MZJ-CW", "510000", "finance")  # 资金发放
-CHINA = timezone(timedelta(hours=8))
 
 
 class DisabilityStory:
@@ -134,35 +133,18 @@ class DisabilityStory:
 
     def pay_month(self, month: str, who: str, *, expected: int) -> None:
         """Run the month (twice: nothing new), send its batch to the bank, record the bank's answer."""
-        api, rng = pay_api(), self.demo.rng
-        run = self.pay("RunMonth", api.RunMonthRequest(month=month, request_id=_id(rng)))
-        again = self.pay("RunMonth", api.RunMonthRequest(month=month, request_id=_id(rng)))
-        batch_id = run.batch.batch_id
-        self.pay("SendBatch", api.SendBatchRequest(batch_id=batch_id, request_id=_id(rng)))
-        roll = self.pay("GetBatch", api.GetBatchRequest(batch_id=batch_id, with_lines=True)).lines
-        if roll:
-            self.pay("ConfirmLines", api.ConfirmLinesRequest(
-                batch_id=batch_id, line_ids=[r.line.line_id for r in roll], request_id=_id(rng)))
-        hers = [r.line for r in roll if r.line.citizen_id == who]
+        run, again, roll = self.demo.pay_month(self.payments, GUANGYUAN_FINANCE, month)
+        hers = [line for line in roll if line.citizen_id == who]
         what = ", ".join(f"{line.benefit} {line.amount_fen / 100:.2f} 元" for line in hers) or "no line for her"
         self.demo.check(len(hers) == expected and again.added == 0,
                         f"{month} payment run in Sichuan: {run.batch.line_count} line(s), "
                         f"{run.batch.total_fen / 100:.2f} 元 ({what}); run again: nothing new; sent, confirmed")
 
     def today(self) -> date:
-        from services.common.clock_control import read_offset
-
-        return (datetime.now(UTC) + read_offset(self.demo.data_dir)).astimezone(CHINA).date()
+        return self.demo.today()
 
     def move_to_month(self, month: str) -> None:
-        """Every region's clock to the 1st of `month`, 09:00 China time: the next month's run."""
-        from services.common.clock_control import advance, read_offset
-
-        year, number = (int(part) for part in month.split("-"))
-        target = datetime(year, number, 1, 9, tzinfo=CHINA).astimezone(UTC)
-        jump = max(timedelta(0), target - (datetime.now(UTC) + read_offset(self.demo.data_dir)))
-        advance(self.demo.data_dir, jump)
-        self.demo.note(f"moving every region's clock forward {jump.days} days, to {month}-01 ...")
+        self.demo.move_to_month(month)
 
     def _maybe(self, actor: Actor, case_id: str) -> Any:
         import grpc

@@ -8,8 +8,7 @@ household status is verified from relief's record); the son marries in Guangyuan
 household's review; a traveller from Shaanxi hurt in Guangyuan is helped there at once (先行救助)
 and the paperwork completed afterwards. Every step is a gRPC call of a clerk.
 
-The monthly payment runs join this story at `monthly_runs` when the shared payment run is wired
-into relief."""
+Yinchuan's finance office pays the household for two months through the shared payment run."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ YINCHUAN_TOWNSHIP = Actor("clerk", "yc-mz-03", "640104-MZ-01", "640000", "relief
 BAOJI_TOWNSHIP = Actor("clerk", "bj-mz-02", "610302-MZ-01", "610000", "relief")  # 渭滨区, 户籍 of two members
 GUANGYUAN_TOWNSHIP = Actor("clerk", "gy-mz-07", "510802-MZ-01", "510000", "relief")  # 利州区, where it happened
 YINCHUAN_DISABILITY = Actor("clerk", "yc-dp-02", "640104-DPO-01", "640000", "window")
+YINCHUAN_FINANCE = Actor("clerk", "yc-cw-01", "640104-CZJ", "640000", "finance")  # 兴庆区 资金发放
 
 
 class ReliefStory:
@@ -142,9 +142,21 @@ class ReliefStory:
                         "status is verified from relief's record")
 
     def monthly_runs(self, case_id: str) -> None:
-        """The hook for the shared monthly payment run (services/common/payments): two runs paying
-        the household from the month after the decision go here once relief is wired to it."""
-        self.demo.note(f"(monthly payment runs for {case_id}: joined when relief's payment run is wired)")
+        """Two monthly runs by Yinchuan's finance office through the shared payment run: 低保 is paid
+        from the month after the decision (民发〔2021〕57号), each run repeated adds nothing."""
+        from services.common.payments.due import month_of, next_month
+        from tongban.payments.v1 import payment_service_pb2_grpc as pay_grpc
+
+        payments = pay_grpc.PaymentServiceStub(self.demo.open_channel("640000", "relief"))
+        first = next_month(month_of(self.demo.today()))
+        for month in (first, next_month(first)):
+            self.demo.move_to_month(month)
+            run, again, roll = self.demo.pay_month(payments, YINCHUAN_FINANCE, month)
+            ours = [line for line in roll if line.case_id == case_id]
+            self.demo.check(bool(ours) and again.added == 0,
+                            f"{month} 低保 payment run in Yinchuan: the household is paid "
+                            f"{sum(line.amount_fen for line in ours) / 100:.2f} 元 ({run.batch.line_count} line(s) in "
+                            "the batch); run again: nothing new; sent, confirmed")
 
     def _son_marries(self, case_id: str, son: Person) -> None:
         bride = Person("王静", _citizen(self.demo, "510802", 1999, male=False))
