@@ -78,11 +78,12 @@ def _case(request: Request) -> dict[str, Any]:
                 "state": labels.state(case.summary.state, "relief"), "region": case.region,
                 "history": list(case.history), "entries": [_relief_entry(e) for e in case.history]}
     if service == "disability":
-        # The disability API answers a case's current state, not its events: the timeline says so.
-        case = gateway.call(clerk_of(request), "disability", "GetCase", dpb.GetCaseRequest(case_id=case_id)).case
+        reason = request.query_params.get("reason", "").strip()
+        case = gateway.call(clerk_of(request), "disability", "GetCase",
+                            dpb.GetCaseRequest(case_id=case_id, reason=reason)).case
         return {"case_id": case_id, "service": service, "case_type": "disability",
                 "state": labels.state(case.state, "disability"), "region": case_id.split("-")[1],
-                "history": [], "entries": [], "no_history": True}
+                "history": list(case.history), "entries": [_marriage_entry(e) for e in case.history]}
     # Beyond the reader's own office a read needs its reason; the service records both.
     reason = request.query_params.get("reason", "").strip()
     case = gateway.call(clerk_of(request), "marriage", "GetCase",

@@ -4,6 +4,7 @@ office's work queues and overdue list (from the read model)."""
 from __future__ import annotations
 
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.common.events import RecordedEvent
 from services.disability.adapters.payloads import CODEC
 from services.disability.application.unit import Deps
 from services.disability.domain.application import STREAM_TYPE, Application
@@ -21,10 +22,9 @@ def get_case(deps: Deps, case_id: str) -> Application:
     return Application.fold((CODEC.decode(e), e.recorded_at) for e in history)
 
 
-def thread_of(deps: Deps, case_id: str) -> str:
-    """The case's correlation id (its thread across regions), from its first event."""
-    first = deps.store.read_stream(case_id)[:1]
-    return first[0].correlation_id if first else case_id
+def case_history(deps: Deps, case_id: str) -> list[RecordedEvent]:
+    """The case's events as recorded here, oldest first (for its history and its thread)."""
+    return deps.store.read_stream(case_id)
 
 
 def office_work(deps: Deps, *, office: str, stage: str = "", overdue_only: bool = False) -> list[WorkItem]:

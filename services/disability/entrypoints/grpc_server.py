@@ -11,6 +11,7 @@ from collections.abc import Callable
 import grpc
 
 from services.common.grpc_context import current_actor
+from services.common.history import history_entries
 from services.common.kit import Request
 from services.common.trust.reads import ReadPolicy, RecordedReads
 from services.disability.adapters import grpc_mapping as mapping
@@ -99,8 +100,10 @@ class DisabilityServicer(api_grpc.DisabilityServiceServicer):
         self.reads.may_read(actor)
         case_id = request.case_id.strip()
         case = self._case(case_id)
+        history = queries.case_history(self.deps, case_id)
+        case.history.extend(history_entries(history))
         self.reads.case(actor, case_id=case_id, case_office=case.office_code,
-                        correlation_id=queries.thread_of(self.deps, case_id), reason=request.reason)
+                        correlation_id=history[0].correlation_id, reason=request.reason)
         return api.GetCaseResponse(case=case)
 
     def ListWork(self, request: api.ListWorkRequest, context: grpc.ServicerContext) -> api.ListWorkResponse:

@@ -103,6 +103,10 @@ def test_a_disability_application_goes_through_the_domestic_flow_to_approval_国
     screenshot(page, "disability-approved")
     axe_clean(page, "disability case page")
 
+    page.goto(f"{console}/audit/cases/{case_id}")  # the case's history, read (and recorded) like any case
+    events = page.inner_text("ul.timeline")
+    assert "受理两项补贴申请" in events and "审定通过" in events and "yc-cdpf-01" in events, events
+
 
 def test_a_dibao_application_with_its_household_is_accepted_民发2021_57号(console: str, page: Any) -> None:
     sign_in(page, console, **RELIEF)

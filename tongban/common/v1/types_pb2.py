@@ -23,27 +23,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtongban/common/v1/types.proto\x12\x11tongban.common.v1\"\x1a\n\nRegionCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"Z\n\x06Office\x12\x13\n\x0boffice_code\x18\x01 \x01(\t\x12-\n\x06region\x18\x02 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04name\x18\x03 \x01(\t\"_\n\x06Person\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x33\n\x0chukou_region\x18\x03 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\"\xe9\x01\n\x05\x41\x63tor\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.tongban.common.v1.Actor.Kind\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12-\n\x06region\x18\x04 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04role\x18\x05 \x01(\t\"O\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_CLERK\x10\x01\x12\x0f\n\x0bKIND_SYSTEM\x10\x02\x12\x10\n\x0cKIND_AUDITOR\x10\x03\"\x14\n\x05Money\x12\x0b\n\x03\x66\x65n\x18\x01 \x01(\x03\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtongban/common/v1/types.proto\x12\x11tongban.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1a\n\nRegionCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"Z\n\x06Office\x12\x13\n\x0boffice_code\x18\x01 \x01(\t\x12-\n\x06region\x18\x02 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04name\x18\x03 \x01(\t\"_\n\x06Person\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x33\n\x0chukou_region\x18\x03 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\"\xe9\x01\n\x05\x41\x63tor\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.tongban.common.v1.Actor.Kind\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12-\n\x06region\x18\x04 \x01(\x0b\x32\x1d.tongban.common.v1.RegionCode\x12\x0c\n\x04role\x18\x05 \x01(\t\"O\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_CLERK\x10\x01\x12\x0f\n\x0bKIND_SYSTEM\x10\x02\x12\x10\n\x0cKIND_AUDITOR\x10\x03\"\x14\n\x05Money\x12\x0b\n\x03\x66\x65n\x18\x01 \x01(\x03\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"\x8e\x02\n\x0cHistoryEntry\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12\x16\n\x0e\x63orrelation_id\x18\x07 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x08 \x01(\t\x12\x14\n\x0cpayload_json\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.common.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGIONCODE']._serialized_start=52
-  _globals['_REGIONCODE']._serialized_end=78
-  _globals['_OFFICE']._serialized_start=80
-  _globals['_OFFICE']._serialized_end=170
-  _globals['_PERSON']._serialized_start=172
-  _globals['_PERSON']._serialized_end=267
-  _globals['_ACTOR']._serialized_start=270
-  _globals['_ACTOR']._serialized_end=503
-  _globals['_ACTOR_KIND']._serialized_start=424
-  _globals['_ACTOR_KIND']._serialized_end=503
-  _globals['_MONEY']._serialized_start=505
-  _globals['_MONEY']._serialized_end=525
-  _globals['_DATE']._serialized_start=527
-  _globals['_DATE']._serialized_end=575
+  _globals['_REGIONCODE']._serialized_start=85
+  _globals['_REGIONCODE']._serialized_end=111
+  _globals['_OFFICE']._serialized_start=113
+  _globals['_OFFICE']._serialized_end=203
+  _globals['_PERSON']._serialized_start=205
+  _globals['_PERSON']._serialized_end=300
+  _globals['_ACTOR']._serialized_start=303
+  _globals['_ACTOR']._serialized_end=536
+  _globals['_ACTOR_KIND']._serialized_start=457
+  _globals['_ACTOR_KIND']._serialized_end=536
+  _globals['_MONEY']._serialized_start=538
+  _globals['_MONEY']._serialized_end=558
+  _globals['_DATE']._serialized_start=560
+  _globals['_DATE']._serialized_end=608
+  _globals['_HISTORYENTRY']._serialized_start=611
+  _globals['_HISTORYENTRY']._serialized_end=881
 # @@protoc_insertion_point(module_scope)

@@ -212,7 +212,7 @@ class EntitlementView(_message.Message):
     def __init__(self, subsidy: _Optional[str] = ..., amount_fen: _Optional[int] = ..., start_month: _Optional[str] = ..., stop_month: _Optional[str] = ..., stop_reason: _Optional[str] = ..., covered_until: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version", "registry_held", "forwarded_to", "received_from", "hukou_region_result", "informed_on", "household", "household_source")
+    __slots__ = ("case_id", "state", "office_code", "applicant_name", "hukou_region", "stage", "stage_due_on", "overdue", "bank_account_masked", "entitlements", "refusals", "version", "registry_held", "forwarded_to", "received_from", "hukou_region_result", "informed_on", "household", "household_source", "history")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     OFFICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +232,7 @@ class Case(_message.Message):
     INFORMED_ON_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     state: str
     office_code: str
@@ -251,7 +252,8 @@ class Case(_message.Message):
     informed_on: _types_pb2.Date
     household: str
     household_source: str
-    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., registry_held: _Optional[_Iterable[str]] = ..., forwarded_to: _Optional[str] = ..., received_from: _Optional[str] = ..., hukou_region_result: _Optional[str] = ..., informed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., household: _Optional[str] = ..., household_source: _Optional[str] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[_types_pb2.HistoryEntry]
+    def __init__(self, case_id: _Optional[str] = ..., state: _Optional[str] = ..., office_code: _Optional[str] = ..., applicant_name: _Optional[str] = ..., hukou_region: _Optional[str] = ..., stage: _Optional[str] = ..., stage_due_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., overdue: _Optional[bool] = ..., bank_account_masked: _Optional[str] = ..., entitlements: _Optional[_Iterable[_Union[EntitlementView, _Mapping]]] = ..., refusals: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., registry_held: _Optional[_Iterable[str]] = ..., forwarded_to: _Optional[str] = ..., received_from: _Optional[str] = ..., hukou_region_result: _Optional[str] = ..., informed_on: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., household: _Optional[str] = ..., household_source: _Optional[str] = ..., history: _Optional[_Iterable[_Union[_types_pb2.HistoryEntry, _Mapping]]] = ...) -> None: ...
 
 class WorkItem(_message.Message):
     __slots__ = ("case_id", "stage", "office_code", "applicant_name", "due_on", "overdue")
