@@ -183,19 +183,27 @@ def test_a_person_registering_a_moment_after_the_divorce_before_its_release_reac
     ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
         divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN)
 
-    relay = ningxia.host._relay  # the network between Ningxia and the broker is slow for a moment
+    # The network between Ningxia's relay and the broker is slow for a moment: whatever the relay
+    # sends from now on waits until `arrives` (a send already under way included, so the gate
+    # holds whatever the relay thread is doing when it closes).
+    relay = ningxia.host._relay
     assert relay is not None
-    held_back = threading.Event()
-    held_back.set()
-    publish = relay.publish_pending
-    relay.publish_pending = lambda *a, **kw: 0 if held_back.is_set() else publish(*a, **kw)  # type: ignore[method-assign]
+    arrives = threading.Event()
+    send = relay._send
+
+    def slow_network(batch: Any) -> None:
+        arrives.wait(timeout=60)
+        send(batch)
+
+    relay._send = slow_network  # type: ignore[method-assign]
     try:
         ningxia.call("RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=divorce.case_id), YINCHUAN)
         early = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife, wait=1.5),
                              GUANGYUAN).case
         assert early.state == "awaiting_registry", "the claim waits for the release in flight; not refused"
     finally:
-        held_back.clear()
+        arrives.set()
+        relay._send = send  # type: ignore[method-assign]
     remarried = sichuan.settled(early, GUANGYUAN)
     assert remarried.state == "registered", remarried.marriage.refusal_reason
     ningxia.wait_for_claim(_claim(married, "b"), "released", other=sichuan)
