@@ -15,6 +15,7 @@ from services.common.registry.domain import (
     PersonRecord,
     RegistryDecision,
     RegistryInput,
+    case_rank,
     claim_key,
     decide,
     due_expiries,
@@ -94,31 +95,52 @@ def test_waiters_are_served_first_come_first_served_and_an_unconfirmed_hold_expi
                              ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL)])
     assert outcomes(decisions) == [("640000", "granted"), ("640000", "expired"), ("510000", "granted")]
     assert decisions[2].decided_at == T0 + TTL
+    record, confirmed = run([claim("confirm", "c2", SICHUAN, at=T0 + TTL + SECOND)], record)
+    assert outcomes(confirmed) == [("510000", "confirmed")]
     record, third = run([ExpiryCheck(waiting_check_key(claim_key("610000", "marriage", "c3")), PERSON,
-                                     late + SECOND + WAIT)], record)
+                                     T0 + TTL + SECOND + WAIT)], record)
     assert outcomes(third) == [("610000", "denied")] and third[0].holder_region == "510000"
 
 
 def test_sibling_cases_of_one_couple_end_with_one_case_holding_both_not_two_refusals() -> None:
-    """A retry that opened a second case for the same couple: case A holds the bride, case B the
-    groom, each waiting for the other person. A's wait ends first: A is refused and its service
-    releases the bride, whereupon B — the registration that can stand — holds both."""
+    """AnUnsettledHolderIsWaitedFor: a retry opened a second case for the same couple; one case got
+    the groom, the other the bride, each waiting for the other person. The higher-ranked case
+    waits without a deadline; the lower one is denied at its deadline, its service gives back its
+    hold, and the higher one — the registration that can stand — holds both, however long the
+    lower one's release took."""
     groom, bride = PERSON, "510104199202020023"
-    case_a, case_b = NINGXIA, replace(NINGXIA, case_id="marriage-2")
+    one, two = NINGXIA, replace(NINGXIA, case_id="marriage-2")
+    high, low = (one, two) if case_rank(one) > case_rank(two) else (two, one)
 
     def on(person: str, action: str, claim_id: str, who: Claimant, seconds: int) -> ClaimMessage:
         return replace(claim(action, claim_id, who, at=T0 + seconds * SECOND), citizen_id=person)
 
-    groom_record, groom_out = run([on(groom, "request", "b-groom", case_b, 0),
-                                   on(groom, "request", "a-groom", case_a, 1)])
-    bride_record, bride_out = run([on(bride, "request", "a-bride", case_a, 0),
-                                   on(bride, "request", "b-bride", case_b, 5)], PersonRecord(bride))
-    assert [d.case_id for d in groom_out + bride_out] == ["marriage-2", "marriage-1"]  # the two grants
-    groom_record, a_refused = run([ExpiryCheck(waiting_check_key(claim_key("640000", "marriage", "a-groom")), groom,
-                                               T0 + 11 * SECOND)], groom_record)
-    assert [(d.case_id, d.outcome) for d in a_refused] == [("marriage-1", "denied")]
-    bride_record, b_granted = run([on(bride, "release", "a-bride", case_a, 12)], bride_record)
-    assert [(d.case_id, d.outcome) for d in b_granted] == [("marriage-1", "released"), ("marriage-2", "granted")]
+    groom_record, _ = run([on(groom, "request", "high-groom", high, 0), on(groom, "request", "low-groom", low, 1)])
+    bride_record, _ = run([on(bride, "request", "low-bride", low, 0), on(bride, "request", "high-bride", high, 1)],
+                          PersonRecord(bride))
+    assert bride_record is not None and groom_record is not None
+    assert due_expiries(bride_record, T0 + TTL - SECOND) == [], "the higher case has no deadline on the bride"
+    [low_due] = due_expiries(groom_record, T0 + 11 * SECOND)
+    groom_record, low_refused = run([ExpiryCheck(low_due, groom, T0 + 11 * SECOND)], groom_record)
+    assert [(d.case_id, d.outcome) for d in low_refused] == [(low.case_id, "denied")]
+    bride_record, high_granted = run([on(bride, "release", "low-bride", low, 60)], bride_record)
+    assert [(d.case_id, d.outcome) for d in high_granted] == [(low.case_id, "released"), (high.case_id, "granted")]
+
+
+def test_a_waiter_outranking_an_unconfirmed_holder_gets_its_deadline_once_the_hold_is_confirmed() -> None:
+    """AnUnsettledHolderIsWaitedFor, then ReleaseInFlightIsAwaited from the confirmation on."""
+    one, two = NINGXIA, SICHUAN
+    high, low = (one, two) if case_rank(one) > case_rank(two) else (two, one)
+    record, _ = run([claim("request", "held", low), claim("request", "waits", high, at=T0 + SECOND)])
+    assert record is not None and due_expiries(record, T0 + TTL - SECOND) == []
+    record, _ = run([claim("confirm", "held", low, at=T0 + 5 * 60 * SECOND)], record)
+    assert record is not None
+    assert due_expiries(record, T0 + 5 * 60 * SECOND + WAIT) == [
+        waiting_check_key(claim_key(high.region, "marriage", "waits"))]
+    _, denied = run([ExpiryCheck(waiting_check_key(claim_key(high.region, "marriage", "waits")), PERSON,
+                                 T0 + 5 * 60 * SECOND + WAIT)], record)
+    assert [(d.case_id, d.outcome) for d in denied] == [(high.case_id, "denied")]
+    assert denied[0].decided_at == T0 + 5 * 60 * SECOND + WAIT
 
 
 def test_a_case_that_gives_up_while_waiting_just_stops_waiting_and_the_record_survives_json() -> None:

@@ -22,6 +22,13 @@ Rules, named as the decisions cite them:
   the hold ends meanwhile, the first waiter is granted at that instant; otherwise the waiter is
   denied at its deadline, naming the holder then. The timer puts the deadline on the claims topic
   like an expiry (an ExpiryCheck of `waiting_check_key(claim)`), so it is an input like any other.
+- AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
+  refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
+  same in every person's record) waits without a deadline until the hold is confirmed (then
+  `release_wait` more), released or expired; an outranked waiter keeps its deadline. Ranks make
+  waiting-for-an-unsettled-holder flow one way only, so two cases each holding the other's
+  partner cannot wait for each other for ever: the lower one is denied at its deadline, gives
+  back its hold and the higher one is granted.
 - LateConfirmationOfAHeldClaimWins: the holder's own confirmation or release of a claim that still
   holds acts on it, even after the time-to-live, when no input expired the hold first (nobody was
   told the person was free). A rival's input or the timer's check at or after the expiry instant
@@ -32,6 +39,7 @@ Source of the plain data (the record, inputs, decisions, JSON form): person.py.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -61,16 +69,39 @@ from services.common.registry.person import (
 )
 
 __all__ = [
-    "HOLDING", "Action", "ClaimInfo", "ClaimKind", "ClaimMessage", "Claimant", "Decided", "ExpiryCheck", "Hold",
-    "Outcome", "PersonRecord", "RegistryDecision", "RegistryInput", "ReleaseReason", "Waiter", "claim_key",
-    "decide", "decision_from_json", "decision_id", "decision_to_json", "due_expiries", "input_key",
-    "record_from_json", "record_to_json", "waiting_check_key",
+    "HOLDING",
+    "Action",
+    "ClaimInfo",
+    "ClaimKind",
+    "ClaimMessage",
+    "Claimant",
+    "Decided",
+    "ExpiryCheck",
+    "Hold",
+    "Outcome",
+    "PersonRecord",
+    "RegistryDecision",
+    "RegistryInput",
+    "ReleaseReason",
+    "Waiter",
+    "case_rank",
+    "claim_key",
+    "decide",
+    "decision_from_json",
+    "decision_id",
+    "decision_to_json",
+    "due_expiries",
+    "input_key",
+    "record_from_json",
+    "record_to_json",
+    "waiting_check_key",
 ]
 
 ONE_HOLDER_PER_PERSON_AND_KIND = "OneHolderPerPersonAndKind"
 SAME_CASE_HOLDS_ALREADY = "SameCaseHoldsAlready"
 UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
 RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
+AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
 LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
 
 # How long a claim waits behind another case's hold before it is denied: more than a release takes
@@ -146,7 +177,7 @@ class _Rules:
             record = replace(record, holds={**record.holds, m.kind: joined})
             decision = _decision(record, m.key, Outcome.GRANTED, m.at, m.trace)
         elif self.release_wait > timedelta(0):  # ReleaseInFlightIsAwaited
-            waiters = (*record.waiting.get(m.kind, ()), Waiter(m.key, m.at + self.release_wait))
+            waiters = (*record.waiting.get(m.kind, ()), Waiter(m.key, self._until(record, m.key, hold, m.at)))
             record = replace(record, waiting={**record.waiting, m.kind: waiters})
             return Decided(record, settled, note=f"claim {m.key} waits for a release", remember=True)
         else:  # OneHolderPerPersonAndKind
@@ -174,6 +205,7 @@ class _Rules:
         if m.action == "confirm":
             confirmed = replace(hold, confirmed=True, expires_at=None)
             record = replace(record, holds={**record.holds, m.kind: confirmed})
+            record = self._rewait(record, m.kind, confirmed, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
             return Decided(record, (*denied, _decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace)))
         # The hold is the case's: releasing it through any of the case's claims ends all of them.
         record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
@@ -204,7 +236,7 @@ class _Rules:
         while True:
             hold = record.holds.get(kind)
             expiry = hold.expires_at if hold is not None and not hold.confirmed else None
-            deadline = min((w.until for w in record.waiting.get(kind, ())), default=None)
+            deadline = min((w.until for w in record.waiting.get(kind, ()) if w.until is not None), default=None)
             if hold is not None and expiry is not None and expiry <= at and (deadline is None or expiry <= deadline):
                 record = replace(record, holds={k: h for k, h in record.holds.items() if k != kind})
                 out += [_decision(record, c, Outcome.EXPIRED, expiry, record.claims[c].trace)
@@ -220,12 +252,25 @@ class _Rules:
     def _deny_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
                       holder: Claimant) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
         waiters = record.waiting.get(kind, ())
-        overdue = [w for w in waiters if w.until <= at]
+        overdue = [w for w in waiters if w.until is not None and w.until <= at]
         if not overdue:
             return record, ()
-        record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w.until > at)})
-        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until, record.claims[w.claim_key].trace,
-                                       holder=holder) for w in overdue)
+        record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w not in overdue)})
+        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until or at,
+                                       record.claims[w.claim_key].trace, holder=holder) for w in overdue)
+
+    def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime | None:
+        """A waiter's deadline behind `hold` from `at` on; None while it outranks an unconfirmed holder."""
+        if not hold.confirmed and case_rank(record.claims[key].claimant) > case_rank(hold.holder):
+            return None
+        return at + self.release_wait
+
+    def _rewait(self, record: PersonRecord, kind: ClaimKind, hold: Hold, at: datetime) -> PersonRecord:
+        """The waiters' deadlines once `hold` changed at `at`: a waiter that had one keeps it unless
+        it now outranks an unconfirmed holder; one that had none gets one unless it still does."""
+        waiters = tuple(Waiter(w.claim_key, None if self._until(record, w.claim_key, hold, at) is None
+                               else (w.until or at + self.release_wait)) for w in record.waiting.get(kind, ()))
+        return replace(record, waiting={**record.waiting, kind: waiters}) if waiters else record
 
     def _promote(self, record: PersonRecord, kind: ClaimKind,
                  at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
@@ -238,7 +283,14 @@ class _Rules:
         hold = Hold(first, joining, confirmed=False, expires_at=at + self.ttl)
         record = replace(record, holds={**record.holds, kind: hold},
                          waiting={**record.waiting, kind: tuple(w for w in waiters if w.claim_key not in joining)})
+        record = self._rewait(record, kind, hold, at)
         return record, tuple(_decision(record, c, Outcome.GRANTED, at, record.claims[c].trace) for c in joining)
+
+
+def case_rank(claimant: Claimant) -> bytes:
+    """A case's rank for AnUnsettledHolderIsWaitedFor: arbitrary but fixed, and the same in every
+    person's record and every run (no process-salted hash)."""
+    return hashlib.sha256(f"{claimant.region}/{claimant.service}/{claimant.case_id}".encode()).digest()
 
 
 def _waiting_keys(record: PersonRecord, kind: ClaimKind) -> set[str]:
@@ -276,4 +328,5 @@ def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
     `waiting_check_key` per waiter past its deadline."""
     holds = [hold.claim_keys[0] for hold in record.holds.values()
              if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
-    return holds + [waiting_check_key(w.claim_key) for ws in record.waiting.values() for w in ws if w.until <= now]
+    return holds + [waiting_check_key(w.claim_key) for ws in record.waiting.values() for w in ws
+                    if w.until is not None and w.until <= now]
