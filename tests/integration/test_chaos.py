@@ -173,7 +173,7 @@ def test_killing_services_registry_and_broker_under_load_loses_nothing_and_marri
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     data = tmp_path / "data"
-    men, women = _people(rng, 10)
+    men, women = _people(rng, 16)
     started = time.monotonic()
     with up(data, "--regions", ",".join(REGIONS), "--services", "marriage") as (process, _info, log):
         load = Load(data, men, women)
@@ -198,7 +198,12 @@ def test_killing_services_registry_and_broker_under_load_loses_nothing_and_marri
                 if a.case_id not in states or states[a.case_id].state == "awaiting_registry":
                     states[a.case_id] = _case(load, a.region, a.case_id)
             return all(c.state != "awaiting_registry" for c in states.values())
-        wait_until(settled, timeout=90, interval=0.5, what="every case to be decided")
+        try:
+            wait_until(settled, timeout=90, interval=0.5, what="every case to be decided")
+        except AssertionError:
+            stuck = [(c.case_id, [h.type.rsplit(".", 1)[-1] for h in c.history])
+                     for c in states.values() if c.state == "awaiting_registry"]
+            raise AssertionError(f"{len(stuck)} cases stuck awaiting the registry, e.g. {stuck[:3]}") from None
 
         # Counts: one case per accepted command, nothing lost, nothing duplicated by a resend.
         for region in REGIONS:

@@ -67,7 +67,7 @@ def test_a_claim_meeting_a_hold_that_stays_is_denied_at_its_deadline_naming_the_
     assert record is not None
     assert due_expiries(record, T0 + 69 * SECOND) == []
     due = due_expiries(record, T0 + 70 * SECOND)
-    assert due == [waiting_check_key(claim_key("510000", "marriage", "c2"))]
+    assert due == [waiting_check_key(claim_key("510000", "marriage", "c2"), T0 + 70 * SECOND)]
     record, denied = run([ExpiryCheck(due[0], PERSON, T0 + 71 * SECOND)], record)
     assert outcomes(denied) == [("510000", "denied")]
     assert denied[0].holder_case_id == "marriage-1" and denied[0].decided_at == T0 + 70 * SECOND
@@ -97,8 +97,9 @@ def test_waiters_are_served_first_come_first_served_and_an_unconfirmed_hold_expi
     assert decisions[2].decided_at == T0 + TTL
     record, confirmed = run([claim("confirm", "c2", SICHUAN, at=T0 + TTL + SECOND)], record)
     assert outcomes(confirmed) == [("510000", "confirmed")]
-    record, third = run([ExpiryCheck(waiting_check_key(claim_key("610000", "marriage", "c3")), PERSON,
-                                     T0 + TTL + SECOND + WAIT)], record)
+    assert record is not None
+    [due] = due_expiries(record, T0 + TTL + SECOND + WAIT)
+    record, third = run([ExpiryCheck(due, PERSON, T0 + TTL + SECOND + WAIT)], record)
     assert outcomes(third) == [("610000", "denied")] and third[0].holder_region == "510000"
 
 
@@ -135,10 +136,10 @@ def test_a_waiter_outranking_an_unconfirmed_holder_gets_its_deadline_once_the_ho
     assert record is not None and due_expiries(record, T0 + TTL - SECOND) == []
     record, _ = run([claim("confirm", "held", low, at=T0 + 5 * 60 * SECOND)], record)
     assert record is not None
-    assert due_expiries(record, T0 + 5 * 60 * SECOND + WAIT) == [
-        waiting_check_key(claim_key(high.region, "marriage", "waits"))]
-    _, denied = run([ExpiryCheck(waiting_check_key(claim_key(high.region, "marriage", "waits")), PERSON,
-                                 T0 + 5 * 60 * SECOND + WAIT)], record)
+    deadline = T0 + 5 * 60 * SECOND + WAIT
+    check = waiting_check_key(claim_key(high.region, "marriage", "waits"), deadline)
+    assert due_expiries(record, deadline) == [check]
+    _, denied = run([ExpiryCheck(check, PERSON, deadline)], record)
     assert [(d.case_id, d.outcome) for d in denied] == [(high.case_id, "denied")]
     assert denied[0].decided_at == T0 + 5 * 60 * SECOND + WAIT
 
@@ -152,3 +153,26 @@ def test_a_case_that_gives_up_while_waiting_just_stops_waiting_and_the_record_su
     assert gave_up == [] and record is not None and not record.waiting.get(ClaimKind.LIVE_MARRIAGE)
     _, released = run([claim("release", "c1", NINGXIA, at=T0 + 63 * SECOND)], record)
     assert outcomes(released) == [("640000", "released")]
+
+
+def test_a_check_of_a_deadline_that_moved_decides_nothing_and_the_new_deadline_still_counts() -> None:
+    """A waiter's deadline moves when its holder changes (AnUnsettledHolderIsWaitedFor): the
+    timer's check of the old one, arriving late, is no denial and does not stand in for the new one."""
+    cases = sorted((replace(SICHUAN, case_id=f"marriage-{n}") for n in range(10, 14)), key=case_rank)
+    low, high = cases[0], cases[-1]
+    record = married()  # c1 (Ningxia) holds, confirmed
+    record, _ = run([claim("request", "v", low, at=T0 + SECOND), claim("request", "w", high, at=T0 + 2 * SECOND)],
+                    record)
+    assert record is not None
+    [old_check] = [k for k in due_expiries(record, T0 + 2 * SECOND + WAIT) if k.endswith("/w")]
+    record, promoted = run([claim("release", "c1", NINGXIA, at=T0 + 3 * SECOND)], record)
+    assert outcomes(promoted) == [("640000", "released"), ("510000", "granted")] and promoted[1].case_id == low.case_id
+    assert record is not None and due_expiries(record, T0 + TTL - SECOND) == [], "w now waits for v to settle"
+    record, stale = run([ExpiryCheck(old_check, PERSON, T0 + 2 * SECOND + WAIT)], record)
+    assert stale == []
+    record, _ = run([claim("confirm", "v", low, at=T0 + 60 * SECOND)], record)
+    assert record is not None
+    [new_check] = due_expiries(record, T0 + 60 * SECOND + WAIT)
+    assert new_check != old_check
+    _, denied = run([ExpiryCheck(new_check, PERSON, T0 + 60 * SECOND + WAIT)], record)
+    assert [(d.case_id, d.outcome) for d in denied] == [(high.case_id, "denied")]

@@ -21,7 +21,9 @@ Rules, named as the decisions cite them:
   registered, a judgment just recorded, a sibling case of the same couple giving up) to arrive. If
   the hold ends meanwhile, the first waiter is granted at that instant; otherwise the waiter is
   denied at its deadline, naming the holder then. The timer puts the deadline on the claims topic
-  like an expiry (an ExpiryCheck of `waiting_check_key(claim)`), so it is an input like any other.
+  like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it is an input like
+  any other; the deadline is in the key because a waiter's deadline can move (below), and a check
+  of a deadline that moved decides nothing.
 - AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
   refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
   same in every person's record) waits without a deadline until the hold is confirmed (then
@@ -43,7 +45,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.common.events import TraceContext
+from services.common.events import TraceContext, to_micros
 from services.common.registry.person import (
     HOLDING,
     Action,
@@ -107,13 +109,13 @@ LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
 # How long a claim waits behind another case's hold before it is denied: more than a release takes
 # from a service's store to the registry (outbox relay, forwarder, broker), seconds in practice.
 DEFAULT_RELEASE_WAIT = timedelta(seconds=10)
-# An ExpiryCheck of "waiting:<claim key>" is the timer's check of a waiter's deadline; its own
-# input key, so it never shares a memory with the same claim's later hold expiry.
+# An ExpiryCheck of "waiting:<deadline, µs>:<claim key>" is the timer's check of a waiter's deadline:
+# its own input key, never sharing a memory with the same claim's hold expiry or another deadline.
 _WAITING_PREFIX = "waiting:"
 
 
-def waiting_check_key(key: str) -> str:
-    return _WAITING_PREFIX + key
+def waiting_check_key(key: str, until: datetime) -> str:
+    return f"{_WAITING_PREFIX}{to_micros(until)}:{key}"
 
 
 @dataclass(frozen=True)
@@ -215,13 +217,14 @@ class _Rules:
 
     def expiry_check(self, record: PersonRecord, m: ExpiryCheck) -> Decided:
         waiting = m.claim_key.startswith(_WAITING_PREFIX)
-        key = m.claim_key.removeprefix(_WAITING_PREFIX) if waiting else m.claim_key
+        until, _, key = m.claim_key.removeprefix(_WAITING_PREFIX).partition(":") if waiting else ("", "", m.claim_key)
         info = record.claims.get(key)
         if info is None:
             return Decided(record, (), note=f"expiry check for unknown claim {key}")
         hold = record.holds.get(info.kind)
-        if waiting and key not in _waiting_keys(record, info.kind):
-            return Decided(record, (), note=f"claim {key} no longer waits")
+        deadlines = {w.claim_key: w.until for w in record.waiting.get(info.kind, ())}
+        if waiting and (key not in deadlines or deadlines[key] is None or str(to_micros(deadlines[key])) != until):
+            return Decided(record, (), note=f"claim {key} no longer waits until that deadline")
         if not waiting and (hold is None or key not in hold.claim_keys):
             return Decided(record, (), note=f"claim {key} no longer holds")
         record, settled = self.settle(record, info.kind, m.at)
@@ -328,5 +331,5 @@ def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
     `waiting_check_key` per waiter past its deadline."""
     holds = [hold.claim_keys[0] for hold in record.holds.values()
              if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
-    return holds + [waiting_check_key(w.claim_key) for ws in record.waiting.values() for w in ws
+    return holds + [waiting_check_key(w.claim_key, w.until) for ws in record.waiting.values() for w in ws
                     if w.until is not None and w.until <= now]
