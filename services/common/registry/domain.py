@@ -26,11 +26,12 @@ Rules, named as the decisions cite them:
   of a deadline that moved decides nothing.
 - AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
   refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
-  same in every person's record) waits without a deadline until the hold is confirmed (then
-  `release_wait` more), released or expired; an outranked waiter keeps its deadline. Ranks make
-  waiting-for-an-unsettled-holder flow one way only, so two cases each holding the other's
-  partner cannot wait for each other for ever: the lower one is denied at its deadline, gives
-  back its hold and the higher one is granted.
+  same in every person's record) waits PATIENCE times longer (a minute by default) for the hold
+  to be released, and `release_wait` at most once it is confirmed; an outranked waiter keeps its
+  deadline. So when two cases each hold the other's partner (sibling cases of one couple), the
+  lower one is denied first, gives back its hold, and the higher one is granted — unless its
+  release takes longer than the patience. Every wait has a deadline: a holder whose release is
+  lost makes its waiters wait a minute, never for ever.
 - LateConfirmationOfAHeldClaimWins: the holder's own confirmation or release of a claim that still
   holds acts on it, even after the time-to-live, when no input expired the hold first (nobody was
   told the person was free). A rival's input or the timer's check at or after the expiry instant
@@ -112,6 +113,7 @@ DEFAULT_RELEASE_WAIT = timedelta(seconds=10)
 # An ExpiryCheck of "waiting:<deadline, µs>:<claim key>" is the timer's check of a waiter's deadline:
 # its own input key, never sharing a memory with the same claim's hold expiry or another deadline.
 _WAITING_PREFIX = "waiting:"
+PATIENCE = 6  # AnUnsettledHolderIsWaitedFor: how many release waits a higher case waits for a lower one
 
 
 def waiting_check_key(key: str, until: datetime) -> str:
@@ -223,7 +225,7 @@ class _Rules:
             return Decided(record, (), note=f"expiry check for unknown claim {key}")
         hold = record.holds.get(info.kind)
         deadlines = {w.claim_key: w.until for w in record.waiting.get(info.kind, ())}
-        if waiting and (key not in deadlines or deadlines[key] is None or str(to_micros(deadlines[key])) != until):
+        if waiting and (key not in deadlines or str(to_micros(deadlines[key])) != until):
             return Decided(record, (), note=f"claim {key} no longer waits until that deadline")
         if not waiting and (hold is None or key not in hold.claim_keys):
             return Decided(record, (), note=f"claim {key} no longer holds")
@@ -239,7 +241,7 @@ class _Rules:
         while True:
             hold = record.holds.get(kind)
             expiry = hold.expires_at if hold is not None and not hold.confirmed else None
-            deadline = min((w.until for w in record.waiting.get(kind, ()) if w.until is not None), default=None)
+            deadline = min((w.until for w in record.waiting.get(kind, ())), default=None)
             if hold is not None and expiry is not None and expiry <= at and (deadline is None or expiry <= deadline):
                 record = replace(record, holds={k: h for k, h in record.holds.items() if k != kind})
                 out += [_decision(record, c, Outcome.EXPIRED, expiry, record.claims[c].trace)
@@ -255,24 +257,28 @@ class _Rules:
     def _deny_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
                       holder: Claimant) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
         waiters = record.waiting.get(kind, ())
-        overdue = [w for w in waiters if w.until is not None and w.until <= at]
+        overdue = [w for w in waiters if w.until <= at]
         if not overdue:
             return record, ()
         record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w not in overdue)})
-        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until or at,
+        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until,
                                        record.claims[w.claim_key].trace, holder=holder) for w in overdue)
 
-    def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime | None:
-        """A waiter's deadline behind `hold` from `at` on; None while it outranks an unconfirmed holder."""
+    def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime:
+        """A new waiter's deadline behind `hold`, from `at` on."""
         if not hold.confirmed and case_rank(record.claims[key].claimant) > case_rank(hold.holder):
-            return None
+            return at + PATIENCE * self.release_wait
         return at + self.release_wait
 
     def _rewait(self, record: PersonRecord, kind: ClaimKind, hold: Hold, at: datetime) -> PersonRecord:
-        """The waiters' deadlines once `hold` changed at `at`: a waiter that had one keeps it unless
-        it now outranks an unconfirmed holder; one that had none gets one unless it still does."""
-        waiters = tuple(Waiter(w.claim_key, None if self._until(record, w.claim_key, hold, at) is None
-                               else (w.until or at + self.release_wait)) for w in record.waiting.get(kind, ()))
+        """The waiters' deadlines once `hold` changed at `at` (promoted or confirmed): at most
+        `release_wait` more behind a confirmed holder; more patience behind an unconfirmed one a
+        waiter outranks; otherwise as they were."""
+        def moved(w: Waiter) -> Waiter:
+            if hold.confirmed:
+                return replace(w, until=min(w.until, at + self.release_wait))
+            return replace(w, until=max(w.until, self._until(record, w.claim_key, hold, at)))
+        waiters = tuple(moved(w) for w in record.waiting.get(kind, ()))
         return replace(record, waiting={**record.waiting, kind: waiters}) if waiters else record
 
     def _promote(self, record: PersonRecord, kind: ClaimKind,
@@ -332,4 +338,4 @@ def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
     holds = [hold.claim_keys[0] for hold in record.holds.values()
              if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
     return holds + [waiting_check_key(w.claim_key, w.until) for ws in record.waiting.values() for w in ws
-                    if w.until is not None and w.until <= now]
+                    if w.until <= now]

@@ -166,7 +166,7 @@ class Waiter:
     (ReleaseInFlightIsAwaited in domain.py) rather than being denied at once."""
 
     claim_key: str
-    until: datetime | None  # None: waits for an unconfirmed holder it outranks to settle (domain.py)
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def record_to_json(record: PersonRecord) -> dict[str, Any]:
             for key, c in record.claims.items()
         },
         "decided": {key: [decision_to_json(d) for d in ds] for key, ds in record.decided.items()},
-        "waiting": {kind.value: [[w.claim_key, None if w.until is None else to_micros(w.until)] for w in ws]
+        "waiting": {kind.value: [[w.claim_key, to_micros(w.until)] for w in ws]
                     for kind, ws in record.waiting.items()},
     }
 
@@ -233,7 +233,7 @@ def record_from_json(data: Mapping[str, Any]) -> PersonRecord:
             for key, c in data["claims"].items()
         },
         decided={key: tuple(decision_from_json(d) for d in ds) for key, ds in data["decided"].items()},
-        waiting={ClaimKind(kind): tuple(Waiter(key, None if until is None else from_micros(until)) for key, until in ws)
+        waiting={ClaimKind(kind): tuple(Waiter(key, from_micros(until)) for key, until in ws)
                  for kind, ws in data.get("waiting", {}).items()},  # absent in records kept before
     )
 
