@@ -68,6 +68,8 @@ class WorkerProcess:
     claims_topic: str
     decisions_topic: str
     claim_ttl: str = "1h"
+    # Short: these tests' releases arrive in well under a second, and their denials wait this long.
+    release_wait: str = "2s"
     expiry_check_interval: float = 0.5
     partitions: int = 4
     proc: subprocess.Popen[bytes] | None = None
@@ -82,6 +84,7 @@ class WorkerProcess:
         argv = [sys.executable, "-m", "services.common.registry.worker", "worker", "--without-web",
                 "--kafka", self.bootstrap, "--app-id", self.app_id, "--claims-topic", self.claims_topic,
                 "--decisions-topic", self.decisions_topic, "--claim-ttl", self.claim_ttl,
+                "--release-wait", self.release_wait,
                 "--expiry-check-interval", str(self.expiry_check_interval), "--partitions", str(self.partitions),
                 "--datadir", str(self.workdir / "faust"), "--loglevel", "info"]
         for topic in self.service_topics:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from services.stack.stackfile import StackInfo
 
 DEMO_REGIONS = ("640000", "510000", "610000")
 SETTLE_TIMEOUT = 60.0
+_RESENDS = 2  # of a command the front door could not take (UNAVAILABLE), with the same request id
 
 
 class DemoFailed(Exception):
@@ -150,10 +152,28 @@ class DemoHarness:
 
     def call(self, office: Office, method: str, request: Any, *, role: str = "registrar",
              timeout: float = 70.0) -> Any:
+        import grpc
+
         from services.common.grpc_context import token_metadata
 
         stub = self.stubs[office.region]
-        return getattr(stub, method)(request, metadata=token_metadata(self.token(office, role)), timeout=timeout)
+        # One request id per clerk action (architecture invariant 9), kept on every resend: a
+        # front door that restarted (`tongban up` heals it) answers the resend with the first
+        # answer instead of recording the action twice.
+        if "request_id" in request.DESCRIPTOR.fields_by_name and not request.request_id:
+            with_id = type(request)()
+            with_id.CopyFrom(request)  # a copy: the caller may send its request again as another action
+            with_id.request_id = str(uuid.uuid4())
+            request = with_id
+        for attempt in range(_RESENDS + 1):
+            try:
+                metadata = token_metadata(self.token(office, role))
+                return getattr(stub, method)(request, metadata=metadata, timeout=timeout)
+            except grpc.RpcError as error:
+                if attempt == _RESENDS or error.code() is not grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(0.5 * (attempt + 1))  # backoff before the resend, not a synchronisation
+        raise AssertionError("unreachable")
 
     def refusal(self, office: Office, method: str, request: Any) -> Any:
         """The decoded refusal of a call expected to be refused, or None if it was accepted."""

@@ -51,7 +51,10 @@ def registry(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     worker = WorkerProcess(
         kafka_broker.bootstrap, workdir, app_id=f"{prefix}.registry", service_topics=list(topics.values()),
         claims_topic=f"{prefix}.claims", decisions_topic=f"{prefix}.decisions", claim_ttl=f"{CLAIM_TTL_SECONDS}s",
-        expiry_check_interval=0.25, partitions=4,
+        # These tests' claims are never confirmed and expire within seconds: denied at once, as
+        # before ReleaseInFlightIsAwaited (tested in tests/unit/test_registry_release_wait.py and
+        # end to end in tests/integration/marriage/test_national.py).
+        expiry_check_interval=0.25, partitions=4, release_wait="0",
     )
     ensure_topics(kafka_broker.bootstrap, list(topics.values()), partitions=2)
     ensure_topics(kafka_broker.bootstrap, [worker.claims_topic, worker.decisions_topic], partitions=4)

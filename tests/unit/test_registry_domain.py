@@ -31,6 +31,7 @@ from services.common.registry.domain import (
 PERSON = "640104199001010018"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=30)
+NO_WAIT = timedelta(0)  # the rules before ReleaseInFlightIsAwaited: a claim meeting a holder is denied at once
 NINGXIA = Claimant("marriage-1", "640000", "marriage")
 SICHUAN = Claimant("marriage-7", "510000", "marriage")
 SHAANXI = Claimant("marriage-3", "610000", "marriage")
@@ -43,11 +44,11 @@ def claim(action: str, claim_id: str, claimant: Claimant, *, kind: ClaimKind = C
                         trace=TraceContext(f"00-{'a' * 32}-{'b' * 16}-01"), at=at)
 
 
-def run(inputs: list[RegistryInput], record: PersonRecord | None = None,
+def run(inputs: list[RegistryInput], record: PersonRecord | None = None, *, wait: timedelta = NO_WAIT,
         ) -> tuple[PersonRecord | None, list[RegistryDecision]]:
     out: list[RegistryDecision] = []
     for message in inputs:
-        result = decide(record, message, claim_ttl=TTL)
+        result = decide(record, message, claim_ttl=TTL, release_wait=wait)
         record = result.record
         out.extend(result.decisions)
     return record, out
@@ -86,9 +87,11 @@ def test_a_redelivered_request_repeats_its_decision_and_never_grants_twice() -> 
     record, first = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN)])
     record, later = run([claim("release", "c1", NINGXIA, at=T0 + timedelta(minutes=1))], record)
     assert outcomes(later) == [("640000", "released")]
-    result = decide(record, claim("request", "c1", NINGXIA, at=T0 + timedelta(minutes=2)), claim_ttl=TTL)
+    result = decide(record, claim("request", "c1", NINGXIA, at=T0 + timedelta(minutes=2)),
+                    claim_ttl=TTL, release_wait=NO_WAIT)
     assert result.repeated and result.decisions == (first[0],) and result.record is record
-    result = decide(record, claim("request", "c2", SICHUAN, at=T0 + timedelta(minutes=2)), claim_ttl=TTL)
+    result = decide(record, claim("request", "c2", SICHUAN, at=T0 + timedelta(minutes=2)),
+                    claim_ttl=TTL, release_wait=NO_WAIT)
     assert result.decisions == (first[1],), "the denial stands; a new claim is needed to try again"
 
 
@@ -109,11 +112,11 @@ def test_an_unconfirmed_grant_expires_after_the_ttl_and_frees_the_person() -> No
     record, _ = run([claim("request", "c1", NINGXIA)])
     assert record is not None
     early = decide(record, ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL - timedelta(seconds=1)),
-                   claim_ttl=TTL)
+                   claim_ttl=TTL, release_wait=NO_WAIT)
     assert early.decisions == () and due_expiries(record, T0 + TTL - timedelta(seconds=1)) == []
     assert due_expiries(record, T0 + TTL) == [claim_key("640000", "marriage", "c1")]
     late = decide(record, ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL + timedelta(seconds=9)),
-                  claim_ttl=TTL)
+                  claim_ttl=TTL, release_wait=NO_WAIT)
     assert outcomes(list(late.decisions)) == [("640000", "expired")]
     assert late.decisions[0].decided_at == T0 + TTL
     _, after = run([claim("request", "c2", SICHUAN, at=T0 + TTL + timedelta(seconds=10))], late.record)
@@ -129,21 +132,34 @@ def test_a_confirmed_hold_never_expires() -> None:
     assert outcomes(later) == [("510000", "denied")]
 
 
-def test_an_input_taken_in_after_the_expiry_instant_finds_the_hold_expired() -> None:
-    """The order in which the expiry check and a late input reach the worker does not matter: a
-    confirmation too late gets `expired`, and a rival's claim after the TTL is granted."""
+def test_a_rival_or_the_timer_taken_in_after_the_expiry_instant_finds_the_hold_expired() -> None:
+    """UnconfirmedHoldExpires: a rival's claim at the expiry instant is granted; once the timer's
+    check expired the hold, the holder's late confirmation finds nothing to confirm."""
     record, _ = run([claim("request", "c1", NINGXIA)])
-    _, late_confirm = run([claim("confirm", "c1", NINGXIA, at=T0 + TTL)], record)
-    assert outcomes(late_confirm) == [("640000", "expired")]
     _, rival = run([claim("request", "c2", SICHUAN, at=T0 + TTL)], record)
     assert outcomes(rival) == [("640000", "expired"), ("510000", "granted")]
+    _, checked_then_confirmed = run([ExpiryCheck(claim_key("640000", "marriage", "c1"), PERSON, T0 + TTL),
+                                     claim("confirm", "c1", NINGXIA, at=T0 + TTL + timedelta(seconds=1))], record)
+    assert outcomes(checked_then_confirmed) == [("640000", "expired")]
+
+
+def test_a_confirmation_after_the_ttl_of_a_claim_still_held_wins() -> None:
+    """LateConfirmationOfAHeldClaimWins: nobody was told the person was free (no input expired the
+    hold), so the holder's confirmation, however late, confirms (民法典 第1049条: the registration
+    made at the window stands)."""
+    record, _ = run([claim("request", "c1", NINGXIA)])
+    record, late = run([claim("confirm", "c1", NINGXIA, at=T0 + 3 * TTL)], record)
+    assert outcomes(late) == [("640000", "confirmed")]
+    assert record is not None and due_expiries(record, T0 + 100 * TTL) == []
+    _, rival = run([claim("request", "c2", SICHUAN, at=T0 + 4 * TTL)], record)
+    assert outcomes(rival) == [("510000", "denied")]
 
 
 def test_confirming_or_releasing_a_claim_that_holds_nothing_decides_nothing() -> None:
     record, _ = run([claim("request", "c1", NINGXIA), claim("request", "c2", SICHUAN)])
     for message in (claim("confirm", "c2", SICHUAN), claim("release", "c2", SICHUAN),
                     claim("confirm", "never", SICHUAN), claim("release", "c1", SICHUAN)):
-        result = decide(record, message, claim_ttl=TTL)
+        result = decide(record, message, claim_ttl=TTL, release_wait=NO_WAIT)
         assert result.decisions == () and result.note, message
 
 
@@ -162,15 +178,16 @@ def test_the_record_survives_its_json_form() -> None:
     assert record_from_json(record_to_json(record)) == record
 
 
+@pytest.mark.parametrize("wait", [NO_WAIT, timedelta(minutes=10)])
 @pytest.mark.parametrize("seed", range(20))
-def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: int) -> None:
+def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: int, wait: timedelta) -> None:
     """What a crash does to the worker: the table may be recovered at an older record than the
     decisions already sent, and inputs after the committed offset are processed again (possibly
     with duplicates). Whatever the combination, no decision appears that was not decided before,
     and no person is ever granted twice at once."""
     rng = random.Random(seed)
     claimants = [Claimant(f"case-{i}", region, "marriage") for i, region in enumerate(("640000", "510000", "610000"))]
-    inputs: list[RegistryInput] = []
+    plan: list[RegistryInput | ExpiryCheck] = []
     requested: set[str] = set()
     at = T0
     for n in range(30):
@@ -180,18 +197,23 @@ def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: in
         roll = rng.random()
         # A claim's stream is one partition of its service topic: its request comes before the rest.
         if claim_id not in requested or roll < 0.4:
-            inputs.append(claim("request", claim_id, claimants[who], at=at))
+            plan.append(claim("request", claim_id, claimants[who], at=at))
             requested.add(claim_id)
         elif roll < 0.65:
-            inputs.append(claim("confirm", claim_id, claimants[who], at=at))
+            plan.append(claim("confirm", claim_id, claimants[who], at=at))
         elif roll < 0.85:
-            inputs.append(claim("release", claim_id, claimants[who], at=at))
+            plan.append(claim("release", claim_id, claimants[who], at=at))
         else:
-            inputs.append(ExpiryCheck(claim_key(claimants[who].region, "marriage", claim_id), PERSON, at))
+            plan.append(ExpiryCheck(claim_key(claimants[who].region, "marriage", claim_id), PERSON, at))
     records: list[PersonRecord | None] = [None]
     sent: list[RegistryDecision] = []
-    for message in inputs:
-        result = decide(records[-1], message, claim_ttl=TTL)
+    inputs: list[RegistryInput] = []
+    for message in plan:
+        due = due_expiries(records[-1], message.at) if records[-1] is not None else []
+        if isinstance(message, ExpiryCheck) and due and rng.random() < 0.5:
+            message = ExpiryCheck(rng.choice(due), PERSON, message.at)  # what the timer would send
+        inputs.append(message)
+        result = decide(records[-1], message, claim_ttl=TTL, release_wait=wait)
         records.append(result.record)
         sent.extend(result.decisions)
     first_sent = {d.decision_id: d for d in sent}
@@ -200,7 +222,7 @@ def test_replaying_any_inputs_from_any_older_record_decides_nothing_new(seed: in
         recovered = rng.randrange(committed, len(inputs) + 1)  # the changelog is never behind the offset
         replay = list(inputs[committed:])
         replay += rng.sample(inputs, k=3)  # duplicate forwards
-        _, again = run(replay, records[recovered])
+        _, again = run(replay, records[recovered], wait=wait)
         for d in again:
             assert first_sent.get(d.decision_id) == d, "a replayed input decided something new"
     holding: set[str] = set()

@@ -11,7 +11,7 @@ import pytest
 from services.common.events import Actor, RecordedEvent, TraceContext
 from services.common.hashing import GENESIS, event_hash
 from services.common.registry.adapters import decision_from_proto
-from services.common.registry.domain import ClaimKind, Outcome
+from services.common.registry.domain import ClaimKind, Outcome, due_expiries, record_from_json
 from services.common.registry.worker import GapHealer, decision_message, forward, parse_duration, take
 from services.common.relay import HEADER_EVENT_TYPE
 from tongban.registry.v1 import registry_pb2
@@ -112,3 +112,21 @@ def test_a_hole_that_never_fills_is_accepted_after_some_seeks() -> None:
         now[0] += GapHealer.RETRY_AFTER
     assert seeks == GapHealer.MAX_SEEKS
     assert not healer.skipping(2, 50, 40)
+
+
+def test_a_confirmation_taken_in_after_the_ttl_of_a_claim_still_held_is_confirmed() -> None:
+    """LateConfirmationOfAHeldClaimWins (architecture invariant 9): the forwarder stamped the
+    confirmation two hours after the request, past the one-hour time-to-live, but no input expired
+    the hold first — the worker confirms, and the timer finds nothing due afterwards."""
+    ttl = timedelta(hours=1)
+    requested = forward(stored(request()).to_bytes(), None, now=NOW)
+    assert requested is not None
+    first = take(None, requested.key, requested.value, requested.headers, claim_ttl=ttl)
+    confirmation = registry_pb2.ClaimConfirmed(claim_id="c1", citizen_id=PERSON,
+                                               kind=registry_pb2.CLAIM_KIND_LIVE_MARRIAGE, case_id="marriage-1",
+                                               region="640000", service="marriage")
+    late = forward(stored(confirmation).to_bytes(), None, now=NOW + 2 * ttl)
+    assert late is not None
+    confirmed = take(first.record, late.key, late.value, late.headers, claim_ttl=ttl)
+    assert [d.outcome for d in confirmed.decisions] == [Outcome.CONFIRMED]
+    assert confirmed.record is not None and due_expiries(record_from_json(confirmed.record), NOW + 10 * ttl) == []

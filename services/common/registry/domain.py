@@ -15,185 +15,109 @@ Rules, named as the decisions cite them:
 - DecisionsAreIdempotent: an input decided before (a redelivery, or a re-run after a crash) gives
   the decisions it gave the first time, with the same ids, never new ones. A decision id derives
   from the claim (its id qualified by the claiming region and service) and the outcome.
+- ReleaseInFlightIsAwaited (architecture invariant 9: a refusal is final only when the facts it
+  rests on are settled): a claim that meets another case's hold is not denied at once. It waits
+  `release_wait` behind the hold — long enough for a release already on its way (a divorce just
+  registered, a judgment just recorded, a sibling case of the same couple giving up) to arrive. If
+  the hold ends meanwhile, the first waiter is granted at that instant; otherwise the waiter is
+  denied at its deadline, naming the holder then. The timer puts the deadline on the claims topic
+  like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it is an input like
+  any other; the deadline is in the key because a waiter's deadline can move (below), and a check
+  of a deadline that moved decides nothing.
+- AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
+  refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
+  same in every person's record) waits PATIENCE times longer (a minute by default) for the hold
+  to be released, and `release_wait` at most once it is confirmed; an outranked waiter keeps its
+  deadline. So when two cases each hold the other's partner (sibling cases of one couple), the
+  lower one is denied first, gives back its hold, and the higher one is granted — unless its
+  release takes longer than the patience. Every wait has a deadline: a holder whose release is
+  lost makes its waiters wait a minute, never for ever.
+- LateConfirmationOfAHeldClaimWins: the holder's own confirmation or release of a claim that still
+  holds acts on it, even after the time-to-live, when no input expired the hold first (nobody was
+  told the person was free). A rival's input or the timer's check at or after the expiry instant
+  still expires it.
+
+Source of the plain data (the record, inputs, decisions, JSON form): person.py.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import Any, Literal
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from services.common.events import TraceContext, from_micros, to_micros
+from services.common.events import TraceContext, to_micros
+from services.common.registry.person import (
+    HOLDING,
+    Action,
+    Claimant,
+    ClaimInfo,
+    ClaimKind,
+    ClaimMessage,
+    ExpiryCheck,
+    Hold,
+    Outcome,
+    PersonRecord,
+    RegistryDecision,
+    RegistryInput,
+    ReleaseReason,
+    Waiter,
+    claim_key,
+    decision_from_json,
+    decision_id,
+    decision_to_json,
+    input_key,
+    record_from_json,
+    record_to_json,
+)
 
-
-class ClaimKind(StrEnum):
-    LIVE_MARRIAGE = "live_marriage"  # 民法典 第1042条: no bigamy
-    DIBAO = "dibao"  # 最低生活保障: one household enjoys it in one place only
-    LIVING_SUBSIDY = "living_subsidy"  # 困难残疾人生活补贴: one place only
-    NURSING_SUBSIDY = "nursing_subsidy"  # 重度残疾人护理补贴: one place only
-
-
-class ReleaseReason(StrEnum):
-    """Why a live-marriage hold ended, when that changes the person's status on the national record."""
-
-    DIVORCE = "divorce"
-    VOID = "void"  # 民法典 第1051条
-    ANNULLED = "annulled"  # 第1052-1053条
-    DEATH = "death"
-
-
-class Outcome(StrEnum):
-    GRANTED = "granted"
-    DENIED = "denied"
-    CONFIRMED = "confirmed"
-    RELEASED = "released"
-    EXPIRED = "expired"
-
-
-HOLDING = frozenset({Outcome.GRANTED, Outcome.CONFIRMED})
+__all__ = [
+    "HOLDING",
+    "Action",
+    "ClaimInfo",
+    "ClaimKind",
+    "ClaimMessage",
+    "Claimant",
+    "Decided",
+    "ExpiryCheck",
+    "Hold",
+    "Outcome",
+    "PersonRecord",
+    "RegistryDecision",
+    "RegistryInput",
+    "ReleaseReason",
+    "Waiter",
+    "case_rank",
+    "claim_key",
+    "decide",
+    "decision_from_json",
+    "decision_id",
+    "decision_to_json",
+    "due_expiries",
+    "input_key",
+    "record_from_json",
+    "record_to_json",
+    "waiting_check_key",
+]
 
 ONE_HOLDER_PER_PERSON_AND_KIND = "OneHolderPerPersonAndKind"
 SAME_CASE_HOLDS_ALREADY = "SameCaseHoldsAlready"
 UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
+RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
+AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
+LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
 
-# Fixed for ever: changing it would give a re-sent decision a new id and defeat the receivers' inboxes.
-_DECISION_NAMESPACE = uuid.UUID("6f1c8d1e-9a7b-5c3e-8f0a-2b4d6e8f0a1c")
-
-
-def claim_key(region: str, service: str, claim_id: str) -> str:
-    """A claim's name in the registry. Claim ids are chosen by each service in each region, so two
-    regions may pick the same one; qualified, they never meet."""
-    return f"{region}/{service}/{claim_id}"
-
-
-def decision_id(region: str, service: str, claim_id: str, outcome: str) -> str:
-    """The id of the decision `outcome` on a claim: the same whenever and wherever it is made."""
-    return str(uuid.uuid5(_DECISION_NAMESPACE, f"{claim_key(region, service, claim_id)}/{Outcome(outcome).value}"))
+# How long a claim waits behind another case's hold before it is denied: more than a release takes
+# from a service's store to the registry (outbox relay, forwarder, broker), seconds in practice.
+DEFAULT_RELEASE_WAIT = timedelta(seconds=10)
+# An ExpiryCheck of "waiting:<deadline, µs>:<claim key>" is the timer's check of a waiter's deadline:
+# its own input key, never sharing a memory with the same claim's hold expiry or another deadline.
+_WAITING_PREFIX = "waiting:"
+PATIENCE = 6  # AnUnsettledHolderIsWaitedFor: how many release waits a higher case waits for a lower one
 
 
-@dataclass(frozen=True)
-class RegistryDecision:
-    """A decision of the registry on one claim, addressed to the claimant (region, service)."""
-
-    decision_id: str
-    claim_id: str
-    citizen_id: str
-    kind: ClaimKind
-    case_id: str
-    region: str
-    service: str
-    outcome: str  # an Outcome: "granted" | "denied" | "confirmed" | "released" | "expired"
-    holder_case_id: str  # the current holder, for "denied"; empty otherwise
-    holder_region: str
-    holder_service: str
-    decided_at: datetime
-    correlation_id: str
-    trace: TraceContext
-    # On "released": why the hold ended (ReleaseReason, "" when the case merely ended) and the day
-    # it took effect, so every region can answer a status query from the national record.
-    release_reason: str = ""
-    released_on: date | None = None
-
-    @property
-    def holding(self) -> bool:
-        """Whether the claim holds the person after this decision."""
-        return self.outcome in HOLDING
-
-
-@dataclass(frozen=True)
-class Claimant:
-    """Who claims: a case of a service in a region."""
-
-    case_id: str
-    region: str
-    service: str
-
-
-# --- inputs ----------------------------------------------------------------------------------
-
-Action = Literal["request", "confirm", "release"]
-
-
-@dataclass(frozen=True)
-class ClaimMessage:
-    """A ClaimRequested, ClaimConfirmed or ClaimReleased event as the worker took it in. `trace`
-    is the context the decisions it causes carry (the worker's span under the event's trace)."""
-
-    action: Action
-    claim_id: str
-    citizen_id: str
-    kind: ClaimKind
-    claimant: Claimant
-    correlation_id: str
-    trace: TraceContext
-    at: datetime  # when the worker took it in
-    release_reason: str = ""  # on "release": see RegistryDecision
-    released_on: date | None = None
-
-    @property
-    def key(self) -> str:
-        return claim_key(self.claimant.region, self.claimant.service, self.claim_id)
-
-
-@dataclass(frozen=True)
-class ExpiryCheck:
-    """The worker's timer saw the hold of the claim `claim_key` due at `at`."""
-
-    claim_key: str
-    citizen_id: str
-    at: datetime
-
-
-RegistryInput = ClaimMessage | ExpiryCheck
-
-
-def input_key(message: RegistryInput) -> str:
-    """What makes two inputs the same input (a redelivery)."""
-    if isinstance(message, ExpiryCheck):
-        return f"expire:{message.claim_key}"
-    return f"{message.action}:{message.key}"
-
-
-# --- one person's record -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hold:
-    """The case holding the person for one kind."""
-
-    holder: Claimant
-    claim_keys: tuple[str, ...]  # its claims: more than one only by SameCaseHoldsAlready
-    confirmed: bool
-    expires_at: datetime | None  # None once confirmed
-
-
-@dataclass(frozen=True)
-class ClaimInfo:
-    claim_id: str
-    kind: ClaimKind
-    claimant: Claimant
-    correlation_id: str
-    trace: TraceContext  # of the request: expiry decisions continue the claim's journey
-
-
-@dataclass(frozen=True)
-class PersonRecord:
-    """Everything the registry knows about one person. Treated as immutable: `decide` returns a
-    new record."""
-
-    citizen_id: str
-    holds: Mapping[ClaimKind, Hold] = field(default_factory=dict)
-    claims: Mapping[str, ClaimInfo] = field(default_factory=dict)  # by claim_key
-    # The decisions each input produced, by input_key, so a repeated input repeats them exactly.
-    # Only inputs that produced decisions are kept: one that changed nothing changes nothing again.
-    decided: Mapping[str, tuple[RegistryDecision, ...]] = field(default_factory=dict)
-
-    def holder(self, kind: ClaimKind) -> Claimant | None:
-        hold = self.holds.get(kind)
-        return None if hold is None else hold.holder
+def waiting_check_key(key: str, until: datetime) -> str:
+    return f"{_WAITING_PREFIX}{to_micros(until)}:{key}"
 
 
 @dataclass(frozen=True)
@@ -202,103 +126,184 @@ class Decided:
     decisions: tuple[RegistryDecision, ...]
     repeated: bool = False  # the input was decided before: the same decisions again
     note: str = ""  # why an input changed nothing, for the worker's log
+    # Remember the input even without decisions: it met a waiting claim, and deciding it again
+    # later (once the claim holds) would decide something else.
+    remember: bool = False
 
 
-def decide(record: PersonRecord | None, message: RegistryInput, *, claim_ttl: timedelta) -> Decided:
-    """Decide one input against the person's record (None: a person never claimed before)."""
+def decide(record: PersonRecord | None, message: RegistryInput, *, claim_ttl: timedelta,
+           release_wait: timedelta = DEFAULT_RELEASE_WAIT) -> Decided:
+    """Decide one input against the person's record (None: a person never claimed before).
+    `release_wait` zero denies a claim meeting another holder at once."""
     if claim_ttl <= timedelta(0):
         raise ValueError("claim_ttl must be positive")
+    if release_wait < timedelta(0):
+        raise ValueError("release_wait must not be negative")
     record = record or PersonRecord(message.citizen_id)
     if message.citizen_id != record.citizen_id:
         raise ValueError("the input is about another person than the record")
     key = input_key(message)
     if key in record.decided:
         return Decided(record, record.decided[key], repeated=True)
+    rules = _Rules(claim_ttl, release_wait)
     if isinstance(message, ExpiryCheck):
-        result = _expiry_check(record, message)
+        result = rules.expiry_check(record, message)
     elif message.action == "request":
-        result = _request(record, message, claim_ttl)
-    elif message.action == "confirm":
-        result = _confirm(record, message)
+        result = rules.request(record, message)
     else:
-        result = _release(record, message)
-    if result.decisions:
+        result = rules.confirm_or_release(record, message)
+    if result.decisions or result.remember:
         decided = {**result.record.decided, key: result.decisions}
         result = replace(result, record=replace(result.record, decided=decided))
     return result
 
 
-def _request(record: PersonRecord, m: ClaimMessage, ttl: timedelta) -> Decided:
-    if m.key in record.claims:
-        # Unreachable through decide (a request is always decided, hence remembered), kept so a
-        # record edited by hand cannot make a claim mean two things.
-        return Decided(record, (), note=f"claim {m.key} is already known")
-    info = ClaimInfo(m.claim_id, m.kind, m.claimant, m.correlation_id, m.trace)
-    record = replace(record, claims={**record.claims, m.key: info})
-    record, expired = _expire_if_due(record, m.kind, m.at)
-    hold = record.holds.get(m.kind)
-    if hold is None:
-        new_hold = Hold(m.claimant, (m.key,), confirmed=False, expires_at=m.at + ttl)
-        record = replace(record, holds={**record.holds, m.kind: new_hold})
-        decision = _decision(record, m.key, Outcome.GRANTED, m.at, m.trace)
-    elif hold.holder == m.claimant:  # SameCaseHoldsAlready
-        joined = replace(hold, claim_keys=(*hold.claim_keys, m.key))
-        record = replace(record, holds={**record.holds, m.kind: joined})
-        decision = _decision(record, m.key, Outcome.GRANTED, m.at, m.trace)
-    else:  # OneHolderPerPersonAndKind
-        decision = _decision(record, m.key, Outcome.DENIED, m.at, m.trace, holder=hold.holder)
-    return Decided(record, (*expired, decision))
+@dataclass(frozen=True)
+class _Rules:
+    ttl: timedelta
+    release_wait: timedelta
+
+    def request(self, record: PersonRecord, m: ClaimMessage) -> Decided:
+        if m.key in record.claims:
+            # Unreachable through decide (a request is always remembered), kept so a record edited
+            # by hand cannot make a claim mean two things.
+            return Decided(record, (), note=f"claim {m.key} is already known")
+        info = ClaimInfo(m.claim_id, m.kind, m.claimant, m.correlation_id, m.trace)
+        record = replace(record, claims={**record.claims, m.key: info})
+        record, settled = self.settle(record, m.kind, m.at)
+        hold = record.holds.get(m.kind)
+        if hold is None:
+            new_hold = Hold(m.claimant, (m.key,), confirmed=False, expires_at=m.at + self.ttl)
+            record = replace(record, holds={**record.holds, m.kind: new_hold})
+            decision = _decision(record, m.key, Outcome.GRANTED, m.at, m.trace)
+        elif hold.holder == m.claimant:  # SameCaseHoldsAlready
+            joined = replace(hold, claim_keys=(*hold.claim_keys, m.key))
+            record = replace(record, holds={**record.holds, m.kind: joined})
+            decision = _decision(record, m.key, Outcome.GRANTED, m.at, m.trace)
+        elif self.release_wait > timedelta(0):  # ReleaseInFlightIsAwaited
+            waiters = (*record.waiting.get(m.kind, ()), Waiter(m.key, self._until(record, m.key, hold, m.at)))
+            record = replace(record, waiting={**record.waiting, m.kind: waiters})
+            return Decided(record, settled, note=f"claim {m.key} waits for a release", remember=True)
+        else:  # OneHolderPerPersonAndKind
+            decision = _decision(record, m.key, Outcome.DENIED, m.at, m.trace, holder=hold.holder)
+        return Decided(record, (*settled, decision))
+
+    def confirm_or_release(self, record: PersonRecord, m: ClaimMessage) -> Decided:
+        problem = _mismatch(record, m)
+        if problem:
+            return Decided(record, (), note=problem)
+        if m.key in _waiting_keys(record, m.kind):
+            if m.action == "confirm":
+                return Decided(record, (), note=f"claim {m.key} waits: nothing to confirm yet", remember=True)
+            # The case gave up its claim before the registry decided it: it simply stops waiting.
+            waiters = tuple(w for w in record.waiting[m.kind] if w.claim_key != m.key)
+            return Decided(replace(record, waiting={**record.waiting, m.kind: waiters}), (),
+                           note=f"claim {m.key} no longer waits", remember=True)
+        hold = record.holds.get(m.kind)
+        if hold is None or m.key not in hold.claim_keys:
+            record, settled = self.settle(record, m.kind, m.at)
+            return Decided(record, settled, note="" if settled else f"claim {m.key} holds nothing to {m.action}")
+        # LateConfirmationOfAHeldClaimWins: the hold is not expired first. Waiters past their
+        # deadline were denied while this hold stood.
+        record, denied = self._deny_overdue(record, m.kind, m.at, hold.holder)
+        if m.action == "confirm":
+            confirmed = replace(hold, confirmed=True, expires_at=None)
+            record = replace(record, holds={**record.holds, m.kind: confirmed})
+            record = self._rewait(record, m.kind, confirmed, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
+            return Decided(record, (*denied, _decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace)))
+        # The hold is the case's: releasing it through any of the case's claims ends all of them.
+        record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
+        released = tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace, release=m) for c in hold.claim_keys)
+        record, granted = self._promote(record, m.kind, m.at)
+        return Decided(record, (*denied, *released, *granted))
+
+    def expiry_check(self, record: PersonRecord, m: ExpiryCheck) -> Decided:
+        waiting = m.claim_key.startswith(_WAITING_PREFIX)
+        until, _, key = m.claim_key.removeprefix(_WAITING_PREFIX).partition(":") if waiting else ("", "", m.claim_key)
+        info = record.claims.get(key)
+        if info is None:
+            return Decided(record, (), note=f"expiry check for unknown claim {key}")
+        hold = record.holds.get(info.kind)
+        deadlines = {w.claim_key: w.until for w in record.waiting.get(info.kind, ())}
+        if waiting and (key not in deadlines or str(to_micros(deadlines[key])) != until):
+            return Decided(record, (), note=f"claim {key} no longer waits until that deadline")
+        if not waiting and (hold is None or key not in hold.claim_keys):
+            return Decided(record, (), note=f"claim {key} no longer holds")
+        record, settled = self.settle(record, info.kind, m.at)
+        return Decided(record, settled, note="" if settled else f"claim {key} is confirmed or not due yet")
+
+    def settle(self, record: PersonRecord, kind: ClaimKind,
+               at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+        """What happened to `kind` up to `at`, in time order, judged at the instants it happened
+        (so the same whichever input noticed it): UnconfirmedHoldExpires (the first waiter then
+        holds), and waiters' deadlines passing (denied). On the same instant the expiry comes first."""
+        out: list[RegistryDecision] = []
+        while True:
+            hold = record.holds.get(kind)
+            expiry = hold.expires_at if hold is not None and not hold.confirmed else None
+            deadline = min((w.until for w in record.waiting.get(kind, ())), default=None)
+            if hold is not None and expiry is not None and expiry <= at and (deadline is None or expiry <= deadline):
+                record = replace(record, holds={k: h for k, h in record.holds.items() if k != kind})
+                out += [_decision(record, c, Outcome.EXPIRED, expiry, record.claims[c].trace)
+                        for c in hold.claim_keys]
+                record, granted = self._promote(record, kind, expiry)
+                out += granted
+            elif hold is not None and deadline is not None and deadline <= at:
+                record, denied = self._deny_overdue(record, kind, deadline, hold.holder)
+                out += denied
+            else:
+                return record, tuple(out)
+
+    def _deny_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
+                      holder: Claimant) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+        waiters = record.waiting.get(kind, ())
+        overdue = [w for w in waiters if w.until <= at]
+        if not overdue:
+            return record, ()
+        record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w not in overdue)})
+        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until,
+                                       record.claims[w.claim_key].trace, holder=holder) for w in overdue)
+
+    def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime:
+        """A new waiter's deadline behind `hold`, from `at` on."""
+        if not hold.confirmed and case_rank(record.claims[key].claimant) > case_rank(hold.holder):
+            return at + PATIENCE * self.release_wait
+        return at + self.release_wait
+
+    def _rewait(self, record: PersonRecord, kind: ClaimKind, hold: Hold, at: datetime) -> PersonRecord:
+        """The waiters' deadlines once `hold` changed at `at` (promoted or confirmed): at most
+        `release_wait` more behind a confirmed holder; more patience behind an unconfirmed one a
+        waiter outranks; otherwise as they were."""
+        def moved(w: Waiter) -> Waiter:
+            if hold.confirmed:
+                return replace(w, until=min(w.until, at + self.release_wait))
+            return replace(w, until=max(w.until, self._until(record, w.claim_key, hold, at)))
+        waiters = tuple(moved(w) for w in record.waiting.get(kind, ()))
+        return replace(record, waiting={**record.waiting, kind: waiters}) if waiters else record
+
+    def _promote(self, record: PersonRecord, kind: ClaimKind,
+                 at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+        """The hold of `kind` ended at `at`: the first waiter holds, with the waiters of its case."""
+        waiters = record.waiting.get(kind, ())
+        if not waiters:
+            return record, ()
+        first = record.claims[waiters[0].claim_key].claimant
+        joining = tuple(w.claim_key for w in waiters if record.claims[w.claim_key].claimant == first)
+        hold = Hold(first, joining, confirmed=False, expires_at=at + self.ttl)
+        record = replace(record, holds={**record.holds, kind: hold},
+                         waiting={**record.waiting, kind: tuple(w for w in waiters if w.claim_key not in joining)})
+        record = self._rewait(record, kind, hold, at)
+        return record, tuple(_decision(record, c, Outcome.GRANTED, at, record.claims[c].trace) for c in joining)
 
 
-def _confirm(record: PersonRecord, m: ClaimMessage) -> Decided:
-    problem = _mismatch(record, m)
-    if problem:
-        return Decided(record, (), note=problem)
-    record, expired = _expire_if_due(record, m.kind, m.at)  # UnconfirmedHoldExpires: too late
-    hold = record.holds.get(m.kind)
-    if hold is None or m.key not in hold.claim_keys:
-        return Decided(record, expired, note="" if expired else f"claim {m.key} holds nothing to confirm")
-    confirmed = replace(hold, confirmed=True, expires_at=None)
-    record = replace(record, holds={**record.holds, m.kind: confirmed})
-    return Decided(record, (_decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace),))
+def case_rank(claimant: Claimant) -> bytes:
+    """A case's rank for AnUnsettledHolderIsWaitedFor: arbitrary but fixed, and the same in every
+    person's record and every run (no process-salted hash)."""
+    return hashlib.sha256(f"{claimant.region}/{claimant.service}/{claimant.case_id}".encode()).digest()
 
 
-def _release(record: PersonRecord, m: ClaimMessage) -> Decided:
-    problem = _mismatch(record, m)
-    if problem:
-        return Decided(record, (), note=problem)
-    hold = record.holds.get(m.kind)
-    if hold is None or m.key not in hold.claim_keys:
-        return Decided(record, (), note=f"claim {m.key} holds nothing to release")
-    # The hold is the case's: releasing it through any of the case's claims ends all of them.
-    record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
-    return Decided(record, tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace, release=m)
-                                 for c in hold.claim_keys))
-
-
-def _expiry_check(record: PersonRecord, m: ExpiryCheck) -> Decided:
-    info = record.claims.get(m.claim_key)
-    if info is None:
-        return Decided(record, (), note=f"expiry check for unknown claim {m.claim_key}")
-    hold = record.holds.get(info.kind)
-    if hold is None or m.claim_key not in hold.claim_keys:
-        return Decided(record, (), note=f"claim {m.claim_key} no longer holds")
-    record, expired = _expire_if_due(record, info.kind, m.at)
-    return Decided(record, expired, note="" if expired else f"claim {m.claim_key} is confirmed or not due yet")
-
-
-def _expire_if_due(record: PersonRecord, kind: ClaimKind,
-                   at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
-    """UnconfirmedHoldExpires, judged at the input's own time."""
-    hold = record.holds.get(kind)
-    if hold is None or hold.confirmed or hold.expires_at is None or at < hold.expires_at:
-        return record, ()
-    record = replace(record, holds={k: h for k, h in record.holds.items() if k != kind})
-    # Decided at the expiry instant, not when an input noticed it: the same whichever input did.
-    expired = tuple(
-        _decision(record, c, Outcome.EXPIRED, hold.expires_at, record.claims[c].trace) for c in hold.claim_keys
-    )
-    return record, expired
+def _waiting_keys(record: PersonRecord, kind: ClaimKind) -> set[str]:
+    return {w.claim_key for w in record.waiting.get(kind, ())}
 
 
 def _mismatch(record: PersonRecord, m: ClaimMessage) -> str:
@@ -328,85 +333,9 @@ def _decision(record: PersonRecord, key: str, outcome: Outcome, at: datetime, tr
 
 
 def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
-    """Claim keys (one per hold) whose unconfirmed hold is due to expire at `now`."""
-    return [
-        hold.claim_keys[0] for hold in record.holds.values()
-        if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now
-    ]
-
-
-# --- the record as JSON (the worker's table value) ------------------------------------------
-
-
-def record_to_json(record: PersonRecord) -> dict[str, Any]:
-    return {
-        "citizen_id": record.citizen_id,
-        "holds": {
-            kind.value: {
-                "holder": _claimant_to_json(h.holder), "claim_keys": list(h.claim_keys), "confirmed": h.confirmed,
-                "expires_at_us": None if h.expires_at is None else to_micros(h.expires_at),
-            }
-            for kind, h in record.holds.items()
-        },
-        "claims": {
-            key: {
-                "claim_id": c.claim_id, "kind": c.kind.value, "claimant": _claimant_to_json(c.claimant),
-                "correlation_id": c.correlation_id, "trace": [c.trace.traceparent, c.trace.tracestate],
-            }
-            for key, c in record.claims.items()
-        },
-        "decided": {key: [decision_to_json(d) for d in ds] for key, ds in record.decided.items()},
-    }
-
-
-def record_from_json(data: Mapping[str, Any]) -> PersonRecord:
-    return PersonRecord(
-        citizen_id=data["citizen_id"],
-        holds={
-            ClaimKind(kind): Hold(
-                holder=_claimant_from_json(h["holder"]), claim_keys=tuple(h["claim_keys"]), confirmed=h["confirmed"],
-                expires_at=None if h["expires_at_us"] is None else from_micros(h["expires_at_us"]),
-            )
-            for kind, h in data["holds"].items()
-        },
-        claims={
-            key: ClaimInfo(
-                claim_id=c["claim_id"], kind=ClaimKind(c["kind"]), claimant=_claimant_from_json(c["claimant"]),
-                correlation_id=c["correlation_id"], trace=TraceContext(*c["trace"]),
-            )
-            for key, c in data["claims"].items()
-        },
-        decided={key: tuple(decision_from_json(d) for d in ds) for key, ds in data["decided"].items()},
-    )
-
-
-def decision_to_json(d: RegistryDecision) -> dict[str, Any]:
-    return {
-        "decision_id": d.decision_id, "claim_id": d.claim_id, "citizen_id": d.citizen_id, "kind": d.kind.value,
-        "case_id": d.case_id, "region": d.region, "service": d.service, "outcome": Outcome(d.outcome).value,
-        "holder": [d.holder_case_id, d.holder_region, d.holder_service],
-        "decided_at_us": to_micros(d.decided_at), "correlation_id": d.correlation_id,
-        "trace": [d.trace.traceparent, d.trace.tracestate],
-        "release": [d.release_reason, d.released_on.isoformat() if d.released_on else None],
-    }
-
-
-def decision_from_json(data: Mapping[str, Any]) -> RegistryDecision:
-    holder_case_id, holder_region, holder_service = data["holder"]
-    release_reason, released_on = data.get("release", ["", None])  # absent in records kept before
-    return RegistryDecision(
-        decision_id=data["decision_id"], claim_id=data["claim_id"], citizen_id=data["citizen_id"],
-        kind=ClaimKind(data["kind"]), case_id=data["case_id"], region=data["region"], service=data["service"],
-        outcome=Outcome(data["outcome"]), holder_case_id=holder_case_id, holder_region=holder_region,
-        holder_service=holder_service, decided_at=from_micros(data["decided_at_us"]),
-        correlation_id=data["correlation_id"], trace=TraceContext(*data["trace"]),
-        release_reason=release_reason, released_on=date.fromisoformat(released_on) if released_on else None,
-    )
-
-
-def _claimant_to_json(c: Claimant) -> list[str]:
-    return [c.case_id, c.region, c.service]
-
-
-def _claimant_from_json(data: list[str]) -> Claimant:
-    return Claimant(*data)
+    """Expiry-check keys due at `now`: one claim per unconfirmed hold past its time-to-live, and one
+    `waiting_check_key` per waiter past its deadline."""
+    holds = [hold.claim_keys[0] for hold in record.holds.values()
+             if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
+    return holds + [waiting_check_key(w.claim_key, w.until) for ws in record.waiting.values() for w in ws
+                    if w.until <= now]

@@ -91,13 +91,16 @@ class Region:
 
 
 @contextlib.contextmanager
-def registry_worker(bootstrap: str, prefix: str, datadir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def registry_worker(bootstrap: str, prefix: str, datadir: Path,
+                    release_wait: str = "5s") -> Iterator[subprocess.Popen[bytes]]:
+    """`release_wait`: how long a claim meeting another case's hold waits for a release in flight
+    (ReleaseInFlightIsAwaited); short here, since a refusal in these tests comes only after it."""
     topics = [f"{prefix}.{name}" for name in ("tongban.marriage.events.v1", CLAIMS_TOPIC, DECISIONS_TOPIC)]
     ensure_topics(bootstrap, topics, partitions=PARTITIONS)
     argv = [sys.executable, "-m", "services.common.registry.worker", "--kafka", bootstrap,
             "--service-topic", topics[0], "--claims-topic", topics[1], "--decisions-topic", topics[2],
             "--app-id", f"{prefix}-registry", "--partitions", str(PARTITIONS), "--datadir", str(datadir),
-            "--expiry-check-interval", "1", "--loglevel", "warning"]
+            "--release-wait", release_wait, "--expiry-check-interval", "1", "--loglevel", "warning"]
     log_path = datadir.parent / "registry-worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)

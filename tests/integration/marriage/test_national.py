@@ -7,6 +7,7 @@ every test uses people of its own, so the tests cannot see each other's claims."
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -158,6 +159,54 @@ def test_a_divorce_received_and_completed_in_one_region_frees_a_spouse_to_marry_
     assert record.reissue.issued.issued_document == "registration_record_certificate"
     assert "dissolved by divorce" in record.reissue.issued.status_change
     assert record.reissue.issued.certificate_number.startswith(f"JLZ{GUANGYUAN_OFFICE}-")
+
+
+def test_a_person_registering_a_moment_after_the_divorce_before_its_release_reached_the_registry_is_not_refused(
+        nation: tuple[Region, Region, Region]) -> None:
+    """Architecture invariant 9 (民法典 第1080条: registered, the divorce ends the marriage): Ningxia's
+    release is held back on its way to the broker while the ex-wife registers in Sichuan, so her
+    claim meets the old hold first. It waits for the release — shown as awaiting the registry, not
+    refused — and is granted when the release arrives."""
+    ningxia, sichuan, _ = nation
+    people = couple()
+    married = ningxia.settled(ningxia.call("RegisterMarriage", register_request(people.husband, people.wife),
+                                           YINCHUAN).case, YINCHUAN)
+    ningxia.wait_for_claim(_claim(married, "b"), "confirmed")
+    spouses = {"spouse_a": events_pb2.Spouse(citizen_id=people.husband, name="男方"),
+               "spouse_b": events_pb2.Spouse(citizen_id=people.wife, name="女方")}
+    divorce = ningxia.call("ReceiveDivorce", api.ReceiveDivorceRequest(
+        marriage_case_id=married.case_id, agreement=AGREEMENT, both_appear_in_person=True, **spouses), YINCHUAN).case
+    last_day = divorce.divorce.cooling_off_last_day
+    ningxia.clock.set(start_of_china_day(date(last_day.year, last_day.month, last_day.day) + timedelta(days=1)))
+    wait_until(lambda: ningxia.call("GetCase", api.GetCaseRequest(case_id=divorce.case_id), YINCHUAN).case.state
+               == "awaiting_certificate_request", what="the cooling-off to end")
+    ningxia.call("RequestDivorceCertificate", api.RequestDivorceCertificateRequest(
+        divorce_case_id=divorce.case_id, both_appear_in_person=True), YINCHUAN)
+
+    # The network between Ningxia's relay and the broker is slow for a moment: whatever the relay
+    # sends from now on waits until `arrives` (a send already under way included, so the gate
+    # holds whatever the relay thread is doing when it closes).
+    relay = ningxia.host._relay
+    assert relay is not None
+    arrives = threading.Event()
+    send = relay._send
+
+    def slow_network(batch: Any) -> None:
+        arrives.wait(timeout=60)
+        send(batch)
+
+    relay._send = slow_network  # type: ignore[method-assign]
+    try:
+        ningxia.call("RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=divorce.case_id), YINCHUAN)
+        early = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife, wait=1.5),
+                             GUANGYUAN).case
+        assert early.state == "awaiting_registry", "the claim waits for the release in flight; not refused"
+    finally:
+        arrives.set()
+        relay._send = send  # type: ignore[method-assign]
+    remarried = sichuan.settled(early, GUANGYUAN)
+    assert remarried.state == "registered", remarried.marriage.refusal_reason
+    ningxia.wait_for_claim(_claim(married, "b"), "released", other=sichuan)
 
 
 def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Region, Region, Region]) -> None:

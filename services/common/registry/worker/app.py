@@ -69,7 +69,8 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             if gaps.skipping(partition, offset, expected):
                 continue
             person = event.key.decode("utf-8", "replace")
-            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl, trust=trust)
+            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl,
+                         release_wait=settings.release_wait, trust=trust)
             if taken.note:
                 log.info("%s: %s", person[:6] + "…", taken.note)  # no full citizen id in logs
             if taken.record is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from services.common.clock import Clock
 from services.common.kafka_settings import ensure_topics
+from services.common.registry.domain import DEFAULT_RELEASE_WAIT
 from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
 from services.common.registry.worker.app import build_app
 from services.common.registry.worker.settings import DEFAULT_APP_ID, DEFAULT_CLAIM_TTL, WorkerSettings
@@ -34,6 +35,10 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise argparse.ArgumentTypeError("a duration must be positive")
     return timedelta(seconds=seconds)
+
+
+def _wait(text: str) -> timedelta:
+    return timedelta(0) if text.strip() in {"0", "0s"} else parse_duration(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "<the name without .v1>.<region>.v1")
     parser.add_argument("--claim-ttl", type=parse_duration, default=DEFAULT_CLAIM_TTL,
                         help="release a granted claim not confirmed within this time (default 24h)")
+    parser.add_argument("--release-wait", type=_wait, default=DEFAULT_RELEASE_WAIT,
+                        help="how long a claim meeting another case's hold waits for a release already on its "
+                             "way before it is denied (default 10s; 0 denies at once)")
     parser.add_argument("--expiry-check-interval", type=float, default=1.0, metavar="SECONDS",
                         help="how often to look for expired claims (default %(default)s)")
     parser.add_argument("--partitions", type=int, default=8,
@@ -94,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bootstrap=args.kafka, datadir=args.datadir, app_id=args.app_id,
         service_topics=tuple(args.service_topics or _catalogued_topics()),
         claims_topic=args.claims_topic, decisions_topic=args.decisions_topic, claim_ttl=args.claim_ttl,
+        release_wait=args.release_wait,
         expiry_check_interval=args.expiry_check_interval, partitions=args.partitions,
         keys_dir=args.keys_dir, key_directory=args.key_directory,
     )

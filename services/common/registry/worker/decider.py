@@ -16,6 +16,7 @@ from services.common.consumer import CorruptEnvelope, Headers, decode
 from services.common.events import TraceContext
 from services.common.registry.adapters import NotAClaim, claim_message, decision_to_proto, instant, timestamp
 from services.common.registry.domain import (
+    DEFAULT_RELEASE_WAIT,
     ExpiryCheck,
     PersonRecord,
     RegistryDecision,
@@ -49,7 +50,8 @@ class Taken:
 
 
 def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
-         claim_ttl: timedelta, trust: WorkerTrust | None = None) -> Taken:
+         claim_ttl: timedelta, release_wait: timedelta = DEFAULT_RELEASE_WAIT,
+         trust: WorkerTrust | None = None) -> Taken:
     """Decide one claims-topic message against the person's table value; only an input the
     registry itself signed decides anything."""
     citizen_id = key.decode("utf-8", "replace")
@@ -74,7 +76,7 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
         if message.citizen_id != citizen_id:
             return Taken(None, (), note=f"keyed by another person than the input names ({message.citizen_id})")
         record: PersonRecord | None = record_from_json(current) if current is not None else None
-        result = decide(record, message, claim_ttl=claim_ttl)
+        result = decide(record, message, claim_ttl=claim_ttl, release_wait=release_wait)
         span.set_attribute("tongban.registry.decisions", len(result.decisions))
         span.set_attribute("tongban.registry.repeated", result.repeated)
         changed = result.record is not record and not result.repeated

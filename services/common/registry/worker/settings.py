@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from services.common.registry.domain import DEFAULT_RELEASE_WAIT
 from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
 
 # The faust table of person records, keyed by citizen id; its changelog
@@ -26,6 +27,9 @@ class WorkerSettings:
     claims_topic: str = CLAIMS_TOPIC
     decisions_topic: str = DECISIONS_TOPIC
     claim_ttl: timedelta = DEFAULT_CLAIM_TTL
+    # How long a claim meeting another case's hold waits for a release in flight before it is
+    # denied (domain.py, ReleaseInFlightIsAwaited); zero denies at once.
+    release_wait: timedelta = DEFAULT_RELEASE_WAIT
     expiry_check_interval: float = 1.0  # seconds between scans for due holds
     # Of the claims topic and the table's changelog, which must agree (faust checks): choose it
     # once, since changing it moves people to other partitions.
@@ -47,6 +51,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.claim_ttl <= timedelta(0):
             raise ValueError("claim_ttl must be positive")
+        if self.release_wait < timedelta(0):
+            raise ValueError("release_wait must not be negative")
         if self.expiry_check_interval <= 0:
             raise ValueError("expiry_check_interval must be positive")
         if self.partitions < 1:
