@@ -34,6 +34,8 @@ class _FlakyFrontDoor:
 def _harness(stub: _FlakyFrontDoor) -> DemoHarness:
     harness = DemoHarness.__new__(DemoHarness)
     harness.stubs = {YINCHUAN.region: stub}
+    # Signed in already (a token from the region's identity provider; this front door is a fake).
+    harness.tokens = {(YINCHUAN.region, YINCHUAN.office_code, YINCHUAN.clerk_id, "registrar"): "signed-token"}
     return harness
 
 

@@ -189,13 +189,13 @@ def test_a_person_registering_a_moment_after_the_divorce_before_its_release_reac
     relay = ningxia.host._relay
     assert relay is not None
     arrives = threading.Event()
-    send = relay._send
+    start = relay._start
 
-    def slow_network(batch: Any) -> None:
+    def slow_network(batch: Any, messages: Any) -> Any:
         arrives.wait(timeout=60)
-        send(batch)
+        return start(batch, messages)
 
-    relay._send = slow_network  # type: ignore[method-assign]
+    relay._start = slow_network  # type: ignore[method-assign]
     try:
         ningxia.call("RegisterDivorce", api.RegisterDivorceRequest(divorce_case_id=divorce.case_id), YINCHUAN)
         early = sichuan.call("RegisterMarriage", register_request(man(address="510802"), people.wife, wait=1.5),
@@ -203,7 +203,7 @@ def test_a_person_registering_a_moment_after_the_divorce_before_its_release_reac
         assert early.state == "awaiting_registry", "the claim waits for the release in flight; not refused"
     finally:
         arrives.set()
-        relay._send = send  # type: ignore[method-assign]
+        relay._start = start  # type: ignore[method-assign]
     remarried = sichuan.settled(early, GUANGYUAN)
     assert remarried.state == "registered", remarried.marriage.refusal_reason
     ningxia.wait_for_claim(_claim(married, "b"), "released", other=sichuan)
