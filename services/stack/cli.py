@@ -145,6 +145,9 @@ def add_stack_commands(subparsers: Any) -> None:
                       help=f"for the demo's own stack: this Kafka instead of the local broker (env {KAFKA_ENV})")
     demo.add_argument("--topic-prefix", default=env.get(TOPIC_PREFIX_ENV, ""),
                       help="for the demo's own stack: prefix of every topic and group (a shared Kafka)")
+    demo.add_argument("--keep", action="store_true",
+                      help="after the demo, keep its stack and web console running (supervised) until Ctrl-C: "
+                           "the demo's cases are there to open in the console (`./dev run` does this)")
     demo.set_defaults(func=cmd_demo)
 
     window = add_window_parser(subparsers)
@@ -197,7 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from services.stack.demo import run_demo
 
     try:
-        return run_demo(args.data, kafka=args.kafka or None, topic_prefix=args.topic_prefix)
+        return run_demo(args.data, kafka=args.kafka or None, topic_prefix=args.topic_prefix, keep=args.keep)
     except KeyboardInterrupt:
         print("tongban demo: interrupted", file=sys.stderr)
         return 130

@@ -41,6 +41,7 @@ from pathlib import Path
 from services import catalogue
 from services.stack.demo_harness import DEMO_REGIONS
 from services.stack.demo_marriage import OFFICES, Demo
+from services.stack.probes import port_free
 from services.stack.stackfile import StackInfo, running_stack, supervisor_running
 from services.stack.up import Stack, StackConfig, StackError
 
@@ -106,9 +107,12 @@ def _verify_each_store(data_dir: Path) -> tuple[bool, list[tuple[str, int, int, 
 # -- the command ---------------------------------------------------------------------------------
 
 
+WEB_PORT = 8080  # the console's usual port; a free one when it is taken
+
 def run_demo(data_dir: Path, *, kafka: str | None = None, topic_prefix: str = "",
-             out: Callable[[str], None] | None = None) -> int:
-    """The whole demo; returns the exit code."""
+             out: Callable[[str], None] | None = None, keep: bool = False) -> int:
+    """The whole demo; returns the exit code. `keep`: the demo's own stack, with its web console,
+    stays up afterwards (supervised, as `tongban up` runs it) until Ctrl-C or SIGTERM."""
     from services.common.telemetry import setup_tracing
 
     say = out or (lambda line: print(line, flush=True))
@@ -127,8 +131,10 @@ def run_demo(data_dir: Path, *, kafka: str | None = None, topic_prefix: str = ""
                 print(f"tongban demo: {problem}", file=sys.stderr, flush=True)
                 return EXIT_USAGE
             say(f"tongban demo: starting a stack on {data_dir} (regions {', '.join(DEMO_REGIONS)})")
+            web_port = (WEB_PORT if port_free(WEB_PORT) else 0) if keep else None
             stack = Stack(StackConfig(data_dir, regions=DEMO_REGIONS, services=catalogue.names(), kafka=kafka,
-                                      topic_prefix=topic_prefix, scheduler_interval=0.5), out=say)
+                                      topic_prefix=topic_prefix, scheduler_interval=0.5, web_port=web_port),
+                          out=say)
             try:
                 info = stack.start()
             except StackError as exc:
@@ -146,8 +152,12 @@ def run_demo(data_dir: Path, *, kafka: str | None = None, topic_prefix: str = ""
         demo = Demo(info, say)
         demo.run()
         counts = demo.case_counts()  # through the front doors, before an own stack stops
+    except BaseException:
+        if stack is not None and keep:
+            stack.stop()  # nothing to keep serving after a failed or interrupted demo
+        raise
     finally:
-        if stack is not None:
+        if stack is not None and not keep:
             say("")
             say("stopping the demo's stack ...")
             stack.stop()
@@ -156,7 +166,34 @@ def run_demo(data_dir: Path, *, kafka: str | None = None, topic_prefix: str = ""
     intact, stores, report = audit(data_dir)
     print_summary(say, demo, counts, stores, intact, report, time.monotonic() - started)
     wrong = [text for ok, text in demo.results if not ok]
-    return EXIT_OK if intact and not wrong and demo.results else EXIT_WRONG
+    code = EXIT_OK if intact and not wrong and demo.results else EXIT_WRONG
+    if stack is not None and keep:
+        serve_until_stopped(stack, say)
+    return code
+
+
+def serve_until_stopped(stack: Stack, say: Callable[[str], None]) -> None:
+    """Keep the demo's stack and its web console up, supervised, until Ctrl-C or SIGTERM."""
+    from services.stack.supervisor import Supervisor
+
+    info = stack.info
+    assert info is not None
+    say("")
+    say(f"the stack keeps running with the demo's cases. Web console: {info.web_url}")
+    say("  sign in as region 640000, office 640104-MRO-01, any clerk id (婚姻登记员), or as 审计员 to audit;")
+    say(f"  the window CLI: tongban window marriage list --data {info.data_dir} (after tongban login). "
+        "Ctrl-C stops it.")
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        Supervisor(stack, stack.config.restart, say).run(stop)
+    finally:
+        say("stopping the demo's stack ...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _unsuitable(info: StackInfo) -> str | None:
