@@ -28,6 +28,8 @@ from kafka.admin import NewTopic
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
 from infra.secured_kafka import SecuredKafka
+from services import catalogue
+from services.common.events import Actor
 from services.common.kafka_acls import (
     CHECKPOINT_TOPIC,
     CLAIMS_TOPIC,
@@ -44,6 +46,8 @@ from services.common.kafka_settings import (
     kafka_python_producer_config,
 )
 from services.common.registry.topics import region_decisions_topic
+from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
+from tests.fixtures.trust import install_idp, token_for
 
 # Skipped unless TONGBAN_TEST_BROKER=apache, with the reason (the secured_kafka_broker fixture says why).
 pytestmark = pytest.mark.kafka
@@ -55,8 +59,10 @@ EVENTS = events_topic(SERVICE)
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
 # What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
-TOPICS = {EVENTS: 4, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8, DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1,
-          region_decisions_topic(NINGXIA): 8, region_decisions_topic(SICHUAN): 8}
+# Every catalogued service's events topic: the registry forwards the claims of each (it may not create them).
+TOPICS = {**{events_topic(name): 4 for name in catalogue.names()}, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8,
+          DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1, region_decisions_topic(NINGXIA): 8,
+          region_decisions_topic(SICHUAN): 8}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -258,10 +264,16 @@ def test_a_marriage_is_registered_through_the_secured_exchange_with_each_princip
     ACLs, carry a registration from claim to decision (民法典 第1049条: registered once the registry grants)."""
     ids = ("640104199001010018", "640104199202020028")  # a man born 1990 and a woman born 1992, valid check digits
     logs = {name: tmp_path / f"{name}.log" for name in ("registry", "serve")}
+    # Keys as `tongban up` lays them out: the region's and the registry's signing keys, the data directory as
+    # everyone's key directory, and the region's identity provider (a test one) for the window's token.
+    data = tmp_path / "data"
+    key_directory = provision_development_keys(data, [NINGXIA])
+    install_idp(data, NINGXIA)
     commands = {
-        "registry": (REGISTRY_USER, ["registry", "--datadir", str(tmp_path / "registry")]),
+        "registry": (REGISTRY_USER, ["registry", "--datadir", str(tmp_path / "registry"),
+                                     "--keys", str(keys_dir(data, REGISTRY)), "--key-directory", str(key_directory)]),
         "serve": (region_user(NINGXIA), ["serve", "--service", SERVICE, "--region", NINGXIA,
-                                         "--data-dir", str(tmp_path / "data"), "--grpc", "127.0.0.1:0"]),
+                                         "--data-dir", str(data), "--grpc", "127.0.0.1:0"]),
     }
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -276,9 +288,10 @@ def test_a_marriage_is_registered_through_the_secured_exchange_with_each_princip
                                                 stdout=log, stderr=subprocess.STDOUT))
         address = _wait_for_grpc(logs["serve"], workers)
         window = [sys.executable, "-m", "services.cli", "window", "marriage", "register", "--address", address,
-                  "--region", NINGXIA, "--clerk", "c-07", "--office", "640104-MRO-01", "--wait", "60",
-                  ids[0], "张三", ids[1], "李四"]
-        answer = subprocess.run(window, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+                  "--region", NINGXIA, "--clerk", "c-07", "--wait", "60", ids[0], "张三", ids[1], "李四"]
+        clerk = token_for(Actor("clerk", "c-07", "640104-MRO-01", NINGXIA, "registrar"))
+        answer = subprocess.run(window, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+                                env={**os.environ, "TONGBAN_TOKEN": clerk})
         registry_log = logs["registry"].read_text(errors="replace")
         assert "REGISTERED" in answer.stdout, f"{answer.stdout}{answer.stderr}\nregistry:\n{registry_log[-3000:]}"
         for name, path in logs.items():
