@@ -23,6 +23,7 @@ from services.common.payments.api import PaymentWiring
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
+from services.common.trust.reads import RecordedReads
 from services.disability.adapters.payloads import CODEC
 from services.disability.application.handoffs import forwarding_hooks
 from services.disability.application.payments import DisabilityDueSource
@@ -91,18 +92,19 @@ def bootstrap(infrastructure: Infrastructure) -> DisabilityService:
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_hold_or_refuse_the_subsidy(deps)
-    servicer = disability_servicer(deps, infrastructure.recorded_reads(READ_POLICY))
+    reads = infrastructure.recorded_reads(READ_POLICY)
+    servicer = disability_servicer(deps, reads)
     return DisabilityService(deps=deps, servicer=servicer, deadline_handlers=deadline_handlers(deps),
                              on_registry_decision=on_decision,
                              on_decision_message=decision_reaction(region, SERVICE, on_decision),
-                             handoff_hooks=forwarding_hooks(deps), payments=payment_wiring(store, region))
+                             handoff_hooks=forwarding_hooks(deps), payments=payment_wiring(store, region, reads))
 
 
-def payment_wiring(store: EventStore, region: str) -> PaymentWiring:
+def payment_wiring(store: EventStore, region: str, reads: RecordedReads) -> PaymentWiring:
     """The region's monthly runs over its own store (batches hash-chained, audited and relayed with
     its other events), paying what the entitlements owe."""
     runs = payments.PaymentRuns(payments.payment_units(store), region, SERVICE)
-    return PaymentWiring(runs, DisabilityDueSource(store))
+    return PaymentWiring(runs, DisabilityDueSource(store), reads)
 
 
 def definition() -> ServiceDefinition:

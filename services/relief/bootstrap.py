@@ -23,6 +23,7 @@ from services.common.payments.api import PaymentWiring
 from services.common.registry import DECISIONS_TOPIC, DecisionHandler, decision_reaction
 from services.common.registry import projection as registry_projection
 from services.common.store import EventStore, StoreTransaction
+from services.common.trust.reads import RecordedReads
 from services.host.definition import Infrastructure, ServiceDefinition, Wiring
 from services.relief.adapters.payloads import CODEC
 from services.relief.application import marriage_reactions
@@ -91,20 +92,21 @@ def bootstrap(infrastructure: Infrastructure) -> ReliefService:
     deps = Deps(units=units, clock=infrastructure.clock, region=region, settings=settings,
                 calendar_in_force=CalendarInForce(store, base=settings.calendar))
     on_decision = when_registry_decides_note_the_members_place(deps)
-    servicer = relief_servicer(deps, infrastructure.recorded_reads(READ_POLICY))
+    reads = infrastructure.recorded_reads(READ_POLICY)
+    servicer = relief_servicer(deps, reads)
     return ReliefService(deps=deps, servicer=servicer, deadline_handlers=deadline_handlers(deps),
                          on_registry_decision=on_decision,
                          on_decision_message=decision_reaction(region, SERVICE, on_decision),
                          handoff_hooks=economic_check_hooks(deps),
                          on_marriage_event=marriage_reactions.when_a_member_marries_or_divorces_review_the_household(deps),
-                         payments=payment_wiring(store, region))
+                         payments=payment_wiring(store, region, reads))
 
 
-def payment_wiring(store: EventStore, region: str) -> PaymentWiring:
+def payment_wiring(store: EventStore, region: str, reads: RecordedReads) -> PaymentWiring:
     """The region's monthly 低保 runs over its own store, paying every granted (or tapering)
     household (the same run, batches and export as disability's)."""
     runs = payments.PaymentRuns(payments.payment_units(store), region, SERVICE)
-    return PaymentWiring(runs, DibaoDues(store))
+    return PaymentWiring(runs, DibaoDues(store), reads)
 
 
 def definition() -> ServiceDefinition:

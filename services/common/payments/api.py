@@ -9,12 +9,17 @@ request, call the run or the bank step, map the answer; the interceptor in grpc_
 Every command takes its request id (invariant 9). The bank steps record it with their event; a
 month's run spans many transactions, so RunMonth claims its id first (a different month under the
 same id is refused) and then runs — the run is idempotent by month, so a retry after a lost answer
-or a crash finishes the same batch and answers as the first call would have."""
+or a crash finishes the same batch and answers as the first call would have.
+
+A batch's lines and a person's payments are personal data (names, citizen ids, amounts): every read
+that answers them is recorded through the service's `RecordedReads` (architecture invariant 8),
+naming the cases it held — one case on its own thread, so `tongban audit case` shows who looked at
+that person's money. A list of batches holds totals only and is not recorded."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -29,6 +34,7 @@ from services.common.payments.export import mask_account
 from services.common.payments.queries import BatchSummary, LineRow, batch_summary
 from services.common.payments.rules import PaymentRole
 from services.common.payments.run import PaymentRuns
+from services.common.trust.reads import RecordedReads
 from tongban.payments.v1 import events_pb2 as ev
 from tongban.payments.v1 import payment_service_pb2 as api
 from tongban.payments.v1 import payment_service_pb2_grpc as api_grpc
@@ -46,6 +52,7 @@ class PaymentWiring:
 
     runs: PaymentRuns
     source: DueSource
+    reads: RecordedReads  # the service's read gate: lines and histories are recorded reads
     paying_roles: frozenset[str] = PAYING_ROLES
     reading_roles: frozenset[str] = READING_ROLES
 
@@ -97,14 +104,17 @@ class PaymentServicer(api_grpc.PaymentServiceServicer):
         return api.StopLineResponse(batch=self._batch(batch_id))
 
     def GetBatch(self, request: api.GetBatchRequest, context: grpc.ServicerContext) -> api.GetBatchResponse:
-        self._may_read("read a payment batch")
+        actor = self._may_read("read a payment batch")
         batch_id = self._batch_id(request.batch_id)
         answer = api.GetBatchResponse(batch=self._batch(batch_id))
         if request.with_lines:
+            rows = []
             for n, row in enumerate(self.runs.roll(batch_id)):
                 if n == MAX_LINES_SHOWN:
                     break
-                answer.lines.append(_line(row))
+                rows.append(row)
+            self._record(actor, "GetBatch", rows)
+            answer.lines.extend(_line(row) for row in rows)
         return answer
 
     def ListBatches(self, request: api.ListBatchesRequest,
@@ -115,17 +125,19 @@ class PaymentServicer(api_grpc.PaymentServiceServicer):
 
     def PersonHistory(self, request: api.PersonHistoryRequest,
                       context: grpc.ServicerContext) -> api.PersonHistoryResponse:
-        self._may_read("read a person's payments")
+        actor = self._may_read("read a person's payments")
         if not request.citizen_id.strip():
             raise InvalidArgument.single("citizen_id", "required")
         rows = [r for r in self.runs.history(request.citizen_id) if r.batch_id.startswith(self._own_batches)]
+        self._record(actor, "PersonHistory", rows)
         return api.PersonHistoryResponse(lines=[_line(r) for r in rows])
 
     def ExportBatch(self, request: api.ExportBatchRequest,
                     context: grpc.ServicerContext) -> api.ExportBatchResponse:
-        self._may_read("export a payment batch")
+        actor = self._may_read("export a payment batch")
         batch_id = self._batch_id(request.batch_id)
         self._batch(batch_id)  # NOT_FOUND for a batch this region never ran
+        self._record(actor, "ExportBatch", self.runs.roll(batch_id))
         out = io.StringIO()
         totals = self.runs.export_csv(batch_id, out)
         return api.ExportBatchResponse(csv=out.getvalue().encode("utf-8"), lines=totals.lines,
@@ -146,6 +158,12 @@ class PaymentServicer(api_grpc.PaymentServiceServicer):
         actor = current_actor()
         check(PaymentRole(actor.role, self.wiring.reading_roles, action))
         return actor
+
+    def _record(self, actor: Actor, request: str, rows: Iterable[LineRow]) -> None:
+        """Record the read before the answer leaves (nothing is recorded for an answer without lines)."""
+        case_ids = list(dict.fromkeys(row.case_id for row in rows))
+        self.wiring.reads.shared(actor, request=f"PaymentService.{request}", case_ids=case_ids,
+                                 correlation_id=case_ids[0] if len(case_ids) == 1 else "")
 
     def _provenance(self, actor: Actor, correlation_id: str) -> Provenance:
         return Provenance.of_command(actor, correlation_id, self.runs.store.clock.now())

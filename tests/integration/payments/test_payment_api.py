@@ -25,6 +25,7 @@ from services.common.events import Actor
 from services.common.grpc_context import ErrorDetails, create_server, error_details
 from services.common.payments.api import payment_servicer_adder
 from services.common.store import EventStore, sqlite_url
+from services.common.trust.reads import READ_TYPE, case_reads_stream
 from services.disability import bootstrap
 from services.disability.application import handlers
 from services.disability.domain.commands import ApproveApplication
@@ -251,3 +252,26 @@ def test_the_services_read_models_ignore_payment_batches_and_replay_as_recorded(
     compared = {(r.store, r.projection) for s in report.stores for r in s.results if r.compared}
     assert {("640000/disability", "payments"), ("640000/disability", "disability.read_models"),
             ("640000/relief", "payments")} <= compared
+
+
+def test_reading_a_persons_payments_is_recorded_on_the_case_and_a_list_of_batches_is_not(
+        relief: tuple[ReliefService, Payments]) -> None:
+    """个人信息保护法 第三十四条 (architecture invariant 8): who looked at a person's money is on record —
+    the auditor's PersonHistory and a batch read with its lines each leave a PersonalDataRead on the
+    case's thread; the list of batches holds totals only and leaves nothing."""
+    service, pay = relief
+    case_id, applicant = _granted(service, earned=20_000)
+    store = service.deps.units.store
+    pay.call("RunMonth", api.RunMonthRequest(month="2026-04", request_id="run-1"))
+    before = [e.event_id for e in store.read_log() if e.type == READ_TYPE]
+    pay.call("ListBatches", api.ListBatchesRequest(), AUDITOR)
+    pay.call("GetBatch", api.GetBatchRequest(batch_id="2026-04"), AUDITOR)  # totals only: no lines asked
+    assert [e.event_id for e in store.read_log() if e.type == READ_TYPE] == before
+
+    pay.call("PersonHistory", api.PersonHistoryRequest(citizen_id=applicant), AUDITOR)
+    pay.call("GetBatch", api.GetBatchRequest(batch_id="2026-04", with_lines=True), FINANCE)
+    history, batch = store.read_stream(case_reads_stream(case_id))
+    assert [(e.actor.clerk_id, e.actor.role) for e in (history, batch)] == [("a-1", "auditor"), ("f-1", "finance")]
+    assert [e.message().request for e in (history, batch)] == [  # type: ignore[attr-defined]
+        "PaymentService.PersonHistory", "PaymentService.GetBatch"]
+    assert all(e.correlation_id == case_id for e in (history, batch)), "on the case's thread: audit case shows them"
