@@ -4,8 +4,27 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Protocol
+
+# Civil days are days in China, whatever the host's zone: ages, registration dates, cooling-off and
+# every working-day limit count them. A fixed UTC+8 rather than the tz database's Asia/Shanghai:
+# China has kept UTC+8 without daylight saving since 1991, and a fixed offset needs no tz data.
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def china_date(instant: datetime) -> date:
+    """The civil day in China at `instant` (timezone-aware: a UTC instant near midnight is already
+    the next day in Beijing)."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: pass a timezone-aware instant")
+    return instant.astimezone(CHINA).date()
+
+
+def end_of_china_day(day: date) -> datetime:
+    """The instant `day` ends in China (00:00 the next day), as UTC: a limit whose last day is `day`
+    has run out from then."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=CHINA).astimezone(UTC)
 
 
 class Clock(Protocol):

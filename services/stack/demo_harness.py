@@ -11,10 +11,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.common.clock import CHINA
 from services.stack.stackfile import StackInfo
 
 DEMO_REGIONS = ("640000", "510000", "610000")
@@ -119,14 +120,14 @@ class DemoHarness:
         """Today in China on the stack's controlled clock."""
         from services.common.clock_control import read_offset
 
-        return (datetime.now(UTC) + read_offset(self.data_dir)).astimezone(CHINA_TZ).date()
+        return (datetime.now(UTC) + read_offset(self.data_dir)).astimezone(CHINA).date()
 
     def move_to_month(self, month: str) -> None:
         """Every region's clock to the 1st of `month`, 09:00 China time: a month's payment run."""
         from services.common.clock_control import advance, read_offset
 
         year, number = (int(part) for part in month.split("-"))
-        target = datetime(year, number, 1, 9, tzinfo=CHINA_TZ).astimezone(UTC)
+        target = datetime(year, number, 1, 9, tzinfo=CHINA).astimezone(UTC)
         jump = max(timedelta(0), target - (datetime.now(UTC) + read_offset(self.data_dir)))
         advance(self.data_dir, jump)
         self.note(f"moving every region's clock forward {jump.days} days, to {month}-01 ...")
@@ -258,9 +259,6 @@ class DemoHarness:
         finally:
             self.close()
         return counts
-
-
-CHINA_TZ = timezone(timedelta(hours=8))  # periods run out at 00:00 China time
 
 
 def as_date(value: Any) -> date:

@@ -14,7 +14,7 @@ from typing import Any
 from services.disability.entrypoints.demo_story import play_disability_story
 from services.relief.entrypoints.demo_story import play_relief_story
 from services.stack.demo_harness import (
-    CHINA_TZ,
+    CHINA,
     GUANGYUAN,
     OFFICES,
     XIAN,
@@ -154,7 +154,7 @@ class Demo(DemoHarness):
 
             # Every service on the data directory reads the same offset file: all regions move.
             runs_out = datetime.combine(as_date(d.cooling_off_last_day) + timedelta(days=1),
-                                        datetime.min.time(), tzinfo=CHINA_TZ).astimezone(UTC)
+                                        datetime.min.time(), tzinfo=CHINA).astimezone(UTC)
             now = datetime.now(UTC) + read_offset(self.data_dir)
             jump = max(timedelta(0), runs_out + timedelta(minutes=5) - now)
             advance(self.data_dir, jump)
@@ -280,7 +280,7 @@ class Demo(DemoHarness):
                        f"{YINCHUAN.city} checked both spouses against its record and opened the proceeding "
                        "(民法典 第1076条)")
             runs_out = datetime.combine(as_date(confirmed.divorce.cooling_off_last_day) + timedelta(days=1),
-                                        datetime.min.time(), tzinfo=CHINA_TZ).astimezone(UTC)
+                                        datetime.min.time(), tzinfo=CHINA).astimezone(UTC)
             now = datetime.now(UTC) + read_offset(self.data_dir)
             advance(self.data_dir, max(timedelta(0), runs_out + timedelta(minutes=5) - now))
             self.note("moving every region's clock past the cooling-off (counted in Guangyuan) ...")

@@ -21,9 +21,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, timedelta, timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+from services.common.clock import CHINA
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -34,7 +36,6 @@ ROLE_ENV = "TONGBAN_ROLE"
 REGION_ENV = "TONGBAN_REGION"
 DATA_ENV = "TONGBAN_DATA"
 TOKEN_ENV = "TONGBAN_TOKEN"  # services.common.trust.signin.TOKEN_ENV (not imported: the parser stays light)
-CHINA = timezone(timedelta(hours=8))
 
 WINDOW_DESCRIPTION = """\
 A clerk's window on a running stack (`tongban up`). Each action calls the region's service once,

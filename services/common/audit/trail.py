@@ -378,12 +378,12 @@ def write_exports(trail: CaseTrail, *, jsonl: Path | None = None, html_path: Pat
 
 def parse_as_of(value: str) -> datetime:
     """ISO 8601; a time without zone is read as China Standard Time (UTC+8), as clerks write it."""
-    from datetime import timedelta, timezone
+    from services.common.clock import CHINA
 
     text = value.strip().replace("Z", "+00:00")
     instant = datetime.fromisoformat(text)
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone(timedelta(hours=8)))
+        instant = instant.replace(tzinfo=CHINA)
     return instant.astimezone(UTC)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from services.common.clock import china_date
 from services.common.events import Actor
 from services.common.identity.case_ids import new_case_id
 from services.common.kit import Provenance, Request, UnitOfWork
@@ -28,7 +29,6 @@ from services.disability.domain.commands import (
 from services.disability.domain.forwarding import decides_elsewhere, receive_for_forwarding
 from services.disability.domain.matching import DataMatch, DataMatchReceived, act_on_finding
 from services.disability.domain.rules import ClerkOfThisRegion, check
-from services.disability.domain.values import china_date
 from services.disability.projections.read_models import cases_of_person
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
+from services.common.clock import china_date, end_of_china_day
 from services.common.events import Actor, decode_payload
 from services.common.handoff import Handoff, HandoffHooks, Kind, accept_handoff, forward_case, refuse_handoff
 from services.common.kit import Provenance, Request
@@ -32,7 +33,7 @@ from services.disability.domain.commands import WindowStep
 from services.disability.domain.forwarding import forward, inform, record_answer, take_over
 from services.disability.domain.rules import ClerkOfThisRegion, check
 from services.disability.domain.settings import DECIDE_WITHIN_WORKING_DAYS
-from services.disability.domain.values import Subsidy, china_date, end_of_china_day
+from services.disability.domain.values import Subsidy
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,14 @@ office's work queues and overdue list (from the read model)."""
 
 from __future__ import annotations
 
+from services.common.clock import china_date
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.common.events import RecordedEvent
 from services.disability.adapters.payloads import CODEC
 from services.disability.application.unit import Deps
 from services.disability.domain.application import STREAM_TYPE, Application
 from services.disability.domain.matching import MATCH_STREAM_TYPE, DataMatch
-from services.disability.domain.values import Stage, china_date
+from services.disability.domain.values import Stage
 from services.disability.projections.read_models import WorkItem, list_work
 
 

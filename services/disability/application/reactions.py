@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from services.common.calendars import CALENDAR_PUBLISHED
+from services.common.clock import china_date
 from services.common.deadlines import PENDING, Deadline, DeadlineHandler
 from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
@@ -19,7 +20,6 @@ from services.common.store import StoreTransaction
 from services.disability.application.subscribers import STAGE_DUE
 from services.disability.application.unit import SERVICE, Deps
 from services.disability.domain.application import Application
-from services.disability.domain.values import china_date
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
+from services.common.clock import china_date
 from services.common.events import Actor, RecordedEvent
 from services.common.identity.case_ids import new_case_id
 from services.common.kit import Provenance, UnitOfWork
@@ -34,7 +35,6 @@ from services.disability.domain.matching import (
     household_left_dibao,
     verify_household_on_enrolment,
 )
-from services.disability.domain.values import china_date
 from services.disability.projections.read_models import cases_of_person
 from services.host.definition import Reaction
 from tongban.relief.v1 import events_pb2 as relief

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.common.clock import china_date, end_of_china_day
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.handoff import complete_handoff
 from services.common.kit import Change, Subscribers, UnitOfWork
@@ -24,7 +25,7 @@ from services.disability.adapters.payloads import CODEC
 from services.disability.domain import events as ev
 from services.disability.domain.application import Application
 from services.disability.domain.forwarding import decision_of
-from services.disability.domain.values import ApplicationState, Subsidy, china_date, end_of_china_day
+from services.disability.domain.values import ApplicationState, Subsidy
 from services.disability.projections.read_models import refresh
 
 STAGE_DUE = "disability.stage_due"

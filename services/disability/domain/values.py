@@ -7,26 +7,10 @@ stops from the month after), and the payment contract speaks months in that form
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date
 from enum import StrEnum
 
 from services.common.errors import InvalidArgument
-
-# Days are civil days in China (UTC+8, no daylight saving since 1991), as in marriage's values.py;
-# the two copies belong in the core's clock module once a third service needs them.
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def china_date(instant: datetime) -> date:
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime: pass a timezone-aware instant")
-    return instant.astimezone(CHINA).date()
-
-
-def end_of_china_day(day: date) -> datetime:
-    """The instant a day ends in China (00:00 the next day), as UTC: a stage whose last working
-    day is `day` is overdue from then."""
-    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=CHINA).astimezone(UTC)
 
 
 class Subsidy(StrEnum):

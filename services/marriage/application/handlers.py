@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from services.common.clock import china_date
 from services.common.events import Actor
 from services.common.handoff import request_work
 from services.common.identity.case_ids import new_case_id
@@ -48,7 +49,7 @@ from services.marriage.domain.reissue import (
     reissued,
 )
 from services.marriage.domain.rules import check
-from services.marriage.domain.values import Document, MaritalStatus, Party, china_date
+from services.marriage.domain.values import Document, MaritalStatus, Party
 from services.marriage.projections.read_models import status_on_record
 
 

@@ -22,6 +22,7 @@ import logging
 
 from google.protobuf.message import Message
 
+from services.common.clock import china_date
 from services.common.errors import NotFound, RuleViolation
 from services.common.events import Actor, decode_payload
 from services.common.handoff import (
@@ -39,7 +40,7 @@ from services.marriage.application.handlers import decide_from_archive
 from services.marriage.application.unit import Deps, issue_certificate_number
 from services.marriage.domain.events import ArchiveExtract, ReissueRequested
 from services.marriage.domain.reissue import REISSUE_WORK, RemoteReissue, archive_extract
-from services.marriage.domain.values import Document, china_date
+from services.marriage.domain.values import Document
 
 log = logging.getLogger(__name__)
 

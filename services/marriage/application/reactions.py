@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from services.common.calendars import CALENDAR_PUBLISHED
+from services.common.clock import china_date
 from services.common.deadlines import PENDING, Deadline, DeadlineHandler
 from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
@@ -22,7 +23,7 @@ from services.marriage.domain.divorce import Divorce
 from services.marriage.domain.events import DivorceDeemedWithdrawn, MarriageEvent
 from services.marriage.domain.marriage import Marriage
 from services.marriage.domain.periods import CERTIFICATE_WINDOW_ENDS, COOLING_OFF_ENDS, DEADLINE_KINDS
-from services.marriage.domain.values import Document, china_date
+from services.marriage.domain.values import Document
 
 log = logging.getLogger(__name__)
 

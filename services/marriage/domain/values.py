@@ -4,21 +4,12 @@ counted in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 # Ages, registration dates and divorce periods are civil days at the office, in China's one time
-# zone: a UTC instant near midnight is already the next day in Beijing. A fixed UTC+8 rather than
-# the tz database's Asia/Shanghai: China has kept UTC+8 without daylight saving since 1991, and a
-# fixed offset needs no tz data in the image.
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def china_date(instant: datetime) -> date:
-    """The civil day in China at `instant` (timezone-aware)."""
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime: pass a timezone-aware instant")
-    return instant.astimezone(CHINA).date()
+# zone (services/common/clock.py).
+from services.common.clock import CHINA
 
 
 def start_of_china_day(day: date) -> datetime:

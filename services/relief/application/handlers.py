@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
+from services.common.clock import china_date
 from services.common.events import Actor
 from services.common.identity.case_ids import new_case_id
 from services.common.identity.regions import office_region
 from services.common.kit import Aggregate, Request
-from services.relief.application.unit import Deps, china_date, clerk_here, command
+from services.relief.application.unit import Deps, clerk_here, command
 from services.relief.domain import assistance as assistance_domain
 from services.relief.domain import commands as c
 from services.relief.domain import dibao_application as dibao_domain

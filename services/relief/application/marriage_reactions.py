@@ -15,12 +15,13 @@ import logging
 from google.protobuf.message import DecodeError
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
+from services.common.clock import china_date
 from services.common.consumer import Headers
 from services.common.events import Actor, RecordedEvent
 from services.common.kit import Provenance
 from services.common.store import AlreadyProcessed, StoreTransaction
 from services.host.definition import Reaction
-from services.relief.application.unit import Deps, china_date
+from services.relief.application.unit import Deps
 from services.relief.domain.dibao import Dibao
 from services.relief.projections.read_models import granted_cases_of
 from tongban.marriage.v1 import events_pb2 as marriage

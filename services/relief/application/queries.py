@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.clock import china_date
 from services.common.errors import InvalidArgument, NotFound
 from services.common.events import Actor, RecordedEvent
 from services.common.identity.case_ids import new_case_id
 from services.relief.adapters.payloads import CODEC
-from services.relief.application.unit import Deps, china_date, command
+from services.relief.application.unit import Deps, command
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
 from services.relief.domain.reads import HouseholdRead, view_household

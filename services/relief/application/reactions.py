@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from services.common.clock import china_date
 from services.common.deadlines import Deadline, DeadlineHandler
 from services.common.events import Actor
 from services.common.kit import Provenance
 from services.common.registry import DecisionHandler
 from services.common.registry.domain import Outcome, RegistryDecision
 from services.common.store import StoreTransaction
-from services.relief.application.unit import SERVICE, Deps, china_date
+from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
 

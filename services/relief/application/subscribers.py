@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from services.common.clock import end_of_china_day
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.handoff import request_work
 from services.common.kit import Change, Subscribers, UnitOfWork
@@ -23,7 +24,6 @@ from services.common.kit.unit_of_work import ChangeSubscriber
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind
 from services.relief.adapters.payloads import CODEC
-from services.relief.application.unit import runs_out_at
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
 from services.relief.domain import events as ev
@@ -35,7 +35,7 @@ from services.relief.projections.read_models import refresh
 
 def _schedule(uow: UnitOfWork, change: Change, deadline_id: str, kind: str, last_day: date, rule: str) -> None:
     schedule_deadline(uow.tx, deadline_id=deadline_id, kind=kind, case_stream_id=change.stream_id,
-                      due_at=runs_out_at(last_day), rule=rule, data=last_day.isoformat().encode(),
+                      due_at=end_of_china_day(last_day), rule=rule, data=last_day.isoformat().encode(),
                       provenance=change.provenance)
 
 

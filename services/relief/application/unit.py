@@ -4,7 +4,6 @@ owner check and what travels with events are the unit of work's (subscribers.py)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from services.common.calendars import CalendarInForce
 from services.common.clock import Clock
@@ -15,7 +14,6 @@ from services.relief.domain.rules import ClerkOfThisRegion, check
 from services.relief.domain.settings import ReliefSettings
 
 SERVICE = "relief"
-CHINA = timezone(timedelta(hours=8), "CST")  # China has one time zone and no daylight saving
 
 
 @dataclass(frozen=True)
@@ -35,15 +33,6 @@ class Deps:
     @property
     def store(self) -> EventStore:
         return self.units.store
-
-
-def china_date(instant: datetime) -> date:
-    return instant.astimezone(CHINA).date()
-
-
-def runs_out_at(last_day: date) -> datetime:
-    """A limit whose last day is `last_day` has run out at 00:00 China time the day after."""
-    return datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=CHINA).astimezone(UTC)
 
 
 def command(deps: Deps, actor: Actor, correlation_id: str) -> Provenance:

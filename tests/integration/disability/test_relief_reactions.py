@@ -24,12 +24,12 @@ import grpc
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from services.common.clock import CHINA
 from services.common.events import Actor, RecordedEvent
 from services.common.grpc_context import error_details
 from services.common.kafka_settings import ensure_topics
 from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
 from services.relief.application import reactions_disability as relief_income
-from services.relief.application.unit import CHINA
 from tests.integration.disability import exchange as disability
 from tests.integration.relief import exchange as relief
 from tests.support import wait_until

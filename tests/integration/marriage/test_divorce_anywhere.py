@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from services.marriage.domain.values import CHINA, start_of_china_day
+from services.common.clock import CHINA
+from services.marriage.domain.values import start_of_china_day
 from tests.integration.marriage.exchange import Region, region, register_request, registry_worker
 from tests.support import wait_until
 from tests.unit.marriage.people import GUANGYUAN_OFFICE, NINGXIA, SICHUAN, YINCHUAN_OFFICE, clerk, couple

@@ -20,6 +20,7 @@ import pytest
 from google.protobuf.message import Message
 from kafka import KafkaProducer
 
+from services.common.clock import CHINA
 from services.common.consumer import rejected_messages
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.handoff import adapters as handoff_adapters
@@ -31,7 +32,6 @@ from services.common.trust.keys import RegionKey, load_region_key
 from services.common.trust.signing import DECISION_PURPOSE, envelope_signed_bytes, sign_message
 from services.marriage.adapters.payloads import to_message
 from services.marriage.domain.events import ArchiveExtract
-from services.marriage.domain.values import CHINA
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.integration.marriage.exchange import Region, region, register_request, registry_worker
 from tests.support import wait_until

@@ -18,9 +18,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.clock import CHINA
 from services.common.grpc_context import error_details
 from services.common.telemetry import memory_tracing
-from services.marriage.domain.values import CHINA, start_of_china_day
+from services.marriage.domain.values import start_of_china_day
 from tests.integration.marriage.exchange import Region, region, register_request, registry_worker
 from tests.support import wait_until
 from tests.unit.marriage.people import (

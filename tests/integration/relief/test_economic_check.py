@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 import pytest
 
+from services.common.clock import CHINA
 from services.common.grpc_context import error_details
 from services.common.handoff import Direction, list_overdue
-from services.relief.application.unit import CHINA
 from services.relief.domain.dibao import check_handoff_id
 from tests.integration.relief.exchange import Region, region
 from tests.support import wait_until

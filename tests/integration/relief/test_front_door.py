@@ -19,13 +19,12 @@ from typing import Any
 import grpc
 import pytest
 
-from services.common.clock import FakeClock
+from services.common.clock import CHINA, FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.events import Actor
 from services.common.grpc_context import create_server, error_details
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
-from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
 from tests.fixtures.trust import actor_metadata, authenticator, token_for
 from tests.unit.relief.people import ACCOUNT, BAOJI, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk

@@ -16,9 +16,9 @@ import grpc
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from services.common.clock import CHINA
 from services.common.events import RecordedEvent
 from services.common.grpc_context import error_details
-from services.relief.application.unit import CHINA
 from services.relief.domain.dibao import check_handoff_id
 from tests.integration.relief.exchange import SERVICE_TOPIC, Region, region, registry_worker
 from tests.support import wait_until

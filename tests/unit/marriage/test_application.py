@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.common.clock import FakeClock
+from services.common.clock import CHINA, FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import ConcurrencyConflict, NotFound, RuleViolation
 from services.common.events import TraceContext
@@ -34,7 +34,7 @@ from services.marriage.domain.commands import (
     WithdrawDivorce,
 )
 from services.marriage.domain.marriage import Marriage, MarriageState, claim_id_for
-from services.marriage.domain.values import CHINA, Party, Spouse
+from services.marriage.domain.values import Party, Spouse
 from services.marriage.projections.read_models import MarriageReadModels, rebuild, snapshot
 from tests.unit.marriage.people import (
     AGREEMENT,

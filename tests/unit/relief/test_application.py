@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.common.clock import FakeClock
+from services.common.clock import CHINA, FakeClock
 from services.common.deadlines import DeadlineScheduler
 from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.events import TraceContext
@@ -22,7 +22,6 @@ from services.common.store.schema import events
 from services.host import Infrastructure
 from services.relief.application import handlers as h
 from services.relief.application import queries
-from services.relief.application.unit import CHINA
 from services.relief.bootstrap import ReliefService, bootstrap
 from services.relief.domain import commands as c
 from services.relief.domain.dibao import claim_id_for
