@@ -42,6 +42,7 @@ def demo(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
 
 
 @pytest.mark.kafka
+@pytest.mark.stack_client
 @pytest.mark.slow
 def test_the_demo_plays_every_scenario_through_the_front_doors_and_its_data_passes_the_audit(
         demo: tuple[subprocess.CompletedProcess[str], Path, str]) -> None:

@@ -77,7 +77,7 @@ def case_id(output: str) -> str:
     return output.split()[0]
 
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.stack_client, pytest.mark.slow]
 
 
 def test_a_clerk_registers_a_marriage_and_the_same_man_is_refused_in_another_region_民法典_1042(
