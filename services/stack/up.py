@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 from services.common.trust.development import LoopbackTls, development_trust, health_serving
 from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
 from services.stack.children import Child, spawn, stop_child
-from services.stack.probes import free_port, port_free, web_answers
 from services.stack.restart import RestartPolicy
 from services.stack.stackfile import (
     LOGS_DIR,
@@ -49,6 +48,7 @@ from services.stack.stackfile import (
     remove_stack,
     write_stack,
 )
+from services.stack.web_child import ConsoleNotAnswering, WebConsoleChild
 
 DEFAULT_REGIONS = ("640000", "510000", "610000")
 KAFKA_ENV = "TONGBAN_KAFKA"
@@ -136,7 +136,7 @@ class Stack:
         self._registry: Child | None = None
         self._services: list[Child] = []
         self._web: Child | None = None
-        self._web_port = 0
+        self._console: WebConsoleChild | None = None
         self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
@@ -175,12 +175,13 @@ class Stack:
             write_stack(config.data_dir, info)
             self.info = info
             if config.web_port is not None:
-                self._web_port = config.web_port or free_port()
-                if not port_free(self._web_port):
-                    raise StackError(f"port {self._web_port} for the web console is in use: give --web-port N "
-                                     "(0 picks a free port) or --no-web")
-                self._spawn_web()
-                info = self.info = replace(info, web_url=self._wait_for_web())
+                self._console = WebConsoleChild(config.data_dir, config.logs_dir, config.web_port, _child_env)
+                try:
+                    self._web = self._console.spawn()
+                    url = self._console.wait_until_answering(config.start_timeout, self.check)
+                except ConsoleNotAnswering as failed:
+                    raise StackError(str(failed)) from None
+                info = self.info = replace(info, web_url=url)
                 write_stack(config.data_dir, info)
             return info
         except BaseException:
@@ -272,24 +273,6 @@ class Stack:
         child.region, child.service = region, service
         return child
 
-    def _spawn_web(self) -> Child:
-        argv = [sys.executable, "-m", "services.cli", "web", "--data", str(self.config.data_dir),
-                "--host", "127.0.0.1", "--port", str(self._web_port)]
-        self._web = spawn("web", argv, self.config.logs_dir / "web.log", env=_child_env())
-        return self._web
-
-    def _wait_for_web(self) -> str:
-        url = f"http://127.0.0.1:{self._web_port}/"
-        deadline = time.monotonic() + self.config.start_timeout
-        while not web_answers(url):
-            problem = self.check()
-            if problem:
-                raise StackError(problem)
-            if time.monotonic() > deadline:
-                raise StackError(f"the web console does not answer on {url}; log {self.config.logs_dir / 'web.log'}")
-            time.sleep(0.2)  # polling a child process that has no other way to tell us
-        return url
-
     def endpoint_file(self, region: str, service: str) -> Path:
         return self.config.data_dir / region / f"{service}.endpoint"
 
@@ -341,8 +324,8 @@ class Stack:
         if child.name == "registry":
             self._spawn_registry()
             return []
-        if child.name == "web":
-            self._spawn_web()  # on the same port: the URL a clerk has open stays right
+        if child.name == "web" and self._console is not None:
+            self._web = self._console.spawn(restart=True)  # on the same port: the URL a clerk has open stays right
             return []
         index = next(i for i, c in enumerate(self._services) if (c.region, c.service) == (child.region, child.service))
         self._services[index] = self._spawn_service(child.region, child.service)

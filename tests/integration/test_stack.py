@@ -19,6 +19,7 @@ import pytest
 from services.common.identity.citizen_id import make_citizen_id
 from services.common.trust.signin import login
 from services.stack.probes import serving as _serving
+from services.stack.probes import web_answers
 from services.stack.stackfile import StackInfo, read_stack, running_stack
 from tests.support import wait_until
 
@@ -81,6 +82,17 @@ def _children(info: StackInfo) -> list[int]:
     return [pid for pid in (info.broker_pid, info.registry_pid, *(e.pid for e in info.endpoints)) if pid]
 
 
+def _console_pids(data: Path) -> list[int]:
+    """The web console processes serving `data` (`services.cli web --data DATA`)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"web" in argv and str(data).encode() in argv and _alive(int(proc.name)):
+                found.append(int(proc.name))
+    return found
+
+
 def _window(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     login(data, "640000", office="640104-MRO-01", clerk_id="c-07", roles=["registrar"])
     return stack_cli("window", "marriage", *args, "--data", str(data), env=_env(**CLERK))
@@ -102,6 +114,13 @@ def test_up_serves_every_region_and_ctrl_c_stops_every_part_in_order(tmp_path: P
         assert married.returncode == 0, married.stderr
         assert "REGISTERED" in married.stdout and "结婚证 J640104-MRO-01-" in married.stdout
         children = _children(info)
+
+        # The console is a child like the others: killed, it comes back on the URL clerks have open.
+        [console] = _console_pids(data)
+        os.kill(console, signal.SIGKILL)
+        wait_until(lambda: [p for p in _console_pids(data) if p != console] and web_answers(info.web_url),
+                   timeout=60, interval=0.2, what="the web console back on its URL")
+        assert "web" in log.read_text().split("ready in", 1)[1], "the restart is logged"
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
