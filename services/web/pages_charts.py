@@ -26,6 +26,7 @@ DEADLINE_SERVICES: dict[str, tuple[str, Any]] = {
     "relief": ("社会救助（低保、临时救助）", rpb.CountDeadlinesRequest),
 }
 PAYING_SERVICES: dict[str, str] = {"disability": "残疾人两项补贴", "relief": "最低生活保障"}
+SHORT_NAMES = {"disability": "两项补贴", "relief": "社会救助"}  # beside a bar, where room is short
 BAR_WIDTH = 300  # the longest bar, in the SVG's units; the labels take the 240 before it
 ROW = 28
 
@@ -72,7 +73,8 @@ def _deadlines(request: Request, service: str) -> list[dict[str, Any]]:
     rows = []
     for o in answer.offices:
         decided = o.decided_on_time + o.decided_late
-        rows.append({"service": title, "office": o.office_code, "on_time": o.decided_on_time, "late": o.decided_late,
+        rows.append({"service": title, "short": SHORT_NAMES[service], "office": o.office_code,
+                     "on_time": o.decided_on_time, "late": o.decided_late,
                      "open_on_time": o.open_on_time, "open_overdue": o.open_overdue,
                      "rate": f"{100 * o.decided_on_time / decided:.0f}%" if decided else "—"})
     return rows

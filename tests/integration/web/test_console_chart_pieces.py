@@ -8,10 +8,10 @@ from services.web.pages_charts import BAR_WIDTH, adherence_chart, payments_chart
 
 
 def test_deadline_bars_stack_late_after_on_time_to_the_scale_of_the_busiest_office() -> None:
-    rows = [{"service": "残疾人两项补贴", "office": "640104-DPO-01", "on_time": 3, "late": 1, "open_on_time": 0,
-             "open_overdue": 0, "rate": "75%"},
-            {"service": "社会救助", "office": "640104-MZ-01", "on_time": 2, "late": 0, "open_on_time": 1,
-             "open_overdue": 1, "rate": "100%"}]
+    rows = [{"service": "残疾人两项补贴", "short": "两项补贴", "office": "640104-DPO-01", "on_time": 3, "late": 1,
+             "open_on_time": 0, "open_overdue": 0, "rate": "75%"},
+            {"service": "社会救助", "short": "社会救助", "office": "640104-MZ-01", "on_time": 2, "late": 0,
+             "open_on_time": 1, "open_overdue": 1, "rate": "100%"}]
     chart = adherence_chart(rows)
     first, second = chart["bars"]
     assert (first["on_time_width"], first["late_width"]) == (BAR_WIDTH * 3 // 4, BAR_WIDTH // 4)
