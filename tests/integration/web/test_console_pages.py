@@ -178,7 +178,7 @@ def test_the_region_of_a_members_hukou_answers_the_family_economic_check_多地�
         page.goto(f"{console}/relief/economic-checks")
         return page.locator(f"[data-handoff='{check_id}']").count() == 1
 
-    wait_until(listed, timeout=60, interval=0.5, what="the check asked by Ningxia, taken on in Sichuan")
+    wait_until(listed, timeout=120, interval=0.5, what="the check asked by Ningxia, taken on in Sichuan")
     assert "王建国" in page.inner_text(f"[data-handoff='{check_id}']")
     page.click(f"a[href='/relief/economic-checks/{check_id}']")
     page.fill("#monthly_income", "1200")
@@ -201,7 +201,7 @@ def test_the_region_of_a_members_hukou_answers_the_family_economic_check_多地�
         page.goto(f"{console}/relief/cases/{case_id}")
         return page.locator("[data-check-outcome=EconomicCheckAnswered]").count() == 1
 
-    wait_until(arrived, timeout=60, interval=0.5, what="Sichuan's answer in the Ningxia case")
+    wait_until(arrived, timeout=120, interval=0.5, what="Sichuan's answer in the Ningxia case")
     answer = page.inner_text("[data-check-outcome=EconomicCheckAnswered]")
     assert "王建国" in answer and "月收入 1200.00 元" in answer and "车辆 0" in answer, answer
     screenshot(page, "relief-case-check-answered")
