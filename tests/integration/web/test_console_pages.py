@@ -187,6 +187,7 @@ def test_the_region_of_a_members_hukou_answers_the_family_economic_check_多地�
     page.fill("#note", "四川省：无房产、无工商登记")
     page.click("main button[type=submit]")
     assert "vehicles" in page.inner_text("[role=alert]")  # refused by the service: nothing recorded
+    assert page.get_attribute("#vehicles", "aria-invalid") == "true" and page.inner_text("#vehicles-msg")
     assert page.input_value("#monthly_income") == "1200" and page.input_value("#note") == "四川省：无房产、无工商登记"
     screenshot(page, "relief-economic-check")
     axe_clean(page, "the economic check's answer form")
