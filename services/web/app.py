@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from services.web import (
     labels,
     pages_auditor,
+    pages_charts,
     pages_clerk,
     pages_disability,
     pages_handoffs,
@@ -45,6 +46,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         *pages_relief.routes(),
         *pages_auditor.routes(),
         *pages_handoffs.routes(),
+        *pages_charts.routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

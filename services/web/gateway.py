@@ -86,11 +86,17 @@ def _audit_stub(channel: grpc.Channel) -> Any:
     return audit_service_pb2_grpc.AuditServiceStub(channel)
 
 
+def _payments_stub(channel: grpc.Channel) -> Any:
+    from tongban.payments.v1 import payment_service_pb2_grpc
+
+    return payment_service_pb2_grpc.PaymentServiceStub(channel)
+
+
 # Every service's front door also serves the hand-off API for that service's hand-offs, and the
-# audit API for its store.
+# audit API for its store; a paying service's (disability, relief) also the payment API.
 STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "marriage": _marriage_stub, "disability": _disability_stub, "relief": _relief_stub,
-    "handoff": _handoff_stub, "audit": _audit_stub,
+    "handoff": _handoff_stub, "audit": _audit_stub, "payments": _payments_stub,
 }
 
 Addresses = Callable[[str, str], str]  # (region, service) → "host:port"

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -15,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from services.web import labels
+from services.web.forms import text_problem
 from services.web.forms_services import DisabilityApplicationForm, fen
 from services.web.gateway import Refused
 from services.web.rendering import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
@@ -28,6 +31,8 @@ def routes() -> list[Route]:
     return [
         Route("/disability/apply", apply, methods=["GET", "POST"]),
         Route("/disability/cases/{case_id}", case_page, methods=["GET"]),
+        Route("/disability/find", find_case, methods=["GET"]),
+        Route("/disability/data-match", data_match, methods=["GET", "POST"]),
         Route("/disability/cases/{case_id}/print", print_refusal, methods=["GET"]),
         Route("/disability/cases/{case_id}/{action}", case_action, methods=["POST"]),
     ]
@@ -114,7 +119,7 @@ def _show(request: Request, case: Any, status_code: int = 200, **context: Any) -
     context.setdefault("typed", {})
     context.setdefault("failed", "")
     return render(request, "disability_case.html", status_code=status_code, case=case,
-                  refusals=[parse_refusal(text) for text in case.refusals], **context)
+                  refusals=[parse_refusal(text) for text in case.refusals], stop_reasons=STOP_REASONS, **context)
 
 
 def parse_refusal(text: str) -> dict[str, str]:
@@ -131,6 +136,28 @@ def _text(data: FormData, name: str) -> str:
     return str(data.get(name, "")).strip()
 
 
+def _date(data: FormData, name: str) -> types_pb2.Date:
+    """A typed YYYY-MM-DD as the API's date; anything else is sent as no date, which the service
+    refuses naming the field (and the page keeps what was typed)."""
+    try:
+        day = date.fromisoformat(_text(data, name))
+    except ValueError:
+        return types_pb2.Date()
+    return types_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+# 国发〔2015〕52号 三(四): why a subsidy stops, and the other departments' findings (数据比对).
+STOP_REASONS: dict[str, str] = {
+    "death": "死亡（或宣告死亡、失踪）", "moved_out": "户籍迁出本省", "false_materials": "提供虚假材料",
+    "failed_review": "定期复核不合格", "left_dibao": "退出低保（仅生活补贴）", "own_request": "本人申请停发",
+    "tekun_support": "纳入特困人员供养", "work_injury_nursing": "享受工伤保险生活护理费",
+}
+FINDINGS: dict[str, str] = {
+    "death": "公安：死亡登记", "hukou_move": "公安：户籍迁移", "tekun_enrolment": "民政：纳入特困供养",
+    "work_injury_allowance": "人社：工伤保险生活护理费", "dibao_ended": "民政：退出低保",
+}
+
+
 # Each step a case page offers: the action's path → the RPC and its request from the posted form.
 ACTIONS: dict[str, tuple[str, Callable[[str, FormData], Any]]] = {
     "township-review": ("CompleteTownshipReview", lambda case_id, d: pb.CompleteTownshipReviewRequest(
@@ -145,6 +172,15 @@ ACTIONS: dict[str, tuple[str, Callable[[str, FormData], Any]]] = {
         case_id=case_id, note=_text(d, "note"), request_id=_text(d, "request_id"))),
     "inform": ("InformApplicant", lambda case_id, d: pb.InformApplicantRequest(
         case_id=case_id, note=_text(d, "note"), request_id=_text(d, "request_id"))),
+    # After approval: the entitlements' life (国发〔2015〕52号 三(四)).
+    "stop": ("StopEntitlement", lambda case_id, d: pb.StopEntitlementRequest(
+        case_id=case_id, subsidy=_text(d, "subsidy"), reason=_text(d, "reason"), effective_on=_date(d, "effective_on"),
+        note=_text(d, "note"), request_id=_text(d, "request_id"))),
+    "resume": ("ResumeEntitlement", lambda case_id, d: pb.ResumeEntitlementRequest(
+        case_id=case_id, subsidy=_text(d, "subsidy"), reason=_text(d, "reason"), request_id=_text(d, "request_id"))),
+    "renew": ("RenewCertificate", lambda case_id, d: pb.RenewCertificateRequest(
+        case_id=case_id, certificate_number=_text(d, "certificate_number").upper(), issued_on=_date(d, "issued_on"),
+        valid_until=_date(d, "valid_until"), request_id=_text(d, "request_id"))),
 }
 
 
@@ -164,3 +200,36 @@ async def case_action(request: Request) -> Response:
         typed = {key: str(value) for key, value in data.items() if key not in ("csrf", "request_id")}
         return _show(request, _case(request), status_code=409, problem=refused, typed=typed, failed=action)
     return RedirectResponse(f"/disability/cases/{case_id}", status_code=303)
+
+
+@signed_in_only
+async def find_case(request: Request) -> Response:
+    """From the queues: an approved case (no longer in any queue) opened by its number, to stop,
+    resume or renew its subsidies."""
+    case_id = request.query_params.get("case_id", "").strip()
+    if not case_id or text_problem(case_id):
+        return RedirectResponse("/queues#svc-disability", status_code=303)
+    return RedirectResponse(f"/disability/cases/{quote(case_id)}", status_code=303)
+
+
+@signed_in_only
+async def data_match(request: Request) -> Response:
+    """数据比对: another department's finding (a death, a 户籍 move, …) acts on every application
+    of the person in this region; the page lists the applications it acted on."""
+    if request.method == "GET":
+        return render(request, "disability_data_match.html", findings=FINDINGS, typed={}, affected=None)
+    data = await request.form()
+    typed = {key: str(value) for key, value in data.items() if key not in ("csrf", "request_id")}
+    if not csrf_ok(request, data):
+        return RedirectResponse("/disability/data-match", status_code=303)
+    try:
+        answer = _call(request, "RecordDataMatch", pb.RecordDataMatchRequest(
+            kind=_text(data, "kind"), citizen_id=_text(data, "citizen_id").upper(),
+            effective_on=_date(data, "effective_on"),
+            source=_text(data, "source"), new_hukou_region=_text(data, "new_hukou_region"),
+            request_id=_text(data, "request_id") or str(uuid.uuid4())))
+    except Refused as refused:
+        return render(request, "disability_data_match.html", status_code=409, findings=FINDINGS, typed=typed,
+                      affected=None, problem=refused)
+    return render(request, "disability_data_match.html", findings=FINDINGS, typed={},
+                  affected=list(answer.affected_case_ids), match_id=answer.match_id)

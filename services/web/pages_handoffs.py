@@ -79,7 +79,11 @@ def _row(handoff: Any, service: str) -> dict[str, Any]:
             "kind": KINDS.get(handoff.kind, "?"),
             "overdue": [STAGES.get(stage, "?") for stage in handoff.overdue],
             "pending_incoming": (handoff.direction == hpb.DIRECTION_INCOMING
-                                 and handoff.state == hpb.HANDOFF_STATE_PENDING)}
+                                 and handoff.state == hpb.HANDOFF_STATE_PENDING),
+            # 多地联办: a family economic check asked of this region, taken on, awaiting its answer.
+            "check_to_answer": (handoff.work == "relief.family_economic_check"
+                                and handoff.direction == hpb.DIRECTION_INCOMING
+                                and handoff.state == hpb.HANDOFF_STATE_ACCEPTED)}
 
 
 @signed_in_only

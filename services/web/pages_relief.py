@@ -21,6 +21,8 @@ from services.web.gateway import Refused
 from services.web.pages_disability import refused_form
 from services.web.rendering import china_today, clerk_of, config_of, csrf_ok, render, signed_in_only
 from tongban.common.v1 import types_pb2
+from tongban.handoff.v1 import handoff_service_pb2 as hpb
+from tongban.relief.v1 import events_pb2 as revents
 from tongban.relief.v1 import relief_service_pb2 as pb
 
 SERVICE = "relief"
@@ -31,6 +33,9 @@ def routes() -> list[Route]:
         Route("/relief/dibao/apply", apply_for_dibao, methods=["GET", "POST"]),
         Route("/relief/assistance/apply", apply_for_assistance, methods=["GET", "POST"]),
         Route("/relief/cases/{case_id}", case_page, methods=["GET"]),
+        Route("/relief/household", household, methods=["GET"]),
+        Route("/relief/economic-checks", economic_checks, methods=["GET"]),
+        Route("/relief/economic-checks/{handoff_id}", answer_economic_check, methods=["GET", "POST"]),
         Route("/relief/cases/{case_id}/print", print_refusal, methods=["GET"]),
         Route("/relief/cases/{case_id}/{action}", case_action, methods=["POST"]),
     ]
@@ -143,7 +148,8 @@ def _show(request: Request, case: Any, status_code: int = 200, **context: Any) -
 def facts_of(case: Any) -> dict[str, Any]:
     """What the case page shows beyond the summary, read from the case's history: the household,
     the 临时救助 application, open objections, the urgent payment, and a recorded refusal."""
-    facts: dict[str, Any] = {"members": [], "objections": {}, "refusal": None, "assistance": None, "urgent": None}
+    facts: dict[str, Any] = {"members": [], "objections": {}, "refusal": None, "assistance": None, "urgent": None,
+                             "checks": {}}
     for entry in case.history:
         kind = entry.type.rsplit(".", 1)[-1]
         payload = json.loads(entry.payload_json or "{}")
@@ -157,6 +163,10 @@ def facts_of(case: Any) -> dict[str, Any]:
             facts["objections"][payload.get("objection_id", "")] = payload.get("objection", "")
         elif kind == "ObjectionAnswered":
             facts["objections"].pop(payload.get("objection_id", ""), None)
+        elif kind in ("EconomicCheckRequested", "EconomicCheckAnswered", "EconomicCheckRefused"):
+            # 多地联办: each check asked of another region, and its answer (or refusal) as it arrived.
+            check = facts["checks"].setdefault(payload.get("handoff_id", ""), {})
+            check.update(payload, outcome=kind)
         elif kind in ("DibaoRefused", "AssistanceRefused"):
             facts["refusal"] = {"rule": payload.get("rule", ""), "reasons": payload.get("reasons", "")}
     return facts
@@ -202,6 +212,9 @@ ACTIONS: dict[str, tuple[str, _Build]] = {
         request_id=_text(d, "request_id"))),
     "notify-refusal": ("NotifyRefusal", lambda c, d: pb.NotifyRefusalRequest(
         case_id=c, reference=_text(d, "reference"), request_id=_text(d, "request_id"))),
+    "income-change": ("RecordIncomeChange", lambda c, d: pb.RecordIncomeChangeRequest(
+        case_id=c, citizen_id=_text(d, "citizen_id").upper(), earned_income_fen=_amount(d, "earned_income"),
+        other_income_fen=_amount(d, "other_income"), request_id=_text(d, "request_id"))),
     "review": ("RecordReview", lambda c, d: pb.RecordReviewRequest(
         case_id=c, findings=_text(d, "findings"), request_id=_text(d, "request_id"))),
     "pay": ("PayUrgently", lambda c, d: pb.PayUrgentlyRequest(
@@ -229,3 +242,72 @@ async def case_action(request: Request) -> Response:
         typed = {key: str(value) for key, value in data.items() if key not in ("csrf", "request_id")}
         return _show(request, _case(request, case_id), status_code=409, problem=refused, typed=typed, failed=action)
     return RedirectResponse(f"/relief/cases/{case_id}", status_code=303)
+
+
+@signed_in_only
+async def household(request: Request) -> Response:
+    """The 低保 and 临时救助 cases naming a person, with the reason asked (a recorded read)."""
+    citizen_id = request.query_params.get("citizen_id", "").strip().upper()
+    reason = request.query_params.get("reason", "").strip()
+    typed = {"citizen_id": citizen_id, "reason": reason}
+    if not citizen_id:
+        return render(request, "relief_household.html", typed=typed, cases=None)
+    try:
+        cases = _call(request, "GetHousehold", pb.GetHouseholdRequest(citizen_id=citizen_id, reason=reason)).cases
+    except Refused as refused:
+        return render(request, "relief_household.html", status_code=409, typed=typed, cases=None, problem=refused)
+    return render(request, "relief_household.html", typed=typed, cases=list(cases))
+
+
+CHECK_WORK = "relief.family_economic_check"  # the hand-off's work: 家庭经济状况核对 (多地联办)
+
+
+def _handoff_call(request: Request, method: str, message: Any) -> Any:
+    return config_of(request).gateway.call(clerk_of(request), SERVICE, method, message, api="handoff")
+
+
+def _check_row(h: Any) -> dict[str, Any]:
+    """A check asked of this region: who, for which case, by when, and whether it is answered."""
+    asked = revents.EconomicCheckRequested()
+    if h.case_snapshot.type == asked.DESCRIPTOR.full_name:
+        asked.ParseFromString(h.case_snapshot.data)
+    answered = h.state == hpb.HANDOFF_STATE_ANSWERED
+    return {"h": h, "asked": asked, "answered": answered, "overdue": bool(h.overdue) and not answered}
+
+
+@signed_in_only
+async def economic_checks(request: Request) -> Response:
+    """家庭经济状况核对 asked of this region by the regions handling a 低保 application (a member's
+    户籍 is here): taken on as they arrive, answered by a clerk; unanswered ones first."""
+    listed = _handoff_call(request, "ListHandoffs", hpb.ListHandoffsRequest(direction=hpb.DIRECTION_INCOMING,
+                                                                            limit=500)).handoffs
+    rows = sorted((_check_row(h) for h in listed if h.work == CHECK_WORK),
+                  key=lambda r: (r["answered"], r["h"].handoff_id))
+    return render(request, "relief_economic_checks.html", rows=rows, done=request.query_params.get("done", ""))
+
+
+def _count(data: FormData, name: str) -> int:
+    text = _text(data, name)
+    return int(text) if text.isdigit() else (0 if not text else -1)  # not a count: the service refuses it
+
+
+@signed_in_only
+async def answer_economic_check(request: Request) -> Response:
+    handoff_id = request.path_params["handoff_id"]
+    row = _check_row(_handoff_call(request, "GetHandoff", hpb.GetHandoffRequest(handoff_id=handoff_id)).handoff)
+    if request.method == "GET":
+        return render(request, "relief_economic_check.html", row=row, typed={})
+    data = await request.form()
+    if not csrf_ok(request, data):
+        return RedirectResponse(f"/relief/economic-checks/{handoff_id}", status_code=303)
+    typed = {key: str(value) for key, value in data.items() if key not in ("csrf", "request_id")}
+    try:
+        _call(request, "AnswerEconomicCheck", pb.AnswerEconomicCheckRequest(
+            handoff_id=handoff_id, monthly_income_fen=_amount(data, "monthly_income"),
+            deposits_fen=_amount(data, "deposits"), vehicles=_count(data, "vehicles"),
+            properties=_count(data, "properties"), businesses=_count(data, "businesses"), note=_text(data, "note"),
+            request_id=_text(data, "request_id") or str(uuid.uuid4())))
+    except Refused as refused:
+        # What was typed stays on the form, with the service's reason and the fields at fault.
+        return render(request, "relief_economic_check.html", status_code=409, row=row, typed=typed, problem=refused)
+    return RedirectResponse(f"/relief/economic-checks?done={handoff_id}", status_code=303)

@@ -22,6 +22,7 @@ ROLES: dict[str, str] = {
     "approver": "县级民政部门（审定）",
     "relief": "社会救助经办人员",
     "auditor": "审计员",
+    "supervisor": "监督检查人员",
     "court": "法院",
     "public_security": "公安",
 }

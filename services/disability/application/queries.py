@@ -4,14 +4,16 @@ office's work queues and overdue list (from the read model)."""
 from __future__ import annotations
 
 from services.common.clock import china_date
+from services.common.deadline_adherence import OfficeDeadlines, count_deadlines
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.common.events import RecordedEvent
 from services.disability.adapters.payloads import CODEC
+from services.disability.application.subscribers import STAGE_DUE
 from services.disability.application.unit import Deps
 from services.disability.domain.application import STREAM_TYPE, Application
 from services.disability.domain.matching import MATCH_STREAM_TYPE, DataMatch
-from services.disability.domain.values import Stage
-from services.disability.projections.read_models import WorkItem, list_work
+from services.disability.domain.values import ApplicationState, Stage
+from services.disability.projections.read_models import WorkItem, disability_cases, list_work
 
 
 def get_case(deps: Deps, case_id: str) -> Application:
@@ -46,3 +48,11 @@ def match_affected(deps: Deps, match_id: str) -> list[str]:
     if not history or history[0].stream_type != MATCH_STREAM_TYPE:
         raise NotFound("data match", match_id)
     return DataMatch.fold((CODEC.decode(e), e.recorded_at) for e in history).affected
+
+
+def deadline_adherence(deps: Deps, *, office_prefix: str) -> list[OfficeDeadlines]:
+    """Per office: applications decided within their stages' working-day limits (国发〔2015〕52号 三)
+    or after one ran out, and the open ones on time or overdue. A stage limit is the only kind."""
+    with deps.store.engine.connect() as conn:
+        return count_deadlines(conn, disability_cases, office_prefix=office_prefix, limit_kinds=(STAGE_DUE,),
+                               decided_states=(ApplicationState.APPROVED.value, ApplicationState.REFUSED.value))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import grpc
 
+from services.common.deadline_adherence import statistics_scope
 from services.common.grpc_context import current_actor
 from services.common.history import history_entries
 from services.common.kit import Request
@@ -17,6 +18,7 @@ from services.common.trust.reads import ReadPolicy, RecordedReads
 from services.disability.adapters import grpc_mapping as mapping
 from services.disability.application import handlers, handoffs, queries
 from services.disability.application.unit import Deps
+from tongban.common.v1 import statistics_pb2
 from tongban.disability.v1 import disability_service_pb2 as api
 from tongban.disability.v1 import disability_service_pb2_grpc as api_grpc
 
@@ -105,6 +107,12 @@ class DisabilityServicer(api_grpc.DisabilityServiceServicer):
         self.reads.case(actor, case_id=case_id, case_office=case.office_code,
                         correlation_id=history[0].correlation_id, reason=request.reason)
         return api.GetCaseResponse(case=case)
+
+    def CountDeadlines(self, request: api.CountDeadlinesRequest,
+                       context: grpc.ServicerContext) -> api.CountDeadlinesResponse:
+        prefix = statistics_scope(self.reads.policy, current_actor())
+        rows = queries.deadline_adherence(self.deps, office_prefix=prefix)
+        return api.CountDeadlinesResponse(offices=[statistics_pb2.OfficeDeadlines(**vars(row)) for row in rows])
 
     def ListWork(self, request: api.ListWorkRequest, context: grpc.ServicerContext) -> api.ListWorkResponse:
         actor = current_actor()

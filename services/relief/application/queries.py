@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.clock import china_date
+from services.common.deadline_adherence import OfficeDeadlines, count_deadlines
 from services.common.errors import InvalidArgument, NotFound
 from services.common.events import Actor, RecordedEvent
 from services.common.identity.case_ids import new_case_id
 from services.relief.adapters.payloads import CODEC
 from services.relief.application.unit import Deps, command
+from services.relief.domain import assistance, dibao
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
 from services.relief.domain.reads import HouseholdRead, view_household
-from services.relief.projections.read_models import QUEUES, CaseRow, cases_of_person, list_cases
+from services.relief.projections.read_models import QUEUES, CaseRow, cases_of_person, list_cases, relief_cases
 
 MAX_PAGE = 500
 
@@ -58,3 +60,19 @@ def household(deps: Deps, citizen_id: str, reason: str, actor: Actor) -> list[Ca
             allowed=deps.settings.household_view_roles, cases_shown=len(rows),
             today=china_date(provenance.occurred_at)))
     return rows
+
+
+# The procedure's limits: a step not done by them makes a case late. A public notice that ends, a
+# periodic review coming due and a 渐退期 running out fire by design and are not lateness.
+LIMIT_KINDS = (dibao.INVESTIGATION_DUE, dibao.DECISION_DUE, dibao.REFUSAL_NOTICE_DUE,
+               assistance.ASSISTANCE_DECISION_DUE, assistance.PROOF_DUE)
+DECIDED_STATES = (dibao.GRANTED, dibao.REFUSED, dibao.REFUSAL_NOTIFIED, dibao.TAPERING, dibao.ENDED,
+                  assistance.REFERRED)  # assistance.GRANTED and REFUSED are the same words
+
+
+def deadline_adherence(deps: Deps, *, office_prefix: str) -> list[OfficeDeadlines]:
+    """Per office: 低保 and 临时救助 cases decided within their limits (民发〔2021〕57号, 国发〔2014〕47号)
+    or after one ran out, and the open ones on time or overdue."""
+    with deps.store.engine.connect() as conn:
+        return count_deadlines(conn, relief_cases, office_prefix=office_prefix, limit_kinds=LIMIT_KINDS,
+                               decided_states=DECIDED_STATES)

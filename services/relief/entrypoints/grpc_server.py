@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from services.common.deadline_adherence import statistics_scope
 from services.common.grpc_context import current_actor
 from services.common.kit import Request
 from services.common.trust.reads import ReadPolicy, RecordedReads
@@ -23,6 +24,7 @@ from services.relief.application import handlers as h
 from services.relief.application import handoffs, queries
 from services.relief.application.unit import Deps
 from services.relief.domain import commands as c
+from tongban.common.v1 import statistics_pb2
 from tongban.relief.v1 import relief_service_pb2 as api
 from tongban.relief.v1 import relief_service_pb2_grpc as api_grpc
 
@@ -86,6 +88,12 @@ class ReliefServicer(api_grpc.ReliefServiceServicer):
         rows = queries.office_queue(self.deps, office_code=office, queue=request.queue, page_size=request.page_size)
         self.reads.listed(actor, office_code=office, case_ids=[row.case_id for row in rows], reason=request.reason)
         return api.ListCasesResponse(cases=[mapping.summary(r) for r in rows])
+
+    def CountDeadlines(self, request: api.CountDeadlinesRequest,
+                       context: grpc.ServicerContext) -> api.CountDeadlinesResponse:
+        prefix = statistics_scope(self.reads.policy, current_actor())
+        rows = queries.deadline_adherence(self.deps, office_prefix=prefix)
+        return api.CountDeadlinesResponse(offices=[statistics_pb2.OfficeDeadlines(**vars(row)) for row in rows])
 
     def GetHousehold(self, request: api.GetHouseholdRequest,
                      context: grpc.ServicerContext) -> api.GetHouseholdResponse:

@@ -100,6 +100,11 @@ class DisabilityServiceStub:
                 request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkRequest.SerializeToString,
                 response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkResponse.FromString,
                 _registered_method=True)
+        self.CountDeadlines = channel.unary_unary(
+                '/tongban.disability.v1.DisabilityService/CountDeadlines',
+                request_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesRequest.SerializeToString,
+                response_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesResponse.FromString,
+                _registered_method=True)
 
 
 class DisabilityServiceServicer:
@@ -200,6 +205,15 @@ class DisabilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountDeadlines(self, request, context):
+        """Deadline adherence per office (counts only, no personal data): cases decided within or after
+        their legal time limits, open ones on time or overdue — for the caller's scope (an auditor or
+        supervisor: the region; a county office: its county; a window: its office).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisabilityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +281,11 @@ def add_DisabilityServiceServicer_to_server(servicer, server):
                     servicer.ListWork,
                     request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkRequest.FromString,
                     response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkResponse.SerializeToString,
+            ),
+            'CountDeadlines': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDeadlines,
+                    request_deserializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesRequest.FromString,
+                    response_serializer=tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -620,6 +639,33 @@ class DisabilityService:
             '/tongban.disability.v1.DisabilityService/ListWork',
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkRequest.SerializeToString,
             tongban_dot_disability_dot_v1_dot_disability__service__pb2.ListWorkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDeadlines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.disability.v1.DisabilityService/CountDeadlines',
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesRequest.SerializeToString,
+            tongban_dot_disability_dot_v1_dot_disability__service__pb2.CountDeadlinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tongban.common.v1 import statistics_pb2 as _statistics_pb2
 from tongban.common.v1 import types_pb2 as _types_pb2
 from tongban.common.v1 import validation_pb2 as _validation_pb2
 from google.protobuf.internal import containers as _containers
@@ -517,3 +518,13 @@ class HistoryEntry(_message.Message):
     actor: str
     payload_json: str
     def __init__(self, version: _Optional[int] = ..., type: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., payload_json: _Optional[str] = ...) -> None: ...
+
+class CountDeadlinesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CountDeadlinesResponse(_message.Message):
+    __slots__ = ("offices",)
+    OFFICES_FIELD_NUMBER: _ClassVar[int]
+    offices: _containers.RepeatedCompositeFieldContainer[_statistics_pb2.OfficeDeadlines]
+    def __init__(self, offices: _Optional[_Iterable[_Union[_statistics_pb2.OfficeDeadlines, _Mapping]]] = ...) -> None: ...

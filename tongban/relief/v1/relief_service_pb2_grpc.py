@@ -145,6 +145,11 @@ class ReliefServiceStub:
                 request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdRequest.SerializeToString,
                 response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdResponse.FromString,
                 _registered_method=True)
+        self.CountDeadlines = channel.unary_unary(
+                '/tongban.relief.v1.ReliefService/CountDeadlines',
+                request_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesRequest.SerializeToString,
+                response_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesResponse.FromString,
+                _registered_method=True)
 
 
 class ReliefServiceServicer:
@@ -310,6 +315,15 @@ class ReliefServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountDeadlines(self, request, context):
+        """Deadline adherence per office (counts only, no personal data): cases decided within or after
+        their legal time limits, open ones on time or overdue — for the caller's scope (an auditor or
+        supervisor: the region; a county office: its county; a window: its office).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReliefServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -422,6 +436,11 @@ def add_ReliefServiceServicer_to_server(servicer, server):
                     servicer.GetHousehold,
                     request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdRequest.FromString,
                     response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdResponse.SerializeToString,
+            ),
+            'CountDeadlines': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDeadlines,
+                    request_deserializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesRequest.FromString,
+                    response_serializer=tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1018,6 +1037,33 @@ class ReliefService:
             '/tongban.relief.v1.ReliefService/GetHousehold',
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdRequest.SerializeToString,
             tongban_dot_relief_dot_v1_dot_relief__service__pb2.GetHouseholdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDeadlines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.relief.v1.ReliefService/CountDeadlines',
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesRequest.SerializeToString,
+            tongban_dot_relief_dot_v1_dot_relief__service__pb2.CountDeadlinesResponse.FromString,
             options,
             channel_credentials,
             insecure,
