@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,12 @@ def sign_in(page: Any, base: str, *, region: str, office: str, clerk: str, role:
     page.fill("#clerk_id", clerk)
     page.select_option("#role", role)
     page.click("main button[type=submit]")
+
+
+def stack_today(stack: Any) -> date:
+    """Today on the stack's controlled clock (services/common/clock_control.py), in China: the date
+    its cases report — another test may have moved that clock, and the machine's date is not it."""
+    from services.common.clock import china_date
+    from services.common.clock_control import read_offset
+
+    return china_date(datetime.now(UTC) + read_offset(Path(stack.data_dir)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from tests.integration.web.console import (
     screenshot,
     serving,
     sign_in,
+    stack_today,
 )
 from tests.support import wait_until
 
@@ -142,9 +143,10 @@ def test_fields_are_checked_as_typed_and_a_refused_form_keeps_what_was_typed(con
     assert page.input_value("#a_citizen_id") == husband and page.input_value("#a_name") == "张伟"
 
 
-def test_a_refused_registration_is_shown_with_its_rule_and_can_be_printed_民法典_1047(console: str, page: Any) -> None:
+def test_a_refused_registration_is_shown_with_its_rule_and_can_be_printed_民法典_1047(
+        console: str, page: Any, stack: StackInfo) -> None:
     sign_in(page, console, **YINCHUAN)
-    today = datetime.now(UTC).date()
+    today = stack_today(stack)
     young = person("male", born=date(today.year - 20, 1, 15))
     register(page, console, (young, "赵小明"), (person("female"), "钱芳"))
     assert settled_state(page) == "refused"

@@ -14,10 +14,9 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,7 +26,7 @@ from services.stack.stackfile import StackInfo
 from services.web.credentials import credentials_for
 from services.web.gateway import Gateway, stack_addresses
 from services.web.session import Clerk
-from tests.integration.web.console import accessibility_violations, screenshot, sign_in
+from tests.integration.web.console import accessibility_violations, screenshot, sign_in, stack_today
 from tests.support import wait_until
 from tongban.disability.v1 import disability_service_pb2 as dpb
 from tongban.payments.v1 import payment_service_pb2 as ppb
@@ -97,7 +96,7 @@ def approved_case(front: Front) -> str:
     case_id = front.call(DISABILITY_WINDOW, "disability", "ReceiveApplication", dpb.ReceiveApplicationRequest(
         applicant=dpb.ApplicantInput(citizen_id=applicant, name="马秀英", hukou_region="640104"),
         certificate_number=applicant + "41", household="dibao", bank_account="6222021234567890123",
-        certificate_valid_until={"year": datetime.now(UTC).year + 3, "month": 6, "day": 30}, living=True, nursing=True,
+        certificate_valid_until={"year": stack_today(front).year + 3, "month": 6, "day": 30}, living=True, nursing=True,
         circumstances=dpb.CircumstancesInput(long_term_care_months=24), request_id=str(uuid.uuid4()))).case.case_id
     front.call(DISABILITY_WINDOW, "disability", "CompleteTownshipReview", dpb.CompleteTownshipReviewRequest(
         case_id=case_id, request_id=str(uuid.uuid4())))
@@ -129,7 +128,7 @@ def test_a_subsidy_is_stopped_and_resumed_from_its_case_page_and_a_refused_stop_
     assert page.input_value("#stop-reason") == "own_request" and page.input_value("#stop-subsidy") == "nursing"
     axe_clean(page, "a refused stop")
 
-    page.fill("#stop-effective_on", datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat())
+    page.fill("#stop-effective_on", stack_today(front).isoformat())
     page.get_by_role("button", name="停发", exact=True).click()
     paid = page.inner_text("section[aria-labelledby=ent]")
     assert "起停发：本人申请停发" in paid and "发放中" in paid, paid  # the living subsidy is still paid
@@ -213,7 +212,7 @@ def test_the_region_of_a_members_hukou_answers_the_family_economic_check_多地�
 def test_the_auditors_charts_show_deadline_adherence_and_payments_per_month_of_these_cases(
         console: str, page: Any, front: Front, approved_case: str, dibao_in_investigation: tuple[str, str],
         chromium: Any) -> None:
-    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    month = stack_today(front).strftime("%Y-%m")
     run = front.call(FINANCE, "disability", "RunMonth", ppb.RunMonthRequest(month=month, request_id=str(uuid.uuid4())),
                      api="payments")
     assert run.batch.line_count >= 1

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
-from tests.integration.web.console import accessibility_violations, screenshot, sign_in
+from services.stack.stackfile import StackInfo
+from tests.integration.web.console import accessibility_violations, screenshot, sign_in, stack_today
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -50,7 +51,7 @@ def stage_of(page: Any) -> str:
 
 
 def test_a_disability_application_goes_through_the_domestic_flow_to_approval_国发2015_52号(
-        console: str, page: Any) -> None:
+        console: str, page: Any, stack: StackInfo) -> None:
     sign_in(page, console, **TOWNSHIP)
     page.goto(f"{console}/disability/apply")
     applicant, someone_else = citizen(), citizen()
@@ -59,7 +60,7 @@ def test_a_disability_application_goes_through_the_domestic_flow_to_approval_国
     wait_until(lambda: "与申请人的不一致" in page.inner_text("#certificate_number-msg"), timeout=30,
                what="the certificate's ID part checked against the applicant's as typed")
     page.fill("#name", "马小红")
-    page.fill("#certificate_valid_until", f"{datetime.now(UTC).year + 3}-06-30")
+    page.fill("#certificate_valid_until", f"{stack_today(stack).year + 3}-06-30")
     page.check("#nursing")
     page.fill("#long_term_care_months", "24")
     page.fill("#bank_account", ACCOUNT)
@@ -169,7 +170,7 @@ def test_urgent_assistance_over_the_ceiling_is_refused_with_its_rule_and_keeps_t
 
 
 def test_an_application_from_another_province_is_forwarded_and_listed_as_a_hand_off_异地代收代办(
-        console: str, page: Any) -> None:
+        console: str, page: Any, stack: StackInfo) -> None:
     sign_in(page, console, **TOWNSHIP)
     page.goto(f"{console}/disability/apply")
     applicant = make_citizen_id("510802", date(1966, 7, 1), next(_sequences) % 998)  # 户籍 in 广元, Sichuan
@@ -177,7 +178,7 @@ def test_an_application_from_another_province_is_forwarded_and_listed_as_a_hand_
     page.fill("#name", "王芳")
     page.fill("#hukou_region", "510802")
     page.fill("#certificate_number", applicant + "42")
-    page.fill("#certificate_valid_until", f"{datetime.now(UTC).year + 2}-12-31")
+    page.fill("#certificate_valid_until", f"{stack_today(stack).year + 2}-12-31")
     page.fill("#bank_account", ACCOUNT)
     page.click("main button[type=submit]")
     assert state_of(page) == "forwarding" and stage_of(page) == "forwarding", page.inner_text("main")
@@ -191,14 +192,14 @@ def test_an_application_from_another_province_is_forwarded_and_listed_as_a_hand_
 
 
 def test_a_township_refusal_is_recorded_with_its_article_and_printed_for_the_applicant_国发2015_52号(
-        console: str, page: Any) -> None:
+        console: str, page: Any, stack: StackInfo) -> None:
     sign_in(page, console, **TOWNSHIP)
     page.goto(f"{console}/disability/apply")
     applicant = citizen(date(1975, 3, 3))
     page.fill("#citizen_id", applicant)
     page.fill("#name", "李强")
     page.fill("#certificate_number", applicant + "43")
-    page.fill("#certificate_valid_until", f"{datetime.now(UTC).year + 1}-01-31")
+    page.fill("#certificate_valid_until", f"{stack_today(stack).year + 1}-01-31")
     page.fill("#bank_account", ACCOUNT)
     page.click("main button[type=submit]")
     assert stage_of(page) == "township_review", page.inner_text("main")
