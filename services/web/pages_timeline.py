@@ -102,6 +102,9 @@ def gather(request: Request, case_id: str, reason: str, as_of: datetime | None) 
             part = _ask(request, region, service, ask)
             if part is None:
                 continue
+            if part.hidden:  # the region does not accept this auditor: its other services will not either
+                region_parts = [Part(region, "", problem=part.problem, hidden=True)]
+                break
             region_parts.append(part)
             if part.answer is not None:
                 threads.update(part.answer.correlation_ids)

@@ -51,7 +51,7 @@ class Part:
 
     @property
     def label(self) -> str:
-        return f"{self.region}/{self.service}"
+        return f"{self.region}/{self.service}" if self.service else self.region
 
 
 @dataclass(frozen=True)
