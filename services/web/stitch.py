@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from services.web import labels
 from tongban.audit.v1 import audit_service_pb2 as apb
 
 SERVICES = ("marriage", "disability", "relief")
+CHINA = timezone(timedelta(hours=8))
 
 KINDS: dict[str, str] = {"case": "案件", "handoff": "跨地区转交", "registry": "全国登记库", "deadline": "法定期限",
                          "audit": "查阅记录"}
@@ -66,6 +67,11 @@ class Row:
         return self.event.recorded_at.ToDatetime(tzinfo=UTC)
 
     @property
+    def at(self) -> str:
+        """Recorded-at in China time to the second: a hand-off's steps often share a minute."""
+        return self.recorded_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
     def what(self) -> str:
         return event_label(self.event.type)
 
@@ -94,11 +100,12 @@ class Row:
         """For a hand-off: the region it goes to or comes from, as an arrow in the drawing."""
         if self.event.kind != "handoff" or not self.payload:
             return ""
-        found = _first(self.payload, ("to_region", "from_region"))
-        if not found:
-            return ""
-        key, region = found
-        return f"→ {region}" if key == "to_region" and region != self.region else f"← {region}"
+        to, origin = _first(self.payload, ("to_region",)), _first(self.payload, ("from_region",))
+        if to and to[1] != self.region:
+            return f"→ {to[1]}"
+        if origin and origin[1] != self.region:
+            return f"← {origin[1]}"
+        return ""
 
     @property
     def payload_text(self) -> str:
