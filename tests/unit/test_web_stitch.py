@@ -41,7 +41,8 @@ YINCHUAN = apb.GetCaseTrailResponse(region="640000", service="marriage", correla
 ], read_event_id="read-1")
 GUANGYUAN = apb.GetCaseTrailResponse(region="510000", service="marriage", correlation_ids=[CASE], events=[
     _event(5, region="510000", office="", stream="handoff-1", kind="handoff",
-           type_="tongban.handoff.v1.HandoffReceived", payload={"request": {"from_region": "640000", "to_region": "510000"}}),
+           type_="tongban.handoff.v1.HandoffReceived",
+           payload={"request": {"from_region": "640000", "to_region": "510000"}}),
 ])
 
 
