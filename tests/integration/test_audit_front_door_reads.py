@@ -85,6 +85,8 @@ def test_only_an_auditor_with_a_reason_reads_a_thread_or_looks_a_person_up_ä¸ªä¿
                                                                  "AuditorsReadWithAReason")
     assert _refused(door, "GetCaseTrail", api.GetCaseTrailRequest(case_id=case_id)) == (
         grpc.StatusCode.INVALID_ARGUMENT, "reason")
+    too_many = api.GetCaseTrailRequest(case_id=case_id, reason="x", correlation_ids=[f"t-{n}" for n in range(51)])
+    assert _refused(door, "GetCaseTrail", too_many) == (grpc.StatusCode.INVALID_ARGUMENT, "correlation_ids")
     wrong_check = people.wife[:17] + ("0" if people.wife[17] != "0" else "1")  # GB 11643 check character
     assert _refused(door, "FindPersonCases", api.FindPersonCasesRequest(citizen_id=wrong_check, reason="x")) == (
         grpc.StatusCode.INVALID_ARGUMENT, "citizen_id")

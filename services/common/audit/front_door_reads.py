@@ -35,6 +35,7 @@ from tongban.audit.v1 import reads_pb2
 
 AUDITOR_ROLE = "auditor"
 PERSON_READS_STREAM = "audit-reads-person"
+MAX_THREADS = 50  # a case's threads across regions are a handful; more is not one case
 MAX_PERSON_STREAMS = 200  # a lookup that names more is cut (newest kept): a person, not a census
 _READ_STREAM_TYPES = (READS_STREAM_TYPE, PERSONAL_DATA_READS)  # records of reads are not the person's cases
 
@@ -83,7 +84,9 @@ def case_trail(store: EventStore, *, region: str, service: str, actor: Actor,
         raise InvalidArgument.single("case_id", "required")
     as_of = request.as_of.ToDatetime(tzinfo=UTC) if request.HasField("as_of") else None
     ref = StoreRef(region, service, "")
-    threads = [c.strip() for c in request.correlation_ids if c.strip()]
+    threads = sorted({c.strip() for c in request.correlation_ids if c.strip()})
+    if len(threads) > MAX_THREADS:
+        raise InvalidArgument.single("correlation_ids", f"at most {MAX_THREADS} threads of one case")
     trail = find_case([(ref, store)], case_id, as_of, threads=threads)
     answer = api.GetCaseTrailResponse(region=region, service=service, correlation_ids=trail.correlation_ids,
                                       later=trail.later)
