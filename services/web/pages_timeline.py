@@ -32,6 +32,9 @@ from services.web.stitch import SERVICES, Part, Timeline, case_region, event_lab
 from tongban.audit.v1 import audit_service_pb2 as apb
 from tongban.marriage.v1 import marriage_service_pb2 as pb
 
+# tongban.marriage.v1.MaritalStatusQueried.status, as an auditor reads it
+MARITAL_STATUS = {"unmarried_on_record": "无有效婚姻登记记录", "married": "已婚", "divorced": "离婚",
+                  "void": "婚姻无效", "annulled": "婚姻被撤销", "widowed": "丧偶"}
 MAX_REGIONS = 8  # a case's thread names a few regions; never walk the whole country on one click
 
 
@@ -219,7 +222,7 @@ async def person_lookup(request: Request) -> Response:
     status, status_problem = _marital_status(request, citizen_id, reason, form.request_id.data or "")
     form.request_id.data = str(uuid.uuid4())  # the next lookup is a new request
     return render(request, "timeline_person.html", form=form, found=found, problems=problems, status=status,
-                  status_problem=status_problem, reason=reason, looked_up=True)
+                  status_problem=status_problem, reason=reason, looked_up=True, marital=MARITAL_STATUS)
 
 
 def _marital_status(request: Request, citizen_id: str, reason: str, request_id: str) -> tuple[Any, Any]:
