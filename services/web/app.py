@@ -28,6 +28,7 @@ from services.web import (
     pages_queues,
     pages_relief,
     pages_signin,
+    pages_timeline,
 )
 from services.web.gateway import ServiceDown, SignInAgain
 from services.web.rendering import HERE, ConsoleConfig, day, render, when
@@ -47,6 +48,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         *pages_auditor.routes(),
         *pages_handoffs.routes(),
         *pages_charts.routes(),
+        *pages_timeline.routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

@@ -82,13 +82,15 @@ def session_secret(data_dir: Path) -> str:
 
 
 def fixed_addresses(endpoints: Endpoints) -> Any:
-    from services.web.gateway import ServiceDown
+    from services.web.gateway import NotRunHere
 
     def address(region: str, service: str) -> str:
         try:
             return endpoints[(region, service)]
         except KeyError:
-            raise ServiceDown(region, service, "the console was started without an --endpoint for it") from None
+            # As far as this console knows the region runs no such service (NotRunHere is a
+            # ServiceDown: a page that needs it still says it cannot be reached).
+            raise NotRunHere(region, service, "the console was started without an --endpoint for it") from None
 
     return address
 

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from services.common.audit import front_door_reads as auditor_read_rules
 from services.common.errors import NotAuthorised, RuleViolation
 from services.common.handoff.domain import commands as handoff_rules
 from services.common.kit.rules import Rule
@@ -17,7 +18,8 @@ from services.common.trust import reads as read_rules
 from services.disability.domain import rules as disability_rules
 from services.marriage.domain import divorce_rules, record_rules, rules
 
-MODULES = (rules, divorce_rules, record_rules, handoff_rules, registry_rules, disability_rules, read_rules)
+MODULES = (rules, divorce_rules, record_rules, handoff_rules, registry_rules, disability_rules, read_rules,
+           auditor_read_rules)
 
 
 def _rules(module: ModuleType) -> list[type[Rule]]:

@@ -1,7 +1,9 @@
 """`tongban.audit.v1.AuditService` on every service's front door: an auditor asks a region's
 service whether its store is intact, through the same verified gRPC seam as every other caller
 (the web console's auditor pages use it). Hashes only: no personal data leaves, so nothing needs
-recording as a read — but only auditors may ask, since a full verification reads the whole log."""
+recording as a read — but only auditors may ask, since a full verification reads the whole log.
+A case's thread and a person's cases are personal data: authorised and recorded reads
+(front_door_reads.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import ClassVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.audit.front_door_reads import case_trail, person_cases
 from services.common.clock import Clock
 from services.common.errors import NotAuthorised, RuleViolation
 from services.common.grpc_context import current_actor
@@ -61,6 +64,16 @@ class AuditServicer(api_grpc.AuditServiceServicer):
             answer.first_bad_event.CopyFrom(api.BadEvent(position=p.position, stream_id=p.stream_id,
                                                          version=p.version, event_id=p.event_id, reason=p.reason))
         return answer
+
+    def GetCaseTrail(self, request: api.GetCaseTrailRequest,
+                     context: grpc.ServicerContext) -> api.GetCaseTrailResponse:
+        return case_trail(self.store, region=self.region, service=self.service, actor=current_actor(),
+                          request=request)
+
+    def FindPersonCases(self, request: api.FindPersonCasesRequest,
+                        context: grpc.ServicerContext) -> api.FindPersonCasesResponse:
+        return person_cases(self.store, region=self.region, service=self.service, actor=current_actor(),
+                            clock=self.clock, request=request)
 
 
 def audit_servicer_adder(store: EventStore, *, region: str, service: str,

@@ -140,12 +140,13 @@ class CaseTrail:
 
 
 def find_case(stores: Sequence[tuple[StoreRef, EventStore]], case_id: str,
-              as_of: datetime | None = None) -> CaseTrail:
+              as_of: datetime | None = None, threads: Sequence[str] = ()) -> CaseTrail:
     """Everything the stores hold of the case's thread, as of `as_of` (default: all of it — the
-    stores' own clocks may run ahead of this machine's, e.g. a demo that moved time forward)."""
+    stores' own clocks may run ahead of this machine's, e.g. a demo that moved time forward).
+    `threads`: correlation ids of the case learned elsewhere (another region's part of it)."""
     load_payload_types()
     everything = as_of is None
-    correlation_ids = {case_id}
+    correlation_ids = {case_id, *threads}
     for _, store in stores:
         correlation_ids.update(e.correlation_id for e in store.read_stream(case_id))
     found: list[TrailEvent] = []

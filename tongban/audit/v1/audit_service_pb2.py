@@ -24,21 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from tongban.common.v1 import types_pb2 as tongban_dot_common_dot_v1_dot_types__pb2
+from tongban.common.v1 import validation_pb2 as tongban_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tongban/audit/v1/audit_service.proto\x12\x10tongban.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x14\n\x12VerifyStoreRequest\"\xe7\x01\n\x13VerifyStoreResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x16\n\x0e\x65vents_checked\x18\x04 \x01(\x04\x12\x0f\n\x07streams\x18\x05 \x01(\x04\x12\x15\n\rhead_position\x18\x06 \x01(\x04\x12\x33\n\x0f\x66irst_bad_event\x18\x07 \x01(\x0b\x32\x1a.tongban.audit.v1.BadEvent\x12.\n\nchecked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x08\x42\x61\x64\x45vent\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t2j\n\x0c\x41uditService\x12Z\n\x0bVerifyStore\x12$.tongban.audit.v1.VerifyStoreRequest\x1a%.tongban.audit.v1.VerifyStoreResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tongban/audit/v1/audit_service.proto\x12\x10tongban.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtongban/common/v1/types.proto\x1a\"tongban/common/v1/validation.proto\"\x14\n\x12VerifyStoreRequest\"\xe7\x01\n\x13VerifyStoreResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x16\n\x0e\x65vents_checked\x18\x04 \x01(\x04\x12\x0f\n\x07streams\x18\x05 \x01(\x04\x12\x15\n\rhead_position\x18\x06 \x01(\x04\x12\x33\n\x0f\x66irst_bad_event\x18\x07 \x01(\x0b\x32\x1a.tongban.audit.v1.BadEvent\x12.\n\nchecked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x08\x42\x61\x64\x45vent\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x9b\x01\n\x13GetCaseTrailRequest\x12\x1a\n\x07\x63\x61se_id\x18\x01 \x01(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\"\n\x0f\x63orrelation_ids\x18\x02 \x03(\tB\t\x8a\xb5\x18\x05\x08\xc8\x01\x18\x04\x12\x19\n\x06reason\x18\x03 \x01(\tB\t\x8a\xb5\x18\x05\x08\xf4\x03\x18\x02\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf4\x02\n\nTrailEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x13\n\x0bstream_type\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x10\n\x08position\x18\x05 \x01(\x04\x12\x0c\n\x04type\x18\x06 \x01(\t\x12\x0c\n\x04kind\x18\x07 \x01(\t\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05\x61\x63tor\x18\n \x01(\x0b\x32\x18.tongban.common.v1.Actor\x12\x16\n\x0e\x63orrelation_id\x18\x0b \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x0c \x01(\t\x12\x10\n\x08trace_id\x18\r \x01(\t\x12\x14\n\x0cpayload_json\x18\x0e \x01(\t\x12\x0c\n\x04hash\x18\x0f \x01(\x0c\"\xa4\x01\n\x14GetCaseTrailResponse\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x17\n\x0f\x63orrelation_ids\x18\x03 \x03(\t\x12,\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x1c.tongban.audit.v1.TrailEvent\x12\r\n\x05later\x18\x05 \x01(\r\x12\x15\n\rread_event_id\x18\x06 \x01(\t\"Q\n\x16\x46indPersonCasesRequest\x12\x1c\n\ncitizen_id\x18\x01 \x01(\tB\x08\x8a\xb5\x18\x04\x08 \x18\x04\x12\x19\n\x06reason\x18\x02 \x01(\tB\t\x8a\xb5\x18\x05\x08\xf4\x03\x18\x02\"\xe3\x01\n\nPersonCase\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x13\n\x0bstream_type\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x12\n\nfirst_type\x18\x04 \x01(\t\x12\x11\n\tlast_type\x18\x05 \x01(\t\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\"~\n\x17\x46indPersonCasesResponse\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12+\n\x05\x63\x61ses\x18\x03 \x03(\x0b\x32\x1c.tongban.audit.v1.PersonCase\x12\x15\n\rread_event_id\x18\x04 \x01(\t2\xb1\x02\n\x0c\x41uditService\x12Z\n\x0bVerifyStore\x12$.tongban.audit.v1.VerifyStoreRequest\x1a%.tongban.audit.v1.VerifyStoreResponse\x12]\n\x0cGetCaseTrail\x12%.tongban.audit.v1.GetCaseTrailRequest\x1a&.tongban.audit.v1.GetCaseTrailResponse\x12\x66\n\x0f\x46indPersonCases\x12(.tongban.audit.v1.FindPersonCasesRequest\x1a).tongban.audit.v1.FindPersonCasesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.audit.v1.audit_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERIFYSTOREREQUEST']._serialized_start=91
-  _globals['_VERIFYSTOREREQUEST']._serialized_end=111
-  _globals['_VERIFYSTORERESPONSE']._serialized_start=114
-  _globals['_VERIFYSTORERESPONSE']._serialized_end=345
-  _globals['_BADEVENT']._serialized_start=347
-  _globals['_BADEVENT']._serialized_end=445
-  _globals['_AUDITSERVICE']._serialized_start=447
-  _globals['_AUDITSERVICE']._serialized_end=553
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['case_id']._loaded_options = None
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['case_id']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['correlation_ids']._loaded_options = None
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['correlation_ids']._serialized_options = b'\212\265\030\005\010\310\001\030\004'
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_GETCASETRAILREQUEST'].fields_by_name['reason']._serialized_options = b'\212\265\030\005\010\364\003\030\002'
+  _globals['_FINDPERSONCASESREQUEST'].fields_by_name['citizen_id']._loaded_options = None
+  _globals['_FINDPERSONCASESREQUEST'].fields_by_name['citizen_id']._serialized_options = b'\212\265\030\004\010 \030\004'
+  _globals['_FINDPERSONCASESREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_FINDPERSONCASESREQUEST'].fields_by_name['reason']._serialized_options = b'\212\265\030\005\010\364\003\030\002'
+  _globals['_VERIFYSTOREREQUEST']._serialized_start=158
+  _globals['_VERIFYSTOREREQUEST']._serialized_end=178
+  _globals['_VERIFYSTORERESPONSE']._serialized_start=181
+  _globals['_VERIFYSTORERESPONSE']._serialized_end=412
+  _globals['_BADEVENT']._serialized_start=414
+  _globals['_BADEVENT']._serialized_end=512
+  _globals['_GETCASETRAILREQUEST']._serialized_start=515
+  _globals['_GETCASETRAILREQUEST']._serialized_end=670
+  _globals['_TRAILEVENT']._serialized_start=673
+  _globals['_TRAILEVENT']._serialized_end=1045
+  _globals['_GETCASETRAILRESPONSE']._serialized_start=1048
+  _globals['_GETCASETRAILRESPONSE']._serialized_end=1212
+  _globals['_FINDPERSONCASESREQUEST']._serialized_start=1214
+  _globals['_FINDPERSONCASESREQUEST']._serialized_end=1295
+  _globals['_PERSONCASE']._serialized_start=1298
+  _globals['_PERSONCASE']._serialized_end=1525
+  _globals['_FINDPERSONCASESRESPONSE']._serialized_start=1527
+  _globals['_FINDPERSONCASESRESPONSE']._serialized_end=1653
+  _globals['_AUDITSERVICE']._serialized_start=1656
+  _globals['_AUDITSERVICE']._serialized_end=1961
 # @@protoc_insertion_point(module_scope)

@@ -2,9 +2,12 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tongban.common.v1 import types_pb2 as _types_pb2
+from tongban.common.v1 import validation_pb2 as _validation_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -46,3 +49,105 @@ class BadEvent(_message.Message):
     event_id: str
     reason: str
     def __init__(self, position: _Optional[int] = ..., stream_id: _Optional[str] = ..., version: _Optional[int] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetCaseTrailRequest(_message.Message):
+    __slots__ = ("case_id", "correlation_ids", "reason", "as_of")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    correlation_ids: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, case_id: _Optional[str] = ..., correlation_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TrailEvent(_message.Message):
+    __slots__ = ("event_id", "stream_id", "stream_type", "version", "position", "type", "kind", "occurred_at", "recorded_at", "actor", "correlation_id", "causation_id", "trace_id", "payload_json", "hash")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    stream_id: str
+    stream_type: str
+    version: int
+    position: int
+    type: str
+    kind: str
+    occurred_at: _timestamp_pb2.Timestamp
+    recorded_at: _timestamp_pb2.Timestamp
+    actor: _types_pb2.Actor
+    correlation_id: str
+    causation_id: str
+    trace_id: str
+    payload_json: str
+    hash: bytes
+    def __init__(self, event_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., stream_type: _Optional[str] = ..., version: _Optional[int] = ..., position: _Optional[int] = ..., type: _Optional[str] = ..., kind: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[_Union[_types_pb2.Actor, _Mapping]] = ..., correlation_id: _Optional[str] = ..., causation_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., payload_json: _Optional[str] = ..., hash: _Optional[bytes] = ...) -> None: ...
+
+class GetCaseTrailResponse(_message.Message):
+    __slots__ = ("region", "service", "correlation_ids", "events", "later", "read_event_id")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    LATER_FIELD_NUMBER: _ClassVar[int]
+    READ_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    service: str
+    correlation_ids: _containers.RepeatedScalarFieldContainer[str]
+    events: _containers.RepeatedCompositeFieldContainer[TrailEvent]
+    later: int
+    read_event_id: str
+    def __init__(self, region: _Optional[str] = ..., service: _Optional[str] = ..., correlation_ids: _Optional[_Iterable[str]] = ..., events: _Optional[_Iterable[_Union[TrailEvent, _Mapping]]] = ..., later: _Optional[int] = ..., read_event_id: _Optional[str] = ...) -> None: ...
+
+class FindPersonCasesRequest(_message.Message):
+    __slots__ = ("citizen_id", "reason")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    reason: str
+    def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PersonCase(_message.Message):
+    __slots__ = ("stream_id", "stream_type", "version", "first_type", "last_type", "opened_at", "updated_at", "correlation_id")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LAST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    stream_type: str
+    version: int
+    first_type: str
+    last_type: str
+    opened_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    correlation_id: str
+    def __init__(self, stream_id: _Optional[str] = ..., stream_type: _Optional[str] = ..., version: _Optional[int] = ..., first_type: _Optional[str] = ..., last_type: _Optional[str] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., correlation_id: _Optional[str] = ...) -> None: ...
+
+class FindPersonCasesResponse(_message.Message):
+    __slots__ = ("region", "service", "cases", "read_event_id")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    READ_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    service: str
+    cases: _containers.RepeatedCompositeFieldContainer[PersonCase]
+    read_event_id: str
+    def __init__(self, region: _Optional[str] = ..., service: _Optional[str] = ..., cases: _Optional[_Iterable[_Union[PersonCase, _Mapping]]] = ..., read_event_id: _Optional[str] = ...) -> None: ...

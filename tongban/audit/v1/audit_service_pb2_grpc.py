@@ -40,6 +40,16 @@ class AuditServiceStub:
                 request_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreRequest.SerializeToString,
                 response_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreResponse.FromString,
                 _registered_method=True)
+        self.GetCaseTrail = channel.unary_unary(
+                '/tongban.audit.v1.AuditService/GetCaseTrail',
+                request_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailRequest.SerializeToString,
+                response_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailResponse.FromString,
+                _registered_method=True)
+        self.FindPersonCases = channel.unary_unary(
+                '/tongban.audit.v1.AuditService/FindPersonCases',
+                request_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesRequest.SerializeToString,
+                response_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -52,6 +62,23 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaseTrail(self, request, context):
+        """What this store holds of one case's thread (its correlation ids), with full provenance: the
+        part of `tongban audit case` this service of this region can answer. Personal data: auditors
+        only, with a reason; recorded (AuditorRead, stream "audit-reads-<case>") before it is answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindPersonCases(self, request, context):
+        """The cases of this store whose records name a person (citizen ID). Personal data: auditors only,
+        with a reason; recorded (AuditorRead, stream "audit-reads-person") before it is answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +86,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.VerifyStore,
                     request_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreRequest.FromString,
                     response_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreResponse.SerializeToString,
+            ),
+            'GetCaseTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaseTrail,
+                    request_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailRequest.FromString,
+                    response_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailResponse.SerializeToString,
+            ),
+            'FindPersonCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindPersonCases,
+                    request_deserializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesRequest.FromString,
+                    response_serializer=tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +125,60 @@ class AuditService:
             '/tongban.audit.v1.AuditService/VerifyStore',
             tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreRequest.SerializeToString,
             tongban_dot_audit_dot_v1_dot_audit__service__pb2.VerifyStoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaseTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.audit.v1.AuditService/GetCaseTrail',
+            tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailRequest.SerializeToString,
+            tongban_dot_audit_dot_v1_dot_audit__service__pb2.GetCaseTrailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindPersonCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.audit.v1.AuditService/FindPersonCases',
+            tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesRequest.SerializeToString,
+            tongban_dot_audit_dot_v1_dot_audit__service__pb2.FindPersonCasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

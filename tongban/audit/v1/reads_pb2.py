@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctongban/audit/v1/reads.proto\x12\x10tongban.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x0b\x41uditorRead\x12\x0f\n\x07request\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63orrelation_ids\x18\x03 \x03(\t\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x13\n\x0b\x65vents_read\x18\x06 \x01(\r\x12\x0f\n\x07streams\x18\x07 \x03(\t\"i\n\x10PersonalDataRead\x12\x0f\n\x07request\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61se_ids\x18\x02 \x03(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctongban/audit/v1/reads.proto\x12\x10tongban.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n\x0b\x41uditorRead\x12\x0f\n\x07request\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63orrelation_ids\x18\x03 \x03(\t\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x13\n\x0b\x65vents_read\x18\x06 \x01(\r\x12\x0f\n\x07streams\x18\x07 \x03(\t\x12\x12\n\ncitizen_id\x18\x08 \x01(\t\"i\n\x10PersonalDataRead\x12\x0f\n\x07request\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61se_ids\x18\x02 \x03(\t\x12\x13\n\x0boffice_code\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.audit.v1.reads_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITORREAD']._serialized_start=84
-  _globals['_AUDITORREAD']._serialized_end=253
-  _globals['_PERSONALDATAREAD']._serialized_start=255
-  _globals['_PERSONALDATAREAD']._serialized_end=360
+  _globals['_AUDITORREAD']._serialized_end=273
+  _globals['_PERSONALDATAREAD']._serialized_start=275
+  _globals['_PERSONALDATAREAD']._serialized_end=380
 # @@protoc_insertion_point(module_scope)

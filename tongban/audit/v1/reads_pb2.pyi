@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AuditorRead(_message.Message):
-    __slots__ = ("request", "case_id", "correlation_ids", "as_of", "reason", "events_read", "streams")
+    __slots__ = ("request", "case_id", "correlation_ids", "as_of", "reason", "events_read", "streams", "citizen_id")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class AuditorRead(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     EVENTS_READ_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     request: str
     case_id: str
     correlation_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -26,7 +27,8 @@ class AuditorRead(_message.Message):
     reason: str
     events_read: int
     streams: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, request: _Optional[str] = ..., case_id: _Optional[str] = ..., correlation_ids: _Optional[_Iterable[str]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., events_read: _Optional[int] = ..., streams: _Optional[_Iterable[str]] = ...) -> None: ...
+    citizen_id: str
+    def __init__(self, request: _Optional[str] = ..., case_id: _Optional[str] = ..., correlation_ids: _Optional[_Iterable[str]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., events_read: _Optional[int] = ..., streams: _Optional[_Iterable[str]] = ..., citizen_id: _Optional[str] = ...) -> None: ...
 
 class PersonalDataRead(_message.Message):
     __slots__ = ("request", "case_ids", "office_code", "scope", "reason")
