@@ -49,6 +49,10 @@ class Phase:
         return percentile(self.latencies, fraction) * 1000
 
     @property
+    def server_cpu_ms_per_call(self) -> float:
+        return 1000 * self.server_cpu * self.seconds / self.calls if self.calls else 0.0
+
+    @property
     def mean_ms(self) -> float:
         return statistics.fmean(self.latencies) * 1000 if self.latencies else 0.0
 

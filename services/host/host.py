@@ -61,7 +61,13 @@ HOST_TABLES = (deadlines.TABLES, handoff_projections.TABLES, RELAY_TOPIC_TABLES,
 GRPC_WORKERS_ENV = "TONGBAN_GRPC_WORKERS"
 GROUP_COMMIT_ENV = "TONGBAN_GROUP_COMMIT"
 DEFAULT_GRPC_WORKERS = 16
-DEFAULT_GROUP_COMMIT = 0  # commands per shared commit at most; 0: every transaction commits alone
+# Group commit (store/group.py): concurrent commands share one commit (one fsync), each still in
+# its own savepoint with its own conflict check. On because no transaction body of any component
+# waits on anything but its own store (no network, no broker, no other service): a body that did
+# would stall every writer of the store behind it (docs/store-performance.md, "The front door").
+# Without it, SQLite writers queue on busy_timeout, whose sleeps (up to 100 ms each) are where a
+# RegisterMarriage under 50 clients spent most of its time. 0 gives every transaction its own commit.
+DEFAULT_GROUP_COMMIT = 64  # commands per shared commit at most
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from services.cli import main
 from services.common.store import EventStore, sqlite_url
+from services.marriage.domain.marriage import STREAM_TYPE as MARRIAGE
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def test_bench_api_reports_every_measure_and_every_registration_it_sent_is_in_th
                             create=False)
     try:
         opened = [e.stream_id for e in store.iter_log()
-                  if e.version == 1 and e.stream_type == "marriage" and e.actor.clerk_id == "bench-api"]
+                  if e.version == 1 and e.stream_type == MARRIAGE and e.actor.clerk_id == "bench-api"]
     finally:
         store.close()
     assert len(opened) == len(set(opened)) == sent
