@@ -101,11 +101,14 @@ class Target:
 
 @contextlib.contextmanager
 def _stack(args: argparse.Namespace, progress: Any) -> Iterator[Any]:
-    from services.stack.stackfile import STACK_FILE, StackInfo
+    from services.stack.stackfile import require_stack
 
     if args.stackfile:
         path = Path(args.stackfile)
-        yield StackInfo.from_json((path / STACK_FILE if path.is_dir() else path).read_text(encoding="utf-8"))
+        if not path.exists():
+            raise ApiBenchError(f"--stackfile {path}: no such stack file or data directory")
+        # Through its data directory, so a stack file left by a supervisor that died is refused.
+        yield require_stack(path if path.is_dir() else path.parent)
         return
     from services.host.host import GROUP_COMMIT_ENV, GRPC_WORKERS_ENV
     from services.stack.up import Stack, StackConfig
@@ -309,6 +312,9 @@ def run_api_bench(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    from services.stack.stackfile import StackNotRunning
+    from services.stack.up import StackError
+
     if args.clients < 1 or args.seconds <= 0 or args.single < 1 or args.round_trips < 1:
         print("tongban bench api: --clients, --single and --round-trips must be ≥ 1, --seconds > 0", file=sys.stderr)
         return 2
@@ -317,7 +323,7 @@ def run_api_bench(args: argparse.Namespace) -> int:
             target = _target(info, args)
             progress(f"measuring marriage {target.region} at {target.address} as office {target.office}")
             results = asyncio.run(_run(target, args, progress))
-    except (ApiBenchError, OSError, StopIteration, ValueError) as exc:
+    except (ApiBenchError, OSError, StopIteration, ValueError, StackNotRunning, StackError) as exc:
         print(f"tongban bench api: {exc}", file=sys.stderr)
         return 2
     found = measures(results, args.clients)
