@@ -21,6 +21,8 @@ from services.marriage.bootstrap import definition
 from tests.fixtures.trust import install_idp
 from tests.support import new_event, wait_until
 
+pytestmark = pytest.mark.kafka  # the host's prepare() makes its topics
+
 MEMBERS = 5
 
 
