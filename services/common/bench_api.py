@@ -7,8 +7,9 @@ In one run, against one region's marriage service, in this order:
    the single-client latency every other figure is compared with;
 3. ``registry_round_trip``: a registration, then `GetCase` polled until the case leaves
    ``awaiting_registry``: claim → relay → registry → decision → the region's consumer records it;
-4. ``check_N``: N clients calling the health service's `Check`: the baseline: the same server, the
-   same channel, the same interceptor chain, no work behind it;
+4. ``check_N``: N clients calling the health service's `Check`: the baseline: the same server and
+   channel, the same thread pool and interceptor (which exempts it from sign-in and tracing), no
+   work behind it;
 5. ``register_marriage_N``: N clients each sending `RegisterMarriage` (waiting for nothing), each
    with its own request id and two people nobody else in the run uses, so no claim collides.
 
@@ -54,7 +55,9 @@ _HELP_TAIL = """
 Each phase reports calls/s and latency p50/p90/p99 (nearest rank: a latency some call really
 had), and the CPU the load generator (client cpu) and the service process (server cpu) used, in
 cores: on a 2-core machine a client near 1.0 would mean the load generator, not the server, set
-the pace. Goals (issue 15): RegisterMarriage ×N at least 25% of Check ×N; its p99 under 10× the
+the pace. "server ms/call" is the service's CPU per call, background work included (relay,
+decision consumer): on a busy machine the rates move with the load, this much less.
+Goals (issue 15): RegisterMarriage ×N at least 25% of Check ×N; its p99 under 10× the
 single-client mean. Exit 1 if any call failed or an answered registration is not recorded."""
 
 
