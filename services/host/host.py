@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +56,18 @@ CLOCKS = ("system", "controlled")
 # API and reaction), which topic each relay cursor counts for, and the commands' request ids
 # (the unit of work's, invariant 9).
 HOST_TABLES = (deadlines.TABLES, handoff_projections.TABLES, RELAY_TOPIC_TABLES, command_requests.TABLES)
+# The front door's knobs (docs/store-performance.md, "The front door"), overridable by the
+# environment so `tongban bench api` can measure a stack with others.
+GRPC_WORKERS_ENV = "TONGBAN_GRPC_WORKERS"
+GROUP_COMMIT_ENV = "TONGBAN_GROUP_COMMIT"
+DEFAULT_GRPC_WORKERS = 16
+# Group commit (store/group.py): concurrent commands share one commit (one fsync), each still in
+# its own savepoint with its own conflict check. On because no transaction body of any component
+# waits on anything but its own store (no network, no broker, no other service): a body that did
+# would stall every writer of the store behind it (docs/store-performance.md, "The front door").
+# Without it, SQLite writers queue on busy_timeout, whose sleeps (up to 100 ms each) are where a
+# RegisterMarriage under 50 clients spent most of its time. 0 gives every transaction its own commit.
+DEFAULT_GROUP_COMMIT = 64  # commands per shared commit at most
 
 
 @dataclass(frozen=True)
@@ -171,7 +184,8 @@ class ServiceHost:
                                                               keys_dir=self.config.idp_keys)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
-                                     tables=[*HOST_TABLES, *self.definition.tables])
+                                     tables=[*HOST_TABLES, *self.definition.tables],
+                                     group_commit=_env_int(GROUP_COMMIT_ENV, DEFAULT_GROUP_COMMIT))
         self.wiring = self.definition.wire(Infrastructure(self.store, self.clock, self.region, self.settings,
                                                           offices=self.authenticator.offices))
         self._reactions = self._collect_reactions(self.wiring)
@@ -204,7 +218,8 @@ class ServiceHost:
         tls = self.config.tls
         self._server, self.grpc_port = create_server(self.config.grpc_address, servicers=adders,
                                                      authenticator=self.authenticator,
-                                                     credentials=tls.credentials() if tls else None)
+                                                     credentials=tls.credentials() if tls else None,
+                                                     max_workers=_env_int(GRPC_WORKERS_ENV, DEFAULT_GRPC_WORKERS))
         self._server.start()
         handlers = {**HANDOFF_DEADLINE_HANDLERS, **wiring.deadline_handlers} \
             if wiring.handoff_hooks is not None else dict(wiring.deadline_handlers)
@@ -331,6 +346,16 @@ def _host_service(host: ServiceHost) -> Any:
             await asyncio.to_thread(host.stop_background)
 
     return HostService()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    value = int(raw)  # a typo must stop the host, not quietly run it with the default
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+    return value
 
 
 def _clock(config: HostConfig) -> Clock:

@@ -1,0 +1,383 @@
+"""`tongban bench api`: the gRPC front door under load (issue 15), against a running stack.
+
+In one run, against one region's marriage service, in this order:
+
+1. warm-up (untimed): a few registrations and health checks, so first-call costs are not measured;
+2. ``register_marriage_1``: one client, one `RegisterMarriage` after another (waiting for nothing):
+   the single-client latency every other figure is compared with;
+3. ``registry_round_trip``: a registration that waits (wait_seconds) until the case leaves
+   ``awaiting_registry``: claim → relay → registry → decision → the region's consumer records it
+   (the service re-reads the case every 50 ms: that is the resolution);
+4. ``check_N``: N clients calling the health service's `Check`: the baseline: the same server and
+   channel, the same thread pool and interceptor (which exempts it from sign-in and tracing), no
+   work behind it;
+5. ``register_marriage_N``: N clients each sending `RegisterMarriage` (waiting for nothing), each
+   with its own request id and two people nobody else in the run uses, so no claim collides.
+
+Then it checks that every registration answered is listed by the region (ListCases), so a fast
+number can never come from commands that were not recorded. With ``--stackfile`` it measures a
+stack that is already up (`tongban up` wrote the file); otherwise it starts its own (one region,
+the marriage service, the broker and the registry) and stops it afterwards."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from services.common.bench_api_load import Phase, closed_loop
+from services.common.bench_report import Measure, to_json
+
+DEFAULT_CLIENTS = 50
+DEFAULT_SECONDS = 10.0
+DEFAULT_SINGLE = 100
+DEFAULT_ROUND_TRIPS = 20
+ROUND_TRIP_CLIENTS = 2
+BACKEND = "sqlite"  # the stores of a `tongban up` stack
+REGION = "640000"
+ROLE = "registrar"
+_DECLARATION = {"consents": True, "no_spouse": True, "no_prohibited_kinship": True, "appears_in_person": True}
+
+
+_HELP_TAIL = """
+
+Each phase reports calls/s and latency p50/p90/p99 (nearest rank: a latency some call really
+had), and the CPU the load generator (client cpu) and the service process (server cpu) used, in
+cores: on a 2-core machine a client near 1.0 would mean the load generator, not the server, set
+the pace. "server ms/call" is the service's CPU per call, background work included (relay,
+decision consumer): on a busy machine the rates move with the load, this much less.
+Goals (issue 15): RegisterMarriage ×N at least 25% of Check ×N; its p99 under 10× the
+single-client mean. Exit 1 if any call failed or an answered registration is not recorded."""
+
+
+class ApiBenchError(RuntimeError):
+    """The run cannot give trustworthy numbers (calls failed, commands missing from the store)."""
+
+
+# -- people nobody else uses -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Couples:
+    """Two people per number, distinct across numbers and, with a random first birthday, from any
+    earlier run on the same stack: 500 couples per birthday (odd sequence numbers are men's)."""
+
+    first_birthday: date
+
+    @classmethod
+    def fresh(cls) -> Couples:
+        # Adults well past the marriage ages, on a day chosen at random among ~11,000.
+        return cls(date(1966, 1, 1) + timedelta(days=uuid.uuid4().int % 11_000))
+
+    def couple(self, number: int) -> tuple[str, str]:
+        from services.common.identity import make_citizen_id
+
+        birthday = self.first_birthday + timedelta(days=number // 500)
+        sequence = (number % 500) * 2
+        return make_citizen_id("640104", birthday, sequence + 1), make_citizen_id("640104", birthday, sequence)
+
+
+# -- the stack ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    region: str
+    office: str
+    token: str
+    tls_ca: str
+    server_pids: tuple[int, ...]
+    knobs: dict[str, str]
+
+
+@contextlib.contextmanager
+def _stack(args: argparse.Namespace, progress: Any) -> Iterator[Any]:
+    from services.stack.stackfile import require_stack
+
+    if args.stackfile:
+        path = Path(args.stackfile)
+        if not path.exists():
+            raise ApiBenchError(f"--stackfile {path}: no such stack file or data directory")
+        # Through its data directory, so a stack file left by a supervisor that died is refused.
+        yield require_stack(path if path.is_dir() else path.parent)
+        return
+    from services.host.host import GROUP_COMMIT_ENV, GRPC_WORKERS_ENV
+    from services.stack.up import Stack, StackConfig
+
+    with contextlib.ExitStack() as cleanup:
+        data = Path(args.data) if args.data else Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="tongban-bench-api-")))
+        # The knobs reach the service process through its environment (services/host/host.py).
+        saved = {name: os.environ.get(name) for name in (GRPC_WORKERS_ENV, GROUP_COMMIT_ENV)}
+        if args.grpc_workers is not None:
+            os.environ[GRPC_WORKERS_ENV] = str(args.grpc_workers)
+        if args.group_commit is not None:
+            os.environ[GROUP_COMMIT_ENV] = str(args.group_commit)
+        try:
+            stack = Stack(StackConfig(data_dir=data, regions=(args.region,), services=("marriage",), clock="system",
+                                      web_port=None), out=progress)
+            progress(f"starting a stack in {data} (broker, registry, marriage {args.region}) …")
+            cleanup.enter_context(stack)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        assert stack.info is not None
+        yield stack.info
+
+
+def _target(info: Any, args: argparse.Namespace) -> Target:
+    from services.common.trust.offices import OfficeDirectory
+    from services.common.trust.signin import mint
+    from services.host.host import DEFAULT_GROUP_COMMIT, DEFAULT_GRPC_WORKERS
+
+    region = args.region if args.region in info.regions else (info.regions[0] if info.regions else args.region)
+    data_dir = Path(info.data_dir)
+    offices = sorted(OfficeDirectory.for_region(data_dir, region).offices)
+    if not offices:
+        raise ApiBenchError(f"region {region} has no office in its office directory: nobody can sign in")
+    office = args.office or offices[0]
+    token, _ = mint(data_dir, region, office=office, clerk_id="bench-api", roles=[ROLE])
+    endpoint = next(e for e in info.endpoints if (e.region, e.service) == (region, "marriage"))
+    own = not args.stackfile
+    knobs = {
+        "grpc_workers": str(args.grpc_workers or DEFAULT_GRPC_WORKERS) if own else "the stack's",
+        "group_commit": str(DEFAULT_GROUP_COMMIT if args.group_commit is None else args.group_commit)
+        if own else "the stack's",
+    }
+    return Target(info.address(region, "marriage"), region, office, token, info.tls_ca, (endpoint.pid,), knobs)
+
+
+# -- the phases --------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    single: Phase
+    round_trip: Phase
+    check: Phase
+    register: Phase
+    warmup: Phase
+    recorded: int
+
+    @property
+    def answered(self) -> int:
+        """Registrations answered in the whole run, warm-up included."""
+        return sum(p.calls for p in (self.warmup, self.single, self.round_trip, self.register))
+
+
+async def _run(target: Target, args: argparse.Namespace, progress: Any) -> Results:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from services.common.grpc_context import token_metadata
+    from tongban.marriage.v1 import marriage_service_pb2 as api
+    from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
+
+    options = [("grpc.max_concurrent_streams", 1000)]
+    if target.tls_ca:
+        creds = grpc.ssl_channel_credentials(root_certificates=Path(target.tls_ca).read_bytes())
+        channel = grpc.aio.secure_channel(target.address, creds, options=options)
+    else:
+        channel = grpc.aio.insecure_channel(target.address, options=options)
+    metadata = tuple(token_metadata(target.token))
+    couples = Couples.fresh()
+    numbers = iter(range(10**9))  # every registration of the run gets its own couple
+    marriage = api_grpc.MarriageServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    check_request = health_pb2.HealthCheckRequest()
+
+    async def registered(wait_seconds: float) -> Any:
+        man, woman = couples.couple(next(numbers))
+        request = api.RegisterMarriageRequest(
+            party_a=api.PartyInput(citizen_id=man, name="测试甲", declaration=_DECLARATION),
+            party_b=api.PartyInput(citizen_id=woman, name="测试乙", declaration=_DECLARATION),
+            wait_seconds=wait_seconds, request_id=f"bench-{uuid.uuid4().hex}")
+        return (await marriage.RegisterMarriage(request, metadata=metadata, timeout=args.timeout + 5)).case
+
+    async def register(_: int) -> str:
+        return str((await registered(0)).case_id)
+
+    async def check(_: int) -> None:
+        await health.Check(check_request, timeout=args.timeout)
+
+    async def round_trip(_: int) -> str:
+        # The window's own way to wait: the service answers once the case has left
+        # awaiting_registry (it re-reads the case every 50 ms). Polling GetCase from here instead
+        # would record a personal-data read (an event) per poll and load the server measured.
+        case = await registered(args.timeout)
+        if case.state == "awaiting_registry":
+            raise TimeoutError(f"{case.case_id} still awaits the registry after {args.timeout:.0f}s")
+        return str(case.case_id)
+
+    pids = target.server_pids
+    try:
+        await channel.channel_ready()
+        progress("warming up …")
+        warmup = await closed_loop(register, clients=4, total=20, keep_answers=True)
+        await closed_loop(check, clients=args.clients, total=20 * args.clients)
+        progress(f"RegisterMarriage, one client, {args.single} calls …")
+        single = await closed_loop(register, clients=1, total=args.single, server_pids=pids, keep_answers=True)
+        progress(f"registry round trip, {args.round_trips} registrations …")
+        trips = await closed_loop(round_trip, clients=ROUND_TRIP_CLIENTS, total=args.round_trips,
+                                  server_pids=pids, keep_answers=True)
+        progress(f"health Check, {args.clients} clients, {args.seconds:.0f} s …")
+        checks = await closed_loop(check, clients=args.clients, seconds=args.seconds, server_pids=pids)
+        progress(f"RegisterMarriage, {args.clients} clients, {args.seconds:.0f} s …")
+        many = await closed_loop(register, clients=args.clients, seconds=args.seconds, server_pids=pids,
+                                 keep_answers=True)
+        answered = {str(a) for phase in (warmup, single, trips, many) for a in phase.answers}
+        recorded = await _recorded(marriage, api, metadata, target.office, answered, args.timeout)
+    finally:
+        await channel.close()
+    return Results(single, trips, checks, many, warmup, recorded)
+
+
+async def _recorded(marriage: Any, api: Any, metadata: Any, office: str, answered: set[str], timeout: float) -> int:
+    """How many of the answered case ids the region lists (its read model commits with the events)."""
+    listed: set[str] = set()
+    token = ""
+    while True:
+        page = await marriage.ListCases(api.ListCasesRequest(office_code=office, case_type="marriage", page_size=500,
+                                                             page_token=token), metadata=metadata, timeout=timeout)
+        listed.update(c.case_id for c in page.cases)
+        token = page.next_page_token
+        if not token:
+            return len(answered & listed)
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def measures(results: Results, clients: int) -> list[Measure]:
+    out: list[Measure] = []
+
+    def add(name: str, value: float, unit: str) -> None:
+        out.append(Measure(name, value, unit, BACKEND))
+
+    for name, phase, unit in ((f"check_{clients}", results.check, "calls/s"),
+                              (f"register_marriage_{clients}", results.register, "commands/s"),
+                              ("register_marriage_1", results.single, "commands/s")):
+        add(f"{name}_rate", phase.rate, unit)
+        for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            add(f"{name}_{label}", phase.percentile_ms(fraction), "ms")
+        add(f"{name}_client_cpu", phase.client_cpu, "cores")
+        add(f"{name}_server_cpu", phase.server_cpu, "cores")
+        # What a call costs the server whatever else the machine is doing: on a shared machine the
+        # rates move with the load, this much less.
+        add(f"{name}_server_cpu_per_call", phase.server_cpu_ms_per_call, "ms")
+    add("register_marriage_1_mean", results.single.mean_ms, "ms")
+    add("registrations_answered", results.answered, "commands")
+    add("registrations_recorded", results.recorded, "commands")
+    add("registry_round_trip_p50", results.round_trip.percentile_ms(0.5), "ms")
+    add("registry_round_trip_p99", results.round_trip.percentile_ms(0.99), "ms")
+    if results.check.rate:
+        add(f"register_vs_check_{clients}", 100 * results.register.rate / results.check.rate, "%")
+    if results.single.mean_ms:
+        add(f"register_p99_vs_single_mean_{clients}",
+            results.register.percentile_ms(0.99) / results.single.mean_ms, "x")
+    return out
+
+
+def table(results: Results, clients: int) -> str:
+    header = ("phase", "clients", "calls", "rate/s", "p50 ms", "p90 ms", "p99 ms", "mean ms", "client cpu",
+              "server cpu", "server ms/call", "errors")
+    rows = [header]
+    for name, phase in ((f"Check ×{clients}", results.check), (f"RegisterMarriage ×{clients}", results.register),
+                        ("RegisterMarriage ×1", results.single), ("registry round trip", results.round_trip)):
+        rows.append((name, str(phase.clients), f"{phase.calls:,}", f"{phase.rate:,.1f}",
+                     *(f"{phase.percentile_ms(f):,.1f}" for f in (0.5, 0.9, 0.99)), f"{phase.mean_ms:,.1f}",
+                     f"{phase.client_cpu:.2f}", f"{phase.server_cpu:.2f}", f"{phase.server_cpu_ms_per_call:.2f}",
+                     str(sum(phase.errors.values()))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_api_bench(args: argparse.Namespace) -> int:
+    """`tongban bench api`. Returns the process exit code."""
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    from services.stack.stackfile import StackNotRunning
+    from services.stack.up import StackError
+
+    if args.clients < 1 or args.seconds <= 0 or args.single < 1 or args.round_trips < 1:
+        print("tongban bench api: --clients, --single and --round-trips must be ≥ 1, --seconds > 0", file=sys.stderr)
+        return 2
+    try:
+        with _stack(args, progress) as info:
+            target = _target(info, args)
+            progress(f"measuring marriage {target.region} at {target.address} as office {target.office}")
+            results = asyncio.run(_run(target, args, progress))
+    except (ApiBenchError, OSError, StopIteration, ValueError, StackNotRunning, StackError) as exc:
+        print(f"tongban bench api: {exc}", file=sys.stderr)
+        return 2
+    found = measures(results, args.clients)
+    print(table(results, args.clients))
+    print()
+    ratio = {m.name.rsplit("_", 1)[0]: m.value for m in found if m.unit in ("%", "x")}
+    print(f"RegisterMarriage ×{args.clients} = {ratio.get('register_vs_check', 0):.1f}% of Check's rate (goal ≥ 25%); "
+          f"its p99 = {ratio.get('register_p99_vs_single_mean', 0):.1f}× the single-client mean (goal < 10×)")
+    answered = results.answered
+    print(f"recorded: {results.recorded:,} of {answered:,} registrations answered are listed by the region")
+    print("server knobs: " + ", ".join(f"{k}={v}" for k, v in target.knobs.items()))
+    errors = {k: v for p in (results.warmup, results.single, results.round_trip, results.check, results.register)
+              for k, v in p.errors.items()}
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        progress(f"wrote {len(found)} measures to {args.json}")
+    if errors or results.recorded != answered:
+        print(f"tongban bench api: calls failed {errors or '(none)'}; "
+              f"{answered - results.recorded} answered registrations not listed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_api_bench_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add `bench api` to the `tongban bench` subparsers."""
+    bench = bench_subparsers.add_parser(
+        "api", help="the gRPC front door under N concurrent clients, beside the health-check baseline",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n", 2)[2] + _HELP_TAIL,
+        epilog="examples:\n  tongban bench api                         # its own stack, 50 clients\n"
+               "  tongban bench api --stackfile data/stack.json --clients 20 --json api.json\n"
+               "  tongban bench api --grpc-workers 32 --group-commit 0   # the server's knobs, own stack only")
+    bench.add_argument("--stackfile", metavar="PATH",
+                       help="measure this running stack (its stack.json, or its data directory) instead of "
+                            "starting one")
+    bench.add_argument("--data", metavar="DIR", help="data directory of the stack it starts (default: a temp "
+                                                     "dir, removed afterwards); kept, so its stores can be read")
+    bench.add_argument("--region", default=REGION, help="the region whose marriage service is measured "
+                                                        "(default %(default)s)")
+    bench.add_argument("--office", help="the office the clerk signs in at (default: the region's first)")
+    bench.add_argument("--clients", type=int, default=DEFAULT_CLIENTS,
+                       help="concurrent clients, each one call at a time (default %(default)s)")
+    bench.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
+                       help="length of each N-client phase (default %(default)s)")
+    bench.add_argument("--single", type=int, default=DEFAULT_SINGLE,
+                       help="registrations one after another for the single-client latency (default %(default)s)")
+    bench.add_argument("--round-trips", type=int, default=DEFAULT_ROUND_TRIPS,
+                       help="registrations followed to the registry's decision (default %(default)s)")
+    bench.add_argument("--timeout", type=float, default=60.0, help="per call, and per round trip (seconds)")
+    bench.add_argument("--grpc-workers", type=int, help="own stack: the server's gRPC thread pool (default 16)")
+    bench.add_argument("--group-commit", type=int,
+                       help="own stack: the store's group commit size, 0 = off (default: the host's)")
+    bench.add_argument("--json", metavar="FILE", help='write [{"name", "value", "unit", "backend"}, ...] to FILE')
+    bench.set_defaults(func=run_api_bench)
+    return bench
