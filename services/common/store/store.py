@@ -25,6 +25,7 @@ from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
 from services.common.hashing import GENESIS
 from services.common.store import driver, pg_fast, sqlite_fast
+from services.common.store import snapshots as snapshot_table
 from services.common.store.batch import AppendRequest, append_many
 from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE, create_store_engine
@@ -81,6 +82,7 @@ class EventStore:
         """Create the store's tables (idempotent) and the immutability triggers."""
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             metadata.create_all(conn)
+            snapshot_table.TABLES.create_all(conn)  # the snapshot cache beside the log
             if conn.execute(select(store_head.c.id)).first() is None:
                 conn.execute(insert(store_head).values(id=1, position=0, global_hash=GENESIS, recorded_at_us=0))
             for ddl in IMMUTABILITY_DDL.get(self.dialect, []):
