@@ -17,6 +17,7 @@ from sqlalchemy import text
 from services.common.kit import Aggregate, PayloadCodec, Provenance, UnitsOfWork
 from services.common.kit.snapshots import NEVER, SnapshotPolicy, rebuild_snapshots, verify_snapshots
 from services.common.store import EventStore
+from tests.integration.test_audit_helpers import run
 from tests.support import CLERK, unique_id
 
 
@@ -134,3 +135,18 @@ def test_an_aggregate_whose_code_changed_shape_ignores_older_snapshots(store: Ev
     _count(units, stream_id, ["a", "b", "c", "d", "e", "f", "g", "h"])
     assert _snapshot_row(store, stream_id)[0] == 20
     assert verify_snapshots(store, [CODEC], TYPES).findings == []
+
+
+def test_audit_verify_names_a_bad_snapshot_and_audit_snapshots_rebuild_repairs_it(
+        store: EventStore, capsys: pytest.CaptureFixture[str]) -> None:
+    _, stream_id = _tally_of(store, 12)
+    db = f"640000/marriage={store.engine.url.render_as_string(hide_password=False)}"
+    code, out, _ = run(capsys, "verify", "--db", db)
+    assert code == 0 and "1 snapshot(s) match a replay" in out
+    _tamper(store, stream_id, "state = :state", state=b'{"version":12,"opened_at":null,"updated_at":null,'
+            b'"count":7,"last":"v11","recent":["v9","v10","v11"],"first_on":"2026-01-01"}')
+    code, _, err = run(capsys, "verify", "--db", db)
+    assert code == 1 and f"BAD SNAPSHOT 640000/marriage: snapshot of {stream_id} at version 12" in err
+    code, out, _ = run(capsys, "snapshots", "--db", db, "--rebuild", "--every", str(EVERY))
+    assert code == 0 and "1 snapshot(s) rebuilt from the log" in out
+    assert run(capsys, "verify", "--db", db)[0] == 0
