@@ -78,6 +78,20 @@ def test_an_event_id_is_stored_once(store: EventStore) -> None:
     assert store.head()[0] == 1
 
 
+def test_appends_go_on_after_refused_ones(store: EventStore) -> None:
+    """A conflict and a reused event id leave the store (and the single-append path's own
+    connection on SQLite) ready for the next append, with the chains intact."""
+    case, event = unique_id(), new_event()
+    store.append(case, "t", NO_STREAM, [event])
+    with pytest.raises(ConcurrencyConflict):
+        store.append(case, "t", NO_STREAM, [new_event()])
+    with pytest.raises(IntegrityError):
+        store.append(unique_id(), "t", NO_STREAM, [event])
+    store.append(case, "t", 1, [new_event()])
+    assert store.stream_version(case) == 2 and store.head()[0] == 2
+    assert verify_store(store).ok
+
+
 def test_read_stream_as_of_a_time_shows_the_case_as_it_stood(store: EventStore, clock: FakeClock) -> None:
     case = unique_id()
     store.append(case, "t", NO_STREAM, [new_event("received")])

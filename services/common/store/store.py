@@ -55,6 +55,8 @@ class EventStore:
         self._append_batch = lambda conn, requests: append_many(StoreTransaction(self, conn), requests)
         # PostgreSQL without group commit: single appends in one round trip when the head is known.
         self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
+        # SQLite: single appends on a connection of their own (sqlite_fast.py).
+        self._single = sqlite_fast.SingleAppender(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
@@ -103,6 +105,8 @@ class EventStore:
     def close(self) -> None:
         if self.group is not None:
             self.group.close()
+        if self._single is not None:
+            self._single.close()
         self.engine.dispose()
 
     # -- writing ---------------------------------------------------------------------------
@@ -130,10 +134,10 @@ class EventStore:
             request = AppendRequest(stream_id, stream_type, expected_version, new_events)
             outcome: list[RecordedEvent] = self.group.submit(request, self._append_batch)
             return outcome
-        if self.dialect == "sqlite" and new_events and stream_id:
-            return sqlite_fast.append(self.engine, region=self.region, service=self.service, now=self.clock.now(),
-                                      stream_id=stream_id, stream_type=stream_type,
-                                      expected_version=expected_version, new_events=new_events)
+        if self._single is not None and new_events and stream_id:
+            return self._single.append(region=self.region, service=self.service, now=self.clock.now(),
+                                       stream_id=stream_id, stream_type=stream_type,
+                                       expected_version=expected_version, new_events=new_events)
         if self._hints is not None and new_events and stream_id:
             fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
                                       now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
