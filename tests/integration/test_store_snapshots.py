@@ -89,6 +89,19 @@ def test_a_long_stream_loads_from_its_newest_snapshot_as_a_replay_would(store: E
     assert (report.checked, report.findings) == (1, [])
 
 
+def test_snapshots_are_taken_and_used_under_group_commit(store_url: str) -> None:
+    """With commits shared by concurrent commands (issue 15), a snapshot is written in its
+    command's own savepoint, and loads from it equal a replay."""
+    grouped = EventStore.open(store_url, region="640000", service="marriage", group_commit=64)
+    try:
+        units, stream_id = _tally_of(grouped, 23)
+        assert _snapshot_row(grouped, stream_id)[0] == 21
+        assert _load(units, stream_id) == _load(UnitsOfWork(grouped, CODEC, snapshot_policy=NEVER), stream_id)
+        assert verify_snapshots(grouped, [CODEC], TYPES).findings == []
+    finally:
+        grouped.close()
+
+
 def test_a_snapshot_whose_state_differs_from_the_replay_is_named_by_verify_and_fixed_by_rebuild(
         store: EventStore) -> None:
     units, stream_id = _tally_of(store, 12)

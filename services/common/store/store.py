@@ -56,7 +56,8 @@ class EventStore:
         # PostgreSQL without group commit: single appends in one round trip when the head is known.
         self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
         # SQLite: single appends on a connection of their own (sqlite_fast.py).
-        self._single = sqlite_fast.SingleAppender(engine) if engine.dialect.name == "sqlite" else None
+        self._single = (sqlite_fast.SingleAppender(engine) if engine.dialect.name == "sqlite" and self.group is None
+                        else None)
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
