@@ -92,17 +92,23 @@ def usable_state(cls: type[A], snapshot: StoredSnapshot) -> A | None:
 def load(tx: Any, cls: type[A], stream_id: str, codec: PayloadCodec, *, use_snapshot: bool = True) -> A | None:
     """The aggregate of `stream_id` (None: no such stream, or another type), from its snapshot and
     the events after it when a usable one matches the log, else from the whole stream."""
-    snapshot = table.read(tx.connection, stream_id) if use_snapshot else None
-    state = usable_state(cls, snapshot) if snapshot is not None else None
-    if snapshot is not None and state is not None:
-        # From the snapshot's own event, to check that the log still has it.
-        tail = tx.read_stream(stream_id, after_version=snapshot.version - 1)
-        if (tail and tail[0].version == snapshot.version and tail[0].hash == snapshot.hash
-                and tail[0].stream_type == cls.stream_type):
-            return state.extended((codec.decode(e), e.recorded_at) for e in tail[1:])
-        log.warning("snapshot of %s at version %d is not in the log; replaying the stream", stream_id,
-                    snapshot.version)
-    stream = tx.read_stream(stream_id)
+    if not use_snapshot:
+        stream = tx.read_stream(stream_id)
+    else:
+        snapshot, tail = table.read_with_tail(tx.connection, stream_id)
+        stream = tail  # without a snapshot the tail is the whole stream…
+        if snapshot is None and tail and tail[0].version != 1:
+            stream = tx.read_stream(stream_id)  # …unless one was taken between the two statements
+        elif snapshot is not None:
+            state = usable_state(cls, snapshot)
+            # The tail starts at the snapshot's own event: the log must still have it.
+            if state is not None and tail and tail[0].version == snapshot.version and \
+                    tail[0].hash == snapshot.hash and tail[0].stream_type == cls.stream_type:
+                return state.extended((codec.decode(e), e.recorded_at) for e in tail[1:])
+            if state is not None:
+                log.warning("snapshot of %s at version %d is not in the log; replaying the stream", stream_id,
+                            snapshot.version)
+            stream = tx.read_stream(stream_id)
     if not stream or stream[0].stream_type != cls.stream_type:
         return None
     return cls.fold((codec.decode(e), e.recorded_at) for e in stream)
