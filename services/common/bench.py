@@ -9,11 +9,14 @@ PostgreSQL server, or the database named by --pg-url), in this order:
                     and without group commit (bench_concurrent.py).                appends/s
 2. append_batch     100 events per transaction into a new stream.                 events/s
 3. stream_load_N    median time to load an N-event stream (N = 1,000 by default). ms
+   aggregate_load_N / aggregate_load_N_snapshot: an N-event aggregate (N = 10,000 by default)
+                    loaded by the unit of work, whole and from a snapshot (bench_snapshots.py). ms
 4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
 With SQLite among the backends, the same run also measures single-event appends (measure 1) with
-raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py); with
+raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py), and
+Tongban's rate as a multiple of the library's (append_single_vs_eventsourcing); with
 PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
 
 Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
@@ -42,9 +45,12 @@ from pathlib import Path
 
 from google.protobuf.wrappers_pb2 import StringValue
 
+from services.common.bench_baselines import versus_eventsourcing
 from services.common.bench_concurrent import MEASURES as CONCURRENT_MEASURES
 from services.common.bench_concurrent import WRITERS, ConcurrentBenchError, bench_append_concurrent
 from services.common.bench_report import Measure, format_table, format_value, to_json
+from services.common.bench_snapshots import AGGREGATE_EVENTS, bench_aggregate_load
+from services.common.bench_snapshots import measure_names as aggregate_measures
 from services.common.clock import SystemClock
 from services.common.events import Actor, NewEvent, TraceContext
 from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_store
@@ -92,21 +98,26 @@ class BenchSizes:
     @property
     def total_events(self) -> int:
         # append_single, then the same count again by each of the two concurrent measures
-        return 3 * self.single_streams + self.batch_size * self.batches + self.load_events
+        return 3 * self.single_streams + self.batch_size * self.batches + self.load_events + self.aggregate_events
+
+    @property
+    def aggregate_events(self) -> int:
+        return min(AGGREGATE_EVENTS, self.single_streams)
 
     @property
     def load_measure(self) -> str:
         return f"stream_load_{self.load_events}"
 
     def measure_names(self) -> list[str]:
-        return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure, "replay_verify",
-                "relay_publish"]
+        return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure,
+                *aggregate_measures(self.aggregate_events), "replay_verify", "relay_publish"]
 
     def describe(self) -> str:
         return (f"{self.single_streams:,} single appends (one stream each), the same again by {WRITERS} "
                 f"threads with and without group commit; {self.batches:,} "
                 f"transaction{'s' if self.batches != 1 else ''} of {self.batch_size:,} events; "
                 f"a {self.load_events:,}-event stream loaded {self.loads} times (median); "
+                f"a {self.aggregate_events:,}-event aggregate loaded with and without its snapshot; "
                 f"replay and relay over the whole store ({self.total_events:,} events)")
 
 
@@ -280,6 +291,11 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         record(sizes.load_measure, bench_stream_load(store, tag, sizes), "ms",
                f"{sizes.load_events:,}-event stream, median of {sizes.loads} loads", t)
         t = time.perf_counter()
+        plain, cached = bench_aggregate_load(store, tag, sizes.aggregate_events, _new_event, CLERK)
+        full_name, snapshot_name = aggregate_measures(sizes.aggregate_events)
+        record(full_name, plain, "ms", f"{sizes.aggregate_events:,}-event aggregate, whole stream folded", t)
+        record(snapshot_name, cached, "ms", "the same from its snapshot 50 events behind the head", t)
+        t = time.perf_counter()
         rate, checked = bench_replay_verify(store)
         record("replay_verify", rate, "events/s", f"{checked:,} events, every hash recomputed", t)
         t = time.perf_counter()
@@ -301,26 +317,6 @@ def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[
         progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
                  f"{format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
     return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
-
-
-def _pgbench_baselines(url: str, sizes: BenchSizes, notes: list[str], progress: Progress) -> list[Measure]:
-    from services.common.bench_pgbench import PGBENCH, pgbench_available, pgbench_inserts
-
-    if pgbench_available() is None:
-        notes.append(f"{PGBENCH}: not installed (PostgreSQL client tools); not measured")
-        return []
-    payload = StringValue(value=_payload_text(0)).SerializeToString()
-    measures = []
-    for name, clients in (("append_single", 1), (CONCURRENT_MEASURES[1], WRITERS)):
-        started = time.perf_counter()
-        rate = pgbench_inserts(url, clients=clients, transactions=max(1, sizes.single_streams // clients),
-                               payload=payload)
-        progress(f"[{PGBENCH}] {name}: {clients} client{'s' if clients > 1 else ''}, one INSERT per transaction "
-                 f"… {format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
-        measures.append(Measure(name, rate, "appends/s", PGBENCH))
-    notes.append(f"{PGBENCH}: single-row INSERTs of the events table's width on the postgres server above, "
-                 f"1 and {WRITERS} clients, no lock protocol, no hash chain")
-    return measures
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -384,7 +380,10 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
             if backend == "postgres":
-                results += _pgbench_baselines(url, sizes, notes, progress)
+                from services.common.bench_pgbench import pgbench_baselines
+
+                results += pgbench_baselines(url, sizes.single_streams, StringValue(value=_payload_text(0))
+                                             .SerializeToString(), notes, progress)
             if getattr(args, "growth", False):
                 from services.common.bench_growth import run_growth
 
@@ -395,6 +394,7 @@ def run_store_bench(args: argparse.Namespace) -> int:
                                       _new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
             results += _baselines(sizes, notes, progress)
+            results += versus_eventsourcing(results)
 
     columns = [*backends, *(m.backend for m in results if m.backend not in backends)]
 

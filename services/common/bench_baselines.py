@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from services.common.bench_report import Measure
+
 RAW_SQLITE = "raw-sqlite3"
 EVENTSOURCING = "eventsourcing"
 
@@ -124,3 +126,11 @@ def run_baselines(count: int, payload: Callable[[int], bytes]) -> tuple[dict[str
         durability = "synchronous=FULL" if level == 2 else f"synchronous={level}, NOT FULL: not comparable"
         notes.append(f"{EVENTSOURCING}: eventsourcing {version} SQLiteApplicationRecorder, WAL, {durability}")
     return results, notes
+
+
+def versus_eventsourcing(results: list[Measure]) -> list[Measure]:
+    """Tongban's SQLite single appends as a multiple of the eventsourcing library's, same run."""
+    rate = {m.backend: m.value for m in results if m.name == "append_single"}
+    if "sqlite" not in rate or not rate.get(EVENTSOURCING):
+        return []
+    return [Measure("append_single_vs_eventsourcing", rate["sqlite"] / rate[EVENTSOURCING], "×", "sqlite")]

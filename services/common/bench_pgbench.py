@@ -14,9 +14,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from services.common.bench_report import Measure, format_value
 
 PGBENCH = "pgbench"
 _TABLE = """CREATE TABLE IF NOT EXISTS pgbench_appends (
@@ -67,3 +71,23 @@ def pgbench_inserts(url: str, *, clients: int, transactions: int, payload: bytes
     if not found:
         raise RuntimeError(f"pgbench printed no tps line:\n{result.stdout}")
     return float(found.group(1))
+
+
+def pgbench_baselines(url: str, count: int, payload: bytes, notes: list[str],
+                      progress: Callable[[str], None]) -> list[Measure]:
+    """pgbench's single-row inserts with 1 and WRITERS clients, `count` in all, as measures."""
+    from services.common.bench_concurrent import MEASURES, WRITERS
+
+    if pgbench_available() is None:
+        notes.append(f"{PGBENCH}: not installed (PostgreSQL client tools); not measured")
+        return []
+    measures = []
+    for name, clients in (("append_single", 1), (MEASURES[1], WRITERS)):
+        started = time.perf_counter()
+        rate = pgbench_inserts(url, clients=clients, transactions=max(1, count // clients), payload=payload)
+        progress(f"[{PGBENCH}] {name}: {clients} client{'s' if clients > 1 else ''}, one INSERT per transaction "
+                 f"… {format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
+        measures.append(Measure(name, rate, "appends/s", PGBENCH))
+    notes.append(f"{PGBENCH}: single-row INSERTs of the events table's width on the postgres server above, "
+                 f"1 and {WRITERS} clients, no lock protocol, no hash chain")
+    return measures

@@ -15,6 +15,8 @@ class Measure:
 
 
 def format_value(value: float, unit: str) -> str:
+    if unit == "×":
+        return f"{value:.2f}×"
     if unit == "ms":
         return f"{value:,.2f} ms" if value >= 1 else f"{value:,.3f} ms"
     return f"{value:,.0f} {unit}"
@@ -39,6 +41,6 @@ def to_json(results: list[Measure]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for m in results:
         # Enough digits for a sub-millisecond load time, no false precision on rates.
-        value = round(m.value, 4) if m.unit == "ms" else round(m.value, 1)
+        value = round(m.value, 4) if m.unit == "ms" else round(m.value, 2) if m.unit == "×" else round(m.value, 1)
         out.append({**asdict(m), "value": value})
     return out

@@ -37,11 +37,13 @@ def check_entries(entries: list[dict[str, Any]], backends: set[str]) -> None:
         assert set(entry) == KEYS, entry
         assert isinstance(entry["value"], int | float) and not isinstance(entry["value"], bool)
         assert math.isfinite(entry["value"]) and entry["value"] > 0, entry
-        assert entry["unit"] in {"appends/s", "events/s", "ms"}, entry
+        assert entry["unit"] in {"appends/s", "events/s", "ms", "×"}, entry
     # Exactly one entry per measure per backend: no duplicates, nothing missing. With SQLite, the
     # same run measures single appends with raw sqlite3 and the eventsourcing library (dev extras).
     pairs = [(e["name"], e["backend"]) for e in entries]
     baselines = [("append_single", b) for b in ("raw-sqlite3", "eventsourcing")] if "sqlite" in backends else []
+    if "sqlite" in backends:  # and the ratio of the two single-append rates, same run
+        baselines.append(("append_single_vs_eventsourcing", "sqlite"))
     if "postgres" in backends and shutil.which("pgbench"):  # pgbench on the same server, same run
         baselines += [("append_single", "pgbench"), ("append_32_ungrouped", "pgbench")]
     assert sorted(pairs) == sorted([*((n, b) for n in names for b in backends), *baselines])

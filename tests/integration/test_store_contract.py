@@ -14,7 +14,7 @@ from services.common.clock import FakeClock
 from services.common.errors import ConcurrencyConflict
 from services.common.events import TraceContext
 from services.common.hashing import GENESIS
-from services.common.store import NO_STREAM, AlreadyProcessed, EventStore, verify_store
+from services.common.store import NO_STREAM, AlreadyProcessed, EventStore, snapshots, verify_store
 from tests.support import CLERK, new_event, unique_id, wait_until
 
 
@@ -76,6 +76,39 @@ def test_an_event_id_is_stored_once(store: EventStore) -> None:
     with pytest.raises(IntegrityError):
         store.append(unique_id(), "t", NO_STREAM, [event])
     assert store.head()[0] == 1
+
+
+def test_appends_go_on_after_refused_ones(store: EventStore) -> None:
+    """A conflict and a reused event id leave the store (and the single-append path's own
+    connection on SQLite) ready for the next append, with the chains intact."""
+    case, event = unique_id(), new_event()
+    store.append(case, "t", NO_STREAM, [event])
+    with pytest.raises(ConcurrencyConflict):
+        store.append(case, "t", NO_STREAM, [new_event()])
+    with pytest.raises(IntegrityError):
+        store.append(unique_id(), "t", NO_STREAM, [event])
+    store.append(case, "t", 1, [new_event()])
+    assert store.stream_version(case) == 2 and store.head()[0] == 2
+    assert verify_store(store).ok
+
+
+def test_a_snapshot_sits_beside_the_log_and_is_read_with_the_events_after_it(store: EventStore) -> None:
+    """Snapshots are a cache (invariant 1): written and deleted beside the log without touching it;
+    read together with the stream from the snapshot's own event (the whole stream without one)."""
+    case = unique_id()
+    stored = store.append(case, "t", NO_STREAM, [new_event(f"e{i}") for i in range(5)])
+    head = store.head()
+    with store.transaction() as tx:
+        assert snapshots.read_with_tail(tx.connection, case) == (None, stored)
+        at = stored[2]
+        snapshots.write(tx.connection, snapshots.StoredSnapshot(case, "t", "1.x", at.version, at.position, at.hash,
+                                                                b"{}", 0))
+    with store.transaction() as tx:
+        found, tail = snapshots.read_with_tail(tx.connection, case)
+        assert found is not None and (found.version, found.hash) == (3, stored[2].hash)
+        assert tail == stored[2:]
+        assert snapshots.remove(tx.connection, case) == 1
+    assert store.head() == head and store.read_stream(case) == stored and verify_store(store).ok
 
 
 def test_read_stream_as_of_a_time_shows_the_case_as_it_stood(store: EventStore, clock: FakeClock) -> None:

@@ -25,6 +25,7 @@ from services.common.audit.commands import (
     cmd_checkpoint,
     cmd_keys,
     cmd_replay,
+    cmd_snapshots,
     cmd_verify,
 )
 from services.common.registry.topics import DECISIONS_TOPIC
@@ -119,6 +120,21 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     verify.add_argument("--no-checkpoints", action="store_true", help="skip the comparison with checkpoints")
     verify.set_defaults(func=cmd_verify)
+
+    snapshots = actions.add_parser(
+        "snapshots", help="check (and with --rebuild retake) every aggregate snapshot against the log",
+        formatter_class=_Formatter,
+        description=_wrap("Snapshots are a cache of long streams' folds, kept beside the log. Check each against a "
+                    "replay of its stream (as `audit verify` does); with --rebuild, first delete them all and "
+                    "take them again from the log. Exit 1 when a snapshot disagrees with the log."),
+        epilog="examples:\n"
+               "  tongban audit snapshots --data data/\n"
+               "  tongban audit snapshots --data data/ --rebuild")
+    _add_sources(snapshots)
+    snapshots.add_argument("--rebuild", action="store_true", help="delete every snapshot and retake them from the log")
+    snapshots.add_argument("--every", type=int, default=100, metavar="N",
+                           help="with --rebuild: snapshot streams of at least N events (default %(default)s)")
+    snapshots.set_defaults(func=cmd_snapshots)
 
     replay = actions.add_parser(
         "replay", help="rebuild every projection from the log and compare with the live read models",

@@ -8,6 +8,7 @@ checkpoints reveal."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +34,7 @@ from services.common.audit.kafka_log import (
     topics_named,
 )
 from services.common.events import RecordedEvent
+from services.common.kit.snapshots import SnapshotFinding, SnapshotReport
 from services.common.registry.topics import DECISIONS_TOPIC, is_region_decisions_topic
 from services.common.store import ChainProblem, EventStore, verify_events
 from services.common.store.schema import events, store_head
@@ -47,10 +49,11 @@ class StoreVerdict:
     head_position: int = 0
     problem: ChainProblem | None = None
     error: str = ""  # the store could not be read at all
+    snapshots: SnapshotReport = field(default_factory=SnapshotReport)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and not self.error
+        return self.problem is None and not self.error and not self.snapshots.bad
 
 
 @dataclass
@@ -101,6 +104,30 @@ def verify_one(ref: StoreRef, store: EventStore) -> StoreVerdict:
     # the head itself (no stream) sorts after every event: an event-level finding says more.
     first = min(problems, key=lambda p: (not p.stream_id, p.position)) if problems else None
     return StoreVerdict(ref, report.events_checked, report.streams, report.head_position, first)
+
+
+def check_snapshots(store: EventStore) -> SnapshotReport:
+    """Every snapshot of the store against a replay of its stream (a snapshot is a cache of the log:
+    one that says otherwise is a finding), with the aggregates and codecs of every catalogued
+    service."""
+    from services.common.kit import PayloadCodec
+    from services.common.kit.snapshots import verify_snapshots
+
+    load_catalogue()
+    try:
+        return verify_snapshots(store, PayloadCodec.loaded())
+    except Exception as exc:  # a stream that no longer decodes: say so, do not crash the audit
+        return SnapshotReport(findings=[SnapshotFinding("", 0, f"could not be checked: {exc}", bad=True)])
+
+
+def load_catalogue() -> None:
+    """Import every catalogued service's composition root: its aggregates and codec with it."""
+    import importlib
+
+    from services.catalogue import SERVICES
+
+    for entry in SERVICES:
+        importlib.import_module(f"{entry.package}.bootstrap")
 
 
 def _beyond_head(store: EventStore) -> ChainProblem | None:
@@ -160,9 +187,11 @@ def audit_verify(refs: Sequence[StoreRef], *, kafka: KafkaSource | None = None,
             stack.callback(store.close)
             opened[ref] = store
             try:
-                report.stores.append(verify_one(ref, store))
+                verdict = verify_one(ref, store)
             except Exception as exc:  # a row that does not even parse is a finding, not a crash
                 report.stores.append(StoreVerdict(ref, error=f"unreadable log: {exc}"))
+                continue
+            report.stores.append(dataclasses.replace(verdict, snapshots=check_snapshots(store)))
         if kafka is not None:
             by_topic: dict[str, dict[StoreRef, EventStore]] = defaultdict(dict)
             for ref, store in opened.items():
@@ -212,9 +241,13 @@ def format_report(report: AuditReport) -> tuple[str, str]:
                      else f"at position {cp.position}")
             err.append(f"REWRITTEN {v.ref.label}: its chains are consistent, but {where} {cp.reason} "
                        f"({cp.checkpoint})")
+        elif v.snapshots.bad:
+            err.extend(f"BAD SNAPSHOT {v.ref.label}: {f} (a cache: `tongban audit snapshots --rebuild`)"
+                       for f in v.snapshots.bad)
         else:
+            cached = f", {v.snapshots.checked} snapshot(s) match a replay" if v.snapshots.checked else ""
             out.append(f"intact {v.ref.label}: {v.events} events in {v.streams} streams, "
-                       f"head at position {v.head_position}")
+                       f"head at position {v.head_position}{cached}")
     for t in report.topics:
         foreign = f"; {sum(t.foreign.values())} records of stores not audited here" if t.foreign else ""
         dup = f", {t.duplicates} redelivered copies" if t.duplicates else ""

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from enum import Enum
@@ -58,6 +59,12 @@ class PayloadCodec:
             missing = [n for n in range(1, current) if (cls, n) not in self._upcasters]
             if missing:
                 raise ValueError(f"{cls.__name__} is at version {current} but has no upcaster from {missing}")
+        _LOADED.add(self)
+
+    @staticmethod
+    def loaded() -> list[PayloadCodec]:
+        """Every codec built in this process: what an auditor's tool replays streams with."""
+        return list(_LOADED)
 
     # -- names and versions ----------------------------------------------------------------------
 
@@ -108,6 +115,9 @@ class PayloadCodec:
         for n in range(version, current):
             self._upcasters[(cls, n)](message)
         return message
+
+
+_LOADED: weakref.WeakSet[PayloadCodec] = weakref.WeakSet()
 
 
 # -- the generic mapping ---------------------------------------------------------------------------

@@ -31,12 +31,14 @@ from typing import Any, TypeVar
 
 from services.common.errors import NotFound
 from services.common.events import RecordedEvent
-from services.common.kit import requests
+from services.common.kit import requests, snapshots
 from services.common.kit.aggregate import Aggregate
 from services.common.kit.codec import PayloadCodec
 from services.common.kit.provenance import Provenance
 from services.common.kit.requests import Request
+from services.common.kit.snapshots import SnapshotPolicy
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
+from services.common.store import snapshots as snapshot_table
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -98,8 +100,10 @@ class UnitOfWork:
     """One transaction's worth of loading and recording, with one provenance."""
 
     def __init__(self, tx: StoreTransaction, provenance: Provenance, *, codec: PayloadCodec,
-                 subscribers: Subscribers, owner_check: OwnerCheck, request: Request | None = None) -> None:
+                 subscribers: Subscribers, owner_check: OwnerCheck, request: Request | None = None,
+                 snapshot_policy: SnapshotPolicy = snapshots.NEVER) -> None:
         self.tx = tx
+        self._snapshot_policy = snapshot_policy
         self.provenance = provenance
         self._codec = codec
         self._subscribers = subscribers
@@ -133,10 +137,10 @@ class UnitOfWork:
         current = self._current.get(stream_id)
         if current is not None:
             return current if isinstance(current, cls) else None
-        stream = self.tx.read_stream(stream_id)
-        if not stream or stream[0].stream_type != cls.stream_type:
-            return None
-        return self._track(stream_id, cls.fold((self._codec.decode(e), e.recorded_at) for e in stream))
+        # From the newest snapshot and the events after it, when there is a usable one (snapshots.py).
+        use_snapshot = self._snapshot_policy.every_for(cls.stream_type) > 0
+        found = snapshots.load(self.tx, cls, stream_id, self._codec, use_snapshot=use_snapshot)
+        return None if found is None else self._track(stream_id, found)
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -175,6 +179,8 @@ class UnitOfWork:
         after.opened_at = before.opened_at or recorded[0].recorded_at
         after.updated_at = recorded[-1].recorded_at
         self.changes.append(Change(stream_id, before, after, tuple(events), tuple(recorded), provenance))
+        if self._snapshot_policy.due(after.stream_type, before.version, after.version):
+            snapshots.take(self.tx, stream_id, after, recorded[-1])
         return self._track(stream_id, after)
 
     def _track(self, stream_id: str, state: A) -> A:
@@ -211,12 +217,16 @@ class UnitsOfWork:
     """A service's way into its store, wired once by its composition root."""
 
     def __init__(self, store: EventStore, codec: PayloadCodec, subscribers: Subscribers | None = None, *,
-                 owner_check: OwnerCheck = owns_everything) -> None:
+                 owner_check: OwnerCheck = owns_everything,
+                 snapshot_policy: SnapshotPolicy | None = None) -> None:
+        """`snapshot_policy`: how often aggregates are snapshotted (default every
+        snapshots.SNAPSHOT_EVERY events; `snapshots.NEVER` to always replay whole streams)."""
         self.store = store
         self.codec = codec
         self.subscribers = subscribers or Subscribers()
         self.owner_check = owner_check
-        store.ensure_tables(requests.TABLES)
+        self.snapshot_policy = snapshot_policy or SnapshotPolicy()
+        store.ensure_tables(requests.TABLES, snapshot_table.TABLES)
 
     @contextmanager
     def begin(self, provenance: Provenance, *, request: Request | None = None) -> Iterator[UnitOfWork]:
@@ -233,7 +243,7 @@ class UnitsOfWork:
         scheduler firing a deadline, a hand-off step): its subscribers run when the block ends, and
         everything commits with that transaction."""
         uow = UnitOfWork(tx, provenance, codec=self.codec, subscribers=self.subscribers,
-                         owner_check=self.owner_check, request=request)
+                         owner_check=self.owner_check, request=request, snapshot_policy=self.snapshot_policy)
         yield uow
         uow.run_subscribers()
         uow.record_answer()

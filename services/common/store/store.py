@@ -25,6 +25,7 @@ from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
 from services.common.hashing import GENESIS
 from services.common.store import driver, pg_fast, sqlite_fast
+from services.common.store import snapshots as snapshot_table
 from services.common.store.batch import AppendRequest, append_many
 from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE, create_store_engine
@@ -54,6 +55,9 @@ class EventStore:
         self._append_batch = lambda conn, requests: append_many(StoreTransaction(self, conn), requests)
         # PostgreSQL without group commit: single appends in one round trip when the head is known.
         self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
+        # SQLite: single appends on a connection of their own (sqlite_fast.py).
+        self._single = (sqlite_fast.SingleAppender(engine) if engine.dialect.name == "sqlite" and self.group is None
+                        else None)
 
     @classmethod
     def open(cls, url: str, *, region: str, service: str, clock: Clock | None = None,
@@ -81,6 +85,7 @@ class EventStore:
         """Create the store's tables (idempotent) and the immutability triggers."""
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             metadata.create_all(conn)
+            snapshot_table.TABLES.create_all(conn)  # the snapshot cache beside the log
             if conn.execute(select(store_head.c.id)).first() is None:
                 conn.execute(insert(store_head).values(id=1, position=0, global_hash=GENESIS, recorded_at_us=0))
             for ddl in IMMUTABILITY_DDL.get(self.dialect, []):
@@ -101,6 +106,8 @@ class EventStore:
     def close(self) -> None:
         if self.group is not None:
             self.group.close()
+        if self._single is not None:
+            self._single.close()
         self.engine.dispose()
 
     # -- writing ---------------------------------------------------------------------------
@@ -128,10 +135,10 @@ class EventStore:
             request = AppendRequest(stream_id, stream_type, expected_version, new_events)
             outcome: list[RecordedEvent] = self.group.submit(request, self._append_batch)
             return outcome
-        if self.dialect == "sqlite" and new_events and stream_id:
-            return sqlite_fast.append(self.engine, region=self.region, service=self.service, now=self.clock.now(),
-                                      stream_id=stream_id, stream_type=stream_type,
-                                      expected_version=expected_version, new_events=new_events)
+        if self._single is not None and new_events and stream_id:
+            return self._single.append(region=self.region, service=self.service, now=self.clock.now(),
+                                       stream_id=stream_id, stream_type=stream_type,
+                                       expected_version=expected_version, new_events=new_events)
         if self._hints is not None and new_events and stream_id:
             fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
                                       now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
