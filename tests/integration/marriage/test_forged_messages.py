@@ -23,6 +23,7 @@ from kafka import KafkaProducer
 from services.common.consumer import rejected_messages
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.handoff import adapters as handoff_adapters
+from services.common.handoff.topics import addressee, handoffs_topic
 from services.common.kafka_settings import events_topic, kafka_python_producer_config
 from services.common.registry import DECISIONS_TOPIC
 from services.common.registry.projection import registry_entries
@@ -63,7 +64,8 @@ class Nation:
     def forge(self, claimed_region: str, stream_id: str, message: Message, *, sign_with: RegionKey | None = None,
               tamper: bool = False) -> RecordedEvent:
         """An envelope claiming to come from `claimed_region`'s marriage service, published on the
-        marriage topic: unsigned, or signed with `sign_with`; with `tamper`, altered after signing."""
+        marriage topic (a hand-off message: on its addressee's hand-off topic, the one the addressee
+        reads): unsigned, or signed with `sign_with`; with `tamper`, altered after signing."""
         forger = EventStore.open(sqlite_url(self.data / f"forger-{uuid.uuid4().hex[:8]}.db"), region=claimed_region,
                                  service="marriage", tables=COMPONENT_TABLES)
         try:
@@ -79,7 +81,9 @@ class Nation:
                 sign_with.key_id, event.hash, event.position, event.global_hash))
         if tamper:
             envelope.payload = envelope.payload + b"\x3a\x00"  # a field appended in transit: the hash no longer fits
-        self.send_raw(self.marriage_topic, envelope.SerializeToString(), key=stream_id.encode())
+        to = addressee(event)
+        topic = self.marriage_topic if to is None else handoffs_topic(self.marriage_topic, to)
+        self.send_raw(topic, envelope.SerializeToString(), key=stream_id.encode())
         return event
 
     def send_raw(self, topic: str, value: bytes, *, key: bytes | None = None,
