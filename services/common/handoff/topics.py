@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from services.common.events import RecordedEvent
 from services.common.handoff import adapters
-from services.common.handoff import domain as d
 
 _EVENTS = ".events.v1"
 _VERSION = ".v1"
@@ -44,18 +43,10 @@ def handoffs_prefix(events_topic: str) -> str:
 
 
 def addressee(event: RecordedEvent) -> str | None:
-    """The region a hand-off message is addressed to; None for an event that is not one, or one
-    whose payload does not decode (it still goes to the events topic, where nobody acts on it)."""
-    if event.type not in adapters.MESSAGE_TYPES:
-        return None
-    try:
-        message = adapters.from_payload(event.type, event.payload)
-    except ValueError:
-        return None
-    if not isinstance(message, d.HandoffSent | d.HandoffAccepted | d.HandoffRefused | d.HandoffOutcome):
-        return None
-    region = d.route_of(message).addressee
-    return region if len(region) == 6 and region.isdigit() and region != event.region else None
+    """The region a hand-off message is addressed to; None for an event that is not one, one that
+    does not parse (it still goes to the events topic, where nobody acts on it), or a region's own."""
+    region = adapters.addressed_to(event.type, event.payload)
+    return region if region and len(region) == 6 and region.isdigit() and region != event.region else None
 
 
 def handoff_route(events_topic: str) -> Callable[[RecordedEvent], list[str]]:
