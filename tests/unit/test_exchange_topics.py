@@ -3,6 +3,7 @@ read them, and what one region reads as the country grows (bench exchange's rout
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import StringValue
 
 from services.common.bench_exchange import messages_read, national_decisions, simulated_regions
+from services.common.bench_handoffs import partner
 from services.common.events import Actor, RecordedEvent, TraceContext
 from services.common.handoff.topics import addressee, handoff_route, handoffs_prefix, handoffs_topic
 from services.common.kafka_acls import deployment_acls, region_user, user
@@ -145,3 +147,14 @@ def test_a_region_writes_every_regions_hand_off_topic_but_reads_only_its_own() -
     readers = {a.principal for a in acls if a.operation in ("READ", "ALL")
                and handoffs_topic(MARRIAGE_EVENTS, NINGXIA).startswith(a.name)}
     assert readers == {ningxia, user("auditor")}
+
+
+def test_bench_hand_offs_go_from_every_region_to_every_other_evenly() -> None:
+    """bench exchange's national hand-off stream: nobody hands a case to itself, and with more regions
+    each one is addressed a proportionally smaller share of the same national stream."""
+    for count in (3, 30):
+        handoffs = 2 * count * (count - 1)
+        pairs = [(n % count, partner(n, n % count, count)) for n in range(handoffs)]
+        assert all(origin != to for origin, to in pairs)
+        received = Counter(to for _, to in pairs)
+        assert set(received.values()) == {handoffs // count}
