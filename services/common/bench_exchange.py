@@ -10,6 +10,9 @@ its service does with them, under two layouts:
 - ``per_region``: the layout now (services/common/registry/topics.py): the decisions addressed to the
   region on its own topic, plus the national record (confirmed and released) every region reads.
 
+The same is measured for hand-offs (services/common/bench_handoffs.py): the messages of the country's
+hand-offs on the service's shared topic (before) or on the region's own hand-off topic (now).
+
 The work timed per message is the host's: the registry's signature checked (Ed25519), the decision
 decoded and taken through the region's inbox into a real SQLite store (WAL, synchronous=FULL): the
 `registry_entries` view, and for its own claims the decision recorded in the claim's stream. The
@@ -28,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.common.bench_handoffs import DEFAULT_HANDOFFS, QUICK_HANDOFFS, region_handoff_work
 from services.common.bench_report import Measure, format_table, to_json
 from services.common.events import Actor, TraceContext
 from services.common.identity import make_citizen_id
@@ -49,9 +53,16 @@ _RELEASED_EVERY = 10
 _AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # decision times: fixed, the bench needs no clock
 
 
+# The provinces' GB/T 2260 codes (up to 31 simulated regions; hand-offs accept only real ones).
+PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+             "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65")
+
+
 def simulated_regions(count: int) -> list[str]:
-    """`count` distinct six-digit region codes (provincial-style ``NN0000``)."""
-    return [f"{11 + n:02d}0000" for n in range(count)]
+    """`count` distinct provincial region codes (``NN0000``)."""
+    if not 1 <= count <= len(PROVINCES):
+        raise ValueError(f"between 1 and {len(PROVINCES)} simulated regions, not {count}")
+    return [f"{code}0000" for code in PROVINCES[:count]]
 
 
 def _decision(claim: int, region: str, citizen: str, outcome: Outcome) -> RegistryDecision:
@@ -119,6 +130,13 @@ def _region_work(workdir: Path, region: str, claims: int, regions: list[str], la
         store.close()
 
 
+def _record(results: list[Measure], what: str, count: int, layout: str, read: int, cpu: float, took: float) -> None:
+    results.append(Measure(f"{what}_messages_read_{count}_regions", read, "messages", layout))
+    results.append(Measure(f"{what}_cpu_{count}_regions", cpu * 1000, "ms", layout))
+    print(f"[{layout}] {what}s, {count} regions: the first region read {read:,} messages, "
+          f"{cpu * 1000:,.0f} ms CPU ({took:.1f} s)", file=sys.stderr, flush=True)
+
+
 def _tables() -> list[Any]:
     from services.common.registry.projection import TABLES as VIEW_TABLES
 
@@ -131,6 +149,7 @@ def run_exchange_bench(args: argparse.Namespace) -> int:
     if claims < 30:
         print("tongban bench exchange: --claims must be at least 30 (one per simulated region)", file=sys.stderr)
         return 2
+    handoffs = QUICK_HANDOFFS if args.quick else args.handoffs
     started = time.perf_counter()
     results: list[Measure] = []
     logging.getLogger("services.common.registry").setLevel(logging.WARNING)
@@ -140,17 +159,20 @@ def run_exchange_bench(args: argparse.Namespace) -> int:
             for layout in LAYOUTS:
                 t = time.perf_counter()
                 read, cpu = _region_work(Path(tmp), regions[0], claims, regions, layout)
-                results.append(Measure(f"messages_read_{count}_regions", read, "messages", layout))
-                results.append(Measure(f"cpu_{count}_regions", cpu * 1000, "ms", layout))
-                print(f"[{layout}] {count} regions: region {regions[0]} read {read:,} messages, "
-                      f"{cpu * 1000:,.0f} ms CPU ({time.perf_counter() - t:.1f} s)", file=sys.stderr, flush=True)
-    results.sort(key=lambda m: (not m.name.startswith("messages"), int(m.name.split("_")[-2])))
+                _record(results, "decision", count, layout, read, cpu, time.perf_counter() - t)
+            if handoffs:
+                t = time.perf_counter()
+                for layout, read, cpu in region_handoff_work(Path(tmp), regions, handoffs, LAYOUTS):
+                    _record(results, "handoff", count, layout, read, cpu, time.perf_counter() - t)
+    results.sort(key=lambda m: (m.name.split("_")[0] != "decision", "cpu" in m.name, int(m.name.split("_")[-2])))
     print(format_table(results, list(LAYOUTS)))
     print()
-    print(f"the same national stream each time: {claims:,} marriage claims (granted, confirmed; every "
-          f"{_RELEASED_EVERY}th released), spread evenly over the regions; one region's consumer work")
+    print(f"the same national stream each time, spread evenly over the regions; one region's consumer work: "
+          f"{claims:,} marriage claims (granted, confirmed; every {_RELEASED_EVERY}th released)"
+          + (f"; {handoffs:,} relief hand-offs (sent, accepted, answered)" if handoffs else ""))
     print("per_region still reads the national record (confirmed, released: what a status check needs), "
-          "which grows with the country's rate, not with its number of regions")
+          "which grows with the country's rate, not with its number of regions; hand-offs per_region: only "
+          "those addressed to the region")
     print(f"total time: {time.perf_counter() - started:.1f} s")
     if args.json:
         path = Path(args.json)
@@ -163,13 +185,16 @@ def add_exchange_bench_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     """Add `bench exchange` to the `tongban bench` subparsers."""
     bench = bench_subparsers.add_parser(
         "exchange", help="one region's consumer work with 3 and with 30 regions (invariant 10)",
-        description="The consumer work of one region (registry decisions it reads; CPU time to verify and take "
-                    "them into its store) at the same national rate with 3 and with 30 simulated regions, in "
-                    "the broadcast layout (before) and the per-region layout (now).",
+        description="The consumer work of one region (registry decisions and hand-off messages it reads; CPU "
+                    "time to verify and take them into its store) at the same national rate with 3 and with 30 "
+                    "simulated regions, in the broadcast layout (before) and the per-region layout (now).",
         epilog="example: tongban bench exchange --json bench-exchange.json")
     bench.add_argument("--json", metavar="FILE", help='write [{"name", "value", "unit", "backend"}, ...] to FILE')
     bench.add_argument("--claims", type=int, default=DEFAULT_CLAIMS,
                        help="national marriage claims in each run (default %(default)s)")
-    bench.add_argument("--quick", action="store_true", help=f"{QUICK_CLAIMS:,} claims, for a first look")
+    bench.add_argument("--handoffs", type=int, default=DEFAULT_HANDOFFS,
+                       help="national hand-offs in each run, 0 for none (default %(default)s)")
+    bench.add_argument("--quick", action="store_true",
+                       help=f"{QUICK_CLAIMS:,} claims and {QUICK_HANDOFFS:,} hand-offs, for a first look")
     bench.set_defaults(func=run_exchange_bench)
     return bench

@@ -22,7 +22,13 @@ What the ACLs can and cannot say, given how the topics are laid out (docs/cross-
   service (one topic per service, all regions), so every region must be allowed to write it; which
   region a message on it speaks for is proven by the envelope's Ed25519 signature, not by the broker.
   Per-region service topics would let the broker check that as well, at the price of moving every relay,
-  consumer and audit to new topic names.
+  consumer and audit to new topic names. A region does not read its own service's topic (the whole
+  country's events): only another service that reacts to it does (below).
+* **A region reads only the hand-offs addressed to it** (invariant 10, handoff/topics.py): a hand-off
+  message also travels on ``tongban.<service>.handoffs.<region>.v1`` of the region it is addressed to.
+  Any region of the service may write any region's hand-off topic (a hand-off may go anywhere, to a
+  region that joins later too); only the addressee may read it. Who sent a message on it is again
+  proven by the envelope's signature.
 * **A service reads another's topic only where it reacts to it** (``SERVICE_READS``): relief follows
   marriages (a new spouse joins the household, a divorce leaves it), so a region running relief reads the
   marriage topic even where it runs no marriage service.
@@ -34,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.common.handoff.topics import handoffs_prefix, handoffs_topic
 from services.common.kafka_settings import events_topic
 from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC, region_decisions_topic
 
@@ -107,7 +114,9 @@ def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
     acls += _grants(principal, TOPIC, LITERAL, CHECKPOINT_TOPIC, (*_READ, "WRITE"))
     for service in services:
         app_id = service_app_id(service, region)
-        acls += _grants(principal, TOPIC, LITERAL, events_topic(service), (*_READ, "WRITE"))
+        acls += _grants(principal, TOPIC, LITERAL, events_topic(service), _WRITE)
+        acls += _grants(principal, TOPIC, PREFIXED, handoffs_prefix(events_topic(service)), _WRITE)
+        acls += _grants(principal, TOPIC, LITERAL, handoffs_topic(events_topic(service), region), _READ)
         # The trailing "-" keeps 640000's prefix from matching another app whose id merely starts alike.
         acls += _grants(principal, TOPIC, PREFIXED, f"{app_id}-", _OWN)
         acls += _grants(principal, GROUP, LITERAL, app_id, ("READ",))

@@ -13,13 +13,19 @@ the producer can send batches (`relay_producer()`, services/common/relay_produce
 envelope still signed on its own, the cursor saved only once the broker acknowledged the whole batch.
 
 With a signer (every host has one), each envelope is signed with the region's key as it is sent
-(services/common/trust/signing.py): the consumers of other regions act only on what verifies."""
+(services/common/trust/signing.py): the consumers of other regions act only on what verifies.
+
+With `extra_topics`, an event also goes, as the same signed message with the same headers, to the
+topics it names (a hand-off message to its addressee's hand-off topic, handoff/topics.py); the
+cursor moves only once every topic acknowledged, so a re-publication (`republish_from`, a refill)
+reaches the same topics again. `prepare_topics` is called with a destination before the relay first
+sends to it (and again after a failure: a broker that lost its data lost its topics too)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -83,8 +89,13 @@ class OutboxRelay:
     def __init__(self, store: EventStore, producer: Producer, topic: str, *, name: str | None = None,
                  batch_size: int = 500,
                  after_send: Callable[[list[RecordedEvent]], None] | None = None,
-                 signer: EnvelopeSigner | None = None) -> None:
+                 signer: EnvelopeSigner | None = None,
+                 extra_topics: Callable[[RecordedEvent], Sequence[str]] | None = None,
+                 prepare_topics: Callable[[list[str]], None] | None = None) -> None:
         self.store = store
+        self._extra_topics = extra_topics
+        self._prepare_topics = prepare_topics
+        self._prepared: set[str] = set()  # destinations known to exist since the last failure
         self.signer = signer  # None: unsigned envelopes, which every verifying consumer refuses
         self.producer = producer
         self.topic = topic
@@ -104,12 +115,20 @@ class OutboxRelay:
         """Move the cursor back so events after `position` are published again (refill a broker
         that lost its data; consumers shrug off what they already processed)."""
         now = to_micros(self.store.clock.now())
+        self._prepared.clear()  # a refill: the extra topics may be new as well
         with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             conn.execute(update(relay_cursors).where(relay_cursors.c.name == self.name)
                          .values(position=position, updated_at_us=now))
 
     def publish_pending(self, max_events: int | None = None) -> int:
         """Publish everything after the cursor (up to `max_events`); returns how many were sent."""
+        try:
+            return self._publish_pending(max_events)
+        except Exception:
+            self._prepared.clear()
+            raise
+
+    def _publish_pending(self, max_events: int | None) -> int:
         sent = 0
         cursor = self.cursor()
         batch = self._next(cursor, max_events, sent)
@@ -173,11 +192,23 @@ class OutboxRelay:
     def _start(self, batch: list[RecordedEvent], messages: list[Message] | None) -> Callable[[], None]:
         """Send `batch`; the returned call waits until the broker acknowledged all of it, and raises
         if it refused any: the cursor then stays put."""
+        extra = [list(self._extra_topics(e)) if self._extra_topics is not None else [] for e in batch]
+        self._prepare([topic for topics in extra for topic in topics])
         if messages is not None:
-            # One record batch per partition, acknowledged as a whole (relay_producer.py).
-            pending = self.producer.submit_batch(self.topic, messages)  # type: ignore[attr-defined]
-            return lambda: pending.result(timeout=_ACK_TIMEOUT)
-        futures = [self._send_one(e) for e in batch]
+            by_topic: dict[str, list[Message]] = {self.topic: messages}
+            for message, topics in zip(messages, extra, strict=True):
+                for topic in topics:
+                    by_topic.setdefault(topic, []).append(message)
+            # One record batch per partition and topic, acknowledged as a whole (relay_producer.py).
+            pending = [self.producer.submit_batch(topic, mine)  # type: ignore[attr-defined]
+                       for topic, mine in by_topic.items()]
+
+            def all_acknowledged() -> None:
+                for p in pending:
+                    p.result(timeout=_ACK_TIMEOUT)
+
+            return all_acknowledged
+        futures = [f for e, topics in zip(batch, extra, strict=True) for f in self._send_one(e, topics)]
 
         def acknowledged() -> None:
             self.producer.flush()
@@ -185,6 +216,12 @@ class OutboxRelay:
                 f.get(timeout=30)
 
         return acknowledged
+
+    def _prepare(self, topics: list[str]) -> None:
+        new = [t for t in dict.fromkeys(topics) if t not in self._prepared]
+        if new and self._prepare_topics is not None:
+            self._prepare_topics(new)
+        self._prepared.update(new)
 
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
@@ -200,18 +237,20 @@ class OutboxRelay:
         ):
             return key, self._value(event), event_headers(event, current_trace_context())
 
-    def _send_one(self, event: RecordedEvent) -> Any:
+    def _send_one(self, event: RecordedEvent, extra: list[str]) -> list[Any]:
+        """The same message to the service's topic and to `extra`: one value, one set of headers."""
+        key, value = event.stream_id.encode(), self._value(event)
         if not event.trace.traceparent:
-            return self.producer.send(self.topic, value=self._value(event), key=event.stream_id.encode(),
-                                      headers=event_headers(event, event.trace))
+            headers = event_headers(event, event.trace)
+            return [self.producer.send(t, value=value, key=key, headers=headers) for t in [self.topic, *extra]]
         # The publish is a span of the trace the event was recorded in, so the consumer that
         # continues from these headers stays in the same journey (invariant 8).
         with trace.get_tracer("tongban.relay").start_as_current_span(
             f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
             attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
         ):
-            return self.producer.send(self.topic, value=self._value(event), key=event.stream_id.encode(),
-                                      headers=event_headers(event, current_trace_context()))
+            headers = event_headers(event, current_trace_context())
+            return [self.producer.send(t, value=value, key=key, headers=headers) for t in [self.topic, *extra]]
 
     def _ensure_cursor(self) -> None:
         with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():

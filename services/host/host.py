@@ -3,8 +3,9 @@
 A faust worker runs in the main thread (faust needs it). Its start-up hook starts, in threads:
 the gRPC server (the service's servicers and the hand-off API, behind the grpc_context
 interceptor, with server reflection), the outbox relay, and the deadline scheduler; they stop
-with the worker (SIGTERM or SIGINT). The worker's agents consume the service's own topic and any
-topic it asks for, and hand each message to the dispatcher (dispatch.py).
+with the worker (SIGTERM or SIGINT). The worker's agents consume the region's own hand-off topic,
+its registry decisions and any topic the service asks for (invariant 10: not the whole country's
+events of its service), and hand each message to the dispatcher (dispatch.py).
 
 `prepare()` opens the store, then calls the service's composition root once (definition.py), and
 refills the broker if it lost this store's events (refill.py)."""
@@ -33,6 +34,7 @@ from services.common.grpc_context import create_server
 from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
 from services.common.handoff import handoff_reaction, handoff_servicer_adder
 from services.common.handoff import projections as handoff_projections
+from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
@@ -141,9 +143,15 @@ class ServiceHost:
     def endpoint_file(self) -> Path:
         return self.config.data_dir / self.region / f"{self.service}.endpoint"
 
+    @property
+    def handoffs_topic(self) -> str:
+        """The hand-offs addressed to this region (handoff/topics.py): the one hand-off topic it reads."""
+        return handoffs_topic(self.events_topic, self.region)
+
     def topics(self) -> list[str]:
-        """Every topic the host consumes: its own events topic first."""
-        names = [self.events_topic, *(self._reaction_topic(r) for r in self._reactions), *self._raw_handlers]
+        """Every topic the host consumes. Not its service's events topic, which carries the whole
+        country's events: what concerns this region of it (hand-offs) comes on its own topic."""
+        names = [*(self._reaction_topic(r) for r in self._reactions), *self._raw_handlers]
         return list(dict.fromkeys(names))
 
     def _decision_topics(self) -> list[str]:
@@ -167,6 +175,7 @@ class ServiceHost:
         if wiring.handoff_hooks is not None:
             reaction = handoff_reaction(self.region, wiring.handoff_hooks, service=self.service)
             reactions.append(Reaction(name=reaction.name, event_types=reaction.event_types, handle=reaction,
+                                      topic=handoffs_topic(events_topic(self.service), self.region),
                                       wants=reaction.wants))
         names = [r.name for r in reactions]
         if len(names) != len(set(names)):
@@ -200,7 +209,12 @@ class ServiceHost:
                                                                 (REGISTRY, DECISION_PURPOSE)))
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
         self._producer = relay_producer(self.config.kafka)
-        self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer)
+        # A hand-off message also goes to its addressee's hand-off topic; made on first use if the
+        # admin has not made it (a deployment's admin makes every region's: kafka-setup, `tongban up`).
+        self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer,
+                                  extra_topics=handoff_route(self.events_topic),
+                                  prepare_topics=lambda names: ensure_topics(self.config.kafka, names,
+                                                                             partitions=self.config.partitions))
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
 
     def start_background(self) -> None:

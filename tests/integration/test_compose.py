@@ -66,6 +66,7 @@ def test_published_ports_do_not_clash() -> None:
 
 
 def test_every_topic_the_stack_uses_is_created() -> None:
+    from services.common.handoff.topics import handoffs_topic
     from services.common.kafka_settings import events_topic
     from services.common.registry import DECISIONS_TOPIC
     from services.common.registry.topics import region_decisions_topic
@@ -77,6 +78,8 @@ def test_every_topic_the_stack_uses_is_created() -> None:
     assert DECISIONS_TOPIC in created
     # Invariant 10: each region's own decisions topic, which only it may read (and so cannot create).
     assert {region_decisions_topic(region) for region in _regions()} <= created
+    # ... and its own hand-off topic of each service, which every region writes and only it reads.
+    assert {handoffs_topic(events_topic(service), region) for service in services for region in _regions()} <= created
     registry = SERVICES["registry"]["command"]
     for i, arg in enumerate(registry):
         if arg == "--service-topic":
@@ -293,8 +296,11 @@ def test_the_registry_forwards_the_claims_of_every_claiming_service() -> None:
 
 
 def _topics_consumed(service: str, tmp_path: Path) -> set[str]:
-    """Every topic the service's host subscribes to, from its own wiring (ServiceHost.topics)."""
+    """Every topic the service's host subscribes to, from its own wiring (ServiceHost.topics): its
+    region's hand-off topic (not the whole country's events of the service), what it reacts to, and
+    the registry's decisions."""
     from services.catalogue import entry
+    from services.common.handoff.topics import handoffs_topic
     from services.common.kafka_settings import events_topic
     from services.common.store import EventStore, sqlite_url
     from services.host.definition import Infrastructure
@@ -306,7 +312,9 @@ def _topics_consumed(service: str, tmp_path: Path) -> set[str]:
     wiring = definition.wire(Infrastructure.over(store))
     own = events_topic(service)
     decisions = set(consumed_decision_topics("640000")) if DECISIONS_TOPIC in wiring.raw_handlers else set()
-    return {own, *(reaction.topic or own for reaction in wiring.reactions), *wiring.raw_handlers, *decisions}
+    handoffs = {handoffs_topic(own, "640000")} if wiring.handoff_hooks is not None else set()
+    raw = {name for name in wiring.raw_handlers if name != DECISIONS_TOPIC}
+    return {*handoffs, *(reaction.topic or own for reaction in wiring.reactions), *raw, *decisions}
 
 
 def test_each_service_may_read_exactly_the_topics_it_consumes(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.grpc_context import ErrorDetails, error_details
 from services.common.handoff import adapters
 from services.common.handoff import projections as tables
+from services.common.handoff.topics import handoff_route
 from services.common.kafka_settings import events_topic
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, sqlite_url
@@ -347,7 +348,9 @@ def test_a_message_whose_declared_sender_cannot_have_sent_it_is_rejected(regions
         forged.append(event)
     producer = kafka_producer(regions.bootstrap)
     try:
-        OutboxRelay(forger, producer, regions.topic, name="forger").publish_pending()
+        # Published as a region's relay publishes: each message also to its addressee's hand-off topic.
+        OutboxRelay(forger, producer, regions.topic, name="forger",
+                    extra_topics=handoff_route(regions.topic)).publish_pending()
     finally:
         producer.close()
         forger.close()

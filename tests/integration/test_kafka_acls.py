@@ -30,6 +30,7 @@ from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailed
 from infra.secured_kafka import SecuredKafka
 from services import catalogue
 from services.common.events import Actor
+from services.common.handoff.topics import handoffs_topic
 from services.common.kafka_acls import (
     CHECKPOINT_TOPIC,
     CLAIMS_TOPIC,
@@ -62,7 +63,10 @@ SEND_DEADLINE = 15.0
 # Every catalogued service's events topic: the registry forwards the claims of each (it may not create them).
 TOPICS = {**{events_topic(name): 4 for name in catalogue.names()}, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8,
           DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1, region_decisions_topic(NINGXIA): 8,
-          region_decisions_topic(SICHUAN): 8}
+          region_decisions_topic(SICHUAN): 8,
+          # Each region's hand-off topic of each service (invariant 10).
+          **{handoffs_topic(events_topic(name), region): 4
+             for name in catalogue.names() for region in (NINGXIA, SICHUAN)}}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -166,21 +170,39 @@ def test_a_region_reads_its_own_decisions_and_never_another_regions(secured: Sec
         registry.send(mine, key=b"640104199001010019", value=b"GRANTED to 640000").get(timeout=SEND_DEADLINE)
     finally:
         registry.close(timeout=5)
+    _only_ningxia_reads(secured, mine, b"GRANTED to 640000")
+
+
+def test_a_region_writes_a_hand_off_to_another_regions_topic_which_only_that_region_reads(
+        secured: SecuredKafka) -> None:
+    """Invariant 10 (and 4): 510000's relay sends a hand-off addressed to 640000 to 640000's hand-off topic;
+    640000 reads it there, and 510000 may not read 640000's hand-offs."""
+    ningxias = handoffs_topic(EVENTS, NINGXIA)
+    client = producer(secured, region_security(secured, SICHUAN))
+    try:
+        client.send(ningxias, key=b"handoff-1", value=b"HandoffSent 510000 -> 640000").get(timeout=SEND_DEADLINE)
+    finally:
+        client.close(timeout=5)
+    _only_ningxia_reads(secured, ningxias, b"HandoffSent 510000 -> 640000")
+
+
+def _only_ningxia_reads(secured: SecuredKafka, topic: str, value: bytes) -> None:
+    """640000 reads `value` from `topic`; 510000 never sees it."""
     for region, allowed in ((NINGXIA, True), (SICHUAN, False)):
         consumer = KafkaConsumer(**kafka_python_consumer_config(secured.bootstrap, None,
                                                                 security=region_security(secured, region)))
         try:
-            consumer.assign([TopicPartition(mine, p) for p in range(TOPICS[mine])])
+            consumer.assign([TopicPartition(topic, p) for p in range(TOPICS[topic])])
             consumer.seek_to_beginning()
             if allowed:
                 deadline = time.monotonic() + SEND_DEADLINE
                 values: list[bytes] = []
-                while b"GRANTED to 640000" not in values and time.monotonic() < deadline:
+                while value not in values and time.monotonic() < deadline:
                     values += [r.value for batch in consumer.poll(timeout_ms=500).values() for r in batch]
-                assert b"GRANTED to 640000" in values
+                assert value in values
             else:
                 # Refused outright or handed nothing (kafka-python may only log the refusal of an assigned
-                # topic): either way 510000 never sees the decision 640000 just read.
+                # topic): either way 510000 never sees what 640000 just read.
                 seen: list[bytes] = []
                 with contextlib.suppress(TopicAuthorizationFailedError):
                     deadline = time.monotonic() + 5.0

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.wrappers_pb2 import StringValue
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.local_broker import LocalBroker
 from services.common.consumer import rejected_messages
-from services.common.events import RecordedEvent
+from services.common.events import Actor, NewEvent, RecordedEvent
+from services.common.handoff import adapters as handoff_adapters
+from services.common.handoff.topics import handoffs_topic
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import OutboxRelay, kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
@@ -26,6 +29,7 @@ from services.host import HostConfig, Reaction, ServiceDefinition, ServiceHost, 
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.fixtures.trust import install_idp
 from tests.support import new_event, unique_id, wait_until
+from tongban.handoff.v1 import events_pb2
 
 pytestmark = pytest.mark.kafka
 STRING = StringValue.DESCRIPTOR.full_name
@@ -95,9 +99,23 @@ def test_a_wiped_topic_is_refilled_even_when_another_region_recreated_it_first(
         sichuan.close()
 
 
+def _handoff_sent(store: EventStore, to_region: str) -> RecordedEvent:
+    """A hand-off request from `store`'s region to `to_region`, as ForwardCase records it."""
+    actor = Actor.system(store.region, "test")
+    now = store.clock.now()
+    message = events_pb2.HandoffSent(
+        handoff_id=unique_id("h"), kind=events_pb2.HANDOFF_KIND_FORWARD_CASE, case_id=unique_id("case"),
+        from_region=store.region, to_region=to_region, sent_at=handoff_adapters.timestamp(now),
+        accept_within=Duration(seconds=60), answer_within=Duration(seconds=60), sent_by=actor.to_proto())
+    [event] = store.append(f"handoff-{message.handoff_id}", handoff_adapters.STREAM_TYPE, None, [NewEvent.from_message(
+        message, event_id=unique_id("e"), actor=actor, correlation_id=message.case_id, occurred_at=now)])
+    return event
+
+
 def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_running(tmp_path: Path) -> None:
     """The embedded broker keeps nothing across a restart; a host started afterwards, and a host
-    running through it, both publish their whole store again."""
+    running through it, both publish their whole store again -- a hand-off request to its
+    addressee's own hand-off topic again too (invariant 10), so the addressee still receives it."""
     with LocalBroker(log_dir=tmp_path) as broker:
         config = HostConfig(region="640000", kafka=broker.bootstrap, data_dir=tmp_path / "data",
                             relay_interval=0.05, refill_check_interval=0.3, scheduler_interval=0.2)
@@ -107,9 +125,13 @@ def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_runn
         first.prepare()
         assert first.store is not None
         stored = {e.event_id for e in _populate(first.store, 5)}
+        handoff = {_handoff_sent(first.store, "510000").event_id}
+        stored |= handoff
+        sichuans = handoffs_topic(first.events_topic, "510000")
         first.start_background()
         try:
             _event_ids_on(broker.bootstrap, first.events_topic, stored)
+            assert _event_ids_on(broker.bootstrap, sichuans, handoff) == handoff, "only the hand-off goes there"
         finally:
             first.stop_background()
             first.close()
@@ -121,9 +143,11 @@ def test_the_host_refills_a_restarted_memory_only_broker_on_start_and_while_runn
         second.start_background()
         try:
             _event_ids_on(broker.bootstrap, second.events_topic, stored)  # refilled on start
+            _event_ids_on(broker.bootstrap, sichuans, handoff)
             broker.stop()
             broker.start()
             _event_ids_on(broker.bootstrap, second.events_topic, stored)  # refilled while running
+            _event_ids_on(broker.bootstrap, sichuans, handoff)
         finally:
             second.stop_background()
             second.close()
@@ -177,7 +201,7 @@ def test_a_message_reaches_its_reaction_once_and_a_bad_one_never_stops_the_consu
     decisions = service_host.topic("tongban.registry.decisions.v1")
     # Invariant 10: a handler of the decisions topic hears this region's own decisions and the national record.
     own = service_host.topic(f"tongban.registry.decisions.{service_host.region}.v1")
-    assert service_host.topics() == [service_host.events_topic, marriage, own, decisions]
+    assert service_host.topics() == [marriage, own, decisions]  # not its own events topic: no hand-off reaction here
     assert service_host.group_id.endswith("tongban-relief-510000")
 
     source = EventStore.open(sqlite_url(tmp_path / "marriage.db"), region="640000", service="marriage",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.events import Actor, from_micros, micros_of_timestamp, to_micros
@@ -199,6 +199,26 @@ _DECODERS: dict[str, Callable[[bytes], d.Event]] = {
     OUTCOME_RECEIVED: _outcome_received,
     OVERDUE: _overdue,
 }
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+_MESSAGES: dict[str, type[pb.HandoffSent | pb.HandoffAccepted | pb.HandoffRefused | pb.HandoffOutcome]] = {
+    SENT: pb.HandoffSent, ACCEPTED: pb.HandoffAccepted, REFUSED: pb.HandoffRefused, OUTCOME: pb.HandoffOutcome}
+
+
+def addressed_to(type_name: str, payload: bytes) -> str | None:
+    """The region a hand-off message is addressed to, read from its wire form alone (a request to
+    its receiver, a reply to the origin); None for another type or bytes that do not parse. The
+    relay routes with it; the receiver still checks the whole message (domain.check_route)."""
+    message_type = _MESSAGES.get(type_name)
+    if message_type is None:
+        return None
+    try:
+        message = message_type.FromString(payload)
+    except DecodeError:
+        return None
+    return message.to_region if type_name == SENT else message.from_region
 
 
 # --- the API view ----------------------------------------------------------------------------
