@@ -111,7 +111,7 @@ def approved_case(front: Front) -> str:
 
 
 def test_a_subsidy_is_stopped_and_resumed_from_its_case_page_and_a_refused_stop_keeps_what_was_typed_国发2015_52号(
-        console: str, page: Any, approved_case: str) -> None:
+        console: str, page: Any, approved_case: str, stack: StackInfo) -> None:
     sign_in(page, console, **COUNTY)
     page.goto(f"{console}/queues")
     page.fill("#find-disability", approved_case)  # an approved case is in no queue: opened by its number
@@ -128,7 +128,7 @@ def test_a_subsidy_is_stopped_and_resumed_from_its_case_page_and_a_refused_stop_
     assert page.input_value("#stop-reason") == "own_request" and page.input_value("#stop-subsidy") == "nursing"
     axe_clean(page, "a refused stop")
 
-    page.fill("#stop-effective_on", stack_today(front).isoformat())
+    page.fill("#stop-effective_on", stack_today(stack).isoformat())
     page.get_by_role("button", name="停发", exact=True).click()
     paid = page.inner_text("section[aria-labelledby=ent]")
     assert "起停发：本人申请停发" in paid and "发放中" in paid, paid  # the living subsidy is still paid
