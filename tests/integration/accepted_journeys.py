@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from google.protobuf.message import Message
@@ -62,6 +62,7 @@ class Step:
     kept: tuple[str, ...] = ()  # what the events must hold, exactly, and GetCase show
     refused: tuple[str, frozenset[str]] | None = None  # (code, the fields or rules it may name)
     absent: tuple[str, ...] = ()  # what the events must not hold (a refusal recorded in writing)
+    unshown: tuple[str, ...] = ()  # kept, but recorded on another stream than the case GetCase reads
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ _FEN = [0, 0, 1, 99, 10_999, MAX_FEN, MAX_FEN + 1]
 
 @st.composite
 def disability_journeys(draw: st.DrawFn) -> Journey:
-    who = draw(citizen_ids(dates(EARLIEST, TODAY)))
+    born = draw(dates(EARLIEST, TODAY))
+    who = draw(citizen_ids(st.just(born)))
     name = draw(names())
     category, grade = draw(st.integers(1, 7)), draw(st.integers(1, 4))
     months = draw(st.sampled_from(_MONTHS)) if grade <= 2 else 0
@@ -157,6 +159,7 @@ def disability_journeys(draw: st.DrawFn) -> Journey:
         ("INVALID_ARGUMENT", frozenset(wrong)) if wrong else None,
         kept=(f"{who.kept}{category}{grade}", *(["HigherOfSimilarSubsidy"] if similar == MAX_FEN else [])))
     notes = [draw(texts(2000)) for _ in range(3)]
+    last = _refuse_at_approval(notes[2]) if draw(st.integers(0, 2)) else draw(_death_found(who, born))
     if similar == MAX_FEN:  # refused whole at reception: nothing moves it on
         return Journey(receive, (_step("CompleteTownshipReview", disability.CompleteTownshipReviewRequest(
             note=notes[0].sent, request_id=request_id()), WINDOW, {"note": notes[0]},
@@ -166,8 +169,25 @@ def disability_journeys(draw: st.DrawFn) -> Journey:
             note=notes[0].sent, request_id=request_id()), WINDOW, {"note": notes[0]}),
         _step("ConfirmCertificate", disability.ConfirmCertificateRequest(
             note=notes[1].sent, request_id=request_id()), CDPF, {"note": notes[1]}),
-        _step("RefuseApplication", disability.RefuseApplicationRequest(
-            stage="approval", reason=notes[2].sent, request_id=request_id()), APPROVER, {"reason": notes[2]})))
+        last))
+
+
+def _refuse_at_approval(reason: Typed) -> Step:
+    return _step("RefuseApplication", disability.RefuseApplicationRequest(
+        stage="approval", reason=reason.sent, request_id=request_id()), APPROVER, {"reason": reason})
+
+
+@st.composite
+def _death_found(draw: st.DrawFn, who: Typed, born: date) -> Step:
+    """数据比对: a death found by public security, on a day from the birth (the citizen ID's) to today;
+    the day before the birth and the day after today are refused naming effective_on."""
+    day = draw(st.one_of(dates(born, TODAY), st.sampled_from([born, TODAY, day_before(born), day_after(TODAY)])))
+    source = draw(texts(200, free=False))
+    step = _step("RecordDataMatch", disability.RecordDataMatchRequest(
+        kind="death", citizen_id=who.sent, effective_on=wire_date(day), source=source.sent, request_id=request_id()),
+        APPROVER, {"source": source}, None if born <= day <= TODAY else ("INVALID_ARGUMENT",
+                                                                          frozenset({"effective_on"})))
+    return replace(step, unshown=step.kept)  # the finding is its own record; the case shows its outcome
 
 
 # -- relief: 低保 (民发〔2021〕57号) and 临时救助 (国发〔2014〕47号) ---------------------------------------
@@ -218,8 +238,11 @@ _EMERGENCIES: list[tuple[date | tuple[int, int, int], bool]] = [
 @st.composite
 def assistance_journeys(draw: st.DrawFn) -> Journey:
     when, valid = draw(st.one_of(dates(CALENDAR_STARTS, TODAY).map(lambda d: (d, True)), st.sampled_from(_EMERGENCIES)))
-    who, name = draw(citizen_ids(dates(EARLIEST, TODAY))), draw(names())
+    born = draw(dates(EARLIEST, TODAY))
+    who, name = draw(citizen_ids(st.just(born))), draw(names())
     urgent = draw(st.booleans())
+    if valid and isinstance(when, date) and when < born:
+        valid = False  # an emergency before the person was born
     if urgent and valid and isinstance(when, date) and when < CALENDAR_STARTS:
         valid = False  # 先行救助's proof period is counted on a calendar that starts in 2004
     apply = _step("ApplyForAssistance", relief.ApplyForAssistanceRequest(

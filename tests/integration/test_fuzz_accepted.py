@@ -94,7 +94,10 @@ def _send(door: Door, service: str, method: str, request: Message, actor: Actor)
 
 
 def _case_id(response: Message) -> str:
-    return str(response.case_id if "case_id" in response.DESCRIPTOR.fields_by_name else response.case.case_id)
+    fields = response.DESCRIPTOR.fields_by_name
+    if "affected_case_ids" in fields:  # a data match: the case it acted on
+        return str(response.affected_case_ids[0])
+    return str(response.case_id if "case_id" in fields else response.case.case_id)
 
 
 def _event_strings(door: Door, after: int) -> list[str]:
@@ -151,7 +154,7 @@ def _run(door: Door, tally: Tally, service: str, step: Step, case_id: str) -> st
     read = _send(door, SERVICE_NAMES[service], "GetCase", _get_case(service, found), READERS[service])
     assert read.code is grpc.StatusCode.OK and read.response is not None, read.message
     shown = _answer_strings(read.response)
-    unshown = [k for k in step.kept if k not in shown]
+    unshown = [k for k in step.kept if k not in shown and k not in step.unshown]
     assert not unshown, f"GetCase does not show {[ascii(k)[:60] for k in unshown]} as stored"
     return found
 

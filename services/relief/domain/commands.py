@@ -116,9 +116,10 @@ class ApplyForAssistance:
     def validated(self, today: date) -> str:
         """The canonical citizen ID, or InvalidArgument naming every bad field."""
         problems: list[FieldViolation] = []
-        citizen = ""
+        citizen, born = "", None
         try:
-            citizen = CitizenId.parse(self.citizen_id, today=today).value
+            parsed = CitizenId.parse(self.citizen_id, today=today)
+            citizen, born = parsed.value, parsed.birth_date
         except InvalidArgument as bad:
             problems.extend(bad.violations)
         if not self.name.strip():
@@ -132,6 +133,8 @@ class ApplyForAssistance:
                     problems.extend(bad.violations)
         if self.emergency_on is None or self.emergency_on > today:
             problems.append(FieldViolation("emergency_on", "the day of the emergency, not after today"))
+        elif born is not None and self.emergency_on < born:
+            problems.append(FieldViolation("emergency_on", "must not be before the person's birth (citizen ID)"))
         elif self.kind == URGENT and self.emergency_on.year < OFFICIAL_FIRST_YEAR:
             # 先行救助's proof is due 10 working days after the emergency, and the working-day calendar
             # starts in OFFICIAL_FIRST_YEAR: an earlier "emergency" cannot be paid at once (nor is one).
