@@ -90,7 +90,7 @@ def test_an_urgent_case_is_for_an_emergency_the_working_day_calendar_can_count_f
     """47号: the proof is due 10 working days after the emergency; before the calendar's first year
     (2004) there is nothing to count on, so the window is told instead of a fault."""
     def application(kind: str, on: date) -> ApplyForAssistance:
-        return ApplyForAssistance(citizen(address=BAOJI), "陈旅", LIZHOU, on, "fire", kind)
+        return ApplyForAssistance(citizen(date(1900, 1, 1), address=BAOJI), "陈旅", LIZHOU, on, "fire", kind)
 
     early = date(OFFICIAL_FIRST_YEAR - 1, 12, 31)
     with pytest.raises(InvalidArgument) as raised:
@@ -98,6 +98,15 @@ def test_an_urgent_case_is_for_an_emergency_the_working_day_calendar_can_count_f
     assert [v.field for v in raised.value.violations] == ["emergency_on"]
     assert application("urgent", date(OFFICIAL_FIRST_YEAR, 1, 1)).validated(MONDAY)
     assert application("expenditure", date(1900, 1, 1)).validated(MONDAY)
+
+
+def test_an_emergency_before_the_persons_birth_is_refused_naming_emergency_on_issue_11() -> None:
+    born = date(1990, 4, 1)
+    person = citizen(born=born, address=BAOJI)
+    assert ApplyForAssistance(person, "陈旅", LIZHOU, born, "fire", "expenditure").validated(MONDAY) == person
+    with pytest.raises(InvalidArgument) as raised:
+        ApplyForAssistance(person, "陈旅", LIZHOU, date(1990, 3, 31), "fire", "expenditure").validated(MONDAY)
+    assert [v.field for v in raised.value.violations] == ["emergency_on"]
 
 
 def test_a_grant_is_in_range_issue_11() -> None:
