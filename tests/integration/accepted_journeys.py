@@ -111,15 +111,26 @@ def marriage_journeys(draw: st.DrawFn) -> Journey:
     parties = [(man, man_name, man_born, MAN), (woman, woman_name, woman_born, WOMAN)]
     if draw(st.booleans()):
         parties.reverse()  # either may be party_a
-    inputs = {role: marriage.PartyInput(citizen_id=who.sent, name=name.sent, declaration=sworn,
-                                        declared_status=draw(st.sampled_from(["", "unmarried"])))
-              for role, (who, name, _, _) in zip(("party_a", "party_b"), parties, strict=True)}
+    inputs, texts_sent, bad_days = {}, {}, set()
+    for role, (who, name, born, _) in zip(("party_a", "party_b"), parties, strict=True):
+        texts_sent[f"{role}.name"] = name
+        party = marriage.PartyInput(citizen_id=who.sent, name=name.sent, declaration=sworn,
+                                    declared_status=draw(st.sampled_from(["", "unmarried", "divorced"])))
+        if party.declared_status == "divorced":  # differs from the national record: proof (条例 第四条)
+            issued_on = draw(st.one_of(dates(born, TODAY), dates(born, TODAY), st.sampled_from(
+                [born, TODAY, day_before(born), day_after(TODAY)])))
+            issued_by = texts_sent[f"{role}.proof.issued_by"] = draw(texts(200, free=False))
+            party.proof.CopyFrom(marriage_events.ProofDocument(
+                kind="divorce_certificate", number=f"L640104-MRO-01-2020-{next(_ids):06d}", issued_by=issued_by.sent,
+                issued_on=wire_date(issued_on)))
+            if not born <= issued_on <= TODAY:
+                bad_days.add(f"{role}.proof.issued_on")
+        inputs[role] = party
     # Too young is refused in writing (不予登记): the application is recorded with the rule that failed.
     too_young = any(reached(born, years) > TODAY for _, _, born, years in parties)
     age = ("MinimumMarriageAge",)
     register = _step("RegisterMarriage", marriage.RegisterMarriageRequest(**inputs, request_id=request_id()),
-                     REGISTRAR, {f"{role}.name": name for role, (_, name, _, _) in zip(("party_a", "party_b"), parties,
-                                                                                       strict=True)},
+                     REGISTRAR, texts_sent, ("INVALID_ARGUMENT", frozenset(bad_days)) if bad_days else None,
                      kept=(man.kept or "", woman.kept or "", *(age if too_young else ())),
                      absent=() if too_young else age)
     reason, body = draw(texts(2000)), draw(texts(200, free=False))
