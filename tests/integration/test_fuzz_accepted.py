@@ -12,8 +12,10 @@ For every example: accepted ⇒ the events it appended hold exactly the normalis
 canonical middle dot U+00B7, "\\n", the upper-case X), GetCase answers them identically, the
 store's hash chains verify, and a repeat with the same request id answers the same and appends
 nothing (invariant 9); refused ⇒ INVALID_ARGUMENT naming the field or FAILED_PRECONDITION naming
-the rule, and nothing appended (invariant 7). Each example says beforehand which it must be, so a
-false refusal fails as surely as a wrong acceptance.
+the rule, and nothing appended (invariant 7). A refusal the law wants in writing (不予登记: too
+young on the day, 民法典 第1047条; a similar subsidy paid higher, 择高) is an accepted command whose
+events name the rule. Each example says beforehand which it must be, so a false refusal fails as
+surely as a wrong acceptance.
 
 `pytest -s` prints the examples run per service and the commands accepted and refused."""
 
@@ -40,7 +42,7 @@ from tests.fixtures.trust import actor_metadata
 from tests.integration.accepted_journeys import JOURNEYS, READERS, SERVICE_NAMES, Journey, Step
 from tests.integration.test_fuzz_every_rpc import Door, _hidden, _strings, opened_doors
 
-NOW = datetime(2026, 2, 28, 2, 0, tzinfo=UTC)  # 10:00 on 28 February 2026 in China (see odd_values.TODAY)
+NOW = datetime(2026, 2, 28, 2, 0, tzinfo=UTC)  # 10:00 in China on accepted_journeys.TODAY
 # Journeys per service (relief has two kinds of case): the whole file stays within ~40 s on a shared
 # 2-core machine.
 EXAMPLES = {"marriage": 40, "disability": 40, "relief": 70}
