@@ -11,6 +11,7 @@ control, bidi or zero-width character (issue 11).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 from collections import Counter
@@ -149,10 +150,12 @@ class Tally:
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def _open_door(entry: catalogue.CatalogueEntry, data_dir: Path, stack: list[Any]) -> Door:
+def _open_door(entry: catalogue.CatalogueEntry, data_dir: Path, stack: list[Any], now: datetime = NOW) -> Door:
+    """One service's host on a loopback port over its own SQLite store, its clock standing at `now`
+    (test_fuzz_accepted.py opens its doors here too, on another day)."""
     definition = entry.definition()
     store = EventStore.open(sqlite_url(data_dir / f"{entry.name}.db"), region=REGION, service=entry.name,
-                            clock=FakeClock(NOW), tables=definition.tables)
+                            clock=FakeClock(now), tables=definition.tables)
     wiring = definition.wire(Infrastructure.over(store))
     adders = [*wiring.servicers, audit_servicer_adder(store, region=REGION, service=entry.name, clock=store.clock)]
     if wiring.handoff_hooks is not None:
@@ -176,17 +179,23 @@ def _open_door(entry: catalogue.CatalogueEntry, data_dir: Path, stack: list[Any]
     return Door(entry.name, store, channel, methods)
 
 
-@pytest.fixture(scope="module")
-def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Door]]:
+@contextlib.contextmanager
+def opened_doors(data_dir: Path, now: datetime = NOW) -> Iterator[dict[str, Door]]:
+    """Every catalogued service's door, closed on exit."""
     opened: list[Any] = []
-    data_dir = tmp_path_factory.mktemp("fuzz-every-rpc")
     try:
-        yield {e.name: _open_door(e, data_dir, opened) for e in catalogue.SERVICES}
+        yield {e.name: _open_door(e, data_dir, opened, now) for e in catalogue.SERVICES}
     finally:
         for server, channel, store in opened:
             channel.close()
             server.stop(grace=None)
             store.close()
+
+
+@pytest.fixture(scope="module")
+def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Door]]:
+    with opened_doors(tmp_path_factory.mktemp("fuzz-every-rpc")) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

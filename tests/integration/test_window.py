@@ -133,12 +133,15 @@ def test_a_divorce_by_hand_through_the_cooling_off_and_the_certificate_window_�
 
 def test_a_withdrawal_and_a_court_judgment_民法典_1051(stack: StackInfo) -> None:
     husband, wife = person("male"), person("female")
-    marriage = case_id(done(window(stack, "register", husband, "刘洋", wife, "周敏")))
+    registered = done(window(stack, "register", husband, "刘洋", wife, "周敏"))
+    marriage = case_id(registered)
     divorce = case_id(done(window(stack, "divorce", "receive", marriage, husband, "刘洋", wife, "周敏", "--children",
                                   "无子女", "--property", "各自所有", "--debts", "无")))
     assert "WITHDRAWN" in done(window(stack, "divorce", "withdraw", divorce, husband, "--reason", "和好"))
+    # Judged on the day of the registration: a judgment cannot predate the marriage it judges.
+    judged_on = re.search(r"registered on (\d{4}-\d{2}-\d{2})", registered).group(1)  # type: ignore[union-attr]
     voided = done(window(stack, "judgment", marriage, "--void", "--court", "银川市兴庆区人民法院", "--number",
-                         "(2026)宁0104民初88号", "--date", "2026-03-01", "--ground", "重婚"))
+                         "(2026)宁0104民初88号", "--date", judged_on, "--ground", "重婚"))
     assert "VOID" in voided and "(2026)宁0104民初88号" in voided
     court = {**YINCHUAN, "TONGBAN_CLERK": "court-01"}
     asked = done(window(stack, "status", husband, "--reason", "案件审理", "--requesting-body", "人民法院",

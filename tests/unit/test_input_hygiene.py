@@ -102,6 +102,28 @@ def test_non_finite_numbers_are_refused() -> None:
     assert [v.field for v in raised.value.violations] == ["wait_seconds"]
 
 
+@pytest.mark.parametrize(("year", "month", "day", "why"), [
+    (1, 1, 1, "must not be before 1900-01-01"),  # the judgment of issue 11 that voided a marriage of today
+    (1899, 12, 31, "must not be before 1900-01-01"),
+    (2025, 2, 29, "not a real calendar date (2025-02-29)"),
+    (2026, 13, 1, "not a real calendar date (2026-13-01)"),
+    (2026, 0, 9, "not a real calendar date (2026-00-09)"),
+])
+def test_a_date_is_a_real_day_from_1900(year: int, month: int, day: int, why: str) -> None:
+    """Issue 11: no date before 1900; an impossible day is the caller's error, not INTERNAL."""
+    with pytest.raises(InvalidArgument) as raised:
+        admitted(api.RecordCourtJudgmentRequest(judgment_date={"year": year, "month": month, "day": day}))
+    assert [(v.field, v.description) for v in raised.value.violations] == [("judgment_date", why)]
+
+
+def test_a_date_on_the_bounds_is_kept_and_an_empty_one_is_no_date() -> None:
+    for day in ({"year": 1900, "month": 1, "day": 1}, {"year": 2024, "month": 2, "day": 29}):
+        kept = admitted(api.RecordCourtJudgmentRequest(judgment_date=day))
+        assert kept.HasField("judgment_date") and kept.judgment_date.year == day["year"]
+    empty = admitted(api.RecordCourtJudgmentRequest(judgment_date={}))
+    assert not empty.HasField("judgment_date"), "the handler sees it unset and names it required"
+
+
 def test_bytes_that_do_not_decode_become_a_refusal_not_an_exception() -> None:
     refused = guarded(api.GetCaseRequest.FromString)(b"\x0a\x02\xff\xfe")  # type: ignore[misc]
     assert isinstance(refused, Refused)

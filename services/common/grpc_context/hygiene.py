@@ -7,8 +7,9 @@ is decoded and checked here before its handler runs (architecture invariant 7).
   message by reflection (nested messages, repeated fields, maps), holds each field to its
   `tongban.common.v1.rules` option (proto/tongban/common/v1/validation.proto; defaults when
   unannotated, so nothing is unbounded), writes the normalised text back into the request (what
-  is stored is normalised, services/common/text.py), drops unknown fields, and names every problem
-  by its dotted path ("party_a.name", "items[2].code").
+  is stored is normalised, services/common/text.py), holds every `tongban.common.v1.Date` to a
+  real calendar day from 1900-01-01 (an all-zero date is cleared: no date), drops unknown fields,
+  and names every problem by its dotted path ("party_a.name", "items[2].code").
 
 The server interceptor (server.py) calls both for every method, so no service writes any of it.
 """
@@ -19,6 +20,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -29,6 +31,8 @@ from services.common.text import DEFAULT_MAX_LENGTH, TextKind, clean
 from tongban.common.v1 import validation_pb2
 
 DEFAULT_MAX_BYTES: Final = 256
+DATE_TYPE: Final = "tongban.common.v1.Date"
+EARLIEST_DATE: Final = date(1900, 1, 1)  # no request names an earlier day (issue 11)
 DEFAULT_MAX_ITEMS: Final = 100
 WHOLE_REQUEST: Final = "request"  # the field a violation names when no field can be named
 
@@ -121,6 +125,11 @@ def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
             else:
                 for index in range(len(value)):
                     yield from _item_violations(field, value, index, f"{path}[{index}]", rules)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name == DATE_TYPE:
+            if not (value.year or value.month or value.day):
+                message.ClearField(field.name)  # an empty date is no date: the handler sees it unset
+            else:
+                yield from (FieldViolation(path, problem) for problem in _date_problems(value))
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             yield from _violations(value, f"{path}.")
         else:
@@ -133,6 +142,9 @@ def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
 def _item_violations(field: FieldDescriptor, items: Any, key: Any, path: str,
                      rules: _Rules) -> Iterator[FieldViolation]:
     # One element of a repeated field or one value of a map, written back where it was.
+    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name == DATE_TYPE:
+        yield from (FieldViolation(path, problem) for problem in _date_problems(items[key]))
+        return
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         yield from _violations(items[key], f"{path}.")
         return
@@ -165,6 +177,19 @@ def _scalar_problems(field: FieldDescriptor, value: Any, rules: _Rules) -> tuple
     if field.type in _FLOATS and not math.isfinite(value):
         return ["must be a finite number"], None
     return [], None
+
+
+def _date_problems(value: Any) -> list[str]:
+    """A `tongban.common.v1.Date` must be a real calendar day, not before EARLIEST_DATE (issue 11:
+    a judgment dated 0001-01-01 was stored). "Not after today" depends on the field and the clock:
+    the commands say it."""
+    try:
+        day = date(value.year, value.month, value.day)
+    except ValueError:
+        return [f"not a real calendar date ({value.year:04d}-{value.month:02d}-{value.day:02d})"]
+    if day < EARLIEST_DATE:
+        return [f"must not be before {EARLIEST_DATE.isoformat()}"]
+    return []
 
 
 def _is_map(field: FieldDescriptor) -> bool:

@@ -226,6 +226,10 @@ class RecordDataMatch:
         effective = v.day(self.effective_on, "effective_on")
         if effective and effective > today:
             v.add("effective_on", "must not be in the future")
+        elif effective and who and effective < who.birth_date:
+            # A death or a move before the person was born is a typing slip, and would stop a subsidy
+            # in a month before it could ever have started (issue 11: dates consistent with the case).
+            v.add("effective_on", "must not be before the person's birth (citizen ID)")
         source = v.text(self.source, "source", limit=200)
         moved_to = v.attempt(lambda: RegionCode.parse(self.new_hukou_region, field="new_hukou_region")) \
             if kind is FindingKind.HUKOU_MOVE else None

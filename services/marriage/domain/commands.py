@@ -51,13 +51,17 @@ class _Violations:
         if any(ord(c) < 32 for c in value):
             self.add(path, "must not contain line breaks or control characters")
 
-    def proof(self, proof: ProofDocument, path: str, today: date) -> None:
+    def proof(self, proof: ProofDocument, path: str, today: date, born: date | None) -> None:
         if proof.kind not in {k.value for k in ProofKind}:
             self.add(f"{path}.kind", f"one of {', '.join(k.value for k in ProofKind)}")
         self.text(proof.number, f"{path}.number", limit=MAX_NAME)
         self.text(proof.issued_by, f"{path}.issued_by", limit=MAX_NAME * 2)
         if proof.issued_on is not None and proof.issued_on > today:
             self.add(f"{path}.issued_on", "must not be in the future")
+        elif proof.issued_on is not None and born is not None and proof.issued_on < born:
+            # A certificate of the party's divorce or spouse's death issued before the party was born is a
+            # typing slip (issue 11: dates consistent with the case).
+            self.add(f"{path}.issued_on", "must not be before the party's birth (citizen ID)")
         if proof.document_sha256 and not _SHA256.match(proof.document_sha256):
             self.add(f"{path}.document_sha256", "64 lower-case hexadecimal characters (SHA-256)")
 
@@ -99,7 +103,7 @@ class RegisterMarriage:
             if declared and declared not in {s.value for s in DeclaredStatus}:
                 v.add(f"{path}.declared_status", f"one of {', '.join(s.value for s in DeclaredStatus)}")
             if party.proof is not None:
-                v.proof(party.proof, f"{path}.proof", today)
+                v.proof(party.proof, f"{path}.proof", today, cid.birth_date if cid else None)
             if cid is not None and party.declaration is not None:
                 records.append(PartyRecord(cid.value, party.name.strip(), Sex(cid.sex), cid.birth_date,
                                            party.declaration, claim_id, declared_status=declared, proof=party.proof))

@@ -35,6 +35,25 @@ class MarriageSubsists(Rule):
 
 
 @dataclass(frozen=True)
+class JudgmentNotBeforeRegistration(Rule):
+    """A judgment voiding or annulling a marriage judges that registered marriage: it cannot be dated
+    before the registration (issue 11: a judgment of 0001-01-01 voided a marriage registered today)."""
+
+    name: ClassVar[str] = "JudgmentNotBeforeRegistration"
+    article: ClassVar[str] = "民法典 第1051-1052条"
+    judgment_date: date
+    registered_on: date | None
+
+    def is_broken(self) -> bool:
+        return self.registered_on is not None and self.judgment_date < self.registered_on
+
+    @property
+    def message(self) -> str:
+        registered = self.registered_on.isoformat() if self.registered_on else "-"
+        return f"the judgment of {self.judgment_date.isoformat()} predates the registration on {registered}"
+
+
+@dataclass(frozen=True)
 class OneDivorceApplicationAtATime(Rule):
     name: ClassVar[str] = "OneDivorceApplicationAtATime"
     article: ClassVar[str] = "民法典 第1077条"

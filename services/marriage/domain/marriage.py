@@ -14,7 +14,11 @@ from datetime import date
 from typing import ClassVar
 
 from services.common.kit.aggregate import Aggregate
-from services.marriage.domain.divorce_rules import MarriageSubsists, OneDivorceApplicationAtATime
+from services.marriage.domain.divorce_rules import (
+    JudgmentNotBeforeRegistration,
+    MarriageSubsists,
+    OneDivorceApplicationAtATime,
+)
 from services.marriage.domain.events import (
     ClaimHolder,
     CourtJudgmentRecorded,
@@ -195,7 +199,7 @@ class Marriage(Aggregate):
                         ground: str, recorded_on: date) -> list[MarriageEvent]:
         """A court declared the marriage void or annulled it: recorded against the marriage, which
         ends any divorce still open and frees both persons."""
-        check(MarriageSubsists(self.state))
+        check(MarriageSubsists(self.state), JudgmentNotBeforeRegistration(judgment_date, self.registered_on))
         events: list[MarriageEvent] = [CourtJudgmentRecorded(
             judgment.value, court, judgment_number, judgment_date, ground, recorded_on)]
         if self.open_divorce_case_id:

@@ -190,6 +190,7 @@ def refer_to_rescue_agency(deps: Deps, cmd: c.CaseStep, actor: Actor, request: R
 
 
 def decide_assistance(deps: Deps, cmd: c.Decide, actor: Actor, request: Request | None = None) -> str:
+    cmd.validate()
     return _step(deps, actor, request, Assistance, cmd.case_id, lambda case, today, s: case.decide(
         today, approve=cmd.approve, amount_fen=cmd.amount_fen, reasons=cmd.reasons))
 

@@ -10,8 +10,9 @@ from datetime import date
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.identity.citizen_id import CitizenId
 from services.common.identity.regions import RegionCode
+from services.common.working_days import OFFICIAL_FIRST_YEAR
 from services.relief.domain.assistance import EXPENDITURE, URGENT
-from services.relief.domain.household import Member, validated_members
+from services.relief.domain.household import Member, fen_problems, validated_members
 from services.relief.domain.settings import Area
 
 
@@ -77,6 +78,10 @@ class Decide:
     reasons: str = ""
     amount_fen: int = 0  # 临时救助 only
 
+    def validate(self) -> None:
+        if problems := fen_problems({"amount_fen": self.amount_fen}):
+            raise InvalidArgument(problems)
+
 
 @dataclass(frozen=True)
 class RecordIncomeChange:
@@ -86,9 +91,9 @@ class RecordIncomeChange:
     other_income_fen: int
 
     def validate(self) -> None:
-        if self.earned_income_fen < 0 or self.other_income_fen < 0:
-            raise InvalidArgument.single("earned_income_fen" if self.earned_income_fen < 0 else "other_income_fen",
-                                         "must not be negative")
+        if problems := fen_problems({"earned_income_fen": self.earned_income_fen,
+                                     "other_income_fen": self.other_income_fen}):
+            raise InvalidArgument(problems)
 
 
 @dataclass(frozen=True)
@@ -111,9 +116,10 @@ class ApplyForAssistance:
     def validated(self, today: date) -> str:
         """The canonical citizen ID, or InvalidArgument naming every bad field."""
         problems: list[FieldViolation] = []
-        citizen = ""
+        citizen, born = "", None
         try:
-            citizen = CitizenId.parse(self.citizen_id, today=today).value
+            parsed = CitizenId.parse(self.citizen_id, today=today)
+            citizen, born = parsed.value, parsed.birth_date
         except InvalidArgument as bad:
             problems.extend(bad.violations)
         if not self.name.strip():
@@ -127,6 +133,13 @@ class ApplyForAssistance:
                     problems.extend(bad.violations)
         if self.emergency_on is None or self.emergency_on > today:
             problems.append(FieldViolation("emergency_on", "the day of the emergency, not after today"))
+        elif born is not None and self.emergency_on < born:
+            problems.append(FieldViolation("emergency_on", "must not be before the person's birth (citizen ID)"))
+        elif self.kind == URGENT and self.emergency_on.year < OFFICIAL_FIRST_YEAR:
+            # 先行救助's proof is due 10 working days after the emergency, and the working-day calendar
+            # starts in OFFICIAL_FIRST_YEAR: an earlier "emergency" cannot be paid at once (nor is one).
+            problems.append(FieldViolation("emergency_on", f"an urgent case's emergency is not before "
+                                                           f"{OFFICIAL_FIRST_YEAR} (the working-day calendar)"))
         if not self.cause.strip():
             problems.append(FieldViolation("cause", "required"))
         if self.kind not in (URGENT, EXPENDITURE):

@@ -37,6 +37,19 @@ class Member:
         return self.earned_income_fen + self.other_income_fen
 
 
+# Amounts a window types, in fen. Nothing in 57号 or 47号 caps them, but a number past these is a typing
+# slip, not a fact to record (issue 11: numbers in range): 1,000,000 yuan for a month's income or a
+# one-off grant, 10,000,000,000 yuan for a household's assets.
+MAX_FEN = 100_000_000
+MAX_ASSETS_FEN = 1_000_000_000_000
+
+
+def fen_problems(amounts: dict[str, int], *, limit: int = MAX_FEN) -> list[FieldViolation]:
+    """A violation for each amount (field path → fen) that is negative or over `limit`."""
+    return [FieldViolation(path, "must not be negative" if fen < 0 else f"at most {limit} fen")
+            for path, fen in amounts.items() if not 0 <= fen <= limit]
+
+
 def validated_members(members: list[Member], today: date) -> list[Member]:
     """The members as given, canonical IDs, or InvalidArgument naming each bad field."""
     violations: list[FieldViolation] = []
@@ -66,8 +79,8 @@ def validated_members(members: list[Member], today: date) -> list[Member]:
                 except InvalidArgument as bad:
                     violations.extend(FieldViolation(f"{where}.{name}", v.description) for v in bad.violations)
         for name in ("earned_income_fen", "other_income_fen", "disability_subsidy_fen", "assets_fen"):
-            if getattr(m, name) < 0:
-                violations.append(FieldViolation(f"{where}.{name}", "must not be negative"))
+            violations += fen_problems({f"{where}.{name}": getattr(m, name)},
+                                       limit=MAX_ASSETS_FEN if name == "assets_fen" else MAX_FEN)
         out.append(Member(citizen, m.name.strip(), m.relation.strip(), m.hukou_region, m.residence_permit_region,
                           m.earned_income_fen, m.other_income_fen, m.disability_subsidy_fen, m.assets_fen))
     if violations:

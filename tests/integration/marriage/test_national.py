@@ -232,7 +232,8 @@ def test_reissue_withdrawal_and_a_court_judgment_through_grpc(nation: tuple[Regi
 
     judgment = api.RecordCourtJudgmentRequest(
         marriage_case_id=married.case_id, judgment=api.JUDGMENT_VOID, court="银川市兴庆区人民法院",
-        judgment_number="(2026)宁0104民初88号", judgment_date={"year": 2026, "month": 3, "day": 1}, ground="重婚")
+        # Dated the day of the registration: a judgment cannot predate the marriage it judges.
+        judgment_number="(2026)宁0104民初88号", judgment_date=married.marriage.registered_on, ground="重婚")
     voided = ningxia.call("RecordCourtJudgment", judgment, YINCHUAN).case
     assert voided.state == "void" and voided.marriage.judgment.judgment_number == "(2026)宁0104民初88号"
     assert voided.history[-1].actor.clerk_id == YINCHUAN.clerk_id

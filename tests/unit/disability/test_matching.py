@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
+from services.common.errors import InvalidArgument
 from services.disability.domain import events as ev
+from services.disability.domain.commands import RecordDataMatch
 from services.disability.domain.matching import Finding, FindingKind, act_on_finding
 from services.disability.domain.settings import NINGXIA
 from services.disability.domain.values import ApplicationState
-from tests.unit.disability.people import folded, received
+from tests.unit.disability.people import citizen, folded, received
 from tests.unit.disability.test_flow_and_months import _approved
 
 
@@ -61,3 +65,17 @@ def test_leaving_dibao_stops_the_living_subsidy_only_from_the_month_after() -> N
         ("living", "2026-07", "left_dibao")]
     assert act_on_finding(folded(received()), _finding(FindingKind.DIBAO_ENDED), found_on=date(2026, 7, 3),
                           region="640000", settings=NINGXIA) == [], "under review: the county checks at approval"
+
+
+def test_a_finding_dated_before_the_persons_birth_is_refused_naming_effective_on_issue_11() -> None:
+    """A death "found" in 1900 for a person born in 1970 (the citizen ID says so) is a typing slip:
+    INVALID_ARGUMENT on effective_on, not a stop in a month before any subsidy could start."""
+    person = citizen(born=date(1970, 5, 6))
+
+    def match(on: date) -> RecordDataMatch:
+        return RecordDataMatch("death", person, on, "公安 死亡登记 2026-0042", "")
+
+    assert match(date(1970, 5, 6)).validated(date(2026, 7, 3)).effective_on == date(1970, 5, 6)
+    with pytest.raises(InvalidArgument) as raised:
+        match(date(1970, 5, 5)).validated(date(2026, 7, 3))
+    assert [v.field for v in raised.value.violations] == ["effective_on"]

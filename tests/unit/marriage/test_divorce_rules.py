@@ -231,6 +231,15 @@ def test_a_court_judgment_voids_the_marriage_ends_an_open_divorce_and_releases_b
                                                   recorded_on=date(2026, 6, 2))) == "MarriageSubsists"
 
 
+
+def test_a_judgment_cannot_predate_the_registration_民法典_1051_1052() -> None:
+    """Issue 11: a judgment dated before the marriage was registered (2020-05-20) is refused."""
+    judged = _registered().record_judgment(judgment=JudgmentKind.VOID, court="c", judgment_number="n",
+                                           judgment_date=date(2020, 5, 20), ground="", recorded_on=date(2026, 6, 2))
+    assert judged, "on the day of registration: recorded"
+    assert _rule(lambda: _registered().record_judgment(
+        judgment=JudgmentKind.VOID, court="c", judgment_number="n", judgment_date=date(2020, 5, 19), ground="",
+        recorded_on=date(2026, 6, 2))) == "JudgmentNotBeforeRegistration"
 # -- reissue (补领) and status queries ----------------------------------------------------------
 
 

@@ -118,3 +118,18 @@ def test_a_malformed_status_or_proof_is_refused_unrecorded_naming_the_field(
     assert fields == {"party_b.declared_status", "party_b.proof.kind", "party_b.proof.number",
                       "party_b.proof.issued_on"}
     assert store.head() == head
+
+
+def test_a_proof_issued_before_the_party_was_born_is_refused_unrecorded_issue_11(
+        service: MarriageService, store: EventStore) -> None:
+    """A divorce certificate dated before the party's birth (read from the citizen ID) is a slip."""
+    born = date(1997, 8, 2)
+    on_the_day = apply(service, man(), woman(born), wife_declares="divorced",
+                       wife_proof=ProofDocument("divorce_certificate", "L1", "某局", born))
+    assert on_the_day.parties[1].proof is not None
+    head = store.head()
+    with pytest.raises(InvalidArgument) as caught:
+        apply(service, man(), woman(born), wife_declares="divorced",
+              wife_proof=ProofDocument("divorce_certificate", "L2", "某局", date(1997, 8, 1)))
+    assert [v.field for v in caught.value.violations] == ["party_b.proof.issued_on"]
+    assert store.head() == head

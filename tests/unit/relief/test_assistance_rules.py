@@ -8,9 +8,12 @@ from datetime import date
 
 import pytest
 
-from services.common.errors import RuleViolation
+from services.common.errors import InvalidArgument, RuleViolation
+from services.common.working_days import OFFICIAL_FIRST_YEAR
 from services.relief.domain import events as ev
 from services.relief.domain.assistance import Assistance, apply_for_assistance
+from services.relief.domain.commands import ApplyForAssistance, Decide
+from services.relief.domain.household import MAX_FEN
 from services.relief.domain.settings import ReliefSettings
 from tests.unit.relief.people import BAOJI, LIZHOU, SICHUAN, citizen
 
@@ -81,3 +84,33 @@ def test_a_person_without_local_link_may_be_referred_to_the_rescue_agency() -> N
     local = Assistance().applied(_apply(hukou=LIZHOU))
     with pytest.raises(RuleViolation, match="StepInOrder"):
         local.refer_to_rescue_agency(MONDAY, "", SETTINGS)
+
+
+def test_an_urgent_case_is_for_an_emergency_the_working_day_calendar_can_count_from_issue_11() -> None:
+    """47号: the proof is due 10 working days after the emergency; before the calendar's first year
+    (2004) there is nothing to count on, so the window is told instead of a fault."""
+    def application(kind: str, on: date) -> ApplyForAssistance:
+        return ApplyForAssistance(citizen(date(1900, 1, 1), address=BAOJI), "陈旅", LIZHOU, on, "fire", kind)
+
+    early = date(OFFICIAL_FIRST_YEAR - 1, 12, 31)
+    with pytest.raises(InvalidArgument) as raised:
+        application("urgent", early).validated(MONDAY)
+    assert [v.field for v in raised.value.violations] == ["emergency_on"]
+    assert application("urgent", date(OFFICIAL_FIRST_YEAR, 1, 1)).validated(MONDAY)
+    assert application("expenditure", date(1900, 1, 1)).validated(MONDAY)
+
+
+def test_an_emergency_before_the_persons_birth_is_refused_naming_emergency_on_issue_11() -> None:
+    born = date(1990, 4, 1)
+    person = citizen(born=born, address=BAOJI)
+    assert ApplyForAssistance(person, "陈旅", LIZHOU, born, "fire", "expenditure").validated(MONDAY) == person
+    with pytest.raises(InvalidArgument) as raised:
+        ApplyForAssistance(person, "陈旅", LIZHOU, date(1990, 3, 31), "fire", "expenditure").validated(MONDAY)
+    assert [v.field for v in raised.value.violations] == ["emergency_on"]
+
+
+def test_a_grant_is_in_range_issue_11() -> None:
+    Decide("assistance-510000-1", True, amount_fen=MAX_FEN).validate()
+    with pytest.raises(InvalidArgument) as raised:
+        Decide("assistance-510000-1", True, amount_fen=2**63 - 1).validate()
+    assert [v.field for v in raised.value.violations] == ["amount_fen"]

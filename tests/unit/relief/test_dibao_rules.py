@@ -15,7 +15,15 @@ from services.relief.domain import events as ev
 from services.relief.domain import rules
 from services.relief.domain.dibao import Dibao, claim_id_for
 from services.relief.domain.dibao_application import apply_for_dibao
-from services.relief.domain.household import Member, add_months, allowance, month_after, validated_members
+from services.relief.domain.household import (
+    MAX_ASSETS_FEN,
+    MAX_FEN,
+    Member,
+    add_months,
+    allowance,
+    month_after,
+    validated_members,
+)
 from services.relief.domain.settings import Area, ReliefSettings, Standard
 from tests.unit.relief.people import LIZHOU, XINGQING, XINGQING_TOWNSHIP, member
 
@@ -82,6 +90,18 @@ def test_members_are_validated_field_by_field() -> None:
     with pytest.raises(InvalidArgument) as raised:
         validated_members(bad, MONDAY)
     assert {v.field for v in raised.value.violations} == {"members[0].citizen_id", "members[1].citizen_id"}
+
+
+
+def test_amounts_are_in_range_a_typing_slip_is_refused_naming_the_field_issue_11() -> None:
+    """No 低保 rule caps a declared income, but 2**63-1 fen a month is a slip, not a fact to record."""
+    top = [replace(member(), earned_income_fen=MAX_FEN, assets_fen=MAX_ASSETS_FEN)]
+    assert validated_members(top, MONDAY)[0].earned_income_fen == MAX_FEN
+    slip = [replace(member(), earned_income_fen=MAX_FEN + 1, assets_fen=2**63 - 1, other_income_fen=-1)]
+    with pytest.raises(InvalidArgument) as raised:
+        validated_members(slip, MONDAY)
+    assert {v.field for v in raised.value.violations} == {
+        "members[0].earned_income_fen", "members[0].other_income_fen", "members[0].assets_fen"}
 
 
 # -- where it may apply -------------------------------------------------------------------------
