@@ -95,6 +95,7 @@ __all__ = [
     "decision_to_json",
     "due_expiries",
     "input_key",
+    "next_due",
     "record_from_json",
     "record_to_json",
     "waiting_check_key",
@@ -339,3 +340,11 @@ def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
              if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
     return holds + [waiting_check_key(w.claim_key, w.until) for ws in record.waiting.values() for w in ws
                     if w.until <= now]
+
+
+def next_due(record: PersonRecord) -> datetime | None:
+    """The earliest instant `due_expiries` has something for the record (None: nothing pending),
+    so a worker's timer need only look at the records due."""
+    instants = [hold.expires_at for hold in record.holds.values() if not hold.confirmed and hold.expires_at is not None]
+    instants += [w.until for ws in record.waiting.values() for w in ws]
+    return min(instants, default=None)

@@ -44,7 +44,7 @@ def expiry_input(citizen_id: str, claim_key: str, *, now: datetime, trust: Worke
 
 @dataclass(frozen=True)
 class Taken:
-    record: dict[str, Any] | None  # the person's new table value; None when it did not change
+    record: dict[str, Any] | None  # the person's new record (JSON); None when it did not change
     decisions: tuple[RegistryDecision, ...]
     note: str = ""
 
@@ -52,7 +52,7 @@ class Taken:
 def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
          claim_ttl: timedelta, release_wait: timedelta = DEFAULT_RELEASE_WAIT,
          trust: WorkerTrust | None = None) -> Taken:
-    """Decide one claims-topic message against the person's table value; only an input the
+    """Decide one claims-topic message against the person's stored record; only an input the
     registry itself signed decides anything."""
     citizen_id = key.decode("utf-8", "replace")
     if trust is not None:
