@@ -1,0 +1,139 @@
+"""Claims whose answer never came are sent to the registry again, from the store (architecture
+invariants 1 and 9; issue 11).
+
+The store is the truth: a claim event recorded there is the service's question to the registry,
+and the registry's answer, once it comes, is recorded in the same claim stream. Everything in
+between is at-least-once messaging over a broker — and a message can still go missing: a broker
+restarted empty before a consumer read it, a faust consumer that skipped a message after a
+restart (faust-streaming 0.15.3 was seen to), a registry worker killed at the wrong moment. Rather
+than prove each hop lossless, the end that cares checks the whole path: a service that has waited
+`resend_after` for an answer publishes the claim events again, unchanged (same event id, same
+signature rules). The registry treats a repeat as an input seen before and repeats its decisions
+with their original ids (registry/domain.py, DecisionsAreIdempotent); the service's inbox drops
+what it already recorded. A claim that legitimately waits behind another case's hold
+(ReleaseInFlightIsAwaited) is asked again now and then and answered later: harmless.
+
+What needs an answer (`awaiting_answer`, pure, from the claim stream alone):
+- a request, until the registry decided it (granted, denied, expired);
+- a confirmation of a granted claim, until it is confirmed (or expired first);
+- a release of a claim the registry had granted or confirmed, until it is released — and a
+  release made before the request was decided, together with that request, so the registry,
+  taking them in order, never keeps a person held for a case that gave up.
+
+Cost: each sweep reads the claim streams touched since the oldest claim still waiting (a low-water
+position kept in memory; the first sweep after a start reads them all). A claim unanswered for
+`give_up_after` is no longer sent, and logged: an input the registry cannot take (it says why in
+its own log) must not be sent for ever."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from services.common.events import RecordedEvent, to_micros
+from services.common.registry.adapters import outcome_from_proto
+from services.common.registry.claims import STREAM_TYPE
+from services.common.registry.domain import HOLDING, Outcome
+from services.common.store import EventStore
+from services.common.store.schema import events as events_table
+from tongban.registry.v1 import registry_pb2
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESEND_AFTER = timedelta(seconds=20)
+DEFAULT_GIVE_UP_AFTER = timedelta(days=2)
+
+_REQUESTED = registry_pb2.ClaimRequested.DESCRIPTOR.full_name
+_CONFIRMED = registry_pb2.ClaimConfirmed.DESCRIPTOR.full_name
+_RELEASED = registry_pb2.ClaimReleased.DESCRIPTOR.full_name
+_DECISION = registry_pb2.RegistryDecisionRecorded.DESCRIPTOR.full_name
+
+
+def awaiting_answer(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+    """The claim events of one claim stream (in version order) still waiting for the registry's
+    answer, in the order to send them; empty when the registry has answered all it will."""
+    request: RecordedEvent | None = None
+    last_claim: RecordedEvent | None = None
+    outcome: Outcome | None = None  # the latest decision recorded
+    for event in stream:
+        if event.type == _DECISION:
+            decision = registry_pb2.RegistryDecisionRecorded.FromString(event.payload).decision
+            outcome = outcome_from_proto(decision.outcome)
+        elif event.type in (_REQUESTED, _CONFIRMED, _RELEASED):
+            request = event if event.type == _REQUESTED else request
+            last_claim = event
+    if last_claim is None or request is None:
+        return []
+    if last_claim.type == _REQUESTED:
+        return [] if outcome is not None else [request]
+    if last_claim.type == _CONFIRMED:
+        # Answered by "confirmed", or by an expiry the registry decided first.
+        return [last_claim] if outcome is Outcome.GRANTED else []
+    # A release: answered by "released" while the claim holds; nothing to answer once it does not.
+    if outcome is None:
+        return [request, last_claim]
+    return [last_claim] if outcome in HOLDING else []
+
+
+class ClaimResender:
+    """Sends the claims of one store again when their answer is overdue; `sweep()` from the
+    relay's thread (it publishes through the relay's producer)."""
+
+    def __init__(self, store: EventStore, publish: Callable[[list[RecordedEvent]], None], *,
+                 resend_after: timedelta = DEFAULT_RESEND_AFTER, give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.publish = publish
+        self.resend_after = resend_after
+        self.give_up_after = give_up_after
+        self._monotonic = monotonic
+        self._low_water = 0  # every claim stream whose events all lie at or below it is answered
+        self._sent: dict[str, float] = {}  # event id → when it was last sent again (monotonic)
+        self.resent = 0
+
+    def sweep(self) -> int:
+        """Send the overdue claims again; returns how many events were sent."""
+        now = self.store.clock.now()
+        head = self.store.head()[0]  # before the query: what commits meanwhile is read next time
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(events_table.c.stream_id, events_table.c.position)
+                                .where(events_table.c.position > self._low_water,
+                                       events_table.c.stream_type == STREAM_TYPE)
+                                .order_by(events_table.c.position)).all()
+        if not rows:
+            self._low_water = max(self._low_water, head)  # a store without claims reads nothing twice
+            return 0
+        low_water = rows[-1].position
+        overdue: list[RecordedEvent] = []
+        for stream_id in dict.fromkeys(row.stream_id for row in rows):
+            stream = self.store.read_stream(stream_id)
+            waiting = awaiting_answer(stream)
+            if not waiting:
+                continue
+            low_water = min(low_water, stream[0].position - 1)
+            overdue += [e for e in waiting if self._due(e, now)]
+        self._low_water = low_water
+        if overdue:
+            self.publish(overdue)
+            tick = self._monotonic()
+            self._sent.update(dict.fromkeys((e.event_id for e in overdue), tick))
+            self.resent += len(overdue)
+            log.warning("sent %d claim events again whose answer from the registry is overdue", len(overdue))
+        return len(overdue)
+
+    def _due(self, event: RecordedEvent, now: datetime) -> bool:
+        age = to_micros(now) - to_micros(event.recorded_at)
+        if age < self.resend_after / timedelta(microseconds=1):
+            return False
+        if age > self.give_up_after / timedelta(microseconds=1):
+            if event.event_id not in self._sent:
+                log.error("claim event %s (%s) has had no answer from the registry for %s; not sent again",
+                          event.event_id, event.stream_id, self.give_up_after)
+                self._sent[event.event_id] = float("inf")
+            return False
+        last = self._sent.get(event.event_id)
+        return last is None or self._monotonic() - last >= self.resend_after.total_seconds()
