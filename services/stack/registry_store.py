@@ -47,6 +47,7 @@ def prepare_registry_store(data_dir: Path, *, fresh_broker: bool) -> int:
 
 
 def _take_in_legacy_backup(store: object, backup: Path) -> int:
+    from services.common.registry.domain import next_due, record_from_json
     from services.common.registry.worker.person_store import PersonStore
 
     assert isinstance(store, PersonStore)
@@ -64,7 +65,8 @@ def _take_in_legacy_backup(store: object, backup: Path) -> int:
         if not isinstance(name, str) or not isinstance(record, dict) or record.get("citizen_id") != name:
             continue  # a claims-topic position ("~next-offset/<n>"): meaningless on a fresh broker
         existing = store.get(name)
-        store.commit("", 0, next_offset=None, citizen_id=name, record=record, read=existing)
+        store.commit("", 0, next_offset=None, citizen_id=name, record=record, read=existing,
+                     due=next_due(record_from_json(record)))
         taken += 1
     backup.rename(backup.with_suffix(".db.imported"))
     log.info("took %d person records in from %s", taken, backup)

@@ -47,7 +47,8 @@ def _system(correlation_id: str) -> Provenance:
 def test_a_request_whose_decision_never_came_is_sent_again_when_overdue_until_it_is_decided(
         store: EventStore, clock: FakeClock) -> None:
     """A case awaiting the registry is never stuck (invariant 9): its request goes out again after
-    20 s without an answer, again after another 20 s, and no more once the decision is recorded."""
+    20 s without an answer, again after another 20 s, then after 40 s (backing off: it may only be
+    waiting its turn behind a hold), and no more once the decision is recorded."""
     sent = Sent()
     resend = resender(store, sent)
     citizen = person(3)
@@ -59,12 +60,16 @@ def test_a_request_whose_decision_never_came_is_sent_again_when_overdue_until_it
     assert resend.sweep() == 0, "sent a moment ago"
     later(clock, sent, 20)
     assert resend.sweep() == 1
-    assert sent.batches == [["ClaimRequested 1"], ["ClaimRequested 1"]]
+    later(clock, sent, 25)
+    assert resend.sweep() == 0, "backing off: 40 s now"
+    later(clock, sent, 15)
+    assert resend.sweep() == 1
+    assert sent.batches == [["ClaimRequested 1"]] * 3
     react = decision_reaction("640000", "marriage", lambda tx, d: None)
     assert react(store, wire(decision("c-1", citizen, "granted")), None)
     later(clock, sent, 60)
     assert resend.sweep() == 0
-    assert resend.resent == 2
+    assert resend.resent == 3
 
 
 def test_a_confirmation_and_a_release_are_sent_again_while_the_registry_has_not_answered_them(

@@ -20,6 +20,11 @@ What needs an answer (`awaiting_answer`, pure, from the claim stream alone):
   release made before the request was decided, together with that request, so the registry,
   taking them in order, never keeps a person held for a case that gave up.
 
+A claim is sent again after `resend_after`, then after twice that, four times, up to sixteen
+times (a claim waiting its turn behind a hold is asked a few times, not a storm), and at most
+MAX_PER_SWEEP events go per sweep, the oldest first: after an outage the registry is not buried
+under every claim at once while it catches up.
+
 Cost: each sweep reads the claim streams touched since the oldest claim still waiting (a low-water
 position kept in memory; the first sweep after a start reads them all). A claim unanswered for
 `give_up_after` is no longer sent, and logged: an input the registry cannot take (it says why in
@@ -46,6 +51,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RESEND_AFTER = timedelta(seconds=20)
 DEFAULT_GIVE_UP_AFTER = timedelta(days=2)
+MAX_PER_SWEEP = 200
+_MAX_BACKOFF = 4  # the wait doubles up to 2**4 resend_after
 
 _REQUESTED = registry_pb2.ClaimRequested.DESCRIPTOR.full_name
 _CONFIRMED = registry_pb2.ClaimConfirmed.DESCRIPTOR.full_name
@@ -92,7 +99,7 @@ class ClaimResender:
         self.give_up_after = give_up_after
         self._monotonic = monotonic
         self._low_water = 0  # every claim stream whose events all lie at or below it is answered
-        self._sent: dict[str, float] = {}  # event id → when it was last sent again (monotonic)
+        self._sent: dict[str, tuple[float, int]] = {}  # event id → (when last sent again, how often)
         self.resent = 0
 
     def sweep(self) -> int:
@@ -117,10 +124,11 @@ class ClaimResender:
             low_water = min(low_water, stream[0].position - 1)
             overdue += [e for e in waiting if self._due(e, now)]
         self._low_water = low_water
+        overdue = sorted(overdue, key=lambda e: e.position)[:MAX_PER_SWEEP]
         if overdue:
             self.publish(overdue)
             tick = self._monotonic()
-            self._sent.update(dict.fromkeys((e.event_id for e in overdue), tick))
+            self._sent.update({e.event_id: (tick, self._sent.get(e.event_id, (0.0, 0))[1] + 1) for e in overdue})
             self.resent += len(overdue)
             log.warning("sent %d claim events again whose answer from the registry is overdue", len(overdue))
         return len(overdue)
@@ -130,10 +138,13 @@ class ClaimResender:
         if age < self.resend_after / timedelta(microseconds=1):
             return False
         if age > self.give_up_after / timedelta(microseconds=1):
-            if event.event_id not in self._sent:
+            if self._sent.get(event.event_id, (0.0, 0))[0] != float("inf"):
                 log.error("claim event %s (%s) has had no answer from the registry for %s; not sent again",
                           event.event_id, event.stream_id, self.give_up_after)
-                self._sent[event.event_id] = float("inf")
+                self._sent[event.event_id] = (float("inf"), 0)
             return False
         last = self._sent.get(event.event_id)
-        return last is None or self._monotonic() - last >= self.resend_after.total_seconds()
+        if last is None:
+            return True
+        wait = self.resend_after.total_seconds() * 2 ** min(last[1] - 1, _MAX_BACKOFF)
+        return self._monotonic() - last[0] >= wait

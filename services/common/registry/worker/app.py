@@ -3,6 +3,7 @@ expiry timer (the flow and its crash safety are in the package docstring)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.registry.domain import due_expiries, record_from_json
 from services.common.registry.topics import decision_topics
 from services.common.registry.worker.decider import decision_message, expiry_input, take
-from services.common.registry.worker.forwarder import deliver, forward_loop
+from services.common.registry.worker.forwarder import Outgoing, deliver, forward_loop
 from services.common.registry.worker.gap_healer import GapHealer
 from services.common.registry.worker.person_store import PersonStore
 from services.common.registry.worker.settings import WorkerSettings
@@ -78,7 +79,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             # Committed before the decisions are sent: a crash in between repeats them, never
             # decides them again from a record that lacks them.
             store.commit(settings.claims_topic, partition, citizen_id=person, record=taken.record, read=read,
-                         next_offset=offset + 1 if expected is None or offset >= expected else None)
+                         due=taken.due, next_offset=offset + 1 if expected is None or offset >= expected else None)
             for decision in taken.decisions:
                 message = decision_message(decision, trust)
                 # The claimant's topic first, then the national record: a crash in between repeats
@@ -88,7 +89,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
                 log.info("decided %s %s on claim %s of %s/%s", decision.outcome, decision.kind, decision.claim_id,
                          decision.region, decision.service)
 
-    sent: dict[str, float] = {}  # claim key → when its expiry check was last sent (monotonic)
+    sent: dict[tuple[str, int], float] = {}  # (person, due µs) → when its checks were last sent (monotonic)
     resend_after = max(5.0, 10 * settings.expiry_check_interval)
 
     @app.timer(settings.expiry_check_interval, name="expiry-checks")
@@ -97,14 +98,18 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
         tick = time.monotonic()
         for key in [k for k, when in sent.items() if tick - when > 10 * resend_after]:
             del sent[key]  # long decided: keeps the map to the holds in flight
-        for person, value in store.due(now):
-            for key in due_expiries(record_from_json(value), now):
-                # Not again while the first one is likely still on its way; again after that, in
-                # case it was lost with a crash.
-                if tick - sent.get(key, float("-inf")) < resend_after:
-                    continue
-                sent[key] = tick
-                await deliver(claims, expiry_input(person, key, now=now, trust=trust))
+        outgoing: list[Outgoing] = []
+        for person, due_at in store.due(now):
+            # Not again while the first ones are likely still on their way; again after that, in
+            # case they were lost with a crash. A record whose due instant moved is looked at anew.
+            if tick - sent.get((person, due_at), float("-inf")) < resend_after:
+                continue
+            sent[(person, due_at)] = tick
+            stored = store.get(person)
+            if stored is not None:
+                outgoing += [expiry_input(person, key, now=now, trust=trust)
+                             for key in due_expiries(record_from_json(stored.record), now)]
+        # Sent together, acknowledged together: one round trip per tick, not one per check.
+        await asyncio.gather(*(deliver(claims, message) for message in outgoing))
 
     return app
-

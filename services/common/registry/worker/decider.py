@@ -22,6 +22,7 @@ from services.common.registry.domain import (
     RegistryDecision,
     RegistryInput,
     decide,
+    next_due,
     record_from_json,
     record_to_json,
 )
@@ -47,6 +48,7 @@ class Taken:
     record: dict[str, Any] | None  # the person's new record (JSON); None when it did not change
     decisions: tuple[RegistryDecision, ...]
     note: str = ""
+    due: datetime | None = None  # when the new record needs the timer (domain.next_due)
 
 
 def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
@@ -80,7 +82,8 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
         span.set_attribute("tongban.registry.decisions", len(result.decisions))
         span.set_attribute("tongban.registry.repeated", result.repeated)
         changed = result.record is not record and not result.repeated
-        return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note)
+        return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note,
+                     due=next_due(result.record))
 
 
 def decision_message(decision: RegistryDecision, trust: WorkerTrust | None = None) -> Outgoing:

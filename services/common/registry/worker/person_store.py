@@ -28,12 +28,18 @@ host; several hosts share a PostgreSQL database.
 
 Each row also holds when its record next needs the timer (an unconfirmed hold's expiry, a
 waiter's deadline), so the timer reads the due persons only instead of scanning the whole table.
+
+The worker owning a person is its only writer, so the store keeps what it read and wrote in
+memory (a write on a stale version still fails, and the worker restarts with an empty cache); and
+it keeps each partition's next offset in memory, writing it with the records (and at least every
+POSITION_EVERY inputs): a position that lags after a crash only makes the restarted worker read a
+few inputs again, which it repeats.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,10 +49,10 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Tex
 from sqlalchemy.engine import Engine
 
 from services.common.events import to_micros
-from services.common.registry.domain import next_due, record_from_json
 from services.common.store.engine import WRITE, create_store_engine, sqlite_url
 
 STORE_FILE = "persons.db"
+POSITION_EVERY = 200
 
 _metadata = MetaData()
 persons = Table(
@@ -80,6 +86,9 @@ class PersonStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_store_engine(url)
         _metadata.create_all(self.engine)
+        self._records: dict[str, Stored] = {}
+        self._positions: dict[tuple[str, int], int | None] = {}
+        self._written: dict[tuple[str, int], int] = {}  # the position last written
 
     @classmethod
     def in_directory(cls, datadir: Path) -> PersonStore:
@@ -87,25 +96,38 @@ class PersonStore:
         return cls(sqlite_url(datadir / STORE_FILE))
 
     def get(self, citizen_id: str) -> Stored | None:
+        cached = self._records.get(citizen_id)
+        if cached is not None:
+            return cached
         with self.engine.connect() as conn:
             row = conn.execute(select(persons.c.record, persons.c.version)
                                .where(persons.c.citizen_id == citizen_id)).first()
-        return None if row is None else Stored(json.loads(row.record), row.version)
+        if row is None:
+            return None
+        stored = self._records[citizen_id] = Stored(json.loads(row.record), row.version)
+        return stored
 
     def position(self, topic: str, partition: int) -> int | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(positions.c.next_offset).where(
-                positions.c.topic == topic, positions.c.partition == partition)).scalar()
+        if (topic, partition) not in self._positions:
+            with self.engine.connect() as conn:
+                self._positions[(topic, partition)] = conn.execute(select(positions.c.next_offset).where(
+                    positions.c.topic == topic, positions.c.partition == partition)).scalar()
+        return self._positions[(topic, partition)]
 
-    def commit(self, topic: str, partition: int, *, next_offset: int | None,
-               citizen_id: str = "", record: Mapping[str, Any] | None = None, read: Stored | None = None) -> None:
+    def commit(self, topic: str, partition: int, *, next_offset: int | None, citizen_id: str = "",
+               record: Mapping[str, Any] | None = None, read: Stored | None = None,
+               due: datetime | None = None) -> None:
         """One input's effect: the person's new record (when it changed; `read` is what it was
-        decided from) and the partition's next offset (when it moved), in one transaction."""
+        decided from, `due` the record's domain.next_due) and the partition's next offset (when it
+        moved), in one transaction."""
+        if (next_offset is not None and record is None
+                and next_offset - self._written.get((topic, partition), 0) < POSITION_EVERY):
+            self._positions[(topic, partition)] = next_offset
+            return  # kept in memory: see the module docstring
         if record is None and next_offset is None:
             return
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             if record is not None:
-                due = next_due(record_from_json(record))
                 values = {"record": json.dumps(record, separators=(",", ":")),
                           "due_at_us": None if due is None else to_micros(due)}
                 if read is None:
@@ -114,30 +136,39 @@ class PersonStore:
                     if exists is not None:
                         raise StaleRecord(f"a record of {citizen_id[:6]}… appeared since it was read")
                     conn.execute(insert(persons).values(citizen_id=citizen_id, version=1, **values))
+                    version = 1
                 else:
                     done = conn.execute(update(persons).where(persons.c.citizen_id == citizen_id,
                                                               persons.c.version == read.version)
                                         .values(version=read.version + 1, **values))
                     if done.rowcount != 1:
+                        self._records.pop(citizen_id, None)
                         raise StaleRecord(f"the record of {citizen_id[:6]}… changed since it was read")
+                    version = read.version + 1
             if next_offset is not None:
                 moved = conn.execute(update(positions).where(positions.c.topic == topic,
                                                              positions.c.partition == partition)
                                      .values(next_offset=next_offset))
                 if moved.rowcount == 0:
                     conn.execute(insert(positions).values(topic=topic, partition=partition, next_offset=next_offset))
+        # Only once committed: a failed transaction leaves memory as the store is.
+        if next_offset is not None:
+            self._positions[(topic, partition)] = self._written[(topic, partition)] = next_offset
+        if record is not None:
+            self._records[citizen_id] = Stored(record, version)
 
-    def due(self, now: datetime) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        """The persons whose record needs the timer at `now`."""
+    def due(self, now: datetime) -> list[tuple[str, int]]:
+        """The persons whose record needs the timer at `now`, with the instant it is due (µs)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(persons.c.citizen_id, persons.c.record)
+            rows = conn.execute(select(persons.c.citizen_id, persons.c.due_at_us)
                                 .where(persons.c.due_at_us <= to_micros(now))).all()
-        for row in rows:
-            yield row.citizen_id, json.loads(row.record)
+        return [(row.citizen_id, int(row.due_at_us)) for row in rows]
 
     def forget_positions(self) -> int:
         """Forget where the worker stood in the claims topic: for a fresh broker, whose offsets
         start again at 0 (the stack calls it before the worker starts on one)."""
+        self._positions.clear()
+        self._written.clear()
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             return conn.execute(delete(positions)).rowcount
 
