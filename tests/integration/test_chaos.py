@@ -194,7 +194,8 @@ def _why_refused(states: dict[str, api.Case], case_id: str) -> str:
     still in flight) or after it (the hold was unsettled when the registry denied)."""
     case = states[case_id]
     refusal = next(h for h in case.history if h.type == FINAL[1])
-    holder_id = json.loads(refusal.payload_json).get("holderCaseId", "")
+    payload = json.loads(refusal.payload_json)
+    holder_id = payload.get("holderCaseId", payload.get("holder_case_id", ""))
     holder = states.get(holder_id)
     if holder is None:
         return "no holder named" if not holder_id else "holder not among the accepted cases"
