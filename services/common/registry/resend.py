@@ -26,7 +26,8 @@ MAX_PER_SWEEP events go per sweep, the oldest first: after an outage the registr
 under every claim at once while it catches up.
 
 Cost: each sweep reads the claim streams touched since the oldest claim still waiting (a low-water
-position kept in memory; the first sweep after a start reads them all). A claim unanswered for
+position kept in memory; the first sweep after a start reads those touched within
+`give_up_after`), on the relay's thread, whose producer it uses. A claim unanswered for
 `give_up_after` is no longer sent, and logged: an input the registry cannot take (it says why in
 its own log) must not be sent for ever."""
 
@@ -109,7 +110,9 @@ class ClaimResender:
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(events_table.c.stream_id, events_table.c.position)
                                 .where(events_table.c.position > self._low_water,
-                                       events_table.c.stream_type == STREAM_TYPE)
+                                       events_table.c.stream_type == STREAM_TYPE,
+                                       # Never sent again once this old: no need to read them.
+                                       events_table.c.recorded_at_us >= to_micros(now - self.give_up_after))
                                 .order_by(events_table.c.position)).all()
         if not rows:
             self._low_water = max(self._low_water, head)  # a store without claims reads nothing twice

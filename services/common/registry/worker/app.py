@@ -51,9 +51,13 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     store = PersonStore(settings.store_url)
     ttl = settings.claim_ttl
 
+    # Set once the claims published before this worker started are forwarded: until then a release
+    # may be waiting in a service topic, and no deadline is judged (AReleaseCountsFromItsRecording).
+    caught_up = asyncio.Event()
+
     @app.task
     async def forward_claims() -> None:
-        await forward_loop(settings, claims, clock, trust)
+        await forward_loop(settings, claims, clock, trust, caught_up)
 
     gaps = GapHealer(settings.claims_topic)
 
@@ -94,6 +98,8 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
 
     @app.timer(settings.expiry_check_interval, name="expiry-checks")
     async def send_expiry_checks() -> None:
+        if not caught_up.is_set():
+            return
         now = clock.now()
         tick = time.monotonic()
         for key in [k for k, when in sent.items() if tick - when > 10 * resend_after]:
