@@ -80,7 +80,7 @@ class HostConfig:
     # A claim whose answer from the registry has not come this long after it was recorded is sent
     # again from the store (services/common/registry/resend.py); checked every resend_check_interval.
     claim_resend_after: float = 20.0
-    resend_check_interval: float = 5.0
+    resend_check_interval: float = 10.0
     loglevel: str = "warning"
     # The public keys of the region's identity provider that callers' tokens must be signed with
     # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).

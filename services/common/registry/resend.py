@@ -36,11 +36,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 
-from services.common.events import RecordedEvent, to_micros
+from services.common.events import RecordedEvent, from_micros, to_micros
 from services.common.registry.adapters import outcome_from_proto
 from services.common.registry.claims import STREAM_TYPE
 from services.common.registry.domain import HOLDING, Outcome
@@ -61,11 +63,33 @@ _RELEASED = registry_pb2.ClaimReleased.DESCRIPTOR.full_name
 _DECISION = registry_pb2.RegistryDecisionRecorded.DESCRIPTOR.full_name
 
 
-def awaiting_answer(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+class _Event(Protocol):
+    event_id: str
+    position: int
+    type: str
+    payload: bytes
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What a sweep reads of a claim event: enough to tell whether it waits for an answer."""
+
+    event_id: str
+    position: int
+    type: str
+    payload: bytes
+    recorded_at: datetime
+
+
+E = TypeVar("E", bound=_Event)
+
+
+def awaiting_answer(stream: Sequence[E]) -> list[E]:
     """The claim events of one claim stream (in version order) still waiting for the registry's
     answer, in the order to send them; empty when the registry has answered all it will."""
-    request: RecordedEvent | None = None
-    last_claim: RecordedEvent | None = None
+    request: E | None = None
+    last_claim: E | None = None
     outcome: Outcome | None = None  # the latest decision recorded
     for event in stream:
         if event.type == _DECISION:
@@ -107,25 +131,36 @@ class ClaimResender:
         """Send the overdue claims again; returns how many events were sent."""
         now = self.store.clock.now()
         head = self.store.head()[0]  # before the query: what commits meanwhile is read next time
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(events_table.c.stream_id, events_table.c.position)
-                                .where(events_table.c.position > self._low_water,
-                                       events_table.c.stream_type == STREAM_TYPE,
-                                       # Never sent again once this old: no need to read them.
-                                       events_table.c.recorded_at_us >= to_micros(now - self.give_up_after))
-                                .order_by(events_table.c.position)).all()
+        touched = (select(events_table.c.stream_id)
+                   .where(events_table.c.position > self._low_water, events_table.c.stream_type == STREAM_TYPE,
+                          # Never sent again once this old: no need to read them.
+                          events_table.c.recorded_at_us >= to_micros(now - self.give_up_after))
+                   .distinct())
+        t = events_table.c
+        with self.store.engine.connect() as conn:  # one query: the touched streams' events, light
+            rows = conn.execute(select(t.stream_id, t.event_id, t.position, t.type, t.payload, t.recorded_at_us)
+                                .where(t.stream_id.in_(touched)).order_by(t.stream_id, t.version)).all()
         if not rows:
             self._low_water = max(self._low_water, head)  # a store without claims reads nothing twice
             return 0
-        low_water = rows[-1].position
-        overdue: list[RecordedEvent] = []
-        for stream_id in dict.fromkeys(row.stream_id for row in rows):
-            stream = self.store.read_stream(stream_id)
+        low_water = max(head, max(row.position for row in rows))
+        streams: dict[str, list[_Row]] = {}
+        for row in rows:
+            streams.setdefault(row.stream_id, []).append(_Row(row.event_id, row.position, row.type, row.payload,
+                                                              from_micros(row.recorded_at_us)))
+        wanted: dict[str, list[str]] = {}  # stream → ids of its overdue events, in order
+        for stream_id, stream in streams.items():
             waiting = awaiting_answer(stream)
             if not waiting:
                 continue
             low_water = min(low_water, stream[0].position - 1)
-            overdue += [e for e in waiting if self._due(e, now)]
+            due = [e.event_id for e in waiting if self._due(e, now)]
+            if due:
+                wanted[stream_id] = due
+        overdue: list[RecordedEvent] = []
+        for stream_id, ids in wanted.items():  # full events (to sign and send) for these only
+            by_id = {e.event_id: e for e in self.store.read_stream(stream_id)}
+            overdue += [by_id[i] for i in ids]
         self._low_water = low_water
         overdue = sorted(overdue, key=lambda e: e.position)[:MAX_PER_SWEEP]
         if overdue:
@@ -136,7 +171,7 @@ class ClaimResender:
             log.warning("sent %d claim events again whose answer from the registry is overdue", len(overdue))
         return len(overdue)
 
-    def _due(self, event: RecordedEvent, now: datetime) -> bool:
+    def _due(self, event: _Event, now: datetime) -> bool:
         age = to_micros(now) - to_micros(event.recorded_at)
         if age < self.resend_after / timedelta(microseconds=1):
             return False
