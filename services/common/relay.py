@@ -152,6 +152,18 @@ class OutboxRelay:
             batch = ahead
         return sent
 
+    def publish_again(self, events: list[RecordedEvent]) -> None:
+        """Publish `events` once more, leaving the cursor where it is, and wait for the broker's
+        acknowledgement (a claim whose answer never came: services/common/registry/resend.py).
+        Consumers are idempotent: a repeat is one more redelivery."""
+        if not events:
+            return
+        messages = None
+        if getattr(self.producer, "submit_batch", None) is not None:
+            traced = _tracing_records()
+            messages = [self._message(e, traced) for e in events]
+        self._start(events, messages)()
+
     def _next(self, after: int, max_events: int | None, sent: int) -> tuple[list[RecordedEvent], list[Message] | None]:
         """The batch after `after` and, for a producer that sends batches, its messages (signed)."""
         limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)

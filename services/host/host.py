@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
+from services.common.registry.resend import ClaimResender
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
 from services.common.relay import OutboxRelay, Producer, relay_producer
 from services.common.store import EventStore, sqlite_url
@@ -90,6 +92,10 @@ class HostConfig:
     relay_interval: float = 0.2
     scheduler_interval: float = 1.0
     refill_check_interval: float = 30.0
+    # A claim whose answer from the registry has not come this long after it was recorded is sent
+    # again from the store (services/common/registry/resend.py); checked every resend_check_interval.
+    claim_resend_after: float = 20.0
+    resend_check_interval: float = 10.0
     loglevel: str = "warning"
     # The public keys of the region's identity provider that callers' tokens must be signed with
     # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).
@@ -119,6 +125,7 @@ class ServiceHost:
         self._server: grpc.Server | None = None
         self._producer: Producer | None = None
         self._relay: OutboxRelay | None = None
+        self._resender: ClaimResender | None = None
         self.wiring: Wiring | None = None  # the service's composition root, called once by prepare()
         self._reactions: list[Reaction] = []
         self._raw_handlers: dict[str, RawHandler] = {}
@@ -216,6 +223,8 @@ class ServiceHost:
                                   prepare_topics=lambda names: ensure_topics(self.config.kafka, names,
                                                                              partitions=self.config.partitions))
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
+        self._resender = ClaimResender(self.store, self._relay.publish_again,
+                                       resend_after=timedelta(seconds=self.config.claim_resend_after))
 
     def start_background(self) -> None:
         """gRPC server, relay and scheduler threads (the worker's start-up hook)."""
@@ -312,11 +321,15 @@ class ServiceHost:
     def _relay_loop(self, relay: OutboxRelay) -> None:
         store, _ = self._require()
         next_check = time.monotonic() + self.config.refill_check_interval
+        next_resend = time.monotonic() + self.config.resend_check_interval
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + self.config.refill_check_interval
                     refill_if_broker_lost(store, relay, self.config.kafka, partitions=self.config.partitions)
+                if self._resender is not None and time.monotonic() >= next_resend:
+                    next_resend = time.monotonic() + self.config.resend_check_interval
+                    self._resender.sweep()  # on this thread: it publishes through the relay's producer
                 if relay.publish_pending():
                     continue
             except Exception:

@@ -6,7 +6,7 @@
 - `demo`      realistic cross-region marriage scenarios driven through the gRPC front doors only.
 - `window`    a clerk's command line against a running stack (`tongban window marriage ...`).
 - `stackfile` what `up` leaves for the others: endpoints, broker, pids; whether a stack is running.
-- `registry_backup` keeps the registry's table across restarts of the memory-only broker.
+- `registry_store` lays out the registry worker's own store of person records (DIR/registry).
 - `cli`       `add_stack_commands(subparsers)`: `up`, `demo`, `window` and `clock` for `tongban`.
 
 Nothing is started or opened at import."""

@@ -16,23 +16,21 @@ What a restart takes, per child:
   acknowledged (it republishes what it had not), its consumers resume from their group's
   committed offsets and the inbox drops what they had already handled. While it is down, calls
   to its old address fail (UNAVAILABLE); other regions' messages for it wait in the broker.
-- The registry worker: started again on the same broker, it recovers its table from its
-  changelog topic, which the broker kept (the table mirror keeps following it).
+- The registry worker: started again on the same broker, it finds its person records in its own
+  store (DIR/registry/persons.db) and reads the claims topic on from its group's committed offsets.
 - The local broker (memory-only tansu) comes back empty. It is started again on the same port,
   so any client still holding the address reaches the new one (the port can be taken between
   the death and the restart; then a free one is chosen, and the stack file gets the new
   address). Then everything above it is restarted, in the start order:
-  - the registry worker, because its table lives only in the changelog the broker lost: the
-    changelog is restored from the supervisor's backup (registry_backup.py) *before* a fresh
-    worker reads it, and a faust worker does not reload a table whose changelog was replaced
-    under it. The table mirror starts again on the new changelog;
+  - the registry worker, because its consumers' positions went with the broker: its person
+    records are in its own store, which forgets where it stood in the old claims topic
+    (registry_store.py); the refilled service topics are forwarded again, and every claim it had
+    decided is repeated with its decisions' ids, never decided anew;
   - every service, because their consumer groups' committed offsets are gone with the broker
     (a running faust consumer would keep positions in topics that no longer exist) and a host
     refills an empty broker from its store at start at once, rather than at its next refill
     check (`refill_check_interval`, 30 s). The stores being the truth, the relays republish
     every event and the inboxes drop the ones already handled.
-  The limit registry_backup.py states applies: changelog records the mirror had not copied
-  when the broker died are lost with it, and the claims behind them are decided again.
 
 Restarted children are spawned from the main thread, so the kernel still stops them when the
 supervisor dies (PR_SET_PDEATHSIG, children.py). A broker restart blocks the loop until the new
@@ -119,7 +117,7 @@ class Supervisor:
         info = self.stack.publish()
         if child.name == "broker":
             self.out(f"tongban up: broker is back on {info.kafka} (pid {info.broker_pid}); registry and services "
-                     "restarted on it (the stores refill it, the registry's table was restored)")
+                     "restarted on it (the stores refill it; the registry keeps its own store)")
         elif child.name == "registry":
             self.out(f"tongban up: registry started again (pid {info.registry_pid})")
         elif child.name == "web":

@@ -3,8 +3,8 @@
 Children, started in this order and stopped in the reverse one:
 1. the broker: the local tansu broker (memory-only) on a free loopback port, unless a Kafka is
    given (`--kafka` or TONGBAN_KAFKA);
-2. the registry worker (`tongban registry`), after its table was restored if the broker lost it
-   (registry_backup.py);
+2. the registry worker (`tongban registry`), its person records in DIR/registry/persons.db
+   (registry_store.py);
 3. `tongban serve` for every region and service, each with its SQLite store under DIR, its gRPC
    server on a free port, relay, deadline scheduler and consumers, on the controlled clock
    (services/common/clock_control.py) so the demo can move time for all of them.
@@ -21,8 +21,8 @@ first (their relays flush to a broker that is still there), then the registry, t
 and each child is told by the kernel to stop if the supervisor dies (PR_SET_PDEATHSIG).
 
 A restart on the same DIR resumes: the stores are on disk, each service host refills a fresh
-broker from its store (services/host/), and the registry's table comes back from its
-backup."""
+broker from its store (services/host/), and the registry worker finds its records in its own
+store."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from services.common.trust.development import LoopbackTls, development_trust, health_serving
 from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
@@ -60,9 +59,6 @@ _GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children 
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
                         "OTEL_EXPORTER_OTLP_ENDPOINT"})
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-if TYPE_CHECKING:
-    from services.stack.registry_backup import ChangelogMirror, TableBackup
 
 
 class StackError(RuntimeError):
@@ -137,7 +133,6 @@ class Stack:
         self._services: list[Child] = []
         self._web: Child | None = None
         self._console: WebConsoleChild | None = None
-        self._mirror: ChangelogMirror | None = None
         self._stopped = False
         self._started = time.monotonic()
         self._tls: LoopbackTls | None = None  # with --tls: the CA and the front doors' certificate
@@ -223,31 +218,24 @@ class Stack:
             return
 
     def _start_registry(self) -> None:
-        from services.stack.registry_backup import ChangelogMirror, restore_changelog
+        from services.stack.registry_store import prepare_registry_store
 
-        backup, topic = self._registry_backup()
-        restored = restore_changelog(backup, self._broker_address, topic, REGISTRY_PARTITIONS)
-        if restored:
-            self.out(f"  registry  table restored from its backup ({restored} people) into the fresh broker")
+        # A local broker is always a fresh one (memory-only); a given Kafka kept the claims topic.
+        taken = prepare_registry_store(self.config.data_dir, fresh_broker=self._broker is not None)
+        if taken:
+            self.out(f"  registry  took in {taken} person records from an older stack's table backup")
         self._spawn_registry()
-        mirror = ChangelogMirror(backup, self._broker_address, topic)
-        mirror.start()
-        self._mirror = mirror
-
-    def _registry_backup(self) -> tuple[TableBackup, str]:
-        from services.stack.registry_backup import BACKUP_FILE, TableBackup, changelog_topic
-
-        backup = TableBackup(self.config.data_dir / "registry" / BACKUP_FILE)
-        return backup, changelog_topic(self.config.registry_app_id)  # the app id carries the prefix already
 
     def _spawn_registry(self) -> Child:
         from services import catalogue
         from services.common.kafka_settings import events_topic
         from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
+        from services.stack.registry_store import store_url
 
         config = self.config
         argv = [sys.executable, "-m", "services.cli", "registry", "--kafka", self._broker_address,
                 "--app-id", config.registry_app_id, "--datadir", str(config.data_dir / "registry" / "faust"),
+                "--store", store_url(config.data_dir),
                 "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
                 "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel,
                 "--keys", str(keys_dir(config.data_dir, REGISTRY)), "--key-directory", str(config.data_dir)]
@@ -333,13 +321,10 @@ class Stack:
 
     def _restart_broker(self) -> list[Child]:
         """The new broker is empty (memory-only), on the same port: everything above it starts
-        again, the registry after its table was restored (supervisor.py says why)."""
+        again (supervisor.py says why)."""
         port = int(self._broker_address.rpartition(":")[2])
-        if self._mirror is not None:
-            self._mirror.stop()  # its broker is gone: nothing left to drain
-            self._mirror = None
         # Nothing can flush to a dead broker: a short grace, then SIGKILL, which loses nothing (the
-        # stores are the truth, the relays' cursors and the registry's table wait for the broker).
+        # stores are the truth, the relays' cursors and the registry's records wait for the broker).
         others = [c for c in (self._registry, self._broker) if c is not None]  # a broker from a failed try
         self._stop_services(others, timeout=_GRACE_WITHOUT_BROKER)
         self._registry = self._broker = None
@@ -383,8 +368,6 @@ class Stack:
         self._stop_services()
         if self._registry is not None:
             stop_child(self._registry, timeout)
-        if self._mirror is not None and not self._mirror.drain_and_stop():
-            self.out("tongban up: warning: the registry table backup may miss its latest changes")
         if self._broker is not None:
             stop_child(self._broker, timeout)
         for child in self._services:

@@ -75,7 +75,7 @@ def test_the_demo_data_comes_back_on_a_fresh_broker_and_nobody_can_marry_twice_æ
         demo: tuple[subprocess.CompletedProcess[str], Path, str]) -> None:
     """The worst order for a registry rebuilt from replayed claims: she was released in Ningxia and
     married in Shaanxi. A fresh broker gets both stores again; the registry must still hold her
-    (its table comes back from the supervisor's backup, not from deciding the replay again)."""
+    (its records are in its own store, DIR/registry/persons.db, not rebuilt by deciding the replay again)."""
     result, data, prefix = demo
     assert result.returncode == 0, "needs the demo's data"
     with up(data, "--topic-prefix", prefix) as (_, info, _log):

@@ -149,7 +149,7 @@ def test_a_killed_local_broker_comes_back_on_its_address_and_the_stack_with_it(t
 
         shown = _window(data, "case", "show", case)
         assert shown.returncode == 0 and case in shown.stdout
-        _register(data)  # the registry's table was restored, the store refilled the broker
+        _register(data)  # the registry kept its records in its own store, the store refilled the broker
         assert process.poll() is None
     output = log.read_text()
     assert f"broker (pid {info.broker_pid}) died: killed by SIGKILL" in output

@@ -130,3 +130,42 @@ def test_a_confirmation_taken_in_after_the_ttl_of_a_claim_still_held_is_confirme
     confirmed = take(first.record, late.key, late.value, late.headers, claim_ttl=ttl)
     assert [d.outcome for d in confirmed.decisions] == [Outcome.CONFIRMED]
     assert confirmed.record is not None and due_expiries(record_from_json(confirmed.record), NOW + 10 * ttl) == []
+
+
+def _recorded_at(message: object, at: datetime, *, region: str) -> RecordedEvent:
+    draft = replace(stored(message, region=region), recorded_at=at, occurred_at=at, hash=b"")
+    return replace(draft, hash=event_hash(GENESIS, draft))
+
+
+@pytest.mark.parametrize(("recorded_after", "waiter_outcome"), [(5, Outcome.GRANTED), (40, Outcome.DENIED)])
+def test_a_release_held_up_on_its_way_counts_from_when_it_was_recorded(recorded_after: int,
+                                                                         waiter_outcome: Outcome) -> None:
+    """AReleaseCountsFromItsRecording (invariant 9; 民法典 第1042条 holds either way): Ningxia's case
+    gave the person up 5 s after Sichuan's claim began to wait (10 s at most), but a broker outage
+    brought the release to the registry 40 s later. The waiter is granted — the hold had ended
+    within its wait — not refused naming a case that no longer wanted the person. A release
+    recorded after the wait ran out still comes too late."""
+    ttl, wait = timedelta(hours=1), timedelta(seconds=10)
+    record: dict[str, object] | None = None
+    holder = forward(stored(request()).to_bytes(), None, now=NOW)
+    waiter_claim = registry_pb2.ClaimRequested(claim_id="c2", citizen_id=PERSON,
+                                               kind=registry_pb2.CLAIM_KIND_LIVE_MARRIAGE, case_id="marriage-7",
+                                               region="510000", service="marriage")
+    waiter = forward(stored(waiter_claim, region="510000").to_bytes(), None, now=NOW + timedelta(seconds=1))
+    release = registry_pb2.ClaimReleased(claim_id="c1", citizen_id=PERSON, kind=registry_pb2.CLAIM_KIND_LIVE_MARRIAGE,
+                                         case_id="marriage-1", region="640000", service="marriage",
+                                         reason="the marriage application was refused")
+    released = forward(_recorded_at(release, NOW + timedelta(seconds=recorded_after), region="640000").to_bytes(),
+                       None, now=NOW + timedelta(seconds=41))
+    decisions = []
+    for out in (holder, waiter, released):
+        assert out is not None
+        taken = take(record, out.key, out.value, out.headers, claim_ttl=ttl, release_wait=wait)
+        record = taken.record or record
+        decisions += taken.decisions
+    outcomes = {(d.claim_id, d.outcome) for d in decisions}
+    assert ("c2", waiter_outcome) in outcomes
+    assert ("c1", Outcome.RELEASED) in outcomes
+    if waiter_outcome is Outcome.GRANTED:
+        [granted] = [d for d in decisions if d.claim_id == "c2" and d.outcome is Outcome.GRANTED]
+        assert granted.decided_at == NOW + timedelta(seconds=5)

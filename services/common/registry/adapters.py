@@ -119,6 +119,11 @@ def claim_message(event: RecordedEvent, *, at: datetime, trace: TraceContext) ->
         kind = kind_from_proto(message.kind)
     except ValueError as exc:
         raise NotAClaim(f"claim {message.claim_id}: {exc}") from None
+    if action == "release":
+        # AReleaseCountsFromItsRecording (domain.py): the hold ended when the holder's store
+        # recorded the release, not when an outage let it reach the registry; never later than
+        # it was taken in (a region's clock running ahead moves nothing).
+        at = min(at, event.recorded_at)
     return ClaimMessage(
         action=action,  # type: ignore[arg-type]  # one of the three Action literals, by CLAIM_EVENT_TYPES
         claim_id=message.claim_id, citizen_id=message.citizen_id, kind=kind,

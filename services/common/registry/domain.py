@@ -32,6 +32,11 @@ Rules, named as the decisions cite them:
   lower one is denied first, gives back its hold, and the higher one is granted — unless its
   release takes longer than the patience. Every wait has a deadline: a holder whose release is
   lost makes its waiters wait a minute, never for ever.
+- AReleaseCountsFromItsRecording (invariant 9; issue 11): a release acts at the instant the
+  holder's store recorded it (never later than it was taken in), so a waiter whose deadline fell
+  while the release was held up on its way — a broker restarting, a registry worker catching up —
+  is granted, not denied naming a case that had already let the person go. (The worker's timer
+  checks no deadline until its forwarder has caught up with the service topics: worker/app.py.)
 - LateConfirmationOfAHeldClaimWins: the holder's own confirmation or release of a claim that still
   holds acts on it, even after the time-to-live, when no input expired the hold first (nobody was
   told the person was free). A rival's input or the timer's check at or after the expiry instant
@@ -95,6 +100,7 @@ __all__ = [
     "decision_to_json",
     "due_expiries",
     "input_key",
+    "next_due",
     "record_from_json",
     "record_to_json",
     "waiting_check_key",
@@ -106,6 +112,7 @@ UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
 RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
 AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
 LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
+A_RELEASE_COUNTS_FROM_ITS_RECORDING = "AReleaseCountsFromItsRecording"
 
 # How long a claim waits behind another case's hold before it is denied: more than a release takes
 # from a service's store to the registry (outbox relay, forwarder, broker), seconds in practice.
@@ -339,3 +346,11 @@ def due_expiries(record: PersonRecord, now: datetime) -> list[str]:
              if not hold.confirmed and hold.expires_at is not None and hold.expires_at <= now]
     return holds + [waiting_check_key(w.claim_key, w.until) for ws in record.waiting.values() for w in ws
                     if w.until <= now]
+
+
+def next_due(record: PersonRecord) -> datetime | None:
+    """The earliest instant `due_expiries` has something for the record (None: nothing pending),
+    so a worker's timer need only look at the records due."""
+    instants = [hold.expires_at for hold in record.holds.values() if not hold.confirmed and hold.expires_at is not None]
+    instants += [w.until for ws in record.waiting.values() for w in ws]
+    return min(instants, default=None)

@@ -3,9 +3,9 @@
     tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
     python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
 
-Modules: `settings` (WorkerSettings, table names), `forwarder` (step 1 below), `decider` (the work
-of step 2 on one message, and the expiry inputs of step 3, without faust), `gap_healer`, `app`
-(the faust app: tables, task, agent, timer) and `cli` (the command line).
+Modules: `settings` (WorkerSettings), `forwarder` (step 1 below), `decider` (the work of step 2 on
+one message, and the expiry inputs of step 3, without faust), `person_store` (the records),
+`gap_healer`, `app` (the faust app: task, agent, timer) and `cli` (the command line).
 
 Flow (docs/cross-region.md):
 1. The forwarder reads the service topics (tongban.<service>.events.v1) in the consumer group
@@ -14,13 +14,14 @@ Flow (docs/cross-region.md):
    forwards each one, byte for byte, to the worker's own topic tongban.registry.claims.v1 keyed by
    citizen id, stamped with the time it was taken in. This is the repartition by citizen id.
 2. The agent `decide` reads that topic — so one partition, hence one worker, decides every input
-   about a person, in order — folds each input into the person's record in the faust table
-   `registry-persons` (keyed by citizen id, kept in its changelog topic) with `domain.decide`, and
-   sends each decision, keyed by citizen id, to the claimant region's topic
-   tongban.registry.decisions.<region>.v1 and, if it is confirmed or released, to the national
-   record tongban.registry.decisions.v1 as well (topics.py; invariant 10).
+   about a person, in order — folds each input into the person's record with `domain.decide`,
+   commits the new record (and the partition's next offset) to the worker's own store
+   (person_store.py: why a store and not a faust table), and then sends each decision, keyed by
+   citizen id, to the claimant region's topic tongban.registry.decisions.<region>.v1 and, if it is
+   confirmed or released, to the national record tongban.registry.decisions.v1 as well (topics.py;
+   invariant 10).
 3. A timer looks for granted holds past the claim time-to-live and puts an ExpiryDue input for them
-   on the claims topic. It never changes the table itself: expiry is decided by `decide`, in line
+   on the claims topic. It never changes a record itself: expiry is decided by `decide`, in line
    with every other input about the person.
 
 Crash safety (kill -9 at any instant; at-least-once delivery, no Kafka transactions, which the
@@ -31,29 +32,31 @@ development broker does not support reliably):
   the same ids (derived from the claim and the outcome).
 - The record remembers what each input decided. An input seen before — a redelivery, a duplicate
   forward, or a re-run after a crash — repeats its decisions instead of deciding again.
-- `decide` writes the record (and the partition's next offset) to the table, then sends each
-  decision and waits for the broker's acknowledgement. faust commits an input's offset only after
-  the agent moved past it, and flushes its producer (the changelog included) before committing.
-- Killed after the table write but before the decisions were sent: the offset is not committed,
-  the restarted worker recovers the record from the changelog, processes the input again, finds
-  it remembered and sends the same decisions (receivers' inboxes drop those that did arrive).
-  Killed after sending but before the changelog write landed: the input is processed again from
-  the older record, which by determinism decides the same again. Either way a grant is only ever
-  decided from a record holding every earlier decision about the person, or repeated with its
-  original id: never a second grant.
+- `decide` commits the record and the partition's next offset to its store in one transaction,
+  then sends each decision and waits for the broker's acknowledgement. faust commits an input's
+  offset only after the agent moved past it.
+- Killed after the store commit but before the decisions were sent: the offset is not committed,
+  the restarted worker processes the input again, finds it remembered in the record and sends the
+  same decisions (receivers' inboxes drop those that did arrive). Killed before the store commit,
+  the input is decided again from the record before it, which by determinism decides the same.
+  Either way a grant is only ever decided from a record holding every earlier decision about the
+  person, or repeated with its original id: never a second grant.
+- The broker lost (a memory-only local broker killed): the store keeps every record; the
+  refilled service topics are forwarded again, and each claim decided before is an input seen
+  before, repeated — never decided again in the order the refill happens to deliver it.
 - The forwarder commits a batch only after every claim in it was acknowledged on the claims topic:
   killed before, the batch is forwarded again, and the duplicates are inputs seen before. A lost
   expiry check is sent again by the restarted timer, since the hold is still due.
 - faust-streaming 0.15.3 was seen to skip messages after a restart (its fetcher runs while the
   table recovers and races with the seek to the committed offsets; it then commits past the hole).
   Hence the forwarder is a plain aiokafka consumer, and the decider checks each claims-topic
-  offset against the next offset its table expects (the topic has no holes of its own) and seeks
+  offset against the next offset its store expects (the topic has no holes of its own) and seeks
   back over a hole rather than deciding without it (`GapHealer`).
 
-Limits: the timer scans the whole local table every interval (fine for the claims in flight, not
-for a national population in one process); the record keeps what every input decided, so it
-grows with the claims on a person (a handful in a lifetime). Table recovery trusts faust to read
-the changelog up to its high-water mark.
+Limits: the record keeps what every input decided, so it grows with the claims on a person (a
+handful in a lifetime). One store write per input (a few milliseconds on SQLite with
+synchronous=FULL) bounds one worker's rate; more partitions over more workers sharing a
+PostgreSQL store scale it.
 """
 
 from services.common.registry.worker.app import build_app
@@ -61,22 +64,17 @@ from services.common.registry.worker.cli import build_parser, main, parse_durati
 from services.common.registry.worker.decider import HEADER_DECISION_ID, Taken, decision_message, expiry_input, take
 from services.common.registry.worker.forwarder import Outgoing, forward
 from services.common.registry.worker.gap_healer import GapHealer
-from services.common.registry.worker.settings import (
-    DEFAULT_APP_ID,
-    DEFAULT_CLAIM_TTL,
-    POSITION_PREFIX,
-    TABLE_NAME,
-    WorkerSettings,
-)
+from services.common.registry.worker.person_store import PersonStore, StaleRecord
+from services.common.registry.worker.settings import DEFAULT_APP_ID, DEFAULT_CLAIM_TTL, WorkerSettings
 
 __all__ = [
     "DEFAULT_APP_ID",
     "DEFAULT_CLAIM_TTL",
     "HEADER_DECISION_ID",
-    "POSITION_PREFIX",
-    "TABLE_NAME",
     "GapHealer",
     "Outgoing",
+    "PersonStore",
+    "StaleRecord",
     "Taken",
     "WorkerSettings",
     "build_app",

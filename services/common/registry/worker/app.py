@@ -1,8 +1,9 @@
-"""The registry's faust app: the forwarder task, the decide agent over the persons table, and the
+"""The registry's faust app: the forwarder task, the decide agent over the person store, and the
 expiry timer (the flow and its crash safety are in the package docstring)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -11,9 +12,10 @@ from services.common.clock import Clock, SystemClock
 from services.common.registry.domain import due_expiries, record_from_json
 from services.common.registry.topics import decision_topics
 from services.common.registry.worker.decider import decision_message, expiry_input, take
-from services.common.registry.worker.forwarder import deliver, forward_loop
+from services.common.registry.worker.forwarder import Outgoing, deliver, forward_loop
 from services.common.registry.worker.gap_healer import GapHealer
-from services.common.registry.worker.settings import POSITION_PREFIX, TABLE_NAME, WorkerSettings
+from services.common.registry.worker.person_store import PersonStore
+from services.common.registry.worker.settings import WorkerSettings
 from services.common.registry.worker.trust import WorkerTrust
 
 log = logging.getLogger("tongban.registry.worker")
@@ -44,13 +46,18 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             await topic.maybe_declare()
             outputs[name] = topic
         return topic
-    # Keys and values use the app's serializers: raw (the citizen id's bytes) and JSON (the record).
-    persons = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+    # The person records live in the worker's own store (person_store.py says why not in a faust
+    # table); every input's effect is committed there before its decisions are sent.
+    store = PersonStore(settings.store_url)
     ttl = settings.claim_ttl
+
+    # Set once the claims published before this worker started are forwarded: until then a release
+    # may be waiting in a service topic, and no deadline is judged (AReleaseCountsFromItsRecording).
+    caught_up = asyncio.Event()
 
     @app.task
     async def forward_claims() -> None:
-        await forward_loop(settings, claims, clock, trust)
+        await forward_loop(settings, claims, clock, trust, caught_up)
 
     gaps = GapHealer(settings.claims_topic)
 
@@ -60,8 +67,7 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     async def decide_claims(stream: faust.StreamT) -> None:
         async for event in stream.events():
             partition, offset = event.message.partition, event.message.offset
-            position = persons.get(_position_key(partition))
-            expected = None if position is None else int(position["next"])
+            expected = store.position(settings.claims_topic, partition)
             seek_to = gaps.check(partition, offset, expected)
             if seek_to is not None:
                 await app.consumer.seek(TP(settings.claims_topic, partition), seek_to)
@@ -69,14 +75,15 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             if gaps.skipping(partition, offset, expected):
                 continue
             person = event.key.decode("utf-8", "replace")
-            taken = take(persons.get(person), event.key, event.value, event.headers, claim_ttl=ttl,
-                         release_wait=settings.release_wait, trust=trust)
+            read = store.get(person)
+            taken = take(None if read is None else read.record, event.key, event.value, event.headers,
+                         claim_ttl=ttl, release_wait=settings.release_wait, trust=trust)
             if taken.note:
                 log.info("%s: %s", person[:6] + "…", taken.note)  # no full citizen id in logs
-            if taken.record is not None:
-                persons[person] = taken.record  # the changelog write comes before the decisions
-            if expected is None or offset >= expected:
-                persons[_position_key(partition)] = {"next": offset + 1}
+            # Committed before the decisions are sent: a crash in between repeats them, never
+            # decides them again from a record that lacks them.
+            store.commit(settings.claims_topic, partition, citizen_id=person, record=taken.record, read=read,
+                         due=taken.due, next_offset=offset + 1 if expected is None or offset >= expected else None)
             for decision in taken.decisions:
                 message = decision_message(decision, trust)
                 # The claimant's topic first, then the national record: a crash in between repeats
@@ -86,28 +93,29 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
                 log.info("decided %s %s on claim %s of %s/%s", decision.outcome, decision.kind, decision.claim_id,
                          decision.region, decision.service)
 
-    sent: dict[str, float] = {}  # claim key → when its expiry check was last sent (monotonic)
+    sent: dict[tuple[str, int], float] = {}  # (person, due µs) → when its checks were last sent (monotonic)
     resend_after = max(5.0, 10 * settings.expiry_check_interval)
 
     @app.timer(settings.expiry_check_interval, name="expiry-checks")
     async def send_expiry_checks() -> None:
+        if not caught_up.is_set():
+            return
         now = clock.now()
         tick = time.monotonic()
         for key in [k for k, when in sent.items() if tick - when > 10 * resend_after]:
             del sent[key]  # long decided: keeps the map to the holds in flight
-        for person, value in list(persons.items()):
-            if value is None or person.startswith(POSITION_PREFIX):
+        outgoing: list[Outgoing] = []
+        for person, due_at in store.due(now):
+            # Not again while the first ones are likely still on their way; again after that, in
+            # case they were lost with a crash. A record whose due instant moved is looked at anew.
+            if tick - sent.get((person, due_at), float("-inf")) < resend_after:
                 continue
-            for key in due_expiries(record_from_json(value), now):
-                # Not again while the first one is likely still on its way; again after that, in
-                # case it was lost with a crash.
-                if tick - sent.get(key, float("-inf")) < resend_after:
-                    continue
-                sent[key] = tick
-                await deliver(claims, expiry_input(person, key, now=now, trust=trust))
+            sent[(person, due_at)] = tick
+            stored = store.get(person)
+            if stored is not None:
+                outgoing += [expiry_input(person, key, now=now, trust=trust)
+                             for key in due_expiries(record_from_json(stored.record), now)]
+        # Sent together, acknowledged together: one round trip per tick, not one per check.
+        await asyncio.gather(*(deliver(claims, message) for message in outgoing))
 
     return app
-
-
-def _position_key(partition: int) -> str:
-    return f"{POSITION_PREFIX}{partition}"

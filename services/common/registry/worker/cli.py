@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         # The CLI's entry point; `python -m services.common.registry.worker` takes the same arguments.
         prog="tongban registry",
         description="Run the per-person registry worker: it reads the claims on the service topics, decides "
-                    "one person at a time in a faust table (one holder per person and kind), releases "
+                    "one person at a time in its own store (one holder per person and kind), releases "
                     "unconfirmed claims after --claim-ttl, and publishes the decisions. Stops on SIGTERM or "
                     "Ctrl-C; safe to kill at any moment.",
         epilog="example: tongban registry --kafka 127.0.0.1:9092 --claim-ttl 24h",
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kafka", default=os.environ.get("TONGBAN_KAFKA"),
                         help="bootstrap servers, host:port (default: $TONGBAN_KAFKA)")
     parser.add_argument("--app-id", default=DEFAULT_APP_ID,
-                        help="faust app id: consumer group and table changelog prefix (default %(default)s)")
+                        help="faust app id: the consumer groups' prefix (default %(default)s)")
     parser.add_argument("--service-topic", action="append", dest="service_topics", metavar="TOPIC",
                         help="a topic carrying claims, repeatable (default: the marriage, disability and relief "
                              "topics)")
@@ -72,9 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expiry-check-interval", type=float, default=1.0, metavar="SECONDS",
                         help="how often to look for expired claims (default %(default)s)")
     parser.add_argument("--partitions", type=int, default=8,
-                        help="partitions of the claims and decisions topics and of the table (default %(default)s)")
+                        help="partitions of the claims and decisions topics (default %(default)s)")
     parser.add_argument("--datadir", type=Path, default=Path("data/registry"),
-                        help="faust's local directory (default %(default)s)")
+                        help="faust's local directory and the person store's (default %(default)s)")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="the person records' store, a SQLAlchemy URL (default: sqlite <datadir>/persons.db)")
     parser.add_argument("--keys", type=Path, default=None, dest="keys_dir",
                         help="the registry's key directory: signing.key, registry.pub (default <datadir>/keys)")
     parser.add_argument("--key-directory", type=Path, default=None,
@@ -104,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         claims_topic=args.claims_topic, decisions_topic=args.decisions_topic, claim_ttl=args.claim_ttl,
         release_wait=args.release_wait,
         expiry_check_interval=args.expiry_check_interval, partitions=args.partitions,
-        keys_dir=args.keys_dir, key_directory=args.key_directory,
+        keys_dir=args.keys_dir, key_directory=args.key_directory, store=args.store,
     )
     return run(settings, loglevel=args.loglevel)
 

@@ -22,6 +22,7 @@ from services.common.registry.domain import (
     RegistryDecision,
     RegistryInput,
     decide,
+    next_due,
     record_from_json,
     record_to_json,
 )
@@ -44,15 +45,16 @@ def expiry_input(citizen_id: str, claim_key: str, *, now: datetime, trust: Worke
 
 @dataclass(frozen=True)
 class Taken:
-    record: dict[str, Any] | None  # the person's new table value; None when it did not change
+    record: dict[str, Any] | None  # the person's new record (JSON); None when it did not change
     decisions: tuple[RegistryDecision, ...]
     note: str = ""
+    due: datetime | None = None  # when the new record needs the timer (domain.next_due)
 
 
 def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Headers, *,
          claim_ttl: timedelta, release_wait: timedelta = DEFAULT_RELEASE_WAIT,
          trust: WorkerTrust | None = None) -> Taken:
-    """Decide one claims-topic message against the person's table value; only an input the
+    """Decide one claims-topic message against the person's stored record; only an input the
     registry itself signed decides anything."""
     citizen_id = key.decode("utf-8", "replace")
     if trust is not None:
@@ -80,7 +82,8 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
         span.set_attribute("tongban.registry.decisions", len(result.decisions))
         span.set_attribute("tongban.registry.repeated", result.repeated)
         changed = result.record is not record and not result.repeated
-        return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note)
+        return Taken(record_to_json(result.record) if changed else None, result.decisions, note=result.note,
+                     due=next_due(result.record))
 
 
 def decision_message(decision: RegistryDecision, trust: WorkerTrust | None = None) -> Outgoing:

@@ -84,12 +84,14 @@ def _trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
     return kafka_headers(trace_from_kafka_headers(headers)) if headers else []
 
 
-async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trust: WorkerTrust | None = None) -> None:
+async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trust: WorkerTrust | None = None,
+                       caught_up: asyncio.Event | None = None) -> None:
     """Forward the claims on the service topics to the claims topic, committing a batch's offsets
     only once every claim in it was acknowledged (at-least-once; a duplicate is an input seen
-    before). A plain aiokafka consumer rather than a faust agent: faust's consumer, shared with
-    the table's recovery, can skip messages after a restart, and nothing downstream could notice
-    a claim that never reached the claims topic."""
+    before). A plain aiokafka consumer rather than a faust agent: faust's consumer can skip
+    messages after a restart, and nothing downstream could notice a claim that never reached the
+    claims topic. `caught_up` is set once every claim published before the forwarder started has
+    been forwarded (the timer waits for it before it judges any deadline)."""
     from aiokafka import AIOKafkaConsumer
 
     from services.common.kafka_settings import aiokafka_consumer_config
@@ -97,6 +99,7 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
     consumer = AIOKafkaConsumer(*settings.service_topics,
                                 **aiokafka_consumer_config(settings.bootstrap, f"{settings.app_id}.forward"))
     await consumer.start()
+    ends: dict[Any, int] | None = None  # the service topics' ends when the forwarder first saw them
     try:
         while True:
             try:
@@ -109,6 +112,14 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
                             await deliver(claims, outgoing)
                 if batches:
                     await consumer.commit()  # the positions after the records just forwarded
+                # After the forwards: what the position passed is on the claims topic now.
+                if caught_up is not None and not caught_up.is_set():
+                    assigned = list(consumer.assignment())
+                    if assigned and ends is None:
+                        ends = await consumer.end_offsets(assigned)
+                    if ends is not None and await _reached(consumer, ends):
+                        log.info("forwarder caught up with the service topics")
+                        caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -118,6 +129,13 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
                 await asyncio.sleep(1.0)  # back-off before a retry, not synchronisation
     finally:
         await consumer.stop()
+
+
+async def _reached(consumer: Any, ends: dict[Any, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
 
 
 async def deliver(topic: Any, outgoing: Outgoing) -> None:

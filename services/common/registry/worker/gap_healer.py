@@ -16,7 +16,7 @@ class GapHealer:
     restart (its fetcher runs while the table recovers, and a later seek to the committed offsets
     races with it; it may even commit past the hole, taking it for compaction). The claims topic
     has no holes of its own — only this worker writes it, without transactions — so the next offset
-    the table says it expects is exact: a message beyond it means messages were skipped, and the
+    the store says it expects is exact: a message beyond it means messages were skipped, and the
     agent seeks back to them instead of deciding out of order."""
 
     RETRY_AFTER = 2.0  # seconds before seeking again for the same hole

@@ -1,4 +1,4 @@
-"""What a registry worker is configured with, and the names it gives its tables."""
+"""What a registry worker is configured with."""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ from pathlib import Path
 from services.common.registry.domain import DEFAULT_RELEASE_WAIT
 from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
 
-# The faust table of person records, keyed by citizen id; its changelog
-# (`<app-id>-registry-persons-changelog`) is the only durable copy (services/stack/registry_backup.py).
-TABLE_NAME = "registry-persons"
-# Table keys that are not citizen ids: where each partition of the claims topic stands.
-POSITION_PREFIX = "~next-offset/"
 DEFAULT_APP_ID = "tongban-registry"
 DEFAULT_CLAIM_TTL = timedelta(hours=24)
 
@@ -31,7 +26,7 @@ class WorkerSettings:
     # denied (domain.py, ReleaseInFlightIsAwaited); zero denies at once.
     release_wait: timedelta = DEFAULT_RELEASE_WAIT
     expiry_check_interval: float = 1.0  # seconds between scans for due holds
-    # Of the claims topic and the table's changelog, which must agree (faust checks): choose it
+    # Of the claims and decisions topics: choose it
     # once, since changing it moves people to other partitions.
     partitions: int = 8
     # The registry's own key (signing.key, made on first start) and the public keys it believes
@@ -39,6 +34,16 @@ class WorkerSettings:
     # layout, the directory above datadir (a data directory whose <region>/keys hold the regions').
     keys_dir: Path | None = None
     key_directory: Path | None = None
+    # The person records and claims-topic positions (person_store.py); default: a SQLite file in
+    # datadir. Any SQLAlchemy URL, e.g. a PostgreSQL database shared by the workers of several hosts.
+    store: str | None = None
+
+    @property
+    def store_url(self) -> str:
+        from services.common.registry.worker.person_store import STORE_FILE
+        from services.common.store.engine import sqlite_url
+
+        return self.store or sqlite_url(self.datadir / STORE_FILE)
 
     @property
     def signing_keys(self) -> Path:
