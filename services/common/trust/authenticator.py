@@ -16,11 +16,11 @@ must act as `national_auditor`, and is refused PERMISSION_DENIED on every other 
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import jwt
 
 from services.common.events import Actor
 from services.common.grpc_context.identity import (
@@ -109,9 +109,12 @@ class TokenAuthenticator:
 
 def _issuer(token: str) -> str:
     """Which IdP a token says it is from, before verifying it: only to pick the keys to verify
-    it with. The chosen verifier checks the issuer again under the signature."""
+    it with. The chosen verifier checks the issuer again under the signature. Read by hand (a
+    base64 segment and its JSON, a few µs): PyJWT's unverified decode costs ~70 µs a call."""
     try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
-    except jwt.InvalidTokenError:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError):  # binascii, JSON and Unicode errors are ValueErrors
         return ""  # the region's verifier names what is wrong with it
+    issuer = claims.get("iss", "") if isinstance(claims, dict) else ""
     return issuer if isinstance(issuer, str) else ""
