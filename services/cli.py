@@ -127,8 +127,14 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from services.common.trust.national import NATIONAL, NATIONAL_AUDITOR_ROLE
     from services.common.trust.signin import login
 
+    if args.national:  # the national auditor: the national IdP, audit reads in every region only
+        args.region, args.office, args.role = NATIONAL, args.office or "", args.role or [NATIONAL_AUDITOR_ROLE]
+    elif not (args.region and args.office and args.role):
+        print("tongban login: --region, --office and --role are required (or --national)", file=sys.stderr)
+        return 2
     try:
         signed_in = login(args.data, args.region, office=args.office, clerk_id=args.clerk, roles=args.role,
                           lifetime=timedelta(hours=args.hours), keys_dir=args.idp_keys)
@@ -255,13 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "and save it (owner-only) to DATA/<region>/tokens/<clerk>.jwt, where `tongban window` finds "
                     "it for --clerk. Production windows get their token from the region's identity provider.",
         epilog="example: tongban login --data data --region 640000 --office 640104-MRO-01 --clerk c-07 "
-               "--role registrar")
+               "--role registrar; a national auditor: tongban login --data data --national --clerk na-01")
     signin.add_argument("--data", type=Path, default=Path(os.environ.get("TONGBAN_DATA", "data")),
                         help="data directory of the stack (env TONGBAN_DATA, default ./data)")
-    signin.add_argument("--region", required=True, help="GB/T 2260 code of the clerk's region")
-    signin.add_argument("--office", required=True, help="the clerk's office (in the region's office directory)")
+    signin.add_argument("--region", help="GB/T 2260 code of the clerk's region")
+    signin.add_argument("--office", help="the clerk's office (in the region's office directory)")
+    signin.add_argument("--national", action="store_true",
+                        help="a national auditor's token from the national identity provider (DATA/national/keys/"
+                             "idp): every region accepts it for audit reads only")
     signin.add_argument("--clerk", required=True, help="the clerk's id")
-    signin.add_argument("--role", action="append", required=True,
+    signin.add_argument("--role", action="append",
                         help="a role of the clerk (repeat for several; the first is the default acting role)")
     signin.add_argument("--hours", type=float, default=10.0, help="how long the token holds (default 10)")
     signin.add_argument("--idp-keys", type=Path, help="the IdP's key directory (default DATA/<region>/keys/idp)")

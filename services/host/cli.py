@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.common.store import sqlite_url
+from services.common.trust.national import NATIONAL_IDP_KEYS_ENV
 from services.common.trust.tls import ServerTls
 from services.common.trust.tokens import PUBLIC_SUFFIX, idp_keys_dir
 from services.host.definition import ServiceDefinition
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idp-keys", type=Path, default=env.get(IDP_KEYS_ENV),
                         help="directory of the region's identity-provider public keys (*.pub.pem) that callers' "
                              f"tokens must be signed with (env {IDP_KEYS_ENV}; default <data-dir>/<region>/keys/idp)")
+    parser.add_argument("--national-idp-keys", type=Path, default=env.get(NATIONAL_IDP_KEYS_ENV),
+                        help="directory of the national identity provider's public keys, trusted for a national "
+                             f"auditor's audit reads only (env {NATIONAL_IDP_KEYS_ENV}; default "
+                             "<data-dir>/national/keys/idp; none: no national auditor)")
     tls = parser.add_argument_group("TLS", "TLS on the gRPC port (production); without --tls-cert the port is "
                                            "plaintext (development only)")
     tls.add_argument("--tls-cert", default=env.get("TONGBAN_TLS_CERT"), help="server certificate, PEM "
@@ -116,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> HostConfig:
         relay_interval=args.relay_interval, scheduler_interval=args.scheduler_interval,
         refill_check_interval=args.refill_check_interval, loglevel=args.loglevel,
         idp_keys=Path(args.idp_keys) if args.idp_keys else None, tls=_tls(args),
+        national_idp_keys=Path(args.national_idp_keys) if args.national_idp_keys else None,
     )
 
 

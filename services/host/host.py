@@ -100,6 +100,9 @@ class HostConfig:
     # The public keys of the region's identity provider that callers' tokens must be signed with
     # (default <data_dir>/<region>/keys/idp, where `tongban up` keeps its development IdP).
     idp_keys: Path | None = None
+    # The national IdP's public keys, trusted for a national auditor's audit reads only (default
+    # <data_dir>/national/keys/idp; none there: no national auditor is trusted).
+    national_idp_keys: Path | None = None
     tls: ServerTls | None = None  # TLS on the gRPC port (mutual TLS with a client CA); None: plaintext
 
     def instance_dir(self, service: str) -> Path:
@@ -197,7 +200,8 @@ class ServiceHost:
         self.config.instance_dir(self.service).mkdir(parents=True, exist_ok=True)
         # Before anything else: a host that cannot verify callers must not start at all.
         self.authenticator = TokenAuthenticator.from_data_dir(self.config.data_dir, self.region,
-                                                              keys_dir=self.config.idp_keys)
+                                                              keys_dir=self.config.idp_keys,
+                                                              national_keys=self.config.national_idp_keys)
         url = self.config.store_url or sqlite_url(self.config.data_dir / self.region / f"{self.service}.db")
         self.store = EventStore.open(url, region=self.region, service=self.service, clock=self.clock,
                                      tables=[*HOST_TABLES, *self.definition.tables],

@@ -98,7 +98,7 @@ def fixed_addresses(endpoints: Endpoints) -> Any:
 def fixed_identity_provider(data_dir: Path, idp_keys: Path | None) -> Any:
     """Sign-in with each region's IdP keys under `idp_keys`/<region>/ (compose's `trust` volume)."""
     from services.common.trust.signin import mint
-    from services.web.credentials import identity_provider
+    from services.web.credentials import identity_provider, issuer_region
     from services.web.session import Clerk
 
     if idp_keys is None:
@@ -106,8 +106,9 @@ def fixed_identity_provider(data_dir: Path, idp_keys: Path | None) -> Any:
 
     def issue(clerk: Clerk) -> str:
         try:
-            token, _kid = mint(data_dir, clerk.region, office=clerk.office, clerk_id=clerk.clerk_id,
-                               roles=[clerk.role], keys_dir=idp_keys / clerk.region)
+            issuer = issuer_region(clerk)  # the region's IdP, or the national one (idp_keys/national)
+            token, _kid = mint(data_dir, issuer, office=clerk.office, clerk_id=clerk.clerk_id,
+                               roles=[clerk.role], keys_dir=idp_keys / issuer)
         except ValueError as refused:  # e.g. an office the region's directory does not hold
             raise PermissionError(f"无法登录：{refused}") from None
         return token

@@ -15,7 +15,7 @@ from services.common.errors import InvalidArgument
 from services.common.identity.citizen_id import CitizenId
 from services.common.identity.regions import office_region
 from services.common.text import TextKind, clean
-from services.web.session import ROLES
+from services.web.session import NATIONAL_AUDITOR, ROLES
 
 REQUIRED = "必填"
 
@@ -83,13 +83,18 @@ class ConsoleForm(Form):
 class SignInForm(Form):
     region = SelectField("所属地区", validators=[DataRequired(REQUIRED)])
     office = StringField("办公室代码", validators=[DataRequired(REQUIRED), Length(max=64)],
-                         description="例如 640104-MRO-01（前六位为所在行政区划代码）")
+                         description="例如 640104-MRO-01（前六位为所在行政区划代码；国家审计填写本单位代码）")
     clerk_id = StringField("工号", validators=[DataRequired(REQUIRED), Length(max=64)])
     role = SelectField("角色", choices=[SelectChoice(code, label) for code, label in ROLES.items()],
                        default="registrar")
     next = HiddenField()
 
     def validate_office(self, field: StringField) -> None:
+        if self.role.data == NATIONAL_AUDITOR:  # no region's office: the national auditor's own unit
+            problem = text_problem(field.data or "", TextKind.CODE)
+            if problem:
+                raise ValidationError(problem)
+            return
         home = office_region(field.data or "")
         if home is None:
             raise ValidationError("办公室代码须以六位行政区划代码开头，例如 640104-MRO-01")

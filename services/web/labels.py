@@ -238,5 +238,7 @@ def event(full_type: str) -> str:
 def region(code: str) -> str:
     from services.common.identity.regions import REGION_NAMES
 
+    if code == "national":  # the national identity provider's auditors (services/common/trust/national.py)
+        return "全国（国家审计）"
     name = REGION_NAMES.get(code, "")
     return f"{name}（{code}）" if name else code

@@ -30,7 +30,7 @@ async def home(request: Request) -> Response:
     clerk = signed_in(request.session, datetime.now(UTC))
     if clerk is None:
         return RedirectResponse("/signin", status_code=303)
-    return RedirectResponse("/audit" if clerk.is_auditor else "/queues", status_code=303)
+    return RedirectResponse(_landing(clerk), status_code=303)
 
 
 def _form(request: Request, data: Any = None) -> SignInForm:
@@ -64,7 +64,7 @@ async def signin_page(request: Request) -> Response:
         return render(request, "signin.html", status_code=403, form=form, clerk=None, problem=str(refused))
     request.session.clear()  # a new session for a new person: nothing of the last one carries over
     sign_in(request.session, Clerk(**{**clerk.to_session(), "credential": credential}))
-    target = _local(form.next.data or "") or ("/audit" if clerk.is_auditor else "/queues")
+    target = _local(form.next.data or "") or _landing(clerk)
     return RedirectResponse(target, status_code=303)
 
 
@@ -75,6 +75,14 @@ async def signout(request: Request) -> Response:
         sign_out(request.session)
         request.session.clear()
     return RedirectResponse("/signin", status_code=303)
+
+
+def _landing(clerk: Clerk) -> str:
+    """Where a clerk starts: the office's queues, an auditor's pages; the national auditor, whose
+    token is good for audit reads only, the cross-region timeline."""
+    if clerk.is_national:
+        return "/audit/trail"
+    return "/audit" if clerk.is_auditor else "/queues"
 
 
 def _local(target: str) -> str:

@@ -1,7 +1,8 @@
 """The auditor's cross-region pages: a case's timeline from every region and service that holds
 part of it (who did what, where, when, under which trace; hand-offs and registry claims drawn as a
 sequence; the case as it stood at any moment), exported as JSON Lines or as a printable HTML page;
-and a person looked up by citizen ID across the services of the auditor's region.
+and a person looked up by citizen ID across the services of the auditor's region (the national
+auditor's: of every region).
 
 Every read goes through a service's front door (AuditService.GetCaseTrail, FindPersonCases,
 MarriageService.QueryMaritalStatus) as the signed-in auditor, with the reason typed: the service
@@ -9,7 +10,8 @@ authorises it and records it before answering. The console starts in the auditor
 follows the case to the regions its records name (hand-offs, the region a record is held in); a
 region whose front door does not accept this auditor (each region trusts only its own identity
 provider) is shown as a part that is not visible, with the service's own words — never as a failure
-of the whole page."""
+of the whole page. The national auditor's token (the national identity provider, which every region
+trusts for audit reads only) is accepted everywhere, so every region's part is visible to them."""
 
 from __future__ import annotations
 
@@ -202,27 +204,35 @@ async def person_lookup(request: Request) -> Response:
     if not csrf_ok(request, data) or not form.validate():
         return render(request, "timeline_person.html", status_code=422, form=form)
     citizen_id, reason = form.citizen_id.data.strip(), form.reason.data.strip()
+    clerk = clerk_of(request)
+    # A region's auditor asks their region; the national auditor, whom every region trusts for
+    # audit reads, asks every region the console serves.
+    regions = config_of(request).regions if clerk.is_national else [clerk.region]
     found: list[dict[str, Any]] = []
     problems: list[str] = []
-    for service in SERVICES:
-        try:
-            answer = config_of(request).gateway.call(clerk_of(request), service, "FindPersonCases",
-                                                     apb.FindPersonCasesRequest(citizen_id=citizen_id, reason=reason),
-                                                     api="audit")
-        except NotRunHere:
-            continue
-        except ServiceDown as down:
-            problems.append(f"{service}：服务暂时无法连接（{down.detail}）")
-            continue
-        except Refused as refused:
-            problems.append(f"{service}：{refused.message}")
-            continue
-        found.extend({"service": service, "case": case, "first": event_label(case.first_type),
-                      "last": event_label(case.last_type)} for case in answer.cases)
-    status, status_problem = _marital_status(request, citizen_id, reason, form.request_id.data or "")
+    for region in regions:
+        for service in SERVICES:
+            try:
+                answer = config_of(request).gateway.call(
+                    clerk, service, "FindPersonCases", apb.FindPersonCasesRequest(citizen_id=citizen_id, reason=reason),
+                    api="audit", region=region)
+            except NotRunHere:
+                continue
+            except ServiceDown as down:
+                problems.append(f"{region}/{service}：服务暂时无法连接（{down.detail}）")
+                continue
+            except Refused as refused:
+                problems.append(f"{region}/{service}：{refused.message}")
+                continue
+            found.extend({"region": region, "service": service, "case": case, "first": event_label(case.first_type),
+                          "last": event_label(case.last_type)} for case in answer.cases)
+    # The status query is itself a marriage case (a command): not what a national token is for.
+    status, status_problem = (None, None) if clerk.is_national else _marital_status(
+        request, citizen_id, reason, form.request_id.data or "")
     form.request_id.data = str(uuid.uuid4())  # the next lookup is a new request
     return render(request, "timeline_person.html", form=form, found=found, problems=problems, status=status,
-                  status_problem=status_problem, reason=reason, looked_up=True, marital=MARITAL_STATUS)
+                  status_problem=status_problem, reason=reason, looked_up=True, marital=MARITAL_STATUS,
+                  national=clerk.is_national)
 
 
 def _marital_status(request: Request, citizen_id: str, reason: str, request_id: str) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 SESSION_KEY = "clerk"
 EXPIRED_KEY = "expired"  # set when a clerk's session ran out, so the sign-in page can say why
 DEFAULT_LIFETIME = timedelta(hours=8)  # one working day at the window
+NATIONAL_AUDITOR = "national_auditor"  # services.common.trust.national.NATIONAL_AUDITOR_ROLE
 
 ROLES: dict[str, str] = {
     "registrar": "婚姻登记员",
@@ -22,6 +23,7 @@ ROLES: dict[str, str] = {
     "approver": "县级民政部门（审定）",
     "relief": "社会救助经办人员",
     "auditor": "审计员",
+    "national_auditor": "国家审计",
     "supervisor": "监督检查人员",
     "court": "法院",
     "public_security": "公安",
@@ -43,7 +45,13 @@ class Clerk:
 
     @property
     def is_auditor(self) -> bool:
-        return self.role == "auditor"
+        return self.role in ("auditor", NATIONAL_AUDITOR)
+
+    @property
+    def is_national(self) -> bool:
+        """Signed in with the national IdP: every region's front door accepts the credential for
+        audit reads (services/common/trust/national.py); `region` is where the console starts."""
+        return self.role == NATIONAL_AUDITOR
 
     def expired(self, now: datetime) -> bool:
         return now >= datetime.fromisoformat(self.expires_at)

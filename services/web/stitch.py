@@ -215,7 +215,7 @@ def regions_named(answer: apb.GetCaseTrailResponse) -> set[str]:
     """The regions a part names: who acted, and where its hand-offs and records point."""
     named: set[str] = set()
     for event in answer.events:
-        if event.actor.region.code:
+        if _region_code(event.actor.region.code):  # not "national": the national auditor's reads hold no region
             named.add(event.actor.region.code)
         named.update(_regions_in(payload_of(event)))
     return named

@@ -272,6 +272,9 @@ def test_grpc_runs_with_tls_and_tokens_from_the_trust_volume(tmp_path: Path, mon
         assert isinstance(config.tls, ServerTls), f"{name} serves TLS"
         config.tls.credentials()  # the certificate and key exist and load
         assert config.idp_keys is not None and TrustedKeys.from_dir(config.idp_keys, config.region).keys
+        # The national auditor's IdP, trusted by every region for audit reads only, from the same volume.
+        assert str(config.national_idp_keys) == f"{TRUST_DIR}/idp/national", name
+        assert TrustedKeys.from_dir(tmp_path / "idp" / "national", "national").keys
         health = container["healthcheck"]["test"]
         assert health[health.index("--tls-ca") + 1] == f"{TRUST_DIR}/ca.pem", "the healthcheck speaks TLS"
     assert tongban(command) == 0, "running it again keeps what is there"

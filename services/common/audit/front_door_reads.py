@@ -29,11 +29,14 @@ from services.common.kit.rules import Rule, check
 from services.common.store import EventStore
 from services.common.store.schema import events
 from services.common.telemetry import current_trace_context
+from services.common.trust.national import NATIONAL_AUDITOR_ROLE
 from services.common.trust.reads import READS_STREAM_TYPE as PERSONAL_DATA_READS
 from tongban.audit.v1 import audit_service_pb2 as api
 from tongban.audit.v1 import reads_pb2
 
 AUDITOR_ROLE = "auditor"
+# A region's own auditors, and the national auditor every region trusts for these reads (national.py)
+AUDITOR_ROLES = (AUDITOR_ROLE, NATIONAL_AUDITOR_ROLE)
 PERSON_READS_STREAM = "audit-reads-person"
 MAX_THREADS = 50  # a case's threads across regions are a handful; more is not one case
 MAX_PERSON_STREAMS = 200  # a lookup that names more is cut (newest kept): a person, not a census
@@ -43,7 +46,8 @@ _READ_STREAM_TYPES = (READS_STREAM_TYPE, PERSONAL_DATA_READS)  # records of read
 @dataclass(frozen=True)
 class AuditorsReadWithAReason(Rule):
     """A case's whole thread, or every case naming a person, is read only by an auditor (region
-    scope) — and, as every read beyond one's own office, with its reason recorded."""
+    scope, or the national auditor) — and, as every read beyond one's own office, with its reason
+    recorded."""
 
     name: ClassVar[str] = "AuditorsReadWithAReason"
     article: ClassVar[str] = "个人信息保护法 第三十四条"
@@ -51,7 +55,7 @@ class AuditorsReadWithAReason(Rule):
     role: str
 
     def is_broken(self) -> bool:
-        return self.role != AUDITOR_ROLE
+        return self.role not in AUDITOR_ROLES
 
     @property
     def message(self) -> str:
@@ -92,7 +96,7 @@ def case_trail(store: EventStore, *, region: str, service: str, actor: Actor,
                                       later=trail.later)
     # Recorded before anything is answered; nothing found holds nobody's data.
     recorded = record_reads(trail, [(ref, store)], auditor=actor.clerk_id, reason=reason, auditor_region=actor.region,
-                            office=actor.office_code, request="GetCaseTrail")
+                            office=actor.office_code, request="GetCaseTrail", role=actor.role)
     answer.read_event_id = recorded[0][1] if recorded else ""
     for t in trail.events:
         e = t.event

@@ -14,7 +14,7 @@ from typing import ClassVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.audit.front_door_reads import case_trail, person_cases
+from services.common.audit.front_door_reads import AUDITOR_ROLES, case_trail, person_cases
 from services.common.clock import Clock
 from services.common.errors import NotAuthorised, RuleViolation
 from services.common.grpc_context import current_actor
@@ -23,8 +23,6 @@ from services.common.store import EventStore
 from services.common.store.verify import verify_store
 from tongban.audit.v1 import audit_service_pb2 as api
 from tongban.audit.v1 import audit_service_pb2_grpc as api_grpc
-
-AUDITOR_ROLE = "auditor"
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class OnlyAuditorsVerifyStores(Rule):
     role: str
 
     def is_broken(self) -> bool:
-        return self.role != AUDITOR_ROLE
+        return self.role not in AUDITOR_ROLES  # a region's auditors, or the national auditor
 
     @property
     def message(self) -> str:

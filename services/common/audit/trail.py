@@ -187,7 +187,7 @@ def _state(found: Sequence[TrailEvent]) -> list[StreamState]:
 
 def record_reads(trail: CaseTrail, stores: Sequence[tuple[StoreRef, EventStore]], *, auditor: str,
                  reason: str, auditor_region: str | None = None, office: str = "",
-                 request: str = "audit case") -> list[tuple[str, str]]:
+                 request: str = "audit case", role: str = "auditor") -> list[tuple[str, str]]:
     """Record the read in every store whose data the answer holds, before anything is shown.
     Returns (store, event id) of each record."""
     if not auditor.strip() or not reason.strip():
@@ -198,7 +198,7 @@ def record_reads(trail: CaseTrail, stores: Sequence[tuple[StoreRef, EventStore]]
         if not mine:
             continue
         actor = Actor(kind="auditor", clerk_id=auditor.strip(), office_code=office,
-                      region=auditor_region or ref.region, role="auditor")
+                      region=auditor_region or ref.region, role=role)
         message = reads_pb2.AuditorRead(
             request=request, case_id=trail.case_id, correlation_ids=trail.correlation_ids,
             as_of=_timestamp(trail.as_of), reason=reason.strip(), events_read=len(mine),

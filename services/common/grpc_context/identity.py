@@ -45,8 +45,10 @@ class NoActor(RuntimeError):
 
 
 class Authenticator(Protocol):
-    def authenticate(self, metadata: Mapping[str, str]) -> Actor:
-        """The actor the call's credential proves; raises Unauthenticated naming what is wrong."""
+    def authenticate(self, metadata: Mapping[str, str], method: str = "") -> Actor:
+        """The actor the call's credential proves for `method` (the full gRPC method name, "/pkg.
+        Service/Method": a credential may be good for some calls only); raises Unauthenticated
+        naming what is wrong, or a NotAuthorised for a call the credential is not good for."""
         ...
 
 

@@ -117,7 +117,7 @@ class _ServerCall:
     def authenticate(self) -> None:
         if self.authenticator is None:
             return
-        self.actor = self.authenticator.authenticate(self.metadata)
+        self.actor = self.authenticator.authenticate(self.metadata, self.method)
         self.span.set_attributes(
             {
                 "tongban.actor.kind": self.actor.kind,

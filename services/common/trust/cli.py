@@ -6,6 +6,7 @@ the same paths instead):
     DIR/<host>.pem, <host>.key          a server certificate per gRPC host (its name, localhost,
                                         127.0.0.1), and DIR/client.pem/.key for mutual TLS
     DIR/idp/<region>/                   each region's identity-provider keys (tokens.py)
+    DIR/idp/national/                   the national IdP's keys: a national auditor's audit reads (national.py)
 
 `tongban trust rotate` gives a region's IdP a new signing key (README, "Trust model").
 """
@@ -46,6 +47,7 @@ def add_commands(sub: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from services.common.trust.national import NATIONAL, national_idp
     from services.common.trust.tls import DevelopmentCA
     from services.common.trust.tokens import IdentityProvider
 
@@ -59,6 +61,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     for region in filter(None, (r.strip() for r in args.regions.split(","))):
         idp = IdentityProvider.open(directory / "idp" / region, region)
         print(f"region {region}: identity provider key {idp.kid}")
+    national = national_idp(directory / "idp" / NATIONAL)
+    print(f"national: identity provider key {national.kid} (audit reads only)")
     print(f"trust material in {directory} (CA {ca.cert_path})", file=sys.stderr)
     return 0
 

@@ -1,8 +1,8 @@
 """Development trust for a stack on one machine (`tongban up`): each region's identity provider
-(its key under the data directory, made on the first run and kept after; `tongban login` signs
-with it, the services trust its public keys) and, with `--tls`, a development CA and one loopback
-server certificate for every front door. Kept here so the supervisor (services/stack/up.py) calls
-one function."""
+and the national one (their keys under the data directory, made on the first run and kept after;
+`tongban login` signs with them, the services trust their public keys) and, with `--tls`, a
+development CA and one loopback server certificate for every front door. Kept here so the
+supervisor (services/stack/up.py) calls one function."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.trust.national import national_idp, national_keys_dir
 from services.common.trust.tls import loopback_tls
 from services.common.trust.tokens import IdentityProvider, idp_keys_dir
 
@@ -31,6 +32,9 @@ def development_trust(data_dir: Path, regions: Sequence[str], *, tls: bool,
     for region in regions:
         idp = IdentityProvider.open(idp_keys_dir(data_dir, region), region)
         out(f"  identity  {region}: development identity provider, key {idp.kid}")
+    # The national auditor's issuer, trusted by every region for audit reads only (national.py).
+    national = national_idp(national_keys_dir(data_dir))
+    out(f"  identity  national: development identity provider (audit reads only), key {national.kid}")
     if not tls:
         return None
     return LoopbackTls(*loopback_tls(data_dir / "tls"))

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from services.common.trust.national import NATIONAL, NATIONAL_AUDITOR_ROLE
 from services.common.trust.offices import OfficeDirectory
 from services.common.trust.tokens import IdentityProvider, idp_keys_dir, write_private
 
@@ -54,8 +55,13 @@ def mint(data_dir: Path, region: str, *, office: str, clerk_id: str, roles: Sequ
          lifetime: timedelta | None = None, keys_dir: Path | None = None) -> tuple[str, str]:
     """A token (and the key id that signed it) from the development IdP of `region`, saved nowhere:
     for a client that keeps it itself (the web console's session). Refuses an office not in the
-    region's office directory."""
-    if kind == "clerk" and office not in OfficeDirectory.for_region(data_dir, region):
+    region's office directory. `region` NATIONAL is the national IdP (DATA/national/keys/idp):
+    a national auditor's token, role `national_auditor` only."""
+    if region == NATIONAL:  # the national auditor: one role, no region's office (national.py)
+        if list(roles) != [NATIONAL_AUDITOR_ROLE]:
+            raise ValueError(f"the national identity provider signs the role {NATIONAL_AUDITOR_ROLE!r} only")
+        kind = "auditor"
+    elif kind == "clerk" and office not in OfficeDirectory.for_region(data_dir, region):
         raise ValueError(f"office {office!r} is not in the office directory of region {region}")
     idp = IdentityProvider.open(keys_dir or idp_keys_dir(data_dir, region), region)
     return idp.issue(clerk_id=clerk_id, office_code=office, roles=roles, kind=kind, lifetime=lifetime), idp.kid

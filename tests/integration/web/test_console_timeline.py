@@ -2,7 +2,8 @@
 conftest.py): a certificate registered in Guangyuan is reissued in Yinchuan through a hand-off
 (国务院令第804号; 国办发〔2020〕35号 跨省通办), and each region's auditor reads the one timeline —
 their own region's part in full, the other region's part named as not visible and why (each
-region's front door trusts only its own identity provider); the as-of view; the HTML and JSONL
+region's front door trusts only its own identity provider) — and the national auditor, whom every
+region trusts for audit reads, sees both parts; the as-of view; the HTML and JSONL
 exports; a person looked up by citizen ID (个人信息保护法 第三十四条: every read recorded with its
 reason). Screenshots, axe-core and a phone-sized screen."""
 
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 YINCHUAN_AUDITOR = {"region": "640000", "office": "640104-MRO-01", "clerk": "yc-audit-01", "role": "auditor"}
 GUANGYUAN_AUDITOR = {"region": "510000", "office": "510802-MRO-01", "clerk": "gy-audit-01", "role": "auditor"}
+# 国家审计: the national identity provider's auditor, whom every region trusts for audit reads only.
+NATIONAL_AUDITOR = {"region": "640000", "office": "NAO-01", "clerk": "na-audit-01", "role": "national_auditor"}
 REASON = "信访件 2026-118 核查"
 
 
@@ -98,6 +101,14 @@ def test_each_regions_auditor_reads_a_handed_off_case_across_regions_and_exports
     assert page.locator("ol.trail li[data-region='510000']").count() >= 1, page.inner_text("main")
     assert page.locator("[data-hidden-region='640000']").count() == 1, "one region, named once"
     screenshot(page, "auditor-cross-region-timeline-guangyuan")
+
+    # The national auditor: both regions answer the national token, so both parts are shown.
+    sign_in(page, console, **NATIONAL_AUDITOR)
+    open_timeline(page, console, reissue)
+    assert page.locator("ol.trail li[data-region='640000']").count() >= 3, page.inner_text("main")
+    assert page.locator("ol.trail li[data-region='510000']").count() >= 1, page.inner_text("main")
+    assert page.locator("[data-hidden-region]").count() == 0, "no region refuses the national auditor"
+    screenshot(page, "national-auditor-cross-region-timeline")
 
     # Lookup by person, in Yinchuan: the ID checked as typed, then the reissue found and linked.
     sign_in(page, console, **YINCHUAN_AUDITOR)

@@ -2,7 +2,9 @@
 front doors (real gRPC on loopback, SQLite stores, each trusting only its own identity provider)
 and the console over them. What each region's auditor sees of a case opened in Guangyuan, what is
 named as not visible and why, a region the console has no address for, and the reads it refuses
-(个人信息保护法 第三十四条: auditors only, with a reason; every read recorded)."""
+(个人信息保护法 第三十四条: auditors only, with a reason; every read recorded). The national auditor
+(国家审计: the national identity provider, which every region trusts for audit reads only) sees
+every region's part and looks a person up in every region."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from services.web.app import create_app
 from services.web.credentials import credentials_for
 from services.web.gateway import Gateway, NotRunHere
 from services.web.rendering import ConsoleConfig
-from tests.fixtures.trust import actor_metadata, authenticator, token_for
+from tests.fixtures.trust import actor_metadata, authenticator, national_token, token_for
 from tests.integration.marriage_front_door import registration
 from tests.integration.web.console import serving
 from tests.unit.marriage.people import couple
@@ -97,6 +99,8 @@ def world(tmp_path: Path) -> Iterator[dict[str, object]]:
 
         def issue(clerk: object) -> str:
             c = clerk  # a services.web.session.Clerk
+            if c.is_national:  # type: ignore[attr-defined]
+                return national_token(c.clerk_id)  # type: ignore[attr-defined]
             return token_for(Actor("clerk", c.clerk_id, c.office, c.region, c.role))  # type: ignore[attr-defined]
 
         gateway = Gateway(address, credentials_for)
@@ -164,3 +168,23 @@ def test_an_auditor_looks_a_person_up_and_the_lookup_is_recorded_个保法_34(wo
     assert lookup.message().citizen_id == wife  # type: ignore[attr-defined]
     status, page = auditor.post("/audit/person", {"citizen_id": wife[:17] + "?", "reason": "x"})
     assert status == 422 and "公民身份号码无效" in page
+
+
+def test_the_national_auditor_sees_every_regions_part_and_looks_a_person_up_everywhere_个保法_34(
+        world: dict[str, object]) -> None:
+    case_id, wife = _guangyuan_case(world)
+    national = Browser(str(world["base"]))
+    national.post("/signin", {"region": "640000", "office": "NAO-01", "clerk_id": "na-01", "role": "national_auditor"})
+    status, page = national.get(f"/audit/trail/{case_id}?reason=national+inspection")
+    assert status == 200, page
+    assert 'data-region="510000"' in page and "data-hidden-region" not in page, "Guangyuan's part is visible"
+    stores = {region: door[1] for region, door in world["doors"].items()}  # type: ignore[attr-defined]
+    [read] = stores["510000"].read_stream(reads_stream(case_id))
+    assert (read.actor.clerk_id, read.actor.role) == ("na-01", "national_auditor"), "recorded where it was answered"
+
+    status, page = national.post("/audit/person", {"citizen_id": wife, "reason": "national inspection"})
+    assert status == 200, page
+    assert f"/audit/trail/{case_id}?reason=national%20inspection" in page and 'data-found-region="510000"' in page
+    for region in REGIONS:  # asked in every region, and each recorded being asked
+        [lookup] = stores[region].read_stream(PERSON_READS_STREAM)
+        assert lookup.actor.clerk_id == "na-01" and lookup.message().citizen_id == wife  # type: ignore[attr-defined]
