@@ -56,7 +56,10 @@ class Aggregate:
     def applied(self, events: Sequence[Any]) -> Self:
         """A copy with `events` applied: what the aggregate will be once they are recorded. The
         loaded state stays untouched, as the base of the expected version."""
-        after = copy.deepcopy(self)
+        return copy.deepcopy(self).extended_by(events)
+
+    def extended_by(self, events: Sequence[Any]) -> Self:
+        """This state with `events` applied (in place; the store sets the times as it records them)."""
         for event in events:
-            after.apply(event)
-        return after
+            self.apply(event)
+        return self

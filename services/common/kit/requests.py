@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import InvalidArgument
@@ -75,20 +75,12 @@ def claim(tx: StoreTransaction, request: Request) -> str | None:
     """Claim `request.id` in this transaction: None when it is new (the command goes ahead, and
     `answer` must follow before commit), or the first answer when the id was recorded before.
     Raises InvalidArgument when it was recorded for a different request."""
-    insert = postgresql.insert if tx.store.dialect == "postgresql" else sqlite.insert
-    claimed = tx.connection.execute(
-        insert(command_requests)
-        .values(request_id=request.id, fingerprint=request.fingerprint, answer="",
-                recorded_at_us=to_micros(tx.store.clock.now()))
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(command_requests.c.request_id)  # a row when inserted (rowcount is not reliable)
-    ).first()
+    claimed = tx.connection.execute(_CLAIM[tx.store.dialect == "postgresql"], {
+        "request_id": request.id, "fingerprint": request.fingerprint, "answer": "",
+        "recorded_at_us": to_micros(tx.store.clock.now())}).first()
     if claimed is not None:
         return None
-    first = tx.connection.execute(
-        select(command_requests.c.fingerprint, command_requests.c.answer)
-        .where(command_requests.c.request_id == request.id)
-    ).one()
+    first = tx.connection.execute(_FIRST, {"key_request_id": request.id}).one()
     if first.fingerprint != request.fingerprint:
         raise InvalidArgument.single(ID_FIELD, DIFFERENT_REQUEST)
     return str(first.answer)
@@ -96,6 +88,16 @@ def claim(tx: StoreTransaction, request: Request) -> str | None:
 
 def answer(tx: StoreTransaction, request: Request, case_id: str) -> None:
     """Record the answer of the request this transaction claimed."""
-    tx.connection.execute(
-        update(command_requests).where(command_requests.c.request_id == request.id).values(answer=case_id)
-    )
+    tx.connection.execute(_ANSWER, {"answer": case_id, "key_request_id": request.id})
+
+
+# Built once, not per command: building a statement (SQLAlchemy's coercions) cost more than running
+# it. The claim's values come with each execution; by dialect: (SQLite, PostgreSQL).
+_CLAIM = tuple(
+    dialect.insert(command_requests)
+    .on_conflict_do_nothing(index_elements=["request_id"])
+    .returning(command_requests.c.request_id)  # a row when inserted (rowcount is not reliable)
+    for dialect in (sqlite, postgresql))
+_FIRST = (select(command_requests.c.fingerprint, command_requests.c.answer)
+          .where(command_requests.c.request_id == bindparam("key_request_id")))
+_ANSWER = update(command_requests).where(command_requests.c.request_id == bindparam("key_request_id"))

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -117,23 +119,89 @@ class TrustedKeys:
         return self.keys.get(kid)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature, audience and issuer were checked: its claims, and the key that
+    signed it (the entry holds only while the trusted keys still hold that very key)."""
+
+    kid: str
+    key: Ed25519PublicKey
+    payload: Mapping[str, Any]
+
+
+# A clerk calls with the same token all day: the signature check (Ed25519) and the JSON decoding
+# were a tenth of a registration's server CPU (docs/store-performance.md, "The front door").
+DEFAULT_CACHE_SIZE: Final = 4096
+
+
 @dataclass
 class TokenVerifier:
     """Verifies tokens for the services of one region: signed by a trusted key of the region's
-    IdP, for this audience, within their lifetime. Raises TokenRefused naming what is wrong."""
+    IdP, for this audience, within their lifetime. Raises TokenRefused naming what is wrong.
+
+    A token verified once is remembered by its exact text (a bounded LRU of `cache_size`), so
+    its signature is not checked again; its times, region, kind, roles and office are checked on
+    every call all the same (an expired token is refused at its `exp`, cached or not), and an entry
+    holds only while the key that signed it is still trusted (a reload after a rotation, or a
+    retired key, forgets it). Only tokens that passed every check are remembered; a cache belongs
+    to one verifier, i.e. one region and audience."""
 
     keys: TrustedKeys
     audience: str = AUDIENCE
     leeway: timedelta = DEFAULT_LEEWAY
     now: Now = time.time
     reload_interval: float = 5.0  # at most one directory read per interval for unknown key ids
+    cache_size: int = DEFAULT_CACHE_SIZE  # 0: verify every call from scratch
     _last_reload: float = field(default=0.0, init=False, repr=False)
+    _verified: OrderedDict[str, _Verified] = field(default_factory=OrderedDict, init=False, repr=False)
+    _verified_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def region(self) -> str:
         return self.keys.region
 
     def verify(self, token: str) -> Claims:
+        remembered = self._remembered(token)
+        if remembered is not None:
+            try:
+                return self._claims(remembered.payload)
+            except TokenRefused:
+                self._forget(token)  # expired: it will never pass again
+                raise
+        verified = self._verify_signed(token)
+        claims = self._claims(verified.payload)
+        self._remember(token, verified)
+        return claims
+
+    def _remembered(self, token: str) -> _Verified | None:
+        if self.cache_size <= 0:
+            return None
+        with self._verified_lock:
+            entry = self._verified.get(token)
+            if entry is None:
+                return None
+            if self.keys.get(entry.kid) is not entry.key:
+                del self._verified[token]  # its key was reloaded or retired: check it afresh
+                return None
+            self._verified.move_to_end(token)
+            return entry
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._verified_lock:
+            self._verified[token] = verified
+            self._verified.move_to_end(token)
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+
+    def _forget(self, token: str) -> None:
+        with self._verified_lock:
+            self._verified.pop(token, None)
+
+    def _verify_signed(self, token: str) -> _Verified:
+        """The token's claims once its algorithm, key, signature, audience and issuer are checked
+        (not yet its times or its other claims: `_claims`)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as bad:
@@ -160,7 +228,7 @@ class TokenVerifier:
             raise TokenRefused(f"token lacks the {missing.claim!r} claim") from None
         except jwt.InvalidTokenError as bad:
             raise TokenRefused(f"malformed token ({bad})") from None
-        return self._claims(payload)
+        return _Verified(kid=kid, key=public, payload=payload)
 
     def _key(self, kid: str) -> Ed25519PublicKey:
         public = self.keys.get(kid)

@@ -20,6 +20,7 @@ from services.common.kit import Provenance, Request, UnitOfWork
 from services.common.registry.domain import ClaimKind, Outcome, ReleaseReason
 from services.common.registry.projection import entries_of
 from services.marriage.adapters.payloads import to_message
+from services.marriage.application.queries import CaseWithHistory
 from services.marriage.application.unit import Deps, issue_certificate_number
 from services.marriage.domain import divorce as divorce_module
 from services.marriage.domain.commands import (
@@ -68,6 +69,15 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: 
     """结婚登记: record the application and both declarations; the registry is asked for both
     persons as the application is recorded (subscribers.py). The registry's decisions finish it
     (reactions.when_registry_decides_register_or_refuse)."""
+    return register_marriage_as_recorded(deps, cmd, actor, request)[0]
+
+
+def register_marriage_as_recorded(deps: Deps, cmd: RegisterMarriage, actor: Actor,
+                                  request: Request | None = None) -> tuple[str, CaseWithHistory | None]:
+    """`register_marriage`, with the case as this call recorded it — its whole stream, new in this
+    transaction, and the aggregate folded from it — once committed: the answer of a caller who
+    waits for nothing, without reading the stream back (a tenth of the call's CPU). None for a
+    retry answered before (its case is read from the store)."""
     case_id = new_case_id("marriage", deps.region)
     provenance = _command(deps, actor, case_id)
     today = china_date(provenance.occurred_at)
@@ -76,7 +86,7 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: 
     _clerk_here(deps, actor)
     with deps.units.begin(provenance, request=request) as uow:
         if uow.first_answer:
-            return uow.first_answer
+            return uow.first_answer, None
         # The national record as this region sees it: a declared status it does not show needs
         # proof (ProofOfDeclaredStatus); a live marriage on it is the registry's to refuse.
         on_record = {p.citizen_id: _status_everywhere(uow, p.citizen_id).status.value for p in (party_a, party_b)}
@@ -84,7 +94,13 @@ def register_marriage(deps: Deps, cmd: RegisterMarriage, actor: Actor, request: 
                                         application_date=today, party_a=party_a, party_b=party_b,
                                         on_record=on_record)
         uow.start(Marriage, case_id, events)
-        return uow.answer(case_id)
+        answer = uow.answer(case_id)
+    # Committed (the block above ended cleanly). Every change to the stream is this call's: it
+    # started the stream, so their stored events are its whole history.
+    mine = [change for change in uow.changes if change.stream_id == case_id]
+    case = mine[-1].after
+    assert isinstance(case, Marriage)
+    return answer, CaseWithHistory(case, [event for change in mine for event in change.recorded])
 
 
 def record_court_judgment(deps: Deps, cmd: RecordCourtJudgment, actor: Actor, request: Request | None = None) -> str:
@@ -338,6 +354,7 @@ __all__ = [
     "record_court_judgment",
     "register_divorce",
     "register_marriage",
+    "register_marriage_as_recorded",
     "reissue_certificate",
     "request_divorce_certificate",
     "withdraw_divorce",

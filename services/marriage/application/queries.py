@@ -47,12 +47,16 @@ def wait_until_settled(deps: Deps, case_id: str, timeout: float) -> CaseWithHist
     pause = threading.Event()  # never set: an interruptible pause between reads
     while True:
         found = get_case(deps, case_id)
-        case = found.case
-        waiting = ((isinstance(case, Marriage) and case.state is MarriageState.AWAITING_REGISTRY)
-                   or (isinstance(case, RemoteReissue) and case.is_open))
-        if not waiting or time.monotonic() >= deadline:
+        if not waits_for_another(found.case) or time.monotonic() >= deadline:
             return found
         pause.wait(_WAIT_POLL_SECONDS)
+
+
+def waits_for_another(case: CaseAggregate) -> bool:
+    """Whether the case waits for another party's answer: a marriage for the registry's, a reissue
+    of another region's record for that region's archive."""
+    return ((isinstance(case, Marriage) and case.state is MarriageState.AWAITING_REGISTRY)
+            or (isinstance(case, RemoteReissue) and case.is_open))
 
 
 @dataclass(frozen=True)

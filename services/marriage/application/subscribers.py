@@ -19,6 +19,7 @@ from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind, ReleaseReason
+from services.marriage.adapters.cases import CASE_STREAM_TYPES
 from services.marriage.application.divorce_elsewhere import (
     when_a_divorce_held_elsewhere_changes_ask_the_record_region,
     when_a_judgment_ends_a_divorce_received_elsewhere_tell_its_region,
@@ -116,7 +117,13 @@ def when_a_divorce_changes_keep_its_deadlines(uow: UnitOfWork, change: Change) -
 
 
 def when_cases_change_refresh_the_read_models(uow: UnitOfWork, changes: Sequence[Change]) -> None:
-    refresh(uow.tx, [c.stream_id for c in changes])
+    # Each marriage and divorce as the unit of work holds it after its last change in this
+    # transaction. Reissues and status queries are read back: their case is decided by the first
+    # event of the stream (cases.fold_case), not by the aggregate the handler recorded them with.
+    latest = {c.stream_id: c for c in changes if c.recorded[0].stream_type in CASE_STREAM_TYPES}
+    in_hand = {stream_id: c.after for stream_id, c in latest.items() if isinstance(c.after, Marriage | Divorce)}
+    started = {c.stream_id for c in changes if c.before.version == 0}
+    refresh(uow.tx, latest, in_hand=in_hand, started=started)
 
 
 def marriage_subscribers(settings: MarriageSettings | None = None) -> Subscribers:

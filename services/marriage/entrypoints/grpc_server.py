@@ -30,7 +30,11 @@ class MarriageServicer(api_grpc.MarriageServiceServicer):
     def RegisterMarriage(self, request: api.RegisterMarriageRequest,
                          context: grpc.ServicerContext) -> api.RegisterMarriageResponse:
         command = mapping.register_marriage(request)
-        case_id = handlers.register_marriage(self.deps, command, current_actor(), _request(request))
+        case_id, recorded = handlers.register_marriage_as_recorded(self.deps, command, current_actor(),
+                                                                   _request(request))
+        if recorded is not None and (request.wait_seconds <= 0 or not queries.waits_for_another(recorded.case)):
+            # Nothing to wait for: the case as this call recorded it, not read back from the store.
+            return api.RegisterMarriageResponse(case=mapping.case_message(recorded))
         return api.RegisterMarriageResponse(case=self._settled(case_id, request.wait_seconds, context))
 
     def ReceiveDivorce(self, request: api.ReceiveDivorceRequest,
