@@ -37,36 +37,25 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-
-from google.protobuf.wrappers_pb2 import StringValue
 
 from services.common.bench_baselines import versus_eventsourcing
 from services.common.bench_concurrent import MEASURES as CONCURRENT_MEASURES
 from services.common.bench_concurrent import WRITERS, ConcurrentBenchError, bench_append_concurrent
+from services.common.bench_events import BUILD_CHUNK, CLERK, REGION, STREAM_TYPE, chunks, new_event, payload_bytes
 from services.common.bench_report import Measure, format_table, format_value, to_json
 from services.common.bench_snapshots import AGGREGATE_EVENTS, bench_aggregate_load
 from services.common.bench_snapshots import measure_names as aggregate_measures
 from services.common.clock import SystemClock
-from services.common.events import Actor, NewEvent, TraceContext
 from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_store
 
 BACKENDS = ("sqlite", "postgres")
 QUICK_STREAMS = 1_000
 BATCH_SIZE = 100
 LOAD_EVENTS = 1_000
-PAYLOAD_BYTES = 200  # a typical serialized domain event payload (a few ids, a name, an address)
-# Events are built this many at a time outside the timed sections: memory stays flat however large
-# --streams is, and the clock only sees store work.
-BUILD_CHUNK = 1_000
-
-REGION = "640000"
-STREAM_TYPE = "bench"
-CLERK = Actor(kind="clerk", clerk_id="clerk-007", office_code="640104-MRO-01", region=REGION, role="clerk")
 
 
 class BenchError(RuntimeError):
@@ -133,38 +122,6 @@ def parse_backends(value: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-# -- events ------------------------------------------------------------------------------------
-
-
-def _payload_text(seq: int) -> str:
-    # Mixed Chinese and ASCII like a real case record, padded to a fixed serialized size so every run
-    # stores the same bytes per event.
-    text = (f"结婚登记申请 #{seq:09d}; 申请人 640104199001011234 / 640104199203154321; "
-            f"办理机关 银川市兴庆区民政局婚姻登记处; 材料: 户口簿, 身份证, 照片; ")
-    size = len(StringValue(value=text).SerializeToString())
-    return text + "." * max(0, PAYLOAD_BYTES - size)
-
-
-def _new_event(seq: int, correlation_id: str) -> NewEvent:
-    # A traceparent like every event recorded inside a gRPC request carries: the relay then takes its
-    # real path (one producer span per event) rather than the untraced shortcut.
-    trace = TraceContext(traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01")
-    return NewEvent.from_message(
-        StringValue(value=_payload_text(seq)),
-        event_id=str(uuid.uuid4()),
-        actor=CLERK,
-        correlation_id=correlation_id,
-        occurred_at=datetime.now(UTC),
-        causation_id=f"cmd-{seq}",
-        trace=trace,
-    )
-
-
-def _chunks(total: int, size: int) -> Iterator[range]:
-    for start in range(0, total, size):
-        yield range(start, min(start + size, total))
-
-
 # -- the measures ------------------------------------------------------------------------------
 
 
@@ -177,8 +134,8 @@ def _rate(count: int, seconds: float) -> float:
 
 def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float:
     elapsed = 0.0
-    for chunk in _chunks(sizes.single_streams, BUILD_CHUNK):
-        work = [(f"{tag}-single-{i:07d}", _new_event(i, f"{tag}-single-{i}")) for i in chunk]
+    for chunk in chunks(sizes.single_streams, BUILD_CHUNK):
+        work = [(f"{tag}-single-{i:07d}", new_event(i, f"{tag}-single-{i}")) for i in chunk]
         started = time.perf_counter()
         for stream_id, event in work:
             store.append(stream_id, STREAM_TYPE, NO_STREAM, [event])
@@ -189,10 +146,10 @@ def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float
 def bench_append_batch(store: EventStore, tag: str, sizes: BenchSizes) -> float:
     elapsed = 0.0
     per_chunk = max(1, BUILD_CHUNK // sizes.batch_size)
-    for chunk in _chunks(sizes.batches, per_chunk):
+    for chunk in chunks(sizes.batches, per_chunk):
         work = [
             (f"{tag}-batch-{b:06d}",
-             [_new_event(b * sizes.batch_size + j, f"{tag}-batch-{b}") for j in range(sizes.batch_size)])
+             [new_event(b * sizes.batch_size + j, f"{tag}-batch-{b}") for j in range(sizes.batch_size)])
             for b in chunk
         ]
         started = time.perf_counter()
@@ -206,8 +163,8 @@ def bench_stream_load(store: EventStore, tag: str, sizes: BenchSizes) -> float:
     """Median milliseconds to load the stream; the stream is written first (untimed)."""
     stream_id = f"{tag}-long"
     version = 0
-    for chunk in _chunks(sizes.load_events, sizes.batch_size):
-        store.append(stream_id, STREAM_TYPE, version, [_new_event(i, stream_id) for i in chunk])
+    for chunk in chunks(sizes.load_events, sizes.batch_size):
+        store.append(stream_id, STREAM_TYPE, version, [new_event(i, stream_id) for i in chunk])
         version += len(chunk)
     timings: list[float] = []
     for _ in range(sizes.loads):
@@ -281,7 +238,7 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
             t = time.perf_counter()
             rate, note = bench_append_concurrent(
                 url, region=REGION, service="bench", stream_type=STREAM_TYPE, tag=tag,
-                count=sizes.single_streams, grouped=grouped, new_event=_new_event)
+                count=sizes.single_streams, grouped=grouped, new_event=new_event)
             record(CONCURRENT_MEASURES[0 if grouped else 1], rate, "appends/s",
                    f"{sizes.single_streams:,} streams by {WRITERS} threads" + (f"; {note}" if note else ""), t)
         t = time.perf_counter()
@@ -291,7 +248,7 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         record(sizes.load_measure, bench_stream_load(store, tag, sizes), "ms",
                f"{sizes.load_events:,}-event stream, median of {sizes.loads} loads", t)
         t = time.perf_counter()
-        plain, cached = bench_aggregate_load(store, tag, sizes.aggregate_events, _new_event, CLERK)
+        plain, cached = bench_aggregate_load(store, tag, sizes.aggregate_events, new_event, CLERK)
         full_name, snapshot_name = aggregate_measures(sizes.aggregate_events)
         record(full_name, plain, "ms", f"{sizes.aggregate_events:,}-event aggregate, whole stream folded", t)
         record(snapshot_name, cached, "ms", "the same from its snapshot 50 events behind the head", t)
@@ -311,7 +268,7 @@ def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[
 
     started = time.perf_counter()
     rates, more = run_baselines(sizes.single_streams,
-                                lambda i: StringValue(value=_payload_text(i)).SerializeToString())
+                                payload_bytes)
     notes.extend(more)
     for backend, rate in rates.items():
         progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
@@ -382,8 +339,7 @@ def run_store_bench(args: argparse.Namespace) -> int:
             if backend == "postgres":
                 from services.common.bench_pgbench import pgbench_baselines
 
-                results += pgbench_baselines(url, sizes.single_streams, StringValue(value=_payload_text(0))
-                                             .SerializeToString(), notes, progress)
+                results += pgbench_baselines(url, sizes.single_streams, payload_bytes(0), notes, progress)
             if getattr(args, "growth", False):
                 from services.common.bench_growth import run_growth
 
@@ -391,7 +347,7 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 fresh = (sqlite_url(url.removeprefix("sqlite:///") + ".growth") if backend == "sqlite"
                          else pg.create_database() if pg is not None else url)
                 results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
-                                      _new_event, STREAM_TYPE, progress)
+                                      new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
             results += _baselines(sizes, notes, progress)
             results += versus_eventsourcing(results)

@@ -96,13 +96,13 @@ def test_sizes_derive_from_streams() -> None:
 def test_growth_measures_fill_a_real_store_and_are_named_after_its_size(tmp_path: Path) -> None:
     """`--growth` at a tiny size: the filled store verifies, and each measure names the size the
     store really had when it was taken (never a speed)."""
-    from services.common.bench import STREAM_TYPE, _new_event
+    from services.common.bench_events import STREAM_TYPE, new_event
     from services.common.bench_growth import growth_measures
     from services.common.store import EventStore, sqlite_url, verify_store
 
     store = EventStore.open(sqlite_url(tmp_path / "growth.db"), region="640000", service="bench")
     try:
-        found = growth_measures(store, "t", [2_000], _new_event, STREAM_TYPE, lambda _: None, long_stream=40)
+        found = growth_measures(store, "t", [2_000], new_event, STREAM_TYPE, lambda _: None, long_stream=40)
         assert [(name, unit) for name, _, unit in found] == [("stream_load_40", "ms"),
                                                             ("append_single_at_2k", "appends/s")]
         assert all(value > 0 for _, value, _ in found)
