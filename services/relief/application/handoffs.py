@@ -26,7 +26,8 @@ from services.common.telemetry import current_trace_context
 from services.relief.adapters.payloads import CODEC
 from services.relief.application.unit import Deps, clerk_here, command
 from services.relief.domain import events as ev
-from services.relief.domain.dibao import ECONOMIC_CHECK_WORK, Dibao
+from services.relief.domain.dibao import Dibao
+from services.relief.domain.dibao_names import ECONOMIC_CHECK_WORK
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from services.common.payments import Due
 from services.common.store import EventStore
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import dibao as d
+from services.relief.domain import dibao_names as case_names
 from services.relief.projections.read_models import relief_cases
 
 BENEFIT = "relief.dibao"
@@ -31,7 +32,8 @@ class DibaoDues:
     def _lines(self, month: str) -> Iterator[Due]:
         with self.store.engine.connect() as conn:
             case_ids = conn.execute(select(relief_cases.c.case_id).where(
-                relief_cases.c.case_type == "dibao", relief_cases.c.state.in_((d.GRANTED, d.TAPERING)))
+                relief_cases.c.case_type == "dibao",
+                relief_cases.c.state.in_((case_names.GRANTED, case_names.TAPERING)))
                 .order_by(relief_cases.c.case_id)).scalars().all()
         for case_id in case_ids:
             history = self.store.read_stream(case_id)

@@ -11,7 +11,7 @@ from services.common.events import Actor, RecordedEvent
 from services.common.identity.case_ids import new_case_id
 from services.relief.adapters.payloads import CODEC
 from services.relief.application.unit import Deps, command
-from services.relief.domain import assistance, dibao
+from services.relief.domain import assistance, dibao_names
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
 from services.relief.domain.reads import HouseholdRead, view_household
@@ -64,10 +64,10 @@ def household(deps: Deps, citizen_id: str, reason: str, actor: Actor) -> list[Ca
 
 # The procedure's limits: a step not done by them makes a case late. A public notice that ends, a
 # periodic review coming due and a 渐退期 running out fire by design and are not lateness.
-LIMIT_KINDS = (dibao.INVESTIGATION_DUE, dibao.DECISION_DUE, dibao.REFUSAL_NOTICE_DUE,
+LIMIT_KINDS = (dibao_names.INVESTIGATION_DUE, dibao_names.DECISION_DUE, dibao_names.REFUSAL_NOTICE_DUE,
                assistance.ASSISTANCE_DECISION_DUE, assistance.PROOF_DUE)
-DECIDED_STATES = (dibao.GRANTED, dibao.REFUSED, dibao.REFUSAL_NOTIFIED, dibao.TAPERING, dibao.ENDED,
-                  assistance.REFERRED)  # assistance.GRANTED and REFUSED are the same words
+DECIDED_STATES = (dibao_names.GRANTED, dibao_names.REFUSED, dibao_names.REFUSAL_NOTIFIED, dibao_names.TAPERING,
+                  dibao_names.ENDED, assistance.REFERRED)  # assistance.GRANTED and REFUSED are the same words
 
 
 def deadline_adherence(deps: Deps, *, office_prefix: str) -> list[OfficeDeadlines]:

@@ -18,15 +18,16 @@ from services.common.store import StoreTransaction
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
+from services.relief.domain import dibao_names as case_names
 
 log = logging.getLogger(__name__)
 
 # deadline kind → (the aggregate it concerns, the limit's name on the case)
 LIMITS: dict[str, tuple[type[d.Dibao] | type[a.Assistance], str]] = {
-    d.INVESTIGATION_DUE: (d.Dibao, "investigation"),
-    d.DECISION_DUE: (d.Dibao, "decision"),
-    d.REFUSAL_NOTICE_DUE: (d.Dibao, "refusal_notice"),
-    d.REVIEW_DUE: (d.Dibao, "review"),
+    case_names.INVESTIGATION_DUE: (d.Dibao, "investigation"),
+    case_names.DECISION_DUE: (d.Dibao, "decision"),
+    case_names.REFUSAL_NOTICE_DUE: (d.Dibao, "refusal_notice"),
+    case_names.REVIEW_DUE: (d.Dibao, "review"),
     a.ASSISTANCE_DECISION_DUE: (a.Assistance, "decision"),
     a.PROOF_DUE: (a.Assistance, "proof"),
 }
@@ -95,6 +96,6 @@ def when_registry_decides_note_the_members_place(deps: Deps) -> DecisionHandler:
 
 def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     handlers = {kind: when_a_limit_falls_due_note_the_overrun(deps, kind) for kind in LIMITS}
-    handlers[d.NOTICE_ENDS] = when_the_notice_period_ends_await_the_decision(deps)
-    handlers[d.TAPER_ENDS] = when_the_taper_off_runs_out_end_the_dibao(deps)
+    handlers[case_names.NOTICE_ENDS] = when_the_notice_period_ends_await_the_decision(deps)
+    handlers[case_names.TAPER_ENDS] = when_the_taper_off_runs_out_end_the_dibao(deps)
     return handlers

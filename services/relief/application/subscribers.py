@@ -26,6 +26,7 @@ from services.common.registry.domain import ClaimKind
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
+from services.relief.domain import dibao_names as case_names
 from services.relief.domain import events as ev
 from services.relief.domain.household import add_months
 from services.relief.domain.rules import ASSISTANCE, DIBAO
@@ -48,21 +49,21 @@ def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change
     for event in change.events:
         match event:
             case ev.DibaoApplicationAccepted():
-                _schedule(uow, change, event.investigation_deadline_id, d.INVESTIGATION_DUE,
+                _schedule(uow, change, event.investigation_deadline_id, case_names.INVESTIGATION_DUE,
                           event.investigation_due_on, f"{DIBAO} 3个工作日内启动调查")
-                _schedule(uow, change, event.decision_deadline_id, d.DECISION_DUE, event.decision_due_on,
+                _schedule(uow, change, event.decision_deadline_id, case_names.DECISION_DUE, event.decision_due_on,
                           f"{DIBAO} 审核确认时限")
             case ev.InvestigationStarted():
-                _cancel(uow, change, d.deadline_id(case_id, "investigation"), event)
+                _cancel(uow, change, case_names.deadline_id(case_id, "investigation"), event)
             case ev.PublicNoticeStarted():
-                _schedule(uow, change, event.deadline_id, d.NOTICE_ENDS, event.last_day, f"{DIBAO} 公示7天")
+                _schedule(uow, change, event.deadline_id, case_names.NOTICE_ENDS, event.last_day, f"{DIBAO} 公示7天")
             case ev.DibaoGranted():
-                _cancel(uow, change, d.deadline_id(case_id, "decision"), event)
-                _schedule(uow, change, event.review_deadline_id, d.REVIEW_DUE, event.review_due_on,
+                _cancel(uow, change, case_names.deadline_id(case_id, "decision"), event)
+                _schedule(uow, change, event.review_deadline_id, case_names.REVIEW_DUE, event.review_due_on,
                           f"{DIBAO} 动态管理 定期核查")
             case ev.DibaoRefused():
-                _cancel(uow, change, d.deadline_id(case_id, "decision"), event)
-                _schedule(uow, change, event.notice_deadline_id, d.REFUSAL_NOTICE_DUE, event.notify_by,
+                _cancel(uow, change, case_names.deadline_id(case_id, "decision"), event)
+                _schedule(uow, change, event.notice_deadline_id, case_names.REFUSAL_NOTICE_DUE, event.notify_by,
                           f"{DIBAO} 3个工作日内书面告知")
             case ev.ReviewRecorded():
                 # The review done (early or late): the pending one is cancelled, the next scheduled.
@@ -70,15 +71,15 @@ def when_a_dibao_case_changes_keep_its_deadlines(uow: UnitOfWork, change: Change
                 assert isinstance(before, d.Dibao)
                 if before.review_deadline_id:
                     _cancel(uow, change, before.review_deadline_id, event)
-                _schedule(uow, change, event.next_review_deadline_id, d.REVIEW_DUE, event.next_review_due_on,
+                _schedule(uow, change, event.next_review_deadline_id, case_names.REVIEW_DUE, event.next_review_due_on,
                           f"{DIBAO} 动态管理 定期核查")
             case ev.TaperOffStarted():
                 # The last month paid is over at 00:00 on the 1st of the month after it.
                 year, month = (int(part) for part in add_months(event.last_month, 1).split("-"))
-                _schedule(uow, change, event.deadline_id, d.TAPER_ENDS, date(year, month, 1) - timedelta(days=1),
-                          f"{DIBAO} 动态管理 渐退期")
+                _schedule(uow, change, event.deadline_id, case_names.TAPER_ENDS,
+                          date(year, month, 1) - timedelta(days=1), f"{DIBAO} 动态管理 渐退期")
             case ev.RefusalNotified():
-                _cancel(uow, change, d.deadline_id(case_id, "refusal-notice"), event)
+                _cancel(uow, change, case_names.deadline_id(case_id, "refusal-notice"), event)
             case _:
                 pass
 
@@ -91,15 +92,15 @@ def when_a_dibao_case_changes_keep_the_registry_in_step(uow: UnitOfWork, change:
         match event:
             case ev.DibaoApplicationAccepted():
                 for citizen in sorted(case.members):
-                    request_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                    request_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
             case ev.DibaoGranted():
                 for citizen in sorted(case.members):
-                    confirm_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                    confirm_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
             case ev.DibaoRefused() | ev.DibaoEnded():
                 for citizen in sorted(case.places):
-                    release_claim(uow.tx, claim_id=d.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                    release_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, reason=type(event).__name__,
                                   provenance=who)
             case _:
@@ -135,7 +136,8 @@ def when_a_check_is_requested_hand_it_to_the_hukou_region(settings: ReliefSettin
     def send(uow: UnitOfWork, change: Change) -> None:
         for event, recorded in zip(change.events, change.recorded, strict=True):
             if isinstance(event, ev.EconomicCheckRequested):
-                request_work(uow.tx, case_id=change.stream_id, to_region=event.to_region, work=d.ECONOMIC_CHECK_WORK,
+                request_work(uow.tx, case_id=change.stream_id, to_region=event.to_region,
+                             work=case_names.ECONOMIC_CHECK_WORK,
                              accept_within=settings.economic_check_accept_within,
                              answer_within=settings.economic_check_answer_within, actor=change.provenance.actor,
                              case_snapshot=CODEC.to_message(event), handoff_id=event.handoff_id,

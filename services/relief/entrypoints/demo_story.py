@@ -92,7 +92,7 @@ class ReliefStory:
         return str(received.case_id)
 
     def _granted(self, father: str, mother: str, son: str) -> str:
-        from services.relief.domain.dibao import check_handoff_id
+        from services.relief.domain.dibao_names import check_handoff_id
         from tongban.relief.v1 import relief_service_pb2 as api
 
         demo = self.demo

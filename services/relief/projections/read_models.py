@@ -17,7 +17,7 @@ from services.common.store.schema import events
 from services.common.store.store import row_to_event
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import assistance as assistance_module
-from services.relief.domain import dibao as dibao_module
+from services.relief.domain import dibao_names
 from services.relief.domain.assistance import Assistance
 from services.relief.domain.dibao import Dibao
 
@@ -55,10 +55,10 @@ HELPED = (assistance_module.URGENT_PAID, assistance_module.PROOF_COMPLETED, assi
 
 def case_row(case: Dibao | Assistance) -> dict[str, object]:
     if isinstance(case, Dibao):
-        due = {dibao_module.ACCEPTED: case.investigation_due_on, dibao_module.INVESTIGATING: case.decision_due_on,
-               dibao_module.REVIEWED: case.decision_due_on, dibao_module.IN_NOTICE: case.notice_last_day,
-               dibao_module.AWAITING_DECISION: case.decision_due_on, dibao_module.GRANTED: case.review_due_on}
-        paid = case.state in (dibao_module.GRANTED, dibao_module.TAPERING)
+        due = {dibao_names.ACCEPTED: case.investigation_due_on, dibao_names.INVESTIGATING: case.decision_due_on,
+               dibao_names.REVIEWED: case.decision_due_on, dibao_names.IN_NOTICE: case.notice_last_day,
+               dibao_names.AWAITING_DECISION: case.decision_due_on, dibao_names.GRANTED: case.review_due_on}
+        paid = case.state in (dibao_names.GRANTED, dibao_names.TAPERING)
         return dict(case_id=case.case_id, case_type="dibao", state=case.state, office_code=case.office_code,
                     applicant_citizen_id=case.applicant_citizen_id,
                     monthly_amount_fen=case.monthly_amount_fen if paid else 0, due_on=due.get(case.state),
@@ -147,13 +147,13 @@ class CaseRow:
 
 # Work queues: (case type, states) a window lists; "overdue" lists every case with a limit overrun.
 QUEUES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "dibao_to_accept": ("dibao", (dibao_module.RECEIVED,)),
-    "dibao_in_procedure": ("dibao", (dibao_module.ACCEPTED, dibao_module.INVESTIGATING, dibao_module.REVIEWED)),
-    "dibao_in_notice": ("dibao", (dibao_module.IN_NOTICE,)),
-    "dibao_to_decide": ("dibao", (dibao_module.AWAITING_DECISION,)),
-    "dibao_refusals_to_notify": ("dibao", (dibao_module.REFUSED,)),
-    "dibao_granted": ("dibao", (dibao_module.GRANTED, dibao_module.TAPERING)),
-    "dibao_ended": ("dibao", (dibao_module.ENDED,)),
+    "dibao_to_accept": ("dibao", (dibao_names.RECEIVED,)),
+    "dibao_in_procedure": ("dibao", (dibao_names.ACCEPTED, dibao_names.INVESTIGATING, dibao_names.REVIEWED)),
+    "dibao_in_notice": ("dibao", (dibao_names.IN_NOTICE,)),
+    "dibao_to_decide": ("dibao", (dibao_names.AWAITING_DECISION,)),
+    "dibao_refusals_to_notify": ("dibao", (dibao_names.REFUSED,)),
+    "dibao_granted": ("dibao", (dibao_names.GRANTED, dibao_names.TAPERING)),
+    "dibao_ended": ("dibao", (dibao_names.ENDED,)),
     "assistance_open": ("assistance", (assistance_module.RECEIVED, assistance_module.PROOF_COMPLETED)),
     "assistance_awaiting_proof": ("assistance", (assistance_module.URGENT_PAID,)),
 }
@@ -193,7 +193,7 @@ def granted_cases_of(conn: Connection, citizen_id: str) -> list[str]:
     """The granted 低保 cases naming this person."""
     query = (select(relief_cases.c.case_id).join(relief_persons, relief_persons.c.case_id == relief_cases.c.case_id)
              .where(relief_persons.c.citizen_id == citizen_id, relief_cases.c.case_type == "dibao",
-                    relief_cases.c.state == dibao_module.GRANTED).order_by(relief_cases.c.case_id))
+                    relief_cases.c.state == dibao_names.GRANTED).order_by(relief_cases.c.case_id))
     return [str(case_id) for case_id in conn.execute(query).scalars()]
 
 

@@ -18,7 +18,7 @@ import pytest
 from services.common.clock import CHINA
 from services.common.grpc_context import error_details
 from services.common.handoff import Direction, list_overdue
-from services.relief.domain.dibao import check_handoff_id
+from services.relief.domain.dibao_names import check_handoff_id
 from tests.integration.relief.exchange import Region, region
 from tests.support import wait_until
 from tests.unit.relief.people import ACCOUNT, BAOJI, NINGXIA, SHAANXI, XINGQING, citizen, clerk

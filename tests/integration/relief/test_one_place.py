@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from services.common.clock import CHINA
 from services.common.events import RecordedEvent
 from services.common.grpc_context import error_details
-from services.relief.domain.dibao import check_handoff_id
+from services.relief.domain.dibao_names import check_handoff_id
 from tests.integration.relief.exchange import SERVICE_TOPIC, Region, region, registry_worker
 from tests.support import wait_until
 from tests.unit.relief.people import ACCOUNT, LIZHOU, LIZHOU_TOWNSHIP, NINGXIA, SICHUAN, XINGQING, citizen, clerk

@@ -24,7 +24,7 @@ from services.relief.application import handlers as h
 from services.relief.application import queries
 from services.relief.bootstrap import ReliefService, bootstrap
 from services.relief.domain import commands as c
-from services.relief.domain.dibao import claim_id_for
+from services.relief.domain.dibao_names import claim_id_for
 from services.relief.projections.read_models import ReliefReadModels, case_events, relief_cases
 from tests.unit.relief.people import (
     ACCOUNT,

@@ -13,8 +13,9 @@ from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.kit.rules import Rule
 from services.relief.domain import events as ev
 from services.relief.domain import rules
-from services.relief.domain.dibao import Dibao, claim_id_for
+from services.relief.domain.dibao import Dibao
 from services.relief.domain.dibao_application import apply_for_dibao
+from services.relief.domain.dibao_names import claim_id_for
 from services.relief.domain.household import (
     MAX_ASSETS_FEN,
     MAX_FEN,
