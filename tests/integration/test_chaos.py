@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -57,6 +58,14 @@ REGIONS = ("640000", "510000")
 CLERKS = {"640000": Actor("clerk", "c-07", "640104-MRO-01", "640000", "registrar"),
           "510000": Actor("clerk", "c-03", "510802-MRO-01", "510000", "registrar")}
 WRITERS = 4
+# Each writer's pace: a registration every PACE seconds at most (about 40 a second in all, a busy
+# province's peak). Unpaced, a fast front door took 2,000 registrations in 15 s — more than the 120
+# people of the pool can settle in any order — and the settle time measured the backlog, not healing.
+PACE = 0.1
+# "Stuck" means no progress: the wait fails when no case was decided for STALL seconds (a registry
+# waiter waits at most a minute behind an unsettled hold), or after SETTLE_CAP in all.
+STALL = 90.0
+SETTLE_CAP = 300.0
 RESENDABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 FINAL = ("tongban.marriage.v1.MarriageRegistered", "tongban.marriage.v1.MarriageRefused")
 
@@ -119,6 +128,7 @@ class Load:
             if case_id:
                 with self.lock:
                     self.accepted.append(Accepted(request.request_id, region, case_id, husband, wife))
+            self.stop.wait(PACE)  # pacing the load, not waiting for anything
 
     def _send(self, region: str, request: api.RegisterMarriageRequest) -> str:
         """The case id, resending with the same request id until the front door answers."""
@@ -217,6 +227,20 @@ def _why_refused(states: dict[str, api.Case], case_id: str) -> str:
     return "holder refused before (release in flight)" if settled_first else "holder unsettled, refused later"
 
 
+def _settle(undecided: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """Wait while cases are still being decided; the cases left once none was for STALL seconds
+    (or after SETTLE_CAP): those are stuck."""
+    started = last_progress = time.monotonic()
+    left = undecided()
+    while left and time.monotonic() - last_progress < STALL and time.monotonic() - started < SETTLE_CAP:
+        time.sleep(0.5)  # polling interval of a read-only read model
+        now = undecided()
+        if len(now) < len(left):
+            last_progress = time.monotonic()
+        left = now
+    return left
+
+
 def test_killing_services_and_the_registry_under_load_loses_nothing_and_marries_nobody_twice(
         tmp_path: Path) -> None:
     seed = random.randrange(1_000_000)
@@ -249,13 +273,13 @@ def test_killing_services_and_the_registry_under_load_loses_nothing_and_marries_
             now = {region: _states(data, region) for region in REGIONS}
             return [(a.region, a.case_id) for a in load.accepted
                     if now[a.region].get(a.case_id, "awaiting_registry") == "awaiting_registry"]
-        try:
-            wait_until(lambda: not undecided(), timeout=120, interval=0.5, what="every case to be decided")
-        except AssertionError:
-            left = undecided()
+        settling = time.monotonic()
+        left = _settle(undecided)
+        settled_in = time.monotonic() - settling
+        if left:
             stuck = [(case_id, [h.type.rsplit(".", 1)[-1] for h in _case(load, region, case_id).history])
                      for region, case_id in left[:3]]
-            raise AssertionError(f"{len(left)} cases stuck awaiting the registry, e.g. {stuck}") from None
+            raise AssertionError(f"{len(left)} cases stuck awaiting the registry, e.g. {stuck}")
         states = {a.case_id: _case(load, a.region, a.case_id) for a in load.accepted}
 
         # Counts: one case per accepted command, nothing lost, nothing duplicated by a resend.
@@ -292,7 +316,7 @@ def test_killing_services_and_the_registry_under_load_loses_nothing_and_marries_
     claims_sent_again = sum(int(n) for path in (data / "logs").glob("*.log")
                             for n in re.findall(r"sent (\d+) claim events again", path.read_text(errors="replace")))
     print(f"\nchaos (seed {seed}): kills {victims}; {len(load.accepted)} registrations accepted by "
-          f"{WRITERS} writers in {under_load:.0f}s, {load.resends} resends, {claims_sent_again} claim events "
+          f"{WRITERS} writers in {under_load:.0f}s, all decided {settled_in:.0f}s later, {load.resends} resends, {claims_sent_again} claim events "
           f"sent again by services, refused at the door "
           f"{dict(load.refused_at_door)}; outcomes {dict(outcome)}; married {len(married)} persons, 0 twice; "
           f"false refusals {len(false_refusals)} {dict(why_false)}; audit verify: intact; "
