@@ -11,6 +11,7 @@ inbox, say) hold no lock, and the lock is taken as late as possible: at the firs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,7 +25,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
 from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
 from services.common.hashing import GENESIS
-from services.common.store import driver, pg_fast, sqlite_fast
+from services.common.store import driver, migrate, pg_fast, sqlite_fast
 from services.common.store import snapshots as snapshot_table
 from services.common.store.batch import AppendRequest, append_many
 from services.common.store.decode import events_from_tuples
@@ -35,6 +36,8 @@ from services.common.store.schema import IMMUTABILITY_DDL, events, inbox, metada
 
 ANY_VERSION: int | None = None  # expected_version that skips the concurrency check
 NO_STREAM = 0  # expected_version for "this stream must not exist yet"
+
+_log = logging.getLogger(__name__)
 
 
 class AlreadyProcessed(Exception):
@@ -82,8 +85,11 @@ class EventStore:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Create the store's tables (idempotent) and the immutability triggers."""
+        """Upgrade an existing store's schema (migrate.py), create the store's tables (idempotent)
+        and the immutability triggers."""
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            for done in migrate.upgrade(conn):
+                _log.warning("store %s/%s upgraded: %s", self.region, self.service, done)
             metadata.create_all(conn)
             snapshot_table.TABLES.create_all(conn)  # the snapshot cache beside the log
             if conn.execute(select(store_head.c.id)).first() is None:
