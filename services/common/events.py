@@ -14,6 +14,7 @@ from google.protobuf import json_format, message_factory, symbol_database
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.envelope_wire import envelope_bytes
 from tongban.common.v1 import envelope_pb2, types_pb2
 
 ACTOR_KINDS = ("clerk", "system", "auditor")
@@ -167,7 +168,8 @@ class RecordedEvent:
         )
 
     def to_bytes(self) -> bytes:
-        return self.to_envelope().SerializeToString(deterministic=True)
+        """The envelope's deterministic protobuf bytes, written directly (envelope_wire.py)."""
+        return envelope_bytes(self)
 
     @classmethod
     def from_envelope(cls, env: envelope_pb2.EventEnvelope) -> RecordedEvent:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.envelope_wire import signature_fields
 from services.common.events import RecordedEvent
 from services.common.hashing import event_hash
 from services.common.trust.keys import SIGNING_KEY_FILE, KeyDirectory, RegionKey, load_key_from
@@ -80,18 +81,24 @@ class EnvelopeSigner:
             self.key_id, self._key_stamp = self.key.key_id, stamp
 
     def envelope(self, event: RecordedEvent) -> envelope_pb2.EventEnvelope:
-        self._follow_rotation()
-        if event.region != self.key.region:
-            raise ValueError(f"the key of {self.key.region} cannot sign an event of {event.region}")
+        key_id, signature = self._signature(event)
         envelope = event.to_envelope()
-        envelope.signing_key_id = self.key_id
-        envelope.signature = self.key.sign(
-            envelope_signed_bytes(self.key_id, event.hash, event.position, event.global_hash))
+        envelope.signing_key_id = key_id
+        envelope.signature = signature
         return envelope
 
     def sign(self, event: RecordedEvent) -> bytes:
-        """The envelope's bytes as published: the store's bytes plus the two signature fields."""
-        return self.envelope(event).SerializeToString(deterministic=True)
+        """The envelope's bytes as published: the store's bytes plus the two signature fields (the
+        last two of the envelope, so appended they give its deterministic bytes; envelope_wire.py)."""
+        key_id, signature = self._signature(event)
+        return event.to_bytes() + signature_fields(signature, key_id)
+
+    def _signature(self, event: RecordedEvent) -> tuple[str, bytes]:
+        self._follow_rotation()
+        if event.region != self.key.region:
+            raise ValueError(f"the key of {self.key.region} cannot sign an event of {event.region}")
+        key_id = self.key_id
+        return key_id, self.key.sign(envelope_signed_bytes(key_id, event.hash, event.position, event.global_hash))
 
 
 @dataclass(frozen=True)
