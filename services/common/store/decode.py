@@ -20,7 +20,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIELDS = ("event_id", "stream_id", "stream_type", "version", "type", "schema_version", "payload",
            "occurred_at", "recorded_at", "region", "service", "actor", "correlation_id", "causation_id",
            "trace", "prev_hash", "hash", "position", "global_hash")
-_DICT_FILL = (tuple(getattr(RecordedEvent, "__dataclass_fields__", ())) == _FIELDS
+DICT_FILL = (tuple(getattr(RecordedEvent, "__dataclass_fields__", ())) == _FIELDS
               and "__slots__" not in vars(RecordedEvent) and not hasattr(RecordedEvent, "__post_init__"))
 
 
@@ -51,7 +51,7 @@ def events_from_tuples(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
             "causation_id": causation_id, "trace": TraceContext(traceparent, tracestate),
             "prev_hash": prev_hash, "hash": hash_, "position": position, "global_hash": global_hash_,
         }
-        if _DICT_FILL:
+        if DICT_FILL:
             event = new(RecordedEvent)
             set_attribute(event, "__dict__", fields)
             append(event)
