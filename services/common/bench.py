@@ -343,9 +343,11 @@ def run_store_bench(args: argparse.Namespace) -> int:
             if getattr(args, "growth", False):
                 from services.common.bench_growth import run_growth
 
-                # A store of its own, so "at 10k" means 10k (with --pg-url: that database, as it is).
-                fresh = (sqlite_url(url.removeprefix("sqlite:///") + ".growth") if backend == "sqlite"
-                         else pg.create_database() if pg is not None else url)
+                # A store of its own per size, so "at 10k" means 10k (with --pg-url: that database,
+                # as it is, grown through the sizes).
+                fresh = ([sqlite_url(url.removeprefix("sqlite:///") + f".growth{k}") for k in range(2)]
+                         if backend == "sqlite" else [pg.create_database() for _ in range(2)] if pg is not None
+                         else [url])
                 results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
                                       new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:

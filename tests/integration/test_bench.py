@@ -102,7 +102,7 @@ def test_growth_measures_fill_a_real_store_and_are_named_after_its_size(tmp_path
 
     store = EventStore.open(sqlite_url(tmp_path / "growth.db"), region="640000", service="bench")
     try:
-        found = growth_measures(store, "t", [2_000], new_event, STREAM_TYPE, lambda _: None, long_stream=40)
+        found = growth_measures([store], "t", [2_000], new_event, STREAM_TYPE, lambda _: None, long_stream=40)
         assert [(name, unit) for name, _, unit in found] == [("stream_load_40", "ms"),
                                                             ("append_single_at_2k", "appends/s")]
         assert all(value > 0 for _, value, _ in found)
@@ -111,3 +111,26 @@ def test_growth_measures_fill_a_real_store_and_are_named_after_its_size(tmp_path
         assert report.events_checked == 2_000 + 200  # filled to 2,000, then 200 measured appends
     finally:
         store.close()
+
+
+def test_growth_with_a_store_per_size_measures_them_in_turn_and_compares(tmp_path: Path) -> None:
+    """`--growth-million` shape at a tiny size: each store filled to its own size, both measured
+    with the same count of appends, and the larger one's rate given as a multiple of the smaller's."""
+    from services.common.bench_events import STREAM_TYPE, new_event
+    from services.common.bench_growth import growth_measures
+    from services.common.store import EventStore, sqlite_url, verify_store
+
+    stores = [EventStore.open(sqlite_url(tmp_path / f"growth{k}.db"), region="640000", service="bench")
+              for k in range(2)]
+    try:
+        found = growth_measures(stores, "t", [1_000, 3_000], new_event, STREAM_TYPE, lambda _: None,
+                                long_stream=40)
+        assert [(name, unit) for name, _, unit in found] == [
+            ("stream_load_40", "ms"), ("append_single_at_1k", "appends/s"), ("append_single_at_3k", "appends/s"),
+            ("append_single_3k_vs_1k", "×")]
+        assert found[3][1] == pytest.approx(found[2][1] / found[1][1])
+        assert [verify_store(s).events_checked for s in stores] == [1_000 + 100, 3_000 + 100]
+        assert all(verify_store(s).ok for s in stores)
+    finally:
+        for store in stores:
+            store.close()
