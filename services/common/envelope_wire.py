@@ -79,49 +79,76 @@ def _actor(kind: str, clerk_id: str, office_code: str, region: str, role: str) -
     return found
 
 
+def _stamp(tag: bytes, instant: datetime) -> bytes:
+    """A Timestamp field. Cached: an append's events share one recorded_at, and a burst one second."""
+    found = _STAMPS.get(instant)
+    if found is None:
+        delta = instant - _EPOCH
+        seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+        body = (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+        found = _len(len(body)) + body
+        if len(_STAMPS) >= 4096:
+            _STAMPS.clear()
+        _STAMPS[instant] = found
+    return tag + found
+
+
+_STAMPS: dict[datetime, bytes] = {}
+
+
 def envelope_bytes(e: RecordedEvent) -> bytes:
     """`e.to_envelope().SerializeToString(deterministic=True)`, written directly. Inlined (one call
-    per event, not one per field): this runs for every event the relay publishes."""
-    a, t, n = e.actor, e.trace, _len
+    per event, not one per field): this runs for every event the relay publishes. Lengths under
+    16,384 (every field but an unusually large payload) come from the _SMALL table."""
+    a, t, S, v = e.actor, e.trace, _SMALL, _varint
     out: list[bytes] = []
     add = out.append
     for tag, value in ((b"\x0a", e.event_id), (b"\x12", e.stream_id), (b"\x1a", e.stream_type)):
         if value:
             data = value.encode()
-            add(tag + n(len(data)) + data)
-    if e.version:
-        add(b"\x20" + n(e.version))
+            k = len(data)
+            add(tag + (S[k] if k < 16384 else v(k)) + data)
+    k = e.version
+    if k:
+        add(b"\x20" + (S[k] if k < 16384 else v(k)))
     if e.type:
         data = e.type.encode()
-        add(b"\x2a" + n(len(data)) + data)
-    if e.schema_version:
-        add(b"\x30" + n(e.schema_version))
-    if e.payload:
-        add(b"\x3a" + n(len(e.payload)) + e.payload)
-    for tag, instant in ((b"\x42", e.occurred_at), (b"\x4a", e.recorded_at)):
-        delta = instant - _EPOCH
-        seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
-        body = (b"\x08" + n(seconds) if seconds else b"") + (b"\x10" + n(nanos) if nanos else b"")
-        add(tag + n(len(body)) + body)
+        k = len(data)
+        add(b"\x2a" + (S[k] if k < 16384 else v(k)) + data)
+    k = e.schema_version
+    if k:
+        add(b"\x30" + (S[k] if k < 16384 else v(k)))
+    data = e.payload
+    if data:
+        k = len(data)
+        add(b"\x3a" + (S[k] if k < 16384 else v(k)) + data)
+    add(_stamp(b"\x42", e.occurred_at))
+    add(_stamp(b"\x4a", e.recorded_at))
     region = _text(b"\x0a", e.region)
-    add(b"\x52" + n(len(region)) + region)
+    add(b"\x52" + S[len(region)] + region if len(region) < 16384 else b"\x52" + v(len(region)) + region)
     if e.service:
         data = e.service.encode()
-        add(b"\x5a" + n(len(data)) + data)
+        k = len(data)
+        add(b"\x5a" + (S[k] if k < 16384 else v(k)) + data)
     add(_actor(a.kind, a.clerk_id, a.office_code, a.region, a.role))
     for tag, value in ((b"\x6a", e.correlation_id), (b"\x72", e.causation_id)):
         if value:
             data = value.encode()
-            add(tag + n(len(data)) + data)
+            k = len(data)
+            add(tag + (S[k] if k < 16384 else v(k)) + data)
     trace = _text(b"\x0a", t.traceparent) + _text(b"\x12", t.tracestate)
-    add(b"\x7a" + n(len(trace)) + trace)
-    for tag, blob in ((b"\x82\x01", e.prev_hash), (b"\x8a\x01", e.hash)):
-        if blob:
-            add(tag + n(len(blob)) + blob)
+    k = len(trace)
+    add(b"\x7a" + (S[k] if k < 16384 else v(k)) + trace)
+    for tag, data in ((b"\x82\x01", e.prev_hash), (b"\x8a\x01", e.hash)):
+        if data:
+            k = len(data)
+            add(tag + (S[k] if k < 16384 else v(k)) + data)
     if e.position:
-        add(b"\x90\x01" + n(e.position))
-    if e.global_hash:
-        add(b"\x9a\x01" + n(len(e.global_hash)) + e.global_hash)
+        add(b"\x90\x01" + v(e.position))
+    data = e.global_hash
+    if data:
+        k = len(data)
+        add(b"\x9a\x01" + (S[k] if k < 16384 else v(k)) + data)
     return b"".join(out)
 
 
