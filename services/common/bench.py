@@ -15,7 +15,8 @@ PostgreSQL server, or the database named by --pg-url), in this order:
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
 With SQLite among the backends, the same run also measures single-event appends (measure 1) with
-raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py), and
+raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py),
+taking turns with Tongban's appends so that all three share the machine's load alike, and
 Tongban's rate as a multiple of the library's (append_single_vs_eventsourcing); with
 PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
 
@@ -132,14 +133,21 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float:
-    elapsed = 0.0
-    for chunk in chunks(sizes.single_streams, BUILD_CHUNK):
-        work = [(f"{tag}-single-{i:07d}", new_event(i, f"{tag}-single-{i}")) for i in chunk]
+def single_runner(store: EventStore, tag: str) -> Callable[[range], float]:
+    """append_single's work in chunks: the events of a chunk are built outside the clock."""
+    def run(part: range) -> float:
+        work = [(f"{tag}-single-{i:07d}", new_event(i, f"{tag}-single-{i}")) for i in part]
         started = time.perf_counter()
         for stream_id, event in work:
             store.append(stream_id, STREAM_TYPE, NO_STREAM, [event])
-        elapsed += time.perf_counter() - started
+        return time.perf_counter() - started
+
+    return run
+
+
+def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float:
+    run = single_runner(store, tag)
+    elapsed = sum(run(chunk) for chunk in chunks(sizes.single_streams, BUILD_CHUNK))
     return _rate(sizes.single_streams, elapsed)
 
 
@@ -215,7 +223,10 @@ def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: st
     return _rate(sent, elapsed), sent
 
 
-def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, progress: Progress) -> list[Measure]:
+def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, progress: Progress,
+                  notes: list[str] | None = None) -> list[Measure]:
+    """With `notes` (SQLite), append_single takes turns with the raw sqlite3 and eventsourcing
+    baselines (bench_baselines.py), whose rates join the results and whose setup joins `notes`."""
     # A tag unique to this run keeps stream ids, the relay cursor and the topic apart from anything
     # already in a --pg-url database or on a shared broker.
     tag = f"b{uuid.uuid4().hex[:10]}"
@@ -232,8 +243,18 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
             progress(f"[{backend}] note: the database already holds {existing:,} events; "
                      "replay and relay cover them too")
         t = time.perf_counter()
-        record("append_single", bench_append_single(store, tag, sizes), "appends/s",
-               f"{sizes.single_streams:,} streams, one event each", t)
+        if notes is None:
+            record("append_single", bench_append_single(store, tag, sizes), "appends/s",
+                   f"{sizes.single_streams:,} streams, one event each", t)
+        else:
+            from services.common.bench_baselines import baseline_runners, interleaved_rates
+
+            with baseline_runners(sizes.single_streams, payload_bytes, notes) as runners:
+                rates = interleaved_rates({backend: single_runner(store, tag), **runners}, sizes.single_streams)
+            for name, rate in rates.items():
+                results.append(Measure("append_single", rate, "appends/s", name))
+                progress(f"[{name}] append_single: {sizes.single_streams:,} streams, one event each, in turns "
+                         f"… {format_value(rate, 'appends/s')} ({time.perf_counter() - t:.1f} s)")
         for grouped in (True, False):
             t = time.perf_counter()
             rate, note = bench_append_concurrent(
@@ -261,19 +282,6 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
     finally:
         store.close()
     return results
-
-
-def _baselines(sizes: BenchSizes, notes: list[str], progress: Progress) -> list[Measure]:
-    from services.common.bench_baselines import run_baselines
-
-    started = time.perf_counter()
-    rates, more = run_baselines(sizes.single_streams,
-                                payload_bytes)
-    notes.extend(more)
-    for backend, rate in rates.items():
-        progress(f"[{backend}] append_single: {sizes.single_streams:,} streams, one event each … "
-                 f"{format_value(rate, 'appends/s')} ({time.perf_counter() - started:.1f} s)")
-    return [Measure("append_single", rate, "appends/s", backend) for backend, rate in rates.items()]
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -332,7 +340,8 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 assert pg is not None  # started above whenever postgres is chosen without --pg-url
                 url = pg.create_database()
             try:
-                results += bench_backend(backend, url, sizes, broker.bootstrap, progress)
+                results += bench_backend(backend, url, sizes, broker.bootstrap, progress,
+                                         notes if backend == "sqlite" else None)
             except (BenchError, ConcurrentBenchError) as exc:
                 print(f"tongban bench store: [{backend}] {exc}", file=sys.stderr)
                 return 1
@@ -351,7 +360,6 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
                                       new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
-            results += _baselines(sizes, notes, progress)
             results += versus_eventsourcing(results)
 
     columns = [*backends, *(m.backend for m in results if m.backend not in backends)]

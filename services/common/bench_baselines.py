@@ -2,6 +2,7 @@
 one machine's load: single-event appends with raw sqlite3, and with the `eventsourcing` library's
 SQLite recorder when it is installed (the dev extras pin it).
 
+Tongban's append_single and both baselines take turns, CHUNK appends each (interleaved_rates).
 Both write the same events as Tongban's append_single (one new stream, one ~200-byte payload, one
 transaction each) to a file in WAL mode with synchronous=FULL, Tongban's durability:
 - raw-sqlite3      BEGIN IMMEDIATE; INSERT one row of the same 24 columns (ids, provenance, hashes
@@ -18,13 +19,15 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from services.common.bench_report import Measure
 
 RAW_SQLITE = "raw-sqlite3"
 EVENTSOURCING = "eventsourcing"
+CHUNK = 250  # appends per column per turn (interleaved_rates)
 
 _RAW_SCHEMA = """CREATE TABLE events (
     position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL,
@@ -42,8 +45,25 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def raw_sqlite_single(count: int, payload: Callable[[int], bytes], directory: Path) -> float:
-    """Appends/s of one-row transactions with plain sqlite3, WAL and synchronous=FULL."""
+# Appends one chunk of a measure (indices into its prepared work) and returns the seconds it took.
+ChunkRunner = Callable[[range], float]
+
+
+def interleaved_rates(runners: Mapping[str, ChunkRunner], count: int, chunk: int = CHUNK) -> dict[str, float]:
+    """{name: appends/s} of each runner over `count` appends, taken `chunk` at a time in turn: on a
+    shared machine a load that comes and goes then weighs on every column alike, so the ratios of
+    the same run mean something even when the absolute rates do not."""
+    spent = dict.fromkeys(runners, 0.0)
+    for start in range(0, count, chunk):
+        part = range(start, min(start + chunk, count))
+        for name, run in runners.items():
+            spent[name] += run(part)
+    return {name: _rate(count, seconds) for name, seconds in spent.items()}
+
+
+@contextmanager
+def raw_sqlite_runner(count: int, payload: Callable[[int], bytes], directory: Path) -> Iterator[ChunkRunner]:
+    """One-row transactions with plain sqlite3, WAL and synchronous=FULL."""
     conn = sqlite3.connect(directory / "raw.db", isolation_level=None, timeout=60)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -58,12 +78,16 @@ def raw_sqlite_single(count: int, payload: Callable[[int], bytes], directory: Pa
             for i in range(count)
         ]
         insert = f"INSERT INTO events VALUES ({', '.join('?' * 24)})"
-        started = time.perf_counter()
-        for row in rows:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(insert, row)
-            conn.execute("COMMIT")
-        return _rate(count, time.perf_counter() - started)
+
+        def run(part: range) -> float:
+            started = time.perf_counter()
+            for i in part:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(insert, rows[i])
+                conn.execute("COMMIT")
+            return time.perf_counter() - started
+
+        yield run
     finally:
         conn.close()
 
@@ -89,8 +113,9 @@ def sqlite_default_synchronous(directory: Path) -> int:
         conn.close()
 
 
-def eventsourcing_single(count: int, payload: Callable[[int], bytes], directory: Path) -> float:
-    """Appends/s of eventsourcing's SQLite application recorder, one stored event per call."""
+@contextmanager
+def eventsourcing_runner(count: int, payload: Callable[[int], bytes], directory: Path) -> Iterator[ChunkRunner]:
+    """eventsourcing's SQLite application recorder, one stored event per call."""
     from eventsourcing.persistence import StoredEvent
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
@@ -100,32 +125,39 @@ def eventsourcing_single(count: int, payload: Callable[[int], bytes], directory:
         recorder.create_table()
         work = [StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="bench:Started",
                             state=payload(i)) for i in range(count)]
-        started = time.perf_counter()
-        for stored in work:
-            recorder.insert_events([stored])
-        return _rate(count, time.perf_counter() - started)
+
+        def run(part: range) -> float:
+            started = time.perf_counter()
+            for i in part:
+                recorder.insert_events([work[i]])
+            return time.perf_counter() - started
+
+        yield run
     finally:
         datastore.close()
 
 
-def run_baselines(count: int, payload: Callable[[int], bytes]) -> tuple[dict[str, float], list[str]]:
-    """{backend: appends/s} for the baselines that could run, and notes on what ran and how."""
-    results: dict[str, float] = {}
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="tongban-bench-baseline-") as tmp:
+@contextmanager
+def baseline_runners(count: int, payload: Callable[[int], bytes], notes: list[str]
+                     ) -> Iterator[dict[str, ChunkRunner]]:
+    """{backend: runner} for the baselines that can run here (in a temp dir of their own), noting
+    in `notes` what ran and how."""
+    with tempfile.TemporaryDirectory(prefix="tongban-bench-baseline-") as tmp, ExitStack() as stack:
         directory = Path(tmp)
-        results[RAW_SQLITE] = raw_sqlite_single(count, payload, directory)
+        runners = {RAW_SQLITE: stack.enter_context(raw_sqlite_runner(count, payload, directory))}
         notes.append(f"{RAW_SQLITE}: plain sqlite3 {sqlite3.sqlite_version}, one INSERT per BEGIN IMMEDIATE/"
                      "COMMIT, WAL, synchronous=FULL, no hash chain")
         version = eventsourcing_available()
         if version is None:
             notes.append(f"{EVENTSOURCING}: not installed (pip install -e '.[dev]'); not measured")
-            return results, notes
-        results[EVENTSOURCING] = eventsourcing_single(count, payload, directory)
-        level = sqlite_default_synchronous(directory)
-        durability = "synchronous=FULL" if level == 2 else f"synchronous={level}, NOT FULL: not comparable"
-        notes.append(f"{EVENTSOURCING}: eventsourcing {version} SQLiteApplicationRecorder, WAL, {durability}")
-    return results, notes
+        else:
+            runners[EVENTSOURCING] = stack.enter_context(eventsourcing_runner(count, payload, directory))
+            level = sqlite_default_synchronous(directory)
+            durability = "synchronous=FULL" if level == 2 else f"synchronous={level}, NOT FULL: not comparable"
+            notes.append(f"{EVENTSOURCING}: eventsourcing {version} SQLiteApplicationRecorder, WAL, {durability}")
+        notes.append(f"append_single: Tongban and the baselines take turns, {CHUNK} appends each, so they share "
+                     "the machine's load alike")
+        yield runners
 
 
 def versus_eventsourcing(results: list[Measure]) -> list[Measure]:
