@@ -74,8 +74,15 @@ class BatchProducer:
         producer = self._producer
         partitions = sorted(await producer.partitions_for(topic))
         by_partition: dict[int, list[Message]] = {}
+        # murmur2 is pure Python (several µs a key): each distinct key of the batch is hashed once.
+        partitioner = DefaultPartitioner()
+        placed: dict[bytes, int] = {}
         for message in messages:
-            by_partition.setdefault(DefaultPartitioner()(message[0], partitions, partitions), []).append(message)
+            key = message[0]
+            partition = placed.get(key)
+            if partition is None:
+                partition = placed[key] = partitioner(key, partitions, partitions)
+            by_partition.setdefault(partition, []).append(message)
         if not messages:
             return
         acks = []
