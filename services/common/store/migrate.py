@@ -9,7 +9,8 @@ created anew, every row copied in position order, the old table dropped. The row
 byte for byte (the hash chains need nothing recomputed, and `tongban store verify` still passes),
 the immutability triggers are dropped only for the length of the transaction and created again by
 the caller, and the write lock (BEGIN IMMEDIATE) keeps every writer out meanwhile. The copy takes
-time in proportion to the log (about a second per few hundred thousand events), once."""
+time in proportion to the log, once, while the store's write lock is held: 96 s for 1,002,000
+events on the shared 2-core machine at load average ~14 (verify afterwards: intact)."""
 
 from __future__ import annotations
 
