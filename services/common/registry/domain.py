@@ -16,22 +16,30 @@ Rules, named as the decisions cite them:
   the decisions it gave the first time, with the same ids, never new ones. A decision id derives
   from the claim (its id qualified by the claiming region and service) and the outcome.
 - ReleaseInFlightIsAwaited (architecture invariant 9: a refusal is final only when the facts it
-  rests on are settled): a claim that meets another case's hold is not denied at once. It waits
-  `release_wait` behind the hold — long enough for a release already on its way (a divorce just
-  registered, a judgment just recorded, a sibling case of the same couple giving up) to arrive. If
-  the hold ends meanwhile, the first waiter is granted at that instant; otherwise the waiter is
-  denied at its deadline, naming the holder then. The timer puts the deadline on the claims topic
-  like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it is an input like
-  any other; the deadline is in the key because a waiter's deadline can move (below), and a check
-  of a deadline that moved decides nothing.
-- AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
-  refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
-  same in every person's record) waits PATIENCE times longer (a minute by default) for the hold
-  to be released, and `release_wait` at most once it is confirmed; an outranked waiter keeps its
-  deadline. So when two cases each hold the other's partner (sibling cases of one couple), the
-  lower one is denied first, gives back its hold, and the higher one is granted — unless its
-  release takes longer than the patience. Every wait has a deadline: a holder whose release is
-  lost makes its waiters wait a minute, never for ever.
+  rests on are settled): a claim that meets another case's hold is not refused at once. It waits
+  behind the hold — long enough for a release already on its way (a divorce just registered, a
+  judgment just recorded, a sibling case of the same couple giving up) to arrive. If the hold ends
+  meanwhile, the first waiter is granted at that instant. The waiter's deadline is fixed when it
+  starts waiting (`release_wait`; see AnUnsettledHolderIsWaitedFor) and only ever shortened, to
+  `release_wait` after the hold is confirmed — never extended when another case is promoted to the
+  hold (chains of extensions made claims wait minutes under churn). The timer puts the deadline on
+  the claims topic like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it
+  is an input like any other; the deadline is in the key because it can move, and a check of a
+  deadline that moved decides nothing. `release_wait` zero refuses at once (the worker's plumbing
+  tests use it).
+- ARefusalRestsOnASettledHold (invariant 9; issue 11): what a waiter gets at its deadline depends
+  on the hold it waits behind then. A confirmed hold (a registered marriage, an enrolled benefit)
+  is settled: the waiter is DENIED, naming the holder. An unconfirmed hold is not (its case may
+  still give the person up): the waiter gets PENDING, naming the holder, and leaves the queue
+  holding nothing. PENDING is no refusal: the case gives back its other holds of that attempt (so
+  a cycle of cases each holding what the next waits for dissolves) and claims again later under
+  new claim ids (services/common/registry/retry.py).
+- AnUnsettledHolderIsWaitedFor: a waiter whose case outranks an unconfirmed holder's (a fixed rank
+  per case, the same in every person's record) waits PATIENCE times longer (a minute by default);
+  `release_wait` at most once the hold is confirmed; an outranked waiter waits `release_wait`. So
+  when two cases each hold the other's partner (sibling cases of one couple), the lower one gets
+  PENDING first, gives back its hold, and the higher one is granted. Every wait has a deadline: a
+  holder whose release is lost makes its waiters wait a minute, never for ever.
 - AReleaseCountsFromItsRecording (invariant 9; issue 11): a release acts at the instant the
   holder's store recorded it (never later than it was taken in), so a waiter whose deadline fell
   while the release was held up on its way — a broker restarting, a registry worker catching up —
@@ -113,6 +121,7 @@ RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
 AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
 LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
 A_RELEASE_COUNTS_FROM_ITS_RECORDING = "AReleaseCountsFromItsRecording"
+A_REFUSAL_RESTS_ON_A_SETTLED_HOLD = "ARefusalRestsOnASettledHold"
 
 # How long a claim waits behind another case's hold before it is denied: more than a release takes
 # from a service's store to the registry (outbox relay, forwarder, broker), seconds in practice.
@@ -211,12 +220,12 @@ class _Rules:
             record, settled = self.settle(record, m.kind, m.at)
             return Decided(record, settled, note="" if settled else f"claim {m.key} holds nothing to {m.action}")
         # LateConfirmationOfAHeldClaimWins: the hold is not expired first. Waiters past their
-        # deadline were denied while this hold stood.
-        record, denied = self._deny_overdue(record, m.kind, m.at, hold.holder)
+        # deadline were answered while this hold stood (as it stood: ARefusalRestsOnASettledHold).
+        record, denied = self._answer_overdue(record, m.kind, m.at, hold)
         if m.action == "confirm":
             confirmed = replace(hold, confirmed=True, expires_at=None)
             record = replace(record, holds={**record.holds, m.kind: confirmed})
-            record = self._rewait(record, m.kind, confirmed, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
+            record = self._shorten(record, m.kind, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
             return Decided(record, (*denied, _decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace)))
         # The hold is the case's: releasing it through any of the case's claims ends all of them.
         record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
@@ -243,7 +252,8 @@ class _Rules:
                at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
         """What happened to `kind` up to `at`, in time order, judged at the instants it happened
         (so the same whichever input noticed it): UnconfirmedHoldExpires (the first waiter then
-        holds), and waiters' deadlines passing (denied). On the same instant the expiry comes first."""
+        holds), and waiters' deadlines passing (denied or pending: ARefusalRestsOnASettledHold). On
+        the same instant the expiry comes first."""
         out: list[RegistryDecision] = []
         while True:
             hold = record.holds.get(kind)
@@ -256,20 +266,23 @@ class _Rules:
                 record, granted = self._promote(record, kind, expiry)
                 out += granted
             elif hold is not None and deadline is not None and deadline <= at:
-                record, denied = self._deny_overdue(record, kind, deadline, hold.holder)
-                out += denied
+                record, answered = self._answer_overdue(record, kind, deadline, hold)
+                out += answered
             else:
                 return record, tuple(out)
 
-    def _deny_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
-                      holder: Claimant) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+    def _answer_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
+                        hold: Hold) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+        """Waiters whose deadline passed by `at` behind `hold` leave the queue: DENIED behind a
+        confirmed hold, PENDING behind an unconfirmed one (ARefusalRestsOnASettledHold)."""
         waiters = record.waiting.get(kind, ())
         overdue = [w for w in waiters if w.until <= at]
         if not overdue:
             return record, ()
         record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w not in overdue)})
-        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until,
-                                       record.claims[w.claim_key].trace, holder=holder) for w in overdue)
+        outcome = Outcome.DENIED if hold.confirmed else Outcome.PENDING
+        return record, tuple(_decision(record, w.claim_key, outcome, w.until,
+                                       record.claims[w.claim_key].trace, holder=hold.holder) for w in overdue)
 
     def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime:
         """A new waiter's deadline behind `hold`, from `at` on."""
@@ -277,15 +290,10 @@ class _Rules:
             return at + PATIENCE * self.release_wait
         return at + self.release_wait
 
-    def _rewait(self, record: PersonRecord, kind: ClaimKind, hold: Hold, at: datetime) -> PersonRecord:
-        """The waiters' deadlines once `hold` changed at `at` (promoted or confirmed): at most
-        `release_wait` more behind a confirmed holder; more patience behind an unconfirmed one a
-        waiter outranks; otherwise as they were."""
-        def moved(w: Waiter) -> Waiter:
-            if hold.confirmed:
-                return replace(w, until=min(w.until, at + self.release_wait))
-            return replace(w, until=max(w.until, self._until(record, w.claim_key, hold, at)))
-        waiters = tuple(moved(w) for w in record.waiting.get(kind, ()))
+    def _shorten(self, record: PersonRecord, kind: ClaimKind, at: datetime) -> PersonRecord:
+        """The hold of `kind` was confirmed at `at`: a waiter waits at most `release_wait` more
+        (a release in flight), never longer than it was told before."""
+        waiters = tuple(replace(w, until=min(w.until, at + self.release_wait)) for w in record.waiting.get(kind, ()))
         return replace(record, waiting={**record.waiting, kind: waiters}) if waiters else record
 
     def _promote(self, record: PersonRecord, kind: ClaimKind,
@@ -297,9 +305,9 @@ class _Rules:
         first = record.claims[waiters[0].claim_key].claimant
         joining = tuple(w.claim_key for w in waiters if record.claims[w.claim_key].claimant == first)
         hold = Hold(first, joining, confirmed=False, expires_at=at + self.ttl)
+        # The others keep their deadlines (ReleaseInFlightIsAwaited: never extended).
         record = replace(record, holds={**record.holds, kind: hold},
                          waiting={**record.waiting, kind: tuple(w for w in waiters if w.claim_key not in joining)})
-        record = self._rewait(record, kind, hold, at)
         return record, tuple(_decision(record, c, Outcome.GRANTED, at, record.claims[c].trace) for c in joining)
 
 

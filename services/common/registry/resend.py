@@ -101,6 +101,8 @@ def awaiting_answer(stream: Sequence[E]) -> list[E]:
     if last_claim is None or request is None:
         return []
     if last_claim.type == _REQUESTED:
+        # Any decision answers a request — PENDING too: the claim left the registry's queue, and
+        # its case claims again under a new claim id (retry.py), never by re-sending this one.
         return [] if outcome is not None else [request]
     if last_claim.type == _CONFIRMED:
         # Answered by "confirmed", or by an expiry the registry decided first.
