@@ -9,6 +9,10 @@ Rules, named as the decisions cite them:
   is denied, naming the holder (case, region, service).
 - SameCaseHoldsAlready: a new claim by the case that already holds the person is granted again;
   the case still holds the person once.
+- AReleaseEndsTheClaimItNames: a release ends the claim it names; the case's hold ends with its
+  last claim. A case's claims travel on different partitions (one stream per claim), so the
+  release of an older attempt's claim (retry.py) can reach the registry after the newer attempt's
+  request joined the hold — it must not end the claim the case now counts on.
 - UnconfirmedHoldExpires: a granted hold that is not confirmed within the claim time-to-live is
   released with an `expired` decision. An input taken in at or after the expiry instant finds the
   hold already expired, whatever order the expiry check and the input reach the worker in.
@@ -116,6 +120,7 @@ __all__ = [
 
 ONE_HOLDER_PER_PERSON_AND_KIND = "OneHolderPerPersonAndKind"
 SAME_CASE_HOLDS_ALREADY = "SameCaseHoldsAlready"
+A_RELEASE_ENDS_THE_CLAIM_IT_NAMES = "AReleaseEndsTheClaimItNames"
 UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
 RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
 AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
@@ -227,11 +232,14 @@ class _Rules:
             record = replace(record, holds={**record.holds, m.kind: confirmed})
             record = self._shorten(record, m.kind, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
             return Decided(record, (*denied, _decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace)))
-        # The hold is the case's: releasing it through any of the case's claims ends all of them.
+        released = _decision(record, m.key, Outcome.RELEASED, m.at, m.trace, release=m)
+        remaining = tuple(c for c in hold.claim_keys if c != m.key)
+        if remaining:  # AReleaseEndsTheClaimItNames: the case still holds the person through another claim
+            record = replace(record, holds={**record.holds, m.kind: replace(hold, claim_keys=remaining)})
+            return Decided(record, (*denied, released))
         record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
-        released = tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace, release=m) for c in hold.claim_keys)
         record, granted = self._promote(record, m.kind, m.at)
-        return Decided(record, (*denied, *released, *granted))
+        return Decided(record, (*denied, released, *granted))
 
     def expiry_check(self, record: PersonRecord, m: ExpiryCheck) -> Decided:
         waiting = m.claim_key.startswith(_WAITING_PREFIX)
