@@ -147,13 +147,15 @@ def test_a_waiter_outranking_an_unconfirmed_holder_waits_longer_and_release_wait
     assert denied[0].decided_at == deadline
 
 
-def test_a_case_that_gives_up_while_waiting_just_stops_waiting_and_the_record_survives_json() -> None:
+def test_a_case_that_gives_up_while_waiting_stops_waiting_answered_released_and_the_record_survives_json() -> None:
+    """AWaiterGivenUpIsAnswered: the release is answered, so the case stops sending it again."""
     record = married()
     record, _ = run([claim("request", "c2", SICHUAN, at=T0 + 60 * SECOND)], record)
     assert record is not None and record_from_json(record_to_json(record)) == record
     record, gave_up = run([claim("confirm", "c2", SICHUAN, at=T0 + 61 * SECOND),
                            claim("release", "c2", SICHUAN, at=T0 + 62 * SECOND)], record)
-    assert gave_up == [] and record is not None and not record.waiting.get(ClaimKind.LIVE_MARRIAGE)
+    assert [(d.claim_id, d.outcome) for d in gave_up] == [("c2", "released")]
+    assert record is not None and not record.waiting.get(ClaimKind.LIVE_MARRIAGE)
     _, released = run([claim("release", "c1", NINGXIA, at=T0 + 63 * SECOND)], record)
     assert outcomes(released) == [("640000", "released")]
 

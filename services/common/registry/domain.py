@@ -9,6 +9,7 @@ Rules, named as the decisions cite them:
   is denied, naming the holder (case, region, service).
 - SameCaseHoldsAlready: a new claim by the case that already holds the person is granted again;
   the case still holds the person once.
+- AWaiterGivenUpIsAnswered: a claim released while it waits leaves the queue, answered `released`.
 - AReleaseEndsTheClaimItNames: a release ends the claim it names; the case's hold ends with its
   last claim. A case's claims travel on different partitions (one stream per claim), so the
   release of an older attempt's claim (retry.py) can reach the registry after the newer attempt's
@@ -121,6 +122,7 @@ __all__ = [
 ONE_HOLDER_PER_PERSON_AND_KIND = "OneHolderPerPersonAndKind"
 SAME_CASE_HOLDS_ALREADY = "SameCaseHoldsAlready"
 A_RELEASE_ENDS_THE_CLAIM_IT_NAMES = "AReleaseEndsTheClaimItNames"
+A_WAITER_GIVEN_UP_IS_ANSWERED = "AWaiterGivenUpIsAnswered"
 UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
 RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
 AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
@@ -216,10 +218,14 @@ class _Rules:
         if m.key in _waiting_keys(record, m.kind):
             if m.action == "confirm":
                 return Decided(record, (), note=f"claim {m.key} waits: nothing to confirm yet", remember=True)
-            # The case gave up its claim before the registry decided it: it simply stops waiting.
+            # AWaiterGivenUpIsAnswered: the case gave up its claim before the registry decided it
+            # (marriage gives back the other party's claim on a PENDING answer). It stops waiting and
+            # is answered `released`, so the case's store sees its release answered and stops
+            # sending it again (resend.py); a release with no reason means nothing to a status query.
             waiters = tuple(w for w in record.waiting[m.kind] if w.claim_key != m.key)
-            return Decided(replace(record, waiting={**record.waiting, m.kind: waiters}), (),
-                           note=f"claim {m.key} no longer waits", remember=True)
+            record = replace(record, waiting={**record.waiting, m.kind: waiters})
+            return Decided(record, (_decision(record, m.key, Outcome.RELEASED, m.at, m.trace, release=m),),
+                           note=f"claim {m.key} no longer waits")
         hold = record.holds.get(m.kind)
         if hold is None or m.key not in hold.claim_keys:
             record, settled = self.settle(record, m.kind, m.at)

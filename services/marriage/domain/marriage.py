@@ -173,8 +173,8 @@ class Marriage(Aggregate):
             # PendingClaimsAreRetried: an older attempt's claim never counts; given back at once.
             return [PartyClaimGranted(claim_id, earlier.citizen_id, decision_id),
                     PartyClaimReleased(claim_id, earlier.citizen_id, "a claim of an earlier attempt")]
-        if claim_id in self.granted or claim_id in self.lost or claim_id in self.pending:
-            return []  # a decision seen before
+        if claim_id in self.granted or claim_id in self.lost or claim_id in self.pending or claim_id in self.released:
+            return []  # a decision seen before, or a claim given back (its release follows the request: released next)
         _, party = found
         granted = PartyClaimGranted(claim_id, party.citizen_id, decision_id)
         if self.state is MarriageState.AWAITING_REGISTRY:
