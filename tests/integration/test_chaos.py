@@ -8,9 +8,10 @@ resolved by one round trip to a service: see the report of issue 11).
 
 Afterwards: no case is stuck awaiting the registry; every accepted command made exactly one case
 (counts per region equal the distinct request ids, none lost, none duplicated); nobody is married
-twice (民法典 第1042条); every case ended once (one final event: registered or refused); and
-`tongban audit verify` finds every chain intact. `pytest -s` prints the numbers, false refusals
-(refused naming nobody who holds the person in a registered marriage) included.
+twice (民法典 第1042条); every case ended once (one final event: registered or refused); no
+false refusal (a refused case neither of whose parties ended married: invariant 9, rule
+ARefusalRestsOnASettledHold — the registry answers PENDING behind an unconfirmed hold and the case
+retries); and `tongban audit verify` finds every chain intact. `pytest -s` prints the numbers.
 
 Each run kills a region's service and the registry worker (in a random order, with a third kill of
 either); TONGBAN_CHAOS=broker makes the third kill the local broker's (memory-only: everything above
@@ -316,8 +317,10 @@ def test_killing_services_and_the_registry_under_load_loses_nothing_and_marries_
     claims_sent_again = sum(int(n) for path in (data / "logs").glob("*.log")
                             for n in re.findall(r"sent (\d+) claim events again", path.read_text(errors="replace")))
     print(f"\nchaos (seed {seed}): kills {victims}; {len(load.accepted)} registrations accepted by "
-          f"{WRITERS} writers in {under_load:.0f}s, all decided {settled_in:.0f}s later, {load.resends} resends, {claims_sent_again} claim events "
-          f"sent again by services, refused at the door "
+          f"{WRITERS} writers in {under_load:.0f}s, all decided {settled_in:.0f}s later, {load.resends} resends, "
+          f"{claims_sent_again} claim events sent again by services, refused at the door "
           f"{dict(load.refused_at_door)}; outcomes {dict(outcome)}; married {len(married)} persons, 0 twice; "
           f"false refusals {len(false_refusals)} {dict(why_false)}; audit verify: intact; "
           f"total {time.monotonic() - started:.0f}s")
+    # Invariant 9 (issue 11; ARefusalRestsOnASettledHold): a refusal rests on a settled hold.
+    assert false_refusals == [], f"false refusals {len(false_refusals)} {dict(why_false)}"

@@ -96,15 +96,18 @@ def test_a_redelivered_request_repeats_its_decision_and_never_grants_twice() -> 
 
 
 def test_a_new_claim_by_the_case_that_holds_the_person_is_granted_and_the_case_still_holds_once() -> None:
-    """SameCaseHoldsAlready: a retried command with a fresh claim id; releasing the hold through
-    either claim ends both."""
+    """SameCaseHoldsAlready: a retry with a fresh claim id (services/common/registry/retry.py).
+    AReleaseEndsTheClaimItNames: the older claim's release, overtaken on its way by the newer
+    request, ends only the older claim; the case holds the person until its last claim is released."""
     record, decisions = run([claim("request", "c1", NINGXIA), claim("request", "c1b", NINGXIA),
                              claim("request", "c2", SICHUAN)])
     assert outcomes(decisions) == [("640000", "granted"), ("640000", "granted"), ("510000", "denied")]
     assert record is not None and len(record.holds) == 1
-    _, released = run([claim("release", "c1b", NINGXIA)], record)
-    assert sorted(d.claim_id for d in released) == ["c1", "c1b"]
-    assert {d.outcome for d in released} == {Outcome.RELEASED}
+    record, released = run([claim("release", "c1", NINGXIA)], record)
+    assert [(d.claim_id, d.outcome) for d in released] == [("c1", Outcome.RELEASED)]
+    assert record is not None and record.holder(ClaimKind.LIVE_MARRIAGE) == NINGXIA
+    _, last = run([claim("release", "c1b", NINGXIA)], record)
+    assert [(d.claim_id, d.outcome) for d in last] == [("c1b", Outcome.RELEASED)]
 
 
 def test_an_unconfirmed_grant_expires_after_the_ttl_and_frees_the_person() -> None:

@@ -105,11 +105,12 @@ def test_waiters_are_served_first_come_first_served_and_an_unconfirmed_hold_expi
 
 
 def test_sibling_cases_of_one_couple_end_with_one_case_holding_both_not_two_refusals() -> None:
-    """AnUnsettledHolderIsWaitedFor: a retry opened a second case for the same couple; one case got
-    the groom, the other the bride, each waiting for the other person. The higher-ranked case
-    waits PATIENCE times longer; the lower one is denied at its deadline, its service gives back
-    its hold, and the higher one — the registration that can stand — holds both, though the lower
-    one's release took 49 s to arrive."""
+    """AnUnsettledHolderIsWaitedFor and ARefusalRestsOnASettledHold (invariant 9, issue 11): a retry
+    opened a second case for the same couple; one case got the groom, the other the bride, each
+    waiting for the other person. The higher-ranked case waits PATIENCE times longer; the lower one
+    gets PENDING at its deadline (no refusal: the groom's holder is unconfirmed), its service gives
+    back its hold, and the higher one — the registration that can stand — holds both, though the
+    lower one's release took 49 s to arrive."""
     groom, bride = PERSON, "510104199202020023"
     one, two = NINGXIA, replace(NINGXIA, case_id="marriage-2")
     high, low = (one, two) if case_rank(one) > case_rank(two) else (two, one)
@@ -124,7 +125,8 @@ def test_sibling_cases_of_one_couple_end_with_one_case_holding_both_not_two_refu
     assert due_expiries(bride_record, T0 + SECOND + PATIENCE * WAIT - SECOND) == [], "the higher case waits longer"
     [low_due] = due_expiries(groom_record, T0 + 11 * SECOND)
     groom_record, low_refused = run([ExpiryCheck(low_due, groom, T0 + 11 * SECOND)], groom_record)
-    assert [(d.case_id, d.outcome) for d in low_refused] == [(low.case_id, "denied")]
+    assert [(d.case_id, d.outcome) for d in low_refused] == [(low.case_id, "pending")]
+    assert low_refused[0].holder_case_id == high.case_id
     bride_record, high_granted = run([on(bride, "release", "low-bride", low, 60)], bride_record)
     assert [(d.case_id, d.outcome) for d in high_granted] == [(low.case_id, "released"), (high.case_id, "granted")]
 
@@ -145,36 +147,47 @@ def test_a_waiter_outranking_an_unconfirmed_holder_waits_longer_and_release_wait
     assert denied[0].decided_at == deadline
 
 
-def test_a_case_that_gives_up_while_waiting_just_stops_waiting_and_the_record_survives_json() -> None:
+def test_a_case_that_gives_up_while_waiting_stops_waiting_answered_released_and_the_record_survives_json() -> None:
+    """AWaiterGivenUpIsAnswered: the release is answered, so the case stops sending it again."""
     record = married()
     record, _ = run([claim("request", "c2", SICHUAN, at=T0 + 60 * SECOND)], record)
     assert record is not None and record_from_json(record_to_json(record)) == record
     record, gave_up = run([claim("confirm", "c2", SICHUAN, at=T0 + 61 * SECOND),
                            claim("release", "c2", SICHUAN, at=T0 + 62 * SECOND)], record)
-    assert gave_up == [] and record is not None and not record.waiting.get(ClaimKind.LIVE_MARRIAGE)
+    assert [(d.claim_id, d.outcome) for d in gave_up] == [("c2", "released")]
+    assert record is not None and not record.waiting.get(ClaimKind.LIVE_MARRIAGE)
     _, released = run([claim("release", "c1", NINGXIA, at=T0 + 63 * SECOND)], record)
     assert outcomes(released) == [("640000", "released")]
 
 
-def test_a_check_of_a_deadline_that_moved_decides_nothing_and_the_new_deadline_still_counts() -> None:
-    """A waiter's deadline moves when its holder changes (AnUnsettledHolderIsWaitedFor): the
-    timer's check of the old one, arriving late, is no denial and does not stand in for the new one."""
+def test_a_deadline_is_never_extended_when_another_case_is_promoted_and_a_stale_check_decides_nothing() -> None:
+    """ReleaseInFlightIsAwaited: a waiter's deadline is fixed when it starts waiting and only ever
+    shortened (once the hold is confirmed). A promotion of another case does not extend it; the
+    timer's check of a deadline that was shortened, arriving late, decides nothing."""
     cases = sorted((replace(SICHUAN, case_id=f"marriage-{n}") for n in range(10, 14)), key=case_rank)
     low, high = cases[0], cases[-1]
     record = married()  # c1 (Ningxia) holds, confirmed
     record, _ = run([claim("request", "v", low, at=T0 + SECOND), claim("request", "w", high, at=T0 + 2 * SECOND)],
                     record)
     assert record is not None
-    [old_check] = [k for k in due_expiries(record, T0 + 2 * SECOND + WAIT) if k.endswith("/w")]
     record, promoted = run([claim("release", "c1", NINGXIA, at=T0 + 3 * SECOND)], record)
     assert outcomes(promoted) == [("640000", "released"), ("510000", "granted")] and promoted[1].case_id == low.case_id
-    assert record is not None and due_expiries(record, T0 + 3 * SECOND + PATIENCE * WAIT - SECOND) == [], \
-        "w now waits longer for v to settle"
-    record, stale = run([ExpiryCheck(old_check, PERSON, T0 + 2 * SECOND + WAIT)], record)
-    assert stale == []
-    record, _ = run([claim("confirm", "v", low, at=T0 + 20 * SECOND)], record)
     assert record is not None
-    [new_check] = due_expiries(record, T0 + 20 * SECOND + WAIT)
-    assert new_check != old_check
-    _, denied = run([ExpiryCheck(new_check, PERSON, T0 + 20 * SECOND + WAIT)], record)
+    [check] = due_expiries(record, T0 + 2 * SECOND + WAIT)
+    assert check == waiting_check_key(claim_key(high.region, "marriage", "w"), T0 + 2 * SECOND + WAIT), \
+        "w keeps the deadline it started waiting with"
+    _, pending = run([ExpiryCheck(check, PERSON, T0 + 2 * SECOND + WAIT)], record)
+    assert [(d.case_id, d.outcome) for d in pending] == [(high.case_id, "pending")], "v is not confirmed yet"
+
+    # A waiter outranking an unconfirmed holder: PATIENCE × release_wait, shortened by the confirmation.
+    record, _ = run([claim("request", "held", low), claim("request", "waits", high, at=T0 + SECOND)])
+    assert record is not None
+    [long_check] = due_expiries(record, T0 + SECOND + PATIENCE * WAIT)
+    record, _ = run([claim("confirm", "held", low, at=T0 + 20 * SECOND)], record)
+    assert record is not None
+    [short_check] = due_expiries(record, T0 + 20 * SECOND + WAIT)
+    assert short_check != long_check
+    record, denied = run([ExpiryCheck(short_check, PERSON, T0 + 20 * SECOND + WAIT)], record)
     assert [(d.case_id, d.outcome) for d in denied] == [(high.case_id, "denied")]
+    _, stale = run([ExpiryCheck(long_check, PERSON, T0 + SECOND + PATIENCE * WAIT)], record)
+    assert stale == []

@@ -27,6 +27,7 @@ _OUTCOMES: dict[Outcome, int] = {
     Outcome.CONFIRMED: registry_pb2.DECISION_OUTCOME_CONFIRMED,
     Outcome.RELEASED: registry_pb2.DECISION_OUTCOME_RELEASED,
     Outcome.EXPIRED: registry_pb2.DECISION_OUTCOME_EXPIRED,
+    Outcome.PENDING: registry_pb2.DECISION_OUTCOME_PENDING,
 }
 _OUTCOMES_BACK = {number: outcome for outcome, number in _OUTCOMES.items()}
 

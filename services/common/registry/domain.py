@@ -9,6 +9,11 @@ Rules, named as the decisions cite them:
   is denied, naming the holder (case, region, service).
 - SameCaseHoldsAlready: a new claim by the case that already holds the person is granted again;
   the case still holds the person once.
+- AWaiterGivenUpIsAnswered: a claim released while it waits leaves the queue, answered `released`.
+- AReleaseEndsTheClaimItNames: a release ends the claim it names; the case's hold ends with its
+  last claim. A case's claims travel on different partitions (one stream per claim), so the
+  release of an older attempt's claim (retry.py) can reach the registry after the newer attempt's
+  request joined the hold — it must not end the claim the case now counts on.
 - UnconfirmedHoldExpires: a granted hold that is not confirmed within the claim time-to-live is
   released with an `expired` decision. An input taken in at or after the expiry instant finds the
   hold already expired, whatever order the expiry check and the input reach the worker in.
@@ -16,22 +21,30 @@ Rules, named as the decisions cite them:
   the decisions it gave the first time, with the same ids, never new ones. A decision id derives
   from the claim (its id qualified by the claiming region and service) and the outcome.
 - ReleaseInFlightIsAwaited (architecture invariant 9: a refusal is final only when the facts it
-  rests on are settled): a claim that meets another case's hold is not denied at once. It waits
-  `release_wait` behind the hold — long enough for a release already on its way (a divorce just
-  registered, a judgment just recorded, a sibling case of the same couple giving up) to arrive. If
-  the hold ends meanwhile, the first waiter is granted at that instant; otherwise the waiter is
-  denied at its deadline, naming the holder then. The timer puts the deadline on the claims topic
-  like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it is an input like
-  any other; the deadline is in the key because a waiter's deadline can move (below), and a check
-  of a deadline that moved decides nothing.
-- AnUnsettledHolderIsWaitedFor: a hold not yet confirmed is no settled fact — its case may still be
-  refused and release it. A waiter whose case outranks the holder's (a fixed rank per case, the
-  same in every person's record) waits PATIENCE times longer (a minute by default) for the hold
-  to be released, and `release_wait` at most once it is confirmed; an outranked waiter keeps its
-  deadline. So when two cases each hold the other's partner (sibling cases of one couple), the
-  lower one is denied first, gives back its hold, and the higher one is granted — unless its
-  release takes longer than the patience. Every wait has a deadline: a holder whose release is
-  lost makes its waiters wait a minute, never for ever.
+  rests on are settled): a claim that meets another case's hold is not refused at once. It waits
+  behind the hold — long enough for a release already on its way (a divorce just registered, a
+  judgment just recorded, a sibling case of the same couple giving up) to arrive. If the hold ends
+  meanwhile, the first waiter is granted at that instant. The waiter's deadline is fixed when it
+  starts waiting (`release_wait`; see AnUnsettledHolderIsWaitedFor) and only ever shortened, to
+  `release_wait` after the hold is confirmed — never extended when another case is promoted to the
+  hold (chains of extensions made claims wait minutes under churn). The timer puts the deadline on
+  the claims topic like an expiry (an ExpiryCheck of `waiting_check_key(claim, deadline)`), so it
+  is an input like any other; the deadline is in the key because it can move, and a check of a
+  deadline that moved decides nothing. `release_wait` zero refuses at once (the worker's plumbing
+  tests use it).
+- ARefusalRestsOnASettledHold (invariant 9; issue 11): what a waiter gets at its deadline depends
+  on the hold it waits behind then. A confirmed hold (a registered marriage, an enrolled benefit)
+  is settled: the waiter is DENIED, naming the holder. An unconfirmed hold is not (its case may
+  still give the person up): the waiter gets PENDING, naming the holder, and leaves the queue
+  holding nothing. PENDING is no refusal: the case gives back its other holds of that attempt (so
+  a cycle of cases each holding what the next waits for dissolves) and claims again later under
+  new claim ids (services/common/registry/retry.py).
+- AnUnsettledHolderIsWaitedFor: a waiter whose case outranks an unconfirmed holder's (a fixed rank
+  per case, the same in every person's record) waits PATIENCE times longer (a minute by default);
+  `release_wait` at most once the hold is confirmed; an outranked waiter waits `release_wait`. So
+  when two cases each hold the other's partner (sibling cases of one couple), the lower one gets
+  PENDING first, gives back its hold, and the higher one is granted. Every wait has a deadline: a
+  holder whose release is lost makes its waiters wait a minute, never for ever.
 - AReleaseCountsFromItsRecording (invariant 9; issue 11): a release acts at the instant the
   holder's store recorded it (never later than it was taken in), so a waiter whose deadline fell
   while the release was held up on its way — a broker restarting, a registry worker catching up —
@@ -108,11 +121,14 @@ __all__ = [
 
 ONE_HOLDER_PER_PERSON_AND_KIND = "OneHolderPerPersonAndKind"
 SAME_CASE_HOLDS_ALREADY = "SameCaseHoldsAlready"
+A_RELEASE_ENDS_THE_CLAIM_IT_NAMES = "AReleaseEndsTheClaimItNames"
+A_WAITER_GIVEN_UP_IS_ANSWERED = "AWaiterGivenUpIsAnswered"
 UNCONFIRMED_HOLD_EXPIRES = "UnconfirmedHoldExpires"
 RELEASE_IN_FLIGHT_IS_AWAITED = "ReleaseInFlightIsAwaited"
 AN_UNSETTLED_HOLDER_IS_WAITED_FOR = "AnUnsettledHolderIsWaitedFor"
 LATE_CONFIRMATION_OF_A_HELD_CLAIM_WINS = "LateConfirmationOfAHeldClaimWins"
 A_RELEASE_COUNTS_FROM_ITS_RECORDING = "AReleaseCountsFromItsRecording"
+A_REFUSAL_RESTS_ON_A_SETTLED_HOLD = "ARefusalRestsOnASettledHold"
 
 # How long a claim waits behind another case's hold before it is denied: more than a release takes
 # from a service's store to the registry (outbox relay, forwarder, broker), seconds in practice.
@@ -202,27 +218,34 @@ class _Rules:
         if m.key in _waiting_keys(record, m.kind):
             if m.action == "confirm":
                 return Decided(record, (), note=f"claim {m.key} waits: nothing to confirm yet", remember=True)
-            # The case gave up its claim before the registry decided it: it simply stops waiting.
+            # AWaiterGivenUpIsAnswered: the case gave up its claim before the registry decided it
+            # (marriage gives back the other party's claim on a PENDING answer). It stops waiting and
+            # is answered `released`, so the case's store sees its release answered and stops
+            # sending it again (resend.py); a release with no reason means nothing to a status query.
             waiters = tuple(w for w in record.waiting[m.kind] if w.claim_key != m.key)
-            return Decided(replace(record, waiting={**record.waiting, m.kind: waiters}), (),
-                           note=f"claim {m.key} no longer waits", remember=True)
+            record = replace(record, waiting={**record.waiting, m.kind: waiters})
+            return Decided(record, (_decision(record, m.key, Outcome.RELEASED, m.at, m.trace, release=m),),
+                           note=f"claim {m.key} no longer waits")
         hold = record.holds.get(m.kind)
         if hold is None or m.key not in hold.claim_keys:
             record, settled = self.settle(record, m.kind, m.at)
             return Decided(record, settled, note="" if settled else f"claim {m.key} holds nothing to {m.action}")
         # LateConfirmationOfAHeldClaimWins: the hold is not expired first. Waiters past their
-        # deadline were denied while this hold stood.
-        record, denied = self._deny_overdue(record, m.kind, m.at, hold.holder)
+        # deadline were answered while this hold stood (as it stood: ARefusalRestsOnASettledHold).
+        record, denied = self._answer_overdue(record, m.kind, m.at, hold)
         if m.action == "confirm":
             confirmed = replace(hold, confirmed=True, expires_at=None)
             record = replace(record, holds={**record.holds, m.kind: confirmed})
-            record = self._rewait(record, m.kind, confirmed, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
+            record = self._shorten(record, m.kind, m.at)  # AnUnsettledHolderIsWaitedFor: settled now
             return Decided(record, (*denied, _decision(record, m.key, Outcome.CONFIRMED, m.at, m.trace)))
-        # The hold is the case's: releasing it through any of the case's claims ends all of them.
+        released = _decision(record, m.key, Outcome.RELEASED, m.at, m.trace, release=m)
+        remaining = tuple(c for c in hold.claim_keys if c != m.key)
+        if remaining:  # AReleaseEndsTheClaimItNames: the case still holds the person through another claim
+            record = replace(record, holds={**record.holds, m.kind: replace(hold, claim_keys=remaining)})
+            return Decided(record, (*denied, released))
         record = replace(record, holds={k: h for k, h in record.holds.items() if k != m.kind})
-        released = tuple(_decision(record, c, Outcome.RELEASED, m.at, m.trace, release=m) for c in hold.claim_keys)
         record, granted = self._promote(record, m.kind, m.at)
-        return Decided(record, (*denied, *released, *granted))
+        return Decided(record, (*denied, released, *granted))
 
     def expiry_check(self, record: PersonRecord, m: ExpiryCheck) -> Decided:
         waiting = m.claim_key.startswith(_WAITING_PREFIX)
@@ -243,7 +266,8 @@ class _Rules:
                at: datetime) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
         """What happened to `kind` up to `at`, in time order, judged at the instants it happened
         (so the same whichever input noticed it): UnconfirmedHoldExpires (the first waiter then
-        holds), and waiters' deadlines passing (denied). On the same instant the expiry comes first."""
+        holds), and waiters' deadlines passing (denied or pending: ARefusalRestsOnASettledHold). On
+        the same instant the expiry comes first."""
         out: list[RegistryDecision] = []
         while True:
             hold = record.holds.get(kind)
@@ -256,20 +280,23 @@ class _Rules:
                 record, granted = self._promote(record, kind, expiry)
                 out += granted
             elif hold is not None and deadline is not None and deadline <= at:
-                record, denied = self._deny_overdue(record, kind, deadline, hold.holder)
-                out += denied
+                record, answered = self._answer_overdue(record, kind, deadline, hold)
+                out += answered
             else:
                 return record, tuple(out)
 
-    def _deny_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
-                      holder: Claimant) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+    def _answer_overdue(self, record: PersonRecord, kind: ClaimKind, at: datetime,
+                        hold: Hold) -> tuple[PersonRecord, tuple[RegistryDecision, ...]]:
+        """Waiters whose deadline passed by `at` behind `hold` leave the queue: DENIED behind a
+        confirmed hold, PENDING behind an unconfirmed one (ARefusalRestsOnASettledHold)."""
         waiters = record.waiting.get(kind, ())
         overdue = [w for w in waiters if w.until <= at]
         if not overdue:
             return record, ()
         record = replace(record, waiting={**record.waiting, kind: tuple(w for w in waiters if w not in overdue)})
-        return record, tuple(_decision(record, w.claim_key, Outcome.DENIED, w.until,
-                                       record.claims[w.claim_key].trace, holder=holder) for w in overdue)
+        outcome = Outcome.DENIED if hold.confirmed else Outcome.PENDING
+        return record, tuple(_decision(record, w.claim_key, outcome, w.until,
+                                       record.claims[w.claim_key].trace, holder=hold.holder) for w in overdue)
 
     def _until(self, record: PersonRecord, key: str, hold: Hold, at: datetime) -> datetime:
         """A new waiter's deadline behind `hold`, from `at` on."""
@@ -277,15 +304,10 @@ class _Rules:
             return at + PATIENCE * self.release_wait
         return at + self.release_wait
 
-    def _rewait(self, record: PersonRecord, kind: ClaimKind, hold: Hold, at: datetime) -> PersonRecord:
-        """The waiters' deadlines once `hold` changed at `at` (promoted or confirmed): at most
-        `release_wait` more behind a confirmed holder; more patience behind an unconfirmed one a
-        waiter outranks; otherwise as they were."""
-        def moved(w: Waiter) -> Waiter:
-            if hold.confirmed:
-                return replace(w, until=min(w.until, at + self.release_wait))
-            return replace(w, until=max(w.until, self._until(record, w.claim_key, hold, at)))
-        waiters = tuple(moved(w) for w in record.waiting.get(kind, ()))
+    def _shorten(self, record: PersonRecord, kind: ClaimKind, at: datetime) -> PersonRecord:
+        """The hold of `kind` was confirmed at `at`: a waiter waits at most `release_wait` more
+        (a release in flight), never longer than it was told before."""
+        waiters = tuple(replace(w, until=min(w.until, at + self.release_wait)) for w in record.waiting.get(kind, ()))
         return replace(record, waiting={**record.waiting, kind: waiters}) if waiters else record
 
     def _promote(self, record: PersonRecord, kind: ClaimKind,
@@ -297,9 +319,9 @@ class _Rules:
         first = record.claims[waiters[0].claim_key].claimant
         joining = tuple(w.claim_key for w in waiters if record.claims[w.claim_key].claimant == first)
         hold = Hold(first, joining, confirmed=False, expires_at=at + self.ttl)
+        # The others keep their deadlines (ReleaseInFlightIsAwaited: never extended).
         record = replace(record, holds={**record.holds, kind: hold},
                          waiting={**record.waiting, kind: tuple(w for w in waiters if w.claim_key not in joining)})
-        record = self._rewait(record, kind, hold, at)
         return record, tuple(_decision(record, c, Outcome.GRANTED, at, record.claims[c].trace) for c in joining)
 
 

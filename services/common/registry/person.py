@@ -36,6 +36,8 @@ class Outcome(StrEnum):
     CONFIRMED = "confirmed"
     RELEASED = "released"
     EXPIRED = "expired"
+    # Not a refusal: the claim's deadline passed behind a hold not yet confirmed (ARefusalRestsOnASettledHold).
+    PENDING = "pending"
 
 
 HOLDING = frozenset({Outcome.GRANTED, Outcome.CONFIRMED})
@@ -66,7 +68,7 @@ class RegistryDecision:
     case_id: str
     region: str
     service: str
-    outcome: str  # an Outcome: "granted" | "denied" | "confirmed" | "released" | "expired"
+    outcome: str  # an Outcome: "granted" | "denied" | "confirmed" | "released" | "expired" | "pending"
     holder_case_id: str  # the current holder, for "denied"; empty otherwise
     holder_region: str
     holder_service: str

@@ -71,6 +71,7 @@ Index("ix_registry_entries_citizen", registry_entries.c.citizen_id)
 # How far along its life a claim is: a row only moves forwards.
 _RANK = {
     Outcome.GRANTED: 1, Outcome.DENIED: 1, Outcome.CONFIRMED: 2, Outcome.RELEASED: 3, Outcome.EXPIRED: 3,
+    Outcome.PENDING: 1,  # the claim left the queue holding nothing; its case retries under a new claim id
 }
 
 

@@ -101,11 +101,14 @@ def awaiting_answer(stream: Sequence[E]) -> list[E]:
     if last_claim is None or request is None:
         return []
     if last_claim.type == _REQUESTED:
+        # Any decision answers a request — PENDING too: the claim left the registry's queue, and
+        # its case claims again under a new claim id (retry.py), never by re-sending this one.
         return [] if outcome is not None else [request]
     if last_claim.type == _CONFIRMED:
         # Answered by "confirmed", or by an expiry the registry decided first.
         return [last_claim] if outcome is Outcome.GRANTED else []
-    # A release: answered by "released" while the claim holds; nothing to answer once it does not.
+    # A release: answered by "released" while the claim holds or waits (AWaiterGivenUpIsAnswered);
+    # nothing to answer once it does not.
     if outcome is None:
         return [request, last_claim]
     return [last_claim] if outcome in HOLDING else []

@@ -14,7 +14,8 @@ EVENT_CLASSES: tuple[type, ...] = (
     ev.ApplicationReceived, ev.SubsidyRefused, ev.StageStarted, ev.StageWentOverdue, ev.StageCompleted,
     ev.HouseholdStatusConfirmed, ev.ApplicationRefused, ev.ApplicationApproved, ev.EntitlementGranted,
     ev.EntitlementStopped, ev.EntitlementResumed, ev.CertificateRenewed,
-    ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased, matching.DataMatchReceived,
+    ev.SubsidyClaimGranted, ev.SubsidyClaimDenied, ev.SubsidyClaimReleased,
+    ev.SubsidyClaimPending, ev.SubsidyClaimRetried, matching.DataMatchReceived,
     ev.ApplicationForwarded, ev.ReceivedByHandoff, ev.HukouRegionDecided, ev.ForwardRefused, ev.ApplicantInformed,
     ev.StageDueRescheduled,
 )

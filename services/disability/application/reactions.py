@@ -16,10 +16,12 @@ from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
 from services.common.kit import Provenance
 from services.common.registry.domain import Outcome, RegistryDecision
+from services.common.registry.retry import REGISTRY_RETRY_DUE
 from services.common.store import StoreTransaction
 from services.disability.application.subscribers import STAGE_DUE
 from services.disability.application.unit import SERVICE, Deps
 from services.disability.domain.application import Application
+from services.disability.domain.values import Subsidy
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,12 @@ def when_registry_decides_hold_or_refuse_the_subsidy(deps: Deps) -> Callable[[St
                                          holder_region=decision.holder_region,
                                          holder_service=decision.holder_service,
                                          on=china_date(provenance.occurred_at))
+            elif decision.outcome == Outcome.PENDING:  # ARefusalRestsOnASettledHold: no refusal, a retry
+                events = app.record_pending(decision.claim_id, decision.decision_id,
+                                            holder_case_id=decision.holder_case_id,
+                                            holder_region=decision.holder_region,
+                                            holder_service=decision.holder_service,
+                                            on=china_date(provenance.occurred_at))
             else:
                 events = []  # confirmed and released only acknowledge what this service asked for
             uow.record(app, events)
@@ -95,7 +103,20 @@ def _fired(deps: Deps, deadline: Deadline) -> Provenance:
                       deadline.fired_at, deadline.trace)
 
 
+def when_a_claim_retry_falls_due_claim_again(deps: Deps) -> DeadlineHandler:
+    """PendingClaimsAreRetried (services/common/registry/retry.py): the subsidy named in the
+    deadline's data is claimed again under the next attempt's claim id."""
+
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        with deps.units.joining(tx, _fired(deps, deadline)) as uow:
+            app = uow.load(Application, deadline.case_stream_id)
+            uow.record(app, app.retry_claim(Subsidy(deadline.data.decode()), deadline.deadline_id))
+
+    return react
+
+
 def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     """The service's deadline kinds and what fires them, for the DeadlineScheduler."""
     return {STAGE_DUE: when_a_stage_runs_out_mark_it_overdue(deps),
-            CALENDAR_PUBLISHED: when_a_calendar_notice_is_recorded_recompute_stage_limits(deps)}
+            CALENDAR_PUBLISHED: when_a_calendar_notice_is_recorded_recompute_stage_limits(deps),
+            REGISTRY_RETRY_DUE: when_a_claim_retry_falls_due_claim_again(deps)}

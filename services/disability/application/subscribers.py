@@ -7,6 +7,8 @@
 * registry claims, one per subsidy (one place only): requested as the application is received,
   confirmed as soon as granted (a review outlasts an unconfirmed hold's lifetime; the hold is
   given back if the application or the subsidy is refused), released when refused or stopped;
+  after a PENDING answer, a retry as a deadline (registry_retry_due) that claims it again under
+  a new claim id (domain/registry_answers.py);
 * an application forwarded here by another province's window (异地代收代办): its decision is sent
   back as the hand-off's outcome when it is recorded;
 * the read models of every application touched."""
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from services.common.clock import china_date, end_of_china_day
 from services.common.deadlines import cancel_deadline, schedule_deadline
@@ -21,6 +24,7 @@ from services.common.handoff import complete_handoff
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind
+from services.common.registry.retry import PENDING_CLAIMS_ARE_RETRIED, REGISTRY_RETRY_DUE
 from services.disability.adapters.payloads import CODEC
 from services.disability.domain import events as ev
 from services.disability.domain.application import Application
@@ -76,6 +80,15 @@ def when_an_application_changes_keep_the_registry_in_step(uow: UnitOfWork, chang
             case ev.SubsidyClaimGranted() if Subsidy(event.subsidy) not in app.claims_released:
                 confirm_claim(uow.tx, claim_id=event.claim_id, citizen_id=citizen_id,
                               kind=CLAIM_KINDS[Subsidy(event.subsidy)], case_id=app.case_id, provenance=who)
+            case ev.SubsidyClaimPending() if event.retry_deadline_id:
+                schedule_deadline(uow.tx, deadline_id=event.retry_deadline_id, kind=REGISTRY_RETRY_DUE,
+                                  case_stream_id=app.case_id, rule=PENDING_CLAIMS_ARE_RETRIED,
+                                  due_at=change.provenance.occurred_at + timedelta(milliseconds=event.retry_after_ms),
+                                  data=event.subsidy.encode(), provenance=who)
+            case ev.SubsidyClaimRetried():
+                subsidy = Subsidy(event.subsidy)
+                request_claim(uow.tx, claim_id=app.claim_id(subsidy), citizen_id=citizen_id,
+                              kind=CLAIM_KINDS[subsidy], case_id=app.case_id, provenance=who)
             case ev.SubsidyClaimReleased():
                 release_claim(uow.tx, claim_id=event.claim_id, citizen_id=citizen_id,
                               kind=CLAIM_KINDS[Subsidy(event.subsidy)], case_id=app.case_id, reason=event.reason,

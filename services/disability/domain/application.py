@@ -14,14 +14,15 @@ from typing import Any, ClassVar
 
 from services.common.identity.disability_certificate import DisabilityCategory, DisabilityGrade
 from services.common.kit.aggregate import Aggregate
+from services.common.registry.retry import claim_id_of_attempt
 from services.common.working_days import Calendar
 from services.disability.domain import events as ev
+from services.disability.domain import registry_answers as answers
 from services.disability.domain.entitlements import Cover, Entitlement, OwedMonth
 from services.disability.domain.rules import (
     AtLeastOneSubsidy,
     CertificateValidOnApplication,
     EntitlementIsPaid,
-    OnePlacePerSubsidy,
     RefusalGivesReasons,
     RegistryAnswered,
     Rule,
@@ -146,6 +147,8 @@ class Application(Aggregate):
     claims_lost: dict[Subsidy, str] = field(default_factory=dict)
     claims_released: set[Subsidy] = field(default_factory=set)
     claim_generation: dict[Subsidy, int] = field(default_factory=dict)
+    claim_attempts: dict[Subsidy, int] = field(default_factory=dict)  # after a PENDING answer (retry.py)
+    claim_retries: dict[Subsidy, str] = field(default_factory=dict)  # subsidy → its retry deadline, scheduled
     handoff_id: str = ""  # the hand-off that forwarded it (window side) or brought it here (户籍 side)
     forwarded_to: str = ""  # window side: the 户籍 region deciding it
     from_region: str = ""  # 户籍 side: the region whose window received it
@@ -163,7 +166,8 @@ class Application(Aggregate):
         return next((s for s in self.requested if self.claim_id(s) == claim_id), None)
 
     def claim_id(self, subsidy: Subsidy) -> str:
-        return claim_id_for(self.case_id, subsidy, self.claim_generation.get(subsidy, 0))
+        return claim_id_of_attempt(claim_id_for(self.case_id, subsidy, self.claim_generation.get(subsidy, 0)),
+                                   self.claim_attempts.get(subsidy, 1))
 
     def _releases(self, reason: str, only: Subsidy | None = None) -> list[Any]:
         return [ev.SubsidyClaimReleased(s.value, self.claim_id(s), reason)
@@ -285,41 +289,20 @@ class Application(Aggregate):
     # -- registry decisions -------------------------------------------------------------------------
 
     def record_grant(self, claim_id: str, decision_id: str) -> list[Any]:
-        """The registry holds the person for a subsidy of this case. A grant reaching a subsidy no
-        longer asked (refused meanwhile) is recorded and given back at once."""
-        subsidy = self.subsidy_of_claim(claim_id)
-        if subsidy is None or subsidy in self.claims_granted or subsidy in self.claims_lost:
-            return []  # not ours, or seen before
-        granted = ev.SubsidyClaimGranted(subsidy.value, claim_id, decision_id)
-        paid = subsidy in self.entitlements and not self.entitlements[subsidy].stopped  # claimed again on resume
-        if paid or (self.state is ApplicationState.UNDER_REVIEW and subsidy in self.still_asked):
-            return [granted]
-        return [granted, ev.SubsidyClaimReleased(subsidy.value, claim_id, "the subsidy was refused meanwhile")]
+        return answers.record_grant(self, claim_id, decision_id)
 
     def record_loss(self, claim_id: str, decision_id: str, *, outcome: str, holder_case_id: str,
                     holder_region: str, holder_service: str, on: date) -> list[Any]:
-        """The registry denied a claim (another case holds the person): the subsidy is refused naming
-        the holder; with nothing left the application is refused, and any other hold given back."""
-        subsidy = self.subsidy_of_claim(claim_id)
-        if subsidy is None or subsidy in self.claims_lost:
-            return []
-        if subsidy in self.claims_granted and outcome != "expired":
-            return []  # a request is decided once: a denial after its grant is no decision on it
-        events: list[Any] = [ev.SubsidyClaimDenied(subsidy.value, claim_id, decision_id, outcome, holder_case_id,
-                                                   holder_region, holder_service)]
-        entitlement = self.entitlements.get(subsidy)
-        if entitlement is not None and not entitlement.stopped:  # resumed meanwhile held elsewhere: stops again
-            return [*events, ev.EntitlementStopped(subsidy.value, StopReason.HELD_ELSEWHERE.value,
-                                                   next_month(month_of(on)), on, f"registry: {holder_region}", "")]
-        if self.state is not ApplicationState.UNDER_REVIEW or subsidy not in self.still_asked:
-            return events
-        rule = OnePlacePerSubsidy(subsidy, holder_case_id, holder_region, outcome)
-        events.append(_refusal(subsidy, self.stage or Stage.TOWNSHIP_REVIEW, rule))
-        if [s for s in self.still_asked if s is not subsidy]:
-            return events
-        return [*events, ev.ApplicationRefused((self.stage or Stage.TOWNSHIP_REVIEW).value, self.office_code, on,
-                                               rule.name, rule.article, rule.message),
-                *self._releases("the application was refused")]
+        return answers.record_loss(self, claim_id, decision_id, outcome=outcome, holder_case_id=holder_case_id,
+                                   holder_region=holder_region, holder_service=holder_service, on=on)
+
+    def record_pending(self, claim_id: str, decision_id: str, *, holder_case_id: str, holder_region: str,
+                       holder_service: str, on: date) -> list[Any]:
+        return answers.record_pending(self, claim_id, decision_id, holder_case_id=holder_case_id,
+                                      holder_region=holder_region, holder_service=holder_service, on=on)
+
+    def retry_claim(self, subsidy: Subsidy, deadline_id: str) -> list[Any]:
+        return answers.retry_claim(self, subsidy, deadline_id)
 
     # -- folding ----------------------------------------------------------------------------------
 
@@ -374,6 +357,7 @@ class Application(Aggregate):
                     self.claims_granted.pop(subsidy, None)
                     self.claims_lost.pop(subsidy, None)
                     self.claims_released.discard(subsidy)
+                    self.claim_attempts.pop(subsidy, None)
             case ev.CertificateRenewed():
                 self.certificate = event.certificate
                 for entitlement in self.entitlements.values():
@@ -385,6 +369,12 @@ class Application(Aggregate):
                 self.claims_lost[Subsidy(event.subsidy)] = event.decision_id
             case ev.SubsidyClaimReleased():
                 self.claims_released.add(Subsidy(event.subsidy))
+            case ev.SubsidyClaimPending():
+                if event.retry_deadline_id:
+                    self.claim_retries[Subsidy(event.subsidy)] = event.retry_deadline_id
+            case ev.SubsidyClaimRetried():
+                self.claim_attempts[Subsidy(event.subsidy)] = event.attempt
+                self.claim_retries.pop(Subsidy(event.subsidy), None)
             case ev.ApplicationForwarded():
                 self.handoff_id, self.forwarded_to = event.handoff_id, event.to_region
             case ev.ReceivedByHandoff():

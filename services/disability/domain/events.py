@@ -161,6 +161,31 @@ class SubsidyClaimReleased:
     reason: str
 
 
+@dataclass(frozen=True)
+class SubsidyClaimPending:
+    """The registry answered PENDING (ARefusalRestsOnASettledHold): the person is held for the
+    subsidy by a case not settled yet. No refusal: claimed again after `retry_after_ms`."""
+
+    subsidy: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+    holder_service: str
+    attempt: int
+    retry_deadline_id: str  # "" once RetriesAreBounded gives up (the denial's events follow)
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
+class SubsidyClaimRetried:
+    """The retry deadline fired: the subsidy is claimed again under the claim id of `attempt`."""
+
+    subsidy: str
+    attempt: int
+    deadline_id: str
+
+
 # -- 异地代收代办: the receiving window's part, and the 户籍 region's -----------------------------
 
 

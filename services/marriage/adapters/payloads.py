@@ -19,6 +19,7 @@ from tongban.marriage.v1 import events_pb2
 
 EVENT_CLASSES: tuple[type, ...] = (
     ev.MarriageApplicationReceived, ev.PartyClaimGranted, ev.PartyClaimDenied, ev.PartyClaimReleased,
+    ev.PartyClaimPending, ev.PartyClaimsRetried,
     ev.MarriageRegistered, ev.MarriageRefused, ev.DivorceProceedingOpened, ev.DivorceProceedingClosed,
     ev.MarriageDissolvedByDivorce, ev.CourtJudgmentRecorded,
     ev.DivorceApplicationReceived, ev.DivorceWithdrawn, ev.CoolingOffEnded, ev.DivorcePeriodEndRescheduled,

@@ -16,6 +16,7 @@ from services.common.deadlines import deadlines as deadlines_table
 from services.common.events import Actor
 from services.common.kit import Provenance, UnitOfWork
 from services.common.registry.domain import Outcome, RegistryDecision
+from services.common.registry.retry import REGISTRY_RETRY_DUE
 from services.common.store import StoreTransaction
 from services.marriage.application.handlers import close_divorce
 from services.marriage.application.unit import SERVICE, Deps, issue_certificate_number
@@ -65,6 +66,10 @@ def _decide(uow: UnitOfWork, marriage: Marriage, decision: RegistryDecision) -> 
         return marriage.record_loss(decision.claim_id, decision.decision_id, outcome=decision.outcome,
                                     holder_case_id=decision.holder_case_id, holder_region=decision.holder_region,
                                     holder_service=decision.holder_service)
+    if decision.outcome == Outcome.PENDING:  # ARefusalRestsOnASettledHold: no refusal, a retry
+        return marriage.record_pending(decision.claim_id, decision.decision_id,
+                                       holder_case_id=decision.holder_case_id, holder_region=decision.holder_region,
+                                       holder_service=decision.holder_service)
     return []  # confirmed and released only acknowledge what this service asked for
 
 
@@ -126,10 +131,22 @@ def _fired(deps: Deps, deadline: Deadline) -> Provenance:
                       deadline.fired_at, deadline.trace)
 
 
+def when_a_registry_retry_falls_due_claim_again(deps: Deps) -> DeadlineHandler:
+    """PendingClaimsAreRetried: the next attempt claims both parties under new claim ids."""
+
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        with deps.units.joining(tx, _fired(deps, deadline)) as uow:
+            marriage = uow.load(Marriage, deadline.case_stream_id)
+            uow.record(marriage, marriage.retry_claims(deadline.deadline_id))
+
+    return react
+
+
 def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     """The service's deadline kinds and what fires them, for the DeadlineScheduler."""
     return {
         COOLING_OFF_ENDS: when_cooling_off_ends_open_certificate_window(deps),
         CERTIFICATE_WINDOW_ENDS: when_certificate_window_ends_deem_divorce_withdrawn(deps),
         CALENDAR_PUBLISHED: when_a_calendar_notice_is_recorded_recompute_divorce_periods(deps),
+        REGISTRY_RETRY_DUE: when_a_registry_retry_falls_due_claim_again(deps),
     }

@@ -2,8 +2,10 @@
 (bootstrap.py) and run by the unit of work in the recording transaction — never called by a
 handler, so none can forget one:
 
-* registry effects of a marriage: both persons claimed when the application is received,
-  confirmed once it is registered, released when the marriage no longer needs them;
+* registry effects of a marriage: both persons claimed when the application is received (and
+  again, under new claim ids, when a retry after a PENDING answer starts), confirmed once it is
+  registered, released when the marriage no longer needs them; a PENDING answer's retry as a
+  deadline;
 * a divorce's periods as deadlines: scheduled when a period starts, cancelled when the case
   leaves the state that was waiting for it;
 * a divorce whose marriage another region records: that region asked for its part as each step
@@ -13,12 +15,13 @@ handler, so none can forget one:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from services.common.deadlines import cancel_deadline, schedule_deadline
 from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind, ReleaseReason
+from services.common.registry.retry import PENDING_CLAIMS_ARE_RETRIED, REGISTRY_RETRY_DUE
 from services.marriage.adapters.cases import CASE_STREAM_TYPES
 from services.marriage.application.divorce_elsewhere import (
     when_a_divorce_held_elsewhere_changes_ask_the_record_region,
@@ -36,7 +39,9 @@ from services.marriage.domain.events import (
     DivorceWithdrawn,
     MarriageApplicationReceived,
     MarriageRegistered,
+    PartyClaimPending,
     PartyClaimReleased,
+    PartyClaimsRetried,
 )
 from services.marriage.domain.marriage import Marriage
 from services.marriage.domain.periods import (
@@ -62,9 +67,18 @@ def when_a_marriage_changes_keep_the_registry_in_step(uow: UnitOfWork, change: C
             for party in (event.party_a, event.party_b):
                 request_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
                               kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
+        elif isinstance(event, PartyClaimsRetried):
+            for party in marriage.parties:
+                request_claim(uow.tx, claim_id=marriage.current_claim_id(party), citizen_id=party.citizen_id,
+                              kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
+        elif isinstance(event, PartyClaimPending) and event.retry_deadline_id:
+            schedule_deadline(uow.tx, deadline_id=event.retry_deadline_id, kind=REGISTRY_RETRY_DUE,
+                              case_stream_id=marriage.case_id,
+                              due_at=change.provenance.occurred_at + timedelta(milliseconds=event.retry_after_ms),
+                              rule=PENDING_CLAIMS_ARE_RETRIED, provenance=who)
         elif isinstance(event, MarriageRegistered):
             for party in marriage.parties:
-                confirm_claim(uow.tx, claim_id=party.claim_id, citizen_id=party.citizen_id,
+                confirm_claim(uow.tx, claim_id=marriage.current_claim_id(party), citizen_id=party.citizen_id,
                               kind=ClaimKind.LIVE_MARRIAGE, case_id=marriage.case_id, provenance=who)
         elif isinstance(event, PartyClaimReleased):
             release_reason, released_on = _why_released(marriage)

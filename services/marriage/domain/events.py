@@ -57,6 +57,25 @@ class PartyClaimReleased:
 
 
 @dataclass(frozen=True)
+class PartyClaimPending:
+    """The registry answered PENDING (ARefusalRestsOnASettledHold): no refusal; the case retries."""
+
+    claim_id: str
+    citizen_id: str
+    decision_id: str
+    holder: ClaimHolder
+    attempt: int
+    retry_deadline_id: str  # "" when this attempt's retry is already scheduled (or the case gave up)
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
+class PartyClaimsRetried:
+    attempt: int  # the attempt now running
+    deadline_id: str
+
+
+@dataclass(frozen=True)
 class MarriageRegistered:
     certificate_number: str
     registered_on: date
@@ -300,6 +319,8 @@ MarriageEvent = (
     | PartyClaimGranted
     | PartyClaimDenied
     | PartyClaimReleased
+    | PartyClaimPending
+    | PartyClaimsRetried
     | MarriageRegistered
     | MarriageRefused
     | DivorceProceedingOpened

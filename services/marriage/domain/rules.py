@@ -13,6 +13,7 @@ from typing import ClassVar
 from services.common.identity.citizen_id import age_on
 from services.common.kit.rules import Rule, check, first_broken
 from services.common.registry.domain import Outcome
+from services.common.registry.retry import RETRIES_ARE_BOUNDED, RETRY_RULE_ARTICLE
 from services.marriage.domain.values import DeclaredStatus, MaritalStatus, MarriageDeclaration, ProofKind, Sex
 
 # -- marriage ---------------------------------------------------------------------------------
@@ -163,6 +164,29 @@ class NoExistingMarriage(Rule):
             return f"the registry's hold on {self.role} expired before both parties were granted"
         return (f"{self.role} already has a live marriage on record "
                 f"(case {self.holder_case_id or '?'} in region {self.holder_region or '?'})")
+
+
+@dataclass(frozen=True)
+class RegistrySettlesWithinRetries(Rule):
+    """RetriesAreBounded (services/common/registry/retry.py): the registry answered PENDING on every
+    attempt — the person stayed held by a case that neither registered nor gave up for about ten
+    minutes. The application is refused (the applicants may apply again), naming that case; not a
+    finding of an existing marriage."""
+
+    name: ClassVar[str] = RETRIES_ARE_BOUNDED
+    article: ClassVar[str] = RETRY_RULE_ARTICLE
+    role: str
+    holder_region: str
+    holder_case_id: str
+    attempts: int
+
+    def is_broken(self) -> bool:
+        return True  # only ever built when the last attempt is answered PENDING
+
+    @property
+    def message(self) -> str:
+        return (f"{self.role} stayed held by case {self.holder_case_id or '?'} in region "
+                f"{self.holder_region or '?'}, not yet settled, through {self.attempts} attempts")
 
 
 __all__ = ["Rule", "check", "first_broken"]  # re-exported: the domain checks its rules through this module

@@ -14,6 +14,7 @@ from services.common.events import Actor
 from services.common.kit import Provenance
 from services.common.registry import DecisionHandler
 from services.common.registry.domain import Outcome, RegistryDecision
+from services.common.registry.retry import REGISTRY_RETRY_DUE
 from services.common.store import StoreTransaction
 from services.relief.application.unit import SERVICE, Deps
 from services.relief.domain import assistance as a
@@ -72,12 +73,13 @@ def when_a_limit_falls_due_note_the_overrun(deps: Deps, kind: str) -> DeadlineHa
 
 def when_registry_decides_note_the_members_place(deps: Deps) -> DecisionHandler:
     """A decision on a member's DIBAO claim, addressed to this region's relief service: recorded on
-    the case (granted, or denied naming the holder), which the county's decision then rests on."""
+    the case (granted, or denied naming the holder; pending: claimed again later), which the
+    county's decision then rests on."""
 
     def react(tx: StoreTransaction, decision: RegistryDecision) -> None:
         if (decision.region, decision.service) != (deps.region, SERVICE):
             return
-        if decision.outcome not in (Outcome.GRANTED, Outcome.DENIED, Outcome.EXPIRED):
+        if decision.outcome not in (Outcome.GRANTED, Outcome.DENIED, Outcome.EXPIRED, Outcome.PENDING):
             return  # confirmed and released only acknowledge what this service asked for
         provenance = Provenance(Actor.system(deps.region, "relief"), decision.case_id, decision.decision_id,
                                 deps.clock.now(), decision.trace)
@@ -89,8 +91,18 @@ def when_registry_decides_note_the_members_place(deps: Deps) -> DecisionHandler:
                 return
             uow.record(case, case.record_registry_decision(
                 decision.citizen_id, decision.claim_id, decision.decision_id,
-                granted=decision.outcome == Outcome.GRANTED, holder_case_id=decision.holder_case_id,
+                outcome=Outcome(decision.outcome).value, holder_case_id=decision.holder_case_id,
                 holder_region=decision.holder_region))
+    return react
+
+
+def when_a_place_retry_falls_due_claim_it_again(deps: Deps) -> DeadlineHandler:
+    """PendingClaimsAreRetried (services/common/registry/retry.py): the member named in the
+    deadline's data is claimed again under the next attempt's claim id."""
+    def react(tx: StoreTransaction, deadline: Deadline) -> None:
+        with deps.units.joining(tx, _fired(deps, deadline)) as uow:
+            case = uow.load(d.Dibao, deadline.case_stream_id)
+            uow.record(case, case.retry_place(deadline.data.decode(), deadline.deadline_id))
     return react
 
 
@@ -98,4 +110,5 @@ def deadline_handlers(deps: Deps) -> dict[str, DeadlineHandler]:
     handlers = {kind: when_a_limit_falls_due_note_the_overrun(deps, kind) for kind in LIMITS}
     handlers[case_names.NOTICE_ENDS] = when_the_notice_period_ends_await_the_decision(deps)
     handlers[case_names.TAPER_ENDS] = when_the_taper_off_runs_out_end_the_dibao(deps)
+    handlers[REGISTRY_RETRY_DUE] = when_a_place_retry_falls_due_claim_it_again(deps)
     return handlers

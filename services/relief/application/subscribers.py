@@ -3,7 +3,8 @@ the recording transaction — never called by a handler, so none can forget one:
 
 * each member's one 低保 place in the per-person registry (claim kind DIBAO): claimed when the
   application is accepted, confirmed when it is granted, released when it is refused or the
-  household tapers off (the registry then lets another region take the person);
+  household tapers off (the registry then lets another region take the person); claimed again
+  under a new claim id when a retry after a PENDING answer falls due (dibao_places.py);
 
 * a family economic check of a member whose 户籍 is elsewhere as a recorded hand-off to that region
   (REQUEST_WORK, 多地联办), sent as the request is recorded (handoffs.py records the answer);
@@ -23,6 +24,7 @@ from services.common.kit import Change, Subscribers, UnitOfWork
 from services.common.kit.unit_of_work import ChangeSubscriber
 from services.common.registry.claims import confirm_claim, release_claim, request_claim
 from services.common.registry.domain import ClaimKind
+from services.common.registry.retry import PENDING_CLAIMS_ARE_RETRIED, REGISTRY_RETRY_DUE
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import assistance as a
 from services.relief.domain import dibao as d
@@ -94,13 +96,21 @@ def when_a_dibao_case_changes_keep_the_registry_in_step(uow: UnitOfWork, change:
                 for citizen in sorted(case.members):
                     request_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
+            case ev.MemberPlacePending() if event.retry_deadline_id:
+                schedule_deadline(uow.tx, deadline_id=event.retry_deadline_id, kind=REGISTRY_RETRY_DUE,
+                                  case_stream_id=case.case_id, rule=PENDING_CLAIMS_ARE_RETRIED,
+                                  due_at=change.provenance.occurred_at + timedelta(milliseconds=event.retry_after_ms),
+                                  data=event.citizen_id.encode(), provenance=who)
+            case ev.MemberPlaceRetried():
+                request_claim(uow.tx, claim_id=case.place_claim_id(event.citizen_id), citizen_id=event.citizen_id,
+                              kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
             case ev.DibaoGranted():
                 for citizen in sorted(case.members):
-                    confirm_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                    confirm_claim(uow.tx, claim_id=case.place_claim_id(citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, provenance=who)
             case ev.DibaoRefused() | ev.DibaoEnded():
                 for citizen in sorted(case.places):
-                    release_claim(uow.tx, claim_id=case_names.claim_id_for(case.case_id, citizen), citizen_id=citizen,
+                    release_claim(uow.tx, claim_id=case.place_claim_id(citizen), citizen_id=citizen,
                                   kind=ClaimKind.DIBAO, case_id=case.case_id, reason=type(event).__name__,
                                   provenance=who)
             case _:

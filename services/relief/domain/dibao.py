@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from services.common.kit.aggregate import Aggregate
+from services.relief.domain import dibao_places as places
 from services.relief.domain import events as ev
 from services.relief.domain.dibao_names import (
     ACCEPTED,
@@ -107,6 +108,8 @@ class Dibao(Aggregate):
     # (first month, monthly fen) in force from that month on: the grant, then each income change
     amounts: list[tuple[str, int]] = field(default_factory=list)
     review_triggers: list[str] = field(default_factory=list)  # marriages/divorces awaiting the review
+    place_attempts: dict[str, int] = field(default_factory=dict)  # citizen → attempt, after a PENDING answer
+    place_retries: dict[str, str] = field(default_factory=dict)  # citizen → the retry deadline scheduled
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -252,16 +255,17 @@ class Dibao(Aggregate):
             ev.MemberLeftDibao(citizen_id=c, case_id=self.case_id, last_month=self.last_month,
                                reason="income above the standard: 渐退期 ended") for c in sorted(self.members)]
 
-    def record_registry_decision(self, citizen_id: str, claim_id: str, decision_id: str, *, granted: bool,
+    def place_claim_id(self, citizen_id: str) -> str:
+        return claim_id_for(self.case_id, citizen_id, self.place_attempts.get(citizen_id, 1))
+
+    def record_registry_decision(self, citizen_id: str, claim_id: str, decision_id: str, *, outcome: str,
                                  holder_case_id: str = "", holder_region: str = "") -> list[Any]:
-        """The registry's answer on a member's place; an answer for a claim no longer waited for
-        (the case was decided meanwhile, a redelivery) is recorded only while it can matter."""
-        if self.places.get(citizen_id) != PLACE_REQUESTED or claim_id != claim_id_for(self.case_id, citizen_id):
-            return []
-        if granted:
-            return [ev.MemberPlaceGranted(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id)]
-        return [ev.MemberPlaceDenied(citizen_id=citizen_id, claim_id=claim_id, decision_id=decision_id,
-                                     holder_case_id=holder_case_id, holder_region=holder_region)]
+        """The registry's answer on a member's place (dibao_places.py: PENDING is no refusal)."""
+        return places.record_answer(self, citizen_id, claim_id, decision_id, outcome=outcome,
+                                    holder_case_id=holder_case_id, holder_region=holder_region)
+
+    def retry_place(self, citizen_id: str, deadline_id: str) -> list[Any]:
+        return places.retry_place(self, citizen_id, deadline_id)
 
     def trigger_review(self, today: date, citizen_id: str, cause: str, source_case_id: str,
                        source_region: str) -> list[Any]:
@@ -319,6 +323,13 @@ class Dibao(Aggregate):
                 self.places[event.citizen_id] = PLACE_GRANTED
             case ev.MemberPlaceDenied():
                 self.places[event.citizen_id] = f"held by {event.holder_case_id or '?'} in {event.holder_region or '?'}"
+            case ev.MemberPlacePending() if event.retry_deadline_id:
+                self.place_retries[event.citizen_id] = event.retry_deadline_id
+            case ev.MemberPlacePending():
+                pass
+            case ev.MemberPlaceRetried():
+                self.place_attempts[event.citizen_id] = event.attempt
+                self.place_retries.pop(event.citizen_id, None)
             case ev.InvestigationStarted():
                 self.state, self.investigation_started_on = INVESTIGATING, event.started_on
                 self._done("investigation")

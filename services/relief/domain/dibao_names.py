@@ -4,6 +4,9 @@ step can never claim, ask or schedule twice."""
 
 from __future__ import annotations
 
+from services.common.registry.retry import claim_id_of_attempt
+from services.common.registry.retry import retry_deadline_id as registry_retry_deadline_id
+
 RECEIVED, ACCEPTED, INVESTIGATING = "received", "accepted", "investigating"
 REVIEWED, IN_NOTICE, AWAITING_DECISION = "reviewed", "in_notice", "awaiting_decision"
 GRANTED, REFUSED, REFUSAL_NOTIFIED, TAPERING = "granted", "refused", "refusal_notified", "tapering"
@@ -22,9 +25,15 @@ def deadline_id(case_id: str, what: str) -> str:
     return f"{case_id}-{what}"
 
 
-def claim_id_for(case_id: str, citizen_id: str) -> str:
-    """The member's 低保 claim in the per-person registry: deterministic, so a retry cannot claim twice."""
-    return f"{case_id}-{citizen_id}-dibao"
+def claim_id_for(case_id: str, citizen_id: str, attempt: int = 1) -> str:
+    """The member's 低保 claim in the per-person registry: deterministic, so a retry cannot claim twice.
+    Attempt n > 1 follows a PENDING answer (services/common/registry/retry.py)."""
+    return claim_id_of_attempt(f"{case_id}-{citizen_id}-dibao", attempt)
+
+
+def retry_deadline_id(case_id: str, citizen_id: str, attempt: int) -> str:
+    """The deadline starting attempt `attempt` + 1 of a member's place."""
+    return registry_retry_deadline_id(f"{case_id}-{citizen_id}", attempt)
 
 
 PLACE_REQUESTED, PLACE_GRANTED = "requested", "granted"

@@ -257,6 +257,30 @@ class MemberPlaceDenied:
 
 
 @dataclass(frozen=True)
+class MemberPlacePending:
+    """The registry answered PENDING (ARefusalRestsOnASettledHold): the member is held by a case not
+    settled yet. No refusal: claimed again after `retry_after_ms` (services/common/registry/retry.py)."""
+
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+    attempt: int
+    retry_deadline_id: str  # "" once RetriesAreBounded gives up (a MemberPlaceDenied follows)
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
+class MemberPlaceRetried:
+    """The retry deadline fired: the member's place is claimed again as `attempt`."""
+
+    citizen_id: str
+    attempt: int
+    deadline_id: str
+
+
+@dataclass(frozen=True)
 class TimeLimitOverrun:
     """A limit of the procedure passed with its step not done: listed as overdue for the office."""
 
@@ -324,7 +348,7 @@ DIBAO_EVENTS: tuple[type, ...] = (
     HomeVisitRecorded, DemocraticReviewRecorded, TownshipOpinionGiven, PublicNoticeStarted, ObjectionRaised,
     ObjectionAnswered, PublicNoticeEnded, DibaoGranted, DibaoRefused, RefusalNotified, MemberEnteredDibao,
     MemberLeftDibao, IncomeChangeRecorded, ReviewRecorded, TaperOffStarted, MemberPlaceGranted, MemberPlaceDenied,
-    TimeLimitOverrun, HouseholdReviewTriggered, DibaoEnded,
+    MemberPlacePending, MemberPlaceRetried, TimeLimitOverrun, HouseholdReviewTriggered, DibaoEnded,
     EconomicCheckRequested, EconomicCheckAnswered, EconomicCheckRefused,
 )
 ASSISTANCE_EVENTS: tuple[type, ...] = (

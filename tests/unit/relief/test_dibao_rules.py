@@ -11,6 +11,7 @@ import pytest
 
 from services.common.errors import InvalidArgument, NotAuthorised, RuleViolation
 from services.common.kit.rules import Rule
+from services.common.registry.retry import MAX_ATTEMPTS
 from services.relief.domain import events as ev
 from services.relief.domain import rules
 from services.relief.domain.dibao import Dibao
@@ -136,7 +137,7 @@ def _granted_places(case: Dibao) -> Dibao:
     """The registry grants every member's one 低保 place (decided elsewhere: invariant 5)."""
     for citizen in sorted(case.members):
         case = _run(case, case.record_registry_decision(citizen, claim_id_for(case.case_id, citizen), f"d-{citizen}",
-                                                        granted=True))
+                                                        outcome="granted"))
     return case
 
 
@@ -282,9 +283,48 @@ def test_one_place_per_member_the_registry_answers_before_the_county_decides() -
     someone = sorted(case.members)[0]
     case.places[someone] = "requested"
     case = _run(case, case.record_registry_decision(someone, claim_id_for(case.case_id, someone), "d-x",
-                                                    granted=False, holder_case_id="dibao-510000-9",
+                                                    outcome="denied", holder_case_id="dibao-510000-9",
                                                     holder_region="510000"))
     [refused] = case.decide(date(2026, 3, 31), SETTINGS, approve=True, reasons="")
     assert isinstance(refused, ev.DibaoRefused) and refused.rule == "OnePlacePerMember"
     assert "dibao-510000-9" in refused.reasons
-    assert case.record_registry_decision(someone, claim_id_for(case.case_id, someone), "d-y", granted=True) == []
+    assert case.record_registry_decision(someone, claim_id_for(case.case_id, someone), "d-y", outcome="granted") == []
+
+
+def test_a_pending_place_is_no_refusal_it_is_claimed_again_and_granted_invariant_9() -> None:
+    """ARefusalRestsOnASettledHold (invariant 9, issue 11): the registry met another 低保 case not
+    yet settled and answered PENDING. The member's place stays asked, a retry is scheduled and, when
+    it falls due, the place is claimed under a new claim id; a late answer on the old claim counts
+    for nothing; the new claim's grant does (57号: one place per member)."""
+    case = _run(_case(), _case().accept(MONDAY, SETTINGS))
+    someone = sorted(case.members)[0]
+    first = claim_id_for(case.case_id, someone)
+    [pending] = case.record_registry_decision(someone, first, "p-1", outcome="pending",
+                                              holder_case_id="dibao-510000-9", holder_region="510000")
+    assert isinstance(pending, ev.MemberPlacePending) and pending.retry_deadline_id and pending.retry_after_ms > 0
+    case = _run(case, [pending])
+    assert case.places[someone] == "requested", "no refusal"
+    assert case.record_registry_decision(someone, first, "p-1", outcome="pending") == [], "a redelivery"
+    [retried] = case.retry_place(someone, pending.retry_deadline_id)
+    case = _run(case, [retried])
+    assert case.retry_place(someone, pending.retry_deadline_id) == [], "a deadline fires once"
+    second = case.place_claim_id(someone)
+    assert second == claim_id_for(case.case_id, someone, 2) != first
+    assert case.record_registry_decision(someone, first, "d-old", outcome="denied") == [], "an older attempt's"
+    case = _run(case, case.record_registry_decision(someone, second, "g-2", outcome="granted"))
+    assert case.places[someone] == "granted"
+
+
+def test_a_place_still_pending_after_the_last_retry_is_denied_naming_the_holder() -> None:
+    """RetriesAreBounded (services/common/registry/retry.py): not waited for for ever."""
+    case = _run(_case(), _case().accept(MONDAY, SETTINGS))
+    someone = sorted(case.members)[0]
+    for _ in range(MAX_ATTEMPTS - 1):
+        [pending] = case.record_registry_decision(someone, case.place_claim_id(someone), "p", outcome="pending",
+                                                  holder_case_id="dibao-510000-9", holder_region="510000")
+        case = _run(case, [pending])
+        case = _run(case, case.retry_place(someone, pending.retry_deadline_id))  # type: ignore[attr-defined]
+    last, denied = case.record_registry_decision(someone, case.place_claim_id(someone), "p", outcome="pending",
+                                                 holder_case_id="dibao-510000-9", holder_region="510000")
+    assert isinstance(last, ev.MemberPlacePending) and last.retry_deadline_id == ""
+    assert isinstance(denied, ev.MemberPlaceDenied) and denied.holder_case_id == "dibao-510000-9"

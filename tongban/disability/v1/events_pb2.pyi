@@ -245,6 +245,38 @@ class SubsidyClaimReleased(_message.Message):
     reason: str
     def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class SubsidyClaimPending(_message.Message):
+    __slots__ = ("subsidy", "claim_id", "decision_id", "holder_case_id", "holder_region", "holder_service", "attempt", "retry_deadline_id", "retry_after_ms")
+    SUBSIDY_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_REGION_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    subsidy: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+    holder_service: str
+    attempt: int
+    retry_deadline_id: str
+    retry_after_ms: int
+    def __init__(self, subsidy: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., holder_service: _Optional[str] = ..., attempt: _Optional[int] = ..., retry_deadline_id: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
+
+class SubsidyClaimRetried(_message.Message):
+    __slots__ = ("subsidy", "attempt", "deadline_id")
+    SUBSIDY_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    subsidy: str
+    attempt: int
+    deadline_id: str
+    def __init__(self, subsidy: _Optional[str] = ..., attempt: _Optional[int] = ..., deadline_id: _Optional[str] = ...) -> None: ...
+
 class DataMatchReceived(_message.Message):
     __slots__ = ("match_id", "kind", "citizen_id", "effective_on", "source", "new_hukou_region", "received_on", "affected_case_ids")
     MATCH_ID_FIELD_NUMBER: _ClassVar[int]

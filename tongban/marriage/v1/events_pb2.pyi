@@ -122,6 +122,32 @@ class PartyClaimReleased(_message.Message):
     reason: str
     def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class PartyClaimPending(_message.Message):
+    __slots__ = ("claim_id", "citizen_id", "decision_id", "holder", "attempt", "retry_deadline_id", "retry_after_ms")
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    claim_id: str
+    citizen_id: str
+    decision_id: str
+    holder: ClaimHolder
+    attempt: int
+    retry_deadline_id: str
+    retry_after_ms: int
+    def __init__(self, claim_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., holder: _Optional[_Union[ClaimHolder, _Mapping]] = ..., attempt: _Optional[int] = ..., retry_deadline_id: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
+
+class PartyClaimsRetried(_message.Message):
+    __slots__ = ("attempt", "deadline_id")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    deadline_id: str
+    def __init__(self, attempt: _Optional[int] = ..., deadline_id: _Optional[str] = ...) -> None: ...
+
 class MarriageRegistered(_message.Message):
     __slots__ = ("certificate_number", "registered_on", "office_code")
     CERTIFICATE_NUMBER_FIELD_NUMBER: _ClassVar[int]

@@ -28,6 +28,7 @@ class DecisionOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_OUTCOME_CONFIRMED: _ClassVar[DecisionOutcome]
     DECISION_OUTCOME_RELEASED: _ClassVar[DecisionOutcome]
     DECISION_OUTCOME_EXPIRED: _ClassVar[DecisionOutcome]
+    DECISION_OUTCOME_PENDING: _ClassVar[DecisionOutcome]
 CLAIM_KIND_UNSPECIFIED: ClaimKind
 CLAIM_KIND_LIVE_MARRIAGE: ClaimKind
 CLAIM_KIND_DIBAO: ClaimKind
@@ -39,6 +40,7 @@ DECISION_OUTCOME_DENIED: DecisionOutcome
 DECISION_OUTCOME_CONFIRMED: DecisionOutcome
 DECISION_OUTCOME_RELEASED: DecisionOutcome
 DECISION_OUTCOME_EXPIRED: DecisionOutcome
+DECISION_OUTCOME_PENDING: DecisionOutcome
 
 class ClaimRequested(_message.Message):
     __slots__ = ("claim_id", "citizen_id", "kind", "case_id", "region", "service")

@@ -349,6 +349,36 @@ class MemberPlaceDenied(_message.Message):
     holder_region: str
     def __init__(self, citizen_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ...) -> None: ...
 
+class MemberPlacePending(_message.Message):
+    __slots__ = ("citizen_id", "claim_id", "decision_id", "holder_case_id", "holder_region", "attempt", "retry_deadline_id", "retry_after_ms")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_REGION_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    claim_id: str
+    decision_id: str
+    holder_case_id: str
+    holder_region: str
+    attempt: int
+    retry_deadline_id: str
+    retry_after_ms: int
+    def __init__(self, citizen_id: _Optional[str] = ..., claim_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., holder_case_id: _Optional[str] = ..., holder_region: _Optional[str] = ..., attempt: _Optional[int] = ..., retry_deadline_id: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
+
+class MemberPlaceRetried(_message.Message):
+    __slots__ = ("citizen_id", "attempt", "deadline_id")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_ID_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    attempt: int
+    deadline_id: str
+    def __init__(self, citizen_id: _Optional[str] = ..., attempt: _Optional[int] = ..., deadline_id: _Optional[str] = ...) -> None: ...
+
 class TimeLimitOverrun(_message.Message):
     __slots__ = ("limit", "due_on", "noted_on")
     LIMIT_FIELD_NUMBER: _ClassVar[int]

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="release a granted claim not confirmed within this time (default 24h)")
     parser.add_argument("--release-wait", type=_wait, default=DEFAULT_RELEASE_WAIT,
                         help="how long a claim meeting another case's hold waits for a release already on its "
-                             "way before it is denied (default 10s; 0 denies at once)")
+                             "way before it is denied (behind a confirmed hold) or answered pending (behind an "
+                             "unconfirmed one) (default 10s; 0 denies at once)")
     parser.add_argument("--expiry-check-interval", type=float, default=1.0, metavar="SECONDS",
                         help="how often to look for expired claims (default %(default)s)")
     parser.add_argument("--partitions", type=int, default=8,
