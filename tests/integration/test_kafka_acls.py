@@ -59,7 +59,7 @@ EVENTS = events_topic(SERVICE)
 # A region's own topic: one of its faust app's internal topics (here the leader topic faust makes).
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
-# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
+# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's: its worker's --partitions, 8).
 # Every catalogued service's events topic: the registry forwards the claims of each (it may not create them).
 TOPICS = {**{events_topic(name): 4 for name in catalogue.names()}, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8,
           DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1, region_decisions_topic(NINGXIA): 8,
