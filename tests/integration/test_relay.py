@@ -165,6 +165,24 @@ def test_a_killed_relay_process_resumes_without_losing_events(tmp_path: Path, ka
     assert all(parse_envelope(r.value).key_id.startswith("640000/") for r in records), "signed by the region"
 
 
+def test_the_relay_command_sends_a_hand_off_to_its_addressees_topic_too(tmp_path: Path, kafka_broker: Any,
+                                                                        kafka_topic_prefix: str) -> None:
+    """Invariant 10: `tongban relay` (a refill, a relay run beside a service) publishes as the service's
+    own relay does: a hand-off message also reaches its addressee's hand-off topic, the only copy that
+    region reads."""
+    url = sqlite_url(tmp_path / "marriage.db")
+    store = EventStore.open(url, region="640000", service="marriage")
+    topic = f"{kafka_topic_prefix}.events"
+    [handoff] = store.append(unique_id("handoff"), "handoff.Handoff", 0, [_handoff_sent("h-1", "510000")])
+    store.close()
+    argv = [sys.executable, "-m", "services.cli", "relay", "--db", url, "--service", "marriage", "--region",
+            "640000", "--kafka", kafka_broker.bootstrap, "--topic", topic, "--keys", str(tmp_path / "keys"), "--once"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [record] = _read_topic(kafka_broker.bootstrap, handoffs_topic(topic, "510000"), 1)
+    assert RecordedEvent.from_bytes(record.value).event_id == handoff.event_id
+
+
 def _cursor_or_zero(relay: OutboxRelay) -> int:
     try:
         return relay.cursor()
