@@ -5,9 +5,15 @@ relay makes on first use when an admin has not made it. If it cannot -- the ACLs
 Apache Kafka, a slow controller does not answer -- waiting for that one topic would hold back every
 later event of the store on every topic. So such a topic is set aside: the relay goes on publishing
 everything else, and records in the store (`relay_backlogs`, one row per topic) the log position
-after which that topic's messages are owed. It tries to make the topic again in the background,
+after which that topic's messages are owed. It tries to make the topic again between batches,
 pausing longer after each failure, and once the topic exists sends it the owed messages, in log
 order, before the relay's main path uses it again.
+
+An attempt runs on the relay's thread and lasts as long as `prepare` takes: the host bounds it
+(ensure_topics' timeout), and the growing pause keeps a broker that never answers from costing more
+than one such wait a minute. (Attempts on a thread of their own would not hold the relay at all, but
+a kafka-python admin client on another thread was seen to leave the relay's kafka-python producer
+unable to send: tests/integration/test_audit_kafka.py hung on it.)
 
 At-least-once: the row is written before the relay's cursor moves past the first message left out,
 moves forward only as owed messages are acknowledged, and is deleted once all of them are; a crash
@@ -23,8 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, insert, select, update
 
@@ -44,9 +48,6 @@ relay_backlogs = Table(
     Column("updated_at_us", BigInteger, nullable=False),
 )
 
-# How long a batch waits for a topic being made before it goes on without it: long enough for a
-# broker that makes topics in a second or two, short enough that a stuck one holds nothing back long.
-PREPARE_WAIT = 5.0
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 60.0
 
@@ -57,16 +58,15 @@ class TopicBacklog:
     """The set-aside topics of one relay (see the module docstring)."""
 
     def __init__(self, store: EventStore, relay: str, prepare: Callable[[list[str]], None], *,
-                 wait: float = PREPARE_WAIT, first_pause: float = FIRST_PAUSE, max_pause: float = MAX_PAUSE) -> None:
+                 first_pause: float = FIRST_PAUSE, max_pause: float = MAX_PAUSE) -> None:
         store.ensure_tables(TABLES)
         self._store, self._relay, self._prepare = store, relay, prepare
-        self._wait, self._first_pause, self._max_pause = wait, first_pause, max_pause
+        self._first_pause, self._max_pause = first_pause, max_pause
         self._lock = threading.Lock()  # republish_from may rewind from another thread
         with store.engine.connect() as conn:
             rows = conn.execute(select(relay_backlogs.c.topic, relay_backlogs.c.position)
                                 .where(relay_backlogs.c.relay == relay)).all()
         self._owed: dict[str, int] = {row.topic: int(row.position) for row in rows}
-        self._attempts: dict[str, Future[None]] = {}
         self._next_try: dict[str, float] = dict.fromkeys(self._owed, 0.0)  # after a restart: at once
         self._pause: dict[str, float] = {}
         for topic, position in self._owed.items():
@@ -83,28 +83,30 @@ class TopicBacklog:
         are. Any other is (or stays) set aside, owed its messages after `after`."""
         with self._lock:
             fresh = [t for t in dict.fromkeys(topics) if t not in self._owed]
-        attempts = {topic: self._attempt(topic) for topic in fresh}
-        deadline = time.monotonic() + self._wait
+        if not fresh:
+            return set()
+        try:
+            self._prepare(fresh)  # all at once, as usual
+            return set(fresh)
+        except Exception as exc:
+            if len(fresh) == 1:
+                self._set_aside(fresh[0], after, repr(exc))
+                return set()
         ready: set[str] = set()
-        for topic, attempt in attempts.items():
+        for topic in fresh:  # one at a time: which of them cannot be made
             try:
-                attempt.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                self._set_aside(topic, after, f"not made within {self._wait:.0f}s (still trying)")
-                continue
+                self._prepare([topic])
             except Exception as exc:
-                del self._attempts[topic]
                 self._set_aside(topic, after, repr(exc))
-                continue
-            del self._attempts[topic]
-            ready.add(topic)
+            else:
+                ready.add(topic)
         return ready
 
     def catch_up(self, upto: int, send: Send, destinations: Callable[[RecordedEvent], Sequence[str]],
                  batch_size: int = 500) -> list[str]:
         """For every set-aside topic that could be made by now, send its owed messages up to log
         position `upto` (the relay's saved cursor) and stop owing; returns those topics. A topic
-        whose attempt failed is tried again after its pause; nothing here raises."""
+        that still cannot be made is tried again after its pause; nothing here raises."""
         done: list[str] = []
         for topic, position in self.owed().items():
             if not self._made(topic):
@@ -129,36 +131,14 @@ class TopicBacklog:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _attempt(self, topic: str) -> Future[None]:
-        """The attempt in flight to make `topic`, or a new one on a thread of its own (a broker that
-        does not answer holds that thread, never the relay's)."""
-        attempt = self._attempts.get(topic)
-        if attempt is None:
-            attempt = self._attempts[topic] = Future()
-
-            def run(future: Future[None] = attempt) -> None:
-                try:
-                    self._prepare([topic])
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(None)
-
-            threading.Thread(target=run, name=f"relay-topic:{topic}", daemon=True).start()
-        return attempt
-
     def _made(self, topic: str) -> bool:
-        attempt = self._attempts.get(topic)
-        if attempt is None:
-            if time.monotonic() >= self._next_try.get(topic, 0.0):
-                self._attempt(topic)
+        """Whether `topic` exists now: tried again once its pause is over."""
+        if time.monotonic() < self._next_try.get(topic, 0.0):
             return False
-        if not attempt.done():
-            return False
-        del self._attempts[topic]
-        error = attempt.exception()
-        if error is not None:
-            self._failed(topic, repr(error))
+        try:
+            self._prepare([topic])
+        except Exception as exc:
+            self._failed(topic, repr(exc))
             return False
         return True
 

@@ -19,7 +19,7 @@ from services.common.audit.kafka_log import read_topic, topic_template
 from services.common.events import NewEvent
 from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, kafka_python_producer_config
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay, kafka_producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.trust.keys import (
     REGISTRY,
@@ -126,7 +126,7 @@ def test_every_regions_hand_off_topic_is_checked_like_the_events_topics(
     topic = topic_template(template)("marriage")
     sichuan, shaanxi = handoffs_topic(topic, "510000"), handoffs_topic(topic, "610000")
     ensure_topics(kafka_broker.bootstrap, [topic, shaanxi], partitions=2)
-    producer = kafka_producer(kafka_broker.bootstrap)
+    producer = relay_producer(kafka_broker.bootstrap)  # the one a service's relay uses
     signer = EnvelopeSigner(load_region_key(data, "640000"))
     store = EventStore.open(sqlite_url(store_path(data, "640000", "marriage")), region="640000", service="marriage")
     store.append("handoff-h-1", "handoff.Handoff", 0, [_handoff_sent("h-1", to_region="510000")])

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -301,6 +300,8 @@ def test_a_hand_off_topic_that_cannot_be_made_holds_back_nothing_and_gets_its_me
 
     def prepare(names: list[str]) -> None:
         if refusing["yes"] and refused in names:
+            # What ensure_topics raises when the ACLs refuse CREATE (a controller too slow to answer
+            # raises TimeoutError, handled the same way).
             raise PermissionError(f"TopicAuthorizationFailedError: CREATE on {refused} is not allowed")
         ensure_topics(kafka_broker.bootstrap, names, partitions=2)
 
@@ -339,37 +340,6 @@ def test_a_hand_off_topic_that_cannot_be_made_holds_back_nothing_and_gets_its_me
     records = _read_topic(kafka_broker.bootstrap, refused, len(owed))
     assert [RecordedEvent.from_bytes(r.value).event_id for r in records] == [e.event_id for e in owed], \
         "every owed message once, in log order, then the new ones"
-
-
-def test_a_hand_off_topic_the_broker_is_slow_to_make_holds_the_rest_back_only_briefly(
-        store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
-    """Invariant 1: a broker that takes its time to make a hand-off topic (a controller under load) is
-    waited for only PREPARE_WAIT seconds; the relay publishes everything else meanwhile, and the hand-off
-    follows once the topic is there."""
-    events = f"{kafka_topic_prefix}.events"
-    slow = handoffs_topic(events, "510000")
-    ensure_topics(kafka_broker.bootstrap, [events], partitions=2)
-    answer = threading.Event()
-
-    def prepare(names: list[str]) -> None:
-        answer.wait(timeout=120)  # the broker answers only when the test says so
-        ensure_topics(kafka_broker.bootstrap, names, partitions=2)
-
-    [handoff] = store.append(unique_id("handoff"), "handoff.Handoff", 0, [_handoff_sent("h-1", "510000")])
-    plain = _populate(store, streams=1, per_stream=2)
-    producer = relay_producer(kafka_broker.bootstrap)
-    try:
-        relay = OutboxRelay(store, producer, events, extra_topics=handoff_route(events), prepare_topics=prepare)
-        assert relay.publish_pending() == 1 + len(plain), "the rest went out while the topic was being made"
-        assert _owed_topics(store) == [slow]
-        answer.set()
-        wait_until(lambda: relay.publish_pending() >= 0 and not _owed_topics(store), timeout=30,
-                   what="the hand-off sent once its topic was made")
-    finally:
-        answer.set()
-        producer.close()
-    [record] = _read_topic(kafka_broker.bootstrap, slow, 1)
-    assert RecordedEvent.from_bytes(record.value).event_id == handoff.event_id
 
 
 def _owed_topics(store: EventStore) -> list[str]:
