@@ -10,10 +10,9 @@ pausing longer after each failure, and once the topic exists sends it the owed m
 order, before the relay's main path uses it again.
 
 An attempt runs on the relay's thread and lasts as long as `prepare` takes: the host bounds it
-(ensure_topics' timeout), and the growing pause keeps a broker that never answers from costing more
-than one such wait a minute. (Attempts on a thread of their own would not hold the relay at all, but
-a kafka-python admin client on another thread was seen to leave the relay's kafka-python producer
-unable to send: tests/integration/test_audit_kafka.py hung on it.)
+(host.PREPARE_TIMEOUT, 5 s), and the growing pause (1 s doubling to 60 s) keeps a broker that never
+answers from costing more than one such wait a minute. Attempts on a thread of their own would not
+hold the relay even that long; they were left out for simplicity (one thread touches the producer).
 
 At-least-once: the row is written before the relay's cursor moves past the first message left out,
 moves forward only as owed messages are acknowledged, and is deleted once all of them are; a crash
