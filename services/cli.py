@@ -75,6 +75,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
+    from services.common.handoff.topics import handoff_route
     from services.common.kafka_settings import ensure_topics, events_topic
     from services.common.relay import OutboxRelay, relay_producer
     from services.common.store import EventStore
@@ -87,7 +88,10 @@ def cmd_relay(args: argparse.Namespace) -> int:
     producer = relay_producer(args.kafka)
     # Signed with the region's key, as the service's own relay signs (invariant 8).
     keys = args.keys or Path(os.environ.get("TONGBAN_DATA", "data")) / args.region / "keys"
-    relay = OutboxRelay(store, producer, topic, signer=EnvelopeSigner(ensure_key_in(keys, args.region)))
+    # As the service's own relay (host.py): a hand-off message also goes to its addressee's topic.
+    relay = OutboxRelay(store, producer, topic, signer=EnvelopeSigner(ensure_key_in(keys, args.region)),
+                        extra_topics=handoff_route(topic),
+                        prepare_topics=lambda names: ensure_topics(args.kafka, names))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.from_position is not None:

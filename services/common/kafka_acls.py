@@ -9,8 +9,8 @@ allowed here, so a client without an ACL -- or without credentials at all -- can
 What the ACLs can and cannot say, given how the topics are laid out (docs/cross-region.md, "Topics"):
 
 * **A region writes only its own topics.** Each region's services run faust apps named
-  ``tongban-<service>-<region>``; their consumer group and their internal topics (table changelogs, the
-  leader topic: ``tongban-<service>-<region>-...``) belong to that region alone. Another region can
+  ``tongban-<service>-<region>``; their consumer group and their internal topics (``tongban-<service>-
+  <region>-...``: the leader topic faust makes) belong to that region alone. Another region can
   neither write them nor join the group (which would steal its partitions and commit its offsets).
 * **Only the registry decides.** The decisions topics and the claims topic are written by ``User:registry``
   only; a region may read decisions and nothing more, so a forged GRANTED/CONFIRMED is refused by the
@@ -47,9 +47,13 @@ from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC, regio
 ADMIN_USER = "admin"
 REGISTRY_USER = "registry"
 AUDITOR_USER = "auditor"
-# The registry worker's faust app id (services/common/registry/worker/settings.py): its group, the
-# forwarder's group ("<id>.forward") and its internal topics ("<id>-...") all start with it.
+# The registry worker's faust app id (services/common/registry/worker/settings.py): its group and the
+# forwarder's group ("<id>.forward") start with it.
 REGISTRY_APP_ID = "tongban-registry"
+# The one internal topic the registry's faust app still makes: its partition assignor's leader topic.
+# Its person records live in its own store (registry/worker/person_store.py), no longer in a faust
+# table, so there is no changelog topic ("<id>-...-changelog") to grant.
+REGISTRY_LEADER_TOPIC = f"{REGISTRY_APP_ID}-__assignor-__leader"
 # Named here rather than imported from the auditor's tools, which the core does not import (a unit test
 # keeps the two equal).
 CHECKPOINT_TOPIC = "tongban.audit.checkpoints.v1"
@@ -134,7 +138,7 @@ def registry_acls(services: Iterable[str]) -> list[Acl]:
     # a region's topic when it first decides for it.
     acls += _grants(principal, TOPIC, PREFIXED, REGION_DECISIONS_PREFIX, (*_READ, "WRITE", "CREATE"))
     acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE", "CREATE"))
-    acls += _grants(principal, TOPIC, PREFIXED, f"{REGISTRY_APP_ID}-", _OWN)
+    acls += _grants(principal, TOPIC, LITERAL, REGISTRY_LEADER_TOPIC, _OWN)
     # PREFIXED covers the worker's group and its forwarder's ("tongban-registry.forward").
     acls += _grants(principal, GROUP, PREFIXED, REGISTRY_APP_ID, ("READ",))
     for service in services:

@@ -19,7 +19,9 @@ With `extra_topics`, an event also goes, as the same signed message with the sam
 topics it names (a hand-off message to its addressee's hand-off topic, handoff/topics.py); the
 cursor moves only once every topic acknowledged, so a re-publication (`republish_from`, a refill)
 reaches the same topics again. `prepare_topics` is called with a destination before the relay first
-sends to it (and again after a failure: a broker that lost its data lost its topics too)."""
+sends to it (and again after a failure: a broker that lost its data lost its topics too). A topic it
+cannot make is set aside rather than waited for: every other topic goes on, and the messages owed
+to it follow once it exists (relay_backlog.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from opentelemetry import trace
 from sqlalchemy import insert, select, update
 
 from services.common.events import RecordedEvent, TraceContext, to_micros
+from services.common.relay_backlog import TopicBacklog
 from services.common.store import EventStore
 from services.common.store.engine import WRITE
 from services.common.store.schema import relay_cursors
@@ -101,6 +104,7 @@ class OutboxRelay:
         self.topic = topic
         self.name = name or f"relay:{topic}"
         self.batch_size = batch_size
+        self._backlog = TopicBacklog(store, self.name, prepare_topics) if prepare_topics is not None else None
         # Called after a batch is acknowledged and before the cursor is saved: lets tests crash
         # the relay at the one moment that produces duplicates.
         self._after_send = after_send
@@ -116,6 +120,8 @@ class OutboxRelay:
         that lost its data; consumers shrug off what they already processed)."""
         now = to_micros(self.store.clock.now())
         self._prepared.clear()  # a refill: the extra topics may be new as well
+        if self._backlog is not None:
+            self._backlog.rewind(position)
         with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             conn.execute(update(relay_cursors).where(relay_cursors.c.name == self.name)
                          .values(position=position, updated_at_us=now))
@@ -123,6 +129,7 @@ class OutboxRelay:
     def publish_pending(self, max_events: int | None = None) -> int:
         """Publish everything after the cursor (up to `max_events`); returns how many were sent."""
         try:
+            self._catch_up()
             return self._publish_pending(max_events)
         except Exception:
             self._prepared.clear()
@@ -205,7 +212,9 @@ class OutboxRelay:
         """Send `batch`; the returned call waits until the broker acknowledged all of it, and raises
         if it refused any: the cursor then stays put."""
         extra = [list(self._extra_topics(e)) if self._extra_topics is not None else [] for e in batch]
-        self._prepare([topic for topics in extra for topic in topics])
+        aside = self._prepare([topic for topics in extra for topic in topics], batch[0].position - 1)
+        if aside:
+            extra = [[t for t in topics if t not in aside] for topics in extra]
         if messages is not None:
             by_topic: dict[str, list[Message]] = {self.topic: messages}
             for message, topics in zip(messages, extra, strict=True):
@@ -229,11 +238,36 @@ class OutboxRelay:
 
         return acknowledged
 
-    def _prepare(self, topics: list[str]) -> None:
+    def _prepare(self, topics: list[str], after: int) -> set[str]:
+        """Make the batch's new destinations; returns those it leaves out: set aside, owed their
+        messages after log position `after` (relay_backlog.py)."""
         new = [t for t in dict.fromkeys(topics) if t not in self._prepared]
-        if new and self._prepare_topics is not None:
-            self._prepare_topics(new)
-        self._prepared.update(new)
+        if not new or self._backlog is None:
+            self._prepared.update(new)
+            return set()
+        ready = self._backlog.prepare(new, after)
+        self._prepared.update(ready)
+        return set(new) - ready
+
+    def _catch_up(self) -> None:
+        """Send the set-aside topics that exist by now what they are owed, up to the saved cursor."""
+        if self._backlog is None or not self._backlog.owed() or self._extra_topics is None:
+            return
+        self._prepared.update(self._backlog.catch_up(self.cursor(), self._send_to, self._extra_topics,
+                                                     self.batch_size))
+
+    def _send_to(self, topic: str, events: list[RecordedEvent]) -> None:
+        """`events` to `topic` alone, returning once acknowledged (a set-aside topic's owed messages)."""
+        if getattr(self.producer, "submit_batch", None) is not None:
+            traced = _tracing_records()
+            pending = self.producer.submit_batch(topic, [self._message(e, traced) for e in events])  # type: ignore[attr-defined]
+            pending.result(timeout=_ACK_TIMEOUT)
+            return
+        futures = [self.producer.send(topic, value=self._value(e), key=e.stream_id.encode(),
+                                      headers=event_headers(e, e.trace)) for e in events]
+        self.producer.flush()
+        for f in futures:
+            f.get(timeout=30)
 
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()

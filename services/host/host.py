@@ -72,6 +72,9 @@ DEFAULT_GRPC_WORKERS = 16
 # Without it, SQLite writers queue on busy_timeout, whose sleeps (up to 100 ms each) are where a
 # RegisterMarriage under 50 clients spent most of its time. 0 gives every transaction its own commit.
 DEFAULT_GROUP_COMMIT = 64  # commands per shared commit at most
+# How long the relay waits for a hand-off topic to be made before it sets it aside and goes on with
+# the others (services/common/relay_backlog.py); a healthy broker takes well under a second.
+PREPARE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,8 @@ class ServiceHost:
         self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer,
                                   extra_topics=handoff_route(self.events_topic),
                                   prepare_topics=lambda names: ensure_topics(self.config.kafka, names,
-                                                                             partitions=self.config.partitions))
+                                                                             partitions=self.config.partitions,
+                                                                             timeout=PREPARE_TIMEOUT))
         refill_if_broker_lost(self.store, self._relay, self.config.kafka, partitions=self.config.partitions)
         self._resender = ClaimResender(self.store, self._relay.publish_again,
                                        resend_after=timedelta(seconds=self.config.claim_resend_after))

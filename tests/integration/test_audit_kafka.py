@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ import pytest
 from kafka import KafkaProducer
 
 from services.common.audit.datadir import discover_stores, open_store, store_path
-from services.common.audit.kafka_log import topic_template
+from services.common.audit.kafka_log import read_topic, topic_template
+from services.common.events import NewEvent
+from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, kafka_python_producer_config
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay, kafka_producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.trust.keys import (
     REGISTRY,
@@ -27,7 +30,8 @@ from services.common.trust.keys import (
 )
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner, sign_message
 from tests.integration.test_audit_helpers import dataset, run
-from tests.support import new_event
+from tests.support import CLERK, new_event
+from tongban.handoff.v1 import events_pb2 as handoff_pb
 from tongban.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.kafka
@@ -108,6 +112,70 @@ def test_the_topics_are_checked_against_the_stores(tmp_path: Path, capsys: pytes
     assert "FORGED decision d-forged-1 (CONFIRMED on claim claim-d-forged-1 of 640000/marriage" in err
     assert "FORGED decision d-forged-2 (GRANTED" in err and "belongs to region 510000, not to registry" in err
     assert "intact 640000/marriage" in out and "intact 510000/marriage" in out, "the stores themselves are fine"
+
+
+def test_every_regions_hand_off_topic_is_checked_like_the_events_topics(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kafka_broker: Any, kafka_topic_prefix: str) -> None:
+    """Invariants 1, 8 and 10: a hand-off message is read by its addressee from that region's hand-off
+    topic only, so the audit checks those topics too: a message stored but missing from its addressee's
+    topic, a forged record on it, and a genuine message on another region's topic are each named."""
+    data = tmp_path / "data"
+    dataset(data, regions=("640000", "510000"), services=("marriage",), cases_per_store=1)
+    provision_development_keys(data, ("640000", "510000"))
+    template = f"{kafka_topic_prefix}.{{service}}"
+    topic = topic_template(template)("marriage")
+    sichuan, shaanxi = handoffs_topic(topic, "510000"), handoffs_topic(topic, "610000")
+    ensure_topics(kafka_broker.bootstrap, [topic, shaanxi], partitions=2)
+    producer = relay_producer(kafka_broker.bootstrap)  # the one a service's relay uses
+    signer = EnvelopeSigner(load_region_key(data, "640000"))
+    store = EventStore.open(sqlite_url(store_path(data, "640000", "marriage")), region="640000", service="marriage")
+    store.append("handoff-h-1", "handoff.Handoff", 0, [_handoff_sent("h-1", to_region="510000")])
+    for ref in discover_stores(data):
+        other = open_store(ref)
+        relay = OutboxRelay(other, producer, topic, signer=EnvelopeSigner(load_region_key(data, ref.region)),
+                            extra_topics=handoff_route(topic),
+                            prepare_topics=lambda names: ensure_topics(kafka_broker.bootstrap, names, partitions=2))
+        relay.publish_pending()
+        other.close()
+    args = ["verify", "--data", data, "--kafka", kafka_broker.bootstrap, "--topic-template", template, "--idle", "1",
+            "--decisions-topic", f"{kafka_topic_prefix}.decisions"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert f"topic {sichuan}: 1 records match the stores' 1 events" in out, out
+    assert f"topic {shaanxi}: 0 records match the stores' 0 events" in out, "an empty hand-off topic is read too"
+
+    # 1. A hand-off stored and published to the events topic, but never to its addressee's topic.
+    [undelivered] = store.append("handoff-h-2", "handoff.Handoff", 0, [_handoff_sent("h-2", to_region="510000")])
+    OutboxRelay(store, producer, topic, signer=signer).publish_pending()
+    # 2. A forged (unsigned) hand-off on 510000's topic; 3. the genuine h-1 on 610000's topic.
+    scratch = EventStore.open(sqlite_url(tmp_path / "forger.db"), region="640000", service="marriage")
+    [forged] = scratch.append("handoff-h-9", "handoff.Handoff", 0, [_handoff_sent("h-9", to_region="510000")])
+    scratch.close()
+    [genuine] = read_topic(kafka_broker.bootstrap, sichuan, idle=1)
+    raw = KafkaProducer(**kafka_python_producer_config(kafka_broker.bootstrap))
+    raw.send(sichuan, value=forged.to_bytes(), key=forged.stream_id.encode())
+    raw.send(shaanxi, value=genuine.value, key=genuine.key, headers=list(genuine.headers))
+    raw.flush()
+    raw.close()
+    producer.close()
+    store.close()
+
+    code, out, err = run(capsys, *args)
+    assert code == 1
+    assert f"topic {topic}: " in out, "the events topic holds every event: only the hand-off topics disagree"
+    assert f"TOPIC {sichuan}: 2 problem(s)" in err, err
+    assert (f"640000/marriage position {undelivered.position}, stream handoff-h-2 version 1 "
+            f"(event {undelivered.event_id}): stored but not on the topic") in err
+    assert f"(event {forged.event_id}): FORGED" in err
+    assert f"TOPIC {shaanxi}: 1 problem(s)" in err
+    assert "stream handoff-h-1 version 1" in err and "MISROUTED" in err
+
+
+def _handoff_sent(handoff_id: str, *, to_region: str) -> NewEvent:
+    message = handoff_pb.HandoffSent(handoff_id=handoff_id, kind=handoff_pb.HANDOFF_KIND_FORWARD_CASE,
+                                     case_id=f"case-{handoff_id}", from_region="640000", to_region=to_region)
+    return NewEvent.from_message(message, event_id=str(uuid.uuid4()), actor=CLERK, correlation_id=f"case-{handoff_id}",
+                                 occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), causation_id="cmd-1")
 
 
 def _decision(decision_id: str, outcome: str) -> bytes:

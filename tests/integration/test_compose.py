@@ -221,9 +221,9 @@ def test_the_registry_worker_parses_its_command() -> None:
     assert args.service_topics
 
 
-def test_the_registry_topics_have_as_many_partitions_as_its_table() -> None:
-    """faust refuses to run a table whose source topic and changelog differ in partitions
-    (PartitionsMismatch): the claims and decisions topics are made with the worker's --partitions."""
+def test_the_registry_topics_have_as_many_partitions_as_its_worker_is_told() -> None:
+    """The registry worker keeps its claims-topic positions per partition (person_store.py) and
+    declares its topics with its --partitions: the claims and decisions topics are made with as many."""
     from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
     from services.common.registry.worker import build_parser as registry_parser
 

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,8 @@ from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailed
 
 from infra.secured_kafka import SecuredKafka
 from services import catalogue
-from services.common.events import Actor
-from services.common.handoff.topics import handoffs_topic
+from services.common.events import Actor, NewEvent, RecordedEvent
+from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_acls import (
     CHECKPOINT_TOPIC,
     CLAIMS_TOPIC,
@@ -42,13 +43,18 @@ from services.common.kafka_acls import (
 from services.common.kafka_security import KafkaSecurity
 from services.common.kafka_settings import (
     aiokafka_producer_config,
+    ensure_topics,
     events_topic,
     kafka_python_consumer_config,
     kafka_python_producer_config,
 )
 from services.common.registry.topics import region_decisions_topic
+from services.common.relay import OutboxRelay
+from services.common.store import EventStore, sqlite_url
 from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
 from tests.fixtures.trust import install_idp, token_for
+from tests.support import new_event, wait_until
+from tongban.handoff.v1.events_pb2 import HANDOFF_KIND_FORWARD_CASE, HandoffSent
 
 # Skipped unless TONGBAN_TEST_BROKER=apache, with the reason (the secured_kafka_broker fixture says why).
 pytestmark = pytest.mark.kafka
@@ -59,7 +65,7 @@ EVENTS = events_topic(SERVICE)
 # A region's own topic: one of its faust app's internal topics (here the leader topic faust makes).
 NINGXIA_OWN_TOPIC = f"{service_app_id(SERVICE, NINGXIA)}-__assignor-__leader"
 SEND_DEADLINE = 15.0
-# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's must equal its table's, 8).
+# What docker-compose.yml's kafka-setup makes, with its partitions (the registry's: its worker's --partitions, 8).
 # Every catalogued service's events topic: the registry forwards the claims of each (it may not create them).
 TOPICS = {**{events_topic(name): 4 for name in catalogue.names()}, CHECKPOINT_TOPIC: 4, CLAIMS_TOPIC: 8,
           DECISIONS_TOPIC: 8, NINGXIA_OWN_TOPIC: 1, region_decisions_topic(NINGXIA): 8,
@@ -184,6 +190,65 @@ def test_a_region_writes_a_hand_off_to_another_regions_topic_which_only_that_reg
     finally:
         client.close(timeout=5)
     _only_ningxia_reads(secured, ningxias, b"HandoffSent 510000 -> 640000")
+
+
+def test_a_relay_refused_a_hand_off_topic_by_the_acls_goes_on_and_delivers_once_the_admin_makes_it(
+        secured: SecuredKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Invariants 1 and 10: a region may write any region's hand-off topic but not create one, so a hand-off
+    to a region the admin has not set up yet (500000) cannot get its topic. 640000's relay publishes every
+    other event regardless, says which topic it cannot make, and sends the hand-off there once the admin
+    made it -- nothing lost, nothing held back."""
+    chongqing = handoffs_topic(EVENTS, "500000")
+    ningxia = region_security(secured, NINGXIA)
+    store = EventStore.open(sqlite_url(tmp_path / "marriage.db"), region=NINGXIA, service=SERVICE)
+    sent = HandoffSent(handoff_id="h-1", kind=HANDOFF_KIND_FORWARD_CASE, case_id="case-1", from_region=NINGXIA,
+                       to_region="500000")
+    [handoff] = store.append("handoff-h-1", "handoff.Handoff", 0, [NewEvent.from_message(
+        sent, event_id="e-handoff", actor=Actor.system(NINGXIA, "test"), correlation_id="case-1",
+        occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), causation_id="cmd-1")])
+    [other] = store.append("case-2", "t", 0, [new_event("after the hand-off")])
+    client = producer(secured, ningxia)
+    try:
+        relay = OutboxRelay(store, client, EVENTS, extra_topics=handoff_route(EVENTS),
+                            prepare_topics=lambda names: ensure_topics(secured.bootstrap, names, partitions=4,
+                                                                       timeout=10, security=ningxia))
+        with caplog.at_level(logging.WARNING, logger="services.common.relay"):
+            assert relay.publish_pending() == 2, "the event after the refused hand-off topic went out too"
+        assert f"cannot make topic {chongqing}" in caplog.text
+        admin = KafkaAdminClient(bootstrap_servers=secured.bootstrap, **secured.client_config())
+        try:
+            admin.create_topics([NewTopic(chongqing, 4, 1)])
+        finally:
+            admin.close()
+        wait_until(lambda: relay.publish_pending() >= 0 and _values(secured, chongqing, 1), timeout=60,
+                   what="the hand-off on 500000's topic")
+    finally:
+        client.close(timeout=5)
+        store.close()
+    assert [RecordedEvent.from_bytes(v).event_id for v in _values(secured, chongqing, 1)] == [handoff.event_id]
+    assert {RecordedEvent.from_bytes(v).event_id for v in _values(secured, EVENTS, 0)} >= {handoff.event_id,
+                                                                                         other.event_id}
+
+
+def _values(secured: SecuredKafka, topic: str, at_least: int) -> list[bytes]:
+    """Every value on `topic`, read as the admin (empty while fewer than `at_least` arrived)."""
+    consumer = KafkaConsumer(bootstrap_servers=secured.bootstrap, enable_auto_commit=False,
+                             **secured.client_config())
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        values: list[bytes] = []
+        deadline = time.monotonic() + SEND_DEADLINE
+        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            values += [r.value for batch in consumer.poll(timeout_ms=500).values() for r in batch]
+        return values if len(values) >= at_least else []
+    finally:
+        consumer.close()
 
 
 def _only_ningxia_reads(secured: SecuredKafka, topic: str, value: bytes) -> None:

@@ -3,24 +3,31 @@ faust agent consuming the relay's topic end to end with an idempotent inbox."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import select
 
 from infra.local_broker import LocalBroker
-from services.common.events import RecordedEvent
+from services.common.events import NewEvent, RecordedEvent
+from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics
 from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer, relay_producer
+from services.common.relay_backlog import relay_backlogs
 from services.common.store import EventStore, sqlite_url
 from services.common.trust.signing import parse_envelope
-from tests.support import new_event, unique_id, wait_until
+from tests.support import CLERK, new_event, unique_id, wait_until
+from tongban.handoff.v1 import events_pb2 as handoff_pb
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +165,24 @@ def test_a_killed_relay_process_resumes_without_losing_events(tmp_path: Path, ka
     assert all(parse_envelope(r.value).key_id.startswith("640000/") for r in records), "signed by the region"
 
 
+def test_the_relay_command_sends_a_hand_off_to_its_addressees_topic_too(tmp_path: Path, kafka_broker: Any,
+                                                                        kafka_topic_prefix: str) -> None:
+    """Invariant 10: `tongban relay` (a refill, a relay run beside a service) publishes as the service's
+    own relay does: a hand-off message also reaches its addressee's hand-off topic, the only copy that
+    region reads."""
+    url = sqlite_url(tmp_path / "marriage.db")
+    store = EventStore.open(url, region="640000", service="marriage")
+    topic = f"{kafka_topic_prefix}.events"
+    [handoff] = store.append(unique_id("handoff"), "handoff.Handoff", 0, [_handoff_sent("h-1", "510000")])
+    store.close()
+    argv = [sys.executable, "-m", "services.cli", "relay", "--db", url, "--service", "marriage", "--region",
+            "640000", "--kafka", kafka_broker.bootstrap, "--topic", topic, "--keys", str(tmp_path / "keys"), "--once"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [record] = _read_topic(kafka_broker.bootstrap, handoffs_topic(topic, "510000"), 1)
+    assert RecordedEvent.from_bytes(record.value).event_id == handoff.event_id
+
+
 def _cursor_or_zero(relay: OutboxRelay) -> int:
     try:
         return relay.cursor()
@@ -258,3 +283,72 @@ def test_a_rewind_during_a_batch_is_honoured_not_overwritten(
     assert batches[:3] == [1, 6, 1], "after the rewind the relay went back to the start"
     assert sent == len(stored) + 10
     assert relay.cursor() == stored[-1].position
+
+
+@PRODUCERS
+def test_a_hand_off_topic_that_cannot_be_made_holds_back_nothing_and_gets_its_messages_once_made(
+        new_producer: Any, store: EventStore, kafka_broker: Any, kafka_topic_prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Invariants 1 and 10: when the broker refuses to make a region's hand-off topic (ACLs without
+    CREATE on Apache Kafka, a controller that does not answer), every other event still goes out; the
+    refused topic's messages are owed in the store, survive a restart of the relay, and reach the topic
+    in log order once it can be made."""
+    events = f"{kafka_topic_prefix}.events"
+    refused, allowed = handoffs_topic(events, "510000"), handoffs_topic(events, "610000")
+    ensure_topics(kafka_broker.bootstrap, [events], partitions=2)
+    refusing = {"yes": True}
+
+    def prepare(names: list[str]) -> None:
+        if refusing["yes"] and refused in names:
+            # What ensure_topics raises when the ACLs refuse CREATE (a controller too slow to answer
+            # raises TimeoutError, handled the same way).
+            raise PermissionError(f"TopicAuthorizationFailedError: CREATE on {refused} is not allowed")
+        ensure_topics(kafka_broker.bootstrap, names, partitions=2)
+
+    stream = unique_id("handoff")
+    owed = [store.append(stream, "handoff.Handoff", 0, [_handoff_sent("h-1", "510000")])[0]]
+    plain = _populate(store, streams=2, per_stream=2)
+    other = store.append(unique_id("handoff"), "handoff.Handoff", 0, [_handoff_sent("h-2", "610000")])
+    owed += store.append(stream, "handoff.Handoff", 1, [_handoff_sent("h-3", "510000")])
+    producer = new_producer(kafka_broker.bootstrap)
+    try:
+        relay = OutboxRelay(store, producer, events, batch_size=3, extra_topics=handoff_route(events),
+                            prepare_topics=prepare)
+        with caplog.at_level(logging.WARNING, logger="services.common.relay"):
+            assert relay.publish_pending() == len(owed) + len(plain) + len(other), "nothing held back"
+        assert any(refused in r.getMessage() and "every other topic goes on" in r.getMessage()
+                   for r in caplog.records), "the refusal is logged, naming the topic"
+        assert len(_read_topic(kafka_broker.bootstrap, events, 7)) == 7
+        assert [RecordedEvent.from_bytes(r.value).event_id
+                for r in _read_topic(kafka_broker.bootstrap, allowed, 1)] == [other[0].event_id]
+        # Later events still go out while the topic is refused; a restarted relay still owes it.
+        later = store.append(stream, "handoff.Handoff", 2, [_handoff_sent("h-4", "510000")])
+        assert relay.publish_pending() == 1
+        owed += later
+        restarted = OutboxRelay(store, producer, events, batch_size=3, extra_topics=handoff_route(events),
+                                prepare_topics=prepare)
+        assert restarted.publish_pending() == 0
+        refusing["yes"] = False  # the admin grants CREATE (or makes the topic)
+        assert _owed_topics(store) == [refused], "what is owed is recorded in the store"
+        wait_until(lambda: restarted.publish_pending() >= 0 and not _owed_topics(store), timeout=30,
+                   what="the owed messages sent")
+        after = store.append(stream, "handoff.Handoff", 3, [_handoff_sent("h-5", "510000")])
+        assert restarted.publish_pending() == 1
+        owed += after
+    finally:
+        producer.close()
+    records = _read_topic(kafka_broker.bootstrap, refused, len(owed))
+    assert [RecordedEvent.from_bytes(r.value).event_id for r in records] == [e.event_id for e in owed], \
+        "every owed message once, in log order, then the new ones"
+
+
+def _owed_topics(store: EventStore) -> list[str]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(relay_backlogs.c.topic)).scalars())
+
+
+def _handoff_sent(handoff_id: str, to_region: str) -> NewEvent:
+    message = handoff_pb.HandoffSent(handoff_id=handoff_id, kind=handoff_pb.HANDOFF_KIND_FORWARD_CASE,
+                                     case_id=f"case-{handoff_id}", from_region="640000", to_region=to_region)
+    return NewEvent.from_message(message, event_id=str(uuid.uuid4()), actor=CLERK, correlation_id="case-1",
+                                 occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), causation_id="cmd-1")

@@ -139,6 +139,20 @@ def test_the_acl_layout_gives_each_region_only_its_own_group_and_internal_topics
     assert Acl("User:region-640000", "TOPIC", "LITERAL", events_topic("marriage"), "WRITE") in ningxia
 
 
+def test_the_registry_is_granted_no_changelog_since_its_persons_live_in_its_own_store() -> None:
+    """Invariant 5: the registry worker keeps its person records in its own store (person_store.py),
+    not in a faust table, so no grant of the layout reaches a changelog topic of its app; the one
+    internal topic its faust app still makes, the assignor's leader topic, stays its own."""
+    acls = [acl for acl in deployment_acls(["640000"], ["marriage"]) if acl.principal == "User:registry"]
+
+    def granted(topic: str) -> set[str]:
+        return {acl.operation for acl in acls if acl.resource == "TOPIC" and (
+            acl.name == topic if acl.pattern == "LITERAL" else topic.startswith(acl.name))}
+
+    assert granted(f"{REGISTRY_APP_ID}-persons-changelog") == set()
+    assert granted(f"{REGISTRY_APP_ID}-__assignor-__leader") == {"ALL"}
+
+
 def test_only_the_registry_writes_decisions_and_auditors_write_nothing() -> None:
     """Invariant 5/8: the registry is the single writer of decisions; auditors only read."""
     acls = deployment_acls(["640000"], ["marriage"])

@@ -98,10 +98,11 @@ def _add_actions(audit: argparse.ArgumentParser) -> None:
         "verify", help="check every hash chain, version and order; cross-check Kafka and checkpoints",
         formatter_class=_Formatter,
         description=_wrap("Recompute every event's hash, each stream's chain and versions, and each store's global "
-                    "chain and order, for every store. With --kafka, also read every service topic from its "
-                    "beginning and check that every stored event was published, that nothing on a topic is "
-                    "missing from its store, and that the bytes are identical. Every store is also compared "
-                    "with the signed checkpoints the regions' audit stores hold, which catches a region that "
+                    "chain and order, for every store. With --kafka, also read every service topic and every "
+                    "region's hand-off topic from its beginning and check that every stored event was published "
+                    "(a hand-off message also to its addressee's hand-off topic), that nothing on a topic is "
+                    "missing from its store or misrouted, and that the bytes are identical. Every store is also "
+                    "compared with the signed checkpoints the regions' audit stores hold, which catches a region that "
                     "rewrote its whole history consistently. Exit 0 when intact; otherwise the first bad event "
                     "of each store (store, position, stream, version, what is wrong) goes to stderr and the exit "
                     "code is 1."),

@@ -145,16 +145,19 @@ class _Stored:
 
 
 def cross_check_topic(topic: str, records: Iterable[TopicRecord],
-                      stores: Mapping[StoreRef, EventStore], keys: KeyDirectory | None = None) -> TopicReport:
+                      stores: Mapping[StoreRef, EventStore], keys: KeyDirectory | None = None,
+                      belongs: Callable[[RecordedEvent], bool] | None = None) -> TopicReport:
     """Compare one topic with the stores that publish to it (all of one service). With `keys`,
     every record, of audited stores or not, must also be signed by a key of the region it names
-    (invariant 8): a record that is not is named as forged."""
+    (invariant 8): a record that is not is named as forged. With `belongs`, the topic carries only
+    the events it accepts (a region's hand-off topic: the messages addressed to that region): a
+    stored event it accepts must be on the topic, and a record it refuses is named as misrouted."""
     report = TopicReport(topic)
     report.signatures_checked = keys is not None
     by_identity: dict[tuple[str, str], tuple[StoreRef, dict[str, _Stored]]] = {}
     for ref, store in stores.items():
         index = {e.event_id: _Stored(_digest(e.to_bytes()), e.position, e.stream_id, e.version)
-                 for e in store.iter_log()}
+                 for e in store.iter_log() if belongs is None or belongs(e)}
         by_identity[(ref.region, ref.service)] = (ref, index)
         report.events_checked += len(index)
     seen: dict[tuple[str, str], set[str]] = {k: set() for k in by_identity}
@@ -176,6 +179,11 @@ def cross_check_topic(topic: str, records: Iterable[TopicRecord],
                     topic, f"{event.region}/{event.service}", event.event_id, event.position, event.stream_id,
                     event.version, f"FORGED {where}: {problem}"))
                 continue
+        if belongs is not None and not belongs(event):
+            report.problems.append(TopicProblem(
+                topic, f"{event.region}/{event.service}", event.event_id, event.position, event.stream_id,
+                event.version, f"MISROUTED {where}: this topic does not carry this event"))
+            continue
         if identity not in by_identity:
             label = f"{event.region}/{event.service}"
             report.foreign[label] = report.foreign.get(label, 0) + 1

@@ -25,6 +25,7 @@ from services.common.audit.checkpoints import (
 )
 from services.common.audit.datadir import NotAStore, StoreRef, live_snapshot, open_store
 from services.common.audit.decisions_log import DECISIONS, check_decisions_topic
+from services.common.audit.handoff_log import check_handoff_topics
 from services.common.audit.kafka_log import (
     DEFAULT_IDLE,
     TopicReport,
@@ -199,6 +200,9 @@ def audit_verify(refs: Sequence[StoreRef], *, kafka: KafkaSource | None = None,
             for topic, stores in sorted(by_topic.items()):
                 records = read_topic(kafka.bootstrap, topic, idle=kafka.idle)
                 report.topics.append(cross_check_topic(topic, records, stores, kafka.keys))
+            # Each region's hand-off topics: the only copy of a hand-off its addressee reads.
+            report.topics.extend(check_handoff_topics(kafka.bootstrap, opened, topic_for=kafka.topic_for,
+                                                      idle=kafka.idle, keys=kafka.keys))
             if kafka.decisions_topic and kafka.keys is not None:
                 # The national record and every region's own decisions topic (registry/topics.py).
                 national = kafka.decisions_topic

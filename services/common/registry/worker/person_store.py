@@ -47,6 +47,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from services.common.events import to_micros
 from services.common.store.engine import WRITE, create_store_engine, sqlite_url
@@ -135,7 +136,12 @@ class PersonStore:
                                           .where(persons.c.citizen_id == citizen_id)).first()
                     if exists is not None:
                         raise StaleRecord(f"a record of {citizen_id[:6]}… appeared since it was read")
-                    conn.execute(insert(persons).values(citizen_id=citizen_id, version=1, **values))
+                    try:
+                        conn.execute(insert(persons).values(citizen_id=citizen_id, version=1, **values))
+                    except IntegrityError as exc:
+                        # Another worker's insert committed after the check above (PostgreSQL's read
+                        # committed lets both pass it): the same refusal as any stale write.
+                        raise StaleRecord(f"a record of {citizen_id[:6]}… appeared since it was read") from exc
                     version = 1
                 else:
                     done = conn.execute(update(persons).where(persons.c.citizen_id == citizen_id,
