@@ -5,6 +5,8 @@ subprocess: `python -m services.common.registry.worker`), and one region's marri
 relay, as in a `tongban up` stack. After a warm-up (the worker has joined its groups and decided a
 first claim), in two bursts:
 
+0. one claim at a time (SINGLE_CLAIMS of them): from its publication to its decision read, the
+   registry's own part of a registration's round trip when nothing else is going on;
 1. ``requests``: ``--claims`` claims on as many persons are recorded in the region's store, then
    published by its relay at once; timed until the worker's decision on every one of them (granted)
    is on the region's decisions topic;
@@ -40,6 +42,7 @@ DEFAULT_CLAIMS = 2000
 REGION = "640000"
 SERVICE = "marriage"
 PARTITIONS = 8  # the stack's (WorkerSettings.partitions)
+SINGLE_CLAIMS = 20  # claims published one at a time, each waited for: the registry's own latency
 DECISION_TIMEOUT = 300.0
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,14 +64,24 @@ class Burst:
         return self.inputs / self.seconds if self.seconds else 0.0
 
 
+@dataclass
+class Results:
+    bursts: list[Burst]
+    single_seconds: list[float]  # sorted: each alone, from its publication to its decision read
+
+    def single_ms(self, fraction: float) -> float:
+        return 1000 * self.single_seconds[min(len(self.single_seconds) - 1, int(fraction * len(self.single_seconds)))]
+
+
 class _Outcomes:
     """Reads the region's decisions topic in a thread and counts distinct decisions per outcome."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         from kafka import KafkaConsumer
 
+        # A short fetch wait: the measuring consumer must not add the broker's wait to the numbers.
         self._consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                       enable_auto_commit=False, group_id=None)
+                                       enable_auto_commit=False, group_id=None, fetch_max_wait_ms=10)
         self._seen: set[str] = set()
         self._counts: dict[str, int] = {}
         self.messages: list[tuple[bytes, Any]] = []  # (value, headers) of each distinct decision
@@ -163,7 +176,7 @@ def _burst(name: str, relay: Any, outcomes: _Outcomes, outcome: str, inputs: int
     return Burst(name, inputs, published - began, took, cpu)
 
 
-def run_bursts(claims: int, workdir: Path, progress: Callable[[str], None]) -> list[Burst]:
+def run_bursts(claims: int, workdir: Path, progress: Callable[[str], None]) -> Results:
     from infra.brokers import open_broker
     from services.common.kafka_settings import ensure_topics
     from services.common.registry import confirm_claim, decision_reaction, request_claim
@@ -206,11 +219,17 @@ def run_bursts(claims: int, workdir: Path, progress: Callable[[str], None]) -> l
         cleanup.callback(producer.close, 5)
         relay = OutboxRelay(store, producer, service_topic, signer=signer)
         outcomes = cleanup.enter_context(_Outcomes(broker.bootstrap, decisions))
-        everyone = [(f"bench-{n}-{uuid.uuid4().hex[:8]}", p) for n, p in enumerate(_persons(claims + 1))]
-        warmup, burst = everyone[:1], everyone[1:]
+        everyone = [(f"bench-{n}-{uuid.uuid4().hex[:8]}", p)
+                    for n, p in enumerate(_persons(claims + 1 + SINGLE_CLAIMS))]
+        warmup, singles, burst = everyone[:1], everyone[1:1 + SINGLE_CLAIMS], everyone[1 + SINGLE_CLAIMS:]
         progress("warm-up: the worker joins its groups and decides a first claim …")
         _record(store, warmup, request_claim)
         _burst("warm-up", relay, outcomes, "granted", 1, worker, alive)
+        progress(f"{SINGLE_CLAIMS} claims one at a time …")
+        latencies: list[float] = []
+        for single in singles:
+            _record(store, [single], request_claim)
+            latencies.append(_burst("single", relay, outcomes, "granted", 1, worker, alive).seconds)
         progress(f"{claims:,} claims at once …")
         _record(store, burst, request_claim)
         requests = _burst("requests", relay, outcomes, "granted", claims, worker, alive)
@@ -220,13 +239,15 @@ def run_bursts(claims: int, workdir: Path, progress: Callable[[str], None]) -> l
         for value, headers in list(outcomes.messages):
             react(store, value, headers)
         _record(store, everyone, confirm_claim)
-        # The warm-up's claim is confirmed too: one more input of that burst.
-        return [requests, _burst("confirms", relay, outcomes, "confirmed", claims + 1, worker, alive)]
+        # The warm-up's and the single claims are confirmed too: more inputs of that burst.
+        confirms = _burst("confirms", relay, outcomes, "confirmed", len(everyone), worker, alive)
+        return Results([requests, confirms], sorted(latencies))
 
 
-def measures(bursts: list[Burst]) -> list[Measure]:
-    out: list[Measure] = []
-    for b in bursts:
+def measures(results: Results) -> list[Measure]:
+    out = [Measure("registry_single_claim_p50", results.single_ms(0.5), "ms", "sqlite"),
+           Measure("registry_single_claim_max", results.single_ms(1.0), "ms", "sqlite")]
+    for b in results.bursts:
         out += [Measure(f"registry_{b.name}_rate", b.rate, "inputs/s", "sqlite"),
                 Measure(f"registry_{b.name}_seconds", b.seconds, "s", "sqlite"),
                 Measure(f"registry_{b.name}_publish_seconds", b.publish_seconds, "s", "sqlite"),
@@ -247,18 +268,20 @@ def run_registry_bench(args: argparse.Namespace) -> int:
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="tongban-bench-registry-")))
         workdir.mkdir(parents=True, exist_ok=True)
         try:
-            bursts = run_bursts(args.claims, workdir, progress)
+            results = run_bursts(args.claims, workdir, progress)
         except (RegistryBenchError, OSError) as exc:
             print(f"tongban bench registry: {exc}", file=sys.stderr)
             return 1
     rows = [("burst", "inputs", "inputs/s", "seconds", "relay publish s", "worker cpu")]
     rows += [(b.name, f"{b.inputs:,}", f"{b.rate:,.1f}", f"{b.seconds:.2f}", f"{b.publish_seconds:.2f}",
-              f"{b.worker_cpu:.2f}") for b in bursts]
+              f"{b.worker_cpu:.2f}") for b in results.bursts]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    print(f"\n{SINGLE_CLAIMS} claims one at a time, publication to decision read: "
+          f"p50 {results.single_ms(0.5):,.0f} ms, max {results.single_ms(1.0):,.0f} ms")
     if args.json:
-        found = measures(bursts)
+        found = measures(results)
         Path(args.json).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         progress(f"wrote {len(found)} measures to {args.json}")
     return 0

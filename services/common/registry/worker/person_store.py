@@ -13,8 +13,9 @@ the table as the only copy, two crashes broke the registry (issue 11):
   more consumer, always late) held 16 of ~100 persons; the replayed claims were decided again in
   the order the refilled topics happened to deliver them.
 
-So each input's effect is committed here, in one transaction — the person's new record and the
-claims-topic offset after the input — *before* its decisions are sent (SQLite with WAL and
+So each input's effect is committed here — the person's new record and the claims-topic offset
+after the input, with those of the other inputs of the batch the worker fetched, in one
+transaction — *before* its decisions are sent (SQLite with WAL and
 synchronous=FULL by default, or any SQLAlchemy URL, e.g. PostgreSQL). Killed after the commit, the
 restarted worker reads the input again (its offset was not committed to the group), finds it in
 the record and repeats its decisions with their ids; killed before, it decides it again from the
