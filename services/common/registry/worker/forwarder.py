@@ -1,5 +1,6 @@
 """The forwarder: the claims on the service topics, repartitioned by citizen id onto the claims
-topic (step 1 of the flow in the package docstring), and the acknowledged send both steps use."""
+topic (step 1 of the flow in the package docstring), and the acknowledged send both steps use
+(`deliver_all`)."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Forwards are acknowledged before any commit (deliver retries until they are), so a
+                # Forwards are acknowledged before any commit (deliver_all retries until they are), so a
                 # failed fetch or commit loses nothing: the next commit covers what was forwarded.
                 log.exception("forwarding claims failed; retrying")
                 await asyncio.sleep(1.0)  # back-off before a retry, not synchronisation
@@ -137,29 +138,13 @@ async def _reached(consumer: Any, ends: dict[Any, int]) -> bool:
     return True
 
 
-async def deliver(topic: Any, outgoing: Outgoing) -> None:
-    """Send and wait for the broker's acknowledgement, retrying until it comes: the agent must not
-    move past its input (and let its offset be committed) before its output is durable."""
-    delay = 0.5
-    while True:
-        try:
-            pending = await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers, force=True)
-            await pending
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sending to %s failed; retrying in %.1fs", topic.get_topic_name(), delay)
-            await asyncio.sleep(delay)  # back-off before a retry, not synchronisation
-            delay = min(delay * 2, 10.0)
-
-
 async def deliver_all(messages: Sequence[tuple[Any, Outgoing]]) -> None:
     """Send every (topic, message) in order and wait for all the broker's acknowledgements,
-    retrying until they come: `deliver` for many messages, in one round trip rather than one each.
+    retrying until they come: the caller must not move past its inputs (and let their offsets be
+    committed) before its outputs are durable. One round trip for all, not one per message.
 
     Enqueued one after another, so messages of one partition (one person) leave in order, as
-    `deliver` one at a time would send them. When some are not acknowledged, everything from the
+    sending and awaiting them one at a time would. When some are not acknowledged, everything from the
     first of them on is sent again, in order, after a back-off: a message acknowledged after a
     failed one may then be on its topic twice, and, if the broker refused one batch of a partition
     and took the next, before the first copy of the one refused. Every reader of these topics

@@ -15,8 +15,8 @@ the table as the only copy, two crashes broke the registry (issue 11):
 
 So each input's effect is committed here — the person's new record and the claims-topic offset
 after the input, with those of the other inputs of the batch the worker fetched, in one
-transaction — *before* its decisions are sent (SQLite with WAL and
-synchronous=FULL by default, or any SQLAlchemy URL, e.g. PostgreSQL). Killed after the commit, the
+transaction — *before* its decisions are sent (SQLite with WAL and synchronous=FULL by default,
+or any SQLAlchemy URL, e.g. PostgreSQL). Killed after the commit, the
 restarted worker reads the input again (its offset was not committed to the group), finds it in
 the record and repeats its decisions with their ids; killed before, it decides it again from the
 record before it. A fresh broker loses nothing of the registry: the refilled service topics are
