@@ -9,6 +9,7 @@ from typing import Any
 def create_app(app_id: str, bootstrap: str, *, datadir: Path, **overrides: Any) -> Any:
     import faust
 
+    from services.common.faust_transport import consumer_url
     from services.common.kafka_settings import faust_app_settings
 
     settings: dict[str, Any] = {
@@ -18,6 +19,8 @@ def create_app(app_id: str, bootstrap: str, *, datadir: Path, **overrides: Any) 
         "web_enabled": False,
         "consumer_auto_offset_reset": "earliest",
         **faust_app_settings(bootstrap),
+        # The consumers wait less for a fetch than faust's own (faust_transport.py says why).
+        "broker_consumer": consumer_url(bootstrap),
         **overrides,
     }
     return faust.App(app_id, **settings)

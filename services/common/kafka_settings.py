@@ -32,6 +32,11 @@ REBALANCE_TIMEOUT_MS = 6_000
 # (one event, one store append) is far below this; exceeding it means the consumer is stuck.
 KAFKA_PYTHON_MAX_POLL_INTERVAL_MS = 60_000
 
+# How long a consumer's fetch may wait for records (aiokafka's default 500 ms, faust's 1,500 ms):
+# tansu answers a fetch over several partitions only when this is up (faust_transport.py), so every
+# hop of a message paid up to that. 100 ms: an idle consumer asks the broker ten times a second.
+FETCH_MAX_WAIT_MS = 100
+
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 
@@ -100,6 +105,7 @@ def aiokafka_consumer_config(
         **current(security).aiokafka(),
         **_consumer_common(bootstrap, group_id),
         "rebalance_timeout_ms": REBALANCE_TIMEOUT_MS,
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
     }
 
 

@@ -112,16 +112,25 @@ def apply_decision(tx: StoreTransaction, decision: RegistryDecision) -> None:
         "release_reason": decision.release_reason,
         "released_on": decision.released_on.isoformat() if decision.released_on else None,
     }
-    dialect = tx.store.dialect
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(registry_entries).values(**values)
-    keys = ("region", "service", "claim_id")
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: statement.excluded[name] for name in values if name not in keys},
-        where=registry_entries.c.status_rank <= statement.excluded.status_rank,
-    )
-    tx.connection.execute(statement)
+    tx.connection.execute(_upsert(tx.store.dialect), values)
+
+
+_UPSERTS: dict[str, Any] = {}  # dialect name → the statement (see _upsert)
+
+
+def _upsert(dialect: str) -> Any:
+    """The row's insert-or-update, built once per dialect with the values as parameters: building
+    it per decision (its `excluded` columns) cost more than the rest of taking a decision."""
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(registry_entries)
+        keys = ("region", "service", "claim_id")
+        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: insert.excluded[c.name] for c in registry_entries.columns if c.name not in keys},
+            where=registry_entries.c.status_rank <= insert.excluded.status_rank,
+        )
+    return statement
 
 
 def entries_of(tx: StoreTransaction, citizen_id: str) -> list[RegistryEntry]:

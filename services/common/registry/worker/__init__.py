@@ -14,12 +14,13 @@ Flow (docs/cross-region.md):
    forwards each one, byte for byte, to the worker's own topic tongban.registry.claims.v1 keyed by
    citizen id, stamped with the time it was taken in. This is the repartition by citizen id.
 2. The agent `decide` reads that topic — so one partition, hence one worker, decides every input
-   about a person, in order — folds each input into the person's record with `domain.decide`,
-   commits the new record (and the partition's next offset) to the worker's own store
-   (person_store.py: why a store and not a faust table), and then sends each decision, keyed by
-   citizen id, to the claimant region's topic tongban.registry.decisions.<region>.v1 and, if it is
-   confirmed or released, to the national record tongban.registry.decisions.v1 as well (topics.py;
-   invariant 10).
+   about a person, in order — a fetched batch at a time: it folds each input into the person's
+   record with `domain.decide` (an input sees what the inputs before it in the batch decided),
+   commits the batch's new records (and the partitions' next offsets) to the worker's own store
+   in one transaction (person_store.py: why a store and not a faust table), and then sends the
+   batch's decisions, keyed by citizen id, in order and acknowledged together, each to the
+   claimant region's topic tongban.registry.decisions.<region>.v1 and, if it is confirmed or
+   released, to the national record tongban.registry.decisions.v1 as well (topics.py; invariant 10).
 3. A timer looks for granted holds past the claim time-to-live and puts an ExpiryDue input for them
    on the claims topic. It never changes a record itself: expiry is decided by `decide`, in line
    with every other input about the person.
@@ -32,19 +33,23 @@ development broker does not support reliably):
   the same ids (derived from the claim and the outcome).
 - The record remembers what each input decided. An input seen before — a redelivery, a duplicate
   forward, or a re-run after a crash — repeats its decisions instead of deciding again.
-- `decide` commits the record and the partition's next offset to its store in one transaction,
-  then sends each decision and waits for the broker's acknowledgement. faust commits an input's
-  offset only after the agent moved past it.
-- Killed after the store commit but before the decisions were sent: the offset is not committed,
-  the restarted worker processes the input again, finds it remembered in the record and sends the
-  same decisions (receivers' inboxes drop those that did arrive). Killed before the store commit,
-  the input is decided again from the record before it, which by determinism decides the same.
+- `decide` commits a batch's records and the partitions' next offsets to its store in one
+  transaction, then sends the batch's decisions and waits for every acknowledgement of the broker
+  (forwarder.deliver_all: a decision not acknowledged is sent again, with those after it). faust
+  commits a batch's offsets only after the agent is done with the batch (`take_events` acks then).
+- Killed after the store commit but before the decisions were sent: the offsets are not
+  committed, the restarted worker processes the batch's inputs again, finds them remembered in the
+  records and sends the same decisions (receivers' inboxes drop those that did arrive). Killed
+  before the store commit, nothing of the batch is stored, and its inputs are decided again from
+  the records before them, which by determinism decides the same.
   Either way a grant is only ever decided from a record holding every earlier decision about the
   person, or repeated with its original id: never a second grant.
 - The broker lost (a memory-only local broker killed): the store keeps every record; the
   refilled service topics are forwarded again, and each claim decided before is an input seen
   before, repeated — never decided again in the order the refill happens to deliver it.
-- The forwarder commits a batch only after every claim in it was acknowledged on the claims topic:
+- The forwarder commits a batch only after every claim in it was acknowledged on the claims topic
+  (sent together, in order; deliver_all says what a partial failure may reorder, and why nothing
+  reads that as anything but a repeat):
   killed before, the batch is forwarded again, and the duplicates are inputs seen before. A lost
   expiry check is sent again by the restarted timer, since the hold is still due.
 - faust-streaming 0.15.3 was seen to skip messages after a restart (its fetcher runs while the
@@ -54,9 +59,10 @@ development broker does not support reliably):
   back over a hole rather than deciding without it (`GapHealer`).
 
 Limits: the record keeps what every input decided, so it grows with the claims on a person (a
-handful in a lifetime). One store write per input (a few milliseconds on SQLite with
-synchronous=FULL) bounds one worker's rate; more partitions over more workers sharing a
-PostgreSQL store scale it.
+handful in a lifetime). One store transaction per batch (a few milliseconds on SQLite with
+synchronous=FULL, however many inputs) and the signatures (an Ed25519 check per claim forwarded and
+per input decided, a signature per input and per decision) bound one worker's rate (`tongban bench
+registry`); more partitions over more workers sharing a PostgreSQL store scale it.
 """
 
 from services.common.registry.worker.app import build_app

@@ -1,11 +1,12 @@
 """The forwarder: the claims on the service topics, repartitioned by citizen id onto the claims
-topic (step 1 of the flow in the package docstring), and the acknowledged send both steps use."""
+topic (step 1 of the flow in the package docstring), and the acknowledged send both steps use
+(`deliver_all`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,12 +105,11 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        outgoing = forward(record.value, record.headers, now=clock.now(), trust=trust,
-                                           topic=record.topic)
-                        if outgoing is not None:
-                            await deliver(claims, outgoing)
+                outgoing = [forwarded for records in batches.values() for record in records
+                            if (forwarded := forward(record.value, record.headers, now=clock.now(), trust=trust,
+                                                     topic=record.topic)) is not None]
+                # Sent together, acknowledged together: one round trip per fetch, not one per claim.
+                await deliver_all([(claims, message) for message in outgoing])
                 if batches:
                     await consumer.commit()  # the positions after the records just forwarded
                 # After the forwards: what the position passed is on the claims topic now.
@@ -123,7 +123,7 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Forwards are acknowledged before any commit (deliver retries until they are), so a
+                # Forwards are acknowledged before any commit (deliver_all retries until they are), so a
                 # failed fetch or commit loses nothing: the next commit covers what was forwarded.
                 log.exception("forwarding claims failed; retrying")
                 await asyncio.sleep(1.0)  # back-off before a retry, not synchronisation
@@ -138,18 +138,41 @@ async def _reached(consumer: Any, ends: dict[Any, int]) -> bool:
     return True
 
 
-async def deliver(topic: Any, outgoing: Outgoing) -> None:
-    """Send and wait for the broker's acknowledgement, retrying until it comes: the agent must not
-    move past its input (and let its offset be committed) before its output is durable."""
+async def deliver_all(messages: Sequence[tuple[Any, Outgoing]]) -> None:
+    """Send every (topic, message) in order and wait for all the broker's acknowledgements,
+    retrying until they come: the caller must not move past its inputs (and let their offsets be
+    committed) before its outputs are durable. One round trip for all, not one per message.
+
+    Enqueued one after another, so messages of one partition (one person) leave in order, as
+    sending and awaiting them one at a time would. When some are not acknowledged, everything from the
+    first of them on is sent again, in order, after a back-off: a message acknowledged after a
+    failed one may then be on its topic twice, and, if the broker refused one batch of a partition
+    and took the next, before the first copy of the one refused. Every reader of these topics
+    takes an input or decision seen before as a repeat (the worker's records, the regions'
+    inboxes), an input arriving before the claim it continues decides nothing until the claim's
+    copy follows it, and a region's view never moves a claim backwards."""
+    pending = list(messages)
     delay = 0.5
-    while True:
+    while pending:
+        acks: list[Any] = []
         try:
-            pending = await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers, force=True)
-            await pending
-            return
+            for topic, outgoing in pending:
+                acks.append(await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers,
+                                             force=True))
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("sending to %s failed; retrying in %.1fs", topic.get_topic_name(), delay)
-            await asyncio.sleep(delay)  # back-off before a retry, not synchronisation
-            delay = min(delay * 2, 10.0)
+            log.exception("enqueueing %d messages failed; retrying in %.1fs", len(pending) - len(acks), delay)
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+        failed = next((i for i, result in enumerate(results) if isinstance(result, BaseException)), len(acks))
+        if failed == len(pending):
+            return
+        if failed < len(results):
+            log.error("sending to %s failed; retrying %d messages in %.1fs",
+                      pending[failed][0].get_topic_name(), len(pending) - failed, delay, exc_info=results[failed])
+        pending = pending[failed:]
+        await asyncio.sleep(delay)  # back-off before a retry, not synchronisation
+        delay = min(delay * 2, 10.0)

@@ -13,9 +13,10 @@ the table as the only copy, two crashes broke the registry (issue 11):
   more consumer, always late) held 16 of ~100 persons; the replayed claims were decided again in
   the order the refilled topics happened to deliver them.
 
-So each input's effect is committed here, in one transaction — the person's new record and the
-claims-topic offset after the input — *before* its decisions are sent (SQLite with WAL and
-synchronous=FULL by default, or any SQLAlchemy URL, e.g. PostgreSQL). Killed after the commit, the
+So each input's effect is committed here — the person's new record and the claims-topic offset
+after the input, with those of the other inputs of the batch the worker fetched, in one
+transaction — *before* its decisions are sent (SQLite with WAL and synchronous=FULL by default,
+or any SQLAlchemy URL, e.g. PostgreSQL). Killed after the commit, the
 restarted worker reads the input again (its offset was not committed to the group), finds it in
 the record and repeats its decisions with their ids; killed before, it decides it again from the
 record before it. A fresh broker loses nothing of the registry: the refilled service topics are
@@ -39,13 +40,26 @@ few inputs again, which it repeats.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +68,7 @@ from services.common.store.engine import WRITE, create_store_engine, sqlite_url
 
 STORE_FILE = "persons.db"
 POSITION_EVERY = 200
+_LOAD_CHUNK = 500  # persons per query of `load`
 
 _metadata = MetaData()
 persons = Table(
@@ -81,15 +96,40 @@ class Stored:
     version: int
 
 
+@dataclass(frozen=True)
+class Effect:
+    """One input's effect: the person's new record (when it changed; `read` is what it was decided
+    from, `due` the record's domain.next_due) and the partition's next offset (when it moved)."""
+
+    topic: str
+    partition: int
+    next_offset: int | None
+    citizen_id: str = ""
+    record: Mapping[str, Any] | None = None
+    read: Stored | None = None
+    due: datetime | None = None
+
+    @property
+    def version(self) -> int:
+        """The version of the record this effect writes."""
+        return 1 if self.read is None else self.read.version + 1
+
+
 class PersonStore:
-    """Person records and claims-topic positions, one transaction per input."""
+    """Person records and claims-topic positions. The effects of several inputs are staged (the
+    worker reads them back at once: `get` and `position` see what is staged) and committed
+    together in one transaction by `flush`: one store write per fetched batch, not per input."""
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_store_engine(url)
         _metadata.create_all(self.engine)
         self._records: dict[str, Stored] = {}
+        self._absent: set[str] = set()  # persons known to have no record (see load)
         self._positions: dict[tuple[str, int], int | None] = {}
         self._written: dict[tuple[str, int], int] = {}  # the position last written
+        self._staged: list[Effect] = []
+        self._staged_records: dict[str, Stored] = {}
+        self._staged_positions: dict[tuple[str, int], int] = {}
 
     @classmethod
     def in_directory(cls, datadir: Path) -> PersonStore:
@@ -97,18 +137,34 @@ class PersonStore:
         return cls(sqlite_url(datadir / STORE_FILE))
 
     def get(self, citizen_id: str) -> Stored | None:
-        cached = self._records.get(citizen_id)
-        if cached is not None:
-            return cached
+        staged = self._staged_records.get(citizen_id)
+        if staged is not None:
+            return staged
+        if citizen_id not in self._records and citizen_id not in self._absent:
+            self.load([citizen_id])
+        return self._records.get(citizen_id)
+
+    def load(self, citizen_ids: Iterable[str]) -> None:
+        """Read the records of these persons that are not in memory yet, in one query: the worker
+        calls it for a fetched batch before it decides the batch's inputs one by one. A person
+        without a record is remembered as such: this worker owns the person, and were another
+        worker to write a record meanwhile, inserting one would fail (StaleRecord)."""
+        missing = sorted({c for c in citizen_ids if c not in self._records and c not in self._absent})
+        if not missing:
+            return
         with self.engine.connect() as conn:
-            row = conn.execute(select(persons.c.record, persons.c.version)
-                               .where(persons.c.citizen_id == citizen_id)).first()
-        if row is None:
-            return None
-        stored = self._records[citizen_id] = Stored(json.loads(row.record), row.version)
-        return stored
+            for start in range(0, len(missing), _LOAD_CHUNK):
+                chunk = missing[start:start + _LOAD_CHUNK]
+                rows = conn.execute(select(persons.c.citizen_id, persons.c.record, persons.c.version)
+                                    .where(persons.c.citizen_id.in_(chunk))).all()
+                for row in rows:
+                    self._records[row.citizen_id] = Stored(json.loads(row.record), row.version)
+                self._absent.update(set(chunk) - {row.citizen_id for row in rows})
 
     def position(self, topic: str, partition: int) -> int | None:
+        staged = self._staged_positions.get((topic, partition))
+        if staged is not None:
+            return staged
         if (topic, partition) not in self._positions:
             with self.engine.connect() as conn:
                 self._positions[(topic, partition)] = conn.execute(select(positions.c.next_offset).where(
@@ -118,50 +174,95 @@ class PersonStore:
     def commit(self, topic: str, partition: int, *, next_offset: int | None, citizen_id: str = "",
                record: Mapping[str, Any] | None = None, read: Stored | None = None,
                due: datetime | None = None) -> None:
-        """One input's effect: the person's new record (when it changed; `read` is what it was
-        decided from, `due` the record's domain.next_due) and the partition's next offset (when it
-        moved), in one transaction."""
-        if (next_offset is not None and record is None
-                and next_offset - self._written.get((topic, partition), 0) < POSITION_EVERY):
-            self._positions[(topic, partition)] = next_offset
-            return  # kept in memory: see the module docstring
-        if record is None and next_offset is None:
+        """One input's effect (Effect), in one transaction: `stage` then `flush`."""
+        self.stage(Effect(topic, partition, next_offset, citizen_id, record, read, due))
+        self.flush()
+
+    def stage(self, effect: Effect) -> None:
+        """Hold `effect` for the next `flush`; `get` and `position` see it from now on."""
+        if effect.record is None and effect.next_offset is None:
             return
-        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            if record is not None:
-                values = {"record": json.dumps(record, separators=(",", ":")),
-                          "due_at_us": None if due is None else to_micros(due)}
-                if read is None:
-                    exists = conn.execute(select(persons.c.version)
-                                          .where(persons.c.citizen_id == citizen_id)).first()
-                    if exists is not None:
-                        raise StaleRecord(f"a record of {citizen_id[:6]}… appeared since it was read")
-                    try:
-                        conn.execute(insert(persons).values(citizen_id=citizen_id, version=1, **values))
-                    except IntegrityError as exc:
-                        # Another worker's insert committed after the check above (PostgreSQL's read
-                        # committed lets both pass it): the same refusal as any stale write.
-                        raise StaleRecord(f"a record of {citizen_id[:6]}… appeared since it was read") from exc
-                    version = 1
-                else:
-                    done = conn.execute(update(persons).where(persons.c.citizen_id == citizen_id,
-                                                              persons.c.version == read.version)
-                                        .values(version=read.version + 1, **values))
-                    if done.rowcount != 1:
-                        self._records.pop(citizen_id, None)
-                        raise StaleRecord(f"the record of {citizen_id[:6]}… changed since it was read")
-                    version = read.version + 1
-            if next_offset is not None:
-                moved = conn.execute(update(positions).where(positions.c.topic == topic,
-                                                             positions.c.partition == partition)
-                                     .values(next_offset=next_offset))
-                if moved.rowcount == 0:
-                    conn.execute(insert(positions).values(topic=topic, partition=partition, next_offset=next_offset))
+        self._staged.append(effect)
+        if effect.record is not None:
+            self._staged_records[effect.citizen_id] = Stored(effect.record, effect.version)
+        if effect.next_offset is not None:
+            self._staged_positions[(effect.topic, effect.partition)] = effect.next_offset
+
+    def flush(self) -> None:
+        """Commit every staged effect in one transaction, in the order staged; each record write
+        names the version it was decided from (a second effect on the same person names the
+        first's). Raises StaleRecord, with nothing committed, if another worker wrote one of them.
+        A partition's position is written with the records, or when it moved POSITION_EVERY
+        inputs since it was last written; otherwise it is kept in memory (see the module docstring)."""
+        effects, moved = self._staged, dict(self._staged_positions)
+        self._staged, self._staged_records, self._staged_positions = [], {}, {}
+        # Per person, the first effect's read (what the store must still hold) and the last
+        # effect's record: the row goes from one to the other in one statement.
+        first: dict[str, Effect] = {}
+        last: dict[str, Effect] = {}
+        for effect in effects:
+            if effect.record is not None:
+                first.setdefault(effect.citizen_id, effect)
+                last[effect.citizen_id] = effect
+        with_records = {(e.topic, e.partition) for e in effects if e.record is not None}
+        write = {tp: offset for tp, offset in moved.items()
+                 if tp in with_records or offset - self._written.get(tp, 0) >= POSITION_EVERY}
+        if last or write:
+            try:
+                with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                    self._write_records(conn, [(first[c].read, last[c]) for c in last])
+                    for (topic, partition), next_offset in write.items():
+                        self._write_position(conn, topic, partition, next_offset)
+            except BaseException:
+                for citizen_id in last:  # memory as the store is: read again from it
+                    self._records.pop(citizen_id, None)
+                    self._absent.discard(citizen_id)
+                raise
         # Only once committed: a failed transaction leaves memory as the store is.
-        if next_offset is not None:
-            self._positions[(topic, partition)] = self._written[(topic, partition)] = next_offset
-        if record is not None:
-            self._records[citizen_id] = Stored(record, version)
+        for tp, next_offset in moved.items():
+            self._positions[tp] = next_offset
+        self._written.update(write)
+        for citizen_id, effect in last.items():
+            assert effect.record is not None
+            self._records[citizen_id] = Stored(effect.record, effect.version)
+            self._absent.discard(citizen_id)
+
+    @staticmethod
+    def _write_records(conn: Any, changes: list[tuple[Stored | None, Effect]]) -> None:
+        """Each (what was read, the effect to write): an insert where nothing was read, else an
+        update naming the version read. One statement for all inserts, one for all updates."""
+        def values(effect: Effect) -> dict[str, Any]:
+            return {"record": json.dumps(effect.record, separators=(",", ":")),
+                    "due_at_us": None if effect.due is None else to_micros(effect.due), "version": effect.version}
+
+        inserts = [{"citizen_id": e.citizen_id, **values(e)} for read, e in changes if read is None]
+        updates = [{"who": e.citizen_id, "read_version": read.version, **values(e)}
+                   for read, e in changes if read is not None]
+        if inserts:
+            try:
+                conn.execute(insert(persons), inserts)
+            except IntegrityError as exc:
+                raise StaleRecord(f"a record of one of {len(inserts)} persons appeared since it was read") from exc
+        if not updates:
+            return
+        statement = (update(persons).where(persons.c.citizen_id == bindparam("who"),
+                                           persons.c.version == bindparam("read_version"))
+                     .values(record=bindparam("record"), due_at_us=bindparam("due_at_us"),
+                             version=bindparam("version")))
+        if conn.dialect.supports_sane_multi_rowcount:
+            if conn.execute(statement, updates).rowcount != len(updates):
+                raise StaleRecord(f"the record of one of {len(updates)} persons changed since it was read")
+            return
+        for row in updates:
+            if conn.execute(statement, row).rowcount != 1:
+                raise StaleRecord(f"the record of {row['who'][:6]}… changed since it was read")
+
+    @staticmethod
+    def _write_position(conn: Any, topic: str, partition: int, next_offset: int) -> None:
+        moved = conn.execute(update(positions).where(positions.c.topic == topic, positions.c.partition == partition)
+                             .values(next_offset=next_offset))
+        if moved.rowcount == 0:
+            conn.execute(insert(positions).values(topic=topic, partition=partition, next_offset=next_offset))
 
     def due(self, now: datetime) -> list[tuple[str, int]]:
         """The persons whose record needs the timer at `now`, with the instant it is due (µs)."""
@@ -174,6 +275,7 @@ class PersonStore:
         """Forget where the worker stood in the claims topic: for a fresh broker, whose offsets
         start again at 0 (the stack calls it before the worker starts on one)."""
         self._positions.clear()
+        self._staged_positions.clear()
         self._written.clear()
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             return conn.execute(delete(positions)).rowcount
