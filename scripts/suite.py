@@ -52,6 +52,7 @@ class Session:
     log: Path | None = None
     started: float = 0.0
     seconds: float = 0.0
+    code: int | None = None
 
     def start(self, log_dir: Path) -> None:
         self.log = log_dir / f"{self.name}.log"
@@ -64,7 +65,7 @@ class Session:
 
     def finish(self) -> int:
         assert self.proc is not None and self.log is not None
-        code = self.proc.wait()
+        code = self.code = self.proc.wait()
         self.seconds = time.monotonic() - self.started
         print(f"\n[suite] ===== {self.name}: exit {code} after {self.seconds:.0f} s =====", flush=True)
         sys.stdout.write(self.log.read_text(encoding="utf-8", errors="replace"))
@@ -96,7 +97,8 @@ def wait_for(sessions: list[Session]) -> int:
     pending = list(sessions)
     while pending:
         for session in [s for s in pending if s.proc is not None and s.proc.poll() is not None]:
-            first_failure = first_failure or session.finish()
+            code = session.finish()  # always: its log is printed even after another session failed
+            first_failure = first_failure or code
             pending.remove(session)
         if pending:
             time.sleep(0.5)  # polling child processes: a log is printed at most half a second late
@@ -108,20 +110,22 @@ def main(options: list[str]) -> int:
     started = time.monotonic()
     log_dir = Path(tempfile.mkdtemp(prefix="tongban-suite-"))
     side_by_side = sessions_side_by_side(options)
+    alone = Session("alone", ["-m", "alone", *options])
+    everyone = [*side_by_side, alone]
     try:
         for session in side_by_side:
             session.start(log_dir)
         code = wait_for(side_by_side)
-        alone = Session("alone", ["-m", "alone", *options])
         alone.start(log_dir)
         code = wait_for([alone]) or code
-    except BaseException:
-        for session in side_by_side:
+    except BaseException:  # Ctrl-C or a bug here: leave no pytest session running behind us
+        for session in everyone:
             if session.proc is not None and session.proc.poll() is None:
                 session.proc.terminate()
         raise
-    print(f"\n[suite] {'passed' if code == 0 else 'FAILED'}: "
-          + ", ".join(f"{s.name} {s.seconds:.0f} s" for s in [*side_by_side, alone])
+    failed = [s.name for s in everyone if s.code != 0]
+    print(f"\n[suite] {'FAILED: ' + ', '.join(failed) if failed else 'passed'}; "
+          + ", ".join(f"{s.name} {s.seconds:.0f} s" for s in everyone)
           + f"; {time.monotonic() - started:.0f} s in all; logs in {log_dir}", flush=True)
     return code
 
