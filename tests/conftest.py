@@ -23,6 +23,7 @@ ALONE_MODULES: frozenset[Path] = frozenset(_HERE / name for name in (
     "integration/test_chaos.py",
     "integration/test_bench.py",
     "integration/test_bench_api.py",
+    "integration/test_bench_registry.py",
     "integration/test_audit_bench.py",
     "integration/payments/test_payment_bench.py",
 ))
