@@ -9,6 +9,7 @@ reason). Screenshots, axe-core and a phone-sized screen."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ def open_timeline(page: Any, console: str, case_id: str) -> None:
     page.fill("#case_id", case_id)
     page.fill("#reason", REASON)
     page.click("main button[type=submit]")
+    # The click only starts the form's navigation: the services answer (and record the read) first,
+    # and until then the form page is the one a locator would count on.
+    page.wait_for_url(re.compile(rf"/audit/trail/{re.escape(case_id)}\?"))
+    page.wait_for_load_state()
 
 
 def test_each_regions_auditor_reads_a_handed_off_case_across_regions_and_exports_it_国办发2020_35号(
