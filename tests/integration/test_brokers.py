@@ -230,6 +230,11 @@ def test_a_kafka_python_consumer_group_joins_within_seconds(
     try:
         started = time.monotonic()
         received: list[ConsumerRecord] = []
+        # kafka-python joins on its first poll, and the group's leader (this consumer) assigns what its
+        # metadata holds: a topic created a moment ago and not yet in it was assigned nothing, and the
+        # consumer waited for its next metadata refresh (seen on Apache Kafka under a loaded machine).
+        wait_for(lambda: bool(consumer.partitions_for_topic(topic)), GROUP_JOIN_DEADLINE,
+                 "the consumer's metadata to hold the topic")
 
         def got_record() -> bool:
             for batch in consumer.poll(timeout_ms=100).values():
