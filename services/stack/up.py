@@ -47,7 +47,7 @@ from services.stack.stackfile import (
     remove_stack,
     write_stack,
 )
-from services.stack.web_child import ConsoleNotAnswering, WebConsoleChild
+from services.stack.web_child import ConsoleNotAnswering, PortInUse, WebConsoleChild
 
 DEFAULT_REGIONS = ("640000", "510000", "610000")
 KAFKA_ENV = "TONGBAN_KAFKA"
@@ -171,17 +171,31 @@ class Stack:
             self.info = info
             if config.web_port is not None:
                 self._console = WebConsoleChild(config.data_dir, config.logs_dir, config.web_port, _child_env)
-                try:
-                    self._web = self._console.spawn()
-                    url = self._console.wait_until_answering(config.start_timeout, self.check)
-                except ConsoleNotAnswering as failed:
-                    raise StackError(str(failed)) from None
+                url = self._start_console()
                 info = self.info = replace(info, web_url=url)
                 write_stack(config.data_dir, info)
             return info
         except BaseException:
             self.stop()
             raise
+
+    def _start_console(self) -> str:
+        """The console's URL once it answers. A console that died while starting is started once
+        more before the stack gives up: grpc's event engine was seen to abort a starting console
+        (epoll_wait: bad file descriptor) on a loaded machine, and a second start came up."""
+        assert self._console is not None
+        for attempt in (1, 2):
+            try:
+                self._web = self._console.spawn(restart=attempt > 1)
+                return self._console.wait_until_answering(self.config.start_timeout, self.check)
+            except PortInUse as failed:
+                raise StackError(str(failed)) from None
+            except ConsoleNotAnswering as failed:
+                if attempt > 1 or self._web is None or self._web.process.poll() is None:
+                    raise StackError(str(failed)) from None
+                self._web.expected_exit = True  # replaced below: check() must not report it again
+                self.out(f"tongban up: the web console died while starting; starting it once more ({failed})")
+        raise AssertionError("unreachable")
 
     def _start_broker(self, keep_port: int | None = None) -> None:
         """Start the local broker; on `keep_port` when given (a restart: clients holding the
