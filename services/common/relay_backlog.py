@@ -10,7 +10,7 @@ pausing longer after each failure, and once the topic exists sends it the owed m
 order, before the relay's main path uses it again.
 
 An attempt runs on the relay's thread and lasts as long as `prepare` takes: the host bounds it
-(host.PREPARE_TIMEOUT, 5 s), and the growing pause (1 s doubling to 60 s) keeps a broker that never
+(PREPARE_TIMEOUT, 5 s), and the growing pause (1 s doubling to 60 s) keeps a broker that never
 answers from costing more than one such wait a minute. Attempts on a thread of their own would not
 hold the relay even that long; they were left out for simplicity (one thread touches the producer).
 
@@ -47,6 +47,9 @@ relay_backlogs = Table(
     Column("updated_at_us", BigInteger, nullable=False),
 )
 
+# How long a relay waits for a hand-off topic to be made before it sets it aside and goes on with the
+# others (the host passes it to ensure_topics); a healthy broker takes well under a second.
+PREPARE_TIMEOUT = 5.0
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 60.0
 

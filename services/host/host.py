@@ -42,6 +42,7 @@ from services.common.payments.api import payment_servicer_adder
 from services.common.registry.resend import ClaimResender
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
 from services.common.relay import OutboxRelay, Producer, relay_producer
+from services.common.relay_backlog import PREPARE_TIMEOUT
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.common.trust.authenticator import TokenAuthenticator
@@ -72,9 +73,6 @@ DEFAULT_GRPC_WORKERS = 16
 # Without it, SQLite writers queue on busy_timeout, whose sleeps (up to 100 ms each) are where a
 # RegisterMarriage under 50 clients spent most of its time. 0 gives every transaction its own commit.
 DEFAULT_GROUP_COMMIT = 64  # commands per shared commit at most
-# How long the relay waits for a hand-off topic to be made before it sets it aside and goes on with
-# the others (services/common/relay_backlog.py); a healthy broker takes well under a second.
-PREPARE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)

@@ -26,20 +26,10 @@ from services.common.registry.domain import (
     next_due,
 )
 from tests.unit.test_registry_domain import NINGXIA, PERSON, SICHUAN, T0, TTL, claim
+from tests.unit.test_registry_release_wait import WAIT, run
 
-WAIT = timedelta(seconds=10)
 SECOND = timedelta(seconds=1)
 LATENCY = SECOND  # from a decision to the service's next claim event reaching the registry
-
-
-def run(inputs: list[RegistryInput], record: PersonRecord | None = None,
-        ) -> tuple[PersonRecord | None, list[RegistryDecision]]:
-    out: list[RegistryDecision] = []
-    for message in inputs:
-        result = decide(record, message, claim_ttl=TTL, release_wait=WAIT)
-        record = result.record
-        out.extend(result.decisions)
-    return record, out
 
 
 def test_pending_leaves_the_queue_holding_nothing_and_names_the_unconfirmed_holder() -> None:
