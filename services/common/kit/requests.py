@@ -25,12 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
 from services.common.errors import InvalidArgument
 from services.common.events import to_micros
-from services.common.store import StoreTransaction
+from services.common.store import StoreTransaction, driver
 
 ID_FIELD = "request_id"
 DIFFERENT_REQUEST = "already used for a different request"
@@ -75,29 +74,35 @@ def claim(tx: StoreTransaction, request: Request) -> str | None:
     """Claim `request.id` in this transaction: None when it is new (the command goes ahead, and
     `answer` must follow before commit), or the first answer when the id was recorded before.
     Raises InvalidArgument when it was recorded for a different request."""
-    claimed = tx.connection.execute(_CLAIM[tx.store.dialect == "postgresql"], {
-        "request_id": request.id, "fingerprint": request.fingerprint, "answer": "",
-        "recorded_at_us": to_micros(tx.store.clock.now())}).first()
+    sql = _SQL[tx.store.dialect]
+    claimed = driver.fetch_one(tx.connection, sql.claim, (
+        request.id, request.fingerprint, "", to_micros(tx.store.clock.now())))
     if claimed is not None:
         return None
-    first = tx.connection.execute(_FIRST, {"key_request_id": request.id}).one()
-    if first.fingerprint != request.fingerprint:
+    first = driver.fetch_one(tx.connection, sql.first, (request.id,))
+    assert first is not None, "a request id the claim found taken has a row"
+    fingerprint, first_answer = first
+    if fingerprint != request.fingerprint:
         raise InvalidArgument.single(ID_FIELD, DIFFERENT_REQUEST)
-    return str(first.answer)
+    return str(first_answer)
 
 
 def answer(tx: StoreTransaction, request: Request, case_id: str) -> None:
     """Record the answer of the request this transaction claimed."""
-    tx.connection.execute(_ANSWER, {"answer": case_id, "key_request_id": request.id})
+    driver.execute(tx.connection, _SQL[tx.store.dialect].answer, (case_id, request.id))
 
 
-# Built once, not per command: building a statement (SQLAlchemy's coercions) cost more than running
-# it. The claim's values come with each execution; by dialect: (SQLite, PostgreSQL).
-_CLAIM = tuple(
-    dialect.insert(command_requests)
-    .on_conflict_do_nothing(index_elements=["request_id"])
-    .returning(command_requests.c.request_id)  # a row when inserted (rowcount is not reliable)
-    for dialect in (sqlite, postgresql))
-_FIRST = (select(command_requests.c.fingerprint, command_requests.c.answer)
-          .where(command_requests.c.request_id == bindparam("key_request_id")))
-_ANSWER = update(command_requests).where(command_requests.c.request_id == bindparam("key_request_id"))
+class _Statements:
+    """Prepared driver SQL, fixed per dialect: every command claims and answers its id, and building
+    (or even running) Core statements cost more than the statements themselves (issue 15's profile
+    of RegisterMarriage)."""
+
+    def __init__(self, p: str) -> None:
+        # The claim returns a row only when it inserted (rowcount is not reliable on a no-op).
+        self.claim = (f"INSERT INTO command_requests (request_id, fingerprint, answer, recorded_at_us) "
+                      f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+        self.first = f"SELECT fingerprint, answer FROM command_requests WHERE request_id = {p}"
+        self.answer = f"UPDATE command_requests SET answer = {p} WHERE request_id = {p}"
+
+
+_SQL = {"sqlite": _Statements("?"), "postgresql": _Statements("%s")}

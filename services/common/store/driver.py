@@ -100,6 +100,16 @@ def fetch_all(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[A
             cursor.close()
 
 
+def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> None:
+    """Run one statement that returns no rows."""
+    with driver_errors(conn, sql, params):
+        cursor = raw(conn).cursor()
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.close()
+
+
 def lock_head_and_stream(conn: Connection, sql: Statements, stream_id: str | None
                          ) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
     """(position, global_hash, recorded_at_us) of the locked head and, when `stream_id` is given,

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from services.common.events import RecordedEvent, from_micros, to_micros
-from services.common.store import EventStore, StoreTransaction
+from services.common.store import EventStore, StoreTransaction, driver
 from services.common.store.schema import events
 from services.common.store.store import row_to_event
 from services.marriage.adapters.cases import CASE_STREAM_TYPES, CaseAggregate, OneShotCase, case_type, fold_case
@@ -295,12 +295,17 @@ def snapshot(store: EventStore) -> tuple[list[dict[str, object]], list[dict[str,
 # -- reading ------------------------------------------------------------------------------------
 
 
+# Prepared driver SQL: every registration asks it for both persons (see registry/projection.py).
+_STATUS_SQL = {dialect: f"SELECT status, marriage_case_id, since FROM marriage_person_status WHERE citizen_id = {p}"
+               for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
+
+
 def status_on_record(conn: Connection, citizen_id: str) -> StatusOnRecord:
-    row = conn.execute(_PERSON, {"citizen_id": citizen_id}).first()
+    row = driver.fetch_one(conn, _STATUS_SQL[conn.dialect.name], (citizen_id,))
     if row is None:
         return StatusOnRecord(MaritalStatus.UNMARRIED_ON_RECORD)
-    return StatusOnRecord(MaritalStatus(row.status), row.marriage_case_id,
-                          date.fromisoformat(row.since) if row.since else None)
+    status, marriage_case_id, since = row
+    return StatusOnRecord(MaritalStatus(status), marriage_case_id, date.fromisoformat(since) if since else None)
 
 
 @dataclass(frozen=True)
