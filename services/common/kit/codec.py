@@ -124,18 +124,43 @@ _LOADED: weakref.WeakSet[PayloadCodec] = weakref.WeakSet()
 
 
 def _fill(message: Message, obj: Any) -> None:
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
+    for name in _field_names(type(obj)):
+        value = getattr(obj, name)
         if value is None:
             continue
-        if isinstance(value, date):
-            getattr(message, f.name).CopyFrom(types_pb2.Date(year=value.year, month=value.month, day=value.day))
-        elif dataclasses.is_dataclass(value):
-            _fill(getattr(message, f.name), value)
-        elif isinstance(value, Enum):
-            setattr(message, f.name, value.value)
+        kind = _KIND.get(type(value)) or _kind_of(type(value))
+        if kind is _PLAIN:
+            setattr(message, name, value)
+        elif kind is _ENUM:
+            setattr(message, name, value.value)
+        elif kind is _DATE:
+            getattr(message, name).CopyFrom(types_pb2.Date(year=value.year, month=value.month, day=value.day))
         else:
-            setattr(message, f.name, value)
+            _fill(getattr(message, name), value)
+
+
+# How a field's value goes into its message, decided once per value type: asking `dataclasses`
+# for every field of every event it records was a tenth of a registration's CPU (issue 15).
+_PLAIN, _ENUM, _DATE, _NESTED = "plain", "enum", "date", "nested"
+_KIND: dict[type, str] = {}
+
+
+def _kind_of(value_type: type) -> str:
+    if issubclass(value_type, date):
+        kind = _DATE
+    elif dataclasses.is_dataclass(value_type):
+        kind = _NESTED
+    elif issubclass(value_type, Enum):
+        kind = _ENUM
+    else:
+        kind = _PLAIN
+    _KIND[value_type] = kind
+    return kind
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _build(cls: type, message: Message) -> Any:
