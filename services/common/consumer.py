@@ -17,7 +17,7 @@ from opentelemetry import trace
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.hashing import event_hash
 from services.common.store import AlreadyProcessed, EventStore, StoreTransaction
-from services.common.telemetry import context_from_trace, trace_from_kafka_headers
+from services.common.telemetry import context_from_trace, trace_from_kafka_headers, tracer
 from services.common.trust.keys import KeyDirectory
 from services.common.trust.signing import (
     HEADER_KEY_ID,
@@ -62,9 +62,8 @@ def consume(store: EventStore, consumer: str, raw: bytes, headers: Headers, hand
     tc = trace_from_kafka_headers(headers) if headers else event.trace
     if not tc.traceparent:
         tc = event.trace
-    tracer = trace.get_tracer("tongban.consumer")
-    with tracer.start_as_current_span(f"consume {event.type}", context=context_from_trace(tc),
-                                      kind=trace.SpanKind.CONSUMER) as span:
+    with tracer("tongban.consumer").start_as_current_span(f"consume {event.type}", context=context_from_trace(tc),
+                                                          kind=trace.SpanKind.CONSUMER) as span:
         span.set_attribute("tongban.consumer", consumer)
         span.set_attribute("tongban.event_id", event.event_id)
         span.set_attribute("tongban.stream_id", event.stream_id)

@@ -32,7 +32,7 @@ from services.common.registry.claims import STREAM_TYPE, claim_stream_id, read_c
 from services.common.registry.domain import RegistryDecision
 from services.common.registry.projection import apply_decision
 from services.common.store import ANY_VERSION, AlreadyProcessed, EventStore, StoreTransaction
-from services.common.telemetry import context_from_trace, current_trace_context, trace_from_kafka_headers
+from services.common.telemetry import context_from_trace, current_trace_context, trace_from_kafka_headers, tracer
 from tongban.registry.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,9 @@ def decision_reaction(region: str, service: str, on_decision: DecisionHandler) -
             return False
         received = trace_from_kafka_headers(headers) if headers else decision.trace
         parent = received if received.traceparent else decision.trace
-        tracer = trace.get_tracer("tongban.registry")
-        with tracer.start_as_current_span(f"registry decision {decision.outcome}", context=context_from_trace(parent),
-                                          kind=trace.SpanKind.CONSUMER) as span:
+        with tracer("tongban.registry").start_as_current_span(
+                f"registry decision {decision.outcome}", context=context_from_trace(parent),
+                kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("tongban.registry.decision_id", decision.decision_id)
             span.set_attribute("tongban.registry.claim_id", decision.claim_id)
             span.set_attribute("tongban.registry.outcome", str(decision.outcome))

@@ -28,7 +28,13 @@ from services.common.registry.domain import (
 )
 from services.common.registry.worker.forwarder import Outgoing
 from services.common.registry.worker.trust import WorkerTrust
-from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers, trace_from_kafka_headers
+from services.common.telemetry import (
+    context_from_trace,
+    current_trace_context,
+    kafka_headers,
+    trace_from_kafka_headers,
+    tracer,
+)
 from services.common.trust.signing import DECISION_PURPOSE, HEADER_SIGNATURE, INPUT_PURPOSE, header
 from tongban.registry.v1 import worker_pb2
 
@@ -67,9 +73,8 @@ def take(current: Mapping[str, Any] | None, key: bytes, raw: bytes, headers: Hea
         registry_input, parent = _registry_input(raw, headers)
     except (NotAClaim, CorruptEnvelope, DecodeError, ValueError, LookupError) as exc:
         return Taken(None, (), note=f"not an input: {exc}")
-    tracer = trace.get_tracer("tongban.registry")
-    with tracer.start_as_current_span("registry decide", context=context_from_trace(parent),
-                                      kind=trace.SpanKind.CONSUMER) as span:
+    with tracer("tongban.registry").start_as_current_span("registry decide", context=context_from_trace(parent),
+                                                          kind=trace.SpanKind.CONSUMER) as span:
         if isinstance(registry_input, ExpiryCheck):
             message: RegistryInput = registry_input
         else:
