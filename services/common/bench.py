@@ -13,7 +13,8 @@ PostgreSQL server, or the database named by --pg-url), in this order:
    aggregate_load_N / aggregate_load_N_snapshot: an N-event aggregate (N = 10,000 by default)
                     loaded by the unit of work, whole and from a snapshot (bench_snapshots.py). ms
 4. replay_verify    `verify_store` over the whole log: read, recompute every hash, check both
-                    chains and the head; three times, in turn with the baselines. events/s
+                    chains and the head; five times in turn with the baselines, the
+                    fastest read counted.                                          events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
 With SQLite among the backends, the same run also measures single-event and batched appends
@@ -238,9 +239,9 @@ def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool
         found = interleaved_reads({backend: replay_reader(store), **readers})
     if notes is not None:
         notes.append(f"replay: verify_store and the replay_read baselines take turns, {ROUNDS} reads each of "
-                     f"{count:,} events, pages of {PAGE:,}; eventsourcing: select_notifications + Mapper."
-                     "to_domain_event (JSON, UUID, datetime), no hashing; raw-sqlite3: fetchall of the same "
-                     "rows from Tongban's file, nothing decoded or hashed")
+                     f"{count:,} events (the fastest counted), pages of {PAGE:,}; eventsourcing: "
+                     "select_notifications + Mapper.to_domain_event (JSON, UUID, datetime), no hashing; "
+                     "raw-sqlite3: fetchall of the same rows from Tongban's file, nothing decoded or hashed")
     return found
 
 
