@@ -7,20 +7,26 @@ PostgreSQL server, or the database named by --pg-url), in this order:
                     own transaction: the shape of a clerk starting a case.        appends/s
    append_32_grouped / append_32_ungrouped: the same count of appends by 32 threads at once, with
                     and without group commit (bench_concurrent.py).                appends/s
-2. append_batch     100 events per transaction into a new stream.                 events/s
+2. append_batch     100 events per transaction into a new stream, ten times as many events as
+                    append_single (enough for a stable rate).                      events/s
 3. stream_load_N    median time to load an N-event stream (N = 1,000 by default). ms
    aggregate_load_N / aggregate_load_N_snapshot: an N-event aggregate (N = 10,000 by default)
                     loaded by the unit of work, whole and from a snapshot (bench_snapshots.py). ms
-4. replay_verify    `verify_store` over the whole log: read, recompute every hash. events/s
+4. replay_verify    `verify_store` over the whole log: read, recompute every hash, check both
+                    chains and the head; five times in turn with the baselines, the
+                    fastest read counted.                                          events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
 
-With SQLite among the backends, the same run also measures single-event appends (measure 1) with
-raw sqlite3 and with the `eventsourcing` library, as columns of their own (bench_baselines.py),
-taking turns with Tongban's appends so that all three share the machine's load alike, and
-Tongban's rate as a multiple of the library's (append_single_vs_eventsourcing); with
-PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
+With SQLite among the backends, the same run also measures single-event and batched appends
+(measures 1 and 2) with raw sqlite3 and with the `eventsourcing` library, as columns of their own
+(bench_baselines.py), taking turns with Tongban's appends so that all three share the machine's
+load alike; and, in turn with the replay (measure 4), `replay_read`: the library reading back and
+decoding a notification log of as many events, and raw sqlite3 fetching the rows the replay checks
+(bench_replay.py). Tongban's rates as multiples of the baselines' close the table
+(append_single_vs_eventsourcing, append_batch_vs_raw, replay_verify_vs_eventsourcing_read, ...).
+With PostgreSQL, pgbench's single-row inserts on the same server, 1 and 32 clients (bench_pgbench.py).
 
-Measures 4 and 5 run over everything the earlier steps wrote (21,000 events by default), so their
+Measures 4 and 5 run over everything the earlier steps wrote (141,000 events by default), so their
 numbers are for a store of that size. Only the store/relay calls are timed: building the events
 happens outside the clock. Nothing here judges the numbers; it only reports them.
 
@@ -43,10 +49,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.bench_baselines import versus_eventsourcing
+from services.common.bench_baselines import BATCH_CHUNK, versus_baselines
 from services.common.bench_concurrent import MEASURES as CONCURRENT_MEASURES
 from services.common.bench_concurrent import WRITERS, ConcurrentBenchError, bench_append_concurrent
-from services.common.bench_events import BUILD_CHUNK, CLERK, REGION, STREAM_TYPE, chunks, new_event, payload_bytes
+from services.common.bench_events import (
+    BUILD_CHUNK,
+    CLERK,
+    REGION,
+    STREAM_TYPE,
+    chunks,
+    new_event,
+    payload_bytes,
+    payload_text,
+)
 from services.common.bench_report import Measure, format_table, format_value, to_json
 from services.common.bench_snapshots import AGGREGATE_EVENTS, bench_aggregate_load
 from services.common.bench_snapshots import measure_names as aggregate_measures
@@ -56,6 +71,7 @@ from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_stor
 BACKENDS = ("sqlite", "postgres")
 QUICK_STREAMS = 1_000
 BATCH_SIZE = 100
+BATCH_FACTOR = 10  # append_batch writes this many times append_single's count of events
 LOAD_EVENTS = 1_000
 
 
@@ -79,8 +95,9 @@ class BenchSizes:
         return cls(
             single_streams=streams,
             batch_size=batch_size,
-            # As many events as the single-append test, so the two rates compare like for like.
-            batches=max(1, streams // batch_size),
+            # Ten times the single-append test's events: 3,000 batched events took 0.1 s, too short a
+            # time for a rate that holds still on a shared machine.
+            batches=max(1, BATCH_FACTOR * streams // batch_size),
             load_events=min(LOAD_EVENTS, streams),
             loads=9 if streams >= LOAD_EVENTS else 5,
         )
@@ -151,19 +168,26 @@ def bench_append_single(store: EventStore, tag: str, sizes: BenchSizes) -> float
     return _rate(sizes.single_streams, elapsed)
 
 
-def bench_append_batch(store: EventStore, tag: str, sizes: BenchSizes) -> float:
-    elapsed = 0.0
-    per_chunk = max(1, BUILD_CHUNK // sizes.batch_size)
-    for chunk in chunks(sizes.batches, per_chunk):
+def batch_runner(store: EventStore, tag: str, sizes: BenchSizes) -> Callable[[range], float]:
+    """append_batch's work by batch numbers: one new stream of batch_size events per append; the
+    events of a chunk are built outside the clock."""
+    def run(part: range) -> float:
         work = [
             (f"{tag}-batch-{b:06d}",
              [new_event(b * sizes.batch_size + j, f"{tag}-batch-{b}") for j in range(sizes.batch_size)])
-            for b in chunk
+            for b in part
         ]
         started = time.perf_counter()
         for stream_id, batch in work:
             store.append(stream_id, STREAM_TYPE, NO_STREAM, batch)
-        elapsed += time.perf_counter() - started
+        return time.perf_counter() - started
+
+    return run
+
+
+def bench_append_batch(store: EventStore, tag: str, sizes: BenchSizes) -> float:
+    run = batch_runner(store, tag, sizes)
+    elapsed = sum(run(chunk) for chunk in chunks(sizes.batches, max(1, BUILD_CHUNK // sizes.batch_size)))
     return _rate(sizes.batch_size * sizes.batches, elapsed)
 
 
@@ -184,13 +208,41 @@ def bench_stream_load(store: EventStore, tag: str, sizes: BenchSizes) -> float:
     return statistics.median(timings) * 1000
 
 
-def bench_replay_verify(store: EventStore) -> tuple[float, int]:
-    started = time.perf_counter()
-    report = verify_store(store)
-    elapsed = time.perf_counter() - started
-    if not report.ok:
-        raise BenchError(f"the benchmark store failed verification: {report.problem}")
-    return _rate(report.events_checked, elapsed), report.events_checked
+def replay_reader(store: EventStore) -> Callable[[], tuple[int, float]]:
+    """One `verify_store` of the whole log: (events checked, seconds)."""
+    def read() -> tuple[int, float]:
+        started = time.perf_counter()
+        report = verify_store(store)
+        elapsed = time.perf_counter() - started
+        if not report.ok:
+            raise BenchError(f"the benchmark store failed verification: {report.problem}")
+        return report.events_checked, elapsed
+
+    return read
+
+
+def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool, notes: list[str] | None
+                 ) -> dict[str, tuple[float, int]]:
+    """{column: (events/s, events per read)}: Tongban's verifying replay, and with `with_baselines`
+    the eventsourcing library's and raw sqlite3's plain reads of as many events, in turn (bench_replay.py)."""
+    from services.common.bench_baselines import eventsourcing_available
+
+    if not with_baselines or eventsourcing_available() is None:
+        from services.common.bench_replay import interleaved_reads
+
+        return interleaved_reads({backend: replay_reader(store)})
+    from services.common.bench_replay import PAGE, ROUNDS, interleaved_reads, replay_baselines
+
+    count = store.head()[0]
+    database = Path(url.removeprefix("sqlite:///")) if backend == "sqlite" else None
+    with replay_baselines(count, payload_text, database) as readers:
+        found = interleaved_reads({backend: replay_reader(store), **readers})
+    if notes is not None:
+        notes.append(f"replay: verify_store and the replay_read baselines take turns, {ROUNDS} reads each of "
+                     f"{count:,} events (the fastest counted), pages of {PAGE:,}; eventsourcing: "
+                     "select_notifications + Mapper.to_domain_event (JSON, UUID, datetime), no hashing; "
+                     "raw-sqlite3: fetchall of the same rows from Tongban's file, nothing decoded or hashed")
+    return found
 
 
 def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str) -> tuple[float, int]:
@@ -263,8 +315,19 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
             record(CONCURRENT_MEASURES[0 if grouped else 1], rate, "appends/s",
                    f"{sizes.single_streams:,} streams by {WRITERS} threads" + (f"; {note}" if note else ""), t)
         t = time.perf_counter()
-        record("append_batch", bench_append_batch(store, tag, sizes), "events/s",
-               f"{sizes.batches:,} transaction{'s' if sizes.batches != 1 else ''} of {sizes.batch_size:,} events", t)
+        what = f"{sizes.batches:,} transaction{'s' if sizes.batches != 1 else ''} of {sizes.batch_size:,} events"
+        if notes is None:
+            record("append_batch", bench_append_batch(store, tag, sizes), "events/s", what, t)
+        else:
+            from services.common.bench_baselines import baseline_runners, interleaved_rates
+
+            with baseline_runners(sizes.batches, payload_bytes, notes, batch_size=sizes.batch_size) as runners:
+                rates = interleaved_rates({backend: batch_runner(store, tag, sizes), **runners}, sizes.batches,
+                                          chunk=BATCH_CHUNK, per_item=sizes.batch_size)
+            for name, rate in rates.items():
+                results.append(Measure("append_batch", rate, "events/s", name))
+                progress(f"[{name}] append_batch: {what}, in turns … {format_value(rate, 'events/s')} "
+                         f"({time.perf_counter() - t:.1f} s)")
         t = time.perf_counter()
         record(sizes.load_measure, bench_stream_load(store, tag, sizes), "ms",
                f"{sizes.load_events:,}-event stream, median of {sizes.loads} loads", t)
@@ -274,8 +337,12 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         record(full_name, plain, "ms", f"{sizes.aggregate_events:,}-event aggregate, whole stream folded", t)
         record(snapshot_name, cached, "ms", "the same from its snapshot 50 events behind the head", t)
         t = time.perf_counter()
-        rate, checked = bench_replay_verify(store)
-        record("replay_verify", rate, "events/s", f"{checked:,} events, every hash recomputed", t)
+        for name, (rate, count) in bench_replay(store, backend, url, notes is not None, notes).items():
+            measure = "replay_verify" if name == backend else "replay_read"
+            results.append(Measure(measure, rate, "events/s", name))
+            progress(f"[{name}] {measure}: {count:,} events, "
+                     f"{'every hash recomputed' if name == backend else 'read back'}, in turns "
+                     f"… {format_value(rate, 'events/s')} ({time.perf_counter() - t:.1f} s)")
         t = time.perf_counter()
         rate, sent = bench_relay_publish(store, tag, bootstrap, backend)
         record("relay_publish", rate, "events/s", f"{sent:,} events to {bootstrap}", t)
@@ -360,7 +427,7 @@ def run_store_bench(args: argparse.Namespace) -> int:
                 results += run_growth(backend, fresh, getattr(args, "growth_million", False), REGION,
                                       new_event, STREAM_TYPE, progress)
         if "sqlite" in backends:
-            results += versus_eventsourcing(results)
+            results += versus_baselines(results)
 
     columns = [*backends, *(m.backend for m in results if m.backend not in backends)]
 

@@ -40,10 +40,14 @@ def check_entries(entries: list[dict[str, Any]], backends: set[str]) -> None:
         assert entry["unit"] in {"appends/s", "events/s", "ms", "×"}, entry
     # Exactly one entry per measure per backend: no duplicates, nothing missing. With SQLite, the
     # same run measures single appends with raw sqlite3 and the eventsourcing library (dev extras).
+    # Batched appends likewise, and the replay against the library's and raw sqlite3's reads.
     pairs = [(e["name"], e["backend"]) for e in entries]
-    baselines = [("append_single", b) for b in ("raw-sqlite3", "eventsourcing")] if "sqlite" in backends else []
-    if "sqlite" in backends:  # and the ratio of the two single-append rates, same run
-        baselines.append(("append_single_vs_eventsourcing", "sqlite"))
+    baselines = ([(n, b) for n in ("append_single", "append_batch", "replay_read")
+                  for b in ("raw-sqlite3", "eventsourcing")] if "sqlite" in backends else [])
+    if "sqlite" in backends:  # and Tongban's rates as multiples of theirs, same run
+        baselines += [(n, "sqlite") for n in ("append_single_vs_eventsourcing", "append_batch_vs_raw",
+                                              "append_batch_vs_eventsourcing", "replay_verify_vs_eventsourcing_read",
+                                              "replay_verify_vs_raw_read")]
     if "postgres" in backends and shutil.which("pgbench"):  # pgbench on the same server, same run
         baselines += [("append_single", "pgbench"), ("append_32_ungrouped", "pgbench")]
     assert sorted(pairs) == sorted([*((n, b) for n in names for b in backends), *baselines])
@@ -82,12 +86,13 @@ def test_unknown_backend_is_refused_before_anything_starts(capsys: pytest.Captur
 
 def test_sizes_derive_from_streams() -> None:
     default = sizes_for(10_000, quick=False)
-    assert (default.single_streams, default.batch_size, default.batches) == (10_000, 100, 100)
+    # append_batch writes ten times append_single's events, for a rate that holds still
+    assert (default.single_streams, default.batch_size, default.batches) == (10_000, 100, 1_000)
     assert default.load_measure == "stream_load_1000"
     assert sizes_for(10_000, quick=True).single_streams == 1_000
     assert sizes_for(200, quick=True).single_streams == 200  # --quick never enlarges an explicit size
     tiny = sizes_for(TINY_STREAMS, quick=False)
-    assert (tiny.batch_size, tiny.batches, tiny.load_events) == (50, 1, 50)
+    assert (tiny.batch_size, tiny.batches, tiny.load_events) == (50, 10, 50)
     with pytest.raises(ValueError):
         sizes_for(0, quick=False)
     assert parse_backends(" Postgres, sqlite,postgres ") == ["postgres", "sqlite"]

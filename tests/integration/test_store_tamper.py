@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import text
 
 from services.common.hashing import event_hash
 from services.common.store import EventStore, verify_store
+from services.common.store import verify as verify_module
 from services.common.store.store import event_to_row
 from tests.support import new_event
 
@@ -103,3 +105,24 @@ def test_a_stream_rewritten_consistently_breaks_the_store_wide_chain(store: Even
     assert problem is not None and problem.position == 1 and "store-wide chain" in problem.reason
     # Forging the store-wide chain as well is caught only against checkpoints that other regions
     # hold (the audit issue).
+
+
+def test_a_changed_actor_is_named_among_events_that_share_it(store: EventStore) -> None:
+    """The verifier encodes the fields that repeat from event to event (the actor, region, type…)
+    once and remembers them: a row whose actor differs from its neighbours' is still named."""
+    _populate(store)
+    _drop_triggers(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET actor_clerk_id = 'clerk-forged' WHERE position = 6"))
+    problem = verify_store(store).problem
+    assert problem is not None and problem.position == 6 and "content altered" in problem.reason
+
+
+def test_a_verifier_that_disagrees_with_the_reference_fails_and_says_so(
+        store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the fast row hasher ever to differ from canonical_bytes_of, an intact store would not be
+    passed, and the finding blames the verifier, not the store."""
+    _populate(store)
+    monkeypatch.setattr(verify_module, "stored_row_hasher", lambda: lambda row: b"not the hash")
+    problem = verify_store(store).problem
+    assert problem is not None and problem.position == 1 and "defect in the verifier" in problem.reason
