@@ -25,6 +25,7 @@ from typing import Any
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 _START_TIMEOUT = 60.0
+MAX_BATCH_BYTES = 512 * 1024
 
 
 class BatchProducer:
@@ -33,7 +34,11 @@ class BatchProducer:
     def __init__(self, bootstrap: str, *, config: dict[str, Any] | None = None) -> None:
         from services.common.kafka_settings import aiokafka_producer_config
 
-        self._config = {**aiokafka_producer_config(bootstrap), "linger_ms": 0, **(config or {})}
+        # Record batches of up to 512 KiB: a relay batch goes as one record batch per partition, one
+        # produce request in all (aiokafka's 16 KiB split it into dozens of requests, each a round trip,
+        # one at a time). Below the 1 MB Kafka accepts by default (message.max.bytes).
+        self._config = {**aiokafka_producer_config(bootstrap), "linger_ms": 0, "max_batch_size": MAX_BATCH_BYTES,
+                        **(config or {})}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="relay-producer", daemon=True)
         self._thread.start()
@@ -85,16 +90,24 @@ class BatchProducer:
             by_partition.setdefault(partition, []).append(message)
         if not messages:
             return
-        acks = []
+        # Every partition's record batches are built first and then handed over together, the first
+        # of each partition before any second: the sender drains all it holds for a node into one
+        # produce request, and keeps one request in flight per node, so handing them over one
+        # partition after the other cost a round trip per record batch.
+        rounds: list[list[tuple[int, Any]]] = []
         for partition, mine in by_partition.items():
             batch = producer.create_batch()
+            turn = 0
             for key, value, headers in mine:
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    acks.append(await producer.send_batch(batch, topic, partition=partition))  # full: send it
+                    _add(rounds, turn, partition, batch)  # full: the next one follows it
+                    turn += 1
                     batch = producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                         raise ValueError(f"a message of {len(value):,} bytes does not fit in a record batch")
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
+            _add(rounds, turn, partition, batch)
+        acks = [await producer.send_batch(batch, topic, partition=partition)
+                for turn in rounds for partition, batch in turn]
         await asyncio.gather(*acks)
 
     # The kafka-python calls the relay's callers also make on a producer.
@@ -116,3 +129,10 @@ class BatchProducer:
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def _add(rounds: list[list[tuple[int, Any]]], turn: int, partition: int, batch: Any) -> None:
+    """`batch` as the `turn`-th record batch of `partition` (a partition's batches go in order)."""
+    while len(rounds) <= turn:
+        rounds.append([])
+    rounds[turn].append((partition, batch))
