@@ -93,12 +93,21 @@ class EnvelopeSigner:
         key_id, signature = self._signature(event)
         return event.to_bytes() + signature_fields(signature, key_id)
 
+    def signed_fields(self, region: str, hash_: bytes, position: int, global_hash: bytes) -> bytes:
+        """The two signature fields of a stored event given by what is signed of it: appended to its
+        envelope bytes (envelope_wire.stored_envelope_bytes) they give what `sign` gives."""
+        key_id, signature = self._sign(region, hash_, position, global_hash)
+        return signature_fields(signature, key_id)
+
     def _signature(self, event: RecordedEvent) -> tuple[str, bytes]:
+        return self._sign(event.region, event.hash, event.position, event.global_hash)
+
+    def _sign(self, region: str, hash_: bytes, position: int, global_hash: bytes) -> tuple[str, bytes]:
         self._follow_rotation()
-        if event.region != self.key.region:
-            raise ValueError(f"the key of {self.key.region} cannot sign an event of {event.region}")
+        if region != self.key.region:
+            raise ValueError(f"the key of {self.key.region} cannot sign an event of {region}")
         key_id = self.key_id
-        return key_id, self.key.sign(envelope_signed_bytes(key_id, event.hash, event.position, event.global_hash))
+        return key_id, self.key.sign(envelope_signed_bytes(key_id, hash_, position, global_hash))
 
 
 @dataclass(frozen=True)
