@@ -16,6 +16,7 @@ twice is absorbed by the consumers' inboxes."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -74,19 +75,18 @@ class BatchProducer:
         self.submit_batch(topic, messages).result(timeout)
 
     async def _send(self, topic: str, messages: Sequence[Message]) -> None:
-        from aiokafka.partitioner import DefaultPartitioner
-
         producer = self._producer
         partitions = sorted(await producer.partitions_for(topic))
+        count = len(partitions)
         by_partition: dict[int, list[Message]] = {}
-        # murmur2 is pure Python (several µs a key): each distinct key of the batch is hashed once.
-        partitioner = DefaultPartitioner()
+        # murmur2 is pure Python (~1 µs a key here, 3.4 µs as aiokafka writes it): each distinct key
+        # of the batch is hashed once.
         placed: dict[bytes, int] = {}
         for message in messages:
             key = message[0]
             partition = placed.get(key)
             if partition is None:
-                partition = placed[key] = partitioner(key, partitions, partitions)
+                partition = placed[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
             by_partition.setdefault(partition, []).append(message)
         if not messages:
             return
@@ -129,6 +129,36 @@ class BatchProducer:
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+_WORDS: dict[int, struct.Struct] = {}
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 of `key` (the Java client's Utils.murmur2, which places a keyed message; aiokafka's
+    and kafka-python's `murmur2` give the same), reading the key's 32-bit words in one unpack instead
+    of byte by byte: the relay hashes every distinct stream id it publishes."""
+    length = len(key)
+    words = _WORDS.get(length >> 2)
+    if words is None:
+        words = _WORDS[length >> 2] = struct.Struct(f"<{length >> 2}I")
+    h = 0x9747B28C ^ length
+    for k in words.unpack_from(key):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        base = length - tail
+        if tail == 3:
+            h ^= key[base + 2] << 16
+        if tail >= 2:
+            h ^= key[base + 1] << 8
+        h = ((h ^ key[base]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def _add(rounds: list[list[tuple[int, Any]]], turn: int, partition: int, batch: Any) -> None:
