@@ -195,8 +195,14 @@ class OutboxRelay:
         if batch.size:
             if _tracing_records():  # a publish span per event, whose context the headers carry
                 batch.messages = [self._message(e, True) for e in batch.events]
-            else:
+            elif self.signer is None:
                 batch.messages = [self._stored_message(row) for row in batch.rows]
+            else:  # signed on other threads while this one waits (signing.py)
+                unsigned = [self._stored_message(row) for row in batch.rows]
+                signatures = self.signer.sign_stored(
+                    [(row[_REGION], row[_HASH], row[_POSITION], row[_GLOBAL_HASH]) for row in batch.rows])
+                batch.messages = [(key, value + signature, headers)
+                                  for (key, value, headers), signature in zip(unsigned, signatures(), strict=True)]
         return batch
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2,
@@ -295,12 +301,9 @@ class OutboxRelay:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
 
     def _stored_message(self, row: Sequence[Any]) -> Message:
-        """The message of the event stored as `row`: the bytes and headers `_message` gives its
-        RecordedEvent when nobody records spans (tests/integration/test_relay_rows.py)."""
-        value = stored_envelope_bytes(row)
-        if self.signer is not None:
-            value += self.signer.signed_fields(row[_REGION], row[_HASH], row[_POSITION], row[_GLOBAL_HASH])
-        return row[_STREAM_ID].encode(), value, self._headers(row)
+        """The message of the event stored as `row`, unsigned: the bytes and headers `_message` gives
+        its RecordedEvent when nobody records spans (tests/integration/test_relay_rows.py)."""
+        return row[_STREAM_ID].encode(), stored_envelope_bytes(row), self._headers(row)
 
     def _headers(self, row: Sequence[Any]) -> list[tuple[str, bytes]]:
         """`event_headers(event, event.trace)` from the stored row; the type, region and service

@@ -68,3 +68,13 @@ def test_messages_written_from_rows_are_the_events_signed_envelopes_and_headers(
         assert envelope_problem(received, KeyDirectory(None, own=key)) is None
     extra = [m for topic, batch in producer.sent if topic == "handoffs" for m in batch]
     assert [parse_envelope(v).event.correlation_id for _, v, _ in extra] == ["corr-3"]
+
+
+def test_a_batch_signed_on_the_signing_threads_keeps_each_signature_with_its_envelope(store: EventStore) -> None:
+    # 130 events in batches of 100: the first batch is signed in parts on other threads (signing.py).
+    stored = store.append(unique_id(), "t", 0, [new_event(f"event {i}") for i in range(130)])
+    signer = EnvelopeSigner(RegionKey.generate(stored[0].region))
+    producer = RecordingBatchProducer()
+    assert OutboxRelay(store, producer, "events", signer=signer, batch_size=100).publish_pending() == 130
+    assert [len(batch) for _, batch in producer.sent] == [100, 30]
+    assert [value for _, batch in producer.sent for _, value, _ in batch] == [signer.sign(e) for e in stored]
