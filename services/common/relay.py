@@ -55,8 +55,7 @@ HEADER_EVENT_TYPE = "tongban-event-type"
 HEADER_REGION = "tongban-region"
 HEADER_SERVICE = "tongban-service"
 _ACK_TIMEOUT = 60.0  # seconds a batch may take to be acknowledged before the relay tries again
-# Where a stored row (every `events` column, table order: EventStore.read_log_rows) holds what the
-# relay's row path reads.
+# Columns of a stored row (every `events` column, table order: EventStore.read_log_rows) the relay reads.
 _POSITION, _EVENT_ID, _STREAM_ID, _TYPE, _REGION, _SERVICE = 0, 1, 2, 5, 10, 11
 _TRACEPARENT, _TRACESTATE, _HASH, _GLOBAL_HASH = 19, 20, 22, 23
 
@@ -372,8 +371,7 @@ class _Batch:
     one event at a time and for `publish_again`), the messages written from them, and the events
     decoded from the rows only when something asks for them."""
 
-    def __init__(self, *, rows: list[tuple[Any, ...]] | None = None,
-                 events: list[RecordedEvent] | None = None) -> None:
+    def __init__(self, *, rows: list[tuple[Any, ...]] | None = None, events: list[RecordedEvent] | None = None) -> None:
         self.rows = rows if rows is not None else []
         self._events = events
         self.messages: list[Message] | None = None

@@ -79,7 +79,7 @@ class BatchProducer:
         partitions = sorted(await producer.partitions_for(topic))
         count = len(partitions)
         by_partition: dict[int, list[Message]] = {}
-        # murmur2 is pure Python (~1 µs a key here, 3.4 µs as aiokafka writes it): each distinct key
+        # murmur2 is pure Python (1.8 µs a key below, 3.4 µs as aiokafka writes it): each distinct key
         # of the batch is hashed once.
         placed: dict[bytes, int] = {}
         for message in messages:

@@ -102,8 +102,10 @@ class EnvelopeSigner:
 
         Why threads: an Ed25519 signature costs ~27 µs here, more than everything else the relay does
         for an event, and `cryptography` lets go of the GIL while it signs; so a batch is signed in
-        SIGNING_THREADS parts on other threads while the caller writes the envelopes (and the
-        producer's thread sends the batch before). One key for the whole batch, checked here."""
+        SIGNING_THREADS parts at once (while the producer's thread sends the batch before). Call it
+        once the rest of the batch's work is done and wait: a caller running Python meanwhile keeps
+        the GIL, and each signing thread waits out the 5 ms switch interval after every signature.
+        One key for the whole batch, checked here."""
         self._follow_rotation()
         key, key_id = self.key, self.key_id
         for region, _, _, _ in stored:
