@@ -16,6 +16,8 @@ PostgreSQL server, or the database named by --pg-url), in this order:
                     chains and the head; five times in turn with the baselines, the
                     fastest read counted.                                          events/s
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
+   relay_publish_signed: the same with every envelope signed (Ed25519), as every host's relay
+                    does; the unsigned line stays comparable with earlier runs.    events/s
 
 With SQLite among the backends, the same run also measures single-event and batched appends
 (measures 1 and 2) with raw sqlite3 and with the `eventsourcing` library, as columns of their own
@@ -117,7 +119,8 @@ class BenchSizes:
 
     def measure_names(self) -> list[str]:
         return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure,
-                *aggregate_measures(self.aggregate_events), "replay_verify", "relay_publish"]
+                *aggregate_measures(self.aggregate_events), "replay_verify", "relay_publish",
+                "relay_publish_signed"]
 
     def describe(self) -> str:
         return (f"{self.single_streams:,} single appends (one stream each), the same again by {WRITERS} "
@@ -245,10 +248,15 @@ def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool
     return found
 
 
-def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str) -> tuple[float, int]:
+def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str,
+                        signed: bool = False) -> tuple[float, int]:
     from services.common.kafka_settings import ensure_topics
     from services.common.relay import OutboxRelay, relay_producer
+    from services.common.trust.keys import RegionKey
+    from services.common.trust.signing import EnvelopeSigner
 
+    if signed:
+        tag = f"{tag}-signed"  # a topic and a cursor of its own
     topic = f"tongban.bench.{backend}.{tag}"
     ensure_topics(bootstrap, [topic])
     producer = relay_producer(bootstrap)
@@ -260,7 +268,8 @@ def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: st
     if not selector_log.isEnabledFor(logging.INFO):
         selector_log.setLevel(logging.ERROR)
     try:
-        relay = OutboxRelay(store, producer, topic, name=f"bench-relay-{tag}")
+        signer = EnvelopeSigner(RegionKey.generate(REGION)) if signed else None
+        relay = OutboxRelay(store, producer, topic, name=f"bench-relay-{tag}", signer=signer)
         # Publish one event untimed: the producer's first send waits for broker metadata and the
         # producer id, a one-off connection cost that is not the relay's steady rate.
         relay.publish_pending(max_events=1)
@@ -346,6 +355,9 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         t = time.perf_counter()
         rate, sent = bench_relay_publish(store, tag, bootstrap, backend)
         record("relay_publish", rate, "events/s", f"{sent:,} events to {bootstrap}", t)
+        t = time.perf_counter()
+        rate, sent = bench_relay_publish(store, tag, bootstrap, backend, signed=True)
+        record("relay_publish_signed", rate, "events/s", f"{sent:,} events, each signed", t)
     finally:
         store.close()
     return results

@@ -15,6 +15,11 @@ envelope still signed on its own, the cursor saved only once the broker acknowle
 With a signer (every host has one), each envelope is signed with the region's key as it is sent
 (services/common/trust/signing.py): the consumers of other regions act only on what verifies.
 
+With a batch producer, the messages are written straight from the stored rows (the envelope bytes,
+their signature and the headers, byte for byte what the RecordedEvent would give): decoding every
+row into an event first cost as much as writing its envelope. The events are decoded only when
+something needs them (extra topics, `after_send`, publish spans when tracing records).
+
 With `extra_topics`, an event also goes, as the same signed message with the same headers, to the
 topics it names (a hand-off message to its addressee's hand-off topic, handoff/topics.py); the
 cursor moves only once every topic acknowledged, so a re-publication (`republish_from`, a refill)
@@ -33,12 +38,14 @@ from typing import Any, Protocol
 from opentelemetry import trace
 from sqlalchemy import insert, select, update
 
+from services.common.envelope_wire import stored_envelope_bytes
 from services.common.events import RecordedEvent, TraceContext, to_micros
 from services.common.relay_backlog import TopicBacklog
 from services.common.store import EventStore
+from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE
 from services.common.store.schema import relay_cursors
-from services.common.telemetry import context_from_trace, current_trace_context, kafka_headers
+from services.common.telemetry import TRACEPARENT, TRACESTATE, context_from_trace, current_trace_context, kafka_headers
 from services.common.trust.signing import EnvelopeSigner
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,9 @@ HEADER_EVENT_TYPE = "tongban-event-type"
 HEADER_REGION = "tongban-region"
 HEADER_SERVICE = "tongban-service"
 _ACK_TIMEOUT = 60.0  # seconds a batch may take to be acknowledged before the relay tries again
+# Columns of a stored row (every `events` column, table order: EventStore.read_log_rows) the relay reads.
+_POSITION, _EVENT_ID, _STREAM_ID, _TYPE, _REGION, _SERVICE = 0, 1, 2, 5, 10, 11
+_TRACEPARENT, _TRACESTATE, _HASH, _GLOBAL_HASH = 19, 20, 22, 23
 
 # key, value, headers: one message of a batch
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -104,6 +114,7 @@ class OutboxRelay:
         self.topic = topic
         self.name = name or f"relay:{topic}"
         self.batch_size = batch_size
+        self._fixed_headers: dict[tuple[str, str, str], list[tuple[str, bytes]]] = {}
         self._backlog = TopicBacklog(store, self.name, prepare_topics) if prepare_topics is not None else None
         # Called after a batch is acknowledged and before the cursor is saved: lets tests crash
         # the relay at the one moment that produces duplicates.
@@ -139,23 +150,22 @@ class OutboxRelay:
         sent = 0
         cursor = self.cursor()
         batch = self._next(cursor, max_events, sent)
-        while batch[0]:
-            events, messages = batch
-            acknowledged = self._start(events, messages)
+        while batch.size:
+            acknowledged = self._start(batch)
             # While the broker acknowledges, read and sign the next batch. It is sent only after this
             # one is acknowledged and the cursor saved: a crash still repeats at most one batch.
-            ahead = self._next(events[-1].position, max_events, sent + len(events))
+            ahead = self._next(batch.last, max_events, sent + batch.size)
             acknowledged()
             if self._after_send is not None:
-                self._after_send(events)
-            sent += len(events)
-            if not self._advance_cursor(cursor, events[-1].position):
+                self._after_send(batch.events)
+            sent += batch.size
+            if not self._advance_cursor(cursor, batch.last):
                 # republish_from() moved the cursor while this batch was in flight: honour the
                 # rewind (a concurrent refill) instead of overwriting it.
                 cursor = self.cursor()
                 batch = self._next(cursor, max_events, sent)
                 continue
-            cursor = events[-1].position
+            cursor = batch.last
             batch = ahead
         return sent
 
@@ -165,20 +175,34 @@ class OutboxRelay:
         Consumers are idempotent: a repeat is one more redelivery."""
         if not events:
             return
-        messages = None
+        batch = _Batch(events=events)
         if getattr(self.producer, "submit_batch", None) is not None:
             traced = _tracing_records()
-            messages = [self._message(e, traced) for e in events]
-        self._start(events, messages)()
+            batch.messages = [self._message(e, traced) for e in events]
+        self._start(batch)()
 
-    def _next(self, after: int, max_events: int | None, sent: int) -> tuple[list[RecordedEvent], list[Message] | None]:
-        """The batch after `after` and, for a producer that sends batches, its messages (signed)."""
+    def _next(self, after: int, max_events: int | None, sent: int) -> _Batch:
+        """The batch after `after` and, for a producer that sends batches, its messages (signed).
+        Those are written straight from the stored rows (envelope_wire.stored_envelope_bytes): the
+        events are decoded only for what needs them (extra topics, after_send, publish spans)."""
         limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)
-        events = self.store.read_log(after=after, limit=limit) if limit > 0 else []
-        if not events or getattr(self.producer, "submit_batch", None) is None:
-            return events, None
-        traced = _tracing_records()
-        return events, [self._message(e, traced) for e in events]
+        if limit <= 0:
+            return _Batch(events=[])
+        if getattr(self.producer, "submit_batch", None) is None:
+            return _Batch(events=self.store.read_log(after=after, limit=limit))
+        batch = _Batch(rows=self.store.read_log_rows(after=after, limit=limit))
+        if batch.size:
+            if _tracing_records():  # a publish span per event, whose context the headers carry
+                batch.messages = [self._message(e, True) for e in batch.events]
+            elif self.signer is None:
+                batch.messages = [self._stored_message(row) for row in batch.rows]
+            else:  # signed on other threads while this one waits (signing.py)
+                unsigned = [self._stored_message(row) for row in batch.rows]
+                signatures = self.signer.sign_stored(
+                    [(row[_REGION], row[_HASH], row[_POSITION], row[_GLOBAL_HASH]) for row in batch.rows])
+                batch.messages = [(key, value + signature, headers)
+                                  for (key, value, headers), signature in zip(unsigned, signatures(), strict=True)]
+        return batch
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2,
             new_producer: Callable[[], Producer] | None = None) -> None:
@@ -208,18 +232,21 @@ class OutboxRelay:
         except Exception:
             log.debug("closing the failed producer failed", exc_info=True)
 
-    def _start(self, batch: list[RecordedEvent], messages: list[Message] | None) -> Callable[[], None]:
+    def _start(self, batch: _Batch) -> Callable[[], None]:
         """Send `batch`; the returned call waits until the broker acknowledged all of it, and raises
         if it refused any: the cursor then stays put."""
-        extra = [list(self._extra_topics(e)) if self._extra_topics is not None else [] for e in batch]
-        aside = self._prepare([topic for topics in extra for topic in topics], batch[0].position - 1)
+        extra: list[list[str]] = ([list(self._extra_topics(e)) for e in batch.events]
+                                  if self._extra_topics is not None else [[]] * batch.size)
+        aside = self._prepare([topic for topics in extra for topic in topics], batch.first - 1)
         if aside:
             extra = [[t for t in topics if t not in aside] for topics in extra]
+        messages = batch.messages
         if messages is not None:
             by_topic: dict[str, list[Message]] = {self.topic: messages}
-            for message, topics in zip(messages, extra, strict=True):
-                for topic in topics:
-                    by_topic.setdefault(topic, []).append(message)
+            if self._extra_topics is not None:
+                for message, topics in zip(messages, extra, strict=True):
+                    for topic in topics:
+                        by_topic.setdefault(topic, []).append(message)
             # One record batch per partition and topic, acknowledged as a whole (relay_producer.py).
             pending = [self.producer.submit_batch(topic, mine)  # type: ignore[attr-defined]
                        for topic, mine in by_topic.items()]
@@ -229,7 +256,7 @@ class OutboxRelay:
                     p.result(timeout=_ACK_TIMEOUT)
 
             return all_acknowledged
-        futures = [f for e, topics in zip(batch, extra, strict=True) for f in self._send_one(e, topics)]
+        futures = [f for e, topics in zip(batch.events, extra, strict=True) for f in self._send_one(e, topics)]
 
         def acknowledged() -> None:
             self.producer.flush()
@@ -271,6 +298,29 @@ class OutboxRelay:
 
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
+
+    def _stored_message(self, row: Sequence[Any]) -> Message:
+        """The message of the event stored as `row`, unsigned: the bytes and headers `_message` gives
+        its RecordedEvent when nobody records spans (tests/integration/test_relay_rows.py)."""
+        return row[_STREAM_ID].encode(), stored_envelope_bytes(row), self._headers(row)
+
+    def _headers(self, row: Sequence[Any]) -> list[tuple[str, bytes]]:
+        """`event_headers(event, event.trace)` from the stored row; the type, region and service
+        headers are shared by most of a store's events, so they are encoded once."""
+        fixed_key = (row[_TYPE], row[_REGION], row[_SERVICE])
+        fixed = self._fixed_headers.get(fixed_key)
+        if fixed is None:
+            fixed = [(HEADER_EVENT_TYPE, fixed_key[0].encode()), (HEADER_REGION, fixed_key[1].encode()),
+                     (HEADER_SERVICE, fixed_key[2].encode())]
+            if len(self._fixed_headers) < 10_000:
+                self._fixed_headers[fixed_key] = fixed
+        headers = [(HEADER_EVENT_ID, row[_EVENT_ID].encode()), *fixed]
+        traceparent = row[_TRACEPARENT]
+        if traceparent:
+            headers.append((TRACEPARENT, traceparent.encode("ascii")))
+            if row[_TRACESTATE]:
+                headers.append((TRACESTATE, row[_TRACESTATE].encode("ascii")))
+        return headers
 
     def _message(self, event: RecordedEvent, traced: bool) -> Message:
         key = event.stream_id.encode()
@@ -314,6 +364,32 @@ class OutboxRelay:
                 .values(position=position, updated_at_us=now)
             )
             return result.rowcount == 1
+
+
+class _Batch:
+    """A page of the log on its way out: the stored rows (or the events, for a producer that sends
+    one event at a time and for `publish_again`), the messages written from them, and the events
+    decoded from the rows only when something asks for them."""
+
+    def __init__(self, *, rows: list[tuple[Any, ...]] | None = None, events: list[RecordedEvent] | None = None) -> None:
+        self.rows = rows if rows is not None else []
+        self._events = events
+        self.messages: list[Message] | None = None
+        self.size = len(events) if events is not None else len(self.rows)
+
+    @property
+    def events(self) -> list[RecordedEvent]:
+        if self._events is None:
+            self._events = events_from_tuples(self.rows)
+        return self._events
+
+    @property
+    def first(self) -> int:
+        return int(self.rows[0][_POSITION]) if self._events is None else self._events[0].position
+
+    @property
+    def last(self) -> int:
+        return int(self.rows[-1][_POSITION]) if self._events is None else self._events[-1].position
 
 
 def _tracing_records() -> bool:

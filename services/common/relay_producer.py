@@ -16,6 +16,7 @@ twice is absorbed by the consumers' inboxes."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -25,6 +26,7 @@ from typing import Any
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 _START_TIMEOUT = 60.0
+MAX_BATCH_BYTES = 512 * 1024
 
 
 class BatchProducer:
@@ -33,7 +35,11 @@ class BatchProducer:
     def __init__(self, bootstrap: str, *, config: dict[str, Any] | None = None) -> None:
         from services.common.kafka_settings import aiokafka_producer_config
 
-        self._config = {**aiokafka_producer_config(bootstrap), "linger_ms": 0, **(config or {})}
+        # Record batches of up to 512 KiB: a relay batch goes as one record batch per partition, one
+        # produce request in all (aiokafka's 16 KiB split it into dozens of requests, each a round trip,
+        # one at a time). Below the 1 MB Kafka accepts by default (message.max.bytes).
+        self._config = {**aiokafka_producer_config(bootstrap), "linger_ms": 0, "max_batch_size": MAX_BATCH_BYTES,
+                        **(config or {})}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="relay-producer", daemon=True)
         self._thread.start()
@@ -69,32 +75,39 @@ class BatchProducer:
         self.submit_batch(topic, messages).result(timeout)
 
     async def _send(self, topic: str, messages: Sequence[Message]) -> None:
-        from aiokafka.partitioner import DefaultPartitioner
-
         producer = self._producer
         partitions = sorted(await producer.partitions_for(topic))
+        count = len(partitions)
         by_partition: dict[int, list[Message]] = {}
-        # murmur2 is pure Python (several µs a key): each distinct key of the batch is hashed once.
-        partitioner = DefaultPartitioner()
+        # murmur2 is pure Python (1.8 µs a key below, 3.4 µs as aiokafka writes it): each distinct key
+        # of the batch is hashed once.
         placed: dict[bytes, int] = {}
         for message in messages:
             key = message[0]
             partition = placed.get(key)
             if partition is None:
-                partition = placed[key] = partitioner(key, partitions, partitions)
+                partition = placed[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
             by_partition.setdefault(partition, []).append(message)
         if not messages:
             return
-        acks = []
+        # Every partition's record batches are built first and then handed over together, the first
+        # of each partition before any second: the sender drains all it holds for a node into one
+        # produce request, and keeps one request in flight per node, so handing them over one
+        # partition after the other cost a round trip per record batch.
+        rounds: list[list[tuple[int, Any]]] = []
         for partition, mine in by_partition.items():
             batch = producer.create_batch()
+            turn = 0
             for key, value, headers in mine:
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    acks.append(await producer.send_batch(batch, topic, partition=partition))  # full: send it
+                    _add(rounds, turn, partition, batch)  # full: the next one follows it
+                    turn += 1
                     batch = producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                         raise ValueError(f"a message of {len(value):,} bytes does not fit in a record batch")
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
+            _add(rounds, turn, partition, batch)
+        acks = [await producer.send_batch(batch, topic, partition=partition)
+                for turn in rounds for partition, batch in turn]
         await asyncio.gather(*acks)
 
     # The kafka-python calls the relay's callers also make on a producer.
@@ -116,3 +129,40 @@ class BatchProducer:
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+_WORDS: dict[int, struct.Struct] = {}
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 of `key` (the Java client's Utils.murmur2, which places a keyed message; aiokafka's
+    and kafka-python's `murmur2` give the same), reading the key's 32-bit words in one unpack instead
+    of byte by byte: the relay hashes every distinct stream id it publishes."""
+    length = len(key)
+    words = _WORDS.get(length >> 2)
+    if words is None:
+        words = _WORDS[length >> 2] = struct.Struct(f"<{length >> 2}I")
+    h = 0x9747B28C ^ length
+    for k in words.unpack_from(key):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        base = length - tail
+        if tail == 3:
+            h ^= key[base + 2] << 16
+        if tail >= 2:
+            h ^= key[base + 1] << 8
+        h = ((h ^ key[base]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+def _add(rounds: list[list[tuple[int, Any]]], turn: int, partition: int, batch: Any) -> None:
+    """`batch` as the `turn`-th record batch of `partition` (a partition's batches go in order)."""
+    while len(rounds) <= turn:
+        rounds.append([])
+    rounds[turn].append((partition, batch))

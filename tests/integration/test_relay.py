@@ -102,6 +102,26 @@ def test_relay_publishes_every_event_in_stream_order_with_its_headers(
     assert all(v == sorted(v) for v in _by_stream(records).values()), "per-stream order kept"
 
 
+def test_a_batch_spread_over_several_record_batches_per_partition_keeps_each_streams_order(
+        store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
+    from services.common.relay_producer import BatchProducer
+
+    topic = f"{kafka_topic_prefix}.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    stored = _populate(store, streams=5, per_stream=6)
+    # Record batches of 1 KiB hold one or two envelopes: each partition's share of the relay batch
+    # goes as several record batches, handed over in turns (relay_producer.py).
+    producer = BatchProducer(kafka_broker.bootstrap, config={"max_batch_size": 1024})
+    try:
+        relay = OutboxRelay(store, producer, topic, batch_size=100)
+        assert relay.publish_pending() == len(stored)
+    finally:
+        producer.close()
+    records = _read_topic(kafka_broker.bootstrap, topic, len(stored))
+    assert sorted(RecordedEvent.from_bytes(r.value).event_id for r in records) == sorted(e.event_id for e in stored)
+    assert all(v == list(range(1, 7)) for v in _by_stream(records).values()), "per-stream order kept"
+
+
 class SimulatedCrash(Exception):
     pass
 

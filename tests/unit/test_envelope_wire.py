@@ -6,8 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.envelope_wire import envelope_bytes, signature_fields
+from services.common.envelope_wire import envelope_bytes, signature_fields, stored_envelope_bytes
 from services.common.events import Actor, RecordedEvent, TraceContext, from_micros
+from services.common.store.schema import events
+from services.common.store.store import event_to_row
 from tongban.common.v1 import envelope_pb2
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
@@ -33,6 +35,13 @@ EVENTS = st.builds(
 def test_envelope_bytes_are_protobufs_deterministic_bytes(event: RecordedEvent) -> None:
     assert envelope_bytes(event) == event.to_envelope().SerializeToString(deterministic=True)
     assert RecordedEvent.from_bytes(envelope_bytes(event)) == event
+
+
+@settings(max_examples=400)
+@given(EVENTS)
+def test_an_envelope_written_from_the_stored_row_has_the_same_bytes(event: RecordedEvent) -> None:
+    row = event_to_row(event)
+    assert stored_envelope_bytes(tuple(row[c.name] for c in events.columns)) == envelope_bytes(event)
 
 
 @settings(max_examples=100)

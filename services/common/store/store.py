@@ -183,6 +183,12 @@ class EventStore:
         with self.engine.connect() as conn:
             return events_from_tuples(log_page(conn, after, None, limit))
 
+    def read_log_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """`read_log`'s page as the stored rows (every `events` column in table order), undecoded:
+        the relay writes its envelopes straight from them (envelope_wire.stored_envelope_bytes)."""
+        with self.engine.connect() as conn:
+            return log_page(conn, after, None, limit)
+
     def iter_log(self, after: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
         while True:
             page = self.read_log(after, batch)

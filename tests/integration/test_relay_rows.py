@@ -1,0 +1,80 @@
+"""The relay writes its messages straight from the stored rows (envelope_wire.stored_envelope_bytes):
+on both databases, every message is the one its RecordedEvent gives -- the same signed envelope
+bytes, key and headers -- so consumers verify and read it exactly as before."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+from services.common.events import RecordedEvent, TraceContext
+from services.common.relay import OutboxRelay, event_headers
+from services.common.store import EventStore
+from services.common.trust.keys import KeyDirectory, RegionKey
+from services.common.trust.signing import EnvelopeSigner, envelope_problem, parse_envelope
+from tests.support import new_event, unique_id
+
+
+class RecordingBatchProducer:
+    """A producer that sends batches and acknowledges at once, keeping what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+
+    def submit_batch(self, topic: str, messages: list[Any]) -> Future[None]:
+        self.sent.append((topic, list(messages)))
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a batch producer is sent batches")
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+def _varied(store: EventStore) -> list[RecordedEvent]:
+    traces = [TraceContext(), TraceContext(f"00-{'a' * 32}-{'b' * 16}-01"),
+              TraceContext(f"00-{'c' * 32}-{'d' * 16}-01", "vendor=1"),
+              TraceContext("", "a state without a parent")]
+    out: list[RecordedEvent] = []
+    for i, trace in enumerate(traces * 3):
+        out += store.append(unique_id(), "t", 0, [
+            new_event(f"event {i} 结婚登记", trace=trace, correlation_id=f"corr-{i}",
+                      occurred_at=datetime(1969 + i, 12, 31, 23, 59, 59, i * 77_777 % 1_000_000, tzinfo=UTC))])
+    return out
+
+
+def test_messages_written_from_rows_are_the_events_signed_envelopes_and_headers(store: EventStore) -> None:
+    stored = _varied(store)
+    key = RegionKey.generate(stored[0].region)
+    signer = EnvelopeSigner(key)
+    producer = RecordingBatchProducer()
+    after_send: list[RecordedEvent] = []
+    relay = OutboxRelay(store, producer, "events", signer=signer, batch_size=5, after_send=after_send.extend,
+                        extra_topics=lambda e: ["handoffs"] if e.correlation_id == "corr-3" else [])
+    assert relay.publish_pending() == len(stored)
+    assert after_send == stored, "after_send still sees the recorded events"
+    main = [m for topic, batch in producer.sent if topic == "events" for m in batch]
+    assert [k for k, _, _ in main] == [e.stream_id.encode() for e in stored]
+    for (_, value, headers), event in zip(main, stored, strict=True):
+        assert value == signer.sign(event), "the same signed envelope bytes"
+        assert headers == event_headers(event, event.trace)
+        received = parse_envelope(value)
+        assert received.event == event
+        assert envelope_problem(received, KeyDirectory(None, own=key)) is None
+    extra = [m for topic, batch in producer.sent if topic == "handoffs" for m in batch]
+    assert [parse_envelope(v).event.correlation_id for _, v, _ in extra] == ["corr-3"]
+
+
+def test_a_batch_signed_on_the_signing_threads_keeps_each_signature_with_its_envelope(store: EventStore) -> None:
+    # 130 events in batches of 100: the first batch is signed in parts on other threads (signing.py).
+    stored = store.append(unique_id(), "t", 0, [new_event(f"event {i}") for i in range(130)])
+    signer = EnvelopeSigner(RegionKey.generate(stored[0].region))
+    producer = RecordingBatchProducer()
+    assert OutboxRelay(store, producer, "events", signer=signer, batch_size=100).publish_pending() == 130
+    assert [len(batch) for _, batch in producer.sent] == [100, 30]
+    assert [value for _, batch in producer.sent for _, value, _ in batch] == [signer.sign(e) for e in stored]
