@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import sys
 import tempfile
@@ -64,7 +63,8 @@ from services.common.bench_events import (
     payload_bytes,
     payload_text,
 )
-from services.common.bench_report import Measure, format_table, format_value, to_json
+from services.common.bench_relay import bench_relay_publish
+from services.common.bench_report import BenchError, Measure, format_table, format_value, to_json
 from services.common.bench_snapshots import AGGREGATE_EVENTS, bench_aggregate_load
 from services.common.bench_snapshots import measure_names as aggregate_measures
 from services.common.clock import SystemClock
@@ -75,10 +75,6 @@ QUICK_STREAMS = 1_000
 BATCH_SIZE = 100
 BATCH_FACTOR = 10  # append_batch writes this many times append_single's count of events
 LOAD_EVENTS = 1_000
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not produce trustworthy numbers (for example the replay found a broken chain)."""
 
 
 @dataclass(frozen=True)
@@ -246,42 +242,6 @@ def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool
                      "select_notifications + Mapper.to_domain_event (JSON, UUID, datetime), no hashing; "
                      "raw-sqlite3: fetchall of the same rows from Tongban's file, nothing decoded or hashed")
     return found
-
-
-def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: str,
-                        signed: bool = False) -> tuple[float, int]:
-    from services.common.kafka_settings import ensure_topics
-    from services.common.relay import OutboxRelay, relay_producer
-    from services.common.trust.keys import RegionKey
-    from services.common.trust.signing import EnvelopeSigner
-
-    if signed:
-        tag = f"{tag}-signed"  # a topic and a cursor of its own
-    topic = f"tongban.bench.{backend}.{tag}"
-    ensure_topics(bootstrap, [topic])
-    producer = relay_producer(bootstrap)
-    # kafka-python warns whenever its I/O thread is held >100 ms; here that is the GIL-bound relay loop
-    # in this very process, not a broker fault, and the warnings would break up the progress lines.
-    # Left alone under -v (INFO), where someone asked to see everything.
-    selector_log = logging.getLogger("kafka.net.selector")
-    saved_level = selector_log.level
-    if not selector_log.isEnabledFor(logging.INFO):
-        selector_log.setLevel(logging.ERROR)
-    try:
-        signer = EnvelopeSigner(RegionKey.generate(REGION)) if signed else None
-        relay = OutboxRelay(store, producer, topic, name=f"bench-relay-{tag}", signer=signer)
-        # Publish one event untimed: the producer's first send waits for broker metadata and the
-        # producer id, a one-off connection cost that is not the relay's steady rate.
-        relay.publish_pending(max_events=1)
-        started = time.perf_counter()
-        sent = relay.publish_pending()
-        elapsed = time.perf_counter() - started
-    finally:
-        producer.close(timeout=10)
-        selector_log.setLevel(saved_level)
-    if sent == 0:
-        raise BenchError("the relay published nothing: the store has no events after the first")
-    return _rate(sent, elapsed), sent
 
 
 def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, progress: Progress,

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+class BenchError(RuntimeError):
+    """The benchmark could not produce trustworthy numbers (for example the replay found a broken chain)."""
+
+
 @dataclass(frozen=True)
 class Measure:
     name: str

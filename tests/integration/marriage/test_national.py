@@ -192,9 +192,9 @@ def test_a_person_registering_a_moment_after_the_divorce_before_its_release_reac
     arrives = threading.Event()
     start = relay._start
 
-    def slow_network(batch: Any, messages: Any) -> Any:
+    def slow_network(batch: Any) -> Any:
         arrives.wait(timeout=60)
-        return start(batch, messages)
+        return start(batch)
 
     relay._start = slow_network  # type: ignore[method-assign]
     try:

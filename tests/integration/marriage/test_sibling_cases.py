@@ -154,21 +154,24 @@ def _hold_back(here: Region, citizen_id: str, go: threading.Event) -> Any:
         return (event.type == registry_pb2.ClaimRequested.DESCRIPTOR.full_name
                 and registry_pb2.ClaimRequested.FromString(event.payload).citizen_id == citizen_id)
 
-    def selective(batch: list[Any], messages: list[Any] | None) -> Any:
-        if go.is_set() or not any(held(e) for e in batch):
-            return start(batch, messages)
-        keep = [i for i, e in enumerate(batch) if not held(e)]
-        later = [i for i, e in enumerate(batch) if held(e)]
+    def selective(batch: Any) -> Any:
+        events = batch.events
+        if go.is_set() or not any(held(e) for e in events):
+            return start(batch)
+        keep = [i for i, e in enumerate(events) if not held(e)]
+        later = [i for i, e in enumerate(events) if held(e)]
 
-        def pick(indexes: list[int]) -> tuple[list[Any], list[Any] | None]:
-            return [batch[i] for i in indexes], None if messages is None else [messages[i] for i in indexes]
+        def pick(indexes: list[int]) -> Any:
+            part = type(batch)(events=[events[i] for i in indexes])
+            part.messages = None if batch.messages is None else [batch.messages[i] for i in indexes]
+            return part
 
         def send_later() -> None:
             go.wait(timeout=120)
-            start(*pick(later))()
+            start(pick(later))()
 
         threading.Thread(target=send_later, daemon=True).start()
-        return start(*pick(keep)) if keep else (lambda: None)
+        return start(pick(keep)) if keep else (lambda: None)
 
     relay._start = selective  # type: ignore[method-assign]
 
