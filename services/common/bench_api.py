@@ -17,6 +17,10 @@ In one run, against one region's marriage service, in this order:
 5. ``register_marriage_N``: N clients each sending `RegisterMarriage` (waiting for nothing), each
    with its own request id and two people nobody else in the run uses, so no claim collides.
 
+Phases 3, 4 and 5 each start once the service is quiet again (under 0.15 cores over half a
+second, at most a minute): the registrations of the phase before are decided and relayed first, so
+no phase -- and not the baseline -- pays for another's backlog.
+
 Then it checks that every registration answered is listed by the region (ListCases), so a fast
 number can never come from commands that were not recorded. With ``--stackfile`` it measures a
 stack that is already up (`tongban up` wrote the file); otherwise it starts its own (one region,
@@ -38,7 +42,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.common.bench_api_load import Phase, closed_loop
+from services.common.bench_api_load import QUIET_CORES, QUIET_WINDOW, Phase, closed_loop, until_quiet
 from services.common.bench_report import Measure, to_json
 
 DEFAULT_CLIENTS = 50
@@ -228,6 +232,14 @@ async def _run(target: Target, args: argparse.Namespace, progress: Any) -> Resul
         return str(case.case_id)
 
     pids = target.server_pids
+
+    async def quiet() -> None:
+        cores, waited = await until_quiet(pids)
+        if cores >= QUIET_CORES:
+            progress(f"the service still uses {cores:.2f} cores after {waited:.0f} s: measuring anyway")
+        elif waited > 2 * QUIET_WINDOW:
+            progress(f"waited {waited:.1f} s for the service to finish the phase before ({cores:.2f} cores now)")
+
     try:
         await channel.channel_ready()
         progress("warming up …")
@@ -240,10 +252,13 @@ async def _run(target: Target, args: argparse.Namespace, progress: Any) -> Resul
         progress(f"registry round trip, {args.round_trips} registrations …")
         trips = await closed_loop(round_trip, clients=ROUND_TRIP_CLIENTS, total=args.round_trips,
                                   server_pids=pids, keep_answers=True)
+        await quiet()
         progress(f"RegisterMarriage, one client, {args.single} calls …")
         single = await closed_loop(register, clients=1, total=args.single, server_pids=pids, keep_answers=True)
+        await quiet()  # the single client's registrations are decided before the baseline is taken
         progress(f"health Check, {args.clients} clients, {args.seconds:.0f} s …")
         checks = await closed_loop(check, clients=args.clients, seconds=args.seconds, server_pids=pids)
+        await quiet()
         progress(f"RegisterMarriage, {args.clients} clients, {args.seconds:.0f} s …")
         many = await closed_loop(register, clients=args.clients, seconds=args.seconds, server_pids=pids,
                                  keep_answers=True)

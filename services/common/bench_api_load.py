@@ -85,6 +85,29 @@ def process_cpu(pids: Sequence[int]) -> float:
     return total / ticks
 
 
+# An idle service still polls (relay, consumers, timers): a few hundredths of a core. A phase starts
+# only once the one before has finished its background work (decisions, relay), so neither a phase
+# nor the baseline pays for another's backlog.
+QUIET_CORES = 0.15
+QUIET_WINDOW = 0.5  # seconds of CPU use looked at each time
+QUIET_TIMEOUT = 60.0
+
+
+async def until_quiet(pids: Sequence[int], *, timeout: float = QUIET_TIMEOUT) -> tuple[float, float]:
+    """Wait until `pids` use less than QUIET_CORES over a QUIET_WINDOW (at most `timeout` seconds):
+    (the cores used over the last window, seconds waited). The caller reports a service that never
+    went quiet; it measures anyway."""
+    started = time.perf_counter()
+    cores = 0.0
+    while True:
+        before, began = process_cpu(pids), time.perf_counter()
+        await asyncio.sleep(QUIET_WINDOW)  # a measuring interval, not a wait for an event
+        cores = (process_cpu(pids) - before) / (time.perf_counter() - began)
+        waited = time.perf_counter() - started
+        if cores < QUIET_CORES or waited >= timeout:
+            return cores, waited
+
+
 async def closed_loop(call: Call, *, clients: int, seconds: float | None = None, total: int | None = None,
                       server_pids: Sequence[int] = (), keep_answers: bool = False) -> Phase:
     """Run `clients` closed-loop clients until `seconds` have passed or `total` calls were sent
