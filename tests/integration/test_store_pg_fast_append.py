@@ -5,11 +5,14 @@ transaction) must never break a chain or hide a conflict (architecture invariant
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.wrappers_pb2 import StringValue
 from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import ConcurrencyConflict
+from services.common.events import TraceContext
 from services.common.store import NO_STREAM, EventStore, verify_store
 from tests.support import new_event
 
@@ -80,3 +83,28 @@ def test_a_reused_event_id_is_refused_and_changes_nothing(two_writers: tuple[Eve
     report = verify_store(a)
     assert report.ok, report.problem
     assert report.events_checked == 2
+
+
+def test_several_events_in_one_round_trip_are_stored_exactly_as_given(postgres_url: str) -> None:
+    """Invariant 3: a many-event append goes as one array per column (pg_fast._MANY_ROWS); every field
+    comes back byte for byte -- any text, an empty trace state, instants before 1970 -- and the
+    chains verify."""
+    store = EventStore.open(postgres_url, region="640000", service="marriage")
+    try:
+        store.append("warm-up", "case", NO_STREAM, [new_event("first")])  # the head is known from here on
+        given = [
+            new_event("结婚登记 \\ \"quoted\" {braces}, commas", correlation_id="corr,{1}"),
+            new_event("", trace=TraceContext(f"00-{'a' * 32}-{'b' * 16}-01", "vendor=1,other=\"x\"")),
+            new_event("NULL", occurred_at=datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)),
+            new_event("line\nbreak\ttab \u2028 😀", correlation_id=""),
+        ]
+        recorded = store.append("case-many", "case", NO_STREAM, given)
+        assert store.one_round_trip_appends == 1
+        assert store.read_stream("case-many") == recorded
+        assert [e.message().value for e in recorded] == [StringValue.FromString(g.payload).value for g in given]
+        assert [(e.correlation_id, e.trace, e.occurred_at) for e in recorded] == [
+            (g.correlation_id, g.trace, g.occurred_at) for g in given]
+        report = verify_store(store)
+        assert report.ok and report.events_checked == 5, report.problem
+    finally:
+        store.close()
