@@ -43,6 +43,10 @@ def test_bench_api_reports_every_measure_and_every_registration_it_sent_is_in_th
     for name in ("register_marriage_1_mean", "registry_round_trip_p50", "registry_round_trip_p99",
                  "registry_round_trip_first"):
         assert found[name]["unit"] == "ms" and found[name]["value"] > 0
+    # Taken in and decided: never more than taken in.
+    sustained = found[f"register_marriage_{CLIENTS}_sustained_rate"]
+    assert 0 < sustained["value"] <= found[f"register_marriage_{CLIENTS}_rate"]["value"]
+    assert found[f"register_marriage_{CLIENTS}_drain"]["unit"] == "s"
     assert found[f"register_vs_check_{CLIENTS}"]["unit"] == "%"
 
     sent = found["registrations_answered"]["value"]
