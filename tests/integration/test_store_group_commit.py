@@ -179,3 +179,53 @@ def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(g
     report = verify_store(grouped)
     assert report.ok, report.problem
     assert report.events_checked == 1 + 4 * 3 + 1
+
+
+def test_a_consumers_batch_in_deferred_shares_one_commit_and_a_failing_message_fails_alone(
+        grouped: EventStore, store_url: str) -> None:
+    """Invariant 1 for a consumer thread's batch (EventStore.deferred, the host's dispatch_batch):
+    its transactions come one after another, yet share one commit; until the block ends nothing of
+    them is committed (another connection sees none of it); a message whose handling fails leaves
+    nothing and the others commit whole."""
+    group = grouped.group
+    assert group is not None
+    before = group.groups_committed
+    outsider = EventStore.open(store_url, region="640000", service="marriage", create=False)
+    try:
+        with grouped.deferred():
+            for n in range(5):
+                _command(grouped, f"message-{n}", NO_STREAM, f"m{n}")
+            with pytest.raises(ValueError), grouped.transaction() as tx:
+                tx.append("message-broken", "case", NO_STREAM, [new_event("half")])
+                raise ValueError("this message's handling fails after appending")
+            _command(grouped, "message-last", NO_STREAM, "last")
+            assert outsider.read_stream("message-0") == [], "nothing is committed inside the block"
+            assert group.groups_committed == before
+        assert group.groups_committed == before + 1, "one commit for the batch"
+        for stream in [*(f"message-{n}" for n in range(5)), "message-last"]:
+            assert [e.version for e in outsider.read_stream(stream)] == [1, 2]
+        assert outsider.read_stream("message-broken") == []
+    finally:
+        outsider.close()
+    report = verify_store(grouped)
+    assert report.ok and report.events_checked == 12, report.problem
+
+
+def test_another_thread_joining_a_deferred_batch_commits_it_and_returns_durable(grouped: EventStore) -> None:
+    """A writer on another thread (a gRPC handler) that comes while a consumer's batch is open joins
+    its group and, finding nobody waiting, commits it: it returns only once its own command (and the
+    batch's so far) is durable, and the batch's block then ends on work already committed."""
+    group = grouped.group
+    assert group is not None
+    before = group.groups_committed
+    with grouped.deferred():
+        _command(grouped, "batch-first", NO_STREAM, "b1")
+        writer = threading.Thread(target=_command, args=(grouped, "handler", NO_STREAM, "h"))
+        writer.start()
+        writer.join(timeout=30)
+        assert not writer.is_alive()
+        assert group.groups_committed == before + 1, "the handler committed the group it joined"
+        _command(grouped, "batch-second", NO_STREAM, "b2")
+    assert group.groups_committed == before + 2
+    assert [len(grouped.read_stream(s)) for s in ("batch-first", "handler", "batch-second")] == [2, 2, 2]
+    assert verify_store(grouped).ok

@@ -100,6 +100,9 @@ class GroupCommitter:
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
         self._group: _Group | None = None
+        # Threads inside `deferred()`: the groups their transactions joined, whose commits the block
+        # waits for when it ends.
+        self._deferring: dict[int, list[_Group]] = {}
         self.groups_committed = 0  # how many commits served how many commands (for the benchmark)
         self.commands_committed = 0
 
@@ -166,20 +169,78 @@ class GroupCommitter:
         except BaseException:
             self._finish_turn()
             raise
+        deferring = self._deferring.get(threading.get_ident())
         try:
             yield make(conn)
         except BaseException:
             self._end_member(conn, ok=False)
             self._drain()
+            if deferring is not None:
+                self._finish_turn(keep_open=True)
+                raise
             self._finish_turn()
             group.done.wait()
             raise
         self._end_member(conn, ok=True)
         self._drain()
+        if deferring is not None:
+            # Inside `deferred()`: the block waits for this group's commit when it ends.
+            if not deferring or deferring[-1] is not group:
+                deferring.append(group)
+            self._finish_turn(keep_open=True)
+            return
         self._finish_turn()
         group.done.wait()
         if group.error is not None:
             raise GroupCommitFailed("COMMIT", None, group.error) from group.error  # type: ignore[arg-type]
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within the block, this thread's `transaction()`s return once their work is in the group
+        (each still in its own SAVEPOINT: atomic alone, failing alone), without waiting for its
+        commit, and a group is not committed merely because nobody else waits: the next transaction
+        of the block joins the same group. When the block ends, the open group is committed and the
+        block waits for every group its transactions joined; it raises GroupCommitFailed if one
+        failed. So a thread working through a batch of messages pays one commit for the batch, and
+        tells the world it is done (acknowledges the messages) only once all of it is durable.
+
+        Why: a consumer thread's transactions come one after another, so group commit alone gives
+        each its own commit (one fsync per message on SQLite). Between two transactions of the
+        block the group stays open on the connection; another thread's transaction that comes
+        meanwhile joins it and may commit it, which only makes the block's work durable sooner."""
+        me = threading.get_ident()
+        if me in self._deferring:  # nested: the outer block waits
+            yield
+            return
+        groups: list[_Group] = []
+        self._deferring[me] = groups
+        try:
+            yield
+        finally:
+            del self._deferring[me]
+            self._commit_deferred(groups)
+
+    def _commit_deferred(self, groups: list[_Group]) -> None:
+        if groups and not groups[-1].done.is_set():
+            turn = _Turn()
+            with self._lock:
+                lead = not self._busy
+                if lead:
+                    self._busy = True
+                else:
+                    self._bodies.append(turn)
+            if not lead:
+                turn.go.wait()
+            self._owner = threading.get_ident()
+            self._drain()
+            if self._group is groups[-1]:
+                self._commit()
+            self._finish_turn()
+        for group in groups:
+            group.done.wait()
+        failed = next((g.error for g in groups if g.error is not None), None)
+        if failed is not None:
+            raise GroupCommitFailed("COMMIT", None, failed) from failed  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self._conn is not None:
@@ -292,11 +353,12 @@ class GroupCommitter:
             else:
                 group.items.append(item)
 
-    def _finish_turn(self) -> None:
-        """Commit the group if nobody waits to join it (or it is full); hand the connection on."""
+    def _finish_turn(self, *, keep_open: bool = False) -> None:
+        """Commit the group if nobody waits to join it (or it is full); hand the connection on.
+        `keep_open`: a `deferred()` block comes back, so an idle group waits for it (not a full one)."""
         with self._lock:
             waiting = bool(self._items or self._bodies)
-        if self._group is not None and (not waiting or self._group.members >= self._max):
+        if self._group is not None and ((not waiting and not keep_open) or self._group.members >= self._max):
             self._commit()
         self._owner = None
         with self._lock:

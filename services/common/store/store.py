@@ -154,6 +154,18 @@ class EventStore:
         with self.transaction() as tx:
             return tx.append(stream_id, stream_type, expected_version, new_events)
 
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Transactions this thread opens in the block share commits (group commit only; without it
+        each commits alone, as everywhere): see GroupCommitter.deferred. When the block ends
+        cleanly, everything its transactions did is committed; until then, nothing of it may be
+        reported done to anyone outside the process."""
+        if self.group is None:
+            yield
+            return
+        with self.group.deferred():
+            yield
+
     def process_once(self, consumer: str, event_id: str, effect: Any) -> Any:
         """Run `effect(tx)` and record `event_id` as processed by `consumer` in one transaction.
         Returns the effect's result, or raises AlreadyProcessed (having changed nothing) when the
