@@ -61,14 +61,14 @@ from services.common.bench_events import (
     chunks,
     new_event,
     payload_bytes,
-    payload_text,
 )
 from services.common.bench_relay import bench_relay_publish
+from services.common.bench_replay import bench_replay
 from services.common.bench_report import BenchError, Measure, format_table, format_value, to_json
 from services.common.bench_snapshots import AGGREGATE_EVENTS, bench_aggregate_load
 from services.common.bench_snapshots import measure_names as aggregate_measures
 from services.common.clock import SystemClock
-from services.common.store import NO_STREAM, EventStore, sqlite_url, verify_store
+from services.common.store import NO_STREAM, EventStore, sqlite_url
 
 BACKENDS = ("sqlite", "postgres")
 QUICK_STREAMS = 1_000
@@ -205,43 +205,6 @@ def bench_stream_load(store: EventStore, tag: str, sizes: BenchSizes) -> float:
         if len(loaded) != sizes.load_events:
             raise BenchError(f"loaded {len(loaded)} events of {stream_id}, expected {sizes.load_events}")
     return statistics.median(timings) * 1000
-
-
-def replay_reader(store: EventStore) -> Callable[[], tuple[int, float]]:
-    """One `verify_store` of the whole log: (events checked, seconds)."""
-    def read() -> tuple[int, float]:
-        started = time.perf_counter()
-        report = verify_store(store)
-        elapsed = time.perf_counter() - started
-        if not report.ok:
-            raise BenchError(f"the benchmark store failed verification: {report.problem}")
-        return report.events_checked, elapsed
-
-    return read
-
-
-def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool, notes: list[str] | None
-                 ) -> dict[str, tuple[float, int]]:
-    """{column: (events/s, events per read)}: Tongban's verifying replay, and with `with_baselines`
-    the eventsourcing library's and raw sqlite3's plain reads of as many events, in turn (bench_replay.py)."""
-    from services.common.bench_baselines import eventsourcing_available
-
-    if not with_baselines or eventsourcing_available() is None:
-        from services.common.bench_replay import interleaved_reads
-
-        return interleaved_reads({backend: replay_reader(store)})
-    from services.common.bench_replay import PAGE, ROUNDS, interleaved_reads, replay_baselines
-
-    count = store.head()[0]
-    database = Path(url.removeprefix("sqlite:///")) if backend == "sqlite" else None
-    with replay_baselines(count, payload_text, database) as readers:
-        found = interleaved_reads({backend: replay_reader(store), **readers})
-    if notes is not None:
-        notes.append(f"replay: verify_store and the replay_read baselines take turns, {ROUNDS} reads each of "
-                     f"{count:,} events (the fastest counted), pages of {PAGE:,}; eventsourcing: "
-                     "select_notifications + Mapper.to_domain_event (JSON, UUID, datetime), no hashing; "
-                     "raw-sqlite3: fetchall of the same rows from Tongban's file, nothing decoded or hashed")
-    return found
 
 
 def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, progress: Progress,

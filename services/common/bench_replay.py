@@ -31,6 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.common.bench_baselines import eventsourcing_available
+from services.common.bench_events import payload_text
+from services.common.bench_report import BenchError
+from services.common.store import EventStore, verify_store
+
 PAGE = 10_000  # rows per read, the same as verify_store's default page
 ROUNDS = 5
 FILL_BATCH = 100
@@ -142,3 +147,34 @@ def replay_baselines(count: int, payload_text: Callable[[int], str], tongban_fil
         if tongban_file is not None:
             readers[RAW_SQLITE] = stack.enter_context(raw_reader(tongban_file))
         yield readers
+
+
+def replay_reader(store: EventStore) -> Callable[[], tuple[int, float]]:
+    """One `verify_store` of the whole log: (events checked, seconds)."""
+    def read() -> tuple[int, float]:
+        started = time.perf_counter()
+        report = verify_store(store)
+        elapsed = time.perf_counter() - started
+        if not report.ok:
+            raise BenchError(f"the benchmark store failed verification: {report.problem}")
+        return report.events_checked, elapsed
+
+    return read
+
+
+def bench_replay(store: EventStore, backend: str, url: str, with_baselines: bool, notes: list[str] | None
+                 ) -> dict[str, tuple[float, int]]:
+    """{column: (events/s, events per read)}: Tongban's verifying replay, and with `with_baselines`
+    the eventsourcing library's and raw sqlite3's plain reads of as many events, in turn."""
+    if not with_baselines or eventsourcing_available() is None:
+        return interleaved_reads({backend: replay_reader(store)})
+    count = store.head()[0]
+    database = Path(url.removeprefix("sqlite:///")) if backend == "sqlite" else None
+    with replay_baselines(count, payload_text, database) as readers:
+        found = interleaved_reads({backend: replay_reader(store), **readers})
+    if notes is not None:
+        notes.append(f"replay: verify_store and the replay_read baselines take turns, {ROUNDS} reads each of "
+                     f"{count:,} events (the fastest counted), pages of {PAGE:,}; eventsourcing: "
+                     "select_notifications + Mapper.to_domain_event (JSON, UUID, datetime), no hashing; "
+                     "raw-sqlite3: fetchall of the same rows from Tongban's file, nothing decoded or hashed")
+    return found

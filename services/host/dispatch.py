@@ -26,6 +26,11 @@ from services.host.definition import RawHandler, Reaction
 
 log = logging.getLogger(__name__)
 
+# A consumer takes the messages in hand, up to DISPATCH_BATCH, waiting DISPATCH_WITHIN seconds for
+# more (what an idle message's hop pays), and their transactions share commits (dispatch_batch).
+DISPATCH_BATCH = 64
+DISPATCH_WITHIN = 0.01
+
 
 class Dispatcher:
     """Routes messages of (prefixed) topics. `reactions` are (topic, reaction) pairs;
@@ -69,6 +74,14 @@ class Dispatcher:
                                                                      verified=event))
             if applied is not None:
                 log.info("%s %s", "applied" if applied else "duplicate", what)
+
+    def dispatch_batch(self, topic: str, messages: Sequence[tuple[bytes | None, bytes, Headers]]) -> None:
+        """`dispatch` each message in order, their transactions sharing commits (EventStore.deferred);
+        returns once all of it is committed. A commit per message held a region to ~280 registry
+        decisions/s after a burst of registrations (issue 15)."""
+        with self.store.deferred():
+            for key, value, headers in messages:
+                self.dispatch(topic, key, value, headers)
 
     def _raw_trusted(self, topic: str, value: bytes, headers: Headers) -> bool:
         signer = self._raw_signers.get(topic)

@@ -50,16 +50,11 @@ from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner
 from services.common.trust.tls import ServerTls
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
-from services.host.dispatch import Dispatcher
+from services.host.dispatch import DISPATCH_BATCH, DISPATCH_WITHIN, Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
 from services.host.refill import refill_if_broker_lost
 
 log = logging.getLogger(__name__)
-
-# A consumer takes the messages in hand, up to DISPATCH_BATCH, waiting DISPATCH_WITHIN seconds for
-# more (what an idle message's hop pays), and their transactions share commits (dispatch_batch).
-DISPATCH_BATCH = 64
-DISPATCH_WITHIN = 0.01
 
 CLOCKS = ("system", "controlled")
 # What every host uses whatever its service: deadlines (the scheduler), the hand-off tables (its
@@ -318,7 +313,9 @@ class ServiceHost:
             # A batch goes to a thread (the store is synchronous; the loop keeps its heartbeats);
             # its messages are acknowledged only once all they did is committed, none if it raises.
             async for events in stream.noack_take(DISPATCH_BATCH, within=DISPATCH_WITHIN):
-                await asyncio.to_thread(self.dispatch_batch, topic,
+                dispatcher = self._dispatcher
+                assert dispatcher is not None, "the agents start after prepare()"
+                await asyncio.to_thread(dispatcher.dispatch_batch, topic,
                                         [(event.key, event.value, event.headers) for event in events])
                 for event in events:
                     await stream.ack(event)
@@ -332,15 +329,6 @@ class ServiceHost:
         if self._dispatcher is None:
             raise RuntimeError("ServiceHost.prepare() has not run")
         self._dispatcher.dispatch(topic, key, value, headers)
-
-    def dispatch_batch(self, topic: str, messages: list[tuple[bytes | None, bytes, Headers]]) -> None:
-        """`dispatch` each message in order, their transactions sharing commits (EventStore.deferred);
-        returns once all of it is committed. A commit per message held a region to ~280 registry
-        decisions/s after a burst of registrations (issue 15)."""
-        store, _ = self._require()
-        with store.deferred():
-            for key, value, headers in messages:
-                self.dispatch(topic, key, value, headers)
 
     def _relay_loop(self, relay: OutboxRelay) -> None:
         store, _ = self._require()

@@ -183,7 +183,7 @@ def test_queued_appends_are_written_together_and_a_reused_event_id_fails_alone(g
 
 def test_a_consumers_batch_in_deferred_shares_one_commit_and_a_failing_message_fails_alone(
         grouped: EventStore, store_url: str) -> None:
-    """Invariant 1 for a consumer thread's batch (EventStore.deferred, the host's dispatch_batch):
+    """Invariant 1 for a consumer thread's batch (EventStore.deferred, Dispatcher.dispatch_batch):
     its transactions come one after another, yet share one commit; until the block ends nothing of
     them is committed (another connection sees none of it); a message whose handling fails leaves
     nothing and the others commit whole."""

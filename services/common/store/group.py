@@ -153,16 +153,7 @@ class GroupCommitter:
     def transaction(self, make: Callable[[Connection], T]) -> Iterator[T]:
         """Yield `make(connection)` for a body that runs in this thread inside the group."""
         self._check_reentry()
-        turn = _Turn()
-        with self._lock:
-            lead = not self._busy
-            if lead:
-                self._busy = True
-            else:
-                self._bodies.append(turn)
-        if not lead:
-            turn.go.wait()
-        self._owner = threading.get_ident()
+        self._wait_for_turn()
         try:
             group, conn = self._join()
             self._savepoint(conn)
@@ -222,16 +213,7 @@ class GroupCommitter:
 
     def _commit_deferred(self, groups: list[_Group]) -> None:
         if groups and not groups[-1].done.is_set():
-            turn = _Turn()
-            with self._lock:
-                lead = not self._busy
-                if lead:
-                    self._busy = True
-                else:
-                    self._bodies.append(turn)
-            if not lead:
-                turn.go.wait()
-            self._owner = threading.get_ident()
+            self._wait_for_turn()
             self._drain()
             if self._group is groups[-1]:
                 self._commit()
@@ -241,6 +223,19 @@ class GroupCommitter:
         failed = next((g.error for g in groups if g.error is not None), None)
         if failed is not None:
             raise GroupCommitFailed("COMMIT", None, failed) from failed  # type: ignore[arg-type]
+
+    def _wait_for_turn(self) -> None:
+        """Take the connection now if it is free, else queue behind the bodies waiting for it."""
+        turn = _Turn()
+        with self._lock:
+            lead = not self._busy
+            if lead:
+                self._busy = True
+            else:
+                self._bodies.append(turn)
+        if not lead:
+            turn.go.wait()
+        self._owner = threading.get_ident()
 
     def close(self) -> None:
         if self._conn is not None:
