@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import ConcurrencyConflict
-from services.common.store import NO_STREAM, EventStore, verify_store
+from services.common.store import ANY_VERSION, NO_STREAM, AlreadyProcessed, EventStore, verify_store
 from tests.support import new_event, wait_until
 
 THREADS = 8
@@ -228,4 +229,27 @@ def test_another_thread_joining_a_deferred_batch_commits_it_and_returns_durable(
         _command(grouped, "batch-second", NO_STREAM, "b2")
     assert group.groups_committed == before + 2
     assert [len(grouped.read_stream(s)) for s in ("batch-first", "handler", "batch-second")] == [2, 2, 2]
+    assert verify_store(grouped).ok
+
+
+def test_a_redelivery_in_the_same_batch_as_its_first_delivery_is_a_duplicate(grouped: EventStore) -> None:
+    """Invariant 1 (idempotent consumers) inside a shared commit: a decision comes on the region's
+    topic and on the national record, and both copies can land in one consumer batch. The second
+    sees the first's inbox mark, uncommitted as it is, and has no effect (it used to fail with the
+    inbox's unique constraint, and the batch's message was handled again later)."""
+    effects: list[str] = []
+
+    def effect(tx: Any) -> None:
+        effects.append("effect")
+        tx.append("decided-case", "case", ANY_VERSION, [new_event("decided")])
+
+    with grouped.deferred():
+        grouped.process_once("registry-decisions", "decision-1", effect)
+        with pytest.raises(AlreadyProcessed):
+            grouped.process_once("registry-decisions", "decision-1", effect)
+    with pytest.raises(AlreadyProcessed):  # and once committed, as before
+        grouped.process_once("registry-decisions", "decision-1", effect)
+    assert effects == ["effect"]
+    assert [e.version for e in grouped.read_stream("decided-case")] == [1]
+    assert grouped.is_processed("registry-decisions", "decision-1")
     assert verify_store(grouped).ok

@@ -53,6 +53,12 @@ class Statements:
                             f"AND recorded_at_us <= {p} ORDER BY version")
         self.log_page = (f"SELECT {_COLUMN_LIST} FROM events WHERE position > {p} AND position <= {p} "
                          f"ORDER BY position LIMIT {p}")
+        # The inbox: a consumer's mark on a message, or nothing when the mark is there already
+        # (DO NOTHING: no error to roll back, and on PostgreSQL a concurrent mark of the same pair
+        # waits for the other transaction, then counts as there if it committed).
+        self.inbox_mark = (f"INSERT INTO inbox (consumer, event_id, processed_at_us) VALUES ({p}, {p}, {p}) "
+                           "ON CONFLICT DO NOTHING")
+        self.inbox_has = f"SELECT 1 FROM inbox WHERE consumer = {p} AND event_id = {p}"
 
 
 _STATEMENTS: dict[str, Statements] = {}
@@ -106,6 +112,17 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> None:
         cursor = raw(conn).cursor()
         try:
             cursor.execute(sql, params)
+        finally:
+            cursor.close()
+
+
+def inserted(conn: Connection, sql: str, params: Sequence[Any]) -> bool:
+    """Run an INSERT ... ON CONFLICT DO NOTHING; whether it inserted its row."""
+    with driver_errors(conn, sql, params):
+        cursor = raw(conn).cursor()
+        try:
+            cursor.execute(sql, params)
+            return bool(cursor.rowcount == 1)
         finally:
             cursor.close()
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import MetaData, func, insert, select
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError
 
 from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
@@ -170,14 +169,12 @@ class EventStore:
         """Run `effect(tx)` and record `event_id` as processed by `consumer` in one transaction.
         Returns the effect's result, or raises AlreadyProcessed (having changed nothing) when the
         event was processed before — a redelivery."""
-        try:
-            with self.transaction() as tx:
-                tx.mark_processed(consumer, event_id)  # first, so a concurrent duplicate waits here
-                return effect(tx)
-        except IntegrityError as exc:
-            if self.is_processed(consumer, event_id):
-                raise AlreadyProcessed(f"{consumer} already processed {event_id}") from exc
-            raise
+        with self.transaction() as tx:
+            # The mark first, so a concurrent duplicate waits here; in the same transaction, so a
+            # duplicate that shares a group commit with its first delivery (group.py) sees it too.
+            if not tx.mark_if_new(consumer, event_id):
+                raise AlreadyProcessed(f"{consumer} already processed {event_id}")
+            return effect(tx)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -278,11 +275,17 @@ class StoreTransaction:
 
     def mark_processed(self, consumer: str, event_id: str) -> None:
         """Record that `consumer` processed `event_id`. A second mark of the same pair fails the
-        transaction with IntegrityError (see EventStore.process_once)."""
+        transaction with IntegrityError."""
         self.connection.execute(
             insert(inbox).values(consumer=consumer, event_id=event_id,
                                  processed_at_us=to_micros(self.store.clock.now()))
         )
+
+    def mark_if_new(self, consumer: str, event_id: str) -> bool:
+        """Record that `consumer` processed `event_id`, unless it is recorded already (as this
+        transaction sees the inbox): False then, and nothing changed (EventStore.process_once)."""
+        return driver.inserted(self.connection, self._sql.inbox_mark,
+                               (consumer, event_id, to_micros(self.store.clock.now())))
 
     @property
     def sql(self) -> driver.Statements:
@@ -345,8 +348,7 @@ def _stream_version(conn: Connection, stream_id: str) -> int:
 
 
 def _is_processed(conn: Connection, consumer: str, event_id: str) -> bool:
-    query = select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
-    return conn.execute(query).first() is not None
+    return driver.fetch_one(conn, driver.statements(conn.dialect.name).inbox_has, (consumer, event_id)) is not None
 
 
 def event_to_row(e: RecordedEvent) -> dict[str, Any]:
