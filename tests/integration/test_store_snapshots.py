@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from services.common.kit import Aggregate, PayloadCodec, Provenance, UnitsOfWork
 from services.common.kit.snapshots import NEVER, SnapshotPolicy, rebuild_snapshots, verify_snapshots
-from services.common.store import EventStore
+from services.common.store import EventStore, verify_store
 from tests.integration.test_audit_helpers import run
 from tests.support import CLERK, unique_id
 
@@ -87,6 +87,52 @@ def test_a_long_stream_loads_from_its_newest_snapshot_as_a_replay_would(store: E
     assert (from_snapshot.version, from_snapshot.count, from_snapshot.recent) == (25, 25, ("v22", "v23", "v24"))
     report = verify_snapshots(store, [CODEC], TYPES)
     assert (report.checked, report.findings) == (1, [])
+
+
+@dataclass
+class Turnstile(Aggregate):
+    """A counter (like the certificate numbers of an office's year): its version is its count."""
+
+    stream_type: ClassVar[str] = "tests.Turnstile"
+    what: ClassVar[str] = "turnstile"
+    fold_is_count: ClassVar[bool] = True
+
+    def when(self, event: Counted) -> None:
+        pass
+
+
+def test_a_counter_loads_from_its_streams_ends_as_a_replay_would(store: EventStore) -> None:
+    """An aggregate whose fold is its count is loaded from the first and last events of its stream
+    (no snapshot needed or taken): the same version and times as folding every event, and the next
+    number follows on the chain."""
+    units = UnitsOfWork(store, CODEC, snapshot_policy=SnapshotPolicy(every=EVERY))
+    stream_id = unique_id("turnstile")
+    for start in range(0, 25, 3):
+        with units.begin(Provenance.of_command(CLERK, stream_id, store.clock.now())) as uow:
+            turnstile = uow.find(Turnstile, stream_id) or uow.start(Turnstile, stream_id, [])
+            uow.record(turnstile, [Counted(f"v{i}") for i in range(start, min(start + 3, 25))])
+        store.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    history = store.read_stream(stream_id)
+    replayed = Turnstile.fold((None, e.recorded_at) for e in history)
+    with units.begin(Provenance.of_command(CLERK, stream_id, store.clock.now())) as uow:
+        loaded = uow.load(Turnstile, stream_id)
+        assert loaded == replayed
+        assert (loaded.version, loaded.opened_at, loaded.updated_at) == (
+            25, history[0].recorded_at, history[-1].recorded_at)
+        assert loaded.opened_at != loaded.updated_at
+        uow.record(loaded, [Counted("v25")])
+    assert store.stream_version(stream_id) == 26
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM snapshots WHERE stream_id = :s"), {"s": stream_id}).scalar() == 0
+    assert verify_store(store).ok, "the number after the load extends the stream's chain"
+    with units.begin(Provenance.of_command(CLERK, stream_id, store.clock.now())) as uow:
+        assert uow.find(Turnstile, unique_id("no-such-turnstile")) is None
+        assert uow.find(Tally, stream_id) is None, "a stream of another type is not a tally"
+    units_tally, tally_id = _tally_of(store, 4)
+    with units_tally.begin(Provenance.of_command(CLERK, tally_id, store.clock.now())) as uow:
+        assert uow.find(Turnstile, tally_id) is None, "nor a tally a turnstile"
+    with pytest.raises(TypeError):
+        Tally.counted(3, store.clock.now(), store.clock.now())
 
 
 def test_snapshots_are_taken_and_used_under_group_commit(store_url: str) -> None:

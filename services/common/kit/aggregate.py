@@ -26,6 +26,11 @@ class Aggregate:
     # Bumped by hand when `when` changes what it makes of events without changing the fields:
     # snapshots taken by the older code are then ignored (a change of fields is noticed alone).
     snapshot_version: ClassVar[int] = 1
+    # True for an aggregate whose `when` assigns nothing, so that its state is its version and
+    # times alone (a counter: the version is the count). It is then loaded from the first and
+    # last events of its stream, whatever its length, instead of decoding and folding the events
+    # since its snapshot (half a certificate counter's hundred, each time a number was issued).
+    fold_is_count: ClassVar[bool] = False
 
     version: int = 0
     opened_at: datetime | None = None
@@ -43,6 +48,14 @@ class Aggregate:
     def fold(cls, history: Iterable[tuple[Any, datetime]]) -> Self:
         """The aggregate from its events, each with the time the store recorded it."""
         return cls().extended(history)
+
+    @classmethod
+    def counted(cls, version: int, opened_at: datetime, updated_at: datetime) -> Self:
+        """The fold of `version` events recorded from `opened_at` to `updated_at`, for a class whose
+        fold is its count (`fold_is_count`); what `fold` gives such a class for those events."""
+        if not cls.fold_is_count:
+            raise TypeError(f"{cls.__name__} folds what its events say: load it from its events")
+        return cls(version=version, opened_at=opened_at, updated_at=updated_at)
 
     def extended(self, history: Iterable[tuple[Any, datetime]]) -> Self:
         """This state with the events that follow it applied (in place): the fold continued, from

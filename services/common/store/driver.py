@@ -53,6 +53,15 @@ class Statements:
                             f"AND recorded_at_us <= {p} ORDER BY version")
         self.log_page = (f"SELECT {_COLUMN_LIST} FROM events WHERE position > {p} AND position <= {p} "
                          f"ORDER BY position LIMIT {p}")
+        # A stream's type, its last version and hash, and when its first and last events were
+        # recorded: all a counter's load needs (Aggregate.fold_is_count). One statement, so one
+        # snapshot of the stream on PostgreSQL; no row for a stream without events.
+        self.stream_ends = (
+            "SELECT l.stream_type, l.version, l.hash, f.recorded_at_us, l.recorded_at_us FROM "
+            f"(SELECT stream_type, version, hash, recorded_at_us FROM events WHERE stream_id = {p} "
+            "ORDER BY version DESC LIMIT 1) AS l, "
+            f"(SELECT recorded_at_us FROM events WHERE stream_id = {p} AND version = 1) AS f"
+        )
         # The inbox: a consumer's mark on a message, or nothing when the mark is there already
         # (DO NOTHING: no error to roll back, and on PostgreSQL a concurrent mark of the same pair
         # waits for the other transaction, then counts as there if it committed).

@@ -267,6 +267,16 @@ class StoreTransaction:
     def stream_version(self, stream_id: str) -> int:
         return self._stream_head(stream_id)[0]
 
+    def stream_ends(self, stream_id: str) -> tuple[str, int, datetime, datetime] | None:
+        """(stream type, last version, first and last recorded_at) of a stream, None when it has no
+        events: a counter's whole state (Aggregate.fold_is_count). The last event's hash is kept
+        for an append to the stream in this transaction, as reading the stream head would."""
+        row = driver.fetch_one(self.connection, self._sql.stream_ends, (stream_id, stream_id))
+        if row is None:
+            return None
+        self._stream_heads.setdefault(stream_id, (int(row[1]), bytes(row[2])))
+        return str(row[0]), int(row[1]), from_micros(row[3]), from_micros(row[4])
+
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         return _read_stream(self.connection, stream_id, after_version=after_version, as_of=None)
 

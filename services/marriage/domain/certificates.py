@@ -23,6 +23,7 @@ def counter_stream_id(office_code: str, year: int) -> str:
 class CertificateNumbers(Aggregate):
     stream_type: ClassVar[str] = COUNTER_STREAM_TYPE
     what: ClassVar[str] = "certificate number counter"
+    fold_is_count: ClassVar[bool] = True  # `when` assigns nothing: loaded from its stream's ends
 
     def when(self, event: CertificateNumberIssued) -> None:
         pass  # the version is the count
