@@ -29,13 +29,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.events import Actor, NewEvent, from_micros, to_micros
 from services.common.identity import CitizenId
 from services.common.registry.domain import HOLDING, ClaimKind, Outcome, RegistryDecision
-from services.common.store import ANY_VERSION, EventStore, StoreTransaction, driver
+from services.common.store import ANY_VERSION, EventStore, StoreTransaction, driver, prepared
 from services.common.telemetry import current_trace_context
 from tongban.registry.v1 import registry_pb2
 
@@ -112,25 +111,9 @@ def apply_decision(tx: StoreTransaction, decision: RegistryDecision) -> None:
         "release_reason": decision.release_reason,
         "released_on": decision.released_on.isoformat() if decision.released_on else None,
     }
-    tx.connection.execute(_upsert(tx.store.dialect), values)
-
-
-_UPSERTS: dict[str, Any] = {}  # dialect name → the statement (see _upsert)
-
-
-def _upsert(dialect: str) -> Any:
-    """The row's insert-or-update, built once per dialect with the values as parameters: building
-    it per decision (its `excluded` columns) cost more than the rest of taking a decision."""
-    statement = _UPSERTS.get(dialect)
-    if statement is None:
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(registry_entries)
-        keys = ("region", "service", "claim_id")
-        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c.name: insert.excluded[c.name] for c in registry_entries.columns if c.name not in keys},
-            where=registry_entries.c.status_rank <= insert.excluded.status_rank,
-        )
-    return statement
+    # A later decision never goes back: the row moves only to an equal or higher rank.
+    prepared.upsert(tx.connection, registry_entries, values, ("region", "service", "claim_id"),
+                    where="registry_entries.status_rank <= excluded.status_rank")
 
 
 _ENTRY_COLUMNS = ("citizen_id", "kind", "claim_id", "case_id", "region", "service", "status", "holder_case_id",

@@ -29,17 +29,15 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    bindparam,
     delete,
     insert,
     or_,
     select,
-    update,
 )
 from sqlalchemy.engine import Connection
 
 from services.common.events import RecordedEvent, from_micros, to_micros
-from services.common.store import EventStore, StoreTransaction, driver
+from services.common.store import EventStore, StoreTransaction, driver, prepared
 from services.common.store.schema import events
 from services.common.store.store import row_to_event
 from services.marriage.adapters.cases import CASE_STREAM_TYPES, CaseAggregate, OneShotCase, case_type, fold_case
@@ -173,37 +171,23 @@ def refresh(tx: StoreTransaction, stream_ids: Iterable[str], *, in_hand: Mapping
         aggregate = (in_hand or {}).get(stream_id) or fold_case(tx.read_stream(stream_id))
         if aggregate is None:
             continue
+        # Prepared driver SQL (store/prepared.py): Core's execute was most of these writes' cost.
         row = case_row(aggregate)
         if stream_id in started:
-            conn.execute(_INSERT_CASE, row)
+            prepared.insert(conn, marriage_cases, row)
         else:
-            _upsert_case(conn, row)
+            prepared.upsert(conn, marriage_cases, row, ("case_id",))
         if isinstance(aggregate, Marriage):
             for person in person_rows(aggregate):
                 _upsert_person(conn, person)
 
 
-# Built once: building a statement per call (SQLAlchemy's coercions) cost more than running it.
-_INSERT_CASE = insert(marriage_cases)
-_UPDATE_CASE = update(marriage_cases).where(marriage_cases.c.case_id == bindparam("key_case_id"))
-_INSERT_PERSON = insert(marriage_person_status)
-_UPDATE_PERSON = update(marriage_person_status).where(
-    marriage_person_status.c.citizen_id == bindparam("key_citizen_id"))
-_PERSON = select(marriage_person_status).where(marriage_person_status.c.citizen_id == bindparam("citizen_id"))
-
-
-def _upsert_case(conn: Connection, row: dict[str, object]) -> None:
-    updated = conn.execute(_UPDATE_CASE, {**row, "key_case_id": row["case_id"]})
-    if updated.rowcount == 0:
-        conn.execute(_INSERT_CASE, row)
-
-
 def _upsert_person(conn: Connection, row: dict[str, object]) -> None:
-    current = conn.execute(_PERSON, {"citizen_id": row["citizen_id"]}).first()
+    current = prepared.select_one(conn, marriage_person_status, {"citizen_id": row["citizen_id"]})
     if current is None:
-        conn.execute(_INSERT_PERSON, row)
-    elif supersedes(row, dict(current._mapping)):
-        conn.execute(_UPDATE_PERSON, {**row, "key_citizen_id": row["citizen_id"]})
+        prepared.insert(conn, marriage_person_status, row)
+    elif supersedes(row, current):
+        prepared.update(conn, marriage_person_status, row, ("citizen_id",))
 
 
 # -- rebuilding from the log ------------------------------------------------------------------
