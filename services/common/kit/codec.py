@@ -34,6 +34,10 @@ from tongban.common.v1 import types_pb2
 Upcaster = Callable[[Message], None]
 
 
+# Domain events kept decoded per codec (PayloadCodec.decode): some two thousand cases' worth, a few MB.
+DECODED_KEPT = 10_000
+
+
 class UnknownSchemaVersion(LookupError):
     """A stored payload of a version this code cannot read: written by a newer release, or with an
     upcaster missing. Refused rather than guessed."""
@@ -55,6 +59,7 @@ class PayloadCodec:
             self._proto_of[cls].DESCRIPTOR.full_name: cls for cls in self.event_classes}
         self._versions = dict(versions or {})
         self._upcasters = dict(upcasters or {})
+        self._decoded: dict[bytes, Any] = {}  # chain hash → domain event (decode)
         for cls, current in self._versions.items():
             missing = [n for n in range(1, current) if (cls, n) not in self._upcasters]
             if missing:
@@ -100,12 +105,26 @@ class PayloadCodec:
         return _build(cls, message)
 
     def decode(self, event: RecordedEvent) -> Any:
-        """A stored event as its current domain event, upcast from the version it was written in."""
+        """A stored event as its current domain event, upcast from the version it was written in.
+
+        Kept by the event's chain hash, which covers its type, version and payload: a case is
+        loaded by each of the decisions and steps that follow it, and decoding its events again
+        each time was half of loading it. Sharing is safe because domain events are frozen and hold
+        only values (`_build` makes no containers); bounded, and emptied whole when full."""
+        key = event.hash
+        found = self._decoded.get(key) if key else None
+        if found is not None:
+            return found
         cls = self._event_of_type.get(event.type)
         if cls is None:
             raise LookupError(f"{event.type} is not an event of this service "
                               f"(stream {event.stream_id} v{event.version})")
-        return _build(cls, self.upcast(cls, event.schema_version, self._proto_of[cls].FromString(event.payload)))
+        built = _build(cls, self.upcast(cls, event.schema_version, self._proto_of[cls].FromString(event.payload)))
+        if key:
+            if len(self._decoded) >= DECODED_KEPT:
+                self._decoded.clear()
+            self._decoded[key] = built
+        return built
 
     def upcast(self, cls: type, version: int, message: Message) -> Message:
         current = self.schema_version(cls)
