@@ -48,7 +48,7 @@ def wait_until_consuming(consumers: Sequence[Consumer], timeout: float, check: C
         pending = [c for c in pending if not consuming(c.marker, c.pid)]
         if not pending:
             break
-        if time.monotonic() - started > timeout:
+        if time.monotonic() - started >= timeout:
             raise NotConsuming(f"no partitions assigned after {timeout:.0f}s: {', '.join(c.name for c in pending)} "
                                f"(a registration would wait for them); see the logs in {logs_dir}")
         time.sleep(POLL_INTERVAL)  # polling child processes that have no other way to tell us
