@@ -4,7 +4,8 @@ In one run, against one region's marriage service, in this order:
 
 1. warm-up (untimed): a few registrations and health checks, so first-call costs are not measured,
    then ``registry_round_trip_first``: one registration that waits for its decision, the first
-   since the stack started (consumer groups still joining: reported, kept out of the percentiles);
+   since the stack started (first-use costs on every hop: reported, kept out of the percentiles;
+   `up` said the stack was up only once its consumer groups had their partitions);
 2. ``registry_round_trip``: a registration that waits (wait_seconds) until the case leaves
    ``awaiting_registry``: claim → relay → registry → decision → the region's consumer records it
    (the service re-reads the case every 50 ms: that is the resolution); every decision asked for
@@ -234,8 +235,8 @@ async def _run(target: Target, args: argparse.Namespace, progress: Any) -> Resul
         progress("warming up …")
         warmup = await closed_loop(register, clients=4, total=20, keep_answers=True)
         await closed_loop(check, clients=args.clients, total=20 * args.clients)
-        # The first decision after a start waits for the consumers' groups to form (seconds): a
-        # cost of starting, measured once here, not a round trip the steady percentiles should hold.
+        # The first decision after a start pays first-use costs on every hop (the groups have
+        # formed: the stack waited for them): measured once here, kept out of the percentiles.
         progress("registry round trip, the first since the start …")
         first_trip = await closed_loop(round_trip, clients=1, total=1, server_pids=pids, keep_answers=True)
         progress(f"registry round trip, {args.round_trips} registrations …")

@@ -39,6 +39,7 @@ from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
+from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.resend import ClaimResender
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
 from services.common.relay import OutboxRelay, Producer, relay_producer
@@ -153,6 +154,10 @@ class ServiceHost:
     @property
     def endpoint_file(self) -> Path:
         return self.config.data_dir / self.region / f"{self.service}.endpoint"
+
+    @property
+    def consuming_marker(self) -> Path:
+        return self.config.data_dir / self.region / f"{self.service}.consuming"
 
     @property
     def handoffs_topic(self) -> str:
@@ -274,6 +279,7 @@ class ServiceHost:
             thread.join(timeout=15)
         self._threads = []
         self.endpoint_file.unlink(missing_ok=True)
+        clear_consuming(self.consuming_marker)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -306,6 +312,12 @@ class ServiceHost:
         app = create_app(self.group_id, self.config.kafka, datadir=self.config.instance_dir(self.service) / "faust")
         for index, name in enumerate(self.topics()):
             app.agent(raw_topic(app, name), name=f"{self.group_id}.dispatch-{index}")(self._agent(name))
+
+        @app.task
+        async def consuming() -> None:
+            # The app's tasks start once it is ready, its agents' partitions assigned: from now
+            # on a registry decision is taken in as it comes (readiness.py; the supervisor waits).
+            mark_consuming(self.consuming_marker)
         return app
 
     def _agent(self, topic: str) -> Callable[[Any], Any]:

@@ -9,8 +9,9 @@ Children, started in this order and stopped in the reverse one:
    server on a free port, relay, deadline scheduler and consumers, on the controlled clock
    (services/common/clock_control.py) so the demo can move time for all of them.
 
-Once every gRPC endpoint answers the health service, the supervisor writes `DIR/stack.json`
-(stackfile.py) and prints the endpoints. A child that dies before that stops the start (exit 1, with
+Once every gRPC endpoint answers the health service and every consumer (the registry's, each
+service's) has its partitions (consumers.py), the supervisor writes `DIR/stack.json` (stackfile.py)
+and prints the endpoints. A child that dies before that stops the start (exit 1, with
 its log's tail): a stack that never served has a configuration problem, not a crash. From then on
 the stack heals itself: a child that dies is reported and restarted with backoff, the rest keeps
 running, and a restarted service's new endpoint replaces its old one in the stack file
@@ -54,6 +55,7 @@ KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
 REGISTRY_PARTITIONS = 8
+REGISTRY_DATADIR = Path("registry", "faust")  # under DIR: the worker's --datadir (faust's, its marker)
 _GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children whose broker died
 # Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
@@ -158,6 +160,7 @@ class Stack:
                 for service in services:
                     self._start_service(region, service)
             self._wait_until_serving()
+            self._wait_until_consuming()
             info = StackInfo(
                 data_dir=str(config.data_dir), kafka=self._broker_address, local_broker=self._broker is not None,
                 topic_prefix=config.topic_prefix, clock=config.clock, supervisor_pid=os.getpid(),
@@ -248,7 +251,7 @@ class Stack:
 
         config = self.config
         argv = [sys.executable, "-m", "services.cli", "registry", "--kafka", self._broker_address,
-                "--app-id", config.registry_app_id, "--datadir", str(config.data_dir / "registry" / "faust"),
+                "--app-id", config.registry_app_id, "--datadir", str(config.data_dir / REGISTRY_DATADIR),
                 "--store", store_url(config.data_dir),
                 "--claims-topic", config.topic(CLAIMS_TOPIC), "--decisions-topic", config.topic(DECISIONS_TOPIC),
                 "--partitions", str(REGISTRY_PARTITIONS), "--loglevel", config.loglevel,
@@ -295,6 +298,21 @@ class Stack:
                 raise StackError(f"not serving after {self.config.start_timeout:.0f}s: {names}; "
                                  f"see the logs in {self.config.logs_dir}")
             time.sleep(0.2)  # polling child processes that have no other way to tell us
+
+    def _wait_until_consuming(self) -> None:
+        """Until the registry and every service have their partitions (consumers.py says why)."""
+        from services.common.registry.worker.settings import CONSUMING_FILE
+        from services.stack.consumers import Consumer, NotConsuming, wait_until_consuming
+
+        found = [Consumer(c.name, self.endpoint_file(c.region, c.service).with_suffix(".consuming"), c.process.pid)
+                 for c in self._services]
+        if self._registry is not None:
+            marker = self.config.data_dir / REGISTRY_DATADIR / CONSUMING_FILE
+            found.insert(0, Consumer("registry", marker, self._registry.process.pid))
+        try:
+            wait_until_consuming(found, self.config.start_timeout, self.check, self.out, self.config.logs_dir)
+        except NotConsuming as failed:
+            raise StackError(str(failed)) from None
 
     def serving(self, child: Child) -> bool:
         """Whether a service child has written its endpoint file and answers the health service."""

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 from services.common.identity.citizen_id import make_citizen_id
+from services.common.readiness import consuming
+from services.common.registry.worker.settings import CONSUMING_FILE
 from services.common.trust.signin import login
 from services.stack.probes import serving as _serving
 from services.stack.probes import web_answers
 from services.stack.stackfile import StackInfo, read_stack, running_stack
+from services.stack.up import REGISTRY_DATADIR
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -128,3 +131,28 @@ def test_up_serves_every_region_and_ctrl_c_stops_every_part_in_order(tmp_path: P
     assert read_stack(data) is None, "a stopped stack leaves no stack file behind"
     output = log.read_text()
     assert "stopping services, registry, broker" in output and "tongban up: stopped" in output
+
+
+def test_up_says_ready_only_once_the_registry_and_the_services_consume(tmp_path: Path) -> None:
+    """What a clerk notices: the first registration after `up` says ready is decided as it is made,
+    rather than sitting in awaiting_registry while the consumer groups form (seconds on the local
+    broker). `up` waits for the marker each worker writes once its partitions are assigned."""
+    data = tmp_path / "data"
+    with up(data, "--regions", "640000", "--services", "marriage") as (process, info, log):
+        [endpoint] = info.endpoints
+        assert info.registry_pid is not None
+        # The markers of the very processes `up` started, there when it said ready.
+        assert consuming(data / REGISTRY_DATADIR / CONSUMING_FILE, info.registry_pid), "the registry consumes"
+        assert consuming(data / "640000" / "marriage.consuming", endpoint.pid), "the service consumes"
+        printed = log.read_text()
+        assert printed.index("consumers all have their partitions") < printed.index("ready in"), printed
+        husband = make_citizen_id("640104", date(1988, 6, 1), 201)
+        wife = make_citizen_id("640104", date(1989, 7, 2), 202)
+        # A generous deadline, not a measure of speed: the answer waits for the decision.
+        married = _window(data, "register", husband, "王五", wife, "赵六", "--wait", "30")
+        assert married.returncode == 0, married.stderr
+        assert "REGISTERED" in married.stdout, married.stdout
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    assert not (data / REGISTRY_DATADIR / CONSUMING_FILE).exists(), "a stopped worker takes its marker away"
+    assert not (data / "640000" / "marriage.consuming").exists()

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from services.common.clock import Clock, SystemClock
+from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.domain import due_expiries, record_from_json
 from services.common.registry.topics import decision_topics
 from services.common.registry.worker.decider import decision_message, expiry_input, take
@@ -60,10 +64,18 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     # Set once the claims published before this worker started are forwarded: until then a release
     # may be waiting in a service topic, and no deadline is judged (AReleaseCountsFromItsRecording).
     caught_up = asyncio.Event()
+    joined, sending = asyncio.Event(), asyncio.Event()
+    forwarder = partial(forward_loop, settings, claims, clock, trust, caught_up, joined=joined, sending=sending)
+    app.add_dependency(_forwarder_service(forwarder, settings.consuming_marker))
 
     @app.task
-    async def forward_claims() -> None:
-        await forward_loop(settings, claims, clock, trust, caught_up)
+    async def consuming() -> None:
+        # The app's tasks start once it is ready: its producer runs and the decide agent's
+        # partitions are assigned. With the forwarder's, the worker consumes: it says so.
+        sending.set()
+        await joined.wait()
+        mark_consuming(settings.consuming_marker)
+        log.info("consuming: the decide agent's and the forwarder's partitions are assigned")
 
     gaps = GapHealer(settings.claims_topic)
 
@@ -132,3 +144,21 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
         await deliver_all([(claims, message) for message in outgoing])
 
     return app
+
+
+def _forwarder_service(run: Callable[[], Awaitable[None]], marker: Path) -> Any:
+    """The forwarder as a service the app starts before its own consumer (its first child), so
+    that its group join, seconds on the development broker, runs beside the app's rather than
+    after it, as an app task would (those start once the app is ready). Stopped with the app; the
+    marker saying the worker consumes goes with it."""
+    import mode
+
+    class Forwarder(mode.Service):
+        async def on_start(self) -> None:
+            clear_consuming(marker)
+            self.add_future(run())
+
+        async def on_stop(self) -> None:
+            clear_consuming(marker)
+
+    return Forwarder()

@@ -86,22 +86,31 @@ def _trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
 
 
 async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trust: WorkerTrust | None = None,
-                       caught_up: asyncio.Event | None = None) -> None:
+                       caught_up: asyncio.Event | None = None, *, joined: asyncio.Event | None = None,
+                       sending: asyncio.Event | None = None) -> None:
     """Forward the claims on the service topics to the claims topic, committing a batch's offsets
     only once every claim in it was acknowledged (at-least-once; a duplicate is an input seen
     before). A plain aiokafka consumer rather than a faust agent: faust's consumer can skip
     messages after a restart, and nothing downstream could notice a claim that never reached the
     claims topic. `caught_up` is set once every claim published before the forwarder started has
-    been forwarded (the timer waits for it before it judges any deadline)."""
+    been forwarded (the timer waits for it before it judges any deadline).
+
+    `joined` is set once the consumer's partitions are assigned; nothing is read before `sending`
+    is set (the producer `claims` sends with runs). So the group join, seconds on the development
+    broker, can start before the app's own, at the same time rather than after it."""
     from aiokafka import AIOKafkaConsumer
 
     from services.common.kafka_settings import aiokafka_consumer_config
 
     consumer = AIOKafkaConsumer(*settings.service_topics,
                                 **aiokafka_consumer_config(settings.bootstrap, f"{settings.app_id}.forward"))
-    await consumer.start()
     ends: dict[Any, int] | None = None  # the service topics' ends when the forwarder first saw them
     try:
+        await consumer.start()  # returns once the group is joined and the partitions assigned
+        if joined is not None:
+            joined.set()
+        if sending is not None:
+            await sending.wait()
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500)

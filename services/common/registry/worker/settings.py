@@ -11,6 +11,7 @@ from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
 
 DEFAULT_APP_ID = "tongban-registry"
 DEFAULT_CLAIM_TTL = timedelta(hours=24)
+CONSUMING_FILE = "consuming"  # in datadir: the worker's partitions are assigned (readiness.py)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class WorkerSettings:
         from services.common.store.engine import sqlite_url
 
         return self.store or sqlite_url(self.datadir / STORE_FILE)
+
+    @property
+    def consuming_marker(self) -> Path:
+        """Written once the worker consumes (services/common/readiness.py)."""
+        return self.datadir / CONSUMING_FILE
 
     @property
     def signing_keys(self) -> Path:
