@@ -31,6 +31,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
 from services.common.consumer import Headers, MessageGate
 from services.common.deadlines import DeadlineScheduler
+from services.common.faust_batches import batches
 from services.common.grpc_context import create_server
 from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
 from services.common.handoff import handoff_reaction, handoff_servicer_adder
@@ -324,7 +325,7 @@ class ServiceHost:
         async def dispatch_all(stream: Any) -> None:
             # A batch goes to a thread (the store is synchronous; the loop keeps its heartbeats);
             # its messages are acknowledged only once all they did is committed, none if it raises.
-            async for events in stream.noack_take(DISPATCH_BATCH, within=DISPATCH_WITHIN):
+            async for events in batches(stream, DISPATCH_BATCH, DISPATCH_WITHIN):
                 dispatcher = self._dispatcher
                 assert dispatcher is not None, "the agents start after prepare()"
                 await asyncio.to_thread(dispatcher.dispatch_batch, topic,

@@ -36,7 +36,7 @@ development broker does not support reliably):
 - `decide` commits a batch's records and the partitions' next offsets to its store in one
   transaction, then sends the batch's decisions and waits for every acknowledgement of the broker
   (forwarder.deliver_all: a decision not acknowledged is sent again, with those after it). faust
-  commits a batch's offsets only after the agent is done with the batch (`take_events` acks then).
+  commits a batch's offsets only after the agent is done with the batch (it acks each event then).
 - Killed after the store commit but before the decisions were sent: the offsets are not
   committed, the restarted worker processes the batch's inputs again, finds them remembered in the
   records and sends the same decisions (receivers' inboxes drop those that did arrive). Killed

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.clock import Clock, SystemClock
+from services.common.faust_batches import batches
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.domain import due_expiries, record_from_json
 from services.common.registry.topics import decision_topics
@@ -83,8 +84,8 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
     # the input: the restarted worker processes it again (at-least-once).
     @app.agent(claims, name="decide", supervisor_strategy=CrashingSupervisor)
     async def decide_claims(stream: faust.StreamT) -> None:
-        # faust acks a batch's events only once this body is done with it (after the sends).
-        async for batch in stream.take_events(BATCH_INPUTS, within=BATCH_WITHIN):
+        # A batch's events are acknowledged only once this body is done with it (after the sends).
+        async for batch in batches(stream, BATCH_INPUTS, BATCH_WITHIN):
             outgoing: list[tuple[Any, Outgoing]] = []
             store.load(event.key.decode("utf-8", "replace") for event in batch)  # one query, not one each
             for event in batch:
@@ -117,6 +118,8 @@ def build_app(settings: WorkerSettings, *, clock: Clock | None = None) -> Any:
             # decides them again from a record that lacks them. One transaction for the batch.
             store.flush()
             await deliver_all(outgoing)
+            for event in batch:
+                await stream.ack(event)
 
     sent: dict[tuple[str, int], float] = {}  # (person, due µs) → when its checks were last sent (monotonic)
     resend_after = max(5.0, 10 * settings.expiry_check_interval)
