@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from services.common import deadlines
+from services.common import deadlines, heap
 from services.common.audit.grpc_api import audit_servicer_adder
 from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
@@ -297,6 +297,7 @@ class ServiceHost:
         self.prepare()
         try:
             app = self.build_app()
+            heap.settle()
             worker = faust.Worker(app, _host_service(self), loglevel=self.config.loglevel, quiet=True,
                                   redirect_stdouts=False)
             try:

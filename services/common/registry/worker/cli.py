@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from services.common import heap
 from services.common.clock import Clock
 from services.common.kafka_settings import ensure_topics
 from services.common.registry.domain import DEFAULT_RELEASE_WAIT
@@ -124,6 +125,7 @@ def run(settings: WorkerSettings, *, clock: Clock | None = None, loglevel: str =
                   partitions=settings.partitions)
     settings.datadir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings, clock=clock)
+    heap.settle()
     worker = faust.Worker(app, loglevel=loglevel)
     try:
         worker.execute_from_commandline()
