@@ -18,6 +18,8 @@ PostgreSQL server, or the database named by --pg-url), in this order:
 5. relay_publish    `OutboxRelay.publish_pending()` of the whole log to a broker.  events/s
    relay_publish_signed: the same with every envelope signed (Ed25519), as every host's relay
                     does; the unsigned line stays comparable with earlier runs.    events/s
+   relay_publish_traced: signed, with a recording tracer provider, as hosts run it (each
+                    event's publish span made and ended; an exporter's cost left out). events/s
 
 With SQLite among the backends, the same run also measures single-event and batched appends
 (measures 1 and 2) with raw sqlite3 and with the `eventsourcing` library, as columns of their own
@@ -116,7 +118,7 @@ class BenchSizes:
     def measure_names(self) -> list[str]:
         return ["append_single", *CONCURRENT_MEASURES, "append_batch", self.load_measure,
                 *aggregate_measures(self.aggregate_events), "replay_verify", "relay_publish",
-                "relay_publish_signed"]
+                "relay_publish_signed", "relay_publish_traced"]
 
     def describe(self) -> str:
         return (f"{self.single_streams:,} single appends (one stream each), the same again by {WRITERS} "
@@ -281,6 +283,9 @@ def bench_backend(backend: str, url: str, sizes: BenchSizes, bootstrap: str, pro
         t = time.perf_counter()
         rate, sent = bench_relay_publish(store, tag, bootstrap, backend, signed=True)
         record("relay_publish_signed", rate, "events/s", f"{sent:,} events, each signed", t)
+        t = time.perf_counter()
+        rate, sent = bench_relay_publish(store, tag, bootstrap, backend, traced=True)
+        record("relay_publish_traced", rate, "events/s", f"{sent:,} events, signed, publish spans recorded", t)
     finally:
         store.close()
     return results

@@ -18,7 +18,8 @@ With a signer (every host has one), each envelope is signed with the region's ke
 With a batch producer, the messages are written straight from the stored rows (the envelope bytes,
 their signature and the headers, byte for byte what the RecordedEvent would give): decoding every
 row into an event first cost as much as writing its envelope. The events are decoded only when
-something needs them (extra topics, `after_send`, publish spans when tracing records).
+something needs them (extra topics, `after_send`). When a tracer provider records (every host), each
+message's trace headers are those of its publish span instead of the stored ones (relay_trace.py).
 
 With `extra_topics`, an event also goes, as the same signed message with the same headers, to the
 topics it names (a hand-off message to its addressee's hand-off topic, handoff/topics.py); the
@@ -41,11 +42,12 @@ from sqlalchemy import insert, select, update
 from services.common.envelope_wire import stored_envelope_bytes
 from services.common.events import RecordedEvent, TraceContext, to_micros
 from services.common.relay_backlog import TopicBacklog
+from services.common.relay_trace import PublishSpans
 from services.common.store import EventStore
 from services.common.store.decode import events_from_tuples
 from services.common.store.engine import WRITE
 from services.common.store.schema import relay_cursors
-from services.common.telemetry import TRACEPARENT, TRACESTATE, context_from_trace, current_trace_context, kafka_headers
+from services.common.telemetry import TRACEPARENT, TRACESTATE, kafka_headers
 from services.common.trust.signing import EnvelopeSigner
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class OutboxRelay:
         self.name = name or f"relay:{topic}"
         self.batch_size = batch_size
         self._fixed_headers: dict[tuple[str, str, str], list[tuple[str, bytes]]] = {}
+        self._spans = PublishSpans(topic)
         self._backlog = TopicBacklog(store, self.name, prepare_topics) if prepare_topics is not None else None
         # Called after a batch is acknowledged and before the cursor is saved: lets tests crash
         # the relay at the one moment that produces duplicates.
@@ -177,14 +180,13 @@ class OutboxRelay:
             return
         batch = _Batch(events=events)
         if getattr(self.producer, "submit_batch", None) is not None:
-            traced = _tracing_records()
-            batch.messages = [self._message(e, traced) for e in events]
+            batch.messages = self._messages(events)
         self._start(batch)()
 
     def _next(self, after: int, max_events: int | None, sent: int) -> _Batch:
         """The batch after `after` and, for a producer that sends batches, its messages (signed).
-        Those are written straight from the stored rows (envelope_wire.stored_envelope_bytes): the
-        events are decoded only for what needs them (extra topics, after_send, publish spans)."""
+        Those are written straight from the stored rows (envelope_wire.stored_envelope_bytes), traced or
+        not: the events are decoded only for what needs them (extra topics, after_send)."""
         limit = self.batch_size if max_events is None else min(self.batch_size, max_events - sent)
         if limit <= 0:
             return _Batch(events=[])
@@ -192,17 +194,39 @@ class OutboxRelay:
             return _Batch(events=self.store.read_log(after=after, limit=limit))
         batch = _Batch(rows=self.store.read_log_rows(after=after, limit=limit))
         if batch.size:
-            if _tracing_records():  # a publish span per event, whose context the headers carry
-                batch.messages = [self._message(e, True) for e in batch.events]
-            elif self.signer is None:
-                batch.messages = [self._stored_message(row) for row in batch.rows]
-            else:  # signed on other threads while this one waits (signing.py)
-                unsigned = [self._stored_message(row) for row in batch.rows]
-                signatures = self.signer.sign_stored(
-                    [(row[_REGION], row[_HASH], row[_POSITION], row[_GLOBAL_HASH]) for row in batch.rows])
-                batch.messages = [(key, value + signature, headers)
-                                  for (key, value, headers), signature in zip(unsigned, signatures(), strict=True)]
+            tracer = self._publish_tracer()
+            batch.messages = self._signed(
+                [self._stored_message(row, tracer) for row in batch.rows],
+                [(row[_REGION], row[_HASH], row[_POSITION], row[_GLOBAL_HASH]) for row in batch.rows])
         return batch
+
+    def _messages(self, events: Sequence[RecordedEvent]) -> list[Message]:
+        """The messages of `events` (signed), as `_next` writes them from their stored rows."""
+        tracer = self._publish_tracer()
+        return self._signed([(e.stream_id.encode(), e.to_bytes(), event_headers(e, self._trace(e, tracer)))
+                             for e in events],
+                            [(e.region, e.hash, e.position, e.global_hash) for e in events])
+
+    def _signed(self, unsigned: list[Message], signed: list[tuple[str, bytes, int, bytes]]) -> list[Message]:
+        """`unsigned` with each envelope's signature fields appended (what `signed` gives of it: region,
+        hash, position, global hash), signed on other threads while this one waits (signing.py)."""
+        if self.signer is None:
+            return unsigned
+        signatures = self.signer.sign_stored(signed)
+        return [(key, value + signature, headers)
+                for (key, value, headers), signature in zip(unsigned, signatures(), strict=True)]
+
+    def _publish_tracer(self) -> trace.Tracer | None:
+        """The tracer of the publish spans, or None when nobody records them."""
+        return self._spans.tracer() if _tracing_records() else None
+
+    def _trace(self, event: RecordedEvent, tracer: trace.Tracer | None) -> TraceContext:
+        """The trace context `event`'s message carries: its publish span's, or (nobody records spans, or
+        it was recorded outside any trace) the one it was recorded in."""
+        if tracer is None or not event.trace.traceparent:
+            return event.trace
+        return self._spans.publish(tracer, event.type, event.event_id, event.trace.traceparent,
+                                   event.trace.tracestate)
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2,
             new_producer: Callable[[], Producer] | None = None) -> None:
@@ -256,7 +280,8 @@ class OutboxRelay:
                     p.result(timeout=_ACK_TIMEOUT)
 
             return all_acknowledged
-        futures = [f for e, topics in zip(batch.events, extra, strict=True) for f in self._send_one(e, topics)]
+        tracer = self._publish_tracer()
+        futures = [f for e, topics in zip(batch.events, extra, strict=True) for f in self._send_one(e, topics, tracer)]
 
         def acknowledged() -> None:
             self.producer.flush()
@@ -286,12 +311,12 @@ class OutboxRelay:
     def _send_to(self, topic: str, events: list[RecordedEvent]) -> None:
         """`events` to `topic` alone, returning once acknowledged (a set-aside topic's owed messages)."""
         if getattr(self.producer, "submit_batch", None) is not None:
-            traced = _tracing_records()
-            pending = self.producer.submit_batch(topic, [self._message(e, traced) for e in events])  # type: ignore[attr-defined]
+            pending = self.producer.submit_batch(topic, self._messages(events))  # type: ignore[attr-defined]
             pending.result(timeout=_ACK_TIMEOUT)
             return
+        tracer = self._publish_tracer()
         futures = [self.producer.send(topic, value=self._value(e), key=e.stream_id.encode(),
-                                      headers=event_headers(e, e.trace)) for e in events]
+                                      headers=event_headers(e, self._trace(e, tracer))) for e in events]
         self.producer.flush()
         for f in futures:
             f.get(timeout=30)
@@ -299,14 +324,14 @@ class OutboxRelay:
     def _value(self, event: RecordedEvent) -> bytes:
         return self.signer.sign(event) if self.signer is not None else event.to_bytes()
 
-    def _stored_message(self, row: Sequence[Any]) -> Message:
-        """The message of the event stored as `row`, unsigned: the bytes and headers `_message` gives
-        its RecordedEvent when nobody records spans (tests/integration/test_relay_rows.py)."""
-        return row[_STREAM_ID].encode(), stored_envelope_bytes(row), self._headers(row)
+    def _stored_message(self, row: Sequence[Any], tracer: trace.Tracer | None = None) -> Message:
+        """The message of the event stored as `row`, unsigned: the bytes and headers `_messages` gives
+        its RecordedEvent (tests/integration/test_relay_rows.py)."""
+        return row[_STREAM_ID].encode(), stored_envelope_bytes(row), self._headers(row, tracer)
 
-    def _headers(self, row: Sequence[Any]) -> list[tuple[str, bytes]]:
-        """`event_headers(event, event.trace)` from the stored row; the type, region and service
-        headers are shared by most of a store's events, so they are encoded once."""
+    def _headers(self, row: Sequence[Any], tracer: trace.Tracer | None = None) -> list[tuple[str, bytes]]:
+        """`event_headers(event, self._trace(event, tracer))` from the stored row; the type, region and
+        service headers are shared by most of a store's events, so they are encoded once."""
         fixed_key = (row[_TYPE], row[_REGION], row[_SERVICE])
         fixed = self._fixed_headers.get(fixed_key)
         if fixed is None:
@@ -315,38 +340,23 @@ class OutboxRelay:
             if len(self._fixed_headers) < 10_000:
                 self._fixed_headers[fixed_key] = fixed
         headers = [(HEADER_EVENT_ID, row[_EVENT_ID].encode()), *fixed]
-        traceparent = row[_TRACEPARENT]
+        traceparent, tracestate = row[_TRACEPARENT], row[_TRACESTATE]
+        if traceparent and tracer is not None:  # the consumer continues from the publish span
+            published = self._spans.publish(tracer, fixed_key[0], row[_EVENT_ID], traceparent, tracestate)
+            traceparent, tracestate = published.traceparent, published.tracestate
         if traceparent:
             headers.append((TRACEPARENT, traceparent.encode("ascii")))
-            if row[_TRACESTATE]:
-                headers.append((TRACESTATE, row[_TRACESTATE].encode("ascii")))
+            if tracestate:
+                headers.append((TRACESTATE, tracestate.encode("ascii")))
         return headers
 
-    def _message(self, event: RecordedEvent, traced: bool) -> Message:
-        key = event.stream_id.encode()
-        if not (traced and event.trace.traceparent):
-            # Nobody records spans: the consumer continues the trace the event was recorded in.
-            return key, self._value(event), event_headers(event, event.trace)
-        with trace.get_tracer("tongban.relay").start_as_current_span(
-            f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
-        ):
-            return key, self._value(event), event_headers(event, current_trace_context())
-
-    def _send_one(self, event: RecordedEvent, extra: list[str]) -> list[Any]:
+    def _send_one(self, event: RecordedEvent, extra: list[str], tracer: trace.Tracer | None) -> list[Any]:
         """The same message to the service's topic and to `extra`: one value, one set of headers."""
         key, value = event.stream_id.encode(), self._value(event)
-        if not event.trace.traceparent:
-            headers = event_headers(event, event.trace)
-            return [self.producer.send(t, value=value, key=key, headers=headers) for t in [self.topic, *extra]]
         # The publish is a span of the trace the event was recorded in, so the consumer that
-        # continues from these headers stays in the same journey (invariant 8).
-        with trace.get_tracer("tongban.relay").start_as_current_span(
-            f"publish {event.type}", context=context_from_trace(event.trace), kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.destination.name": self.topic, "tongban.event_id": event.event_id},
-        ):
-            headers = event_headers(event, current_trace_context())
-            return [self.producer.send(t, value=value, key=key, headers=headers) for t in [self.topic, *extra]]
+        # continues from these headers stays in the same journey (invariant 11).
+        headers = event_headers(event, self._trace(event, tracer))
+        return [self.producer.send(t, value=value, key=key, headers=headers) for t in [self.topic, *extra]]
 
     def _ensure_cursor(self) -> None:
         with self.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from opentelemetry.trace import SpanKind
 
 from services.common import relay as relay_module
 from services.common.events import RecordedEvent, TraceContext
 from services.common.relay import OutboxRelay, event_headers
 from services.common.store import EventStore
+from services.common.telemetry import memory_tracing
 from services.common.trust.keys import KeyDirectory, RegionKey
 from services.common.trust.signing import EnvelopeSigner, envelope_problem, parse_envelope
 from tests.support import new_event, unique_id
@@ -86,3 +88,47 @@ def test_a_batch_signed_on_the_signing_threads_keeps_each_signature_with_its_env
     assert OutboxRelay(store, producer, "events", signer=signer, batch_size=100).publish_pending() == 130
     assert [len(batch) for _, batch in producer.sent] == [100, 30]
     assert [value for _, batch in producer.sent for _, value, _ in batch] == [signer.sign(e) for e in stored]
+
+
+def test_with_a_recording_tracer_only_the_traceparent_changes_to_the_publish_span(
+        store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hosts run with a recording tracer: the traced messages are written from the rows and signed on the
+    # signing threads like the untraced ones, and carry their publish span's context (relay_trace.py).
+    stored = _varied(store) + store.append(unique_id(), "t", 0, [
+        new_event(f"event {i}", trace=TraceContext(f"00-{'e' * 32}-{i + 1:016x}-01")) for i in range(70)])
+    key = RegionKey.generate(stored[0].region)
+    signer = EnvelopeSigner(key)
+
+    def publish(name: str, traced: bool) -> list[Any]:
+        monkeypatch.setattr(relay_module, "_tracing_records", lambda: traced)
+        producer = RecordingBatchProducer()
+        relay = OutboxRelay(store, producer, "events", name=name, signer=signer, batch_size=100,
+                            extra_topics=lambda e: ["handoffs"] if e.correlation_id == "corr-3" else [])
+        assert relay.publish_pending() == len(stored)
+        relay.publish_again(stored[:4])  # a resend: the same messages, from the events
+        return [(topic, m) for topic, batch in producer.sent for m in batch]
+
+    memory = memory_tracing().memory
+    assert memory is not None
+    plain, traced = publish("plain", False), publish("traced", True)
+    spans = {s.context.span_id: s for s in memory.get_finished_spans()}
+    by_id = {e.event_id: e for e in stored}
+    assert [topic for topic, _ in traced] == [topic for topic, _ in plain]
+    assert len(traced) == len(stored) + 1 + 4 + 1, "the extra topic's and the resend's messages too"
+    for (_, (key_bytes, value, headers)), (_, untraced) in zip(traced, plain, strict=True):
+        event = by_id[dict(headers)["tongban-event-id"].decode()]
+        assert (key_bytes, value) == untraced[:2], "the same key and signed envelope"
+        assert envelope_problem(parse_envelope(value), KeyDirectory(None, own=key)) is None
+        others = [h for h in headers if h[0] != "traceparent"]
+        assert others == [h for h in untraced[2] if h[0] != "traceparent"], "every other header, tracestate kept"
+        if not event.trace.traceparent:
+            assert headers == untraced[2] == event_headers(event, event.trace)
+            continue
+        _, trace_id, span_id, flags = dict(headers)["traceparent"].decode().split("-")
+        _, stored_trace_id, stored_span_id, _ = event.trace.traceparent.split("-")
+        assert (trace_id, flags) == (stored_trace_id, "01"), "the journey's trace goes on"
+        span = spans[int(span_id, 16)]
+        assert (span.name, span.kind) == (f"publish {event.type}", SpanKind.PRODUCER)
+        assert span.parent is not None and span.parent.span_id == int(stored_span_id, 16)
+        assert span.context.trace_id == int(stored_trace_id, 16)
+        assert span.attributes == {"messaging.destination.name": "events", "tongban.event_id": event.event_id}
