@@ -20,19 +20,14 @@ collector; only its duration is shorter."""
 
 from __future__ import annotations
 
-import re
-
 from opentelemetry import trace
 from opentelemetry.context import Context
 
 from services.common.events import TraceContext
-from services.common.telemetry import context_from_trace
+from services.common.telemetry import PLAIN_TRACEPARENT, context_from_trace
 
 RELAY_TRACER = "tongban.relay"
 
-# The traceparent every Tongban process writes (telemetry.py normalises what it stores): version 00,
-# lowercase hex, nothing after the flags.
-_PLAIN_TRACEPARENT = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 class PublishSpans:
@@ -66,7 +61,7 @@ class PublishSpans:
 def parent_context(traceparent: str, tracestate: str) -> Context:
     """`context_from_trace(TraceContext(traceparent, tracestate))`, without the propagator for the plain
     form (a third of its cost); the rest, and what the propagator refuses, goes through it."""
-    plain = _PLAIN_TRACEPARENT.fullmatch(traceparent) if not tracestate else None
+    plain = PLAIN_TRACEPARENT.fullmatch(traceparent) if not tracestate else None
     if plain is not None:
         trace_id, span_id = int(plain[1], 16), int(plain[2], 16)
         if trace_id and span_id:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.common.events import TraceContext
 from services.common.relay_trace import parent_context, trace_context_of
-from services.common.telemetry import context_from_trace, current_trace_context
+from services.common.telemetry import _normalised, context_from_trace, current_trace_context
 
 TRACES = [
     (f"00-{'a' * 32}-{'b' * 16}-01", ""),
@@ -39,3 +40,13 @@ def test_the_headers_are_the_ones_the_propagator_writes(traceparent: str, traces
     context = context_from_trace(TraceContext(traceparent, tracestate))
     with trace.use_span(trace.get_current_span(context)):
         assert trace_context_of(trace.get_current_span(context).get_span_context()) == current_trace_context()
+
+
+@pytest.mark.parametrize(("traceparent", "tracestate"), TRACES)
+def test_a_received_trace_is_normalised_as_the_propagators_round_trip_gives_it(traceparent: str,
+                                                                               tracestate: str) -> None:
+    """telemetry._normalised lets the plain form through without the round trip: the same result."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=context_from_trace(TraceContext(traceparent, tracestate)))
+    assert _normalised(traceparent, tracestate) == TraceContext(carrier.get("traceparent", ""),
+                                                                carrier.get("tracestate", ""))
