@@ -7,11 +7,12 @@ event. The version and the open/update times come from the store, and are kept b
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Self
+
+from services.common.kit.copying import copied
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Aggregate:
     def applied(self, events: Sequence[Any]) -> Self:
         """A copy with `events` applied: what the aggregate will be once they are recorded. The
         loaded state stays untouched, as the base of the expected version."""
-        return copy.deepcopy(self).extended_by(events)
+        return copied(self).extended_by(events)
 
     def extended_by(self, events: Sequence[Any]) -> Self:
         """This state with `events` applied (in place; the store sets the times as it records them)."""

@@ -111,7 +111,7 @@ class PayloadCodec:
         loaded by each of the decisions and steps that follow it, and decoding its events again
         each time was half of loading it. Sharing is safe because domain events are frozen and hold
         only values (`_build` makes no containers); bounded, and emptied whole when full."""
-        key = event.hash
+        key: bytes = getattr(event, "hash", b"")  # anything with a type, version and payload decodes
         found = self._decoded.get(key) if key else None
         if found is not None:
             return found
