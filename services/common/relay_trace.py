@@ -10,8 +10,9 @@ profile of a marriage service: the relay at ~18% of the GIL, most of it here). W
 - the span as *current* span (`start_as_current_span`: a context attach and detach): the span is
   started with the stored parent given explicitly and ended at once;
 - the propagator, both ways: a stored traceparent in the plain W3C form is read into the parent's
-  SpanContext directly (anything else goes through the propagator, whose rules stay the rules), and
-  the header is written from the publish span's context, as the propagator writes it;
+  SpanContext directly (telemetry.context_from_trace; anything else goes through the propagator,
+  whose rules stay the rules), and the header is written from the publish span's context, as the
+  propagator writes it;
 - the signature inside the span: signing is the relay's business (signed on the signing threads,
   trust/signing.py), so the span no longer lasts as long as one Ed25519 signature.
 
@@ -24,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from services.common.events import TraceContext
-from services.common.telemetry import PLAIN_TRACEPARENT, context_from_trace
+from services.common.telemetry import context_from_trace
 
 RELAY_TRACER = "tongban.relay"
 
@@ -59,14 +60,8 @@ class PublishSpans:
 
 
 def parent_context(traceparent: str, tracestate: str) -> Context:
-    """`context_from_trace(TraceContext(traceparent, tracestate))`, without the propagator for the plain
-    form (a third of its cost); the rest, and what the propagator refuses, goes through it."""
-    plain = PLAIN_TRACEPARENT.fullmatch(traceparent) if not tracestate else None
-    if plain is not None:
-        trace_id, span_id = int(plain[1], 16), int(plain[2], 16)
-        if trace_id and span_id:
-            parent = trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(int(plain[3], 16)))
-            return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+    """The context whose parent is the span the stored trace context names (telemetry.context_from_trace
+    reads the plain form without the propagator)."""
     return context_from_trace(TraceContext(traceparent, tracestate))
 
 

@@ -201,17 +201,24 @@ def current_trace_context() -> TraceContext:
     return TraceContext(carrier.get(TRACEPARENT, ""), carrier.get(TRACESTATE, ""))
 
 
+# The traceparent every Tongban process writes: version 00, lowercase hex, nothing after the flags.
+PLAIN_TRACEPARENT: Final = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
 def context_from_trace(tc: TraceContext, context: Context | None = None) -> Context:
     """A Context whose parent span is the one `tc` names (based on `context`, else an empty
     one), for continuing a trace recorded in an event or received on Kafka. An empty or invalid
     `tc` gives the base context unchanged, so the work starts a new trace."""
+    if context is None and not tc.tracestate:
+        # The plain form (PLAIN_TRACEPARENT, valid ids) read directly: the propagator's parsing
+        # was a third of this, and every consumed message and published event asks for it.
+        plain = PLAIN_TRACEPARENT.fullmatch(tc.traceparent)
+        if plain is not None and plain[1] != _ZERO_TRACE and plain[2] != _ZERO_SPAN:
+            parent = trace.SpanContext(int(plain[1], 16), int(plain[2], 16), True, trace.TraceFlags(int(plain[3], 16)))
+            return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
     carrier = {TRACEPARENT: tc.traceparent, TRACESTATE: tc.tracestate}
     return _W3C.extract(carrier, context=context)
-
-
-# The traceparent every Tongban process writes: version 00, lowercase hex, nothing after the flags.
-PLAIN_TRACEPARENT: Final = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 
 
 def _normalised(traceparent: str, tracestate: str) -> TraceContext:
