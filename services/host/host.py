@@ -356,13 +356,14 @@ class ServiceHost:
                 if self._resender is not None and time.monotonic() >= next_resend:
                     next_resend = time.monotonic() + self.config.resend_check_interval
                     self._resender.sweep()  # on this thread: it publishes through the relay's producer
+                store.committed.clear()  # before reading: a commit from here on wakes the wait below
                 if relay.publish_pending():
                     continue
             except Exception:
                 # The cursor only moves after the broker acknowledged: a retry never loses an event.
                 log.exception("relay %s failed; retrying with a new producer", relay.name)
                 self._renew_producer(relay)
-            self._stop.wait(self.config.relay_interval)
+            store.committed.wait(self.config.relay_interval)  # a commit, or the interval (stop, checks)
 
     def _renew_producer(self, relay: OutboxRelay) -> None:
         """Replace the relay's producer. An idempotent producer whose broker restarted empty asks

@@ -12,6 +12,7 @@ inbox, say) hold no lock, and the lock is taken as late as possible: at the firs
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -57,6 +58,10 @@ class EventStore:
         self._append_batch = lambda conn, requests: append_many(StoreTransaction(self, conn), requests)
         # PostgreSQL without group commit: single appends in one round trip when the head is known.
         self._hints = pg_fast.Hints() if engine.dialect.name == "postgresql" and self.group is None else None
+        # Set after every commit that may have appended (spurious sets are harmless): the relay
+        # waits on it instead of sleeping its whole poll interval, so an event recorded while it
+        # idles is published at once, not up to one interval later (host.py, _relay_loop).
+        self.committed = threading.Event()
         # SQLite: single appends on a connection of their own (sqlite_fast.py).
         self._single = (sqlite_fast.SingleAppender(engine) if engine.dialect.name == "sqlite" and self.group is None
                         else None)
@@ -125,12 +130,14 @@ class EventStore:
         if self.group is not None:
             with self.group.transaction(lambda conn: StoreTransaction(self, conn)) as tx:
                 yield tx
+            self.committed.set()  # (in a deferred block, the block's end sets it once it commits)
             return
         with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             tx = StoreTransaction(self, conn)
             yield tx
         if self._hints is not None:  # committed: what it saw and wrote is now fact
             self._hints.committed(tx.head_seen, tx.stream_heads_seen)
+        self.committed.set()
 
     def append(self, stream_id: str, stream_type: str, expected_version: int | None,
                new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
@@ -139,16 +146,20 @@ class EventStore:
             # with the appends queued beside it (batch.py): no thread switch, no statement each.
             request = AppendRequest(stream_id, stream_type, expected_version, new_events)
             outcome: list[RecordedEvent] = self.group.submit(request, self._append_batch)
+            self.committed.set()
             return outcome
         if self._single is not None and new_events and stream_id:
-            return self._single.append(region=self.region, service=self.service, now=self.clock.now(),
-                                       stream_id=stream_id, stream_type=stream_type,
-                                       expected_version=expected_version, new_events=new_events)
+            recorded = self._single.append(region=self.region, service=self.service, now=self.clock.now(),
+                                           stream_id=stream_id, stream_type=stream_type,
+                                           expected_version=expected_version, new_events=new_events)
+            self.committed.set()
+            return recorded
         if self._hints is not None and new_events and stream_id:
             fast = pg_fast.try_append(self.engine, self._hints, region=self.region, service=self.service,
                                       now=self.clock.now(), stream_id=stream_id, stream_type=stream_type,
                                       expected_version=expected_version, new_events=new_events)
             if fast is not None:
+                self.committed.set()
                 return fast
         with self.transaction() as tx:
             return tx.append(stream_id, stream_type, expected_version, new_events)
@@ -161,9 +172,10 @@ class EventStore:
         reported done to anyone outside the process."""
         if self.group is None:
             yield
-            return
-        with self.group.deferred():
-            yield
+        else:
+            with self.group.deferred():
+                yield
+        self.committed.set()
 
     def process_once(self, consumer: str, event_id: str, effect: Any) -> Any:
         """Run `effect(tx)` and record `event_id` as processed by `consumer` in one transaction.
