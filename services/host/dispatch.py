@@ -35,12 +35,16 @@ DISPATCH_WITHIN = 0.01
 class Dispatcher:
     """Routes messages of (prefixed) topics. `reactions` are (topic, reaction) pairs;
     `raw_signers` names, for each raw topic, the one speaker that may send on it and what for
-    (e.g. the decisions topic: the registry, "registry-decision")."""
+    (e.g. the decisions topic: the registry, "registry-decision"); `raw_skips` names, for a raw
+    topic, the messages that, once their signature is checked, need no handling here
+    (registry/topics.py, redundant_on_the_national_record)."""
 
     def __init__(self, store: EventStore, reactions: Sequence[tuple[str, Reaction]],
                  raw_handlers: Mapping[str, RawHandler], stop: threading.Event, *,
-                 gate: MessageGate | None = None, raw_signers: Mapping[str, tuple[str, str]] | None = None) -> None:
+                 gate: MessageGate | None = None, raw_signers: Mapping[str, tuple[str, str]] | None = None,
+                 raw_skips: Mapping[str, Callable[[bytes], bool]] | None = None) -> None:
         self.store = store
+        self._raw_skips = dict(raw_skips or {})  # see the class docstring
         self.gate = gate or MessageGate(store, None)
         self._raw_signers = dict(raw_signers or {})
         self._raw = dict(raw_handlers)
@@ -56,6 +60,9 @@ class Dispatcher:
         raw = self._raw.get(topic)
         if raw is not None:
             if not self._raw_trusted(topic, value, headers):
+                return  # refused and recorded, whatever it says (a forgery leaves its trace)
+            skip = self._raw_skips.get(topic)
+            if skip is not None and skip(value):
                 return
             self._guarded(f"raw message on {topic}", lambda: raw(key, value, headers))
             return

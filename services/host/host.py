@@ -42,7 +42,7 @@ from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.resend import ClaimResender
-from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics
+from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics, redundant_on_the_national_record
 from services.common.relay import OutboxRelay, Producer, relay_producer
 from services.common.relay_backlog import PREPARE_TIMEOUT
 from services.common.store import EventStore, sqlite_url
@@ -221,10 +221,10 @@ class ServiceHost:
         key = ensure_region_key(self.config.data_dir, self.region)
         signer = EnvelopeSigner(key, directory=keys_dir(self.config.data_dir, self.region))  # follows a rotation
         self.gate = MessageGate(self.store, KeyDirectory(self.config.key_directory or self.config.data_dir, own=key))
-        self._dispatcher = Dispatcher(self.store, [(self._reaction_topic(r), r) for r in self._reactions],
-                                      self._raw_handlers, self._stop, gate=self.gate,
-                                      raw_signers=dict.fromkeys(self._decision_topics(),
-                                                                (REGISTRY, DECISION_PURPOSE)))
+        self._dispatcher = Dispatcher(
+            self.store, [(self._reaction_topic(r), r) for r in self._reactions], self._raw_handlers, self._stop,
+            gate=self.gate, raw_signers=dict.fromkeys(self._decision_topics(), (REGISTRY, DECISION_PURPOSE)),
+            raw_skips=redundant_on_the_national_record(self.region, self.topic(DECISIONS_TOPIC)))
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
         self._producer = relay_producer(self.config.kafka)
         # A hand-off message also goes to its addressee's hand-off topic; made on first use if the

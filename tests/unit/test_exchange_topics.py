@@ -20,9 +20,11 @@ from services.common.registry.topics import (
     consumed_decision_topics,
     decision_topics,
     is_region_decisions_topic,
+    redundant_on_the_national_record,
     region_decisions_topic,
 )
 from tongban.handoff.v1 import events_pb2 as pb
+from tongban.registry.v1 import registry_pb2
 
 NINGXIA, SICHUAN = "640000", "510000"
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -158,3 +160,19 @@ def test_bench_hand_offs_go_from_every_region_to_every_other_evenly() -> None:
         assert all(origin != to for origin, to in pairs)
         received = Counter(to for _, to in pairs)
         assert set(received.values()) == {handoffs // count}
+
+
+def test_the_national_copy_of_a_decision_addressed_here_is_not_read_and_nothing_else_is_skipped() -> None:
+    """The region's own topic carries every decision addressed to it (sent there first): on the
+    national record only decisions addressed elsewhere are handled (the signature of every message
+    is still checked first: tests/integration/marriage/test_forged_messages.py)."""
+    skips = redundant_on_the_national_record(NINGXIA, "t.decisions")
+    assert set(skips) == {"t.decisions"}, "only the national record; the region's own topic is read whole"
+    addressed_here = skips["t.decisions"]
+    assert addressed_here(registry_pb2.RegistryDecision(region=NINGXIA, service="relief").SerializeToString())
+    assert not addressed_here(registry_pb2.RegistryDecision(region=SICHUAN, service="marriage").SerializeToString())
+    assert not addressed_here(b"\xff\xff not a decision"), "undecodable: read, and refused by the gate"
+    for outcome in ("confirmed", "released"):
+        assert "t.decisions" in decision_topics(NINGXIA, outcome, "t.decisions")
+        assert decision_topics(NINGXIA, outcome, "t.decisions")[0] == region_decisions_topic(NINGXIA, "t.decisions"), \
+            "the region's own copy goes first"

@@ -9,7 +9,12 @@ end of its life (confirmed, released), not its every step (granted, denied, expi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from tongban.registry.v1 import registry_pb2
 
 # The national record: the decisions that change who durably holds a person (confirmed,
 # released), keyed by citizen id; every region's services read it for their `registry_entries` view.
@@ -52,3 +57,21 @@ def decision_topics(region: str, outcome: str, national: str = DECISIONS_TOPIC) 
 def consumed_decision_topics(region: str, national: str = DECISIONS_TOPIC) -> list[str]:
     """What a region's services read of the registry: its own decisions and the national record."""
     return [region_decisions_topic(region, national), national]
+
+
+def redundant_on_the_national_record(region: str, national: str = DECISIONS_TOPIC
+                                     ) -> dict[str, Callable[[bytes], bool]]:
+    """For a region's consumers: which messages of the national record, once their signature is
+    checked (a forgery is refused and recorded as before), they need not handle, by topic. A
+    decision addressed to `region` is always sent to the region's own topic first (and acknowledged
+    there) before the national record, so its national copy is a duplicate the inbox would drop
+    after the whole consumer path: a third of a registration's decision messages. Whichever copy
+    comes first, the region's own one takes effect; anything else is handled as before."""
+
+    def addressed_here(value: bytes) -> bool:
+        try:
+            return registry_pb2.RegistryDecision.FromString(value).region == region
+        except DecodeError:
+            return False  # read as before: the gate rejects it and says why
+
+    return {national: addressed_here}
