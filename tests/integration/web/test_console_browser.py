@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from services.common.events import Actor
 from services.common.identity.citizen_id import make_citizen_id
@@ -61,8 +62,10 @@ def register(page: Any, console: str, a: tuple[str, str], b: tuple[str, str]) ->
 
 def settled_state(page: Any, waiting: str = "awaiting_registry") -> str:
     """The case page's state once the registry answered (reloading while it waits)."""
-    if page.locator("[data-state]").count() == 0:
-        raise AssertionError(f"not a case page ({page.url}):\n{page.inner_text('main')}")
+    try:  # the form's answer is a case page: wait for it to load (a click returns before it has)
+        page.wait_for_selector("[data-state]", timeout=30_000)
+    except PlaywrightTimeout as exc:
+        raise AssertionError(f"not a case page ({page.url}):\n{page.inner_text('main')}") from exc
 
     def state() -> str | None:
         current = page.get_attribute("[data-state]", "data-state")
