@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,7 +42,7 @@ from services.common.payments.api import payment_servicer_adder
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.resend import ClaimResender
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics, redundant_on_the_national_record
-from services.common.relay import OutboxRelay, Producer, relay_producer
+from services.common.relay import OutboxRelay, relay_producer
 from services.common.relay_backlog import PREPARE_TIMEOUT
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
@@ -55,6 +54,7 @@ from services.host.definition import Infrastructure, RawHandler, Reaction, Servi
 from services.host.dispatch import DISPATCH_BATCH, DISPATCH_WITHIN, Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
 from services.host.refill import refill_if_broker_lost
+from services.host.relay_loop import RelayLoop
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,6 @@ class ServiceHost:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: grpc.Server | None = None
-        self._producer: Producer | None = None
         self._relay: OutboxRelay | None = None
         self._resender: ClaimResender | None = None
         self.wiring: Wiring | None = None  # the service's composition root, called once by prepare()
@@ -226,10 +225,9 @@ class ServiceHost:
             gate=self.gate, raw_signers=dict.fromkeys(self._decision_topics(), (REGISTRY, DECISION_PURPOSE)),
             raw_skips=redundant_on_the_national_record(self.region, self.topic(DECISIONS_TOPIC)))
         ensure_topics(self.config.kafka, self.topics(), partitions=self.config.partitions)
-        self._producer = relay_producer(self.config.kafka)
         # A hand-off message also goes to its addressee's hand-off topic; made on first use if the
         # admin has not made it (a deployment's admin makes every region's: kafka-setup, `tongban up`).
-        self._relay = OutboxRelay(self.store, self._producer, self.events_topic, signer=signer,
+        self._relay = OutboxRelay(self.store, relay_producer(self.config.kafka), self.events_topic, signer=signer,
                                   extra_topics=handoff_route(self.events_topic),
                                   prepare_topics=lambda names: ensure_topics(self.config.kafka, names,
                                                                              partitions=self.config.partitions,
@@ -261,7 +259,10 @@ class ServiceHost:
         scheduler = DeadlineScheduler(store, self.clock, handlers, name=f"{self.service}-{self.region}")
         self._stop.clear()
         self._threads = [
-            threading.Thread(target=self._relay_loop, args=(relay,), name="relay", daemon=True),
+            threading.Thread(target=RelayLoop(
+                store, relay, self.config.kafka, self.config.partitions, self._resender, self.config.relay_interval,
+                self.config.refill_check_interval, self.config.resend_check_interval).run, args=(self._stop,),
+                name="relay", daemon=True),
             threading.Thread(target=scheduler.run, args=(self._stop, self.config.scheduler_interval),
                              name="deadlines", daemon=True),
         ]
@@ -283,9 +284,9 @@ class ServiceHost:
         clear_consuming(self.consuming_marker)
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
+        if self._relay is not None:
+            self._relay.producer.close(timeout=10)
+            self._relay = None
         if self.store is not None:
             self.store.close()
 
@@ -343,43 +344,6 @@ class ServiceHost:
         if self._dispatcher is None:
             raise RuntimeError("ServiceHost.prepare() has not run")
         self._dispatcher.dispatch(topic, key, value, headers)
-
-    def _relay_loop(self, relay: OutboxRelay) -> None:
-        store, _ = self._require()
-        next_check = time.monotonic() + self.config.refill_check_interval
-        next_resend = time.monotonic() + self.config.resend_check_interval
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + self.config.refill_check_interval
-                    refill_if_broker_lost(store, relay, self.config.kafka, partitions=self.config.partitions)
-                if self._resender is not None and time.monotonic() >= next_resend:
-                    next_resend = time.monotonic() + self.config.resend_check_interval
-                    self._resender.sweep()  # on this thread: it publishes through the relay's producer
-                store.committed.clear()  # before reading: a commit from here on wakes the wait below
-                if relay.publish_pending():
-                    continue
-            except Exception:
-                # The cursor only moves after the broker acknowledged: a retry never loses an event.
-                log.exception("relay %s failed; retrying with a new producer", relay.name)
-                self._renew_producer(relay)
-            store.committed.wait(self.config.relay_interval)  # a commit, or the interval (stop, checks)
-
-    def _renew_producer(self, relay: OutboxRelay) -> None:
-        """Replace the relay's producer. An idempotent producer whose broker restarted empty asks
-        for a new producer id and, refused (tansu answers InitProducerId with UnknownError), stays
-        in a fatal state for good; a fresh one starts clean."""
-        old = self._producer
-        try:
-            self._producer = relay.producer = relay_producer(self.config.kafka)
-        except Exception:
-            log.exception("relay %s: cannot create a producer yet", relay.name)
-            return
-        if old is not None:
-            try:
-                old.close(timeout=0)
-            except Exception:
-                log.debug("closing the failed producer failed", exc_info=True)
 
     def _require(self) -> tuple[EventStore, OutboxRelay]:
         if self.store is None or self._relay is None:
