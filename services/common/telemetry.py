@@ -202,21 +202,29 @@ def current_trace_context() -> TraceContext:
 
 
 # The traceparent every Tongban process writes: version 00, lowercase hex, nothing after the flags.
-PLAIN_TRACEPARENT: Final = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_PLAIN_TRACEPARENT: Final = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
+def _plain(traceparent: str, tracestate: str) -> re.Match[str] | None:
+    """The parts of a traceparent in the plain form with valid ids and no tracestate, which the
+    propagator reads and writes back unchanged; None for anything else (the propagator's then)."""
+    if tracestate:
+        return None
+    plain = _PLAIN_TRACEPARENT.fullmatch(traceparent)
+    return plain if plain is not None and plain[1] != _ZERO_TRACE and plain[2] != _ZERO_SPAN else None
 
 
 def context_from_trace(tc: TraceContext, context: Context | None = None) -> Context:
     """A Context whose parent span is the one `tc` names (based on `context`, else an empty
     one), for continuing a trace recorded in an event or received on Kafka. An empty or invalid
     `tc` gives the base context unchanged, so the work starts a new trace."""
-    if context is None and not tc.tracestate:
-        # The plain form (PLAIN_TRACEPARENT, valid ids) read directly: the propagator's parsing
-        # was a third of this, and every consumed message and published event asks for it.
-        plain = PLAIN_TRACEPARENT.fullmatch(tc.traceparent)
-        if plain is not None and plain[1] != _ZERO_TRACE and plain[2] != _ZERO_SPAN:
-            parent = trace.SpanContext(int(plain[1], 16), int(plain[2], 16), True, trace.TraceFlags(int(plain[3], 16)))
-            return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+    # The plain form read directly: the propagator's parsing was a third of this, and every
+    # consumed message and published event asks for it.
+    plain = _plain(tc.traceparent, tc.tracestate) if context is None else None
+    if plain is not None:
+        parent = trace.SpanContext(int(plain[1], 16), int(plain[2], 16), True, trace.TraceFlags(int(plain[3], 16)))
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
     carrier = {TRACEPARENT: tc.traceparent, TRACESTATE: tc.tracestate}
     return _W3C.extract(carrier, context=context)
 
@@ -226,10 +234,8 @@ def _normalised(traceparent: str, tracestate: str) -> TraceContext:
     # stores (and a consumer never forwards) a malformed traceparent. The plain form with valid ids
     # and no tracestate comes back unchanged, so it is let through as it is: the round trip was a
     # tenth of a registry decision's CPU (tests/unit/test_relay_trace.py holds the two to each other).
-    if not tracestate:
-        plain = PLAIN_TRACEPARENT.fullmatch(traceparent)
-        if plain is not None and plain[1] != _ZERO_TRACE and plain[2] != _ZERO_SPAN:
-            return TraceContext(traceparent, "")
+    if _plain(traceparent, tracestate) is not None:
+        return TraceContext(traceparent, "")
     carrier: dict[str, str] = {}
     _W3C.inject(carrier, context=context_from_trace(TraceContext(traceparent, tracestate)))
     return TraceContext(carrier.get(TRACEPARENT, ""), carrier.get(TRACESTATE, ""))

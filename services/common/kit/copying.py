@@ -49,9 +49,9 @@ def _containers(cls: type) -> tuple[str, ...] | None:
     hints = typing.get_type_hints(cls)
     containers: list[str] = []
     for f in dataclasses.fields(cls):
-        hint = _unwrap(hints[f.name])
-        if is_value(hint):
+        if is_value(hints[f.name]):
             continue
+        hint = _without_none(hints[f.name])
         if typing.get_origin(hint) in _CONTAINERS and all(is_value(a) for a in typing.get_args(hint)):
             containers.append(f.name)
             continue
@@ -61,11 +61,12 @@ def _containers(cls: type) -> tuple[str, ...] | None:
 
 def is_value(hint: Any) -> bool:
     """Whether a field of this type can never change once made: immutable scalars, enums, literals,
-    tuples and frozensets of values, frozen dataclasses of values."""
-    hint = _unwrap(hint)
+    tuples and frozensets of values, frozen dataclasses of values, unions of values."""
     origin = typing.get_origin(hint)
     if hint in _VALUES or origin is Literal or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
         return True
+    if origin in (Union, types.UnionType):
+        return all(is_value(a) for a in typing.get_args(hint))
     if origin in (tuple, frozenset):
         return all(is_value(a) for a in typing.get_args(hint) if a is not Ellipsis)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
@@ -75,11 +76,10 @@ def is_value(hint: Any) -> bool:
     return False
 
 
-def _unwrap(hint: Any) -> Any:
-    """The type inside `X | None`; other unions are left whole (and are no value unless all are)."""
+def _without_none(hint: Any) -> Any:
+    """The type inside `X | None` (a container that may be absent is still a container)."""
     if typing.get_origin(hint) in (Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1:
             return args[0]
-        return hint if not all(is_value(a) for a in args) else str  # a union of values is a value
     return hint
