@@ -10,7 +10,10 @@ a quarter during a burst of registrations). Here an agent wakes once per batch.
 This is faust 0.15.3's `noack_take` (faust-streaming, pinned in pyproject.toml) with that one
 change, on the same stream hooks: a processor fills the buffer while the stream is consumed
 passively, the buffer stops growing while the caller holds a batch, and nothing is acknowledged:
-the caller acks each event once what it did is committed."""
+the caller acks each event once what it did is committed.
+
+The registry worker's agents read this way. The services' hosts no longer run faust agents: they
+read with one plain aiokafka consumer (services/host/consuming.py), which makes no task per message."""
 
 from __future__ import annotations
 

@@ -26,10 +26,9 @@ from services.host.definition import RawHandler, Reaction
 
 log = logging.getLogger(__name__)
 
-# A consumer takes the messages in hand, up to DISPATCH_BATCH, waiting DISPATCH_WITHIN seconds for
-# more (what an idle message's hop pays), and their transactions share commits (dispatch_batch).
+# A consumer hands over what a fetch brought, up to DISPATCH_BATCH messages of a topic at a time,
+# and their transactions share commits (dispatch_batch).
 DISPATCH_BATCH = 64
-DISPATCH_WITHIN = 0.01
 
 
 class Dispatcher:

@@ -1,11 +1,11 @@
 """The host of one service of one region (docs/cross-region.md, "One service process").
 
-A faust worker runs in the main thread (faust needs it). Its start-up hook starts, in threads:
-the gRPC server (the service's servicers and the hand-off API, behind the grpc_context
-interceptor, with server reflection), the outbox relay, and the deadline scheduler; they stop
-with the worker (SIGTERM or SIGINT). The worker's agents consume the region's own hand-off topic,
-its registry decisions and any topic the service asks for (invariant 10: not the whole country's
-events of its service), and hand each message to the dispatcher (dispatch.py).
+An asyncio loop runs in the main thread. It starts, in threads: the gRPC server (the service's
+servicers and the hand-off API, behind the grpc_context interceptor, with server reflection), the
+outbox relay, and the deadline scheduler; they stop with the host (SIGTERM or SIGINT). On the loop,
+the host's consumer (consuming.py) reads the region's own hand-off topic, its registry decisions
+and any topic the service asks for (invariant 10: not the whole country's events of its service),
+and hands each batch to the dispatcher (dispatch.py).
 
 `prepare()` opens the store, then calls the service's composition root once (definition.py), and
 refills the broker if it lost this store's events (refill.py)."""
@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -30,13 +31,12 @@ from services.common.clock import Clock, SystemClock
 from services.common.clock_control import ControlledClock
 from services.common.consumer import Headers, MessageGate
 from services.common.deadlines import DeadlineScheduler
-from services.common.faust_batches import batches
 from services.common.grpc_context import create_server
 from services.common.handoff import DEADLINE_HANDLERS as HANDOFF_DEADLINE_HANDLERS
 from services.common.handoff import handoff_reaction, handoff_servicer_adder
 from services.common.handoff import projections as handoff_projections
 from services.common.handoff.topics import handoff_route, handoffs_topic
-from services.common.kafka_settings import ensure_topics, events_topic
+from services.common.kafka_settings import aiokafka_consumer_config, ensure_topics, events_topic
 from services.common.kit import requests as command_requests
 from services.common.payments.api import payment_servicer_adder
 from services.common.readiness import clear_consuming, mark_consuming
@@ -51,12 +51,16 @@ from services.common.trust.keys import REGISTRY, KeyDirectory, ensure_region_key
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner
 from services.common.trust.tls import ServerTls
 from services.host.definition import Infrastructure, RawHandler, Reaction, ServiceDefinition, Wiring
-from services.host.dispatch import DISPATCH_BATCH, DISPATCH_WITHIN, Dispatcher
+from services.host.dispatch import DISPATCH_BATCH, Dispatcher
 from services.host.refill import TABLES as RELAY_TOPIC_TABLES
 from services.host.refill import refill_if_broker_lost
 from services.host.relay_loop import RelayLoop
 
+if TYPE_CHECKING:
+    from services.host.consuming import HostConsumer
+
 log = logging.getLogger(__name__)
+LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"  # what the faust worker wrote
 
 CLOCKS = ("system", "controlled")
 # What every host uses whatever its service: deadlines (the scheduler), the hand-off tables (its
@@ -113,8 +117,8 @@ class HostConfig:
 
 
 class ServiceHost:
-    """One service of one region: store, gRPC, relay, scheduler and the faust app. `prepare()`
-    opens the store and the topics; `run()` runs the worker until a signal stops it."""
+    """One service of one region: store, gRPC, relay, scheduler and the consumer. `prepare()`
+    opens the store and the topics; `run()` serves until a signal stops it."""
 
     def __init__(self, definition: ServiceDefinition, config: HostConfig, *, clock: Clock | None = None,
                  settings: Any = None) -> None:
@@ -291,51 +295,51 @@ class ServiceHost:
             self.store.close()
 
     def run(self) -> int:
-        """Prepare, then run the faust worker in this (main) thread until SIGTERM/SIGINT."""
-        import faust
-
+        """Prepare, then serve until SIGTERM or SIGINT (exit 0), or until the consumer fails (exit 1,
+        logged: the supervisor restarts the host, which reads on from the last committed batch)."""
         setup_tracing(f"tongban-{self.service}", region=self.region, exporter=self.config.tracing)
+        logging.basicConfig(level=self.config.loglevel.upper(), format=LOG_FORMAT)
         self.prepare()
         try:
-            app = self.build_app()
             heap.settle()
-            worker = faust.Worker(app, _host_service(self), loglevel=self.config.loglevel, quiet=True,
-                                  redirect_stdouts=False)
-            try:
-                worker.execute_from_commandline()
-            except SystemExit as done:
-                return int(done.code or 0)
-            return 0
+            return asyncio.run(self._serve())
         finally:
             self.close()
 
-    def build_app(self) -> Any:
-        from services.common.faust_app import create_app, raw_topic
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await asyncio.to_thread(self.start_background)
+        consumer = self.consumer()
+        consuming = asyncio.ensure_future(consumer.run())
+        stopped = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({consuming, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            self._stop.set()  # a dispatch retrying a lost database gives up, so the consumer can stop
+            consumer.stop()
+            await asyncio.gather(consuming, return_exceptions=True)
+            await asyncio.to_thread(self.stop_background)
+        if stopping.is_set():
+            return 0
+        failure = consuming.exception()
+        log.error("the %s consumer of %s stopped: %s", self.service, self.region, failure or "for no reason",
+                  exc_info=failure)
+        return 1
 
-        app = create_app(self.group_id, self.config.kafka, datadir=self.config.instance_dir(self.service) / "faust")
-        for index, name in enumerate(self.topics()):
-            app.agent(raw_topic(app, name), name=f"{self.group_id}.dispatch-{index}")(self._agent(name))
+    def consumer(self) -> HostConsumer:
+        """The host's consumer of its topics (consuming.py), in the host's group."""
+        from services.host.consuming import HostConsumer  # aiokafka: only where a host consumes
 
-        @app.task
-        async def consuming() -> None:
-            # The app's tasks start once it is ready, its agents' partitions assigned: from now
-            # on a registry decision is taken in as it comes (readiness.py; the supervisor waits).
-            mark_consuming(self.consuming_marker)
-        return app
-
-    def _agent(self, topic: str) -> Callable[[Any], Any]:
-        async def dispatch_all(stream: Any) -> None:
-            # A batch goes to a thread (the store is synchronous; the loop keeps its heartbeats);
-            # its messages are acknowledged only once all they did is committed, none if it raises.
-            async for events in batches(stream, DISPATCH_BATCH, DISPATCH_WITHIN):
-                dispatcher = self._dispatcher
-                assert dispatcher is not None, "the agents start after prepare()"
-                await asyncio.to_thread(dispatcher.dispatch_batch, topic,
-                                        [(event.key, event.value, event.headers) for event in events])
-                for event in events:
-                    await stream.ack(event)
-
-        return dispatch_all
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            raise RuntimeError("ServiceHost.prepare() has not run")
+        return HostConsumer(aiokafka_consumer_config(self.config.kafka, self.group_id), self.topics(),
+                            dispatcher.dispatch_batch, batch=DISPATCH_BATCH,
+                            on_assigned=lambda: mark_consuming(self.consuming_marker))
 
     # -- dispatch -----------------------------------------------------------------------------
 
@@ -349,21 +353,6 @@ class ServiceHost:
         if self.store is None or self._relay is None:
             raise RuntimeError("ServiceHost.prepare() has not run")
         return self.store, self._relay
-
-
-def _host_service(host: ServiceHost) -> Any:
-    """A mode.Service that the faust worker starts and stops with itself (defined here so that
-    importing this module does not import faust)."""
-    import mode
-
-    class HostService(mode.Service):
-        async def on_start(self) -> None:
-            await asyncio.to_thread(host.start_background)
-
-        async def on_stop(self) -> None:
-            await asyncio.to_thread(host.stop_background)
-
-    return HostService()
 
 
 def _env_int(name: str, default: int) -> int:

@@ -2,7 +2,8 @@
 on the session's broker, and regions each hosting the disability service in-process through the
 service host on a fake clock (gRPC server, outbox relay, deadline scheduler), exactly as `tongban
 serve` runs them. A plain consumer thread hands every message of the topics the host consumes to
-the host's dispatch, which is what its faust agents do (as tests/integration/marriage/exchange.py)."""
+the host's dispatch one by one, as the host's own consumer does in batches (as
+tests/integration/marriage/exchange.py)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A small national exchange for the marriage tests: the real registry worker (a faust process) on
 the session's broker, and regions each hosting the marriage service in-process through the service
 host (services/host/) on a fake clock: gRPC server, outbox relay and deadline
-scheduler threads, exactly as `tongban serve` runs them. Only faust is left out of the regions: a
+scheduler threads, exactly as `tongban serve` runs them. Only the host's own consumer is left out: a
 plain consumer thread hands every message of the topics the host consumes (the marriage events
 topic, for hand-offs between regions, and the decisions topic) to the host's dispatch, which is
-what the host's faust agents do."""
+what the host's consumer (services/host/consuming.py) does, in batches, in its group."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: dateti
 
 
 def _consume(here: Region, bootstrap: str) -> None:
-    """What the host's faust agents do for its topics: every message to dispatch."""
+    """What the host's consumer does for its topics: every message to dispatch."""
     topics = here.host.topics()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     try:

@@ -2,7 +2,7 @@
 session's broker, and regions each hosting the relief service in-process through the service host
 on a fake clock (gRPC server, outbox relay and deadline scheduler threads, as `tongban serve` runs
 them). As in tests/integration/marriage/exchange.py, a plain consumer thread hands every message of
-the topics the host consumes to the host's dispatch, which is what the host's faust agents do."""
+the topics the host consumes to the host's dispatch, as the host's own consumer does in batches."""
 
 from __future__ import annotations
 
