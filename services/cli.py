@@ -328,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from services.common.audit.cli import add_audit_bench_parser, add_audit_parser
     from services.common.bench_api import add_api_bench_parser
+    from services.common.bench_consumers import add_consumers_bench_parser
     from services.common.bench_decisions import add_decisions_bench_parser
     from services.common.bench_exchange import add_exchange_bench_parser
     from services.common.bench_registry import add_registry_bench_parser
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_payments_bench_parser(bench_sub)
     add_exchange_bench_parser(bench_sub)
     add_api_bench_parser(bench_sub)
+    add_consumers_bench_parser(bench_sub)
     add_decisions_bench_parser(bench_sub)
     add_registry_bench_parser(bench_sub)
     add_audit_parser(sub)
