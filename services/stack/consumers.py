@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.readiness import consuming
+from services.stack.children import Child
 
 POLL_INTERVAL = 0.1  # seconds between looks at the markers (a file read each)
 
@@ -30,6 +31,16 @@ class Consumer:
     name: str  # as the supervisor names the child: "registry", "marriage 640000"
     marker: Path
     pid: int
+
+
+def marker(data_dir: Path, child: Child) -> Path:
+    """Where the registry worker or a service of the stack says it consumes."""
+    from services.common.registry.worker.settings import CONSUMING_FILE
+    from services.stack.up import REGISTRY_DATADIR
+
+    if child.name == "registry":
+        return data_dir / REGISTRY_DATADIR / CONSUMING_FILE
+    return data_dir / child.region / f"{child.service}.consuming"  # beside its endpoint file (host.py)
 
 
 def wait_until_consuming(consumers: Sequence[Consumer], timeout: float, check: Callable[[], str | None],

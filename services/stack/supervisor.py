@@ -27,10 +27,16 @@ What a restart takes, per child:
     (registry_store.py); the refilled service topics are forwarded again, and every claim it had
     decided is repeated with its decisions' ids, never decided anew;
   - every service, because their consumer groups' committed offsets are gone with the broker
-    (a running faust consumer would keep positions in topics that no longer exist) and a host
+    (a running consumer would keep positions in topics that no longer exist) and a host
     refills an empty broker from its store at start at once, rather than at its next refill
     check (`refill_check_interval`, 30 s). The stores being the truth, the relays republish
     every event and the inboxes drop the ones already handled.
+
+A restarted service or registry worker is back once it answers (a service) or runs (the
+registry); it consumes again once its group has given it its partitions (the marker it writes,
+services/common/readiness.py), seconds later on the development broker. The supervisor says so in
+a second line, as `up` waits for it at the start; one that has no partitions `start_timeout`
+seconds after it came back is stopped and counted as a failed start, like one that never answers.
 
 Restarted children are spawned from the main thread, so the kernel still stops them when the
 supervisor dies (PR_SET_PDEATHSIG, children.py). A broker restart blocks the loop until the new
@@ -46,7 +52,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from services.common.readiness import consuming
 from services.stack.children import Child, stop_child
+from services.stack.consumers import marker
 from services.stack.restart import RestartPolicy, RestartState
 from services.stack.stackfile import StackInfo
 from services.stack.up import Stack, StackConfig
@@ -67,6 +75,7 @@ class Supervisor:
         self._history: dict[str, RestartState] = {}
         self._due: dict[str, tuple[float, Child]] = {}  # child name: (when, the dead child)
         self._starting: list[Child] = []  # restarted services not serving yet
+        self._joining: dict[str, tuple[Child, float]] = {}  # back, partitions not yet assigned: (child, since)
 
     def run(self, stop: threading.Event, *, interval: float = 0.5) -> int:
         while not stop.wait(interval):
@@ -91,6 +100,8 @@ class Supervisor:
             self._restart(self._due.pop(name)[1])
         for child in list(self._starting):
             self._check_starting(child)
+        for child, since in list(self._joining.values()):
+            self._check_joining(child, since)
 
     def _died(self, child: Child, uptime: float, how: str) -> None:
         verdict = self._history.setdefault(child.name, RestartState(self.policy)).died(uptime)
@@ -113,6 +124,9 @@ class Supervisor:
         if child.name == "broker":
             self._due.clear()  # every other child was restarted with it
             self._starting = []
+            self._joining = {}
+        if self.stack.registry_child is not None and child.name in ("broker", "registry"):
+            self._joining["registry"] = (self.stack.registry_child, time.monotonic())
         self._starting = [c for c in self._starting if c.name != child.name] + started
         info = self.stack.publish()
         if child.name == "broker":
@@ -131,10 +145,26 @@ class Supervisor:
             self._starting.remove(child)
             self.stack.publish()
             self.out(f"tongban up: {child.name} is back: gRPC on {child.address} (pid {child.process.pid})")
+            self._joining[child.name] = (child, time.monotonic())
         elif child.uptime() > self.stack.config.start_timeout:
             self._starting.remove(child)
             stop_child(child, self.stack.config.stop_timeout)
             self._died(child, 0.0, f"not serving after {self.stack.config.start_timeout:g}s")
+
+
+    def _check_joining(self, child: Child, since: float) -> None:
+        if child.process.poll() is not None:
+            del self._joining[child.name]  # reported as dead on the next tick
+            return
+        waited = time.monotonic() - since
+        if consuming(marker(self.stack.config.data_dir, child), child.process.pid):
+            del self._joining[child.name]
+            self.out(f"tongban up: {child.name} consumes again (its partitions assigned {waited:.1f}s after it "
+                     "was back)")
+        elif waited > self.stack.config.start_timeout:
+            del self._joining[child.name]
+            stop_child(child, self.stack.config.stop_timeout)
+            self._died(child, 0.0, f"no partitions assigned {self.stack.config.start_timeout:g}s after it was back")
 
 
 def endpoint_table(info: StackInfo, logs_dir: Path) -> str:

@@ -301,18 +301,18 @@ class Stack:
 
     def _wait_until_consuming(self) -> None:
         """Until the registry and every service have their partitions (consumers.py says why)."""
-        from services.common.registry.worker.settings import CONSUMING_FILE
-        from services.stack.consumers import Consumer, NotConsuming, wait_until_consuming
+        from services.stack.consumers import Consumer, NotConsuming, marker, wait_until_consuming
 
-        found = [Consumer(c.name, self.endpoint_file(c.region, c.service).with_suffix(".consuming"), c.process.pid)
-                 for c in self._services]
-        if self._registry is not None:
-            marker = self.config.data_dir / REGISTRY_DATADIR / CONSUMING_FILE
-            found.insert(0, Consumer("registry", marker, self._registry.process.pid))
+        children = [c for c in (self._registry, *self._services) if c is not None]
+        found = [Consumer(c.name, marker(self.config.data_dir, c), c.process.pid) for c in children]
         try:
             wait_until_consuming(found, self.config.start_timeout, self.check, self.out, self.config.logs_dir)
         except NotConsuming as failed:
             raise StackError(str(failed)) from None
+
+    @property
+    def registry_child(self) -> Child | None:
+        return self._registry
 
     def serving(self, child: Child) -> bool:
         """Whether a service child has written its endpoint file and answers the health service."""

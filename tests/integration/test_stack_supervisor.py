@@ -86,6 +86,9 @@ def test_a_killed_service_comes_back_on_a_new_endpoint_with_its_cases(tmp_path: 
         shown = _window(data, "case", "show", case)
         assert shown.returncode == 0 and case in shown.stdout, "a case from before the kill is still there"
         _register(data)  # and a new one is decided by the registry
+        # Said once its group gave it its partitions, as `up` waits for them at the start.
+        wait_until(lambda: "tongban up: marriage 640000 consumes again" in log.read_text(), timeout=30,
+                   what="the supervisor to say the restarted service consumes again")
         assert process.poll() is None
     output = log.read_text()
     assert f"marriage 640000 (pid {before.pid}) died: killed by SIGKILL" in output
@@ -105,6 +108,8 @@ def test_a_killed_registry_worker_comes_back_and_registrations_still_complete(tm
                            timeout=30, interval=0.2, what="the stack file to show the restarted registry")
         assert after.endpoints == info.endpoints, "the services kept running"
         _register(data)
+        wait_until(lambda: "tongban up: registry consumes again" in log.read_text(), timeout=30,
+                   what="the supervisor to say the restarted registry consumes again")
     output = log.read_text()
     assert f"registry (pid {info.registry_pid}) died: killed by SIGKILL" in output
     assert f"registry started again (pid {after.registry_pid})" in output
@@ -152,6 +157,9 @@ def test_a_killed_local_broker_comes_back_on_its_address_and_the_stack_with_it(t
         shown = _window(data, "case", "show", case)
         assert shown.returncode == 0 and case in shown.stdout
         _register(data)  # the registry kept its records in its own store, the store refilled the broker
+        for child in ("registry", "marriage 640000"):
+            wait_until(lambda c=child: f"tongban up: {c} consumes again" in log.read_text(), timeout=30,
+                       what=f"the supervisor to say the restarted {child} consumes again")
         assert process.poll() is None
     output = log.read_text()
     assert f"broker (pid {info.broker_pid}) died: killed by SIGKILL" in output
