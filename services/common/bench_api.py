@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from typing import Any
 
 from services.common.bench_api_load import QUIET_CORES, QUIET_WINDOW, closed_loop, until_quiet
 from services.common.bench_api_report import Results, measures, table
-from services.common.bench_report import to_json
+from services.common.bench_report import write_json
 
 DEFAULT_CLIENTS = 50
 DEFAULT_SECONDS = 10.0
@@ -312,8 +311,7 @@ def run_api_bench(args: argparse.Namespace) -> int:
     errors = {k: v for p in (results.warmup, results.single, results.round_trip, results.check, results.register)
               for k, v in p.errors.items()}
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        progress(f"wrote {len(found)} measures to {args.json}")
+        write_json(args.json, found, progress)
     if errors or results.recorded != answered:
         print(f"tongban bench api: calls failed {errors or '(none)'}; "
               f"{answered - results.recorded} answered registrations not listed", file=sys.stderr)

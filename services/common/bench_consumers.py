@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.common.bench_report import Measure, to_json
+from services.common.bench_report import Measure, write_json
 
 READERS = ("host", "faust")
 DEFAULT_MESSAGES = 20_000
@@ -131,8 +131,7 @@ def run_consumers_bench(args: argparse.Namespace) -> int:
     found = measures(per_message)
     print(f"\nfaust's agent spends {found[-1].value:,.1f}× the host consumer's CPU on each message")
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        progress(f"wrote {len(found)} measures to {args.json}")
+        write_json(args.json, found, progress)
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.bench_api_load import process_cpu
-from services.common.bench_report import Measure, to_json
+from services.common.bench_report import Measure, write_json
 
 DEFAULT_CLAIMS = 2000
 REGION = "640000"
@@ -282,8 +281,7 @@ def run_registry_bench(args: argparse.Namespace) -> int:
           f"p50 {results.single_ms(0.5):,.0f} ms, max {results.single_ms(1.0):,.0f} ms")
     if args.json:
         found = measures(results)
-        Path(args.json).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        progress(f"wrote {len(found)} measures to {args.json}")
+        write_json(args.json, found, progress)
     return 0
 
 

@@ -3,7 +3,10 @@ numbers line up, and JSON `{"name", "value", "unit", "backend"}` for comparing r
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 class BenchError(RuntimeError):
@@ -48,3 +51,9 @@ def to_json(results: list[Measure]) -> list[dict[str, object]]:
         value = round(m.value, 4) if m.unit == "ms" else round(m.value, 2) if m.unit == "×" else round(m.value, 1)
         out.append({**asdict(m), "value": value})
     return out
+
+
+def write_json(path: str, found: list[Measure], progress: Callable[[str], None]) -> None:
+    """Write `found` to `path` as [{"name", "value", "unit", "backend"}, ...] and say so."""
+    Path(path).write_text(json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    progress(f"wrote {len(found)} measures to {path}")
