@@ -151,7 +151,6 @@ class Supervisor:
             stop_child(child, self.stack.config.stop_timeout)
             self._died(child, 0.0, f"not serving after {self.stack.config.start_timeout:g}s")
 
-
     def _check_joining(self, child: Child, since: float) -> None:
         if child.process.poll() is not None:
             del self._joining[child.name]  # reported as dead on the next tick
