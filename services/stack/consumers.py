@@ -33,13 +33,12 @@ class Consumer:
     pid: int
 
 
-def marker(data_dir: Path, child: Child) -> Path:
-    """Where the registry worker or a service of the stack says it consumes."""
+def marker(data_dir: Path, child: Child, registry_datadir: Path) -> Path:
+    """Where the registry worker (its datadir under `data_dir`) or a service of the stack says it consumes."""
     from services.common.registry.worker.settings import CONSUMING_FILE
-    from services.stack.up import REGISTRY_DATADIR
 
     if child.name == "registry":
-        return data_dir / REGISTRY_DATADIR / CONSUMING_FILE
+        return data_dir / registry_datadir / CONSUMING_FILE
     return data_dir / child.region / f"{child.service}.consuming"  # beside its endpoint file (host.py)
 
 

@@ -57,7 +57,7 @@ from services.stack.children import Child, stop_child
 from services.stack.consumers import marker
 from services.stack.restart import RestartPolicy, RestartState
 from services.stack.stackfile import StackInfo
-from services.stack.up import Stack, StackConfig
+from services.stack.up import REGISTRY_DATADIR, Stack, StackConfig
 
 
 class GaveUp(RuntimeError):
@@ -156,7 +156,7 @@ class Supervisor:
             del self._joining[child.name]  # reported as dead on the next tick
             return
         waited = time.monotonic() - since
-        if consuming(marker(self.stack.config.data_dir, child), child.process.pid):
+        if consuming(marker(self.stack.config.data_dir, child, REGISTRY_DATADIR), child.process.pid):
             del self._joining[child.name]
             self.out(f"tongban up: {child.name} consumes again (its partitions assigned {waited:.1f}s after it "
                      "was back)")

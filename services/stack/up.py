@@ -304,7 +304,7 @@ class Stack:
         from services.stack.consumers import Consumer, NotConsuming, marker, wait_until_consuming
 
         children = [c for c in (self._registry, *self._services) if c is not None]
-        found = [Consumer(c.name, marker(self.config.data_dir, c), c.process.pid) for c in children]
+        found = [Consumer(c.name, marker(self.config.data_dir, c, REGISTRY_DATADIR), c.process.pid) for c in children]
         try:
             wait_until_consuming(found, self.config.start_timeout, self.check, self.out, self.config.logs_dir)
         except NotConsuming as failed:
