@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=env.get(REGION_ENV), help=f"GB/T 2260 code (env {REGION_ENV})")
     parser.add_argument("--kafka", default=env.get(KAFKA_ENV), help=f"bootstrap servers host:port (env {KAFKA_ENV})")
     parser.add_argument("--data-dir", type=Path, default=Path(env.get(DATA_ENV, "data")),
-                        help=f"SQLite stores, faust state, endpoint files, the clock offset (env {DATA_ENV}, "
+                        help=f"SQLite stores, endpoint files, readiness markers, the clock offset (env {DATA_ENV}, "
                              "default ./data)")
     parser.add_argument("--key-directory", type=Path, default=None,
                         help="the public keys this host trusts: <speaker>*.pub files, or a data directory's "
