@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     # These hand their arguments to their own parsers (see DELEGATED in main).
     sub.add_parser("serve", help="run one service of one region (gRPC, relay, scheduler, consumers)",
                    description="Run one service of one region. See `tongban serve --help`.", add_help=False)
-    sub.add_parser("registry", help="run the per-person registry worker (faust)",
+    sub.add_parser("registry", help="run the per-person registry worker",
                    description="Run the registry worker. See `tongban registry --help`.", add_help=False)
 
     health = sub.add_parser(

@@ -12,8 +12,9 @@ change, on the same stream hooks: a processor fills the buffer while the stream 
 passively, the buffer stops growing while the caller holds a batch, and nothing is acknowledged:
 the caller acks each event once what it did is committed.
 
-The registry worker's agents read this way. The services' hosts no longer run faust agents: they
-read with one plain aiokafka consumer (services/host/consuming.py), which makes no task per message."""
+Nothing in the services reads this way any more: the hosts read with one plain aiokafka consumer
+(services/host/consuming.py; issue 15's seventh pass), and so does the registry worker (eighth
+pass). `tongban bench consumers` keeps it as the baseline those consumers are measured against."""
 
 from __future__ import annotations
 

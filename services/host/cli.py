@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.common.log_format import LOG_LEVELS
 from services.common.store import sqlite_url
 from services.common.trust.national import NATIONAL_IDP_KEYS_ENV
 from services.common.trust.tls import ServerTls
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--tls-key", default=env.get("TONGBAN_TLS_KEY"), help="its private key, PEM (env TONGBAN_TLS_KEY)")
     tls.add_argument("--tls-client-ca", default=env.get("TONGBAN_TLS_CLIENT_CA"),
                      help="mutual TLS: require client certificates signed by this CA (env TONGBAN_TLS_CLIENT_CA)")
-    parser.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--loglevel", default="warning", choices=LOG_LEVELS)
     return parser
 
 

@@ -38,6 +38,7 @@ from services.common.handoff import projections as handoff_projections
 from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import aiokafka_consumer_config, ensure_topics, events_topic
 from services.common.kit import requests as command_requests
+from services.common.log_format import LOG_FORMAT
 from services.common.payments.api import payment_servicer_adder
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.resend import ClaimResender
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from services.host.consuming import HostConsumer
 
 log = logging.getLogger(__name__)
-LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"  # what the faust worker wrote
 
 CLOCKS = ("system", "controlled")
 # What every host uses whatever its service: deadlines (the scheduler), the hand-off tables (its

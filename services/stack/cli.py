@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.common.log_format import LOG_LEVELS
+
 DEFAULT_REGIONS = "640000,510000,610000"
 KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
@@ -115,7 +117,7 @@ def add_stack_commands(subparsers: Any) -> None:
                     help="serve gRPC over TLS with a development CA made once under DIR/tls (the window and the "
                          "demo find it in DIR/stack.json)")
     up.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every front door")
-    up.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"],
+    up.add_argument("--loglevel", default="warning", choices=LOG_LEVELS,
                     help="log level of the children (their logs are in DIR/logs)")
     up.set_defaults(func=cmd_up)
 

@@ -3,7 +3,7 @@ stack is up.
 
 A service answers its health check as soon as its gRPC server runs, seconds before its consumer
 group has its partitions (the development broker answers a new group's first JoinGroup after
-~3 s), and the registry worker decides nothing before both its groups (the decide agent's, the
+~3 s), and the registry worker decides nothing before both its groups (the decider's, the
 forwarder's) have theirs. Said "up" before then, a clerk's first registration sat in
 awaiting_registry for those seconds. Each of them writes a marker holding its pid once its
 partitions are assigned (services/common/readiness.py); this polls the markers of the processes

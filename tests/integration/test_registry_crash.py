@@ -1,5 +1,5 @@
 """The registry worker killed with SIGKILL in the middle of a stream of claims and restarted: its
-table comes back from the changelog, every claim is decided, and no person is granted twice
+records are in its own store, every claim is decided, and no person is granted twice
 (the crash-safety argument in services/common/registry/worker/__init__.py)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The per-person registry end to end on a real broker (architecture invariant 5): regions claim in
-their own stores, relays publish, the registry worker (a real faust subprocess) decides, and every
+their own stores, relays publish, the registry worker (a real subprocess) decides, and every
 region takes the decisions through its inbox. One worker serves the module; each test uses
 persons of its own."""
 

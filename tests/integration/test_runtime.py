@@ -1,4 +1,4 @@
-"""The service host (services.host) without its faust worker: refilling a broker that
+"""The service host (services.host) without its consumer: refilling a broker that
 lost its data (invariant 1: the stores are the truth, Kafka can be refilled from them), and how
 one message is dispatched to a service's reactions. The whole host with its worker, two regions
 at once, is exercised by test_handoff_regions.py."""

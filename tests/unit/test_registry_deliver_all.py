@@ -21,7 +21,7 @@ class _Topic:
     def get_topic_name(self) -> str:
         return "claims"
 
-    async def send(self, *, key: bytes, value: bytes, headers: Any, force: bool) -> asyncio.Future[None]:
+    async def send(self, *, key: bytes, value: bytes, headers: Any) -> asyncio.Future[None]:
         self.sent.append(value)
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if value in self._refuse:

@@ -1,4 +1,4 @@
-"""A small national exchange for the disability tests: the real registry worker (a faust process)
+"""A small national exchange for the disability tests: the real registry worker (a subprocess)
 on the session's broker, and regions each hosting the disability service in-process through the
 service host on a fake clock (gRPC server, outbox relay, deadline scheduler), exactly as `tongban
 serve` runs them. A plain consumer thread hands every message of the topics the host consumes to

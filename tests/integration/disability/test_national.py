@@ -1,6 +1,6 @@
 """The disability service across regions, on a real broker with the real registry worker: Ningxia
-and Sichuan each run it behind a real gRPC server (one exchange for the module: starting faust is
-the slow part; every test has people of its own).
+and Sichuan each run it behind a real gRPC server (one exchange for the module: starting the worker
+is the slow part; every test has people of its own).
 
 * One place per subsidy per person: a person granted the nursing subsidy in Ningxia who applies
   again in Sichuan is refused there naming the Ningxia case, and the living subsidy goes on.

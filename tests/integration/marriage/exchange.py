@@ -1,4 +1,4 @@
-"""A small national exchange for the marriage tests: the real registry worker (a faust process) on
+"""A small national exchange for the marriage tests: the real registry worker (a subprocess) on
 the session's broker, and regions each hosting the marriage service in-process through the service
 host (services/host/) on a fake clock: gRPC server, outbox relay and deadline
 scheduler threads, exactly as `tongban serve` runs them. Only the host's own consumer is left out: a

@@ -2,8 +2,9 @@
 (640000), Sichuan (510000) and Shaanxi (610000) each run the marriage service; every case is
 driven through a real gRPC server and channel.
 
-One exchange (worker + three regions) serves the whole module: starting faust is the slow part, and
-every test uses people of its own, so the tests cannot see each other's claims."""
+One exchange (worker + three regions) serves the whole module: starting the worker and joining its
+groups is the slow part, and every test uses people of its own, so the tests cannot see each other's
+claims."""
 
 from __future__ import annotations
 

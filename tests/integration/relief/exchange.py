@@ -1,4 +1,4 @@
-"""A small national exchange for the relief tests: the real registry worker (a faust process) on the
+"""A small national exchange for the relief tests: the real registry worker (a subprocess) on the
 session's broker, and regions each hosting the relief service in-process through the service host
 on a fake clock (gRPC server, outbox relay and deadline scheduler threads, as `tongban serve` runs
 them). As in tests/integration/marriage/exchange.py, a plain consumer thread hands every message of

@@ -1,11 +1,13 @@
-"""The registry worker: the single writer per person (architecture invariant 5), a faust app.
+"""The registry worker: the single writer per person (architecture invariant 5), one asyncio
+process with plain aiokafka clients.
 
     tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
     python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
 
 Modules: `settings` (WorkerSettings), `forwarder` (step 1 below), `decider` (the work of step 2 on
-one message, and the expiry inputs of step 3, without faust), `person_store` (the records),
-`gap_healer`, `app` (the faust app: task, agent, timer) and `cli` (the command line).
+one message, and the expiry inputs of step 3, without a broker), `person_store` (the records),
+`gap_healer`, `app` (RegistryWorker: the forwarder, the decider and the expiry checks together)
+and `cli` (the command line).
 
 Flow (docs/cross-region.md):
 1. The forwarder reads the service topics (tongban.<service>.events.v1) in the consumer group
@@ -13,11 +15,11 @@ Flow (docs/cross-region.md):
    checked, the declared claimant being the region and service whose store recorded them) and
    forwards each one, byte for byte, to the worker's own topic tongban.registry.claims.v1 keyed by
    citizen id, stamped with the time it was taken in. This is the repartition by citizen id.
-2. The agent `decide` reads that topic — so one partition, hence one worker, decides every input
+2. The decider reads that topic — so one partition, hence one worker, decides every input
    about a person, in order — a fetched batch at a time: it folds each input into the person's
    record with `domain.decide` (an input sees what the inputs before it in the batch decided),
    commits the batch's new records (and the partitions' next offsets) to the worker's own store
-   in one transaction (person_store.py: why a store and not a faust table), and then sends the
+   in one transaction (person_store.py: why a store of its own), and then sends the
    batch's decisions, keyed by citizen id, in order and acknowledged together, each to the
    claimant region's topic tongban.registry.decisions.<region>.v1 and, if it is confirmed or
    released, to the national record tongban.registry.decisions.v1 as well (topics.py; invariant 10).
@@ -35,8 +37,8 @@ development broker does not support reliably):
   forward, or a re-run after a crash — repeats its decisions instead of deciding again.
 - `decide` commits a batch's records and the partitions' next offsets to its store in one
   transaction, then sends the batch's decisions and waits for every acknowledgement of the broker
-  (forwarder.deliver_all: a decision not acknowledged is sent again, with those after it). faust
-  commits a batch's offsets only after the agent is done with the batch (it acks each event then).
+  (forwarder.deliver_all: a decision not acknowledged is sent again, with those after it). It
+  commits the batch's offsets to the group only after that.
 - Killed after the store commit but before the decisions were sent: the offsets are not
   committed, the restarted worker processes the batch's inputs again, finds them remembered in the
   records and sends the same decisions (receivers' inboxes drop those that did arrive). Killed
@@ -52,11 +54,12 @@ development broker does not support reliably):
   reads that as anything but a repeat):
   killed before, the batch is forwarded again, and the duplicates are inputs seen before. A lost
   expiry check is sent again by the restarted timer, since the hold is still due.
-- faust-streaming 0.15.3 was seen to skip messages after a restart (its fetcher runs while the
-  table recovers and races with the seek to the committed offsets; it then commits past the hole).
-  Hence the forwarder is a plain aiokafka consumer, and the decider checks each claims-topic
-  offset against the next offset its store expects (the topic has no holes of its own) and seeks
-  back over a hole rather than deciding without it (`GapHealer`).
+- The store, not the group's committed offsets, says where the decider stands: it checks each
+  claims-topic offset against the next offset its store expects (the topic has no holes of its
+  own) and seeks back over a hole rather than deciding without it (`GapHealer`). The worker was a
+  faust app until issue 15's eighth pass, and faust-streaming 0.15.3 was seen to skip messages
+  after a restart; a plain consumer should not, but a committed offset ahead of the store (its
+  positions are written lazily) is read from the store's position all the same.
 
 Limits: the record keeps what every input decided, so it grows with the claims on a person (a
 handful in a lifetime). One store transaction per batch (a few milliseconds on SQLite with
@@ -65,7 +68,7 @@ per input decided, a signature per input and per decision) bound one worker's ra
 registry`); more partitions over more workers sharing a PostgreSQL store scale it.
 """
 
-from services.common.registry.worker.app import build_app
+from services.common.registry.worker.app import RegistryWorker
 from services.common.registry.worker.cli import build_parser, main, parse_duration, run
 from services.common.registry.worker.decider import HEADER_DECISION_ID, Taken, decision_message, expiry_input, take
 from services.common.registry.worker.forwarder import Outgoing, forward
@@ -80,10 +83,10 @@ __all__ = [
     "GapHealer",
     "Outgoing",
     "PersonStore",
+    "RegistryWorker",
     "StaleRecord",
     "Taken",
     "WorkerSettings",
-    "build_app",
     "build_parser",
     "decision_message",
     "expiry_input",

@@ -2,14 +2,17 @@
 
     tongban registry --kafka HOST:PORT [--claim-ttl 24h] [...]
     python -m services.common.registry.worker --kafka HOST:PORT [...]   (the same)
-    (`worker --without-web` may be given too, for the same command line as other faust apps.)
+    (`worker --without-web` may be given too: the command line of the faust app it used to be.)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import re
+import signal
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +20,14 @@ from pathlib import Path
 from services.common import heap
 from services.common.clock import Clock
 from services.common.kafka_settings import ensure_topics
+from services.common.log_format import LOG_FORMAT, LOG_LEVELS
 from services.common.registry.domain import DEFAULT_RELEASE_WAIT
 from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC
-from services.common.registry.worker.app import build_app
+from services.common.registry.worker.app import RegistryWorker
 from services.common.registry.worker.settings import DEFAULT_APP_ID, DEFAULT_CLAIM_TTL, WorkerSettings
 from services.common.telemetry import setup_tracing
+
+log = logging.getLogger("tongban.registry.worker")
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -57,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kafka", default=os.environ.get("TONGBAN_KAFKA"),
                         help="bootstrap servers, host:port (default: $TONGBAN_KAFKA)")
     parser.add_argument("--app-id", default=DEFAULT_APP_ID,
-                        help="faust app id: the consumer groups' prefix (default %(default)s)")
+                        help="the worker's name: its consumer groups (<id> deciding, <id>.forward forwarding) "
+                             "(default %(default)s)")
     parser.add_argument("--service-topic", action="append", dest="service_topics", metavar="TOPIC",
                         help="a topic carrying claims, repeatable (default: the marriage, disability and relief "
                              "topics)")
@@ -76,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--partitions", type=int, default=8,
                         help="partitions of the claims and decisions topics (default %(default)s)")
     parser.add_argument("--datadir", type=Path, default=Path("data/registry"),
-                        help="faust's local directory and the person store's (default %(default)s)")
+                        help="the worker's directory: its person store, keys and readiness marker "
+                             "(default %(default)s)")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="the person records' store, a SQLAlchemy URL (default: sqlite <datadir>/persons.db)")
     parser.add_argument("--keys", type=Path, default=None, dest="keys_dir",
@@ -84,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-directory", type=Path, default=None,
                         help="the public keys the registry believes: <speaker>*.pub files, or a data directory's "
                              "*/keys/ (default: the directory above --datadir)")
-    parser.add_argument("--loglevel", default="warning", help="faust/log level (default %(default)s)")
+    parser.add_argument("--loglevel", default="warning", choices=LOG_LEVELS, help="(default %(default)s)")
     return parser
 
 
@@ -114,21 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(settings: WorkerSettings, *, clock: Clock | None = None, loglevel: str = "warning") -> int:
-    """Create the topics, then run the worker until SIGTERM / Ctrl-C."""
-    import faust
-
+    """Create the topics, then run the worker until SIGTERM or Ctrl-C (exit 0), or until a part of
+    it fails (exit 1, logged: restarted, it takes the input in hand again)."""
     setup_tracing("tongban-registry")
+    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
     # The service topics are normally created by the relays; creating a missing one here lets the
     # worker start first. Existing topics keep their partition counts.
     ensure_topics(settings.bootstrap, list(settings.service_topics))
     ensure_topics(settings.bootstrap, [settings.claims_topic, settings.decisions_topic],
                   partitions=settings.partitions)
     settings.datadir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, clock=clock)
+    worker = RegistryWorker(settings, clock=clock)
     heap.settle()
-    worker = faust.Worker(app, loglevel=loglevel)
+    return asyncio.run(_serve(worker))
+
+
+async def _serve(worker: RegistryWorker) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
-        worker.execute_from_commandline()
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+        await worker.run(stopping)
+    except Exception:
+        log.exception("the registry worker stopped")
+        return 1
     return 0
+

@@ -86,18 +86,12 @@ def _trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
 
 
 async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trust: WorkerTrust | None = None,
-                       caught_up: asyncio.Event | None = None, *, joined: asyncio.Event | None = None,
-                       sending: asyncio.Event | None = None) -> None:
+                       caught_up: asyncio.Event | None = None, *, joined: asyncio.Event | None = None) -> None:
     """Forward the claims on the service topics to the claims topic, committing a batch's offsets
     only once every claim in it was acknowledged (at-least-once; a duplicate is an input seen
-    before). A plain aiokafka consumer rather than a faust agent: faust's consumer can skip
-    messages after a restart, and nothing downstream could notice a claim that never reached the
-    claims topic. `caught_up` is set once every claim published before the forwarder started has
-    been forwarded (the timer waits for it before it judges any deadline).
-
-    `joined` is set once the consumer's partitions are assigned; nothing is read before `sending`
-    is set (the producer `claims` sends with runs). So the group join, seconds on the development
-    broker, can start before the app's own, at the same time rather than after it."""
+    before). `claims` is the claims topic (app.Topic), its producer started. `caught_up` is set
+    once every claim published before the forwarder started has been forwarded (the timer waits
+    for it before it judges any deadline); `joined` once the consumer's partitions are assigned."""
     from aiokafka import AIOKafkaConsumer
 
     from services.common.kafka_settings import aiokafka_consumer_config
@@ -109,8 +103,6 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
         await consumer.start()  # returns once the group is joined and the partitions assigned
         if joined is not None:
             joined.set()
-        if sending is not None:
-            await sending.wait()
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500)
@@ -166,8 +158,7 @@ async def deliver_all(messages: Sequence[tuple[Any, Outgoing]]) -> None:
         acks: list[Any] = []
         try:
             for topic, outgoing in pending:
-                acks.append(await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers,
-                                             force=True))
+                acks.append(await topic.send(key=outgoing.key, value=outgoing.value, headers=outgoing.headers))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,4 +1,4 @@
-"""Seeking back over holes faust may leave in the claims topic after a restart."""
+"""Seeking back over holes in what the decider is handed of the claims topic."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ log = logging.getLogger("tongban.registry.worker")
 class GapHealer:
     """Makes the decider see every offset of the claims topic, in order.
 
-    faust-streaming 0.15.3 can hand an agent a partition's messages with a hole in them after a
-    restart (its fetcher runs while the table recovers, and a later seek to the committed offsets
-    races with it; it may even commit past the hole, taking it for compaction). The claims topic
-    has no holes of its own — only this worker writes it, without transactions — so the next offset
-    the store says it expects is exact: a message beyond it means messages were skipped, and the
-    agent seeks back to them instead of deciding out of order."""
+    faust-streaming 0.15.3, which the worker ran on until issue 15's eighth pass, handed an agent a
+    partition's messages with a hole in them after a restart (its fetcher ran while the table
+    recovered, and a later seek to the committed offsets raced with it). The plain consumer starts
+    from the group's committed offsets, which may be ahead of the store's lazily written positions.
+    The claims topic has no holes of its own — only this worker writes it, without transactions —
+    so the next offset the store says it expects is exact: a message beyond it means messages were
+    skipped, and the decider seeks back to them instead of deciding out of order."""
 
     RETRY_AFTER = 2.0  # seconds before seeking again for the same hole
     MAX_SEEKS = 5  # then the hole is taken as real (records deleted by retention) and logged

@@ -1,0 +1,57 @@
+"""The registry worker's life as a process (registry/worker/app.py, cli.py): it says it consumes only
+once both its groups have their partitions, decides, and on SIGTERM stops cleanly — exit 0 and no
+readiness marker left behind — so `tongban up`'s supervisor tells a stop from a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.kafka_settings import ensure_topics
+from services.common.readiness import consuming
+from services.common.registry import ClaimKind
+from services.common.registry.worker.settings import CONSUMING_FILE
+from tests.registry_support import DecisionFeed, Region, WorkerProcess, new_person
+
+pytestmark = pytest.mark.kafka
+
+
+def test_a_worker_says_it_consumes_decides_and_stops_cleanly_on_sigterm(
+    kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path
+) -> None:
+    """Invariant 5's single writer as a process: ready (marker holding its pid) once its decider's and
+    forwarder's partitions are assigned; a claim is granted; SIGTERM ends it with exit 0 within the
+    wait, the marker gone."""
+    topic = f"{kafka_topic_prefix}.marriage.events"
+    worker = WorkerProcess(kafka_broker.bootstrap, tmp_path, app_id=f"{kafka_topic_prefix}.registry",
+                           service_topics=[topic], claims_topic=f"{kafka_topic_prefix}.claims",
+                           decisions_topic=f"{kafka_topic_prefix}.decisions")
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    marker = tmp_path / "faust" / CONSUMING_FILE  # WorkerProcess: --datadir workdir/faust
+    worker.start()
+    feed = DecisionFeed(kafka_broker.bootstrap, worker.decisions_topic)
+    feed.start()
+    region = Region(tmp_path, "640000", "marriage", topic, kafka_broker.bootstrap)
+    feed.add(region)
+    region.start()
+    try:
+        assert worker.proc is not None
+        pid = worker.proc.pid
+        feed.wait_for(lambda: consuming(marker, pid), timeout=60.0, what="the worker's readiness marker",
+                      worker=worker)
+        claim_id = f"claim-{kafka_topic_prefix}"
+        with region.store.transaction() as tx:
+            region.claim(tx, claim_id, new_person(), ClaimKind.LIVE_MARRIAGE, case_id=f"case-{claim_id}")
+        feed.wait_for(lambda: region.outcomes(claim_id) == ["granted"], timeout=60.0, what="the claim's grant",
+                      worker=worker)
+        worker.proc.terminate()
+        code = worker.proc.wait(timeout=30)
+        assert code == 0, worker.log_tail()
+        assert not marker.exists()
+        assert "Traceback" not in worker.log_tail(20_000)
+    finally:
+        feed.stop()
+        worker.stop()
+        region.close()
