@@ -8,10 +8,11 @@ allowed here, so a client without an ACL -- or without credentials at all -- can
 
 What the ACLs can and cannot say, given how the topics are laid out (docs/cross-region.md, "Topics"):
 
-* **A region writes only its own topics.** Each region's services run faust apps named
-  ``tongban-<service>-<region>``; their consumer group and their internal topics (``tongban-<service>-
-  <region>-...``: the leader topic faust makes) belong to that region alone. Another region can
-  neither write them nor join the group (which would steal its partitions and commit its offsets).
+* **A region's consumer group is its own.** Each service of a region reads in the consumer group
+  ``tongban-<service>-<region>`` (services/host/consuming.py); another region cannot join it (which
+  would steal its partitions and commit its offsets). Neither the hosts nor the registry worker make
+  topics of their own any more (they ran faust apps, whose assignor made a leader topic, until issue
+  15's seventh and eighth passes), so no principal is granted a topic to do everything with.
 * **Only the registry decides.** The decisions topics and the claims topic are written by ``User:registry``
   only; a region may read decisions and nothing more, so a forged GRANTED/CONFIRMED is refused by the
   broker before any consumer sees it.
@@ -47,13 +48,9 @@ from services.common.registry.topics import CLAIMS_TOPIC, DECISIONS_TOPIC, regio
 ADMIN_USER = "admin"
 REGISTRY_USER = "registry"
 AUDITOR_USER = "auditor"
-# The registry worker's faust app id (services/common/registry/worker/settings.py): its group and the
-# forwarder's group ("<id>.forward") start with it.
+# The registry worker's app id (services/common/registry/worker/settings.py): its deciding group and
+# the forwarder's group ("<id>.forward") start with it.
 REGISTRY_APP_ID = "tongban-registry"
-# The one internal topic the registry's faust app still makes: its partition assignor's leader topic.
-# Its person records live in its own store (registry/worker/person_store.py), no longer in a faust
-# table, so there is no changelog topic ("<id>-...-changelog") to grant.
-REGISTRY_LEADER_TOPIC = f"{REGISTRY_APP_ID}-__assignor-__leader"
 # Named here rather than imported from the auditor's tools, which the core does not import (a unit test
 # keeps the two equal).
 CHECKPOINT_TOPIC = "tongban.audit.checkpoints.v1"
@@ -76,8 +73,6 @@ SERVICE_READS: dict[str, tuple[str, ...]] = {
 
 _READ = ("READ", "DESCRIBE")
 _WRITE = ("WRITE", "DESCRIBE")
-# What a faust app does with its own internal topics: create them, read and write them, look at their config.
-_OWN = ("ALL",)
 
 
 @dataclass(frozen=True, order=True)
@@ -103,7 +98,7 @@ def region_user(region: str) -> str:
 
 
 def service_app_id(service: str, region: str) -> str:
-    """The faust app id, consumer group and internal-topic prefix of one service in one region (host.py)."""
+    """The consumer group of one service in one region (services/host/host.py)."""
     return f"tongban-{service}-{region}"
 
 
@@ -117,13 +112,10 @@ def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
     acls += _grants(principal, TOPIC, LITERAL, region_decisions_topic(region), _READ)
     acls += _grants(principal, TOPIC, LITERAL, CHECKPOINT_TOPIC, (*_READ, "WRITE"))
     for service in services:
-        app_id = service_app_id(service, region)
         acls += _grants(principal, TOPIC, LITERAL, events_topic(service), _WRITE)
         acls += _grants(principal, TOPIC, PREFIXED, handoffs_prefix(events_topic(service)), _WRITE)
         acls += _grants(principal, TOPIC, LITERAL, handoffs_topic(events_topic(service), region), _READ)
-        # The trailing "-" keeps 640000's prefix from matching another app whose id merely starts alike.
-        acls += _grants(principal, TOPIC, PREFIXED, f"{app_id}-", _OWN)
-        acls += _grants(principal, GROUP, LITERAL, app_id, ("READ",))
+        acls += _grants(principal, GROUP, LITERAL, service_app_id(service, region), ("READ",))
         for other in SERVICE_READS.get(service, ()):
             acls += _grants(principal, TOPIC, LITERAL, events_topic(other), _READ)
     return acls
@@ -131,14 +123,13 @@ def region_acls(region: str, services: Iterable[str]) -> list[Acl]:
 
 def registry_acls(services: Iterable[str]) -> list[Acl]:
     principal = user(REGISTRY_USER)
-    # CREATE as well: faust declares the topics of its worker when it starts, and an existing topic is
-    # only reported as such to a principal allowed to create it.
+    # CREATE as well: the worker makes its topics when it starts if they are missing (ensure_topics),
+    # and an existing topic is only reported as such to a principal allowed to create it.
     acls = _grants(principal, TOPIC, LITERAL, DECISIONS_TOPIC, (*_READ, "WRITE", "CREATE"))
     # Every region's decisions topic, including those of regions that join later: the worker declares
     # a region's topic when it first decides for it.
     acls += _grants(principal, TOPIC, PREFIXED, REGION_DECISIONS_PREFIX, (*_READ, "WRITE", "CREATE"))
     acls += _grants(principal, TOPIC, LITERAL, CLAIMS_TOPIC, (*_READ, "WRITE", "CREATE"))
-    acls += _grants(principal, TOPIC, LITERAL, REGISTRY_LEADER_TOPIC, _OWN)
     # PREFIXED covers the worker's group and its forwarder's ("tongban-registry.forward").
     acls += _grants(principal, GROUP, PREFIXED, REGISTRY_APP_ID, ("READ",))
     for service in services:
