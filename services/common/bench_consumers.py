@@ -4,14 +4,19 @@ A local broker (or the one TONGBAN_KAFKA names) and one topic of 4 partitions ho
 messages the size of a registry decision, with the headers the relay writes. Two readers take
 turns, ``--rounds`` times, each in a fresh process with a consumer group of its own:
 
-- ``host``   the services' hosts: one aiokafka consumer, a fetch at a time (services/host/consuming.py);
-- ``faust``  a faust agent taking batches (services/common/faust_batches.py), as the registry worker's
-             agents read, and as the hosts read until the seventh pass (docs/store-performance.md).
+- ``host``      the services' hosts: one aiokafka consumer, a fetch at a time, each topic's batches
+                of up to 64 handed to a thread (services/host/consuming.py), offsets committed after;
+- ``aiokafka``  the floor: a bare aiokafka consumer counting what each fetch brings, in its loop,
+                committing nothing. The host's figure over this one is what consuming.py adds.
 
-Both hand each batch of up to 64 messages to a thread, as the host's dispatch runs, where nothing
-is done with them but counting, so what is measured is the reading alone: the process's CPU (every
-thread) from the first message handed over to the last, per message. The run fails unless each
-reader was handed every message. CPU per message moves less with the machine's load than rates do."""
+Nothing is done with the messages but counting, so what is measured is the reading alone: the
+process's CPU (every thread) from the first message handed over to the last, per message. The run
+fails unless each reader was handed every message. CPU per message moves less with the machine's
+load than rates do.
+
+Until issue 15's eighth pass the second reader was a faust agent, as the hosts read before the
+seventh pass and the registry worker before the eighth: 259–276 µs a message against the host
+consumer's 17.7–23.9 (docs/store-performance.md, "Seventh pass"). faust is no longer a dependency."""
 
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -33,7 +37,7 @@ from typing import Any
 
 from services.common.bench_report import Measure, write_json
 
-READERS = ("host", "faust")
+READERS = ("host", "aiokafka")
 DEFAULT_MESSAGES = 20_000
 DEFAULT_ROUNDS = 3
 PARTITIONS = 4
@@ -71,8 +75,7 @@ def _read(reader: str, bootstrap: str, topic: str, count: int) -> dict[str, floa
     except subprocess.TimeoutExpired as exc:
         raise ConsumerBenchError(f"the {reader} reader was not handed {count:,} messages in {READ_TIMEOUT:.0f}s") \
             from exc
-    # faust's worker writes terminal codes to stdout, even before the line on the same line.
-    lines = [line[line.index(_RESULT):] for line in done.stdout.splitlines() if _RESULT in line]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT)]
     if done.returncode != 0 or not lines:
         raise ConsumerBenchError(f"the {reader} reader failed (exit {done.returncode}): {done.stderr[-2000:]}")
     result: dict[str, float] = json.loads(lines[-1])
@@ -104,8 +107,8 @@ def run_rounds(messages: int, rounds: int, workdir: Path, progress: Callable[[st
 def measures(per_message: dict[str, list[float]]) -> list[Measure]:
     found = [Measure(f"consumer_{reader}_cpu_per_message", statistics.median(values), "us", "kafka")
              for reader, values in per_message.items()]
-    host, faust = (statistics.median(per_message[r]) for r in READERS)
-    return [*found, Measure("consumer_faust_vs_host", faust / host if host else 0.0, "x", "kafka")]
+    host, floor = (statistics.median(per_message[r]) for r in READERS)
+    return [*found, Measure("consumer_host_vs_aiokafka", host / floor if floor else 0.0, "x", "kafka")]
 
 
 def run_consumers_bench(args: argparse.Namespace) -> int:
@@ -129,7 +132,7 @@ def run_consumers_bench(args: argparse.Namespace) -> int:
         spread = ", ".join(f"{v:,.1f}" for v in values)
         print(f"{reader:<8}  {statistics.median(values):>26,.1f}  {spread:>24}")
     found = measures(per_message)
-    print(f"\nfaust's agent spends {found[-1].value:,.1f}× the host consumer's CPU on each message")
+    print(f"\nthe host's consumer spends {found[-1].value:,.2f}× a bare aiokafka consumer's CPU on each message")
     if args.json:
         write_json(args.json, found, progress)
     return 0
@@ -138,7 +141,7 @@ def run_consumers_bench(args: argparse.Namespace) -> int:
 def add_consumers_bench_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     """Add `bench consumers` to the `tongban bench` subparsers."""
     bench = bench_subparsers.add_parser(
-        "consumers", help="CPU per message: the hosts' aiokafka consumer beside a faust agent",
+        "consumers", help="CPU per message: the hosts' consumer beside a bare aiokafka consumer",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=__doc__.split("\n", 2)[2])
     bench.add_argument("--messages", type=int, default=DEFAULT_MESSAGES,
                        help="messages on the topic, read whole by each reader each round (default %(default)s)")
@@ -191,31 +194,29 @@ def _read_as_host(bootstrap: str, topic: str, count: _Count, group: str) -> None
     asyncio.run(main())
 
 
-def _read_as_faust(bootstrap: str, topic: str, count: _Count, group: str) -> None:
-    import faust
+def _read_bare(bootstrap: str, topic: str, count: _Count, group: str) -> None:
+    from aiokafka import AIOKafkaConsumer
 
-    from services.common.faust_app import create_app, raw_topic
-    from services.common.faust_batches import batches
+    from services.common.kafka_settings import aiokafka_consumer_config
 
-    app = create_app(group, bootstrap, datadir=Path(tempfile.mkdtemp(prefix="bench-consumers-faust-")))
+    async def main() -> None:
+        consumer = AIOKafkaConsumer(topic, **aiokafka_consumer_config(bootstrap, group))
+        await consumer.start()
+        try:
+            while not count.done():
+                for records in (await consumer.getmany(timeout_ms=1_000, max_records=BATCH)).values():
+                    count(topic, records)
+        finally:
+            await consumer.stop()
+        count.report()
 
-    @app.agent(raw_topic(app, topic), name=f"{group}.read")
-    async def read(stream: Any) -> None:
-        async for events in batches(stream, BATCH, 0.01):
-            await asyncio.to_thread(count, topic, [(e.key, e.value, e.headers) for e in events])
-            for event in events:
-                await stream.ack(event)
-            if count.done():
-                count.report()
-                os._exit(0)  # the measure is taken; faust's orderly stop would only add seconds
-
-    faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    asyncio.run(main())
 
 
 def _child(argv: Sequence[str]) -> None:
     reader, bootstrap, topic, count, group = argv
     counter = _Count(int(count))
-    {"host": _read_as_host, "faust": _read_as_faust}[reader](bootstrap, topic, counter, group)
+    {"host": _read_as_host, "aiokafka": _read_bare}[reader](bootstrap, topic, counter, group)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ Settings (read when a client is built, never at import):
 ``TONGBAN_KAFKA_CA_FILE``            PEM file of the CA that signed the broker's certificate
 ==================================  ===========================================================
 
-Why one object mapped to each library's spelling: kafka-python, aiokafka and faust name the same
-settings differently (``ssl_cafile`` against an ``ssl_context``; faust wants a ``SASLCredentials``), and a
-client built without them silently tries PLAINTEXT and hangs until its timeout. Building every client
+Why one object mapped to each library's spelling: kafka-python and aiokafka name the same settings
+differently (``ssl_cafile`` against an ``ssl_context``), and a client built without them silently tries
+PLAINTEXT and hangs until its timeout. Building every client
 from ``KafkaSecurity`` keeps all of them on the same footing.
 """
 
@@ -140,18 +140,6 @@ class KafkaSecurity:
             "sasl_plain_password": self.password,
             "ssl_context": self.ssl_context(),
         }
-
-    def faust(self) -> dict[str, Any]:
-        """kwargs for faust.App: ``broker_credentials`` (faust hands them to its aiokafka clients)."""
-        if not self.secured:
-            return {}
-        import faust
-
-        # An ssl_context is what makes faust say SASL_SSL rather than SASL_PLAINTEXT.
-        credentials = faust.SASLCredentials(
-            username=self.username, password=self.password, ssl_context=self.ssl_context(), mechanism=self.mechanism
-        )
-        return {"broker_credentials": credentials}
 
 
 def current(security: KafkaSecurity | None) -> KafkaSecurity:

@@ -2,7 +2,7 @@
 
 Why these numbers: the client defaults (10 s sessions, 3 s heartbeats, and for kafka-python a 5 min
 max-poll interval that doubles as the rebalance timeout) made a consumer group take 20-30 s to form on the
-development broker; with a 6 s session, 1 s heartbeats and a short rebalance timeout aiokafka and faust
+development broker; with a 6 s session, 1 s heartbeats and a short rebalance timeout aiokafka's consumers
 join in about 3-4 s on both brokers (see /work/shared/notes/brokers.md). A 6 s session still tolerates a
 GC pause or a slow event-loop tick; a dead worker's partitions move within 6 s.
 
@@ -32,9 +32,10 @@ REBALANCE_TIMEOUT_MS = 6_000
 # (one event, one store append) is far below this; exceeding it means the consumer is stuck.
 KAFKA_PYTHON_MAX_POLL_INTERVAL_MS = 60_000
 
-# How long a consumer's fetch may wait for records (aiokafka's default 500 ms, faust's 1,500 ms):
-# tansu answers a fetch over several partitions only when this is up (faust_transport.py), so every
-# hop of a message paid up to that. 100 ms: an idle consumer asks the broker ten times a second.
+# How long a consumer's fetch may wait for records (aiokafka's default 500 ms; faust, which the hosts
+# and the registry ran on until issue 15's seventh and eighth passes, hard-coded 1,500 ms): tansu
+# answers a fetch over several partitions only when this is up (docs/registry-performance.md), so
+# every hop of a message paid up to that. 100 ms: an idle consumer asks the broker ten times a second.
 FETCH_MAX_WAIT_MS = 100
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
@@ -125,18 +126,6 @@ def kafka_python_admin_config(
 ) -> dict[str, Any]:
     """kwargs for ``kafka.KafkaAdminClient`` (and for a bare ``kafka.KafkaConsumer`` used to read offsets)."""
     return {**current(security).kafka_python(), "bootstrap_servers": bootstrap, "client_id": client_id}
-
-
-def faust_app_settings(bootstrap: str, *, security: KafkaSecurity | None = None) -> dict[str, Any]:
-    """kwargs for ``faust.App(id, **faust_app_settings(bootstrap))``."""
-    return {
-        **current(security).faust(),
-        "broker": ",".join(f"kafka://{server}" for server in bootstrap.split(",")),
-        "broker_session_timeout": SESSION_TIMEOUT_MS / 1000,
-        "broker_heartbeat_interval": HEARTBEAT_INTERVAL_MS / 1000,
-        "broker_rebalance_timeout": REBALANCE_TIMEOUT_MS / 1000,
-        "producer_acks": -1,
-    }
 
 
 def ensure_topics(

@@ -1,7 +1,7 @@
 """A worker says that it consumes: a marker file holding its pid, written once its consumer groups
 have their partitions assigned.
 
-Why: a faust worker or an aiokafka consumer starts long before it reads anything. Its group join
+Why: an aiokafka consumer starts long before it reads anything. Its group join
 takes seconds (the development broker answers a new group's first JoinGroup after ~3 s), and a
 message sent meanwhile waits for it. A service's gRPC front door answers at once, so "it answers"
 said nothing about whether a claim would be decided: the first registration after `tongban up`

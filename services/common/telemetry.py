@@ -255,8 +255,8 @@ def kafka_headers(tc: TraceContext) -> list[tuple[str, bytes]]:
 
 
 def trace_from_kafka_headers(headers: KafkaHeaders | None) -> TraceContext:
-    """The trace context in Kafka headers as kafka-python, aiokafka or faust hand them over (a
-    sequence of (str, bytes) pairs, or a mapping); empty when absent or malformed."""
+    """The trace context in Kafka headers as kafka-python or aiokafka hand them over (a
+    sequence of (str, bytes) pairs), or as a mapping; empty when absent or malformed."""
     if not headers:
         return TraceContext()
     pairs = headers.items() if isinstance(headers, Mapping) else headers

@@ -31,7 +31,7 @@ def test_bench_consumers_reports_each_readers_cpu_per_message(tmp_path: Path,
     for reader in READERS:
         assert found[f"consumer_{reader}_cpu_per_message"]["unit"] == "us"
         assert found[f"consumer_{reader}_cpu_per_message"]["value"] > 0
-    assert found["consumer_faust_vs_host"]["unit"] == "x"
+    assert found["consumer_host_vs_aiokafka"]["unit"] == "x"
     printed = capsys.readouterr().out
     assert all(f"\n{reader} " in printed for reader in READERS), printed
 

@@ -1,31 +1,37 @@
-"""The outbox relay on real brokers and both databases: order, headers, crashes, refill, and a
-faust agent consuming the relay's topic end to end with an idempotent inbox."""
+"""The outbox relay on real brokers and both databases: order, headers, crashes, refill, and the
+hosts' consumer taking the relay's topic end to end through an idempotent inbox."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.wrappers_pb2 import StringValue
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 
 from infra.local_broker import LocalBroker
-from services.common.events import NewEvent, RecordedEvent
+from services.common.consumer import consume
+from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.handoff.topics import handoff_route, handoffs_topic
-from services.common.kafka_settings import ensure_topics
+from services.common.kafka_settings import aiokafka_consumer_config, ensure_topics
 from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer, relay_producer
 from services.common.relay_backlog import relay_backlogs
-from services.common.store import EventStore, sqlite_url
+from services.common.store import EventStore, StoreTransaction, sqlite_url
+from services.common.telemetry import current_trace_context
 from services.common.trust.signing import parse_envelope
+from services.host.consuming import HostConsumer
 from tests.support import CLERK, new_event, unique_id, wait_until
 from tongban.handoff.v1 import events_pb2 as handoff_pb
 
@@ -232,8 +238,11 @@ def test_a_broker_that_lost_its_data_is_refilled_from_the_store(tmp_path: Path) 
     store.close()
 
 
-def test_a_faust_agent_consumes_the_relay_topic_once_despite_redelivery(
+def test_a_hosts_consumer_takes_the_relay_topic_once_despite_redelivery(
         store: EventStore, kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path) -> None:
+    """Invariants 1 and 2 end to end: what the relay publishes, the host's consumer (consuming.py)
+    hands to an inbox-guarded handler, which records a "seen" event per event in its own store;
+    when the relay publishes everything a second time, the inbox takes none of it again."""
     topic = f"{kafka_topic_prefix}.events"
     ensure_topics(kafka_broker.bootstrap, [topic], partitions=4)
     stored = _populate(store, streams=5, per_stream=4)
@@ -241,42 +250,72 @@ def test_a_faust_agent_consumes_the_relay_topic_once_despite_redelivery(
     relay = OutboxRelay(store, producer, topic)
     relay.publish_pending()
 
-    consumer_url = sqlite_url(tmp_path / "echo.db")
-    consumer_store = EventStore.open(consumer_url, region="510000", service="echo")
-    env = {**os.environ, "TONGBAN_KAFKA": kafka_broker.bootstrap, "ECHO_TOPIC": topic, "ECHO_STORE": consumer_url,
-           "ECHO_DATADIR": str(tmp_path / "faust"), "ECHO_GROUP": kafka_topic_prefix}
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        argv = [sys.executable, "-m", "tests.faust_echo_app", "worker", "--without-web", "--loglevel=warn"]
-        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    consumer_store = EventStore.open(sqlite_url(tmp_path / "echo.db"), region="510000", service="echo")
+    outcomes: list[bool] = []  # consume()'s answer for each message handed over: applied or a repeat
+
+    def dispatch(_topic: str, messages: Sequence[tuple[bytes | None, bytes, Any]]) -> None:
+        for _key, value, headers in messages:
+            outcomes.append(consume(consumer_store, "echo", value, headers, _record_seen))
+
+    config = aiokafka_consumer_config(kafka_broker.bootstrap, f"{kafka_topic_prefix}.echo")
+    reader = _ConsumerThread(HostConsumer(config, [topic], dispatch, batch=64))
     try:
         def seen_count() -> int:
             return sum(consumer_store.stream_version(f"seen-{s}") for s in {e.stream_id for e in stored})
 
-        def worker_log() -> str:
-            return log_path.read_text(errors="replace")
-
-        wait_until(lambda: seen_count() == len(stored) or worker.poll() is not None, timeout=90,
-                   what="the faust agent to process every event")
-        assert worker.poll() is None, f"worker died:\n{worker_log()[-3000:]}"
+        wait_until(lambda: reader.check() or seen_count() == len(stored), timeout=90,
+                   what="the consumer to take every event")
         # Deliberate redelivery of everything: the broker gets every event a second time.
         relay.republish_from(0)
         relay.publish_pending()
-        wait_until(lambda: worker_log().count("duplicate ") >= len(stored), timeout=60,
-                   what="the agent to receive the redelivered events")
-        assert seen_count() == len(stored), "redelivery had no effect"
+        wait_until(lambda: reader.check() or len(outcomes) >= 2 * len(stored), timeout=60,
+                   what="the consumer to be handed the redelivered events")
+        assert outcomes.count(True) == len(stored) and seen_count() == len(stored), "redelivery had an effect"
         for e in stored:
             [seen] = [s for s in consumer_store.read_stream(f"seen-{e.stream_id}") if s.causation_id == e.event_id]
             assert seen.message().value == e.event_id
             assert seen.correlation_id == e.correlation_id
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        reader.stop()
         producer.close()
         consumer_store.close()
+
+
+def _record_seen(tx: StoreTransaction, event: RecordedEvent) -> None:
+    seen = NewEvent.from_message(
+        StringValue(value=event.event_id), event_id=str(uuid.uuid4()),
+        actor=Actor.system("510000", "echo"), correlation_id=event.correlation_id,
+        occurred_at=event.recorded_at, causation_id=event.event_id, trace=current_trace_context(),
+    )
+    tx.append(f"seen-{event.stream_id}", "test.Seen", None, [seen])
+
+
+class _ConsumerThread:
+    """A HostConsumer on an event loop of its own thread, as the host runs it on its main loop."""
+
+    def __init__(self, consumer: HostConsumer) -> None:
+        self._consumer = consumer
+        self._loop = asyncio.new_event_loop()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="echo-consumer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self._consumer.run())
+        except BaseException as exc:  # reported to the test by check()
+            self._failure = exc
+
+    def check(self) -> bool:
+        """Raise what stopped the consumer, if it did; else False (so it reads as "not yet")."""
+        if self._failure is not None:
+            raise AssertionError(f"the consumer failed: {self._failure!r}") from self._failure
+        return False
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._consumer.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
 
 
 @PRODUCERS

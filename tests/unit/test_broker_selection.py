@@ -14,7 +14,7 @@ import pytest
 from infra.apache_kafka import ApacheKafka
 from infra.brokers import BrokerStartError, ExternalBroker, open_broker, selected_broker_kind
 from infra.local_broker import LocalBroker, tansu_binary
-from services.common.kafka_settings import events_topic, faust_app_settings
+from services.common.kafka_settings import aiokafka_consumer_config, events_topic
 
 
 @pytest.fixture(autouse=True)
@@ -106,11 +106,18 @@ def test_events_topic_names() -> None:
             events_topic(bad)
 
 
-def test_faust_accepts_the_tuned_settings(tmp_path: Path) -> None:
-    import faust
+def test_aiokafka_accepts_the_tuned_consumer_settings() -> None:
+    """The hosts' and the registry worker's consumers: groups that form in seconds (module docstring
+    of kafka_settings), offsets committed by the code after its store commit, never on a timer."""
+    import asyncio
 
-    app = faust.App("tongban-settings-check", datadir=str(tmp_path), **faust_app_settings("127.0.0.1:1,h:2"))
-    assert [str(url) for url in app.conf.broker] == ["kafka://127.0.0.1:1", "kafka://h:2"]
-    assert app.conf.broker_session_timeout == 6.0
-    assert app.conf.broker_heartbeat_interval == 1.0
-    assert app.conf.broker_rebalance_timeout == 6.0
+    from aiokafka import AIOKafkaConsumer
+
+    config = aiokafka_consumer_config("127.0.0.1:1,h:2", "tongban-marriage-640000")
+    assert (config["session_timeout_ms"], config["heartbeat_interval_ms"], config["rebalance_timeout_ms"],
+            config["fetch_max_wait_ms"], config["enable_auto_commit"]) == (6_000, 1_000, 6_000, 100, False)
+
+    async def build() -> None:
+        AIOKafkaConsumer(**config)  # not started: only that aiokafka takes every setting
+
+    asyncio.run(build())

@@ -23,7 +23,6 @@ from services.common.kafka_settings import (
     aiokafka_consumer_config,
     aiokafka_producer_config,
     events_topic,
-    faust_app_settings,
     kafka_python_admin_config,
     kafka_python_consumer_config,
     kafka_python_producer_config,
@@ -55,7 +54,7 @@ def test_plaintext_is_the_default_and_adds_nothing() -> None:
     """Development (tansu) needs no settings: an empty environment is PLAINTEXT and no client gets extra kwargs."""
     security = KafkaSecurity.from_env({})
     assert not security.secured
-    assert security.kafka_python() == security.aiokafka() == security.faust() == {}
+    assert security.kafka_python() == security.aiokafka() == {}
     assert "security_protocol" not in kafka_python_producer_config(BOOTSTRAP, security=security)
 
 
@@ -87,8 +86,9 @@ def test_kafka_python_clients_get_the_same_security(ca_file: Path, tmp_path: Pat
         assert config["bootstrap_servers"] == BOOTSTRAP
 
 
-def test_aiokafka_and_faust_get_an_ssl_context_that_checks_the_broker(ca_file: Path, tmp_path: Path) -> None:
-    """aiokafka (registry forwarder) and faust (every agent) take an SSLContext, not a CA path."""
+def test_aiokafka_gets_an_ssl_context_that_checks_the_broker(ca_file: Path, tmp_path: Path) -> None:
+    """aiokafka (the hosts' and the registry worker's consumers and producers) takes an SSLContext, not a
+    CA path."""
     security = KafkaSecurity.from_env(secured_env(ca_file, tmp_path))
     for config in (aiokafka_producer_config(BOOTSTRAP, security=security),
                    aiokafka_consumer_config(BOOTSTRAP, "g", security=security)):
@@ -96,9 +96,7 @@ def test_aiokafka_and_faust_get_an_ssl_context_that_checks_the_broker(ca_file: P
         assert config["sasl_plain_username"] == "region-640000"
         context = config["ssl_context"]
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    credentials = faust_app_settings(BOOTSTRAP, security=security)["broker_credentials"]
-    assert credentials.protocol.value == "SASL_SSL" and credentials.mechanism.value == "SCRAM-SHA-512"
-    assert (credentials.username, credentials.password) == ("region-640000", "s3cret")
+        assert config["sasl_plain_password"] == "s3cret"
 
 
 def test_clients_built_without_settings_read_the_environment(

@@ -65,7 +65,7 @@ def test_kafka_headers_roundtrip_continues_the_trace(spans: InMemorySpanExporter
     headers = kafka_headers(sent)
     assert headers == [("traceparent", sent.traceparent.encode()), ("tracestate", PARENT.tracestate.encode())]
 
-    # kafka-python and aiokafka give a list or tuple of pairs, faust a mapping.
+    # kafka-python and aiokafka give a list or tuple of pairs; a mapping is taken too.
     assert trace_from_kafka_headers(headers) == sent
     assert trace_from_kafka_headers(tuple(headers)) == sent
     assert trace_from_kafka_headers(dict(headers)) == sent

@@ -2,13 +2,13 @@
 holds a person for a live marriage, 低保, the living subsidy or the nursing subsidy, nationwide.
 
 A service claims in its own command transaction (`request_claim`, then `confirm_claim` or
-`release_claim`); its relay publishes the claim; the registry worker (`worker/`, a faust app)
-decides one person at a time and publishes the decision; the service's agent hands every
+`release_claim`); its relay publishes the claim; the registry worker (`worker/`, its own process)
+decides one person at a time and publishes the decision; the service's consumer hands every
 decision message to `decision_reaction(...)`, which records it and calls the service back.
 `query_person` (and the gRPC `RegistryService.QueryPerson`) answers from the region's view of all
 decisions, recording every query.
 
-The worker is not imported here: importing this package loads no faust."""
+The worker is not imported here: importing this package loads no Kafka client."""
 
 from services.common.registry.claims import (
     CLAIM_MUST_BE_GRANTED,

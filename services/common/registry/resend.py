@@ -1,17 +1,17 @@
 """Claims whose answer never came are sent to the registry again, from the store (architecture
 invariants 1 and 9; issue 11).
 
-The store is the truth: a claim event recorded there is the service's question to the registry,
-and the registry's answer, once it comes, is recorded in the same claim stream. Everything in
-between is at-least-once messaging over a broker — and a message can still go missing: a broker
-restarted empty before a consumer read it, a faust consumer that skipped a message after a
-restart (faust-streaming 0.15.3 was seen to), a registry worker killed at the wrong moment. Rather
-than prove each hop lossless, the end that cares checks the whole path: a service that has waited
-`resend_after` for an answer publishes the claim events again, unchanged (same event id, same
-signature rules). The registry treats a repeat as an input seen before and repeats its decisions
-with their original ids (registry/domain.py, DecisionsAreIdempotent); the service's inbox drops
-what it already recorded. A claim that legitimately waits behind another case's hold
-(ReleaseInFlightIsAwaited) is asked again now and then and answered later: harmless.
+The store is the truth: a claim event recorded there is the service's question to the registry, and
+the registry's answer, once it comes, is recorded in the same claim stream. Everything in between is
+at-least-once messaging over a broker — and a message can still go missing: a broker restarted empty
+before a consumer read it, a consumer that skipped a message after a restart (faust-streaming
+0.15.3, on which the services ran until issue 15, was seen to), a registry worker killed at the
+wrong moment. Rather than prove each hop lossless, the end that cares checks the whole path: a
+service that has waited `resend_after` for an answer publishes the claim events again, unchanged
+(same event id, same signature rules). The registry treats a repeat as an input seen before and
+repeats its decisions with their original ids (registry/domain.py, DecisionsAreIdempotent); the
+service's inbox drops what it already recorded. A claim that legitimately waits behind another
+case's hold (ReleaseInFlightIsAwaited) is asked again now and then and answered later: harmless.
 
 What needs an answer (`awaiting_answer`, pure, from the claim stream alone):
 - a request, until the registry decided it (granted, denied, expired);

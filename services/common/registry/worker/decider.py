@@ -1,4 +1,4 @@
-"""The decider's work on one claims-topic message, without faust: the input it holds, the
+"""The decider's work on one claims-topic message, without a broker: the input it holds, the
 person's new record and the decisions (step 2 of the flow in the package docstring), and the
 expiry inputs the timer puts on the claims topic (step 3)."""
 
