@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.common.consumer import Headers
+from services.common.kafka_clients import stop_client
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class HostConsumer:
                         await self._handle(consumer, fetched)
         finally:
             stopping.cancel()
-            await consumer.stop()
+            await stop_client(consumer, "consumer")
 
     async def _handle(self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]) -> None:
         by_topic: dict[str, list[Message]] = {}

@@ -1,6 +1,7 @@
 """The registry worker's life as a process (registry/worker/app.py, cli.py): it says it consumes only
 once both its groups have their partitions, decides, and on SIGTERM stops cleanly — exit 0 and no
-readiness marker left behind — so `tongban up`'s supervisor tells a stop from a crash."""
+readiness marker left behind, with or without its broker — so `tongban up`'s supervisor tells a
+stop from a crash."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from infra.local_broker import LocalBroker
 from services.common.kafka_settings import ensure_topics
 from services.common.readiness import consuming
 from services.common.registry import ClaimKind
 from services.common.registry.worker.settings import CONSUMING_FILE
 from tests.registry_support import DecisionFeed, Region, WorkerProcess, new_person
+from tests.support import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -55,3 +58,26 @@ def test_a_worker_says_it_consumes_decides_and_stops_cleanly_on_sigterm(
         feed.stop()
         worker.stop()
         region.close()
+
+
+def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(tmp_path: Path) -> None:
+    """`tongban up` stops the registry before the broker, but a broker can die first (a crash, the
+    chaos test): the worker must still end on SIGTERM, exit 0, rather than wait for the broker."""
+    with LocalBroker(log_dir=tmp_path) as broker:
+        worker = WorkerProcess(broker.bootstrap, tmp_path, app_id="t.registry", service_topics=["t.marriage.events"],
+                               claims_topic="t.claims", decisions_topic="t.decisions")
+        ensure_topics(broker.bootstrap, ["t.marriage.events"], partitions=2)
+        marker = tmp_path / "faust" / CONSUMING_FILE
+        worker.start()
+        try:
+            assert worker.proc is not None
+            pid = worker.proc.pid
+            wait_until(lambda: worker.assert_alive() or consuming(marker, pid), timeout=60.0,
+                       what="the worker's readiness marker")
+            broker.stop()
+            worker.proc.terminate()
+            code = worker.proc.wait(timeout=60)
+            assert code == 0, worker.log_tail()
+            assert "Traceback" not in worker.log_tail(100_000)
+        finally:
+            worker.stop()

@@ -26,6 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.common.clock import Clock, SystemClock
+from services.common.kafka_clients import stop_client
 from services.common.kafka_settings import aiokafka_consumer_config, aiokafka_producer_config, ensure_topics
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.domain import due_expiries, record_from_json
@@ -115,8 +116,8 @@ class RegistryWorker:
                 for part in parts:
                     part.cancel()
             await asyncio.gather(announce, *parts, return_exceptions=True)
-            await decider.stop()
-            await producer.stop()
+            await stop_client(decider, "decider's consumer")
+            await stop_client(producer, "producer")
             self.store.close()
         if not stopping.is_set():
             failed = next((part.exception() for part in parts if part.done() and not part.cancelled()

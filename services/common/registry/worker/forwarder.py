@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from services.common.clock import Clock
 from services.common.consumer import CorruptEnvelope, Headers, decode
+from services.common.kafka_clients import stop_client
 from services.common.registry.adapters import CLAIM_EVENT_TYPES, NotAClaim, claim_message, timestamp
 from services.common.registry.worker.settings import WorkerSettings
 from services.common.registry.worker.trust import WorkerTrust
@@ -129,7 +130,7 @@ async def forward_loop(settings: WorkerSettings, claims: Any, clock: Clock, trus
                 log.exception("forwarding claims failed; retrying")
                 await asyncio.sleep(1.0)  # back-off before a retry, not synchronisation
     finally:
-        await consumer.stop()
+        await stop_client(consumer, "forwarder's consumer")
 
 
 async def _reached(consumer: Any, ends: dict[Any, int]) -> bool:
