@@ -5,6 +5,8 @@ stop from a crash."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from infra.local_broker import LocalBroker
 from services.common.kafka_settings import ensure_topics
 from services.common.readiness import consuming
 from services.common.registry import ClaimKind
-from services.common.registry.worker.settings import CONSUMING_FILE
+from services.common.registry.worker.settings import CONSUMING_FILE, WorkerSettings
 from tests.registry_support import DecisionFeed, Region, WorkerProcess, new_person
 from tests.support import wait_until
 
@@ -81,3 +83,66 @@ def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(tmp_path: Path) ->
             assert "Traceback" not in worker.log_tail(100_000)
         finally:
             worker.stop()
+
+
+def test_a_stop_cuts_short_a_batch_whose_decisions_cannot_be_sent_and_the_next_start_decides_it(
+    kafka_broker: Any, kafka_topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once (invariant 2), and a stop that ends: a worker whose decisions are never
+    acknowledged (as with its broker gone) stops after its grace instead of waiting for them, having
+    committed no offset of the batch; the next worker decides the claim."""
+    from services.common.registry.worker import app
+
+    monkeypatch.setattr(app, "STOP_GRACE", 0.5)
+    stuck = threading.Event()
+
+    async def never_acknowledged(messages: Any) -> None:
+        if messages:
+            stuck.set()
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr(app, "deliver_all", never_acknowledged)  # the decider's sends only
+    topic = f"{kafka_topic_prefix}.marriage.events"
+    ensure_topics(kafka_broker.bootstrap, [topic], partitions=2)
+    process = WorkerProcess(kafka_broker.bootstrap, tmp_path, app_id=f"{kafka_topic_prefix}.registry",
+                            service_topics=[topic], claims_topic=f"{kafka_topic_prefix}.claims",
+                            decisions_topic=f"{kafka_topic_prefix}.decisions")
+    ensure_topics(kafka_broker.bootstrap, [process.claims_topic, process.decisions_topic], partitions=4)
+    settings = WorkerSettings(bootstrap=kafka_broker.bootstrap, datadir=tmp_path / "faust", app_id=process.app_id,
+                              service_topics=(topic,), claims_topic=process.claims_topic,
+                              decisions_topic=process.decisions_topic, partitions=4)
+    feed = DecisionFeed(kafka_broker.bootstrap, process.decisions_topic)
+    region = Region(tmp_path, "640000", "marriage", topic, kafka_broker.bootstrap)
+    feed.add(region)
+    feed.start()
+    region.start()
+    loop = asyncio.new_event_loop()
+    stopping = asyncio.Event()
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            loop.run_until_complete(app.RegistryWorker(settings).run(stopping))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    in_process = threading.Thread(target=serve, name="registry-worker", daemon=True)
+    in_process.start()
+    try:
+        claim_id = f"claim-{kafka_topic_prefix}"
+        with region.store.transaction() as tx:
+            region.claim(tx, claim_id, new_person(), ClaimKind.LIVE_MARRIAGE, case_id=f"case-{claim_id}")
+        wait_until(lambda: failures or stuck.is_set(), timeout=60.0, what="the decider sending the decision")
+        loop.call_soon_threadsafe(stopping.set)
+        in_process.join(timeout=30.0)
+        assert not in_process.is_alive(), "the stop waited for sends that never end"
+        assert failures == []
+        assert region.outcomes(claim_id) == []
+        process.start()  # the next start, as the supervisor's restart
+        feed.wait_for(lambda: region.outcomes(claim_id) == ["granted"], timeout=60.0,
+                      what="the next worker deciding the claim", worker=process)
+    finally:
+        process.stop()
+        feed.stop()
+        region.close()
+        loop.close()

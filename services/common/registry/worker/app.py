@@ -45,6 +45,7 @@ log = logging.getLogger("tongban.registry.worker")
 BATCH_INPUTS = 500
 # How long one fetch waits for records when none are buffered; it returns as soon as some are.
 FETCH_WAIT_MS = 1_000
+STOP_GRACE = 10.0  # seconds a stop waits for the batch in hand (see _finish_batch_in_hand)
 
 
 class Topic:
@@ -112,10 +113,12 @@ class RegistryWorker:
             clear_consuming(settings.consuming_marker)
             stopped.cancel()
             announce.cancel()
-            async with self._working:  # the batch in hand is finished first
-                for part in parts:
-                    part.cancel()
+            held = await self._finish_batch_in_hand()
+            for part in parts:
+                part.cancel()
             await asyncio.gather(announce, *parts, return_exceptions=True)
+            if held:
+                self._working.release()
             await stop_client(decider, "decider's consumer")
             await stop_client(producer, "producer")
             self.store.close()
@@ -123,6 +126,18 @@ class RegistryWorker:
             failed = next((part.exception() for part in parts if part.done() and not part.cancelled()
                            and part.exception() is not None), None)
             raise failed or RuntimeError("a part of the registry worker stopped for no reason")
+
+    async def _finish_batch_in_hand(self) -> bool:
+        """Wait until the batch in hand is decided, sent and committed (then hold the lock: True), or
+        give up after STOP_GRACE seconds: a batch whose sends keep failing (its broker gone) is cut
+        short, and since its offsets were not committed the next start reads it again."""
+        try:
+            await asyncio.wait_for(self._working.acquire(), STOP_GRACE)
+        except TimeoutError:
+            log.warning("stopping without finishing the batch in hand (its decisions are still being sent "
+                        "after %.0fs); it is read again at the next start", STOP_GRACE)
+            return False
+        return True
 
     async def _announce(self, decider_joined: asyncio.Event, forwarder_joined: asyncio.Event) -> None:
         await decider_joined.wait()
