@@ -21,12 +21,23 @@ class Results:
     warmup: Phase
     recorded: int
     drain_seconds: float  # after register_N: until the service was quiet (its registrations decided)
+    # CPU seconds over register_N and its drain: the marriage service's and the registry worker's.
+    burst_service_cpu: float = 0.0
+    burst_registry_cpu: float = 0.0
 
     @property
     def sustained_rate(self) -> float:
         """register_N's registrations over the phase and the time until they were all decided."""
         spent = self.register.seconds + self.drain_seconds
         return self.register.calls / spent if spent > 0 else 0.0
+
+    @property
+    def burst_cpu_ms(self) -> tuple[float, float]:
+        """(service, registry worker) CPU ms a registration of register_N, taken in and decided."""
+        calls = self.register.calls
+        if not calls:
+            return 0.0, 0.0
+        return 1000 * self.burst_service_cpu / calls, 1000 * self.burst_registry_cpu / calls
 
     @property
     def answered(self) -> int:
@@ -59,6 +70,11 @@ def measures(results: Results, clients: int) -> list[Measure]:
     add("registry_round_trip_first", results.first_trip.percentile_ms(1.0), "ms")
     add(f"register_marriage_{clients}_drain", results.drain_seconds, "s")
     add(f"register_marriage_{clients}_sustained_rate", results.sustained_rate, "commands/s")
+    service_ms, registry_ms = results.burst_cpu_ms
+    # Stack-wide, what the burst cost until all of it was decided: the figure that moves when work
+    # leaves the call for the background (relay, decisions) or the service for the registry.
+    add(f"register_marriage_{clients}_decided_service_cpu", service_ms, "ms")
+    add(f"register_marriage_{clients}_decided_registry_cpu", registry_ms, "ms")
     if results.check.rate:
         add(f"register_vs_check_{clients}", 100 * results.register.rate / results.check.rate, "%")
     if results.single.mean_ms:

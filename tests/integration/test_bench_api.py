@@ -48,6 +48,10 @@ def test_bench_api_reports_every_measure_and_every_registration_it_sent_is_in_th
     assert 0 < sustained["value"] <= found[f"register_marriage_{CLIENTS}_rate"]["value"]
     assert found[f"register_marriage_{CLIENTS}_drain"]["unit"] == "s"
     assert found[f"register_vs_check_{CLIENTS}"]["unit"] == "%"
+    # The burst's cost, taken in and decided: both the service and the registry worker did work on it.
+    for part in ("service", "registry"):
+        assert found[f"register_marriage_{CLIENTS}_decided_{part}_cpu"]["unit"] == "ms"
+        assert found[f"register_marriage_{CLIENTS}_decided_{part}_cpu"]["value"] > 0
 
     sent = found["registrations_answered"]["value"]
     assert sent == found["registrations_recorded"]["value"] and sent > 0
