@@ -206,9 +206,9 @@ def _read_bare(bootstrap: str, topic: str, count: _Count, group: str) -> None:
             while not count.done():
                 for records in (await consumer.getmany(timeout_ms=1_000, max_records=BATCH)).values():
                     count(topic, records)
+            count.report()  # before the stop, as the host reader reports
         finally:
             await consumer.stop()
-        count.report()
 
     asyncio.run(main())
 

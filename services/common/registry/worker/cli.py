@@ -148,4 +148,3 @@ async def _serve(worker: RegistryWorker) -> int:
         log.exception("the registry worker stopped")
         return 1
     return 0
-
