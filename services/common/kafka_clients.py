@@ -1,10 +1,14 @@
-"""Stopping aiokafka clients when their broker may be gone."""
+"""What the services' aiokafka consumers share: a rebalance that waits for the batch in hand, and
+a stop that survives a broker that is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
+
+from aiokafka import ConsumerRebalanceListener
 
 log = logging.getLogger(__name__)
 
@@ -24,3 +28,21 @@ async def stop_client(client: Any, what: str) -> None:
         log.warning("stopping the %s: its broker connection was cut short", what)
     except Exception as exc:
         log.warning("stopping the %s failed: %s", what, exc)
+
+
+class BatchListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions are given up only once the batch in hand (`working` held) is done and committed, so
+    whoever takes one over starts after that batch, not with a repeat of it; `on_assigned` is called
+    each time the group gives the consumer its partitions (readiness.py)."""
+
+    def __init__(self, working: asyncio.Lock, on_assigned: Callable[[], None] | None = None) -> None:
+        self._working = working
+        self._on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._working:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if self._on_assigned is not None:
+            self._on_assigned()

@@ -27,10 +27,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.consumer import Headers
-from services.common.kafka_clients import stop_client
+from services.common.kafka_clients import BatchListener, stop_client
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class HostConsumer:
         self._batch = batch
         self._on_assigned = on_assigned
         self._stopping = asyncio.Event()
-        # Held while a batch is dispatched and committed: a rebalance waits for it (_Listener), so
+        # Held while a batch is dispatched and committed: a rebalance waits for it (BatchListener), so
         # whoever takes a partition over starts after what was done here, not with a repeat of it.
         self._working = asyncio.Lock()
 
@@ -68,7 +68,7 @@ class HostConsumer:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(**self._config)
-        consumer.subscribe(self._topics, listener=_Listener(self))
+        consumer.subscribe(self._topics, listener=BatchListener(self._working, self._on_assigned))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             await consumer.start()  # returns once the group has given this consumer its partitions
@@ -116,16 +116,3 @@ class HostConsumer:
         """A topic's messages in order (so each partition's), `batch` at a time: one thread per topic."""
         for start in range(0, len(messages), self._batch):
             self._dispatch_batch(topic, messages[start:start + self._batch])
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: HostConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._owner._working:  # the batch in hand is dispatched and committed first
-            pass
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        if self._owner._on_assigned is not None:
-            self._owner._on_assigned()

@@ -55,9 +55,7 @@ KAFKA_ENV = "TONGBAN_KAFKA"
 DATA_ENV = "TONGBAN_DATA"
 TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
 REGISTRY_PARTITIONS = 8
-# Under DIR: the worker's --datadir (its readiness marker). Named when the worker was a faust app and
-# kept, so that an older stack's data directory is still the worker's.
-REGISTRY_DATADIR = Path("registry", "faust")
+REGISTRY_DATADIR = Path("registry", "faust")  # the worker's --datadir; named in its faust days, kept for old stacks
 _GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children whose broker died
 # Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",

@@ -23,10 +23,10 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.clock import Clock, SystemClock
-from services.common.kafka_clients import stop_client
+from services.common.kafka_clients import BatchListener, stop_client
 from services.common.kafka_settings import aiokafka_consumer_config, aiokafka_producer_config, ensure_topics
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.domain import due_expiries, record_from_json
@@ -95,7 +95,7 @@ class RegistryWorker:
         claims = Topic(producer, settings.claims_topic)
         decider = AIOKafkaConsumer(**aiokafka_consumer_config(settings.bootstrap, settings.app_id))
         decider_joined, forwarder_joined = asyncio.Event(), asyncio.Event()
-        decider.subscribe([settings.claims_topic], listener=_Listener(self._working, decider_joined))
+        decider.subscribe([settings.claims_topic], listener=BatchListener(self._working, decider_joined.set))
         # Set once the claims published before this worker started are forwarded: until then a release
         # may be waiting in a service topic, and no deadline is judged (AReleaseCountsFromItsRecording).
         caught_up = asyncio.Event()
@@ -242,16 +242,3 @@ class RegistryWorker:
                              for key in due_expiries(record_from_json(stored.record), now)]
         # Sent together, acknowledged together: one round trip per tick, not one per check.
         await deliver_all([(claims, message) for message in outgoing])
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, working: asyncio.Lock, joined: asyncio.Event) -> None:
-        self._working = working
-        self._joined = joined
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._working:  # the batch in hand is decided, sent and committed first
-            pass
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        self._joined.set()
