@@ -3,12 +3,10 @@ hosts' consumer taking the relay's topic end to end through an idempotent inbox.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,6 +30,7 @@ from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import current_trace_context
 from services.common.trust.signing import parse_envelope
 from services.host.consuming import HostConsumer
+from tests.hosted_region import HostConsumerThread
 from tests.support import CLERK, new_event, unique_id, wait_until
 from tongban.handoff.v1 import events_pb2 as handoff_pb
 
@@ -258,7 +257,7 @@ def test_a_hosts_consumer_takes_the_relay_topic_once_despite_redelivery(
             outcomes.append(consume(consumer_store, "echo", value, headers, _record_seen))
 
     config = aiokafka_consumer_config(kafka_broker.bootstrap, f"{kafka_topic_prefix}.echo")
-    reader = _ConsumerThread(HostConsumer(config, [topic], dispatch, batch=64))
+    reader = HostConsumerThread(HostConsumer(config, [topic], dispatch, batch=64), name="echo-consumer")
     try:
         def seen_count() -> int:
             return sum(consumer_store.stream_version(f"seen-{s}") for s in {e.stream_id for e in stored})
@@ -289,33 +288,6 @@ def _record_seen(tx: StoreTransaction, event: RecordedEvent) -> None:
     )
     tx.append(f"seen-{event.stream_id}", "test.Seen", None, [seen])
 
-
-class _ConsumerThread:
-    """A HostConsumer on an event loop of its own thread, as the host runs it on its main loop."""
-
-    def __init__(self, consumer: HostConsumer) -> None:
-        self._consumer = consumer
-        self._loop = asyncio.new_event_loop()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="echo-consumer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._loop.run_until_complete(self._consumer.run())
-        except BaseException as exc:  # reported to the test by check()
-            self._failure = exc
-
-    def check(self) -> bool:
-        """Raise what stopped the consumer, if it did; else False (so it reads as "not yet")."""
-        if self._failure is not None:
-            raise AssertionError(f"the consumer failed: {self._failure!r}") from self._failure
-        return False
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._consumer.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
 
 
 @PRODUCERS

@@ -1,10 +1,7 @@
 """A small national exchange for the marriage tests: the real registry worker (a subprocess) on
-the session's broker, and regions each hosting the marriage service in-process through the service
-host (services/host/) on a fake clock: gRPC server, outbox relay and deadline
-scheduler threads, exactly as `tongban serve` runs them. Only the host's own consumer is left out: a
-plain consumer thread hands every message of the topics the host consumes (the marriage events
-topic, for hand-offs between regions, and the decisions topic) to the host's dispatch, which is
-what the host's consumer (services/host/consuming.py) does, in batches, in its group."""
+the session's broker, and regions each hosting the marriage service in-process, with the host's own
+consumer of its hand-off topic and the decisions addressed to it, exactly as `tongban serve` runs
+them (tests/hosted_region.py)."""
 
 from __future__ import annotations
 
@@ -12,24 +9,23 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
-from kafka import KafkaConsumer, TopicPartition
 
 from services.common.clock import FakeClock
 from services.common.events import Actor
 from services.common.kafka_settings import ensure_topics
 from services.common.registry import CLAIMS_TOPIC, DECISIONS_TOPIC
 from services.common.registry.projection import registry_entries
-from services.host import HostConfig, ServiceHost
+from services.host import ServiceHost
 from services.marriage.bootstrap import definition
-from tests.fixtures.trust import actor_metadata, install_idp
+from tests.fixtures.trust import actor_metadata
+from tests.hosted_region import hosted_region
 from tests.support import wait_until
 from tongban.marriage.v1 import marriage_service_pb2 as api
 from tongban.marriage.v1 import marriage_service_pb2_grpc as api_grpc
@@ -45,8 +41,6 @@ class Region:
     clock: FakeClock
     channel: grpc.Channel
     stub: api_grpc.MarriageServiceStub
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _consumer: threading.Thread | None = None
 
     def call(self, method: str, request: Any, actor: Actor, *, timeout: float = 60.0) -> Any:
         return getattr(self.stub, method)(request, metadata=actor_metadata(actor), timeout=timeout)
@@ -117,45 +111,8 @@ def registry_worker(bootstrap: str, prefix: str, datadir: Path,
 
 @contextlib.contextmanager
 def region(code: str, bootstrap: str, prefix: str, data_dir: Path, start: datetime) -> Iterator[Region]:
-    clock = FakeClock(start)
-    config = HostConfig(region=code, kafka=bootstrap, data_dir=data_dir, topic_prefix=prefix,
-                        partitions=PARTITIONS, relay_interval=0.05, scheduler_interval=0.1)
-    install_idp(data_dir, code)
-    host = ServiceHost(definition(), config, clock=clock)
-    host.prepare()
-    host.start_background()
-    channel = grpc.insecure_channel(f"127.0.0.1:{host.grpc_port}")
-    here = Region(code, host, clock, channel, api_grpc.MarriageServiceStub(channel))
-    here._consumer = threading.Thread(target=_consume, args=(here, bootstrap), name=f"exchange-{code}", daemon=True)
-    here._consumer.start()
-    try:
-        yield here
-    finally:
-        here._stop.set()
-        here._consumer.join(timeout=10)
-        channel.close()
-        host.stop_background()
-        host.close()
-
-
-def _consume(here: Region, bootstrap: str) -> None:
-    """What the host's consumer does for its topics: every message to dispatch."""
-    topics = here.host.topics()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        assigned = [TopicPartition(topic, p) for topic in topics for p in _partitions(consumer, topic)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        while not here._stop.is_set():
-            for tp, records in consumer.poll(timeout_ms=100).items():
-                for record in records:
-                    here.host.dispatch(tp.topic, record.key, record.value, record.headers)
-    finally:
-        consumer.close()
-
-
-def _partitions(consumer: KafkaConsumer, topic: str) -> list[int]:
-    return sorted(wait_until(lambda: consumer.partitions_for_topic(topic), what=f"partitions of {topic}"))
+    with hosted_region(definition(), code, bootstrap, prefix, data_dir, start, partitions=PARTITIONS) as hosted:
+        yield Region(code, *hosted, api_grpc.MarriageServiceStub(hosted[2]))
 
 
 def register_request(husband: str, wife: str, *, wait: float = 30.0) -> api.RegisterMarriageRequest:
