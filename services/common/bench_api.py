@@ -24,7 +24,9 @@ registrations over the phase and that wait, what a burst really gets through end
 same span, ``register_marriage_N_decided_service_cpu`` and ``..._decided_registry_cpu``: the CPU
 (ms) a registration of the burst cost the marriage service and the registry worker, calls,
 decisions and relay included -- the stack-wide cost, which moves less with the machine's load than
-the rates do.
+the rates do. ``register_cost_vs_check_N``: the service's part of it over what a Check of phase 4
+cost the service (``check_N_server_cpu_per_call``), in Checks: on the service's one core (its GIL),
+registrations are taken in and decided at most at 1/that of the rate it serves Checks at.
 
 Phases 3, 4 and 5 each start once the service is quiet again (under 0.15 cores over half a
 second, at most a minute): the registrations of the phase before are decided and relayed first, so
@@ -319,6 +321,11 @@ def run_api_bench(args: argparse.Namespace) -> int:
     registry_part = f", the registry worker {registry_ms:.2f} ms" if target.registry_pids else ""
     print(f"CPU a registration of that burst, taken in and decided: the marriage service {service_ms:.2f} ms"
           f"{registry_part}")
+    if results.cost_vs_check:
+        print(f"that is {results.cost_vs_check:.1f} Checks' worth of the service's CPU (a Check: "
+              f"{results.check.server_cpu_ms_per_call:.2f} ms); on its one core, registrations are taken in and "
+              f"decided at most at {100 / results.cost_vs_check:.1f}% of the rate it serves Checks at "
+              "(25% kept up needs ≤ 4 Checks' worth)")
     answered = results.answered
     print(f"recorded: {results.recorded:,} of {answered:,} registrations answered are listed by the region")
     print("server knobs: " + ", ".join(f"{k}={v}" for k, v in target.knobs.items()))

@@ -40,6 +40,18 @@ class Results:
         return 1000 * self.burst_service_cpu / calls, 1000 * self.burst_registry_cpu / calls
 
     @property
+    def cost_vs_check(self) -> float:
+        """How many Checks' worth of the service's CPU a registration of register_N cost, taken in
+        and decided (0 when a phase did nothing). The service's calls, relay and consumers share
+        one interpreter (its GIL: it never uses much more than one core), so on that core
+        registrations can be taken in *and decided* at most 1/this of the rate it serves Checks at.
+        A burst can run ahead for a while by leaving decisions for later (the drain); kept up, 25%
+        of Check's rate needs this at 4 or under, whatever the machine's speed."""
+        check_ms = self.check.server_cpu_ms_per_call
+        service_ms = self.burst_cpu_ms[0]
+        return service_ms / check_ms if check_ms > 0 and service_ms > 0 else 0.0
+
+    @property
     def answered(self) -> int:
         """Registrations answered in the whole run, warm-up included."""
         return sum(p.calls for p in (self.warmup, self.first_trip, self.single, self.round_trip, self.register))
@@ -75,6 +87,8 @@ def measures(results: Results, clients: int) -> list[Measure]:
     # leaves the call for the background (relay, decisions) or the service for the registry.
     add(f"register_marriage_{clients}_decided_service_cpu", service_ms, "ms")
     add(f"register_marriage_{clients}_decided_registry_cpu", registry_ms, "ms")
+    if results.cost_vs_check:
+        add(f"register_cost_vs_check_{clients}", results.cost_vs_check, "x")
     if results.check.rate:
         add(f"register_vs_check_{clients}", 100 * results.register.rate / results.check.rate, "%")
     if results.single.mean_ms:

@@ -52,6 +52,12 @@ def test_bench_api_reports_every_measure_and_every_registration_it_sent_is_in_th
     for part in ("service", "registry"):
         assert found[f"register_marriage_{CLIENTS}_decided_{part}_cpu"]["unit"] == "ms"
         assert found[f"register_marriage_{CLIENTS}_decided_{part}_cpu"]["value"] > 0
+    # ... and what that is in Checks: the service's CPU a registration over its CPU a Check.
+    check_ms = found[f"check_{CLIENTS}_server_cpu_per_call"]["value"]
+    cost = found[f"register_cost_vs_check_{CLIENTS}"]
+    assert cost["unit"] == "x"
+    assert cost["value"] == pytest.approx(found[f"register_marriage_{CLIENTS}_decided_service_cpu"]["value"] / check_ms,
+                                          abs=0.06)  # the JSON keeps one decimal of it
 
     sent = found["registrations_answered"]["value"]
     assert sent == found["registrations_recorded"]["value"] and sent > 0
