@@ -48,6 +48,8 @@ def hosted_region(definition: ServiceDefinition, code: str, bootstrap: str, pref
 
 
 class HostConsumerThread:
+    """A HostConsumer on an event loop of its own thread, as the host runs it on its main loop."""
+
     def __init__(self, consumer: HostConsumer, *, name: str = "host-consumer") -> None:
         self._consumer = consumer
         self._loop = asyncio.new_event_loop()

@@ -289,7 +289,6 @@ def _record_seen(tx: StoreTransaction, event: RecordedEvent) -> None:
     tx.append(f"seen-{event.stream_id}", "test.Seen", None, [seen])
 
 
-
 @PRODUCERS
 def test_a_rewind_during_a_batch_is_honoured_not_overwritten(
         new_producer: Any, store: EventStore, kafka_broker: Any, kafka_topic_prefix: str) -> None:
