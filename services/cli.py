@@ -77,7 +77,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_relay(args: argparse.Namespace) -> int:
     from services.common.handoff.topics import handoff_route
     from services.common.kafka_settings import ensure_topics, events_topic
-    from services.common.relay import OutboxRelay, relay_producer
+    from services.common.relay import OutboxRelay
+    from services.common.relay_producer import relay_producer
     from services.common.store import EventStore
     from services.common.trust.keys import ensure_key_in
     from services.common.trust.signing import EnvelopeSigner

@@ -34,7 +34,8 @@ from services.common.registry import (
 from services.common.registry.adapters import decision_from_proto
 from services.common.registry.decisions import DecisionHandler
 from services.common.registry.topics import region_decisions_topic
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.store.schema import events
 from services.common.telemetry import tracer

@@ -180,7 +180,8 @@ def run_bursts(claims: int, workdir: Path, progress: Callable[[str], None]) -> R
     from services.common.kafka_settings import ensure_topics
     from services.common.registry import confirm_claim, decision_reaction, request_claim
     from services.common.registry.topics import region_decisions_topic
-    from services.common.relay import OutboxRelay, kafka_producer
+    from services.common.relay import OutboxRelay
+    from services.common.relay_producer import kafka_producer
     from services.common.store import EventStore, sqlite_url
     from services.common.trust.keys import ensure_region_key
     from services.common.trust.signing import EnvelopeSigner

@@ -19,7 +19,8 @@ def bench_relay_publish(store: EventStore, tag: str, bootstrap: str, backend: st
                         signed: bool = False, traced: bool = False) -> tuple[float, int]:
     """With `traced` (implies `signed`), a recording SDK tracer provider is installed for the measure."""
     from services.common.kafka_settings import ensure_topics
-    from services.common.relay import OutboxRelay, relay_producer
+    from services.common.relay import OutboxRelay
+    from services.common.relay_producer import relay_producer
     from services.common.trust.keys import RegionKey
     from services.common.trust.signing import EnvelopeSigner
 

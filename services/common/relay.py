@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import insert, select, update
@@ -42,6 +42,7 @@ from sqlalchemy import insert, select, update
 from services.common.envelope_wire import stored_envelope_bytes
 from services.common.events import RecordedEvent, TraceContext, to_micros
 from services.common.relay_backlog import TopicBacklog
+from services.common.relay_producer import Message, Producer
 from services.common.relay_trace import PublishSpans
 from services.common.store import EventStore
 from services.common.store.decode import events_from_tuples
@@ -60,35 +61,6 @@ _ACK_TIMEOUT = 60.0  # seconds a batch may take to be acknowledged before the re
 # Columns of a stored row (every `events` column, table order: EventStore.read_log_rows) the relay reads.
 _POSITION, _EVENT_ID, _STREAM_ID, _TYPE, _REGION, _SERVICE = 0, 1, 2, 5, 10, 11
 _TRACEPARENT, _TRACESTATE, _HASH, _GLOBAL_HASH = 19, 20, 22, 23
-
-# key, value, headers: one message of a batch
-Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
-
-
-class Producer(Protocol):
-    """The part of kafka-python's KafkaProducer the relay uses."""
-
-    def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
-
-    def close(self, timeout: float | None = None) -> None: ...
-
-
-def relay_producer(bootstrap: str) -> Producer:
-    """The producer a relay publishes with: whole batches per produce request (relay_producer.py)."""
-    from services.common.relay_producer import BatchProducer
-
-    return BatchProducer(bootstrap)  # type: ignore[return-value]
-
-
-def kafka_producer(bootstrap: str) -> Producer:
-    from kafka import KafkaProducer
-
-    from services.common.kafka_settings import kafka_python_producer_config
-
-    return KafkaProducer(**kafka_python_producer_config(bootstrap))  # type: ignore[no-any-return]
-
 
 def event_headers(event: RecordedEvent, trace_context: TraceContext) -> list[tuple[str, bytes]]:
     return [

@@ -11,7 +11,10 @@ The relay moves its cursor after that, so at-least-once is unchanged.
 aiokafka is asynchronous; the relay is a thread. The producer runs an event loop on a thread of its
 own and the relay waits on it. Not idempotent (aiokafka_producer_config says why); aiokafka keeps one
 batch per partition in flight, so order within a partition holds, and a retried batch that arrives
-twice is absorbed by the consumers' inboxes."""
+twice is absorbed by the consumers' inboxes.
+
+The relay takes any `Producer`: `relay_producer()` gives this one; `kafka_producer()` gives kafka-python's,
+a message at a time, for tools and tests that publish a few."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 # key, value, headers: one message of a relay batch
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -166,3 +169,27 @@ def _add(rounds: list[list[tuple[int, Any]]], turn: int, partition: int, batch: 
     while len(rounds) <= turn:
         rounds.append([])
     rounds[turn].append((partition, batch))
+
+
+class Producer(Protocol):
+    """The part of kafka-python's KafkaProducer the relay uses."""
+
+    def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+def relay_producer(bootstrap: str) -> Producer:
+    """The producer a relay publishes with: whole batches per produce request (BatchProducer)."""
+    return BatchProducer(bootstrap)  # type: ignore[return-value]
+
+
+def kafka_producer(bootstrap: str) -> Producer:
+    """kafka-python's producer, one message at a time (for tools and tests that publish a few)."""
+    from kafka import KafkaProducer
+
+    from services.common.kafka_settings import kafka_python_producer_config
+
+    return KafkaProducer(**kafka_python_producer_config(bootstrap))  # type: ignore[no-any-return]

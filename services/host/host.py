@@ -43,8 +43,9 @@ from services.common.payments.api import payment_servicer_adder
 from services.common.readiness import clear_consuming, mark_consuming
 from services.common.registry.resend import ClaimResender
 from services.common.registry.topics import DECISIONS_TOPIC, consumed_decision_topics, redundant_on_the_national_record
-from services.common.relay import OutboxRelay, relay_producer
+from services.common.relay import OutboxRelay
 from services.common.relay_backlog import PREPARE_TIMEOUT
+from services.common.relay_producer import relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.telemetry import setup_tracing
 from services.common.trust.authenticator import TokenAuthenticator

@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 
 from services.common.registry.resend import ClaimResender
-from services.common.relay import OutboxRelay, relay_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import relay_producer
 from services.common.store import EventStore
 from services.host.refill import refill_if_broker_lost
 

@@ -27,7 +27,7 @@ from services.common.audit.datadir import store_path
 from services.common.consumer import consume, rejected_messages
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.kafka_settings import ensure_topics
-from services.common.relay import kafka_producer
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url, verify_store
 from services.common.trust.keys import RegionKey, exchange_public_keys, load_region_key, trusted_keyring
 from tests.integration.test_audit_helpers import dataset, read_all, rewrite_consistently, run

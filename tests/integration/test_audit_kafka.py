@@ -19,7 +19,8 @@ from services.common.audit.kafka_log import read_topic, topic_template
 from services.common.events import NewEvent
 from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import ensure_topics, kafka_python_producer_config
-from services.common.relay import OutboxRelay, kafka_producer, relay_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer, relay_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.trust.keys import (
     REGISTRY,

@@ -17,7 +17,8 @@ from services.common.audit.replay import replay_stores
 from services.common.deadlines import FIRED, deadlines, schedule_deadline
 from services.common.kafka_settings import ensure_topics
 from services.common.kit.provenance import Provenance
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, sqlite_url
 from services.common.store.engine import create_store_engine
 from tests.integration.test_audit_helpers import PROVIDER, case_list, dataset, registry, run

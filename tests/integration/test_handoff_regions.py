@@ -31,7 +31,8 @@ from services.common.handoff import adapters
 from services.common.handoff import projections as tables
 from services.common.handoff.topics import handoff_route
 from services.common.kafka_settings import events_topic
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, sqlite_url
 from tests.fixtures.stores import COMPONENT_TABLES
 from tests.fixtures.trust import actor_metadata, install_idp

@@ -17,7 +17,8 @@ from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.grpc_context import create_server, current_actor
 from services.common.kafka_settings import ensure_topics
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import TracingClientInterceptor, current_trace_context, memory_tracing, tracer
 from tests.fixtures.stores import COMPONENT_TABLES

@@ -24,8 +24,9 @@ from services.common.consumer import consume
 from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.handoff.topics import handoff_route, handoffs_topic
 from services.common.kafka_settings import aiokafka_consumer_config, ensure_topics
-from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay, kafka_producer, relay_producer
+from services.common.relay import HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutboxRelay
 from services.common.relay_backlog import relay_backlogs
+from services.common.relay_producer import kafka_producer, relay_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.telemetry import current_trace_context
 from services.common.trust.signing import parse_envelope

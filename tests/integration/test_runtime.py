@@ -21,7 +21,8 @@ from services.common.events import Actor, NewEvent, RecordedEvent
 from services.common.handoff import adapters as handoff_adapters
 from services.common.handoff.topics import handoffs_topic
 from services.common.kafka_settings import ensure_topics
-from services.common.relay import OutboxRelay, kafka_producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import kafka_producer
 from services.common.store import EventStore, StoreTransaction, sqlite_url
 from services.common.trust.keys import REGISTRY, ensure_key_in, ensure_region_key, keys_dir
 from services.common.trust.signing import DECISION_PURPOSE, EnvelopeSigner, sign_message

@@ -39,7 +39,8 @@ from services.common.audit.kafka_log import CHECKPOINT_TOPIC, DEFAULT_IDLE, read
 from services.common.clock import Clock
 from services.common.consumer import MessageGate, consume
 from services.common.events import Actor, NewEvent, RecordedEvent, from_micros, micros_of_timestamp, to_micros
-from services.common.relay import OutboxRelay, Producer
+from services.common.relay import OutboxRelay
+from services.common.relay_producer import Producer
 from services.common.store import EventStore, StoreTransaction
 from services.common.store.schema import events, store_head
 from services.common.telemetry import current_trace_context

@@ -250,7 +250,7 @@ def _checkpoint_round(args: argparse.Namespace) -> int:
                       f"{', '.join(sorted(stores)) or 'no stores'}", flush=True)
         if args.kafka:
             from services.common.kafka_settings import ensure_topics
-            from services.common.relay import kafka_producer
+            from services.common.relay_producer import kafka_producer
 
             ensure_topics(args.kafka, [topic])
             producer = kafka_producer(args.kafka)
