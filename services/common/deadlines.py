@@ -47,8 +47,8 @@ from services.common.events import (
 )
 from services.common.kit.provenance import Provenance
 from services.common.store import NO_STREAM, EventStore, StoreTransaction
+from services.common.store.decode import row_to_event
 from services.common.store.schema import events
-from services.common.store.store import row_to_event
 from tongban.common.v1 import deadlines_pb2
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from services.common.audit.sample import CASE_STREAM_TYPE, SampleDataset, popula
 from services.common.events import RecordedEvent, to_micros
 from services.common.hashing import GENESIS, event_hash, global_hash
 from services.common.store import EventStore, StoreTransaction, create_store_engine
+from services.common.store.decode import event_to_row, row_to_event
 from services.common.store.schema import store_head
-from services.common.store.store import event_to_row, row_to_event
 
 # Its own MetaData, not the stores' shared one: stores other tests create must not grow this table.
 _metadata = MetaData()

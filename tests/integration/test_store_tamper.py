@@ -11,7 +11,7 @@ from sqlalchemy import text
 from services.common.hashing import event_hash
 from services.common.store import EventStore, verify_store
 from services.common.store import verify as verify_module
-from services.common.store.store import event_to_row
+from services.common.store.decode import event_to_row
 from tests.support import new_event
 
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from services.common.envelope_wire import envelope_bytes, signature_fields, stored_envelope_bytes
 from services.common.events import Actor, RecordedEvent, TraceContext, from_micros
+from services.common.store.decode import event_to_row
 from services.common.store.schema import events
-from services.common.store.store import event_to_row
 from tongban.common.v1 import envelope_pb2
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.common.events import Actor, RecordedEvent, TraceContext
-from services.common.store.decode import events_from_tuples
+from services.common.store.decode import event_to_row, events_from_tuples
 from services.common.store.schema import events
-from services.common.store.store import event_to_row
 
 
 def _recorded(version: int) -> RecordedEvent:

@@ -29,8 +29,8 @@ from services.common.audit.kafka_log import DEFAULT_IDLE, TopicRecord, read_topi
 from services.common.audit.projections import Projection, ProjectionRegistry
 from services.common.events import RecordedEvent
 from services.common.store import ChainProblem, EventStore, verify_events
+from services.common.store.decode import row_to_event
 from services.common.store.schema import events
-from services.common.store.store import row_to_event
 
 _PAGE = 1000
 Key = tuple[Any, ...]

@@ -24,8 +24,8 @@ from services.common.events import RecordedEvent, to_micros
 from services.common.handoff import adapters
 from services.common.handoff import domain as d
 from services.common.store import EventStore, driver
+from services.common.store.decode import row_to_event
 from services.common.store.schema import events
-from services.common.store.store import row_to_event
 
 TABLES = MetaData()  # this component's own tables (see the module docstring)
 

@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData, func, insert, select
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from services.common.clock import Clock, SystemClock
 from services.common.errors import ConcurrencyConflict
-from services.common.events import Actor, NewEvent, RecordedEvent, TraceContext, from_micros, to_micros
+from services.common.events import NewEvent, RecordedEvent, from_micros, to_micros
 from services.common.hashing import GENESIS
 from services.common.store import driver, migrate, pg_fast, sqlite_fast
 from services.common.store import snapshots as snapshot_table
@@ -371,33 +371,3 @@ def _stream_version(conn: Connection, stream_id: str) -> int:
 
 def _is_processed(conn: Connection, consumer: str, event_id: str) -> bool:
     return driver.fetch_one(conn, driver.statements(conn.dialect.name).inbox_has, (consumer, event_id)) is not None
-
-
-def event_to_row(e: RecordedEvent) -> dict[str, Any]:
-    return {
-        "position": e.position, "event_id": e.event_id, "stream_id": e.stream_id,
-        "stream_type": e.stream_type, "version": e.version, "type": e.type,
-        "schema_version": e.schema_version, "payload": e.payload,
-        "occurred_at_us": to_micros(e.occurred_at), "recorded_at_us": to_micros(e.recorded_at),
-        "region": e.region, "service": e.service,
-        "actor_kind": e.actor.kind, "actor_clerk_id": e.actor.clerk_id,
-        "actor_office_code": e.actor.office_code, "actor_region": e.actor.region, "actor_role": e.actor.role,
-        "correlation_id": e.correlation_id, "causation_id": e.causation_id,
-        "traceparent": e.trace.traceparent, "tracestate": e.trace.tracestate,
-        "prev_hash": e.prev_hash, "hash": e.hash, "global_hash": e.global_hash,
-    }
-
-
-def row_to_event(r: Row[Any]) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=r.event_id, stream_id=r.stream_id, stream_type=r.stream_type, version=int(r.version),
-        type=r.type, schema_version=int(r.schema_version), payload=bytes(r.payload),
-        occurred_at=from_micros(int(r.occurred_at_us)), recorded_at=from_micros(int(r.recorded_at_us)),
-        region=r.region, service=r.service,
-        actor=Actor(kind=r.actor_kind, clerk_id=r.actor_clerk_id, office_code=r.actor_office_code,
-                    region=r.actor_region, role=r.actor_role),
-        correlation_id=r.correlation_id, causation_id=r.causation_id,
-        trace=TraceContext(r.traceparent, r.tracestate),
-        prev_hash=bytes(r.prev_hash), hash=bytes(r.hash), position=int(r.position),
-        global_hash=bytes(r.global_hash),
-    )

@@ -38,8 +38,8 @@ from sqlalchemy.engine import Connection
 
 from services.common.events import RecordedEvent, from_micros, to_micros
 from services.common.store import EventStore, StoreTransaction, driver, prepared
+from services.common.store.decode import row_to_event
 from services.common.store.schema import events
-from services.common.store.store import row_to_event
 from services.marriage.adapters.cases import CASE_STREAM_TYPES, CaseAggregate, OneShotCase, case_type, fold_case
 from services.marriage.adapters.payloads import decode
 from services.marriage.domain import marriage as marriage_module

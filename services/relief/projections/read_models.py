@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, delete, insert, select
 
 from services.common.events import RecordedEvent
+from services.common.store.decode import row_to_event
 from services.common.store.schema import events
-from services.common.store.store import row_to_event
 from services.relief.adapters.payloads import CODEC
 from services.relief.domain import assistance as assistance_module
 from services.relief.domain import dibao_names
