@@ -132,7 +132,8 @@ def _stack(args: argparse.Namespace, progress: Any) -> Iterator[Any]:
         yield require_stack(path if path.is_dir() else path.parent)
         return
     from services.host.host import GROUP_COMMIT_ENV, GRPC_WORKERS_ENV
-    from services.stack.up import Stack, StackConfig
+    from services.stack.config import StackConfig
+    from services.stack.up import Stack
 
     with contextlib.ExitStack() as cleanup:
         data = Path(args.data) if args.data else Path(

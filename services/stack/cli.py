@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from services.common.log_format import LOG_LEVELS
+from services.stack.config import DATA_ENV, KAFKA_ENV, TOPIC_PREFIX_ENV
+from services.stack.config import DEFAULT_REGIONS as _DEFAULT_REGION_CODES
 
-DEFAULT_REGIONS = "640000,510000,610000"
-KAFKA_ENV = "TONGBAN_KAFKA"
-DATA_ENV = "TONGBAN_DATA"
-TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
+DEFAULT_REGIONS = ",".join(_DEFAULT_REGION_CODES)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -189,8 +188,8 @@ def add_stack_commands(subparsers: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from services.stack.config import StackConfig
     from services.stack.supervisor import run_up
-    from services.stack.up import StackConfig
 
     config = StackConfig(data_dir=args.data, regions=args.regions, services=args.services, kafka=args.kafka or None,
                          topic_prefix=args.topic_prefix, clock=args.clock, start_timeout=args.start_timeout,

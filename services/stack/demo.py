@@ -39,11 +39,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services import catalogue
+from services.stack.config import StackConfig
 from services.stack.demo_harness import DEMO_REGIONS
 from services.stack.demo_marriage import OFFICES, Demo
 from services.stack.probes import port_free
 from services.stack.stackfile import StackInfo, running_stack, supervisor_running
-from services.stack.up import Stack, StackConfig, StackError
+from services.stack.up import Stack, StackError
 
 MARKER = "demo.json"
 EXIT_OK = 0

@@ -54,10 +54,11 @@ from pathlib import Path
 
 from services.common.readiness import consuming
 from services.stack.children import Child, stop_child
+from services.stack.config import REGISTRY_DATADIR, StackConfig
 from services.stack.consumers import marker
 from services.stack.restart import RestartPolicy, RestartState
 from services.stack.stackfile import StackInfo
-from services.stack.up import REGISTRY_DATADIR, Stack, StackConfig
+from services.stack.up import Stack
 
 
 class GaveUp(RuntimeError):

@@ -32,16 +32,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from services.common.trust.development import LoopbackTls, development_trust, health_serving
 from services.common.trust.keys import REGISTRY, keys_dir, provision_development_keys
 from services.stack.children import Child, spawn, stop_child
-from services.stack.restart import RestartPolicy
+from services.stack.config import REGISTRY_DATADIR, TOPIC_PREFIX_ENV, StackConfig
 from services.stack.stackfile import (
-    LOGS_DIR,
     DataDirLock,
     Endpoint,
     StackInfo,
@@ -50,12 +49,7 @@ from services.stack.stackfile import (
 )
 from services.stack.web_child import ConsoleNotAnswering, PortInUse, WebConsoleChild
 
-DEFAULT_REGIONS = ("640000", "510000", "610000")
-KAFKA_ENV = "TONGBAN_KAFKA"
-DATA_ENV = "TONGBAN_DATA"
-TOPIC_PREFIX_ENV = "TONGBAN_TOPIC_PREFIX"
 REGISTRY_PARTITIONS = 8
-REGISTRY_DATADIR = Path("registry", "faust")  # the worker's --datadir; named in its faust days, kept for old stacks
 _GRACE_WITHOUT_BROKER = 3.0  # seconds between SIGTERM and SIGKILL for children whose broker died
 # Environment tansu would read in place of its flags (as infra/local_broker.py strips them).
 _TANSU_ENV = frozenset({"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
@@ -65,48 +59,6 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 class StackError(RuntimeError):
     """The stack could not start."""
-
-
-def available_services() -> tuple[str, ...]:
-    """The services this checkout can host: the catalogue's, in its order."""
-    from services import catalogue
-
-    return catalogue.names()
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    data_dir: Path
-    regions: tuple[str, ...] = DEFAULT_REGIONS
-    services: tuple[str, ...] = ()  # default: every available service
-    kafka: str | None = None  # None: start the local broker
-    topic_prefix: str = ""  # prefixes topics, group ids and the registry's app id (a shared broker)
-    clock: str = "controlled"
-    start_timeout: float = 120.0
-    stop_timeout: float = 30.0
-    scheduler_interval: float = 1.0
-    relay_interval: float = 0.2
-    loglevel: str = "warning"
-    # The web console: None runs none (tests of the stack alone), 0 a free port, else this port.
-    web_port: int | None = None
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
-    tls: bool = False  # gRPC over TLS, with a development CA under DIR/tls (made once)
-
-    def service_names(self) -> tuple[str, ...]:
-        return self.services or available_services()
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.data_dir / LOGS_DIR
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
-
-    @property
-    def registry_app_id(self) -> str:
-        from services.common.registry.worker import DEFAULT_APP_ID
-
-        return f"{self.topic_prefix}-registry" if self.topic_prefix else DEFAULT_APP_ID
 
 
 def _child_env() -> dict[str, str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.clock import CHINA
+from services.stack.config import DATA_ENV
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -34,7 +35,6 @@ EXIT_USAGE = 2
 CLERK_ENV = "TONGBAN_CLERK"
 ROLE_ENV = "TONGBAN_ROLE"
 REGION_ENV = "TONGBAN_REGION"
-DATA_ENV = "TONGBAN_DATA"
 TOKEN_ENV = "TONGBAN_TOKEN"  # services.common.trust.signin.TOKEN_ENV (not imported: the parser stays light)
 
 WINDOW_DESCRIPTION = """\

@@ -21,7 +21,7 @@ from services.common.events import Actor
 from services.common.store import EventStore, sqlite_url
 from services.host import Infrastructure
 from services.host.cli import load_definition
-from services.stack.up import available_services
+from services.stack.config import available_services
 from tests.kit_sample import bootstrap
 from tests.kit_sample.domain import Notebook
 from tests.kit_sample.projections import notebooks

@@ -20,10 +20,10 @@ from services.common.identity.citizen_id import make_citizen_id
 from services.common.readiness import consuming
 from services.common.registry.worker.settings import CONSUMING_FILE
 from services.common.trust.signin import login
+from services.stack.config import REGISTRY_DATADIR
 from services.stack.probes import serving as _serving
 from services.stack.probes import web_answers
 from services.stack.stackfile import StackInfo, read_stack, running_stack
-from services.stack.up import REGISTRY_DATADIR
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow

@@ -26,8 +26,9 @@ from services.common.identity.citizen_id import make_citizen_id
 from services.common.trust.signin import login
 from services.common.trust.tokens import IdentityProvider
 from services.stack.cli import build_parser
+from services.stack.config import StackConfig
 from services.stack.stackfile import StackInfo
-from services.stack.up import Stack, StackConfig
+from services.stack.up import Stack
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from services.stack.config import StackConfig
 from services.stack.stackfile import StackInfo
-from services.stack.up import Stack, StackConfig
+from services.stack.up import Stack
 from tests.integration.web.console import browser
 
 
